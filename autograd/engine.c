@@ -1,0 +1,450 @@
+/* engine.c — autograd nodes, grad mode, and the backward engine.
+ *
+ * Graph ownership: a tensor holds a strong reference to its grad_fn node; a node holds strong
+ * references to its inputs' nodes (or to leaf inputs) and to its saved tensors, never to its
+ * output (an output saved for backward is stored as a detached alias). So the graph is a DAG of
+ * references, freed exactly once. Freeing and backward are both iterative (explicit worklists),
+ * so graphs of any depth work. */
+#include "config.h"
+#include "nb__autograd.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+/* ---- grad mode and anomaly mode ------------------------------------------------------------- */
+static _Thread_local bool t_grad_disabled;
+static int g_anomaly = -1; /* -1: not yet read from the environment */
+
+bool nb_is_grad_enabled(void) { return !t_grad_disabled; }
+
+bool nb_set_grad_enabled(bool enabled)
+{
+    bool prev = !t_grad_disabled;
+    t_grad_disabled = !enabled;
+    return prev;
+}
+
+void nb_set_detect_anomaly(bool on) { g_anomaly = on; }
+
+bool nb_is_anomaly_enabled(void)
+{
+    if (g_anomaly < 0) {
+        const char *e = getenv("NB_DETECT_ANOMALY");
+        g_anomaly = e && *e && strcmp(e, "0") != 0;
+    }
+    return g_anomaly;
+}
+
+void nb__anomaly_check(const char *what, const nb_tensor *t)
+{
+    if (!nb_is_anomaly_enabled() || !t || !nb_dtype_is_float(t->dtype))
+        return;
+    int64_t n = nb_tensor_numel(t);
+    for (int64_t i = 0; i < n; i++) {
+        double v = nb__load(t->dtype, nb__elem_ptr(t, i));
+        if (!isfinite(v))
+            nb__fail("anomaly: %s produced %s at element %lld of a tensor of shape %s", what,
+                     isnan(v) ? "NaN" : "Inf", (long long)i, NB__SHAPE(t));
+    }
+}
+
+/* ---- node lifetime (iterative free) --------------------------------------------------------- */
+static _Thread_local struct {
+    nb__node **items;
+    size_t n, cap;
+    bool active;
+} t_free;
+
+static void node_release_saved(nb__node *n)
+{
+    for (int i = 0; i < n->n_saved; i++) {
+        nb_tensor_release(n->saved[i]);
+        n->saved[i] = NULL;
+    }
+    if (n->n_saved) /* as in PyTorch, only nodes with saved tensors refuse a second pass */
+        n->released = true;
+}
+
+static void node_destroy(nb__node *n)
+{
+    node_release_saved(n);
+    nb_tensor_release(n->grad_acc);
+    for (int i = 0; i < n->n_inputs; i++) {
+        nb__edge *e = &n->inputs[i];
+        nb_tensor_release(e->leaf);
+        if (e->fn && --e->fn->obj.refcount == 0)
+            e->fn->obj.free_fn(&e->fn->obj); /* queued: t_free.active is set */
+    }
+    free(n);
+}
+
+static void node_free(nb__object *obj)
+{
+    nb__node *n = (nb__node *)obj;
+    if (t_free.n == t_free.cap) {
+        size_t cap = t_free.cap ? 2 * t_free.cap : 64;
+        nb__node **items = realloc(t_free.items, cap * sizeof *items);
+        if (!items)
+            nb__fail("nb_autograd: out of memory freeing a graph");
+        t_free.items = items;
+        t_free.cap = cap;
+    }
+    t_free.items[t_free.n++] = n;
+    if (t_free.active)
+        return;
+    t_free.active = true;
+    while (t_free.n > 0)
+        node_destroy(t_free.items[--t_free.n]);
+    t_free.active = false;
+}
+
+/* ---- recording ------------------------------------------------------------------------------ */
+bool nb__any_requires_grad(int n, const nb_tensor *const *ins)
+{
+    if (t_grad_disabled)
+        return false;
+    for (int i = 0; i < n; i++)
+        if (ins[i] && ins[i]->requires_grad)
+            return true;
+    return false;
+}
+
+nb__node *nb__record(const nb__op *op, nb_tensor *out, int n, const nb_tensor *const *ins)
+{
+    if (nb_is_anomaly_enabled()) {
+        char what[96];
+        snprintf(what, sizeof what, "%s forward", op->name);
+        nb__anomaly_check(what, out);
+    }
+    if (!nb__any_requires_grad(n, ins))
+        return NULL;
+    nb__node *node = calloc(1, sizeof *node + (size_t)n * sizeof(nb__edge));
+    if (!node)
+        nb__fail("%s: out of memory recording an autograd node", op->name);
+    node->obj.refcount = 1; /* held by out */
+    node->obj.free_fn = node_free;
+    node->op = op;
+    node->n_inputs = n;
+    node->inputs = (nb__edge *)(node + 1);
+    for (int i = 0; i < n; i++) {
+        nb__edge *e = &node->inputs[i];
+        const nb_tensor *t = ins[i];
+        if (!t)
+            continue;
+        e->dtype = t->dtype;
+        e->ndim = t->ndim;
+        memcpy(e->shape, t->shape, sizeof e->shape);
+        if (!t->requires_grad)
+            continue;
+        if (t->grad_fn) {
+            e->fn = (nb__node *)t->grad_fn;
+            e->fn->obj.refcount++;
+        } else {
+            e->leaf = nb_tensor_retain((nb_tensor *)t);
+        }
+    }
+    node->out_dtype = out->dtype;
+    node->out_ndim = out->ndim;
+    memcpy(node->out_shape, out->shape, sizeof node->out_shape);
+    if (out->grad_fn && --out->grad_fn->refcount == 0)
+        out->grad_fn->free_fn(out->grad_fn);
+    out->grad_fn = &node->obj;
+    out->requires_grad = true;
+    return node;
+}
+
+static void save_tensor(nb__node *n, nb_tensor *t)
+{
+    if (n->n_saved == NB__MAX_SAVED)
+        nb__fail("%s: more than %d saved tensors", n->op->name, NB__MAX_SAVED);
+    n->saved_version[n->n_saved] = t->storage->version;
+    n->saved[n->n_saved++] = t;
+}
+
+void nb__save(nb__node *n, const nb_tensor *t) { save_tensor(n, nb_tensor_retain((nb_tensor *)t)); }
+
+void nb__save_output(nb__node *n, const nb_tensor *out)
+{
+    nb_tensor *alias = calloc(1, sizeof *alias);
+    if (!alias)
+        nb__fail("%s: out of memory saving its output", n->op->name);
+    *alias = *out;
+    alias->refcount = 1;
+    alias->requires_grad = false;
+    alias->retains_grad = false;
+    alias->grad = NULL;
+    alias->grad_fn = NULL;
+    alias->storage->refcount++; /* not registered in any scope: the node owns it */
+    save_tensor(n, alias);
+}
+
+nb_tensor *nb__saved(nb__node *n, int i)
+{
+    if (n->released)
+        nb__fail("nb_backward: trying to backward through the graph a second time (%s): its saved "
+                 "tensors were freed; pass retain_graph=true to the first nb_backward",
+                 n->op->name);
+    nb_tensor *t = n->saved[i];
+    if (t->storage->version != n->saved_version[i])
+        nb__fail("nb_backward: a tensor of shape %s saved by %s was modified by an in-place "
+                 "operation (version %llu, now %llu)",
+                 NB__SHAPE(t), n->op->name, (unsigned long long)n->saved_version[i],
+                 (unsigned long long)t->storage->version);
+    return t;
+}
+
+void nb__check_inplace(const char *op, const nb_tensor *t)
+{
+    if (!t_grad_disabled && t->requires_grad)
+        nb__fail("%s: in-place operation on a tensor of shape %s that requires grad (%s); use the "
+                 "out-of-place op or NB_NO_GRAD",
+                 op, NB__SHAPE(t), t->grad_fn ? "non-leaf" : "leaf");
+}
+
+nb_tensor *nb__sum_to_shape(nb_tensor *g, int ndim, const int64_t *shape)
+{
+    if (g->ndim == ndim && (ndim == 0 || !memcmp(g->shape, shape, (size_t)ndim * sizeof *shape)))
+        return nb__new_ref(g);
+    if (!nb__broadcastable_to(ndim, shape, g->ndim, g->shape))
+        nb__fail("nb__sum_to: gradient of shape %s cannot be reduced to shape %s", NB__SHAPE(g),
+                 nb__shape_text(ndim, shape).s);
+    int dims[NB_MAX_DIMS], nd = 0, lead = g->ndim - ndim;
+    for (int d = 0; d < g->ndim; d++)
+        if (d < lead || (shape[d - lead] == 1 && g->shape[d] != 1))
+            dims[nd++] = d;
+    int scope = nb_scope_begin();
+    nb_tensor *r = nb_reshape(nd ? nb_sum(g, nd, dims, true) : g, ndim, shape);
+    return nb__scope_return(scope, r);
+}
+
+nb_tensor *nb__sum_to(nb_tensor *g, const nb__node *n, int i)
+{
+    return nb__sum_to_shape(g, n->inputs[i].ndim, n->inputs[i].shape);
+}
+
+/* ---- public tensor autograd state ----------------------------------------------------------- */
+nb_tensor *nb_tensor_requires_grad_(nb_tensor *t, bool requires_grad)
+{
+    if (t->grad_fn)
+        nb__fail("nb_tensor_requires_grad_: only leaf tensors can change requires_grad (this one "
+                 "was produced by %s)", ((nb__node *)t->grad_fn)->op->name);
+    if (requires_grad && !nb_dtype_is_float(t->dtype))
+        nb__fail("nb_tensor_requires_grad_: only float tensors can require grad, got %s",
+                 nb_dtype_name(t->dtype));
+    t->requires_grad = requires_grad;
+    return t;
+}
+
+bool nb_tensor_requires_grad(const nb_tensor *t) { return t->requires_grad; }
+bool nb_tensor_is_leaf(const nb_tensor *t) { return t->grad_fn == NULL; }
+nb_tensor *nb_tensor_grad(const nb_tensor *t) { return t->grad; }
+
+void nb_tensor_set_grad(nb_tensor *t, nb_tensor *g)
+{
+    if (g && !nb_tensor_same_shape(t, g))
+        nb__fail("nb_tensor_set_grad: gradient shape %s does not match tensor shape %s", NB__SHAPE(g),
+                 NB__SHAPE(t));
+    nb_tensor_retain(g);
+    nb_tensor_release(t->grad);
+    t->grad = g;
+}
+
+void nb_tensor_zero_grad(nb_tensor *t, bool set_to_none)
+{
+    if (!t->grad)
+        return;
+    if (set_to_none) {
+        nb_tensor_release(t->grad);
+        t->grad = NULL;
+    } else {
+        nb__fill(t->grad, 0.0);
+    }
+}
+
+void nb_tensor_retain_grad(nb_tensor *t)
+{
+    if (!t->requires_grad)
+        nb__fail("nb_tensor_retain_grad: the tensor does not require grad");
+    if (t->grad_fn) {
+        ((nb__node *)t->grad_fn)->retained = t;
+        t->retains_grad = true;
+    }
+}
+
+const char *nb_tensor_grad_fn_name(const nb_tensor *t)
+{
+    return t->grad_fn ? ((const nb__node *)t->grad_fn)->op->name : NULL;
+}
+
+nb_tensor *nb_detach(const nb_tensor *t)
+{
+    return nb__tensor_view(t, t->ndim, t->shape, t->strides, t->offset);
+}
+
+/* ---- backward ------------------------------------------------------------------------------- */
+/* Accumulates g into *slot (a gradient the engine owns). First arrival takes a private
+ * contiguous copy when g may alias user data; later ones add in place. */
+static void accumulate(nb_tensor **slot, nb_tensor *g, bool copy_first)
+{
+    if (!*slot) {
+        *slot = copy_first ? nb__contiguous_copy(g) : nb_tensor_retain(g);
+        if (copy_first)
+            nb_tensor_retain(*slot); /* the copy lives past the engine's scope */
+        return;
+    }
+    if (!copy_first) { /* intermediate grads may alias saved tensors: add out of place */
+        nb_tensor *sum = nb_add(*slot, g);
+        nb_tensor_release(*slot);
+        *slot = nb_tensor_retain(sum);
+        return;
+    }
+    nb_add_(*slot, g);
+}
+
+/* A leaf's .grad is the user's: replace it only if it is shared, else add in place. */
+static void accumulate_leaf(nb_tensor *leaf, nb_tensor *g)
+{
+    if (leaf->grad && (leaf->grad->refcount > 1 || leaf->grad->storage->refcount > 1)) {
+        nb_tensor *sum = nb_add(leaf->grad, g);
+        nb_tensor_release(leaf->grad);
+        leaf->grad = nb_tensor_retain(sum);
+        return;
+    }
+    accumulate(&leaf->grad, g, true);
+}
+
+typedef struct {
+    nb__node **items;
+    size_t n, cap;
+} node_stack;
+
+static void stack_push(node_stack *s, nb__node *n)
+{
+    if (s->n == s->cap) {
+        size_t cap = s->cap ? 2 * s->cap : 64;
+        nb__node **items = realloc(s->items, cap * sizeof *items);
+        if (!items)
+            nb__fail("nb_backward: out of memory");
+        s->items = items;
+        s->cap = cap;
+    }
+    s->items[s->n++] = n;
+}
+
+static void check_grad(const nb__node *n, int i, const nb_tensor *g)
+{
+    const nb__edge *e = &n->inputs[i];
+    if (g->ndim != e->ndim || (e->ndim && memcmp(g->shape, e->shape, (size_t)e->ndim * sizeof(int64_t))))
+        nb__fail("nb_backward: backward of %s returned a gradient of shape %s for input %d of shape %s",
+                 n->op->name, NB__SHAPE(g), i, nb__shape_text(e->ndim, e->shape).s);
+    if (g->dtype != e->dtype)
+        nb__fail("nb_backward: backward of %s returned a %s gradient for %s input %d", n->op->name,
+                 nb_dtype_name(g->dtype), nb_dtype_name(e->dtype), i);
+    if (nb_is_anomaly_enabled()) {
+        char what[96];
+        snprintf(what, sizeof what, "%s backward (input %d)", n->op->name, i);
+        nb__anomaly_check(what, g);
+    }
+}
+
+static _Thread_local uint64_t g_visit_epoch;
+
+void nb_backward(nb_tensor *root, const nb_tensor *grad_output, bool retain_graph)
+{
+    if (!root->requires_grad)
+        nb__fail("nb_backward: the tensor (shape %s) does not require grad and has no grad_fn",
+                 NB__SHAPE(root));
+    if (!grad_output && nb_tensor_numel(root) != 1)
+        nb__fail("nb_backward: grad can be implicitly created only for one-element outputs, got "
+                 "shape %s",
+                 NB__SHAPE(root));
+    if (grad_output && (!nb_tensor_same_shape(root, grad_output) || grad_output->dtype != root->dtype))
+        nb__fail("nb_backward: grad_output of shape %s (%s) does not match the output's shape %s (%s)",
+                 NB__SHAPE(grad_output), nb_dtype_name(grad_output->dtype), NB__SHAPE(root),
+                 nb_dtype_name(root->dtype));
+    bool prev_mode = nb_set_grad_enabled(false);
+    int scope = nb_scope_begin();
+    nb_tensor *g0 = grad_output ? (nb_tensor *)grad_output : nb_ones_like(root);
+
+    if (!root->grad_fn) { /* a leaf: its gradient is grad_output itself */
+        accumulate_leaf(root, g0);
+        nb_scope_end(scope);
+        nb_set_grad_enabled(prev_mode);
+        return;
+    }
+
+    /* 1. collect reachable nodes and count, per node, the edges reaching it */
+    uint64_t epoch = ++g_visit_epoch;
+    nb__node *rootn = (nb__node *)root->grad_fn;
+    node_stack todo = {0}, ready = {0};
+    rootn->visit = epoch;
+    rootn->deps = 0;
+    stack_push(&todo, rootn);
+    while (todo.n) {
+        nb__node *n = todo.items[--todo.n];
+        for (int i = 0; i < n->n_inputs; i++) {
+            nb__node *c = n->inputs[i].fn;
+            if (!c)
+                continue;
+            if (c->visit != epoch) {
+                c->visit = epoch;
+                c->deps = 0;
+                stack_push(&todo, c);
+            }
+            c->deps++;
+        }
+    }
+
+    /* 2. Kahn's order from the root; every node runs once all its consumers have run */
+    rootn->grad_acc = nb_tensor_retain(g0);
+    stack_push(&ready, rootn);
+    nb_tensor *gin[64];
+    while (ready.n) {
+        nb__node *n = ready.items[--ready.n];
+        nb_tensor *g = n->grad_acc;
+        n->grad_acc = NULL;
+        int inner = nb_scope_begin();
+        if (g && n->retained) {
+            if (n->retained->grad)
+                nb_add_(n->retained->grad, g);
+            else
+                n->retained->grad = nb_tensor_retain(nb__contiguous_copy(g));
+        }
+        nb_tensor **gi = n->n_inputs <= 64 ? gin : calloc((size_t)n->n_inputs, sizeof *gi);
+        if (!gi)
+            nb__fail("nb_backward: out of memory");
+        memset(gi, 0, (size_t)n->n_inputs * sizeof *gi);
+        if (g) {
+            if (!nb_tensor_is_contiguous(g)) { /* backward formulas get contiguous grads */
+                nb_tensor *c = nb_tensor_retain(nb__contiguous_copy(g));
+                nb_tensor_release(g);
+                g = c;
+            }
+            if (!n->op->backward)
+                nb__fail("nb_backward: op %s has no backward formula", n->op->name);
+            n->op->backward(n, g, gi);
+        }
+        for (int i = 0; i < n->n_inputs; i++) {
+            nb__edge *e = &n->inputs[i];
+            if (gi[i] && (e->fn || e->leaf)) {
+                check_grad(n, i, gi[i]);
+                if (e->leaf)
+                    accumulate_leaf(e->leaf, gi[i]);
+                else
+                    accumulate(&e->fn->grad_acc, gi[i], false);
+            }
+            if (e->fn && --e->fn->deps == 0)
+                stack_push(&ready, e->fn);
+        }
+        if (gi != gin)
+            free(gi);
+        nb_tensor_release(g);
+        if (!retain_graph)
+            node_release_saved(n);
+        nb_scope_end(inner);
+    }
+    free(todo.items);
+    free(ready.items);
+    nb_scope_end(scope);
+    nb_set_grad_enabled(prev_mode);
+}

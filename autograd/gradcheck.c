@@ -1,0 +1,1 @@
+/* autograd/gradcheck.c — placeholder until implemented. */

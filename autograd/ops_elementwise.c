@@ -1,0 +1,1 @@
+/* autograd/ops_elementwise.c — placeholder until implemented. */

@@ -1,0 +1,1 @@
+/* autograd/ops_index.c — placeholder until implemented. */

@@ -1,0 +1,1 @@
+/* autograd/ops_matmul.c — placeholder until implemented. */

@@ -1,0 +1,1 @@
+/* autograd/ops_reduce.c — placeholder until implemented. */

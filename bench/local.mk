@@ -1,0 +1,1 @@
+# bench/ — benchmarks against PyTorch and OpenBLAS (never run by make check).

@@ -1,0 +1,1 @@
+# nn/ — modules, losses, optimizers, LR schedulers, safetensors checkpoints.

@@ -1,0 +1,77 @@
+/* create.c — creation functions: empty/zeros/ones/full/scalar/arange/eye/from data. */
+#include "config.h"
+#include "nb__tensor.h"
+
+#include <math.h>
+
+nb_tensor *nb_empty(int ndim, const int64_t *shape, nb_dtype dt)
+{
+    if ((unsigned)dt >= NB_DTYPE_COUNT)
+        nb__fail("nb_empty: invalid dtype %d", (int)dt);
+    return nb__tensor_new(dt, ndim, shape);
+}
+
+nb_tensor *nb_full(int ndim, const int64_t *shape, double value, nb_dtype dt)
+{
+    nb_tensor *t = nb_empty(ndim, shape, dt);
+    nb__fill(t, value);
+    return t;
+}
+
+nb_tensor *nb_zeros(int ndim, const int64_t *shape, nb_dtype dt)
+{
+    nb_tensor *t = nb_empty(ndim, shape, dt);
+    memset(t->storage->data, 0, t->storage->nbytes);
+    return t;
+}
+
+nb_tensor *nb_ones(int ndim, const int64_t *shape, nb_dtype dt) { return nb_full(ndim, shape, 1.0, dt); }
+nb_tensor *nb_zeros_like(const nb_tensor *t) { return nb_zeros(t->ndim, t->shape, t->dtype); }
+nb_tensor *nb_ones_like(const nb_tensor *t) { return nb_ones(t->ndim, t->shape, t->dtype); }
+nb_tensor *nb_empty_like(const nb_tensor *t) { return nb_empty(t->ndim, t->shape, t->dtype); }
+nb_tensor *nb_scalar(double v, nb_dtype dt) { return nb_full(0, NULL, v, dt); }
+
+nb_tensor *nb_arange(double start, double end, double step, nb_dtype dt)
+{
+    if (step == 0 || !isfinite(step) || !isfinite(start) || !isfinite(end))
+        nb__fail("nb_arange: invalid range start=%g end=%g step=%g", start, end, step);
+    double span = (end - start) / step;
+    int64_t n = span > 0 ? (int64_t)ceil(span) : 0;
+    nb_tensor *t = nb_empty(NB_DIMS(n), dt);
+    char *p = t->storage->data;
+    size_t es = nb_dtype_size(dt);
+    for (int64_t i = 0; i < n; i++)
+        nb__store(dt, p + (size_t)i * es, start + (double)i * step);
+    return t;
+}
+
+nb_tensor *nb_eye(int64_t n, int64_t m, nb_dtype dt)
+{
+    if (m < 0)
+        m = n;
+    nb_tensor *t = nb_zeros(NB_DIMS(n, m), dt);
+    char *p = t->storage->data;
+    size_t es = nb_dtype_size(dt);
+    for (int64_t i = 0; i < n && i < m; i++)
+        nb__store(dt, p + (size_t)(i * m + i) * es, 1.0);
+    return t;
+}
+
+nb_tensor *nb_from_data(const void *data, int ndim, const int64_t *shape, nb_dtype dt)
+{
+    nb_tensor *t = nb_empty(ndim, shape, dt);
+    if (t->storage->nbytes && nb_tensor_numel(t))
+        memcpy(t->storage->data, data, (size_t)nb_tensor_numel(t) * nb_dtype_size(dt));
+    return t;
+}
+
+nb_tensor *nb_from_doubles(const double *data, int ndim, const int64_t *shape, nb_dtype dt)
+{
+    nb_tensor *t = nb_empty(ndim, shape, dt);
+    int64_t n = nb_tensor_numel(t);
+    char *p = t->storage->data;
+    size_t es = nb_dtype_size(dt);
+    for (int64_t i = 0; i < n; i++)
+        nb__store(dt, p + (size_t)i * es, data[i]);
+    return t;
+}

@@ -1,0 +1,1 @@
+/* tensor/k_elementwise.c — placeholder until implemented. */

@@ -1,0 +1,1 @@
+/* tensor/k_gemm.c — placeholder until implemented. */

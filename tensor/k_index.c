@@ -1,0 +1,1 @@
+/* tensor/k_index.c — placeholder until implemented. */

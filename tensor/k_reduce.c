@@ -1,0 +1,1 @@
+/* tensor/k_reduce.c — placeholder until implemented. */

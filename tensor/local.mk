@@ -1,0 +1,10 @@
+# tensor/ — storage, strided tensors, iteration, kernels. Knows nothing of autograd.
+libnabla_core_la_SOURCES += \
+	tensor/nb_tensor.h tensor/nb__tensor.h \
+	tensor/error.c tensor/alloc.c tensor/tensor.c tensor/iter.c tensor/threads.c \
+	tensor/copy.c tensor/create.c tensor/random.c tensor/print.c \
+	tensor/nb__k_elementwise.h tensor/k_elementwise.c \
+	tensor/nb__k_reduce.h tensor/k_reduce.c \
+	tensor/nb__k_gemm.h tensor/k_gemm.c \
+	tensor/nb__k_index.h tensor/k_index.c
+include_HEADERS += tensor/nb_tensor.h

@@ -1,0 +1,141 @@
+/* nb__tensor.h — internal to libnabla: tensor/storage layout, error helpers, dtype dispatch,
+ * the strided N-d iterator and the kernel entry points. Not installed. */
+#ifndef NB__TENSOR_H
+#define NB__TENSOR_H
+
+#include "nb_tensor.h"
+
+#include <stdarg.h>
+#include <string.h>
+
+#define NB__INTERNAL __attribute__((visibility("hidden")))
+
+/* ---- layout --------------------------------------------------------------------------------- */
+typedef struct nb__storage {
+    int64_t refcount;
+    void *data;
+    size_t nbytes;
+    uint64_t version; /* bumped by every in-place write; shared by all views */
+} nb__storage;
+
+/* A refcounted object the tensor layer can release without knowing its type (autograd nodes). */
+typedef struct nb__object {
+    int64_t refcount;
+    void (*free_fn)(struct nb__object *self);
+} nb__object;
+
+struct nb_tensor {
+    int64_t refcount;
+    nb_dtype dtype;
+    int ndim;
+    int64_t shape[NB_MAX_DIMS];
+    int64_t strides[NB_MAX_DIMS]; /* in elements */
+    int64_t offset;               /* in elements */
+    nb__storage *storage;
+    /* autograd state: written by autograd/, only released here */
+    bool requires_grad;
+    bool retains_grad;
+    nb_tensor *grad;
+    nb__object *grad_fn;
+};
+
+/* ---- errors --------------------------------------------------------------------------------- */
+/* Formats one line and calls the misuse handler; never returns. */
+NB__INTERNAL NB_NORETURN NB_PRINTF(1, 2) void nb__fail(const char *fmt, ...);
+/* Records a detailed message for nb_last_error() and returns st. */
+NB__INTERNAL NB_PRINTF(2, 3) nb_status nb__status(nb_status st, const char *fmt, ...);
+/* Shape text into a small static-per-call buffer helper: use with NB__SHAPE(t). */
+typedef struct { char s[160]; } nb__shape_buf;
+NB__INTERNAL nb__shape_buf nb__shape_text(int ndim, const int64_t *shape);
+#define NB__SHAPE(t) (nb__shape_text((t)->ndim, (t)->shape).s)
+/* Normalizes a possibly negative dim against ndim; out-of-range is misuse naming `op`. */
+NB__INTERNAL int nb__wrap_dim(const char *op, int dim, int ndim);
+/* Misuse unless t's dtype is float32/float64. */
+NB__INTERNAL void nb__check_float(const char *op, const nb_tensor *t);
+/* Misuse unless a and b have the same dtype. */
+NB__INTERNAL void nb__check_same_dtype(const char *op, const nb_tensor *a, const nb_tensor *b);
+
+/* ---- allocation (the one choke point; OOM is reported through the handler) ------------------- */
+NB__INTERNAL void *nb__alloc(size_t nbytes);
+NB__INTERNAL void nb__free(void *p, size_t nbytes);
+NB__INTERNAL nb__storage *nb__storage_new(size_t nbytes);
+NB__INTERNAL void nb__storage_release(nb__storage *s);
+
+/* ---- construction --------------------------------------------------------------------------- */
+/* New contiguous tensor with fresh storage (uninitialized); registered in the current scope. */
+NB__INTERNAL nb_tensor *nb__tensor_new(nb_dtype dt, int ndim, const int64_t *shape);
+/* New tensor viewing base's storage with the given geometry; registered in the current scope. */
+NB__INTERNAL nb_tensor *nb__tensor_view(const nb_tensor *base, int ndim, const int64_t *shape,
+                                        const int64_t *strides, int64_t offset);
+/* Returns t as a new reference of the caller: retained, and owned by the open scope if any.
+ * Use when an op returns an existing tensor (nb_contiguous of a contiguous input). */
+NB__INTERNAL nb_tensor *nb__new_ref(nb_tensor *t);
+/* Ends scope `token` (opened by the library function for its temporaries) keeping `result`:
+ * the returned reference is owned by the caller's scope, or by the caller if none is open. */
+NB__INTERNAL nb_tensor *nb__scope_return(int token, nb_tensor *result);
+/* Row-major strides of shape; returns numel. */
+NB__INTERNAL int64_t nb__contiguous_strides(int ndim, const int64_t *shape, int64_t *strides);
+NB__INTERNAL int64_t nb__numel(int ndim, const int64_t *shape);
+/* Validates a user shape (0..NB_MAX_DIMS dims, sizes >= 0); misuse names op. */
+NB__INTERNAL void nb__check_shape(const char *op, int ndim, const int64_t *shape);
+/* Marks t's storage as written (version counter for autograd's in-place checks). */
+static inline void nb__bump_version(nb_tensor *t) { t->storage->version++; }
+/* Address of element with linear (row-major over t's shape) index i. */
+NB__INTERNAL char *nb__elem_ptr(const nb_tensor *t, int64_t linear);
+
+/* ---- dtype dispatch ------------------------------------------------------------------------- */
+/* Kernels are written once as a macro body over a C type T and instantiated per dtype with
+ * these lists (C11 <tgmath.h> picks expf/exp etc. from T). Never copy a kernel per dtype. */
+#define NB__FLOAT_TYPES(X) X(NB_F32, float) X(NB_F64, double)
+#define NB__INT_TYPES(X) X(NB_I32, int32_t) X(NB_I64, int64_t)
+#define NB__NUMERIC_TYPES(X) NB__FLOAT_TYPES(X) NB__INT_TYPES(X)
+#define NB__ALL_TYPES(X) NB__NUMERIC_TYPES(X) X(NB_BOOL, uint8_t)
+
+/* Reads element at p of dtype dt as double / writes double v converted to dt at p. */
+NB__INTERNAL double nb__load(nb_dtype dt, const void *p);
+NB__INTERNAL void nb__store(nb_dtype dt, void *p, double v);
+
+/* ---- strided iteration ---------------------------------------------------------------------- */
+#define NB__ITER_MAX_OPS 4
+
+/* Iterates over the elements of out and up to 3 inputs broadcast to out's shape. Dims are
+ * coalesced where every operand allows; strides are in BYTES. */
+typedef struct nb__iter {
+    int nops;  /* operand 0 is the output */
+    int ndim;  /* >= 1 after init (a 0-dim tensor iterates as [1]) */
+    int64_t numel;
+    int64_t shape[NB_MAX_DIMS];
+    int64_t strides[NB__ITER_MAX_OPS][NB_MAX_DIMS];
+    char *base[NB__ITER_MAX_OPS];
+} nb__iter;
+
+/* Inner loop: ptrs[k] points at operand k's first element of a run of n elements along the
+ * innermost dim; strides[k] is that operand's byte stride along it. */
+typedef void (*nb__loop_fn)(char **ptrs, const int64_t *strides, int64_t n, void *ctx);
+
+/* Sets up iteration; inputs must be broadcastable to out's shape (checked by the caller). */
+NB__INTERNAL void nb__iter_init(nb__iter *it, nb_tensor *out, int nin, const nb_tensor *const *ins);
+/* Runs fn over all elements; parallel over chunks when large (results independent of thread
+ * count because every element is written by exactly one call). */
+NB__INTERNAL void nb__iter_run(const nb__iter *it, nb__loop_fn fn, void *ctx);
+
+/* Broadcast shape of a and b into out (returns ndim); incompatible shapes are misuse naming op. */
+NB__INTERNAL int nb__broadcast_shape(const char *op, int an, const int64_t *as, int bn,
+                                     const int64_t *bs, int64_t *out);
+/* True when shape (n, s) broadcasts to (on, os). */
+NB__INTERNAL bool nb__broadcastable_to(int n, const int64_t *s, int on, const int64_t *os);
+
+/* ---- basic kernels (tensor/copy.c) ---------------------------------------------------------- */
+/* dst[...] = src[...] (src broadcast to dst's shape, converting dtype). dst may be any view. */
+NB__INTERNAL void nb__copy_into(nb_tensor *dst, const nb_tensor *src);
+/* Fills every element of the (possibly strided) view with v. */
+NB__INTERNAL void nb__fill(nb_tensor *t, double v);
+/* New contiguous copy of t (same dtype) / converted copy. No autograd. */
+NB__INTERNAL nb_tensor *nb__contiguous_copy(const nb_tensor *t);
+NB__INTERNAL nb_tensor *nb__convert(const nb_tensor *t, nb_dtype dt);
+
+/* ---- threads -------------------------------------------------------------------------------- */
+/* Threads to use for a job of `work` scalar operations (1 below a threshold). */
+NB__INTERNAL int nb__threads_for(int64_t work);
+
+#endif /* NB__TENSOR_H */

@@ -1,0 +1,228 @@
+/* nb_tensor.h — nabla's tensor layer: dtypes, strided tensors, storage, errors, scopes, RNG.
+ *
+ * Overview
+ *   A tensor is a dtype, a shape and element strides in PyTorch dim order (last dim varies
+ *   fastest in a contiguous tensor), an element offset, and a refcounted storage. Views
+ *   (transpose, narrow, expand, ...) share storage with their base. Shapes are int64_t.
+ *
+ * Ownership
+ *   Every function that returns an nb_tensor* returns a NEW reference; arguments are borrowed.
+ *   Release a reference with nb_tensor_release(). When a scope is open (nb_scope_begin), the
+ *   new reference belongs to the scope instead, and nb_scope_end() releases it: code inside a
+ *   scope never releases results by hand, and keeps a tensor past the scope with
+ *   nb_tensor_retain() (then it owns that extra reference and releases it later).
+ *
+ * Errors
+ *   Misuse (shape/dtype/dim mismatch, index out of range) calls the error handler with one line
+ *   naming the op and the values, e.g.
+ *     "nb_matmul: shapes [2, 3] and [4, 5] cannot be multiplied (3 != 4)".
+ *   The default handler prints the line to stderr and calls abort(); nb_set_error_handler()
+ *   replaces it (a handler must not return; if it does, abort() follows). Failures caused by
+ *   outside data (files, user text, options) never go through the handler: those functions
+ *   return an nb_status and leave a message in nb_last_error(). The library never calls exit().
+ *
+ * Threads
+ *   Kernels use OpenMP internally. Tensors and their refcounts are not thread-safe: one thread
+ *   uses a given tensor graph at a time. Scopes and grad mode are per thread.
+ */
+#ifndef NB_TENSOR_H
+#define NB_TENSOR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define NB_API __attribute__((visibility("default")))
+#define NB_NORETURN __attribute__((noreturn))
+#define NB_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#else
+#define NB_API
+#define NB_NORETURN
+#define NB_PRINTF(a, b)
+#endif
+
+/* Maximum number of dimensions of a tensor. */
+#define NB_MAX_DIMS 8
+
+/* ---- dtypes --------------------------------------------------------------------------------- */
+#define NB_DTYPE_LIST(X) \
+    X(NB_F32, float32, float, 4) \
+    X(NB_F64, float64, double, 8) \
+    X(NB_I32, int32, int32_t, 4) \
+    X(NB_I64, int64, int64_t, 8) \
+    X(NB_BOOL, bool, uint8_t, 1)
+
+typedef enum {
+#define NB_X(e, name, ctype, size) e,
+    NB_DTYPE_LIST(NB_X)
+#undef NB_X
+    NB_DTYPE_COUNT
+} nb_dtype;
+
+/* "float32", "float64", "int32", "int64", "bool". */
+NB_API const char *nb_dtype_name(nb_dtype dt);
+/* Size of one element in bytes. */
+NB_API size_t nb_dtype_size(nb_dtype dt);
+/* True for NB_F32 and NB_F64. */
+NB_API bool nb_dtype_is_float(nb_dtype dt);
+
+/* ---- status codes (outside-data failures) ----------------------------------------------------- */
+#define NB_STATUS_LIST(X) \
+    X(NB_OK, "ok") \
+    X(NB_ERR_IO, "input/output error") \
+    X(NB_ERR_FORMAT, "invalid file format") \
+    X(NB_ERR_INVALID, "invalid argument") \
+    X(NB_ERR_MISMATCH, "does not match the model") \
+    X(NB_ERR_NOMEM, "out of memory") \
+    X(NB_ERR_NOT_FOUND, "not found")
+
+typedef enum {
+#define NB_X(e, msg) e,
+    NB_STATUS_LIST(NB_X)
+#undef NB_X
+    NB_STATUS_COUNT
+} nb_status;
+
+/* Short generic text of a status code ("invalid file format"). */
+NB_API const char *nb_status_str(nb_status st);
+/* The detailed message of the last failure that returned a status on this thread
+ * (e.g. "ckpt.safetensors: header length 9223372036854775808 exceeds 100000000"); "" if none. */
+NB_API const char *nb_last_error(void);
+
+/* ---- misuse handler ------------------------------------------------------------------------- */
+/* Called with one line (no trailing newline) on misuse. Must not return (longjmp or abort). */
+typedef void (*nb_error_handler)(const char *msg, void *user);
+/* Installs `h` (NULL restores the default: print to stderr, abort()). Returns the previous one. */
+NB_API nb_error_handler nb_set_error_handler(nb_error_handler h, void *user);
+
+/* ---- tensors -------------------------------------------------------------------------------- */
+typedef struct nb_tensor nb_tensor;
+
+/* Shape literal helper: nb_zeros(NB_DIMS(2, 3), NB_F32) expands to ndim, shape array. */
+#define NB_DIMS(...) \
+    (int)(sizeof((const int64_t[]){__VA_ARGS__}) / sizeof(int64_t)), (const int64_t[]){__VA_ARGS__}
+/* A 0-dim (scalar) shape for the creation functions: nb_zeros(NB_SCALAR, NB_F32). */
+#define NB_SCALAR 0, NULL
+
+/* Adds a reference to t and returns t (NULL passes through). */
+NB_API nb_tensor *nb_tensor_retain(nb_tensor *t);
+/* Drops a reference; frees the tensor (and its storage if last) at zero. NULL is a no-op. */
+NB_API void nb_tensor_release(nb_tensor *t);
+
+NB_API nb_dtype nb_tensor_dtype(const nb_tensor *t);
+NB_API int nb_tensor_ndim(const nb_tensor *t);
+/* Size of dim `dim` (negative counts from the end). Out-of-range dim is misuse. */
+NB_API int64_t nb_tensor_size(const nb_tensor *t, int dim);
+/* Pointer to ndim sizes / element strides, valid while t lives. */
+NB_API const int64_t *nb_tensor_shape(const nb_tensor *t);
+NB_API const int64_t *nb_tensor_strides(const nb_tensor *t);
+/* Element offset of the first element in the storage. */
+NB_API int64_t nb_tensor_offset(const nb_tensor *t);
+/* Number of elements (1 for 0-dim, 0 for zero-size). */
+NB_API int64_t nb_tensor_numel(const nb_tensor *t);
+/* True when the strides are the row-major strides of the shape (size-1 dims ignored). */
+NB_API bool nb_tensor_is_contiguous(const nb_tensor *t);
+/* Pointer to the first element (storage data + offset); cast according to dtype. */
+NB_API void *nb_tensor_data(const nb_tensor *t);
+/* True when a and b share one storage (a is a view of b or both views of one base). */
+NB_API bool nb_tensor_shares_storage(const nb_tensor *a, const nb_tensor *b);
+/* Reads one element as double. `idx` has ndim entries; out-of-range is misuse. */
+NB_API double nb_tensor_get(const nb_tensor *t, const int64_t *idx);
+/* Writes one element (converted to t's dtype). Bumps the version counter. */
+NB_API void nb_tensor_set(nb_tensor *t, const int64_t *idx, double v);
+/* The single value of a 1-element tensor as double; other numel is misuse. */
+NB_API double nb_tensor_item(const nb_tensor *t);
+/* Copies all elements (in row-major order) into `dst` as doubles; dst holds numel entries. */
+NB_API void nb_tensor_to_doubles(const nb_tensor *t, double *dst);
+/* Copies all elements (in row-major order) into `dst` as floats. */
+NB_API void nb_tensor_to_floats(const nb_tensor *t, float *dst);
+/* True when shapes are equal. */
+NB_API bool nb_tensor_same_shape(const nb_tensor *a, const nb_tensor *b);
+/* Writes "[2, 3]" into buf (always NUL-terminated); returns buf. */
+NB_API char *nb_shape_str(int ndim, const int64_t *shape, char *buf, size_t n);
+
+/* ---- creation (new contiguous tensors; requires_grad false) ----------------------------------- */
+/* Uninitialized contents. Negative sizes or ndim outside 0..NB_MAX_DIMS are misuse. */
+NB_API nb_tensor *nb_empty(int ndim, const int64_t *shape, nb_dtype dt);
+NB_API nb_tensor *nb_zeros(int ndim, const int64_t *shape, nb_dtype dt);
+NB_API nb_tensor *nb_ones(int ndim, const int64_t *shape, nb_dtype dt);
+NB_API nb_tensor *nb_full(int ndim, const int64_t *shape, double value, nb_dtype dt);
+/* Same shape and dtype as t. */
+NB_API nb_tensor *nb_zeros_like(const nb_tensor *t);
+NB_API nb_tensor *nb_ones_like(const nb_tensor *t);
+NB_API nb_tensor *nb_empty_like(const nb_tensor *t);
+/* 0-dim tensor holding v. */
+NB_API nb_tensor *nb_scalar(double v, nb_dtype dt);
+/* 1-D [start, start+step, ...) up to (not including) end. step 0 is misuse. */
+NB_API nb_tensor *nb_arange(double start, double end, double step, nb_dtype dt);
+/* n x m identity (m = n when m < 0). */
+NB_API nb_tensor *nb_eye(int64_t n, int64_t m, nb_dtype dt);
+/* Copies numel elements of type `dt` from `data` (row-major) into a new tensor. */
+NB_API nb_tensor *nb_from_data(const void *data, int ndim, const int64_t *shape, nb_dtype dt);
+/* Converts doubles into a new tensor of dtype dt. */
+NB_API nb_tensor *nb_from_doubles(const double *data, int ndim, const int64_t *shape, nb_dtype dt);
+
+/* ---- random numbers ------------------------------------------------------------------------- */
+/* A seedable generator (xoshiro256** seeded by splitmix64). The stream depends only on the seed
+ * and the order of calls: identical on every machine and thread count. */
+typedef struct nb_generator {
+    uint64_t s[4];
+    double spare_normal; /* Box-Muller second value */
+    bool has_spare;
+} nb_generator;
+
+NB_API void nb_generator_seed(nb_generator *g, uint64_t seed);
+/* Uniform 64-bit value. */
+NB_API uint64_t nb_generator_next(nb_generator *g);
+/* Uniform double in [0, 1) with 53 random bits. */
+NB_API double nb_generator_uniform(nb_generator *g);
+/* Standard normal (Box-Muller). */
+NB_API double nb_generator_normal(nb_generator *g);
+/* Uniform integer in [0, n) without modulo bias; n > 0. */
+NB_API uint64_t nb_generator_below(nb_generator *g, uint64_t n);
+/* The process-wide default generator used when a function takes gen == NULL. */
+NB_API nb_generator *nb_default_generator(void);
+/* Seeds the default generator (torch.manual_seed). */
+NB_API void nb_manual_seed(uint64_t seed);
+
+/* Creation from the generator (gen NULL = default). Float dtypes only unless stated. */
+NB_API nb_tensor *nb_rand(int ndim, const int64_t *shape, nb_dtype dt, nb_generator *gen);
+NB_API nb_tensor *nb_randn(int ndim, const int64_t *shape, nb_dtype dt, nb_generator *gen);
+/* Integers uniform in [low, high) (any numeric dtype); low >= high is misuse. */
+NB_API nb_tensor *nb_randint(int64_t low, int64_t high, int ndim, const int64_t *shape, nb_dtype dt,
+                             nb_generator *gen);
+/* In place: fills t with N(mean, std^2) / U[low, high). Returns t (borrowed, not a new ref). */
+NB_API nb_tensor *nb_normal_(nb_tensor *t, double mean, double std, nb_generator *gen);
+NB_API nb_tensor *nb_uniform_(nb_tensor *t, double low, double high, nb_generator *gen);
+
+/* ---- scopes (autorelease pools) ------------------------------------------------------------- */
+/* Opens a scope on this thread; scopes nest. Every tensor created while it is innermost is
+ * released by the matching nb_scope_end(). Returns a depth token for nb_scope_end. */
+NB_API int nb_scope_begin(void);
+/* Releases the scope's references and closes it. `token` must be the innermost scope's. */
+NB_API void nb_scope_end(int token);
+/* Number of open scopes on this thread. */
+NB_API int nb_scope_depth(void);
+
+/* ---- printing ------------------------------------------------------------------------------- */
+/* Formats like PyTorch's repr: "tensor([[1.0000, 2.0000], ...], dtype=float64)"; more than 1000
+ * elements are summarized with "..." (3 items per edge). Returns a malloc'd string (free()). */
+NB_API char *nb_tensor_repr(const nb_tensor *t);
+/* Writes nb_tensor_repr(t) and a newline to f. */
+NB_API void nb_tensor_print(const nb_tensor *t, FILE *f);
+
+/* ---- threads -------------------------------------------------------------------------------- */
+/* Sets the number of threads kernels use (default: the core count). n <= 0 restores it. */
+NB_API void nb_set_num_threads(int n);
+NB_API int nb_get_num_threads(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* NB_TENSOR_H */

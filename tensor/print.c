@@ -1,0 +1,1 @@
+/* tensor/print.c — placeholder until implemented. */

@@ -1,0 +1,298 @@
+/* tensor.c — dtype table, tensor lifecycle (refcounts, scopes), geometry and accessors. */
+#include "config.h"
+#include "nb__tensor.h"
+
+#include <stdlib.h>
+
+/* ---- dtypes --------------------------------------------------------------------------------- */
+static const struct { const char *name; size_t size; } k_dtypes[] = {
+#define NB_X(e, name, ctype, size) {#name, size},
+    NB_DTYPE_LIST(NB_X)
+#undef NB_X
+};
+_Static_assert(sizeof k_dtypes / sizeof *k_dtypes == NB_DTYPE_COUNT, "dtype table");
+
+const char *nb_dtype_name(nb_dtype dt) { return (unsigned)dt < NB_DTYPE_COUNT ? k_dtypes[dt].name : "?"; }
+size_t nb_dtype_size(nb_dtype dt) { return (unsigned)dt < NB_DTYPE_COUNT ? k_dtypes[dt].size : 0; }
+bool nb_dtype_is_float(nb_dtype dt) { return dt == NB_F32 || dt == NB_F64; }
+
+double nb__load(nb_dtype dt, const void *p)
+{
+    switch (dt) {
+#define NB_X(e, name, ctype, size) case e: return (double)*(const ctype *)p;
+        NB_DTYPE_LIST(NB_X)
+#undef NB_X
+    default: return 0;
+    }
+}
+
+void nb__store(nb_dtype dt, void *p, double v)
+{
+    switch (dt) {
+    case NB_BOOL: *(uint8_t *)p = v != 0; break;
+#define NB_X(e, ctype) case e: *(ctype *)p = (ctype)v; break;
+        NB__NUMERIC_TYPES(NB_X)
+#undef NB_X
+    default: break;
+    }
+}
+
+/* ---- scopes --------------------------------------------------------------------------------- */
+static _Thread_local struct {
+    nb_tensor **items;
+    size_t n, cap;
+    size_t *marks;
+    int depth, mark_cap;
+} t_scope;
+
+static void scope_register(nb_tensor *t)
+{
+    if (t_scope.depth == 0)
+        return;
+    if (t_scope.n == t_scope.cap) {
+        size_t cap = t_scope.cap ? 2 * t_scope.cap : 256;
+        nb_tensor **items = realloc(t_scope.items, cap * sizeof *items);
+        if (!items)
+            nb__fail("nb_scope: out of memory");
+        t_scope.items = items;
+        t_scope.cap = cap;
+    }
+    t_scope.items[t_scope.n++] = t; /* the scope owns the new reference */
+}
+
+int nb_scope_begin(void)
+{
+    if (t_scope.depth == t_scope.mark_cap) {
+        int cap = t_scope.mark_cap ? 2 * t_scope.mark_cap : 16;
+        size_t *marks = realloc(t_scope.marks, (size_t)cap * sizeof *marks);
+        if (!marks)
+            nb__fail("nb_scope_begin: out of memory");
+        t_scope.marks = marks;
+        t_scope.mark_cap = cap;
+    }
+    t_scope.marks[t_scope.depth++] = t_scope.n;
+    return t_scope.depth;
+}
+
+void nb_scope_end(int token)
+{
+    if (token != t_scope.depth || token <= 0)
+        nb__fail("nb_scope_end: token %d does not match the innermost open scope (%d)", token,
+                 t_scope.depth);
+    size_t mark = t_scope.marks[--t_scope.depth];
+    while (t_scope.n > mark)
+        nb_tensor_release(t_scope.items[--t_scope.n]);
+    if (t_scope.depth == 0 && t_scope.cap > 4096) { /* give back a burst's worth of slots */
+        free(t_scope.items);
+        t_scope.items = NULL;
+        t_scope.cap = 0;
+    }
+}
+
+int nb_scope_depth(void) { return t_scope.depth; }
+
+nb_tensor *nb__new_ref(nb_tensor *t)
+{
+    t->refcount++;
+    scope_register(t);
+    return t;
+}
+
+nb_tensor *nb__scope_return(int token, nb_tensor *result)
+{
+    result->refcount++;
+    nb_scope_end(token);
+    scope_register(result);
+    return result;
+}
+
+/* ---- lifecycle ------------------------------------------------------------------------------ */
+int64_t nb__numel(int ndim, const int64_t *shape)
+{
+    int64_t n = 1;
+    for (int i = 0; i < ndim; i++)
+        n *= shape[i];
+    return n;
+}
+
+int64_t nb__contiguous_strides(int ndim, const int64_t *shape, int64_t *strides)
+{
+    int64_t s = 1;
+    for (int i = ndim - 1; i >= 0; i--) {
+        strides[i] = s;
+        s *= shape[i] > 0 ? shape[i] : 1;
+    }
+    return nb__numel(ndim, shape);
+}
+
+void nb__check_shape(const char *op, int ndim, const int64_t *shape)
+{
+    if (ndim < 0 || ndim > NB_MAX_DIMS)
+        nb__fail("%s: %d dims requested, nabla supports 0..%d", op, ndim, NB_MAX_DIMS);
+    int64_t total = 1;
+    for (int i = 0; i < ndim; i++) {
+        if (shape[i] < 0)
+            nb__fail("%s: negative size %lld at dim %d of shape %s", op, (long long)shape[i], i,
+                     nb__shape_text(ndim, shape).s);
+        if (shape[i] > 0 && total > INT64_MAX / 16 / shape[i])
+            nb__fail("%s: shape %s has too many elements", op, nb__shape_text(ndim, shape).s);
+        total *= shape[i];
+    }
+}
+
+static nb_tensor *tensor_alloc(void)
+{
+    nb_tensor *t = calloc(1, sizeof *t);
+    if (!t)
+        nb__fail("nb_alloc: out of memory allocating a tensor header");
+    t->refcount = 1;
+    return t;
+}
+
+nb_tensor *nb__tensor_new(nb_dtype dt, int ndim, const int64_t *shape)
+{
+    nb__check_shape("nb_empty", ndim, shape);
+    nb_tensor *t = tensor_alloc();
+    t->dtype = dt;
+    t->ndim = ndim;
+    if (ndim)
+        memcpy(t->shape, shape, (size_t)ndim * sizeof *shape);
+    int64_t n = nb__contiguous_strides(ndim, shape, t->strides);
+    t->storage = nb__storage_new((size_t)n * nb_dtype_size(dt));
+    scope_register(t);
+    return t;
+}
+
+nb_tensor *nb__tensor_view(const nb_tensor *base, int ndim, const int64_t *shape,
+                           const int64_t *strides, int64_t offset)
+{
+    nb_tensor *t = tensor_alloc();
+    t->dtype = base->dtype;
+    t->ndim = ndim;
+    if (ndim) {
+        memcpy(t->shape, shape, (size_t)ndim * sizeof *shape);
+        memcpy(t->strides, strides, (size_t)ndim * sizeof *strides);
+    }
+    t->offset = offset;
+    t->storage = base->storage;
+    t->storage->refcount++;
+    scope_register(t);
+    return t;
+}
+
+nb_tensor *nb_tensor_retain(nb_tensor *t)
+{
+    if (t)
+        t->refcount++;
+    return t;
+}
+
+void nb_tensor_release(nb_tensor *t)
+{
+    if (!t)
+        return;
+    if (t->refcount <= 0)
+        nb__fail("nb_tensor_release: tensor released more often than retained");
+    if (--t->refcount > 0)
+        return;
+    nb_tensor_release(t->grad);
+    if (t->grad_fn && --t->grad_fn->refcount == 0)
+        t->grad_fn->free_fn(t->grad_fn);
+    nb__storage_release(t->storage);
+    free(t);
+}
+
+/* ---- accessors ------------------------------------------------------------------------------ */
+nb_dtype nb_tensor_dtype(const nb_tensor *t) { return t->dtype; }
+int nb_tensor_ndim(const nb_tensor *t) { return t->ndim; }
+const int64_t *nb_tensor_shape(const nb_tensor *t) { return t->shape; }
+const int64_t *nb_tensor_strides(const nb_tensor *t) { return t->strides; }
+int64_t nb_tensor_offset(const nb_tensor *t) { return t->offset; }
+int64_t nb_tensor_numel(const nb_tensor *t) { return nb__numel(t->ndim, t->shape); }
+
+int64_t nb_tensor_size(const nb_tensor *t, int dim)
+{
+    if (t->ndim == 0)
+        nb__fail("nb_tensor_size: a 0-dim tensor has no dim %d", dim);
+    return t->shape[nb__wrap_dim("nb_tensor_size", dim, t->ndim)];
+}
+
+bool nb_tensor_is_contiguous(const nb_tensor *t)
+{
+    int64_t expect = 1;
+    for (int i = t->ndim - 1; i >= 0; i--) {
+        if (t->shape[i] == 0)
+            return true;
+        if (t->shape[i] != 1 && t->strides[i] != expect)
+            return false;
+        expect *= t->shape[i];
+    }
+    return true;
+}
+
+void *nb_tensor_data(const nb_tensor *t)
+{
+    return (char *)t->storage->data + t->offset * (int64_t)nb_dtype_size(t->dtype);
+}
+
+bool nb_tensor_shares_storage(const nb_tensor *a, const nb_tensor *b) { return a->storage == b->storage; }
+
+bool nb_tensor_same_shape(const nb_tensor *a, const nb_tensor *b)
+{
+    return a->ndim == b->ndim && (a->ndim == 0 || !memcmp(a->shape, b->shape, (size_t)a->ndim * sizeof(int64_t)));
+}
+
+static char *elem_at(const char *op, const nb_tensor *t, const int64_t *idx)
+{
+    int64_t off = t->offset;
+    for (int i = 0; i < t->ndim; i++) {
+        if (idx[i] < 0 || idx[i] >= t->shape[i])
+            nb__fail("%s: index %lld out of range for dim %d of size %lld", op, (long long)idx[i], i,
+                     (long long)t->shape[i]);
+        off += idx[i] * t->strides[i];
+    }
+    return (char *)t->storage->data + off * (int64_t)nb_dtype_size(t->dtype);
+}
+
+char *nb__elem_ptr(const nb_tensor *t, int64_t linear)
+{
+    int64_t off = t->offset;
+    for (int i = t->ndim - 1; i >= 0; i--) {
+        off += (linear % t->shape[i]) * t->strides[i];
+        linear /= t->shape[i];
+    }
+    return (char *)t->storage->data + off * (int64_t)nb_dtype_size(t->dtype);
+}
+
+double nb_tensor_get(const nb_tensor *t, const int64_t *idx)
+{
+    return nb__load(t->dtype, elem_at("nb_tensor_get", t, idx));
+}
+
+void nb_tensor_set(nb_tensor *t, const int64_t *idx, double v)
+{
+    nb__store(t->dtype, elem_at("nb_tensor_set", t, idx), v);
+    nb__bump_version(t);
+}
+
+double nb_tensor_item(const nb_tensor *t)
+{
+    if (nb_tensor_numel(t) != 1)
+        nb__fail("nb_tensor_item: a tensor of shape %s has %lld elements, item() needs exactly 1",
+                 NB__SHAPE(t), (long long)nb_tensor_numel(t));
+    return nb__load(t->dtype, nb_tensor_data(t) );
+}
+
+void nb_tensor_to_doubles(const nb_tensor *t, double *dst)
+{
+    int64_t n = nb_tensor_numel(t);
+    for (int64_t i = 0; i < n; i++)
+        dst[i] = nb__load(t->dtype, nb__elem_ptr(t, i));
+}
+
+void nb_tensor_to_floats(const nb_tensor *t, float *dst)
+{
+    int64_t n = nb_tensor_numel(t);
+    for (int64_t i = 0; i < n; i++)
+        dst[i] = (float)nb__load(t->dtype, nb__elem_ptr(t, i));
+}

@@ -1,0 +1,146 @@
+/* testutil.c — see testutil.h. */
+#include "testutil.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *const tu_layout_names[TU_LAYOUT_COUNT] = {"contiguous", "transposed", "sliced"};
+
+nb_tensor *tu_tensor(nb_dtype dt, int ndim, const int64_t *shape, const double *vals)
+{
+    return nb_from_doubles(vals, ndim, shape, dt);
+}
+
+nb_tensor *tu_random(nb_dtype dt, int ndim, const int64_t *shape, double lo, double hi, uint64_t seed)
+{
+    nb_generator g;
+    nb_generator_seed(&g, seed);
+    nb_tensor *t = nb_empty(ndim, shape, dt);
+    int64_t n = nb_tensor_numel(t);
+    double *v = malloc((size_t)(n ? n : 1) * sizeof *v);
+    for (int64_t i = 0; i < n; i++)
+        v[i] = lo + (hi - lo) * nb_generator_uniform(&g);
+    nb_tensor_release(t);
+    t = nb_from_doubles(v, ndim, shape, dt);
+    free(v);
+    return t;
+}
+
+nb_tensor *tu_relayout(const nb_tensor *src, tu_layout layout)
+{
+    int nd = nb_tensor_ndim(src);
+    const int64_t *sh = nb_tensor_shape(src);
+    nb_dtype dt = nb_tensor_dtype(src);
+    int scope = nb_scope_begin();
+    nb_tensor *view = NULL;
+    if (layout == TU_CONTIGUOUS || nd == 0) {
+        view = nb_clone(src);
+    } else if (layout == TU_TRANSPOSED) {
+        int64_t rev[NB_MAX_DIMS];
+        int perm[NB_MAX_DIMS];
+        for (int i = 0; i < nd; i++)
+            rev[i] = sh[nd - 1 - i], perm[i] = nd - 1 - i;
+        nb_tensor *store = nb_empty(nd, rev, dt);
+        view = nb_permute(store, perm); /* logical shape == src's, strides reversed */
+        nb_copy_(view, src);
+    } else { /* TU_SLICED: offset 1 in every dim, step 2 in the last, NaN (or -7) in the gaps */
+        int64_t big[NB_MAX_DIMS];
+        for (int i = 0; i < nd; i++)
+            big[i] = sh[i] + 1;
+        big[nd - 1] = 2 * sh[nd - 1] + 1;
+        nb_tensor *store = nb_full(nd, big, nb_dtype_is_float(dt) ? NAN : -7, dt);
+        view = store;
+        for (int i = 0; i < nd; i++)
+            view = nb_slice(view, i, 1, i == nd - 1 ? big[i] : 1 + sh[i], i == nd - 1 ? 2 : 1);
+        nb_copy_(view, src);
+    }
+    nb_tensor *out = nb_tensor_retain(view);
+    nb_scope_end(scope);
+    return out;
+}
+
+static bool close_enough(double g, double w, double atol, double rtol)
+{
+    if (isnan(w) || isnan(g))
+        return isnan(w) && isnan(g);
+    if (isinf(w) || isinf(g))
+        return g == w;
+    return fabs(g - w) <= atol + rtol * fabs(w);
+}
+
+void tu_assert_close_at(const nb_tensor *got, const nb_tensor *want, double atol, double rtol, const char *file,
+                        int line)
+{
+    char a[128], b[128];
+    ck_assert_msg(nb_tensor_same_shape(got, want), "%s:%d: shape %s != expected %s", file, line,
+                  nb_shape_str(nb_tensor_ndim(got), nb_tensor_shape(got), a, sizeof a),
+                  nb_shape_str(nb_tensor_ndim(want), nb_tensor_shape(want), b, sizeof b));
+    int64_t n = nb_tensor_numel(got);
+    double *g = malloc((size_t)(n ? n : 1) * sizeof *g), *w = malloc((size_t)(n ? n : 1) * sizeof *w);
+    nb_tensor_to_doubles(got, g);
+    nb_tensor_to_doubles(want, w);
+    for (int64_t i = 0; i < n; i++) {
+        if (!close_enough(g[i], w[i], atol, rtol)) {
+            double gi = g[i], wi = w[i];
+            free(g);
+            free(w);
+            ck_abort_msg("%s:%d: element %lld: got %.17g, expected %.17g (atol %g, rtol %g)", file, line,
+                         (long long)i, gi, wi, atol, rtol);
+        }
+    }
+    free(g);
+    free(w);
+}
+
+void tu_assert_shape(const nb_tensor *t, int ndim, const int64_t *shape)
+{
+    char a[128], b[128];
+    bool same = nb_tensor_ndim(t) == ndim;
+    for (int i = 0; same && i < ndim; i++)
+        same = nb_tensor_shape(t)[i] == shape[i];
+    ck_assert_msg(same, "shape %s != expected %s", nb_shape_str(nb_tensor_ndim(t), nb_tensor_shape(t), a, sizeof a),
+                  nb_shape_str(ndim, shape, b, sizeof b));
+}
+
+void tu_assert_values(const nb_tensor *t, const double *vals, double atol)
+{
+    int64_t n = nb_tensor_numel(t);
+    double *g = malloc((size_t)(n ? n : 1) * sizeof *g);
+    nb_tensor_to_doubles(t, g);
+    for (int64_t i = 0; i < n; i++) {
+        if (!close_enough(g[i], vals[i], atol, 0)) {
+            double gi = g[i];
+            free(g);
+            ck_abort_msg("element %lld: got %.17g, expected %.17g", (long long)i, gi, vals[i]);
+        }
+    }
+    free(g);
+}
+
+jmp_buf tu_error_jmp;
+char tu_error_msg[1024];
+
+static void capture_handler(const char *msg, void *user)
+{
+    (void)user;
+    snprintf(tu_error_msg, sizeof tu_error_msg, "%s", msg);
+    longjmp(tu_error_jmp, 1);
+}
+
+void tu_error_capture_begin(void)
+{
+    tu_error_msg[0] = '\0';
+    nb_set_error_handler(capture_handler, NULL);
+}
+
+void tu_error_capture_end(void) { nb_set_error_handler(NULL, NULL); }
+
+int tu_run_suite(Suite *s)
+{
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? 0 : 1;
+}

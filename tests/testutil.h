@@ -1,0 +1,62 @@
+/* testutil.h — shared helpers for nabla's Check suites: tensors from literals, the input layouts
+ * every op is tested on, tolerant comparisons, and capture of misuse errors. */
+#ifndef NB_TESTUTIL_H
+#define NB_TESTUTIL_H
+
+#include <check.h>
+#include <setjmp.h>
+#include <stdbool.h>
+
+#include "nabla.h"
+
+/* New tensor of shape/dtype filled from `vals` (row-major). */
+nb_tensor *tu_tensor(nb_dtype dt, int ndim, const int64_t *shape, const double *vals);
+/* Deterministic pseudo-random values in [lo, hi) (own generator, seed). */
+nb_tensor *tu_random(nb_dtype dt, int ndim, const int64_t *shape, double lo, double hi, uint64_t seed);
+
+/* Memory layouts with equal logical contents, for "same result on any strides" tests. */
+typedef enum {
+    TU_CONTIGUOUS, /* a plain contiguous copy */
+    TU_TRANSPOSED, /* stored with dims in reverse order, viewed back: non-contiguous strides */
+    TU_SLICED,     /* inside a larger NaN-filled buffer at an offset, step 2 on the last dim */
+    TU_LAYOUT_COUNT
+} tu_layout;
+extern const char *const tu_layout_names[TU_LAYOUT_COUNT];
+/* Copy of src's values in the given layout (a new tensor; a view into a fresh buffer). */
+nb_tensor *tu_relayout(const nb_tensor *src, tu_layout layout);
+
+/* Asserts equal shapes and |got - want| <= atol + rtol*|want| elementwise (NaN == NaN, equal
+ * infinities equal); the failure message names the first differing index and both values. */
+#define tu_assert_close(got, want, atol, rtol) tu_assert_close_at(got, want, atol, rtol, __FILE__, __LINE__)
+void tu_assert_close_at(const nb_tensor *got, const nb_tensor *want, double atol, double rtol,
+                        const char *file, int line);
+/* Asserts t's shape equals the given one. */
+void tu_assert_shape(const nb_tensor *t, int ndim, const int64_t *shape);
+/* Asserts t's values (row-major) equal vals within atol. */
+void tu_assert_values(const nb_tensor *t, const double *vals, double atol);
+
+/* ---- misuse errors -------------------------------------------------------------------------- */
+/* Runs `stmt`, which must call the misuse handler with a message containing `substr`.
+ * (Check forks each test, so the longjmp out of library code is harmless.) */
+extern jmp_buf tu_error_jmp;
+extern char tu_error_msg[1024];
+void tu_error_capture_begin(void);
+void tu_error_capture_end(void);
+#define TU_EXPECT_ERROR(substr, stmt)                                                          \
+    do {                                                                                       \
+        tu_error_capture_begin();                                                              \
+        if (setjmp(tu_error_jmp) == 0) {                                                       \
+            stmt;                                                                              \
+            tu_error_capture_end();                                                            \
+            ck_abort_msg("expected an error containing \"%s\", none was raised", substr);      \
+        } else {                                                                               \
+            tu_error_capture_end();                                                            \
+            ck_assert_msg(strstr(tu_error_msg, substr) != NULL,                                \
+                          "error \"%s\" does not contain \"%s\"", tu_error_msg, substr);       \
+        }                                                                                      \
+    } while (0)
+
+/* Runs a suite (CK_NORMAL output) and returns the process exit code. */
+int tu_run_suite(Suite *s);
+
+#endif
