@@ -1,0 +1,701 @@
+/* safetensors.c — safetensors checkpoints (nb_safetensors.h): a validating loader and an atomic
+ * writer. The JSON header is parsed and produced by jansson; this file only checks its meaning. */
+#define _POSIX_C_SOURCE 200809L /* O_CLOEXEC, O_DIRECTORY, fsync, fdopen, clock_gettime */
+#include "config.h"
+#include "nb_safetensors.h"
+
+#include "nb__tensor.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+#define HOST_IS_LE 0
+#else
+#define HOST_IS_LE 1
+#endif
+
+#define IO_CHUNK ((size_t)1 << 16)
+
+/* ---- dtypes --------------------------------------------------------------------------------- */
+typedef enum { ST_NATIVE, ST_F16, ST_BF16, ST_UNSUPPORTED } st_kind;
+
+typedef struct {
+    const char *name;
+    st_kind kind;
+    nb_dtype dt;   /* the tensor's dtype in nabla (F16/BF16 are widened to F32) */
+    size_t size;   /* bytes per element in the file */
+} st_dtype;
+
+static const st_dtype k_st_dtypes[] = {
+    {"F32", ST_NATIVE, NB_F32, 4},   {"F64", ST_NATIVE, NB_F64, 8},
+    {"I32", ST_NATIVE, NB_I32, 4},   {"I64", ST_NATIVE, NB_I64, 8},
+    {"BOOL", ST_NATIVE, NB_BOOL, 1}, {"F16", ST_F16, NB_F32, 2},
+    {"BF16", ST_BF16, NB_F32, 2},    {"U8", ST_UNSUPPORTED, NB_F32, 1},
+    {"I8", ST_UNSUPPORTED, NB_F32, 1}, {"U16", ST_UNSUPPORTED, NB_F32, 2},
+    {"I16", ST_UNSUPPORTED, NB_F32, 2}, {"U32", ST_UNSUPPORTED, NB_F32, 4},
+    {"U64", ST_UNSUPPORTED, NB_F32, 8}, {"F8_E4M3", ST_UNSUPPORTED, NB_F32, 1},
+    {"F8_E5M2", ST_UNSUPPORTED, NB_F32, 1}, {"F8_E8M0", ST_UNSUPPORTED, NB_F32, 1},
+    {"C64", ST_UNSUPPORTED, NB_F32, 8},
+};
+#define N_ST_DTYPES (sizeof k_st_dtypes / sizeof *k_st_dtypes)
+
+static const st_dtype *st_dtype_find(const char *name)
+{
+    for (size_t i = 0; i < N_ST_DTYPES; i++)
+        if (strcmp(k_st_dtypes[i].name, name) == 0)
+            return &k_st_dtypes[i];
+    return NULL;
+}
+
+static const char *st_dtype_name(nb_dtype dt)
+{
+    for (size_t i = 0; i < N_ST_DTYPES; i++)
+        if (k_st_dtypes[i].kind == ST_NATIVE && k_st_dtypes[i].dt == dt)
+            return k_st_dtypes[i].name;
+    return NULL;
+}
+
+static uint64_t le64_load(const unsigned char *b)
+{
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--)
+        v = (v << 8) | b[i];
+    return v;
+}
+
+static void le64_store(unsigned char *b, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        b[i] = (unsigned char)(v >> (8 * i));
+}
+
+/* Reverses the bytes of each of n elements of `size` bytes (host <-> little-endian). */
+static void swap_elems(void *p, size_t n, size_t size)
+{
+    unsigned char *b = p;
+    if (size == 1)
+        return;
+    for (size_t i = 0; i < n; i++, b += size)
+        for (size_t j = 0; j < size / 2; j++) {
+            unsigned char c = b[j];
+            b[j] = b[size - 1 - j];
+            b[size - 1 - j] = c;
+        }
+}
+
+static float bits_to_f32(uint32_t bits)
+{
+    float f;
+    memcpy(&f, &bits, sizeof f);
+    return f;
+}
+
+/* IEEE binary16 → binary32, exact (subnormals, infinities and NaN payloads kept). */
+static float f16_to_f32(uint16_t h)
+{
+    uint32_t sign = (uint32_t)(h & 0x8000u) << 16, exp = (h >> 10) & 0x1fu, man = h & 0x3ffu;
+    if (exp == 0) {
+        if (man == 0)
+            return bits_to_f32(sign);
+        uint32_t e = 0;
+        while (!(man & 0x400u)) { /* normalize the subnormal */
+            man <<= 1;
+            e++;
+        }
+        return bits_to_f32(sign | ((113u - e) << 23) | ((man & 0x3ffu) << 13));
+    }
+    if (exp == 31)
+        return bits_to_f32(sign | 0x7f800000u | (man << 13));
+    return bits_to_f32(sign | ((exp + 112u) << 23) | (man << 13));
+}
+
+/* ---- loading -------------------------------------------------------------------------------- */
+typedef struct {
+    const char *name; /* points into the parsed JSON */
+    const st_dtype *dt;
+    int ndim;
+    int64_t shape[NB_MAX_DIMS];
+    uint64_t begin, end;
+    size_t order; /* position in the header */
+    nb_tensor *t; /* borrowed from the dict being built */
+} st_entry;
+
+static int entry_cmp(const void *pa, const void *pb)
+{
+    const st_entry *a = pa, *b = pb;
+    if (a->begin != b->begin)
+        return a->begin < b->begin ? -1 : 1;
+    if (a->end != b->end)
+        return a->end < b->end ? -1 : 1;
+    return a->order < b->order ? -1 : a->order > b->order;
+}
+
+/* Reads exactly n bytes; on a short read sets *err to an errno value (0 = end of file). */
+static bool read_exact(FILE *f, void *buf, size_t n, int *err)
+{
+    if (n == 0)
+        return true;
+    errno = 0;
+    if (fread(buf, 1, n, f) == n)
+        return true;
+    *err = ferror(f) ? (errno ? errno : EIO) : 0;
+    return false;
+}
+
+static nb_status read_failed(const char *path, int err)
+{
+    if (err)
+        return nb__status(NB_ERR_IO, "%s: read failed: %s", path, strerror(err));
+    return nb__status(NB_ERR_IO, "%s: unexpected end of file (the file changed while reading?)", path);
+}
+
+/* Checks one header entry and fills e. */
+static nb_status parse_entry(const char *path, const char *name, json_t *v, st_entry *e)
+{
+    e->name = name;
+    if (!json_is_object(v))
+        return nb__status(NB_ERR_FORMAT, "%s: entry '%s' is not an object", path, name);
+    json_t *jdt = json_object_get(v, "dtype"), *jshape = json_object_get(v, "shape"),
+           *joff = json_object_get(v, "data_offsets");
+    if (!jdt || !jshape || !joff)
+        return nb__status(NB_ERR_FORMAT, "%s: tensor '%s': missing \"%s\"", path, name,
+                          !jdt ? "dtype" : !jshape ? "shape" : "data_offsets");
+    if (!json_is_string(jdt))
+        return nb__status(NB_ERR_FORMAT, "%s: tensor '%s': dtype is not a string", path, name);
+    const char *dtn = json_string_value(jdt);
+    e->dt = st_dtype_find(dtn);
+    if (!e->dt)
+        return nb__status(NB_ERR_FORMAT, "%s: tensor '%s': unknown dtype '%s'", path, name, dtn);
+    if (e->dt->kind == ST_UNSUPPORTED)
+        return nb__status(NB_ERR_FORMAT,
+                          "%s: tensor '%s': dtype %s is not supported (nabla reads F32, F64, I32, "
+                          "I64, BOOL, F16, BF16)", path, name, dtn);
+
+    if (!json_is_array(jshape))
+        return nb__status(NB_ERR_FORMAT, "%s: tensor '%s': shape is not a list", path, name);
+    size_t nd = json_array_size(jshape);
+    if (nd > NB_MAX_DIMS)
+        return nb__status(NB_ERR_FORMAT, "%s: tensor '%s': shape has %zu dims, nabla supports at most %d",
+                          path, name, nd, NB_MAX_DIMS);
+    e->ndim = (int)nd;
+    int64_t numel = 1;
+    for (size_t i = 0; i < nd; i++) {
+        json_t *d = json_array_get(jshape, i);
+        if (!json_is_integer(d) || json_integer_value(d) < 0)
+            return nb__status(NB_ERR_FORMAT,
+                              "%s: tensor '%s': shape entry %zu is not a non-negative integer", path,
+                              name, i);
+        e->shape[i] = (int64_t)json_integer_value(d);
+    }
+    for (size_t i = 0; i < nd; i++) { /* the same bound nb_empty enforces, so it never aborts */
+        int64_t d = e->shape[i];
+        if (d > 0 && numel > INT64_MAX / 16 / d)
+            return nb__status(NB_ERR_FORMAT, "%s: tensor '%s': shape %s has too many elements (overflow)",
+                              path, name, nb__shape_text(e->ndim, e->shape).s);
+        numel *= d;
+    }
+
+    if (!json_is_array(joff) || json_array_size(joff) != 2 ||
+        !json_is_integer(json_array_get(joff, 0)) || !json_is_integer(json_array_get(joff, 1)) ||
+        json_integer_value(json_array_get(joff, 0)) < 0 || json_integer_value(json_array_get(joff, 1)) < 0)
+        return nb__status(NB_ERR_FORMAT,
+                          "%s: tensor '%s': data_offsets is not a list of two non-negative integers",
+                          path, name);
+    e->begin = (uint64_t)json_integer_value(json_array_get(joff, 0));
+    e->end = (uint64_t)json_integer_value(json_array_get(joff, 1));
+    if (e->end < e->begin)
+        return nb__status(NB_ERR_FORMAT, "%s: tensor '%s': data_offsets [%" PRIu64 ", %" PRIu64
+                          "] end before begin", path, name, e->begin, e->end);
+    uint64_t want = (uint64_t)numel * e->dt->size; /* numel <= INT64_MAX/16, size <= 8 */
+    if (e->end - e->begin != want)
+        return nb__status(NB_ERR_FORMAT,
+                          "%s: tensor '%s': data_offsets [%" PRIu64 ", %" PRIu64 "] span %" PRIu64
+                          " bytes, expected %" PRIu64 " (shape %s of %s)", path, name, e->begin,
+                          e->end, e->end - e->begin, want, nb__shape_text(e->ndim, e->shape).s,
+                          e->dt->name);
+    return NB_OK;
+}
+
+static nb_status parse_metadata(const char *path, json_t *m, nb_state_dict *sd)
+{
+    if (json_is_null(m))
+        return NB_OK;
+    if (!json_is_object(m))
+        return nb__status(NB_ERR_FORMAT, "%s: __metadata__ is not an object", path);
+    const char *k;
+    json_t *v;
+    json_object_foreach(m, k, v) {
+        if (!json_is_string(v))
+            return nb__status(NB_ERR_FORMAT, "%s: __metadata__ value of '%s' is not a string", path, k);
+        nb_state_dict_set_meta(sd, k, json_string_value(v));
+    }
+    return NB_OK;
+}
+
+/* Reads entry e's bytes (the file is positioned at them) into its tensor. */
+static nb_status read_entry(const char *path, FILE *f, const st_entry *e)
+{
+    size_t n = (size_t)nb_tensor_numel(e->t), size = e->dt->size;
+    int err = 0;
+    if (n == 0)
+        return NB_OK;
+    if (e->dt->kind == ST_NATIVE) {
+        unsigned char *p = nb_tensor_data(e->t);
+        if (!read_exact(f, p, n * size, &err))
+            return read_failed(path, err);
+        if (!HOST_IS_LE)
+            swap_elems(p, n, size);
+        if (e->dt->dt == NB_BOOL)
+            for (size_t i = 0; i < n; i++)
+                if (p[i] > 1)
+                    return nb__status(NB_ERR_FORMAT, "%s: tensor '%s': BOOL element %zu is %u (expected 0 or 1)",
+                                      path, e->name, i, p[i]);
+        return NB_OK;
+    }
+    float *dst = nb_tensor_data(e->t); /* F16/BF16 → F32, a chunk at a time */
+    unsigned char buf[IO_CHUNK];
+    for (size_t done = 0; done < n;) {
+        size_t k = n - done < IO_CHUNK / 2 ? n - done : IO_CHUNK / 2;
+        if (!read_exact(f, buf, 2 * k, &err))
+            return read_failed(path, err);
+        for (size_t i = 0; i < k; i++) {
+            uint16_t h = (uint16_t)(buf[2 * i] | (buf[2 * i + 1] << 8));
+            dst[done + i] = e->dt->kind == ST_F16 ? f16_to_f32(h) : bits_to_f32((uint32_t)h << 16);
+        }
+        done += k;
+    }
+    return NB_OK;
+}
+
+/* Parses the header text into entries (and metadata into sd) and checks the data layout. */
+static nb_status parse_header(const char *path, json_t *root, uint64_t data_len, nb_state_dict *sd,
+                              st_entry **entries_out, size_t *count_out)
+{
+    size_t cap = json_object_size(root), n = 0;
+    st_entry *es = calloc(cap ? cap : 1, sizeof *es);
+    if (!es)
+        return nb__status(NB_ERR_NOMEM, "%s: out of memory for %zu header entries", path, cap);
+    *entries_out = es;
+    const char *key;
+    json_t *v;
+    nb_status st;
+    json_object_foreach(root, key, v) {
+        if (strcmp(key, "__metadata__") == 0) {
+            if ((st = parse_metadata(path, v, sd)) != NB_OK)
+                return st;
+            continue;
+        }
+        if ((st = parse_entry(path, key, v, &es[n])) != NB_OK)
+            return st;
+        es[n].order = n;
+        n++;
+    }
+    *count_out = n;
+
+    /* sorted by begin, the entries must tile [0, data_len) exactly */
+    st_entry *sorted = malloc((n ? n : 1) * sizeof *sorted);
+    if (!sorted)
+        return nb__status(NB_ERR_NOMEM, "%s: out of memory sorting %zu entries", path, n);
+    memcpy(sorted, es, n * sizeof *es);
+    qsort(sorted, n, sizeof *sorted, entry_cmp);
+    uint64_t pos = 0;
+    st = NB_OK;
+    for (size_t i = 0; i < n && st == NB_OK; i++) {
+        const st_entry *e = &sorted[i];
+        if (e->begin > pos)
+            st = nb__status(NB_ERR_FORMAT, "%s: tensor '%s': data_offsets [%" PRIu64 ", %" PRIu64
+                            "] leave a gap after byte %" PRIu64 " (offsets must be contiguous from 0)",
+                            path, e->name, e->begin, e->end, pos);
+        else if (e->begin < pos)
+            st = nb__status(NB_ERR_FORMAT, "%s: tensor '%s': data_offsets [%" PRIu64 ", %" PRIu64
+                            "] overlap the previous tensor, which ends at byte %" PRIu64, path,
+                            e->name, e->begin, e->end, pos);
+        pos = e->end;
+    }
+    free(sorted);
+    if (st != NB_OK)
+        return st;
+    if (pos < data_len)
+        return nb__status(NB_ERR_FORMAT, "%s: %" PRIu64 " trailing bytes after the data (the header "
+                          "describes %" PRIu64 " data bytes, the file holds %" PRIu64 ")", path,
+                          data_len - pos, pos, data_len);
+    if (pos > data_len)
+        return nb__status(NB_ERR_FORMAT, "%s: file truncated: the header describes %" PRIu64
+                          " data bytes, the file holds %" PRIu64, path, pos, data_len);
+    return NB_OK;
+}
+
+static nb_status load_file(const char *path, FILE *f, uint64_t fsize, nb_state_dict *sd)
+{
+    unsigned char lenb[8];
+    int err = 0;
+    if (fsize < 8)
+        return nb__status(NB_ERR_FORMAT, "%s: file is %" PRIu64 " bytes, shorter than the 8-byte "
+                          "header length", path, fsize);
+    if (!read_exact(f, lenb, 8, &err))
+        return read_failed(path, err);
+    uint64_t hlen = le64_load(lenb);
+    if (hlen > NB_SAFETENSORS_MAX_HEADER)
+        return nb__status(NB_ERR_FORMAT, "%s: header length %" PRIu64 " exceeds %d", path, hlen,
+                          NB_SAFETENSORS_MAX_HEADER);
+    if (hlen > fsize - 8)
+        return nb__status(NB_ERR_FORMAT, "%s: header length %" PRIu64 " runs past the end of the "
+                          "file (%" PRIu64 " bytes)", path, hlen, fsize);
+    char *text = malloc(hlen + 1);
+    if (!text)
+        return nb__status(NB_ERR_NOMEM, "%s: out of memory for a %" PRIu64 "-byte header", path, hlen);
+    nb_status st = NB_OK;
+    json_t *root = NULL;
+    st_entry *es = NULL;
+    size_t n = 0;
+    if (!read_exact(f, text, hlen, &err)) {
+        st = read_failed(path, err);
+        goto done;
+    }
+    if (hlen == 0 || text[0] != '{') {
+        st = nb__status(NB_ERR_FORMAT, "%s: header does not start with '{'", path);
+        goto done;
+    }
+    json_error_t jerr;
+    root = json_loadb(text, hlen, JSON_REJECT_DUPLICATES, &jerr);
+    if (!root) {
+        enum json_error_code code = json_error_code(&jerr);
+        if (code == json_error_invalid_utf8)
+            st = nb__status(NB_ERR_FORMAT, "%s: header is not valid UTF-8 (%s at byte %d)", path,
+                            jerr.text, jerr.position);
+        else if (code == json_error_duplicate_key)
+            st = nb__status(NB_ERR_FORMAT, "%s: duplicate name in header (%s)", path, jerr.text);
+        else
+            st = nb__status(NB_ERR_FORMAT, "%s: invalid JSON header at line %d, column %d: %s", path,
+                            jerr.line, jerr.column, jerr.text);
+        goto done;
+    }
+    if (!json_is_object(root)) { /* cannot happen after '{', kept for safety */
+        st = nb__status(NB_ERR_FORMAT, "%s: header is not a JSON object", path);
+        goto done;
+    }
+    if ((st = parse_header(path, root, fsize - 8 - hlen, sd, &es, &n)) != NB_OK)
+        goto done;
+
+    /* tensors in header order, filled in file order */
+    int scope = nb_scope_begin();
+    for (size_t i = 0; i < n; i++) {
+        if (nb_state_dict_contains(sd, es[i].name)) { /* jansson already rejects this */
+            st = nb__status(NB_ERR_FORMAT, "%s: duplicate name '%s'", path, es[i].name);
+            break;
+        }
+        es[i].t = nb_empty(es[i].ndim, es[i].shape, es[i].dt->dt);
+        nb_state_dict_add(sd, es[i].name, es[i].t);
+    }
+    nb_scope_end(scope); /* the dict now holds the only references */
+    if (st != NB_OK)
+        goto done;
+    qsort(es, n, sizeof *es, entry_cmp);
+    for (size_t i = 0; i < n && st == NB_OK; i++)
+        st = read_entry(path, f, &es[i]);
+done:
+    free(es);
+    json_decref(root);
+    free(text);
+    return st;
+}
+
+nb_status nb_safetensors_load(const char *path, nb_state_dict **out)
+{
+    if (!out)
+        nb__fail("nb_safetensors_load: out is NULL");
+    *out = NULL;
+    if (!path)
+        nb__fail("nb_safetensors_load: path is NULL");
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return nb__status(NB_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    struct stat sb;
+    if (fstat(fd, &sb) != 0) {
+        int e = errno;
+        close(fd);
+        return nb__status(NB_ERR_IO, "%s: cannot stat: %s", path, strerror(e));
+    }
+    if (!S_ISREG(sb.st_mode)) {
+        close(fd);
+        return nb__status(NB_ERR_IO, "%s: not a regular file", path);
+    }
+    FILE *f = fdopen(fd, "rb");
+    if (!f) {
+        int e = errno;
+        close(fd);
+        return nb__status(NB_ERR_IO, "%s: cannot open: %s", path, strerror(e));
+    }
+    nb_state_dict *sd = nb_state_dict_new();
+    nb_status st = load_file(path, f, (uint64_t)sb.st_size, sd);
+    fclose(f);
+    if (st != NB_OK) {
+        nb_state_dict_free(sd);
+        return st;
+    }
+    *out = sd;
+    return NB_OK;
+}
+
+/* ---- saving --------------------------------------------------------------------------------- */
+/* Builds the padded header text (*out, malloc'd; *len a multiple of 8). */
+static nb_status build_header(const nb_state_dict *sd, const char *path, char **out, size_t *len)
+{
+    nb_status st = NB_OK;
+    json_t *root = json_object();
+    if (!root)
+        return nb__status(NB_ERR_NOMEM, "%s: out of memory building the header", path);
+    int nm = nb_state_dict_meta_count(sd);
+    if (nm > 0) {
+        json_t *m = json_object();
+        if (json_object_set_new(root, "__metadata__", m) != 0) {
+            st = nb__status(NB_ERR_NOMEM, "%s: out of memory building the header", path);
+            goto done;
+        }
+        for (int i = 0; i < nm; i++) {
+            const char *k = nb_state_dict_meta_key_at(sd, i), *val = nb_state_dict_meta_value_at(sd, i);
+            json_t *js = json_string(val);
+            if (!js) {
+                st = nb__status(NB_ERR_INVALID, "%s: metadata value of '%s' is not valid UTF-8", path, k);
+                goto done;
+            }
+            if (json_object_set_new(m, k, js) != 0) {
+                st = nb__status(NB_ERR_INVALID, "%s: metadata key '%s' is not valid UTF-8", path, k);
+                goto done;
+            }
+        }
+    }
+    uint64_t off = 0;
+    for (int i = 0, n = nb_state_dict_count(sd); i < n; i++) {
+        const char *name = nb_state_dict_name_at(sd, i);
+        const nb_tensor *t = nb_state_dict_tensor_at(sd, i);
+        if (strcmp(name, "__metadata__") == 0) {
+            st = nb__status(NB_ERR_INVALID, "%s: '__metadata__' is reserved and cannot name a tensor", path);
+            goto done;
+        }
+        const char *dtn = st_dtype_name(t->dtype);
+        if (!dtn) {
+            st = nb__status(NB_ERR_INVALID, "%s: tensor '%s' has dtype %s, which safetensors cannot store",
+                            path, name, nb_dtype_name(t->dtype));
+            goto done;
+        }
+        uint64_t nbytes = (uint64_t)nb_tensor_numel(t) * nb_dtype_size(t->dtype);
+        json_t *shape = json_array(), *e = json_object();
+        for (int d = 0; d < t->ndim; d++)
+            json_array_append_new(shape, json_integer((json_int_t)t->shape[d]));
+        json_object_set_new(e, "dtype", json_string(dtn));
+        json_object_set_new(e, "shape", shape);
+        json_object_set_new(e, "data_offsets",
+                            json_pack("[II]", (json_int_t)off, (json_int_t)(off + nbytes)));
+        off += nbytes;
+        if (json_object_size(e) != 3 || json_array_size(shape) != (size_t)t->ndim) {
+            json_decref(e);
+            st = nb__status(NB_ERR_NOMEM, "%s: out of memory building the header", path);
+            goto done;
+        }
+        if (json_object_set_new(root, name, e) != 0) {
+            st = json_string(name) ? nb__status(NB_ERR_NOMEM, "%s: out of memory building the header", path)
+                                   : nb__status(NB_ERR_INVALID, "%s: tensor name '%s' is not valid UTF-8",
+                                                path, name);
+            goto done;
+        }
+    }
+    char *text = json_dumps(root, JSON_COMPACT);
+    if (!text) {
+        st = nb__status(NB_ERR_NOMEM, "%s: out of memory writing the header", path);
+        goto done;
+    }
+    size_t n = strlen(text), padded = (n + 7) / 8 * 8;
+    if (padded > NB_SAFETENSORS_MAX_HEADER) {
+        free(text);
+        st = nb__status(NB_ERR_INVALID, "%s: header of %zu bytes exceeds %d", path, padded,
+                        NB_SAFETENSORS_MAX_HEADER);
+        goto done;
+    }
+    char *buf = realloc(text, padded + 1);
+    if (!buf) {
+        free(text);
+        st = nb__status(NB_ERR_NOMEM, "%s: out of memory writing the header", path);
+        goto done;
+    }
+    memset(buf + n, ' ', padded - n);
+    buf[padded] = '\0';
+    *out = buf;
+    *len = padded;
+done:
+    json_decref(root);
+    return st;
+}
+
+/* Writes t's values in row-major order, little-endian. Returns false with errno on failure. */
+static bool write_tensor(FILE *f, const nb_tensor *t)
+{
+    size_t n = (size_t)nb_tensor_numel(t), size = nb_dtype_size(t->dtype);
+    if (n == 0)
+        return true;
+    int scope = nb_scope_begin();
+    const nb_tensor *c = nb_tensor_is_contiguous(t) ? t : nb__contiguous_copy(t);
+    const unsigned char *p = nb_tensor_data(c);
+    bool ok = true;
+    errno = 0;
+    if (HOST_IS_LE) {
+        ok = fwrite(p, size, n, f) == n;
+    } else {
+        unsigned char buf[IO_CHUNK];
+        for (size_t done = 0; ok && done < n;) {
+            size_t k = n - done < IO_CHUNK / size ? n - done : IO_CHUNK / size;
+            memcpy(buf, p + done * size, k * size);
+            swap_elems(buf, k, size);
+            ok = fwrite(buf, size, k, f) == k;
+            done += k;
+        }
+    }
+    int e = errno;
+    nb_scope_end(scope);
+    errno = e;
+    return ok;
+}
+
+static void random_suffix(char *out6)
+{
+    static const char k_chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    static unsigned counter;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t x = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 30) ^ ((uint64_t)getpid() << 40) ^
+                 ((uint64_t)__atomic_fetch_add(&counter, 1, __ATOMIC_RELAXED) * 0x9E3779B97F4A7C15ULL) ^
+                 (uint64_t)(uintptr_t)out6;
+    x ^= x >> 30; /* splitmix64 finalizer */
+    x *= 0xBF58476D1CE4E5B9ULL;
+    x ^= x >> 27;
+    x *= 0x94D049BB133111EBULL;
+    x ^= x >> 31;
+    for (int i = 0; i < 6; i++, x /= 62)
+        out6[i] = k_chars[x % 62];
+    out6[6] = '\0';
+}
+
+/* fsyncs the directory holding path (makes the rename durable). Returns 0 or an errno value;
+ * failures to open the directory or unsupported fsync (EINVAL) are not errors. */
+static int sync_dir(const char *path)
+{
+    size_t n = strlen(path);
+    char *dir = malloc(n + 2);
+    if (!dir)
+        return 0;
+    memcpy(dir, path, n + 1);
+    char *slash = strrchr(dir, '/');
+    if (!slash)
+        strcpy(dir, ".");
+    else if (slash == dir)
+        dir[1] = '\0';
+    else
+        *slash = '\0';
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    free(dir);
+    if (fd < 0)
+        return 0;
+    int rc = fsync(fd) == 0 || errno == EINVAL || errno == EROFS ? 0 : errno;
+    close(fd);
+    return rc;
+}
+
+nb_status nb_safetensors_save(const nb_state_dict *sd, const char *path)
+{
+    if (!sd)
+        nb__fail("nb_safetensors_save: state dict is NULL");
+    if (!path)
+        nb__fail("nb_safetensors_save: path is NULL");
+    char *header = NULL;
+    size_t hlen = 0;
+    nb_status st = build_header(sd, path, &header, &hlen);
+    if (st != NB_OK)
+        return st;
+
+    size_t plen = strlen(path);
+    char *tmp = malloc(plen + 16);
+    if (!tmp) {
+        free(header);
+        return nb__status(NB_ERR_NOMEM, "%s: out of memory", path);
+    }
+    int fd = -1;
+    for (int attempt = 0; attempt < 100 && fd < 0; attempt++) {
+        char sfx[7];
+        random_suffix(sfx);
+        snprintf(tmp, plen + 16, "%s.tmp%s", path, sfx);
+        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+        if (fd < 0 && errno != EEXIST)
+            break;
+    }
+    if (fd < 0) {
+        st = nb__status(NB_ERR_IO, "%s: cannot create temporary file %s: %s", path, tmp, strerror(errno));
+        free(tmp);
+        free(header);
+        return st;
+    }
+    FILE *f = fdopen(fd, "wb");
+    const char *step = "write";
+    int err = 0;
+    if (!f) {
+        err = errno;
+        close(fd);
+        step = "open";
+        goto fail;
+    }
+    unsigned char lenb[8];
+    le64_store(lenb, hlen);
+    errno = 0;
+    if (fwrite(lenb, 1, 8, f) != 8 || fwrite(header, 1, hlen, f) != hlen) {
+        err = errno;
+        goto fail_close;
+    }
+    for (int i = 0, n = nb_state_dict_count(sd); i < n; i++)
+        if (!write_tensor(f, nb_state_dict_tensor_at(sd, i))) {
+            err = errno;
+            goto fail_close;
+        }
+    errno = 0;
+    if (fflush(f) != 0) {
+        err = errno;
+        goto fail_close;
+    }
+    if (fsync(fileno(f)) != 0) {
+        err = errno;
+        step = "fsync";
+        goto fail_close;
+    }
+    errno = 0;
+    if (fclose(f) != 0) {
+        err = errno;
+        step = "close";
+        goto fail;
+    }
+    if (rename(tmp, path) != 0) {
+        err = errno;
+        step = "rename";
+        goto fail;
+    }
+    free(tmp);
+    free(header);
+    if ((err = sync_dir(path)) != 0)
+        return nb__status(NB_ERR_IO, "%s: saved, but syncing its directory failed: %s", path, strerror(err));
+    return NB_OK;
+
+fail_close:
+    fclose(f);
+fail:
+    unlink(tmp);
+    free(header);
+    st = nb__status(NB_ERR_IO, "%s: %s of temporary file %s failed: %s", path, step, tmp,
+                    strerror(err ? err : EIO));
+    free(tmp);
+    return st;
+}

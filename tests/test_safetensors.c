@@ -1,0 +1,929 @@
+/* test_safetensors.c — nb_state_dict and safetensors checkpoints: round trips of every dtype and
+ * layout, the exact bytes of a known file, rejection of corrupt files (every truncation, every
+ * header bit flip, hand-made bad headers), atomic saves, and PyTorch interop through
+ * tests/safetensors_torch.py (an independent reader/writer). */
+#define _XOPEN_SOURCE 700 /* mkdtemp, nftw, fork, setrlimit */
+#include "testutil.h"
+
+#include "nb__tensor.h"
+#include "nb_safetensors.h"
+#include "nb_state_dict.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#ifndef NB_SRCDIR
+#define NB_SRCDIR "."
+#endif
+
+static char g_dir[64]; /* a fresh temp directory, made in main() and removed at the end */
+
+static const char *tpath(const char *name)
+{
+    static char bufs[4][512];
+    static int k;
+    char *b = bufs[k++ % 4];
+    snprintf(b, sizeof bufs[0], "%s/%s", g_dir, name);
+    return b;
+}
+
+static unsigned char *read_all(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    ck_assert_msg(f != NULL, "cannot open %s: %s", path, strerror(errno));
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    unsigned char *b = malloc((size_t)n + 1);
+    ck_assert(fread(b, 1, (size_t)n, f) == (size_t)n);
+    fclose(f);
+    *len = (size_t)n;
+    return b;
+}
+
+/* Overwrites path with b[0..n) (rewritten in place, then cut: truncating to 0 first would make
+ * ext4 flush on close, which made thousands of rewrites slow). */
+static void write_all(const char *path, const void *b, size_t n)
+{
+    int fd = open(path, O_WRONLY | O_CREAT, 0644);
+    ck_assert_msg(fd >= 0, "cannot create %s: %s", path, strerror(errno));
+    ck_assert(n == 0 || write(fd, b, n) == (ssize_t)n);
+    ck_assert(ftruncate(fd, (off_t)n) == 0);
+    ck_assert(close(fd) == 0);
+}
+
+/* A file claiming header length `claim`, then `json` (unpadded) and `dlen` data bytes (0x00). */
+static void write_raw_claim(const char *path, uint64_t claim, const char *json, size_t dlen)
+{
+    size_t jl = strlen(json);
+    unsigned char *b = calloc(8 + jl + dlen + 1, 1);
+    for (int i = 0; i < 8; i++)
+        b[i] = (unsigned char)(claim >> (8 * i));
+    memcpy(b + 8, json, jl);
+    write_all(path, b, 8 + jl + dlen);
+    free(b);
+}
+
+static void write_raw(const char *path, const char *json, size_t dlen)
+{
+    write_raw_claim(path, strlen(json), json, dlen);
+}
+
+#define expect_load_error(path, want, substr) expect_load_error_at(path, want, substr, __LINE__)
+static void expect_load_error_at(const char *path, nb_status want, const char *substr, int line)
+{
+    nb_state_dict *sd = (nb_state_dict *)&g_dir; /* must be reset to NULL */
+    nb_status st = nb_safetensors_load(path, &sd);
+    const char *msg = nb_last_error();
+    ck_assert_msg(st == want, "line %d: status \"%s\" (%s), expected \"%s\"", line, nb_status_str(st),
+                  msg, nb_status_str(want));
+    ck_assert_msg(sd == NULL, "line %d: *out not NULL after a failed load", line);
+    ck_assert_msg(strncmp(msg, path, strlen(path)) == 0, "line %d: message \"%s\" does not start with the path",
+                  line, msg);
+    ck_assert_msg(strstr(msg, substr) != NULL, "line %d: message \"%s\" lacks \"%s\"", line, msg, substr);
+}
+
+static nb_state_dict *load_ok(const char *path)
+{
+    nb_state_dict *sd = NULL;
+    nb_status st = nb_safetensors_load(path, &sd);
+    ck_assert_msg(st == NB_OK, "load %s: %s", path, nb_last_error());
+    ck_assert(sd != NULL);
+    return sd;
+}
+
+static int count_tmp_files(const char *dir)
+{
+    DIR *d = opendir(dir);
+    ck_assert(d != NULL);
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        n += strstr(e->d_name, ".tmp") != NULL;
+    closedir(d);
+    return n;
+}
+
+/* ---- the known tensors (the same table and formula as tests/safetensors_torch.py) ------------- */
+typedef struct {
+    const char *name;
+    nb_dtype dt;
+    int ndim;
+    int64_t shape[3];
+} known_t;
+
+static const known_t k_known[] = {
+    {"layer.0.weight", NB_F32, 2, {3, 4}}, {"layer.0.bias", NB_F64, 3, {2, 3, 2}},
+    {"tokens", NB_I32, 1, {5}},           {"big", NB_I64, 2, {2, 3}},
+    {"mask", NB_BOOL, 2, {2, 2}},         {"scalar", NB_F64, 0, {0}},
+    {"empty", NB_F32, 2, {0, 4}},         {"count", NB_I64, 0, {0}},
+};
+#define N_KNOWN ((int)(sizeof k_known / sizeof *k_known))
+static const char *const k_meta[][2] = {
+    {"format", "pt"}, {"step", "1234"}, {"note", "\xc3\xbcn\xc3\xaf" "code \xe2\x9c\x93 \"quoted\""}};
+#define N_META 3
+
+static double known_value(int k, int64_t i, nb_dtype dt)
+{
+    int64_t base = (i * 7 + k * 3) % 11 - 5;
+    switch (dt) {
+    case NB_F32:
+    case NB_F64: return (double)base * 0.25;
+    case NB_I32: return (double)(base * 100000);
+    case NB_I64: return (double)(base * ((int64_t)1 << 40) + i);
+    default: return (i + k) % 3 == 0;
+    }
+}
+
+static nb_tensor *known_tensor(int k, tu_layout layout)
+{
+    const known_t *e = &k_known[k];
+    int64_t n = nb__numel(e->ndim, e->shape);
+    double *v = malloc((size_t)(n ? n : 1) * sizeof *v);
+    for (int64_t i = 0; i < n; i++)
+        v[i] = known_value(k, i, e->dt);
+    nb_tensor *c = nb_from_doubles(v, e->ndim, e->shape, e->dt);
+    free(v);
+    nb_tensor *t = tu_relayout(c, layout);
+    nb_tensor_release(c);
+    return t;
+}
+
+static nb_state_dict *known_dict(tu_layout layout, bool meta)
+{
+    nb_state_dict *sd = nb_state_dict_new();
+    if (meta)
+        for (int i = 0; i < N_META; i++)
+            nb_state_dict_set_meta(sd, k_meta[i][0], k_meta[i][1]);
+    for (int k = 0; k < N_KNOWN; k++) {
+        nb_tensor *t = known_tensor(k, layout);
+        nb_state_dict_add(sd, k_known[k].name, t);
+        nb_tensor_release(t);
+    }
+    return sd;
+}
+
+/* Asserts t holds known entry k (dtype, shape, exact values), contiguous. */
+static void check_known(const nb_tensor *t, int k)
+{
+    const known_t *e = &k_known[k];
+    ck_assert_msg(t != NULL, "%s missing", e->name);
+    ck_assert_msg(nb_tensor_dtype(t) == e->dt, "%s: dtype %s", e->name, nb_dtype_name(nb_tensor_dtype(t)));
+    tu_assert_shape(t, e->ndim, e->shape);
+    ck_assert(nb_tensor_is_contiguous(t));
+    int64_t n = nb_tensor_numel(t);
+    double *v = malloc((size_t)(n ? n : 1) * sizeof *v);
+    nb_tensor_to_doubles(t, v);
+    for (int64_t i = 0; i < n; i++)
+        ck_assert_msg(v[i] == known_value(k, i, e->dt), "%s[%lld] = %.17g, expected %.17g", e->name,
+                      (long long)i, v[i], known_value(k, i, e->dt));
+    free(v);
+}
+
+static void check_known_meta(const nb_state_dict *sd)
+{
+    ck_assert_int_eq(nb_state_dict_meta_count(sd), N_META);
+    for (int i = 0; i < N_META; i++)
+        ck_assert_str_eq(nb_state_dict_get_meta(sd, k_meta[i][0]), k_meta[i][1]);
+}
+
+/* ---- nb_state_dict -------------------------------------------------------------------------- */
+START_TEST(test_state_dict_basic)
+{
+    nb_state_dict *sd = nb_state_dict_new();
+    ck_assert_int_eq(nb_state_dict_count(sd), 0);
+    nb_tensor *a = nb_zeros(NB_DIMS(2), NB_F32), *b = nb_ones(NB_DIMS(3), NB_I64);
+    nb_state_dict_add(sd, "a", a);
+    nb_state_dict_add(sd, "b.weight", b);
+    ck_assert_int_eq((int)a->refcount, 2); /* retained by the dict */
+    nb_tensor_release(b);                  /* the dict keeps b alive */
+    ck_assert_int_eq(nb_state_dict_count(sd), 2);
+    ck_assert_str_eq(nb_state_dict_name_at(sd, 0), "a");
+    ck_assert_str_eq(nb_state_dict_name_at(sd, 1), "b.weight");
+    ck_assert_ptr_eq(nb_state_dict_tensor_at(sd, 0), a);
+    ck_assert_ptr_eq(nb_state_dict_get(sd, "b.weight"), nb_state_dict_tensor_at(sd, 1));
+    ck_assert_double_eq(nb_tensor_get(nb_state_dict_get(sd, "b.weight"), (int64_t[]){2}), 1.0);
+    ck_assert_ptr_null(nb_state_dict_get(sd, "b"));
+    ck_assert(nb_state_dict_contains(sd, "a") && !nb_state_dict_contains(sd, "c"));
+
+    ck_assert_ptr_null(nb_state_dict_get_meta(sd, "x"));
+    nb_state_dict_set_meta(sd, "x", "1");
+    nb_state_dict_set_meta(sd, "y", "2");
+    nb_state_dict_set_meta(sd, "x", "3"); /* replaced in place */
+    ck_assert_int_eq(nb_state_dict_meta_count(sd), 2);
+    ck_assert_str_eq(nb_state_dict_meta_key_at(sd, 0), "x");
+    ck_assert_str_eq(nb_state_dict_meta_value_at(sd, 0), "3");
+    ck_assert_str_eq(nb_state_dict_get_meta(sd, "y"), "2");
+    nb_state_dict_free(sd);
+    ck_assert_int_eq((int)a->refcount, 1);
+    nb_tensor_release(a);
+    nb_state_dict_free(NULL);
+
+    /* many names: order and hashed lookup */
+    sd = nb_state_dict_new();
+    nb_tensor *t = nb_scalar(0, NB_F32);
+    char name[32];
+    for (int i = 0; i < 5000; i++) {
+        snprintf(name, sizeof name, "p%d", i);
+        nb_state_dict_add(sd, name, t);
+    }
+    for (int i = 0; i < 5000; i += 7) {
+        snprintf(name, sizeof name, "p%d", i);
+        ck_assert_ptr_eq(nb_state_dict_get(sd, name), t);
+        ck_assert_str_eq(nb_state_dict_name_at(sd, i), name);
+    }
+    ck_assert_int_eq((int)t->refcount, 5001);
+    nb_state_dict_free(sd);
+    ck_assert_int_eq((int)t->refcount, 1);
+    nb_tensor_release(t);
+}
+END_TEST
+
+START_TEST(test_state_dict_misuse)
+{
+    nb_state_dict *sd = nb_state_dict_new();
+    nb_tensor *t = nb_zeros(NB_DIMS(2), NB_F32);
+    nb_state_dict_add(sd, "w", t);
+    TU_EXPECT_ERROR("nb_state_dict_add: duplicate name 'w'", nb_state_dict_add(sd, "w", t));
+    TU_EXPECT_ERROR("nb_state_dict_add: tensor for 'v' is NULL", nb_state_dict_add(sd, "v", NULL));
+    TU_EXPECT_ERROR("nb_state_dict_name_at: index 1 out of range for 1 entries", nb_state_dict_name_at(sd, 1));
+    TU_EXPECT_ERROR("nb_state_dict_tensor_at: index -1 out of range", nb_state_dict_tensor_at(sd, -1));
+    TU_EXPECT_ERROR("nb_state_dict_meta_key_at: index 0 out of range", nb_state_dict_meta_key_at(sd, 0));
+    TU_EXPECT_ERROR("nb_safetensors_save: state dict is NULL", nb_safetensors_save(NULL, "x"));
+    TU_EXPECT_ERROR("nb_safetensors_load: out is NULL", nb_safetensors_load("x", NULL));
+    nb_state_dict_free(sd);
+    nb_tensor_release(t);
+}
+END_TEST
+
+/* ---- round trips ---------------------------------------------------------------------------- */
+START_TEST(test_roundtrip_layouts)
+{
+    for (int lay = 0; lay < TU_LAYOUT_COUNT; lay++) {
+        nb_state_dict *sd = known_dict((tu_layout)lay, true);
+        /* a stride-0 view too: rows of [1, 2, 3] */
+        nb_tensor *row = nb_arange(1, 4, 1, NB_F64), *ex = nb_expand(row, NB_DIMS(4, 3));
+        nb_state_dict_add(sd, "expanded", ex);
+        nb_tensor_release(row);
+        nb_tensor_release(ex);
+        const char *p = tpath("layouts.safetensors");
+        ck_assert_msg(nb_safetensors_save(sd, p) == NB_OK, "%s: %s", tu_layout_names[lay], nb_last_error());
+        nb_state_dict_free(sd);
+
+        int scope = nb_scope_begin(); /* loaded tensors must not belong to the caller's scope */
+        sd = load_ok(p);
+        nb_scope_end(scope);
+        ck_assert_int_eq(nb_state_dict_count(sd), N_KNOWN + 1);
+        for (int k = 0; k < N_KNOWN; k++) {
+            ck_assert_str_eq(nb_state_dict_name_at(sd, k), k_known[k].name);
+            check_known(nb_state_dict_tensor_at(sd, k), k);
+        }
+        const nb_tensor *e = nb_state_dict_get(sd, "expanded");
+        double want[12];
+        for (int i = 0; i < 12; i++)
+            want[i] = 1 + i % 3;
+        tu_assert_shape(e, NB_DIMS(4, 3));
+        tu_assert_values(e, want, 0);
+        check_known_meta(sd);
+        ck_assert_int_eq((int)nb_state_dict_tensor_at(sd, 0)->refcount, 1); /* the dict's only */
+        nb_state_dict_free(sd);
+    }
+    ck_assert_int_eq(count_tmp_files(g_dir), 0);
+}
+END_TEST
+
+START_TEST(test_roundtrip_random_bits)
+{
+    /* bit-exact: random floats incl. NaN/inf/-0/subnormals, extreme ints, a sliced 4-d view */
+    nb_tensor *f = tu_random(NB_F32, NB_DIMS(33, 65), -1e30, 1e30, 7);
+    nb_tensor *d = tu_random(NB_F64, NB_DIMS(3, 5, 4, 7), -1, 1, 8);
+    float *fp = nb_tensor_data(f);
+    fp[0] = NAN, fp[1] = INFINITY, fp[2] = -0.0f, fp[3] = 1e-45f;
+    nb_tensor *i64 = nb_from_data((int64_t[]){INT64_MIN, INT64_MAX, -1, 0}, NB_DIMS(4), NB_I64);
+    nb_tensor *i32 = nb_from_data((int32_t[]){INT32_MIN, INT32_MAX, -1}, NB_DIMS(3), NB_I32);
+    nb_tensor *dv = tu_relayout(d, TU_SLICED), *ft = tu_relayout(f, TU_TRANSPOSED);
+    nb_state_dict *sd = nb_state_dict_new();
+    nb_state_dict_add(sd, "f", ft);
+    nb_state_dict_add(sd, "d", dv);
+    nb_state_dict_add(sd, "i64", i64);
+    nb_state_dict_add(sd, "i32", i32);
+    const char *p = tpath("random.safetensors");
+    ck_assert_msg(nb_safetensors_save(sd, p) == NB_OK, "%s", nb_last_error());
+    nb_state_dict_free(sd);
+    sd = load_ok(p);
+    ck_assert(memcmp(nb_tensor_data(nb_state_dict_get(sd, "f")), fp, 33 * 65 * 4) == 0);
+    ck_assert(memcmp(nb_tensor_data(nb_state_dict_get(sd, "d")), nb_tensor_data(d), 3 * 5 * 4 * 7 * 8) == 0);
+    ck_assert(memcmp(nb_tensor_data(nb_state_dict_get(sd, "i64")), nb_tensor_data(i64), 32) == 0);
+    ck_assert(memcmp(nb_tensor_data(nb_state_dict_get(sd, "i32")), nb_tensor_data(i32), 12) == 0);
+    tu_assert_shape(nb_state_dict_get(sd, "d"), NB_DIMS(3, 5, 4, 7));
+    nb_state_dict_free(sd);
+    nb_tensor *all[] = {f, d, i64, i32, dv, ft};
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++)
+        nb_tensor_release(all[i]);
+}
+END_TEST
+
+/* The small dict of safetensors_torch.py's `small` command, and its exact bytes. */
+static nb_state_dict *small_dict(void)
+{
+    nb_state_dict *sd = nb_state_dict_new();
+    nb_state_dict_set_meta(sd, "k", "v");
+    nb_tensor *a = nb_from_doubles((double[]){1.0, -2.0}, NB_DIMS(2), NB_F32), *b = nb_scalar(7, NB_I64);
+    nb_state_dict_add(sd, "a", a);
+    nb_state_dict_add(sd, "b", b);
+    nb_tensor_release(a);
+    nb_tensor_release(b);
+    return sd;
+}
+
+static const char k_small_json[] = "{\"__metadata__\":{\"k\":\"v\"},"
+                                   "\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
+                                   "\"b\":{\"dtype\":\"I64\",\"shape\":[],\"data_offsets\":[8,16]}}";
+
+START_TEST(test_header_bytes)
+{
+    size_t jl = strlen(k_small_json), hl = (jl + 7) / 8 * 8, n = 8 + hl + 16;
+    unsigned char want[256];
+    memset(want, 0, sizeof want);
+    want[0] = (unsigned char)hl; /* 136 = 0x88: 132 bytes of JSON + 4 spaces */
+    ck_assert_uint_eq(hl, 136);
+    memcpy(want + 8, k_small_json, jl);
+    memset(want + 8 + jl, ' ', hl - jl);
+    const unsigned char data[16] = {0x00, 0x00, 0x80, 0x3f, 0x00, 0x00, 0x00, 0xc0, 7, 0, 0, 0, 0, 0, 0, 0};
+    memcpy(want + 8 + hl, data, 16);
+
+    nb_state_dict *sd = small_dict();
+    const char *p = tpath("small.safetensors");
+    ck_assert_msg(nb_safetensors_save(sd, p) == NB_OK, "%s", nb_last_error());
+    nb_state_dict_free(sd);
+    size_t len;
+    unsigned char *got = read_all(p, &len);
+    ck_assert_uint_eq(len, n);
+    for (size_t i = 0; i < n; i++)
+        ck_assert_msg(got[i] == want[i], "byte %zu: 0x%02x, expected 0x%02x", i, got[i], want[i]);
+    free(got);
+
+    /* the empty dict: "{}" padded to 8 */
+    sd = nb_state_dict_new();
+    p = tpath("empty.safetensors");
+    ck_assert(nb_safetensors_save(sd, p) == NB_OK);
+    nb_state_dict_free(sd);
+    got = read_all(p, &len);
+    ck_assert_uint_eq(len, 16);
+    ck_assert(memcmp(got, "\x08\0\0\0\0\0\0\0{}      ", 16) == 0);
+    free(got);
+    sd = load_ok(p);
+    ck_assert_int_eq(nb_state_dict_count(sd), 0);
+    ck_assert_int_eq(nb_state_dict_meta_count(sd), 0);
+    nb_state_dict_free(sd);
+}
+END_TEST
+
+START_TEST(test_load_valid_variants)
+{
+    /* JSON order differs from data order; zero-size entries share offsets; escapes; null metadata */
+    const char *p = tpath("variants.safetensors");
+    const char *json = "{\"b\":{\"dtype\":\"I32\",\"shape\":[1],\"data_offsets\":[8,12]},"
+                       "\"z0\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[8,8]},"
+                       "\"a\\u00e9\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
+                       "\"z1\":{\"dtype\":\"I64\",\"shape\":[3,0],\"data_offsets\":[0,0]},"
+                       "\"__metadata__\":null}   ";
+    size_t jl = strlen(json);
+    unsigned char buf[512] = {0};
+    buf[0] = (unsigned char)jl;
+    memcpy(buf + 8, json, jl);
+    const unsigned char data[12] = {0, 0, 0x80, 0x3f, 0, 0, 0x40, 0xc0, 0xfe, 0xff, 0xff, 0xff};
+    memcpy(buf + 8 + jl, data, 12);
+    write_all(p, buf, 8 + jl + 12);
+    nb_state_dict *sd = load_ok(p);
+    ck_assert_int_eq(nb_state_dict_count(sd), 4);
+    ck_assert_str_eq(nb_state_dict_name_at(sd, 0), "b");
+    ck_assert_str_eq(nb_state_dict_name_at(sd, 2), "a\xc3\xa9");
+    tu_assert_values(nb_state_dict_get(sd, "a\xc3\xa9"), (double[]){1.0, -3.0}, 0);
+    tu_assert_values(nb_state_dict_get(sd, "b"), (double[]){-2}, 0);
+    tu_assert_shape(nb_state_dict_get(sd, "z1"), NB_DIMS(3, 0));
+    ck_assert_int_eq(nb_state_dict_meta_count(sd), 0);
+    nb_state_dict_free(sd);
+}
+END_TEST
+
+START_TEST(test_load_f16_bf16)
+{
+    const char *p = tpath("half.safetensors");
+    const char *json = "{\"h\":{\"dtype\":\"F16\",\"shape\":[2,4],\"data_offsets\":[0,16]},"
+                       "\"b\":{\"dtype\":\"BF16\",\"shape\":[4],\"data_offsets\":[16,24]}}";
+    const uint16_t h[8] = {0x3800, 0xC000, 0x7BFF, 0x0001, 0x7C00, 0x8000, 0x03FF, 0x3C01};
+    const uint16_t b[4] = {0x3F80, 0xC060, 0x7180, 0xFF80};
+    size_t jl = strlen(json);
+    unsigned char buf[512] = {0};
+    buf[0] = (unsigned char)jl;
+    memcpy(buf + 8, json, jl);
+    for (int i = 0; i < 8; i++)
+        buf[8 + jl + 2 * i] = h[i] & 0xff, buf[8 + jl + 2 * i + 1] = (unsigned char)(h[i] >> 8);
+    for (int i = 0; i < 4; i++)
+        buf[8 + jl + 16 + 2 * i] = b[i] & 0xff, buf[8 + jl + 16 + 2 * i + 1] = (unsigned char)(b[i] >> 8);
+    write_all(p, buf, 8 + jl + 24);
+    nb_state_dict *sd = load_ok(p);
+    const nb_tensor *th = nb_state_dict_get(sd, "h"), *tb = nb_state_dict_get(sd, "b");
+    ck_assert(nb_tensor_dtype(th) == NB_F32 && nb_tensor_dtype(tb) == NB_F32);
+    const float *fh = nb_tensor_data(th), *fb = nb_tensor_data(tb);
+    const float wh[8] = {0.5f, -2.0f, 65504.0f, 0x1p-24f, INFINITY, -0.0f, 0x3FFp-24f, 1.0f + 0x1p-10f};
+    for (int i = 0; i < 8; i++)
+        ck_assert_msg(fh[i] == wh[i] && signbit(fh[i]) == signbit(wh[i]), "F16 %d: %a != %a", i, fh[i], wh[i]);
+    const float wb[4] = {1.0f, -3.5f, 0x1p100f, -INFINITY};
+    for (int i = 0; i < 4; i++)
+        ck_assert_msg(fb[i] == wb[i], "BF16 %d: %a != %a", i, fb[i], wb[i]);
+    nb_state_dict_free(sd);
+}
+END_TEST
+
+/* ---- corrupt files -------------------------------------------------------------------------- */
+START_TEST(test_every_truncation)
+{
+    nb_state_dict *sd = known_dict(TU_CONTIGUOUS, true);
+    const char *good = tpath("trunc_src.safetensors"), *p = tpath("trunc.safetensors");
+    ck_assert(nb_safetensors_save(sd, good) == NB_OK);
+    nb_state_dict_free(sd);
+    size_t len;
+    unsigned char *b = read_all(good, &len);
+    uint64_t hl = 0;
+    for (int i = 7; i >= 0; i--)
+        hl = hl << 8 | b[i];
+    for (size_t n = 0; n < len; n++) {
+        write_all(p, b, n);
+        if (n < 8)
+            expect_load_error(p, NB_ERR_FORMAT, "shorter than the 8-byte header length");
+        else if (n < 8 + hl)
+            expect_load_error(p, NB_ERR_FORMAT, "runs past the end of the file");
+        else
+            expect_load_error(p, NB_ERR_FORMAT, "file truncated");
+    }
+    /* one byte too many */
+    unsigned char *longer = calloc(len + 1, 1);
+    memcpy(longer, b, len);
+    write_all(p, longer, len + 1);
+    expect_load_error(p, NB_ERR_FORMAT, "1 trailing bytes");
+    free(longer);
+    free(b);
+}
+END_TEST
+
+START_TEST(test_every_header_bit_flip)
+{
+    nb_state_dict *src = known_dict(TU_CONTIGUOUS, true);
+    const char *good = tpath("flip_src.safetensors"), *p = tpath("flip.safetensors");
+    ck_assert(nb_safetensors_save(src, good) == NB_OK);
+    size_t len;
+    unsigned char *b = read_all(good, &len);
+    uint64_t hl = 0;
+    for (int i = 7; i >= 0; i--)
+        hl = hl << 8 | b[i];
+    int rejected = 0, accepted = 0;
+    for (size_t i = 0; i < 8 + hl; i++)
+        for (int bit = 0; bit < 8; bit++) {
+            b[i] ^= (unsigned char)(1u << bit);
+            write_all(p, b, len);
+            b[i] ^= (unsigned char)(1u << bit);
+            nb_state_dict *sd = NULL;
+            nb_status st = nb_safetensors_load(p, &sd);
+            if (st != NB_OK) {
+                const char *msg = nb_last_error();
+                ck_assert_msg(st == NB_ERR_FORMAT, "byte %zu bit %d: status %s (%s)", i, bit,
+                              nb_status_str(st), msg);
+                ck_assert_ptr_null(sd);
+                ck_assert_msg(strncmp(msg, p, strlen(p)) == 0 && strlen(msg) > strlen(p) + 10,
+                              "byte %zu bit %d: unclear message \"%s\"", i, bit, msg);
+                rejected++;
+                continue;
+            }
+            /* accepted: only a name or a metadata string may have changed, never the tensors */
+            accepted++;
+            ck_assert_int_eq(nb_state_dict_count(sd), N_KNOWN);
+            int renamed = 0, reshaped = 0;
+            for (int k = 0; k < N_KNOWN; k++) {
+                const nb_tensor *t = nb_state_dict_tensor_at(sd, k);
+                if (k_known[k].ndim > 0 && k_known[k].shape[0] == 0 && /* [0, 4] may become [0, 5] */
+                    nb_tensor_numel(t) == 0 && nb_tensor_dtype(t) == k_known[k].dt &&
+                    nb_tensor_ndim(t) == k_known[k].ndim && nb_tensor_size(t, 1) != k_known[k].shape[1])
+                    reshaped++;
+                else
+                    check_known(t, k);
+                renamed += strcmp(nb_state_dict_name_at(sd, k), k_known[k].name) != 0;
+            }
+            int meta_changed = nb_state_dict_meta_count(sd) != N_META;
+            for (int m = 0; !meta_changed && m < N_META; m++)
+                meta_changed = strcmp(nb_state_dict_meta_key_at(sd, m), k_meta[m][0]) ||
+                               strcmp(nb_state_dict_meta_value_at(sd, m), k_meta[m][1]);
+            ck_assert_msg(renamed + reshaped + meta_changed == 1, "byte %zu bit %d accepted with %d renames",
+                          i, bit, renamed);
+            nb_state_dict_free(sd);
+        }
+    ck_assert_int_eq(rejected + accepted, (int)(8 * (8 + hl)));
+    ck_assert_msg(rejected > accepted, "%d rejected, %d accepted", rejected, accepted);
+    nb_state_dict_free(src);
+    free(b);
+}
+END_TEST
+
+typedef struct {
+    const char *json;
+    size_t dlen;
+    const char *substr;
+} bad_case;
+
+#define E_A "\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}"
+static const bad_case k_bad[] = {
+    {"{" E_A ",\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}}", 12,
+     "tensor 'b': data_offsets [4, 12] overlap the previous tensor, which ends at byte 8"},
+    {"{" E_A ",\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}", 8, "overlap"},
+    {"{" E_A ",\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[12,20]}}", 20,
+     "tensor 'b': data_offsets [12, 20] leave a gap after byte 8"},
+    {"{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}}", 12, "leave a gap after byte 0"},
+    {"{\"a\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,8]}}", 8,
+     "tensor 'a': data_offsets [0, 8] span 8 bytes, expected 12 (shape [3] of F32)"},
+    {"{\"a\":{\"dtype\":\"F64\",\"shape\":[],\"data_offsets\":[0,4]}}", 4, "expected 8"},
+    {"{" E_A "}", 9, "1 trailing bytes after the data"},
+    {"{" E_A "}", 4, "file truncated: the header describes 8 data bytes, the file holds 4"},
+    {"{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[8,0]}}", 8, "end before begin"},
+    {"{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":5}}", 8, "data_offsets is not a list of two"},
+    {"{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0]}}", 8, "data_offsets is not a list of two"},
+    {"{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8,9]}}", 8, "data_offsets is not"},
+    {"{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[-1,7]}}", 8, "non-negative integers"},
+    {"{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8.0]}}", 8, "data_offsets is not"},
+    {"{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,\"8\"]}}", 8, "data_offsets is not"},
+    {"{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,18446744073709551616]}}", 8, "invalid JSON"},
+    {"{\"a\":{\"dtype\":\"F32\",\"shape\":[-2],\"data_offsets\":[0,8]}}", 8,
+     "shape entry 0 is not a non-negative integer"},
+    {"{\"a\":{\"dtype\":\"F32\",\"shape\":[2.5],\"data_offsets\":[0,8]}}", 8, "shape entry 0"},
+    {"{\"a\":{\"dtype\":\"F32\",\"shape\":[1,true],\"data_offsets\":[0,8]}}", 8, "shape entry 1"},
+    {"{\"a\":{\"dtype\":\"F32\",\"shape\":\"2\",\"data_offsets\":[0,8]}}", 8, "shape is not a list"},
+    {"{\"a\":{\"dtype\":\"F32\",\"shape\":[1,1,1,1,1,1,1,1,2],\"data_offsets\":[0,8]}}", 8,
+     "shape has 9 dims, nabla supports at most 8"},
+    {"{\"a\":{\"dtype\":\"F32\",\"shape\":[4294967296,4294967296],\"data_offsets\":[0,0]}}", 0,
+     "shape [4294967296, 4294967296] has too many elements"},
+    {"{\"a\":{\"dtype\":\"I64\",\"shape\":[9223372036854775807,2,0],\"data_offsets\":[0,0]}}", 0,
+     "too many elements"},
+    {"{\"a\":{\"dtype\":\"F64\",\"shape\":[1152921504606846976],\"data_offsets\":[0,0]}}", 0,
+     "too many elements"},
+    {"{\"a\":{\"dtype\":\"F33\",\"shape\":[2],\"data_offsets\":[0,8]}}", 8, "tensor 'a': unknown dtype 'F33'"},
+    {"{\"a\":{\"dtype\":\"U8\",\"shape\":[8],\"data_offsets\":[0,8]}}", 8, "dtype U8 is not supported"},
+    {"{\"a\":{\"dtype\":4,\"shape\":[2],\"data_offsets\":[0,8]}}", 8, "dtype is not a string"},
+    {"{\"a\":{\"shape\":[2],\"data_offsets\":[0,8]}}", 8, "tensor 'a': missing \"dtype\""},
+    {"{\"a\":{\"dtype\":\"F32\",\"data_offsets\":[0,8]}}", 8, "missing \"shape\""},
+    {"{\"a\":{\"dtype\":\"F32\",\"shape\":[2]}}", 8, "missing \"data_offsets\""},
+    {"{\"a\":5}", 0, "entry 'a' is not an object"},
+    {"{\"a\":[1,2]}", 0, "entry 'a' is not an object"},
+    {"{" E_A "," E_A "}", 8, "duplicate name"},
+    {"{\"__metadata__\":{\"x\":1}}", 0, "__metadata__ value of 'x' is not a string"},
+    {"{\"__metadata__\":[\"x\"]}", 0, "__metadata__ is not an object"},
+    {"{\"__metadata__\":{},\"__metadata__\":{}}", 0, "duplicate name"},
+    {"{\"\xff\":1}", 0, "header is not valid UTF-8"},
+    {"{\"a\xc3\":1}", 0, "not valid UTF-8"},
+    {"{\"a\\u0000b\":1}", 0, "invalid JSON"},
+    {"{\"a\":", 0, "invalid JSON header at line 1"},
+    {"{} x", 0, "invalid JSON"},
+    {"[]", 0, "header does not start with '{'"},
+    {" {}", 0, "header does not start with '{'"},
+    {"", 0, "header does not start with '{'"},
+};
+
+START_TEST(test_bad_headers)
+{
+    const char *p = tpath("bad.safetensors");
+    for (size_t i = 0; i < sizeof k_bad / sizeof *k_bad; i++) {
+        write_raw(p, k_bad[i].json, k_bad[i].dlen);
+        nb_state_dict *sd = NULL;
+        nb_status st = nb_safetensors_load(p, &sd);
+        ck_assert_msg(st == NB_ERR_FORMAT, "case %zu (%s): status %s (%s)", i, k_bad[i].json,
+                      nb_status_str(st), nb_last_error());
+        ck_assert_msg(strstr(nb_last_error(), k_bad[i].substr) != NULL, "case %zu: \"%s\" lacks \"%s\"", i,
+                      nb_last_error(), k_bad[i].substr);
+        expect_load_error(p, NB_ERR_FORMAT, k_bad[i].substr);
+    }
+    /* sanity: the table's good entry alone loads */
+    write_raw(p, "{" E_A "}", 8);
+    nb_state_dict *sd = load_ok(p);
+    nb_state_dict_free(sd);
+}
+END_TEST
+
+START_TEST(test_bad_lengths_and_files)
+{
+    const char *p = tpath("len.safetensors");
+    write_raw_claim(p, (uint64_t)1 << 63, "{}", 0);
+    expect_load_error(p, NB_ERR_FORMAT, "header length 9223372036854775808 exceeds 100000000");
+    write_raw_claim(p, UINT64_MAX, "{}", 0);
+    expect_load_error(p, NB_ERR_FORMAT, "header length 18446744073709551615 exceeds 100000000");
+    write_raw_claim(p, 100000001, "{}", 0);
+    expect_load_error(p, NB_ERR_FORMAT, "exceeds 100000000");
+    write_raw_claim(p, 100000000, "{}", 0);
+    expect_load_error(p, NB_ERR_FORMAT, "header length 100000000 runs past the end of the file (10 bytes)");
+    write_raw_claim(p, 3, "{}", 0);
+    expect_load_error(p, NB_ERR_FORMAT, "runs past the end");
+    write_raw_claim(p, 0, "", 0);
+    expect_load_error(p, NB_ERR_FORMAT, "header does not start with '{'");
+    write_all(p, "", 0);
+    expect_load_error(p, NB_ERR_FORMAT, "file is 0 bytes, shorter than the 8-byte header length");
+    write_all(p, "\x02\0\0\0\0\0\0", 7);
+    expect_load_error(p, NB_ERR_FORMAT, "file is 7 bytes");
+    /* BOOL bytes must be 0 or 1 */
+    const char *json = "{\"m\":{\"dtype\":\"BOOL\",\"shape\":[3],\"data_offsets\":[0,3]}}";
+    size_t jl = strlen(json);
+    unsigned char buf[128] = {(unsigned char)jl};
+    memcpy(buf + 8, json, jl);
+    memcpy(buf + 8 + jl, "\x01\x00\x02", 3);
+    write_all(p, buf, 8 + jl + 3);
+    expect_load_error(p, NB_ERR_FORMAT, "tensor 'm': BOOL element 2 is 2 (expected 0 or 1)");
+    /* not a file */
+    expect_load_error(tpath("missing.safetensors"), NB_ERR_IO, "cannot open: No such file or directory");
+    expect_load_error(g_dir, NB_ERR_IO, "not a regular file");
+}
+END_TEST
+
+START_TEST(test_save_invalid)
+{
+    const char *p = tpath("invalid.safetensors");
+    nb_tensor *t = nb_zeros(NB_DIMS(2), NB_F32);
+    nb_state_dict *sd = nb_state_dict_new();
+    nb_state_dict_add(sd, "__metadata__", t);
+    ck_assert_int_eq(nb_safetensors_save(sd, p), NB_ERR_INVALID);
+    ck_assert(strstr(nb_last_error(), "'__metadata__' is reserved"));
+    nb_state_dict_free(sd);
+
+    sd = nb_state_dict_new();
+    nb_state_dict_add(sd, "bad\xff", t);
+    ck_assert_int_eq(nb_safetensors_save(sd, p), NB_ERR_INVALID);
+    ck_assert_msg(strstr(nb_last_error(), "tensor name 'bad\xff' is not valid UTF-8"), "%s", nb_last_error());
+    nb_state_dict_free(sd);
+
+    sd = nb_state_dict_new();
+    nb_state_dict_set_meta(sd, "k", "\xc3(");
+    ck_assert_int_eq(nb_safetensors_save(sd, p), NB_ERR_INVALID);
+    ck_assert(strstr(nb_last_error(), "metadata value of 'k' is not valid UTF-8"));
+    nb_state_dict_free(sd);
+    ck_assert_int_eq(access(p, F_OK), -1); /* nothing written */
+    ck_assert_int_eq(count_tmp_files(g_dir), 0);
+    nb_tensor_release(t);
+}
+END_TEST
+
+/* ---- atomic saves --------------------------------------------------------------------------- */
+START_TEST(test_save_replaces_atomically)
+{
+    const char *p = tpath("replace.safetensors");
+    umask(027);
+    nb_state_dict *a = small_dict(), *b = known_dict(TU_TRANSPOSED, true);
+    ck_assert(nb_safetensors_save(a, p) == NB_OK);
+    ck_assert(nb_safetensors_save(b, p) == NB_OK);
+    struct stat sb;
+    ck_assert(stat(p, &sb) == 0);
+    ck_assert_int_eq(sb.st_mode & 0777, 0640); /* 0666 & ~umask, like fopen */
+    nb_state_dict *r = load_ok(p);
+    ck_assert_int_eq(nb_state_dict_count(r), N_KNOWN);
+    check_known(nb_state_dict_get(r, "big"), 3);
+    ck_assert_int_eq(count_tmp_files(g_dir), 0);
+    nb_state_dict_free(a);
+    nb_state_dict_free(b);
+    nb_state_dict_free(r);
+}
+END_TEST
+
+START_TEST(test_save_into_missing_dir)
+{
+    nb_state_dict *sd = small_dict();
+    const char *p = tpath("no/such/dir/x.safetensors");
+    ck_assert_int_eq(nb_safetensors_save(sd, p), NB_ERR_IO);
+    const char *msg = nb_last_error();
+    ck_assert_msg(strncmp(msg, p, strlen(p)) == 0 && strstr(msg, "No such file or directory"), "%s", msg);
+    nb_state_dict_free(sd);
+}
+END_TEST
+
+START_TEST(test_save_over_directory)
+{
+    const char *p = tpath("adir");
+    ck_assert(mkdir(p, 0755) == 0);
+    nb_state_dict *sd = small_dict();
+    ck_assert_int_eq(nb_safetensors_save(sd, p), NB_ERR_IO);
+    ck_assert_msg(strstr(nb_last_error(), "rename") && strstr(nb_last_error(), strerror(EISDIR)), "%s",
+                  nb_last_error());
+    struct stat sb;
+    ck_assert(stat(p, &sb) == 0 && S_ISDIR(sb.st_mode));
+    ck_assert_int_eq(count_tmp_files(g_dir), 0);
+    rmdir(p);
+    nb_state_dict_free(sd);
+}
+END_TEST
+
+/* A save that runs out of file size (RLIMIT_FSIZE, SIGXFSZ ignored → EFBIG on write) in a child
+ * must fail with NB_ERR_IO and leave the previous file byte-identical, with no temp file. */
+START_TEST(test_save_short_write_keeps_old_file)
+{
+    const char *p = tpath("fsize.safetensors");
+    nb_state_dict *old = known_dict(TU_CONTIGUOUS, true);
+    ck_assert(nb_safetensors_save(old, p) == NB_OK);
+    nb_state_dict_free(old);
+    size_t len0;
+    unsigned char *before = read_all(p, &len0);
+
+    fflush(NULL);
+    pid_t pid = fork();
+    ck_assert(pid >= 0);
+    if (pid == 0) {
+        signal(SIGXFSZ, SIG_IGN);
+        struct rlimit rl = {.rlim_cur = 4096, .rlim_max = 4096};
+        if (setrlimit(RLIMIT_FSIZE, &rl) != 0)
+            _exit(10);
+        nb_state_dict *big = nb_state_dict_new();
+        nb_tensor *t = nb_ones(NB_DIMS(100, 100), NB_F64); /* 80 KB */
+        nb_state_dict_add(big, "big", t);
+        nb_status st = nb_safetensors_save(big, p);
+        nb_state_dict_free(big);
+        nb_tensor_release(t);
+        free(before);
+        const char *msg = nb_last_error();
+        if (st != NB_ERR_IO)
+            _exit(11);
+        if (strncmp(msg, p, strlen(p)) != 0 || !strstr(msg, strerror(EFBIG)))
+            _exit(12);
+        _exit(0);
+    }
+    int status = 0;
+    ck_assert(waitpid(pid, &status, 0) == pid);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child status %d", status);
+    size_t len1;
+    unsigned char *after = read_all(p, &len1);
+    ck_assert(len0 == len1 && memcmp(before, after, len0) == 0);
+    ck_assert_int_eq(count_tmp_files(g_dir), 0);
+    free(before);
+    free(after);
+}
+END_TEST
+
+START_TEST(test_save_readonly_dir_keeps_old_file)
+{
+    char dir[512];
+    snprintf(dir, sizeof dir, "%s/ro", g_dir);
+    ck_assert(mkdir(dir, 0755) == 0);
+    char p[600];
+    snprintf(p, sizeof p, "%s/model.safetensors", dir);
+    nb_state_dict *sd = small_dict();
+    ck_assert(nb_safetensors_save(sd, p) == NB_OK);
+    size_t len0;
+    unsigned char *before = read_all(p, &len0);
+    ck_assert(chmod(dir, 0555) == 0);
+    char probe[620];
+    snprintf(probe, sizeof probe, "%s/probe", dir);
+    int fd = open(probe, O_WRONLY | O_CREAT | O_EXCL, 0644);
+    if (fd >= 0) { /* root ignores directory permissions */
+        close(fd);
+        unlink(probe);
+        printf("NOTE: test_save_readonly_dir_keeps_old_file: permissions not enforced (root?), checked "
+               "only that a save still succeeds\n");
+        ck_assert(nb_safetensors_save(sd, p) == NB_OK);
+    } else {
+        nb_state_dict *b = known_dict(TU_CONTIGUOUS, false);
+        ck_assert_int_eq(nb_safetensors_save(b, p), NB_ERR_IO);
+        ck_assert_msg(strstr(nb_last_error(), strerror(EACCES)), "%s", nb_last_error());
+        nb_state_dict_free(b);
+        size_t len1;
+        unsigned char *after = read_all(p, &len1);
+        ck_assert(len0 == len1 && memcmp(before, after, len0) == 0);
+        free(after);
+        ck_assert_int_eq(count_tmp_files(dir), 0);
+    }
+    chmod(dir, 0755);
+    free(before);
+    nb_state_dict_free(sd);
+}
+END_TEST
+
+/* ---- PyTorch interop ------------------------------------------------------------------------ */
+#define PYTHON "/usr/bin/python3"
+
+static bool torch_available(void)
+{
+    if (access(PYTHON, X_OK) != 0)
+        return false;
+    return system(PYTHON " -c 'import importlib.util, sys; "
+                  "sys.exit(importlib.util.find_spec(\"torch\") is None)' >/dev/null 2>&1") == 0;
+}
+
+START_TEST(test_torch_interop)
+{
+    char cmd[4096];
+    const char *c_file = tpath("from_c.safetensors"), *py_file = tpath("from_torch.safetensors");
+    const char *py_small = tpath("small_torch.safetensors"), *log = tpath("python.log");
+    nb_state_dict *sd = known_dict(TU_TRANSPOSED, true); /* non-contiguous views */
+    ck_assert(nb_safetensors_save(sd, c_file) == NB_OK);
+    nb_state_dict_free(sd);
+    snprintf(cmd, sizeof cmd, PYTHON " '%s/tests/safetensors_torch.py' check '%s' write '%s' small '%s' >'%s' 2>&1",
+             NB_SRCDIR, c_file, py_file, py_small, log);
+    int rc = system(cmd);
+    if (rc != 0) {
+        size_t n;
+        unsigned char *out = read_all(log, &n);
+        out[n] = '\0';
+        ck_abort_msg("python reader/writer failed (status %d): %s", rc, (char *)out);
+    }
+
+    /* what torch wrote: keys in reverse name order, data sorted by element size, metadata last */
+    sd = load_ok(py_file);
+    ck_assert_int_eq(nb_state_dict_count(sd), N_KNOWN + 2);
+    const char *order[] = {"tokens", "scalar", "mask", "layer.0.weight", "layer.0.bias",
+                           "half", "empty", "count", "big", "bhalf"};
+    for (int i = 0; i < N_KNOWN + 2; i++)
+        ck_assert_str_eq(nb_state_dict_name_at(sd, i), order[i]);
+    for (int k = 0; k < N_KNOWN; k++)
+        check_known(nb_state_dict_get(sd, k_known[k].name), k);
+    check_known_meta(sd);
+    const nb_tensor *h = nb_state_dict_get(sd, "half"), *bh = nb_state_dict_get(sd, "bhalf");
+    ck_assert(nb_tensor_dtype(h) == NB_F32 && nb_tensor_dtype(bh) == NB_F32);
+    tu_assert_values(h, (double[]){0.5, -2.0, 65504.0, ldexp(1, -24)}, 0);
+    tu_assert_values(bh, (double[]){1.0, -3.5, ldexp(1, 100)}, 0);
+    nb_state_dict_free(sd);
+
+    /* byte-identical files for the same small dict */
+    sd = small_dict();
+    const char *c_small = tpath("small_c.safetensors");
+    ck_assert(nb_safetensors_save(sd, c_small) == NB_OK);
+    nb_state_dict_free(sd);
+    size_t la, lb;
+    unsigned char *a = read_all(c_small, &la), *b = read_all(py_small, &lb);
+    ck_assert_uint_eq(la, lb);
+    ck_assert_msg(memcmp(a, b, la) == 0, "nabla's and the Python writer's bytes differ");
+    free(a);
+    free(b);
+}
+END_TEST
+
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb, (void)flag, (void)ftw;
+    chmod(path, 0755);
+    return remove(path);
+}
+
+int main(void)
+{
+    snprintf(g_dir, sizeof g_dir, "/tmp/nb_safetensors_XXXXXX");
+    if (!mkdtemp(g_dir)) {
+        perror("mkdtemp");
+        return 99;
+    }
+    Suite *s = suite_create("safetensors");
+    TCase *tc = tcase_create("state_dict");
+    tcase_add_test(tc, test_state_dict_basic);
+    tcase_add_test(tc, test_state_dict_misuse);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("format");
+    tcase_add_test(tc, test_roundtrip_layouts);
+    tcase_add_test(tc, test_roundtrip_random_bits);
+    tcase_add_test(tc, test_header_bytes);
+    tcase_add_test(tc, test_load_valid_variants);
+    tcase_add_test(tc, test_load_f16_bf16);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("corrupt");
+    tcase_set_timeout(tc, 20);
+    tcase_add_test(tc, test_every_truncation);
+    tcase_add_test(tc, test_every_header_bit_flip);
+    tcase_add_test(tc, test_bad_headers);
+    tcase_add_test(tc, test_bad_lengths_and_files);
+    tcase_add_test(tc, test_save_invalid);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("atomic");
+    tcase_add_test(tc, test_save_replaces_atomically);
+    tcase_add_test(tc, test_save_into_missing_dir);
+    tcase_add_test(tc, test_save_over_directory);
+    tcase_add_test(tc, test_save_short_write_keeps_old_file);
+    tcase_add_test(tc, test_save_readonly_dir_keeps_old_file);
+    suite_add_tcase(s, tc);
+
+    if (torch_available()) {
+        tc = tcase_create("torch");
+        tcase_set_timeout(tc, 60);
+        tcase_add_test(tc, test_torch_interop);
+        suite_add_tcase(s, tc);
+    } else {
+        printf("SKIPPED: torch not available (" PYTHON " with torch): the PyTorch interop test did not run\n");
+        fflush(stdout);
+    }
+
+    int rc = tu_run_suite(s);
+    nftw(g_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    return rc;
+}
