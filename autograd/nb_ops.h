@@ -91,6 +91,8 @@ NB_API nb_tensor *nb_div(const nb_tensor *a, const nb_tensor *b);
 NB_API nb_tensor *nb_maximum(const nb_tensor *a, const nb_tensor *b);
 NB_API nb_tensor *nb_minimum(const nb_tensor *a, const nb_tensor *b);
 
+/* On int32/int64 tensors the scalar (also clamp's finite bounds, masked_fill's value and
+ * add_scaled_'s alpha) must be an integer (misuse otherwise); div and div_scalar are float-only. */
 NB_API nb_tensor *nb_add_scalar(const nb_tensor *t, double s);
 NB_API nb_tensor *nb_mul_scalar(const nb_tensor *t, double s);
 NB_API nb_tensor *nb_div_scalar(const nb_tensor *t, double s);
@@ -104,7 +106,8 @@ NB_API nb_tensor *nb_where(const nb_tensor *cond, const nb_tensor *a, const nb_t
 /* Copy of t with `value` where mask (bool, broadcastable to t) is true. */
 NB_API nb_tensor *nb_masked_fill(const nb_tensor *t, const nb_tensor *mask, double value);
 
-/* In place (see the '_' rule above). b broadcasts to a's shape. */
+/* In place (see the '_' rule above). b broadcasts to a's shape. A destination with a stride-0
+ * dim of size > 1 (from nb_expand) is misuse, except for fill_/zero_. */
 NB_API nb_tensor *nb_add_(nb_tensor *a, const nb_tensor *b);
 /* a += alpha * b. */
 NB_API nb_tensor *nb_add_scaled_(nb_tensor *a, const nb_tensor *b, double alpha);

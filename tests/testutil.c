@@ -16,13 +16,13 @@ nb_tensor *tu_random(nb_dtype dt, int ndim, const int64_t *shape, double lo, dou
 {
     nb_generator g;
     nb_generator_seed(&g, seed);
-    nb_tensor *t = nb_empty(ndim, shape, dt);
-    int64_t n = nb_tensor_numel(t);
-    double *v = malloc((size_t)(n ? n : 1) * sizeof *v);
+    int64_t n = 1; /* (no temporary tensor: releasing one by hand breaks under an open scope) */
+    for (int i = 0; i < ndim; i++)
+        n *= shape[i];
+    double *v = malloc((size_t)(n > 0 ? n : 1) * sizeof *v);
     for (int64_t i = 0; i < n; i++)
         v[i] = lo + (hi - lo) * nb_generator_uniform(&g);
-    nb_tensor_release(t);
-    t = nb_from_doubles(v, ndim, shape, dt);
+    nb_tensor *t = nb_from_doubles(v, ndim, shape, dt);
     free(v);
     return t;
 }
