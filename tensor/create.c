@@ -4,6 +4,17 @@
 
 #include <math.h>
 
+static nb_dtype g_default_dtype = NB_F32;
+
+void nb_set_default_dtype(nb_dtype dt)
+{
+    if (!nb_dtype_is_float(dt))
+        nb__fail("nb_set_default_dtype: the default dtype must be float32 or float64, got %s", nb_dtype_name(dt));
+    g_default_dtype = dt;
+}
+
+nb_dtype nb_get_default_dtype(void) { return g_default_dtype; }
+
 nb_tensor *nb_empty(int ndim, const int64_t *shape, nb_dtype dt)
 {
     if ((unsigned)dt >= NB_DTYPE_COUNT)

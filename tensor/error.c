@@ -17,18 +17,29 @@ nb_error_handler nb_set_error_handler(nb_error_handler h, void *user)
     return prev;
 }
 
-void nb__fail(const char *fmt, ...)
+static NB_NORETURN void vfail(const char *fmt, va_list ap)
 {
     char msg[1024];
-    va_list ap;
-    va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
     if (g_handler)
         g_handler(msg, g_handler_user);
     fprintf(stderr, "%s\n", msg);
     fflush(stderr);
     abort();
+}
+
+void nb__fail(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vfail(fmt, ap);
+}
+
+void nb_fail(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vfail(fmt, ap);
 }
 
 static const char *const k_status_text[] = {
@@ -48,6 +59,15 @@ const char *nb_status_str(nb_status st)
 const char *nb_last_error(void) { return t_last_error; }
 
 nb_status nb__status(nb_status st, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(t_last_error, sizeof t_last_error, fmt, ap);
+    va_end(ap);
+    return st;
+}
+
+nb_status nb_error(nb_status st, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);

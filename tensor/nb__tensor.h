@@ -135,6 +135,14 @@ NB__INTERNAL nb_tensor *nb__contiguous_copy(const nb_tensor *t);
 NB__INTERNAL nb_tensor *nb__convert(const nb_tensor *t, nb_dtype dt);
 
 /* ---- threads -------------------------------------------------------------------------------- */
+/* `NB__OMP_PARALLEL_FOR(nt)` before a for loop: a static-schedule OpenMP loop on nt threads
+ * (nothing without OpenMP). Use only where each iteration writes its own outputs. */
+#ifdef _OPENMP
+#define NB__PRAGMA(x) _Pragma(#x)
+#define NB__OMP_PARALLEL_FOR(nt) NB__PRAGMA(omp parallel for num_threads(nt) schedule(static))
+#else
+#define NB__OMP_PARALLEL_FOR(nt) (void)(nt);
+#endif
 /* Threads to use for a job of `work` scalar operations (1 below a threshold). */
 NB__INTERNAL int nb__threads_for(int64_t work);
 

@@ -100,6 +100,11 @@ NB_API const char *nb_last_error(void);
 typedef void (*nb_error_handler)(const char *msg, void *user);
 /* Installs `h` (NULL restores the default: print to stderr, abort()). Returns the previous one. */
 NB_API nb_error_handler nb_set_error_handler(nb_error_handler h, void *user);
+/* Reports misuse from user code (a model's own shape check) through the handler, like the
+ * library's ops do: one printf-style line naming the function and the values. Never returns. */
+NB_API NB_NORETURN NB_PRINTF(1, 2) void nb_fail(const char *fmt, ...);
+/* Records a detailed message for nb_last_error() and returns st (for outside-data failures). */
+NB_API NB_PRINTF(2, 3) nb_status nb_error(nb_status st, const char *fmt, ...);
 
 /* ---- tensors -------------------------------------------------------------------------------- */
 typedef struct nb_tensor nb_tensor;
@@ -146,6 +151,11 @@ NB_API void nb_tensor_to_floats(const nb_tensor *t, float *dst);
 NB_API bool nb_tensor_same_shape(const nb_tensor *a, const nb_tensor *b);
 /* Writes "[2, 3]" into buf (always NUL-terminated); returns buf. */
 NB_API char *nb_shape_str(int ndim, const int64_t *shape, char *buf, size_t n);
+
+/* The dtype nn modules give new parameters (torch.set_default_dtype): NB_F32 unless changed.
+ * Only float dtypes are accepted (else misuse). Per process. */
+NB_API void nb_set_default_dtype(nb_dtype dt);
+NB_API nb_dtype nb_get_default_dtype(void);
 
 /* ---- creation (new contiguous tensors; requires_grad false) ----------------------------------- */
 /* Uninitialized contents. Negative sizes or ndim outside 0..NB_MAX_DIMS are misuse. */
@@ -207,6 +217,10 @@ NB_API nb_tensor *nb_uniform_(nb_tensor *t, double low, double high, nb_generato
 NB_API int nb_scope_begin(void);
 /* Releases the scope's references and closes it. `token` must be the innermost scope's. */
 NB_API void nb_scope_end(int token);
+/* Ends scope `token` keeping `result` alive: the returned reference (result itself) belongs to
+ * the enclosing scope, or to the caller when none is open. The way a function that opens a scope
+ * for its temporaries returns its result. */
+NB_API nb_tensor *nb_scope_return(int token, nb_tensor *result);
 /* Number of open scopes on this thread. */
 NB_API int nb_scope_depth(void);
 

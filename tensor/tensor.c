@@ -98,6 +98,8 @@ nb_tensor *nb__new_ref(nb_tensor *t)
     return t;
 }
 
+nb_tensor *nb_scope_return(int token, nb_tensor *result) { return nb__scope_return(token, result); }
+
 nb_tensor *nb__scope_return(int token, nb_tensor *result)
 {
     result->refcount++;

@@ -1,0 +1,229 @@
+/* module.c — the module tree: registration of children and parameters, hierarchical names,
+ * training mode, parameter listing, zero_grad, freeing. */
+#include "config.h"
+#include "nb__autograd.h"
+#include "nb_nn.h"
+
+#include <stdlib.h>
+
+static char *dup_str(const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *d = malloc(n);
+    if (!d)
+        nb__fail("nb_module: out of memory");
+    memcpy(d, s, n);
+    return d;
+}
+
+static void grow(void **arr, int *cap, int need, size_t elem)
+{
+    if (need <= *cap)
+        return;
+    int c = *cap ? 2 * *cap : 8;
+    while (c < need)
+        c *= 2;
+    void *p = realloc(*arr, (size_t)c * elem);
+    if (!p)
+        nb__fail("nb_module: out of memory");
+    *arr = p;
+    *cap = c;
+}
+
+void nb_module_init(nb_module *m, const nb_module_type *type)
+{
+    memset(m, 0, sizeof *m);
+    m->type = type;
+    m->training = true;
+}
+
+static void check_name(const char *op, const nb_module *m, const char *name)
+{
+    if (!name || !*name || strchr(name, '.'))
+        nb__fail("%s: invalid name \"%s\" (non-empty, no '.')", op, name ? name : "(null)");
+    for (int i = 0; i < m->n_children; i++)
+        if (!strcmp(m->child_names[i], name))
+            nb__fail("%s: %s already has a child named \"%s\"", op, m->type->name, name);
+    for (int i = 0; i < m->n_params; i++)
+        if (!strcmp(m->param_names[i], name))
+            nb__fail("%s: %s already has a parameter named \"%s\"", op, m->type->name, name);
+}
+
+nb_module *nb_module_add_child(nb_module *parent, const char *name, nb_module *child)
+{
+    if (!parent)
+        return child;
+    check_name("nb_module_add_child", parent, name);
+    int n = parent->n_children;
+    int cap = parent->cap_children;
+    grow((void **)&parent->children, &cap, n + 1, sizeof *parent->children);
+    cap = parent->cap_children;
+    grow((void **)&parent->child_names, &cap, n + 1, sizeof *parent->child_names);
+    parent->cap_children = cap;
+    parent->children[n] = child;
+    parent->child_names[n] = dup_str(name);
+    parent->n_children = n + 1;
+    child->training = parent->training;
+    return child;
+}
+
+nb_tensor *nb_module_add_parameter(nb_module *m, const char *name, nb_tensor *p)
+{
+    check_name("nb_module_add_parameter", m, name);
+    int n = m->n_params;
+    int cap = m->cap_params;
+    grow((void **)&m->params, &cap, n + 1, sizeof *m->params);
+    cap = m->cap_params;
+    grow((void **)&m->param_names, &cap, n + 1, sizeof *m->param_names);
+    m->cap_params = cap;
+    m->params[n] = nb_tensor_retain(p);
+    m->param_names[n] = dup_str(name);
+    m->n_params = n + 1;
+    return p;
+}
+
+nb_tensor *nb_module_set_parameter(nb_module *m, const char *name, nb_tensor *p)
+{
+    for (int i = 0; i < m->n_params; i++) {
+        if (strcmp(m->param_names[i], name))
+            continue;
+        if (!nb_tensor_same_shape(m->params[i], p))
+            nb__fail("nb_module_set_parameter: %s.%s has shape %s, the new tensor %s", m->type->name, name,
+                     NB__SHAPE(m->params[i]), NB__SHAPE(p));
+        nb_tensor_retain(p);
+        nb_tensor_release(m->params[i]);
+        m->params[i] = p;
+        return p;
+    }
+    nb__fail("nb_module_set_parameter: %s has no parameter named \"%s\"", m->type->name, name);
+}
+
+void nb_module_free(nb_module *m)
+{
+    if (!m)
+        return;
+    if (m->type && m->type->free)
+        m->type->free(m);
+    for (int i = 0; i < m->n_children; i++) {
+        nb_module_free(m->children[i]);
+        free(m->child_names[i]);
+    }
+    for (int i = 0; i < m->n_params; i++) {
+        nb_tensor_release(m->params[i]);
+        free(m->param_names[i]);
+    }
+    free(m->children);
+    free(m->child_names);
+    free(m->params);
+    free(m->param_names);
+    free(m);
+}
+
+nb_tensor *nb_module_forward(nb_module *m, const nb_tensor *x)
+{
+    if (!m->type->forward)
+        nb__fail("nb_module_forward: module type %s has no single-input forward", m->type->name);
+    return m->type->forward(m, x);
+}
+
+void nb_module_train(nb_module *m, bool training)
+{
+    m->training = training;
+    for (int i = 0; i < m->n_children; i++)
+        nb_module_train(m->children[i], training);
+}
+
+/* ---- parameter listing ---------------------------------------------------------------------- */
+typedef struct {
+    nb_param_list *l;
+    int cap;
+    bool aliases;
+} collect_ctx;
+
+static bool listed(const nb_param_list *l, const nb_tensor *t)
+{
+    for (int i = 0; i < l->n; i++)
+        if (l->params[i] == t)
+            return true;
+    return false;
+}
+
+static void collect(collect_ctx *c, nb_module *m, const char *prefix)
+{
+    for (int i = 0; i < m->n_params; i++) {
+        if (!c->aliases && listed(c->l, m->params[i]))
+            continue;
+        size_t len = strlen(prefix) + strlen(m->param_names[i]) + 2;
+        char *name = malloc(len);
+        if (!name)
+            nb__fail("nb_module_parameters: out of memory");
+        snprintf(name, len, "%s%s%s", prefix, *prefix ? "." : "", m->param_names[i]);
+        int cap = c->cap;
+        grow((void **)&c->l->names, &cap, c->l->n + 1, sizeof *c->l->names);
+        cap = c->cap;
+        grow((void **)&c->l->params, &cap, c->l->n + 1, sizeof *c->l->params);
+        c->cap = cap;
+        c->l->names[c->l->n] = name;
+        c->l->params[c->l->n++] = m->params[i];
+    }
+    for (int i = 0; i < m->n_children; i++) {
+        size_t len = strlen(prefix) + strlen(m->child_names[i]) + 2;
+        char *p = malloc(len);
+        if (!p)
+            nb__fail("nb_module_parameters: out of memory");
+        snprintf(p, len, "%s%s%s", prefix, *prefix ? "." : "", m->child_names[i]);
+        collect(c, m->children[i], p);
+        free(p);
+    }
+}
+
+void nb_module_parameters(nb_module *m, bool with_aliases, nb_param_list *out)
+{
+    memset(out, 0, sizeof *out);
+    collect_ctx c = {out, 0, with_aliases};
+    collect(&c, m, "");
+}
+
+void nb_param_list_free(nb_param_list *l)
+{
+    for (int i = 0; i < l->n; i++)
+        free(l->names[i]);
+    free(l->names);
+    free(l->params);
+    memset(l, 0, sizeof *l);
+}
+
+int64_t nb_module_num_parameters(nb_module *m)
+{
+    nb_param_list l;
+    nb_module_parameters(m, false, &l);
+    int64_t n = 0;
+    for (int i = 0; i < l.n; i++)
+        n += nb_tensor_numel(l.params[i]);
+    nb_param_list_free(&l);
+    return n;
+}
+
+void nb_module_zero_grad(nb_module *m, bool set_to_none)
+{
+    for (int i = 0; i < m->n_params; i++)
+        nb_tensor_zero_grad(m->params[i], set_to_none);
+    for (int i = 0; i < m->n_children; i++)
+        nb_module_zero_grad(m->children[i], set_to_none);
+}
+
+nb_tensor *nb_module_get_parameter(nb_module *m, const char *name)
+{
+    const char *dot = strchr(name, '.');
+    if (!dot) {
+        for (int i = 0; i < m->n_params; i++)
+            if (!strcmp(m->param_names[i], name))
+                return m->params[i];
+        return NULL;
+    }
+    size_t len = (size_t)(dot - name);
+    for (int i = 0; i < m->n_children; i++)
+        if (strlen(m->child_names[i]) == len && !strncmp(m->child_names[i], name, len))
+            return nb_module_get_parameter(m->children[i], dot + 1);
+    return NULL;
+}

@@ -1,0 +1,229 @@
+/* nb_nn.h — neural-network modules and fused functional ops (torch.nn / torch.nn.functional).
+ *
+ * Modules
+ *   A module is a struct whose FIRST member is `nb_module base`, like a PyTorch nn.Module
+ *   subclass. It owns its submodules and holds references to its parameters, each registered
+ *   under a name, so the tree yields hierarchical names ("transformer.h.0.attn.c_attn.weight").
+ *   A C user writes a model the same way (see README "Writing a new model in C"):
+ *
+ *     typedef struct { nb_module base; nb_linear *fc1, *fc2; } mlp;
+ *     static void mlp_free(nb_module *m) { (void)m; }          // children are freed for you
+ *     static const nb_module_type mlp_type = {"MLP", NULL, mlp_free};
+ *     mlp *m = calloc(1, sizeof *m);
+ *     nb_module_init(&m->base, &mlp_type);
+ *     m->fc1 = nb_linear_new(&m->base, "fc1", 4, 16, true, gen);   // registered as child "fc1"
+ *
+ *   nb_module_free(root) frees the whole tree (each module's type->free, then its struct).
+ *
+ * Fused ops
+ *   nb_layer_norm, nb_cross_entropy, nb_dropout are single autograd ops with analytic
+ *   backward formulas (no chain of small ops), gradchecked like every op.
+ *
+ * Errors: a shape that does not fit a module names both shapes; an out-of-range token id or
+ * target names the value and the bound.
+ */
+#ifndef NB_NN_H
+#define NB_NN_H
+
+#include "nb_ops.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ==== the module tree ======================================================================== */
+typedef struct nb_module nb_module;
+
+typedef struct nb_module_type {
+    const char *name; /* "Linear" */
+    /* Optional single-input forward (used by nb_sequential and nb_module_forward); NULL if none. */
+    nb_tensor *(*forward)(nb_module *self, const nb_tensor *x);
+    /* Optional: frees what the subtype owns beyond parameters/children (not the struct itself). */
+    void (*free)(nb_module *self);
+} nb_module_type;
+
+struct nb_module {
+    const nb_module_type *type;
+    bool training;
+    int n_params, cap_params;
+    char **param_names;
+    nb_tensor **params; /* strong references */
+    int n_children, cap_children;
+    char **child_names;
+    nb_module **children; /* owned */
+};
+
+/* Initializes an embedded base (training mode, no params/children). */
+NB_API void nb_module_init(nb_module *m, const nb_module_type *type);
+/* Registers `child` (owned from now on) under `name`. parent NULL is allowed (no-op). Misuse on a
+ * duplicate name. Returns child. */
+NB_API nb_module *nb_module_add_child(nb_module *parent, const char *name, nb_module *child);
+/* Registers a parameter under `name` (retained; the tensor should be a leaf requiring grad).
+ * The same tensor may be registered under several names (tied weights). Returns p. */
+NB_API nb_tensor *nb_module_add_parameter(nb_module *m, const char *name, nb_tensor *p);
+/* Replaces the tensor registered as parameter `name` of m (weight tying, as PyTorch's
+ * `self.lm_head.weight = self.transformer.wte.weight`). Misuse if m has no such parameter or the
+ * shapes differ. Returns p. */
+NB_API nb_tensor *nb_module_set_parameter(nb_module *m, const char *name, nb_tensor *p);
+/* Frees the module tree rooted at m (NULL is a no-op): type->free, children, parameter refs,
+ * then free(m). Modules must have been allocated with malloc/calloc. */
+NB_API void nb_module_free(nb_module *m);
+/* Calls type->forward (misuse if the type has none). */
+NB_API nb_tensor *nb_module_forward(nb_module *m, const nb_tensor *x);
+/* Sets training mode on the whole tree (train(true) / eval = train(false)). */
+NB_API void nb_module_train(nb_module *m, bool training);
+
+/* Named parameters of the tree in registration order, depth first, each tensor once (the first
+ * name of a tied tensor wins, as torch's named_parameters). */
+typedef struct nb_param_list {
+    int n;
+    char **names;       /* owned by the list */
+    nb_tensor **params; /* borrowed from the module */
+} nb_param_list;
+/* Fills *out (free with nb_param_list_free). with_aliases also lists every extra name of a tied
+ * tensor (as torch's state_dict keys do). */
+NB_API void nb_module_parameters(nb_module *m, bool with_aliases, nb_param_list *out);
+NB_API void nb_param_list_free(nb_param_list *l);
+/* Total number of parameter elements (tied tensors counted once). */
+NB_API int64_t nb_module_num_parameters(nb_module *m);
+/* Zeroes (set_to_none=false) or drops (true) every parameter's gradient. */
+NB_API void nb_module_zero_grad(nb_module *m, bool set_to_none);
+/* The parameter with this full name ("h.0.attn.c_attn.weight"), borrowed, or NULL. */
+NB_API nb_tensor *nb_module_get_parameter(nb_module *m, const char *name);
+
+/* ==== state dicts ============================================================================ */
+struct nb_state_dict; /* nn/nb_state_dict.h */
+/* A new state dict holding (references to) every parameter under its full name; a tied tensor
+ * appears once, under its first name (as safetensors stores shared tensors once). */
+NB_API struct nb_state_dict *nb_module_state_dict(nb_module *m);
+/* Copies values from sd into the module's parameters (dtype converted). strict: every parameter
+ * must be present (under any of its names) and every key must name a parameter, else
+ * NB_ERR_MISMATCH listing the missing and unexpected keys; non-strict loads what matches and
+ * leaves the lists in nb_last_error(). A shape mismatch is always NB_ERR_MISMATCH naming the key
+ * and both shapes. Nothing is modified unless the result is NB_OK. */
+NB_API nb_status nb_module_load_state_dict(nb_module *m, const struct nb_state_dict *sd, bool strict);
+
+/* ==== modules ================================================================================ */
+/* Each constructor allocates the module, initializes it with PyTorch's default init drawn from
+ * gen (NULL = default generator), registers it as child `name` of parent (if not NULL) and
+ * returns it (owned by parent, or by the caller when parent is NULL: free with nb_module_free). */
+
+/* y = x W^T + b; x [..., in] → [..., out]. weight [out, in], bias [out] (optional).
+ * Init: U(-1/sqrt(in), 1/sqrt(in)) for both, as torch.nn.Linear. */
+typedef struct nb_linear {
+    nb_module base;
+    int64_t in_features, out_features;
+    nb_tensor *weight, *bias; /* bias NULL when disabled */
+} nb_linear;
+NB_API nb_linear *nb_linear_new(nb_module *parent, const char *name, int64_t in, int64_t out, bool bias,
+                                nb_generator *gen);
+NB_API nb_tensor *nb_linear_forward(nb_linear *l, const nb_tensor *x);
+
+/* Lookup table: int ids of any shape S → S + [dim]. weight [num, dim] ~ N(0, 1). */
+typedef struct nb_embedding_mod {
+    nb_module base;
+    int64_t num_embeddings, embedding_dim;
+    nb_tensor *weight;
+} nb_embedding_mod;
+NB_API nb_embedding_mod *nb_embedding_new(nb_module *parent, const char *name, int64_t num, int64_t dim,
+                                          nb_generator *gen);
+NB_API nb_tensor *nb_embedding_forward(nb_embedding_mod *e, const nb_tensor *ids);
+
+/* LayerNorm over the last dim of size `dim`: weight ones, bias zeros (each optional). */
+typedef struct nb_layer_norm_mod {
+    nb_module base;
+    int64_t dim;
+    double eps;
+    nb_tensor *weight, *bias; /* NULL when disabled */
+} nb_layer_norm_mod;
+NB_API nb_layer_norm_mod *nb_layer_norm_new(nb_module *parent, const char *name, int64_t dim, double eps,
+                                            bool elementwise_affine, bool bias);
+NB_API nb_tensor *nb_layer_norm_forward(nb_layer_norm_mod *ln, const nb_tensor *x);
+
+typedef struct nb_gelu_mod {
+    nb_module base;
+    nb_gelu_approx approx;
+} nb_gelu_mod;
+NB_API nb_gelu_mod *nb_gelu_new(nb_module *parent, const char *name, nb_gelu_approx approx);
+
+/* Dropout with probability p (identity in eval mode or p == 0); masks drawn from gen (kept by
+ * pointer; NULL = default generator). */
+typedef struct nb_dropout_mod {
+    nb_module base;
+    double p;
+    nb_generator *gen;
+} nb_dropout_mod;
+NB_API nb_dropout_mod *nb_dropout_new(nb_module *parent, const char *name, double p, nb_generator *gen);
+
+typedef struct nb_softmax_mod {
+    nb_module base;
+    int dim;
+} nb_softmax_mod;
+NB_API nb_softmax_mod *nb_softmax_new(nb_module *parent, const char *name, int dim);
+
+typedef struct nb_relu_mod {
+    nb_module base;
+} nb_relu_mod;
+NB_API nb_relu_mod *nb_relu_new(nb_module *parent, const char *name);
+
+typedef struct nb_tanh_mod {
+    nb_module base;
+} nb_tanh_mod;
+NB_API nb_tanh_mod *nb_tanh_new(nb_module *parent, const char *name);
+
+/* Sequential: runs its children's forward in order; children named "0", "1", ... */
+typedef struct nb_sequential {
+    nb_module base;
+} nb_sequential;
+NB_API nb_sequential *nb_sequential_new(nb_module *parent, const char *name);
+/* Appends m (owned from now on; its type must have a forward). Returns m. */
+NB_API nb_module *nb_sequential_append(nb_sequential *s, nb_module *m);
+
+/* ModuleList: an indexable list of children named "0", "1", ... (no forward). */
+typedef struct nb_module_list {
+    nb_module base;
+} nb_module_list;
+NB_API nb_module_list *nb_module_list_new(nb_module *parent, const char *name);
+NB_API nb_module *nb_module_list_append(nb_module_list *l, nb_module *m);
+NB_API nb_module *nb_module_list_get(nb_module_list *l, int i);
+NB_API int nb_module_list_len(const nb_module_list *l);
+
+/* Cross-entropy loss module: holds the options of nb_cross_entropy. */
+typedef enum { NB_REDUCTION_MEAN, NB_REDUCTION_SUM, NB_REDUCTION_NONE } nb_reduction;
+typedef struct nb_cross_entropy_opts {
+    nb_reduction reduction;  /* default mean */
+    int64_t ignore_index;    /* default -100 */
+    double label_smoothing;  /* default 0 */
+} nb_cross_entropy_opts;
+NB_API nb_cross_entropy_opts nb_cross_entropy_opts_default(void);
+
+/* ==== init functions (in place on a leaf, under no-grad; return t borrowed) ==================== */
+NB_API nb_tensor *nb_init_normal_(nb_tensor *t, double mean, double std, nb_generator *gen);
+NB_API nb_tensor *nb_init_uniform_(nb_tensor *t, double low, double high, nb_generator *gen);
+NB_API nb_tensor *nb_init_zeros_(nb_tensor *t);
+NB_API nb_tensor *nb_init_ones_(nb_tensor *t);
+/* fan_in/fan_out of a [out, in, ...] weight as torch computes them. */
+NB_API nb_tensor *nb_init_xavier_uniform_(nb_tensor *t, double gain, nb_generator *gen);
+NB_API nb_tensor *nb_init_xavier_normal_(nb_tensor *t, double gain, nb_generator *gen);
+/* kaiming_uniform_/normal_ with leaky-relu slope a, fan_in mode (torch defaults). */
+NB_API nb_tensor *nb_init_kaiming_uniform_(nb_tensor *t, double a, nb_generator *gen);
+NB_API nb_tensor *nb_init_kaiming_normal_(nb_tensor *t, double a, nb_generator *gen);
+
+/* ==== fused functional ops (autograd/ family "nn") ============================================ */
+/* LayerNorm over the last dim: (x - mean) / sqrt(var + eps) * weight + bias. weight, bias: [C]
+ * or NULL; x [..., C]. Statistics in double-accumulated two-pass form; one op, analytic backward. */
+NB_API nb_tensor *nb_layer_norm(const nb_tensor *x, const nb_tensor *weight, const nb_tensor *bias, double eps);
+/* Cross-entropy of logits [N, C] (or [C]) against int targets [N] (or 0-dim), fused log-softmax +
+ * NLL with an analytic backward. Targets equal to ignore_index contribute nothing (and are not
+ * counted by the mean). Out-of-range targets: "nb_cross_entropy: target 70 out of range for 65
+ * classes". Returns a 0-dim tensor (mean/sum) or [N] (none). opts NULL = defaults. */
+NB_API nb_tensor *nb_cross_entropy(const nb_tensor *logits, const nb_tensor *targets,
+                                   const nb_cross_entropy_opts *opts);
+/* Inverted dropout: zeroes each element with probability p, scales the rest by 1/(1-p).
+ * training false or p == 0 returns x itself (a new reference). */
+NB_API nb_tensor *nb_dropout(const nb_tensor *x, double p, bool training, nb_generator *gen);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* NB_NN_H */
