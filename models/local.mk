@@ -1,4 +1,10 @@
-# models/ — GPT-2, the chargpt program, and example models.
-noinst_PROGRAMS += demo
-demo_SOURCES = models/demo.c
-demo_LDADD = libnabla.la $(JEMALLOC_LIBS)
+# models/ — GPT-2, the char tokenizer/data loader, checkpoints, and the chargpt program. Uses only
+# libnabla's public API; built once as a convenience library shared by chargpt and the tests.
+noinst_LTLIBRARIES += models/libnbmodels.la
+models_libnbmodels_la_SOURCES = models/gpt.h models/gpt.c models/chardata.h models/chardata.c \
+	models/checkpoint.h models/checkpoint.c
+
+bin_PROGRAMS += chargpt
+chargpt_SOURCES = models/chargpt.h models/chargpt.c models/chargpt_train.c models/chargpt_plot.c
+chargpt_LDADD = models/libnbmodels.la libnabla.la $(JEMALLOC_LIBS) -lm
+EXTRA_DIST += models/fetch_data.sh

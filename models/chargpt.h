@@ -1,0 +1,44 @@
+/* chargpt.h — the chargpt program's options and subcommands (internal to the program). */
+#ifndef NB_CHARGPT_H
+#define NB_CHARGPT_H
+
+#include "checkpoint.h"
+
+#define CHARGPT_MAX_MILESTONES 256
+
+typedef enum { CHARGPT_LR_COSINE, CHARGPT_LR_MULTISTEP, CHARGPT_LR_CONSTANT } chargpt_lr_schedule;
+
+typedef struct chargpt_opts {
+    /* train */
+    const char *data, *out_dir;
+    int64_t n_layer, n_head, n_embd, block_size, batch_size;
+    double dropout;
+    bool bias;
+    nb_gelu_approx gelu;
+    int64_t max_iters, eval_interval, eval_iters;
+    double learning_rate, min_lr;
+    int64_t warmup_iters, lr_decay_iters;
+    double weight_decay, beta1, beta2, grad_clip;
+    uint64_t seed;
+    chargpt_lr_schedule lr_schedule;
+    int n_milestones;
+    int64_t milestones[CHARGPT_MAX_MILESTONES];
+    double gamma;
+    int threads;
+    bool resume, epoch_sampling, quiet, plot;
+    /* sample / eval */
+    const char *checkpoint, *prompt, *split;
+    int64_t max_new_tokens, top_k, num_samples;
+    double temperature, top_p;
+    bool no_kv_cache;
+} chargpt_opts;
+
+/* nanoGPT's CPU shakespeare_char defaults (DESIGN-NOTES §5). */
+void chargpt_opts_default(chargpt_opts *o);
+nb_gpt_config chargpt_model_config(const chargpt_opts *o, int64_t vocab_size);
+
+int chargpt_train(const chargpt_opts *o);
+/* Plots the log.csv of each directory into `out_png` with gnuplot. */
+int chargpt_plot(int n_dirs, char *const *dirs, const char *out_png);
+
+#endif

@@ -1,0 +1,275 @@
+/* chargpt_train.c — `chargpt train`: nanoGPT's training loop (AdamW, grad clipping, warmup +
+ * cosine / MultiStepLR / constant schedule, periodic evaluation, checkpoints, resume, log.csv). */
+#define _DEFAULT_SOURCE /* POSIX: truncate, fork, mkstemp, sigaction */
+#include "config.h"
+#include "chargpt.h"
+
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+static volatile sig_atomic_t g_interrupted;
+static void on_sigint(int sig)
+{
+    (void)sig;
+    g_interrupted = 1;
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* nanoGPT's get_lr as a factor of the base lr (LambdaLR). */
+static double cosine_factor(int64_t it, void *ctx)
+{
+    const chargpt_opts *o = ctx;
+    double lr;
+    if (it < o->warmup_iters)
+        lr = o->learning_rate * (double)(it + 1) / (double)(o->warmup_iters + 1);
+    else if (it > o->lr_decay_iters)
+        lr = o->min_lr;
+    else {
+        double ratio = (double)(it - o->warmup_iters) / (double)(o->lr_decay_iters - o->warmup_iters);
+        double coeff = 0.5 * (1.0 + cos(3.14159265358979323846 * ratio));
+        lr = o->min_lr + coeff * (o->learning_rate - o->min_lr);
+    }
+    return lr / o->learning_rate;
+}
+
+static double constant_factor(int64_t it, void *ctx)
+{
+    (void)it;
+    (void)ctx;
+    return 1.0;
+}
+
+/* Mean loss over eval_iters random batches of a split (nanoGPT's estimate_loss). */
+static double estimate_loss(nb_gpt *g, const nb_char_data *d, nb_data_split split, const chargpt_opts *o, nb_generator *gen)
+{
+    bool prev = nb_set_grad_enabled(false);
+    nb_module_train(&g->base, false);
+    double sum = 0;
+    for (int64_t k = 0; k < o->eval_iters; k++) {
+        int scope = nb_scope_begin();
+        nb_tensor *x, *y;
+        nb_char_data_batch(d, split, o->batch_size, o->block_size, gen, &x, &y);
+        sum += nb_tensor_item(nb_gpt_loss(nb_gpt_forward(g, x), y));
+        nb_scope_end(scope);
+    }
+    nb_module_train(&g->base, true);
+    nb_set_grad_enabled(prev);
+    return sum / (double)o->eval_iters;
+}
+
+/* Keeps the header and the first `rows` data rows of log.csv (resume: drop rows written after
+ * the resume state was saved). Returns 0, or -1 with errno. */
+static int log_truncate(const char *path, int64_t rows)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return errno == ENOENT && rows == 0 ? 0 : -1;
+    char line[512];
+    size_t keep = 0;
+    int64_t n = -1; /* header first */
+    while (n < rows && fgets(line, sizeof line, f)) {
+        keep += strlen(line);
+        n++;
+    }
+    fclose(f);
+    return truncate(path, (off_t)keep);
+}
+
+static void format_eta(double s, char *buf, size_t n)
+{
+    if (!isfinite(s) || s < 0)
+        s = 0;
+    long t = (long)(s + 0.5);
+    if (t >= 3600)
+        snprintf(buf, n, "%ldh%02ldm", t / 3600, (t / 60) % 60);
+    else
+        snprintf(buf, n, "%ldm%02lds", t / 60, t % 60);
+}
+
+int chargpt_train(const chargpt_opts *o)
+{
+    nb_char_data data;
+    if (nb_char_data_load(&data, o->data, NULL, o->block_size) != NB_OK) {
+        fprintf(stderr, "chargpt train: %s\n", nb_last_error());
+        return 1;
+    }
+    if (mkdir(o->out_dir, 0777) != 0 && errno != EEXIST) {
+        fprintf(stderr, "chargpt train: cannot create %s: %s\n", o->out_dir, strerror(errno));
+        nb_char_data_free(&data);
+        return 1;
+    }
+    char ckpt_path[4096], resume_path[4096], log_path[4096];
+    snprintf(ckpt_path, sizeof ckpt_path, "%s/ckpt.safetensors", o->out_dir);
+    snprintf(resume_path, sizeof resume_path, "%s/resume.safetensors", o->out_dir);
+    snprintf(log_path, sizeof log_path, "%s/log.csv", o->out_dir);
+
+    nb_set_num_threads(o->threads);
+    nb_gpt_config c = chargpt_model_config(o, data.vocab.n);
+    nb_generator init_gen;
+    nb_generator_seed(&init_gen, o->seed);
+    nb_gpt *g = nb_gpt_new(&c, &init_gen);
+
+    /* AdamW with weight decay on 2-D+ params (matmul weights, embeddings), none on the rest */
+    nb_param_list pl;
+    nb_module_parameters(&g->base, false, &pl);
+    nb_tensor **decay = calloc((size_t)pl.n, sizeof *decay), **no_decay = calloc((size_t)pl.n, sizeof *no_decay);
+    int nd = 0, nn = 0;
+    for (int i = 0; i < pl.n; i++) {
+        if (nb_tensor_ndim(pl.params[i]) >= 2)
+            decay[nd++] = pl.params[i];
+        else
+            no_decay[nn++] = pl.params[i];
+    }
+    nb_adam_opts ao = nb_adamw_opts_default();
+    ao.lr = o->learning_rate;
+    ao.beta1 = o->beta1;
+    ao.beta2 = o->beta2;
+    ao.weight_decay = o->weight_decay;
+    nb_optimizer *opt = nb_adamw_new(nd, decay, &ao);
+    if (nn) {
+        nb_param_group_opts go = nb_param_group_opts_inherit();
+        go.weight_decay = 0.0;
+        nb_optimizer_add_param_group(opt, nn, no_decay, &go);
+    }
+    free(decay);
+    free(no_decay);
+    nb_lr_scheduler *sched;
+    if (o->lr_schedule == CHARGPT_LR_COSINE)
+        sched = nb_lambda_lr_new(opt, cosine_factor, (void *)o);
+    else if (o->lr_schedule == CHARGPT_LR_MULTISTEP)
+        sched = nb_multistep_lr_new(opt, o->n_milestones, o->milestones, o->gamma);
+    else
+        sched = nb_lambda_lr_new(opt, constant_factor, NULL);
+
+    nb_train_state ts = {.iter = 0, .best_val_loss = 1e9, .log_rows = 0};
+    nb_generator_seed(&ts.rng, o->seed ^ 0x5eed5eed5eedULL);
+    int rc = 0;
+    if (o->resume) {
+        if (nb_resume_load(resume_path, g, &data.vocab, opt, sched, &data, &ts) != NB_OK) {
+            fprintf(stderr, "chargpt train: cannot resume: %s\n", nb_last_error());
+            rc = 1;
+            goto done;
+        }
+        if (log_truncate(log_path, ts.log_rows) != 0) {
+            fprintf(stderr, "chargpt train: cannot trim %s: %s\n", log_path, strerror(errno));
+            rc = 1;
+            goto done;
+        }
+        printf("resuming from iter %lld (best val loss %.4f)\n", (long long)ts.iter, ts.best_val_loss);
+    }
+    FILE *log = fopen(log_path, ts.iter > 0 ? "a" : "w");
+    if (!log) {
+        fprintf(stderr, "chargpt train: cannot write %s: %s\n", log_path, strerror(errno));
+        rc = 1;
+        goto done;
+    }
+    if (ts.iter == 0)
+        fprintf(log, "iter,train_loss,val_loss,lr,tokens_per_s\n");
+    printf("chargpt: %lld parameters, vocab %d, %lld train / %lld val tokens, %d threads\n",
+           (long long)nb_module_num_parameters(&g->base), data.vocab.n, (long long)data.n_train,
+           (long long)(data.n - data.n_train), nb_get_num_threads());
+
+    struct sigaction sa = {0}, old_sa;
+    sa.sa_handler = on_sigint;
+    sigaction(SIGINT, &sa, &old_sa);
+    double t_start = now_s(), grad_norm_avg = 0;
+    int64_t first_iter = ts.iter;
+    for (; ts.iter <= o->max_iters; ts.iter++) {
+        int64_t it = ts.iter;
+        double lr = nb_optimizer_get_lr(opt, 0), val_loss = NAN;
+        if (it % o->eval_interval == 0) {
+            double tl = estimate_loss(g, &data, NB_SPLIT_TRAIN, o, &ts.rng);
+            val_loss = estimate_loss(g, &data, NB_SPLIT_VAL, o, &ts.rng);
+            printf("\rstep %lld: train loss %.4f, val loss %.4f%20s\n", (long long)it, tl, val_loss, "");
+            if (val_loss < ts.best_val_loss) {
+                ts.best_val_loss = val_loss;
+                if (it > 0 && nb_ckpt_save(ckpt_path, g, &data.vocab, it, val_loss) != NB_OK) {
+                    fprintf(stderr, "chargpt train: cannot save checkpoint: %s\n", nb_last_error());
+                    rc = 1;
+                    break;
+                }
+            }
+        }
+        double t0 = now_s();
+        int scope = nb_scope_begin();
+        nb_tensor *x, *y;
+        if (o->epoch_sampling)
+            nb_char_data_batch_epoch(&data, o->batch_size, o->block_size, &ts.rng, &x, &y);
+        else
+            nb_char_data_batch(&data, NB_SPLIT_TRAIN, o->batch_size, o->block_size, &ts.rng, &x, &y);
+        nb_tensor *loss = nb_gpt_loss(nb_gpt_forward(g, x), y);
+        double lv = nb_tensor_item(loss);
+        if (!isfinite(lv)) {
+            fprintf(stderr, "\nchargpt train: loss is %s at iter %lld; stopping (last good checkpoint kept: %s)\n",
+                    isnan(lv) ? "NaN" : "Inf", (long long)it, ckpt_path);
+            nb_scope_end(scope);
+            rc = 3;
+            break;
+        }
+        nb_backward(loss, NULL, false);
+        double gn = o->grad_clip > 0 ? nb_optimizer_clip_grad_norm(opt, o->grad_clip) : 0;
+        if (it > first_iter + 10 && gn > 10 * grad_norm_avg)
+            printf("\rwarning: gradient norm spike at iter %lld: %.3g (running mean %.3g)\n", (long long)it, gn,
+                   grad_norm_avg);
+        grad_norm_avg = it > first_iter ? 0.95 * grad_norm_avg + 0.05 * gn : gn;
+        nb_optimizer_step(opt);
+        nb_optimizer_zero_grad(opt, true);
+        nb_lr_scheduler_step(sched);
+        nb_scope_end(scope);
+        double dt = now_s() - t0, tps = (double)(o->batch_size * o->block_size) / dt;
+        if (isnan(val_loss))
+            fprintf(log, "%lld,%.6f,,%.8g,%.0f\n", (long long)it, lv, lr, tps);
+        else
+            fprintf(log, "%lld,%.6f,%.6f,%.8g,%.0f\n", (long long)it, lv, val_loss, lr, tps);
+        ts.log_rows++;
+        double elapsed = now_s() - t_start, per = elapsed / (double)(it - first_iter + 1);
+        char eta[32];
+        format_eta(per * (double)(o->max_iters - it), eta, sizeof eta);
+        if (!o->quiet)
+            printf("\riter %lld/%lld | loss %.4f | lr %.2e | %.0f tok/s | ETA %s   ", (long long)it,
+                   (long long)o->max_iters, lv, lr, tps, eta);
+        fflush(stdout);
+        if ((it + 1) % o->eval_interval == 0 || g_interrupted) { /* resume point: next iter */
+            fflush(log);
+            nb_train_state save = ts;
+            save.iter = it + 1;
+            if (nb_resume_save(resume_path, g, &data.vocab, opt, sched, &data, &save) != NB_OK) {
+                fprintf(stderr, "\nchargpt train: cannot save resume state: %s\n", nb_last_error());
+                rc = 1;
+                break;
+            }
+        }
+        if (g_interrupted) {
+            printf("\ninterrupted at iter %lld: resume state saved to %s (continue with --resume)\n", (long long)it,
+                   resume_path);
+            break;
+        }
+    }
+    sigaction(SIGINT, &old_sa, NULL);
+    if (fclose(log) != 0 && rc == 0) {
+        fprintf(stderr, "chargpt train: error writing %s\n", log_path);
+        rc = 1;
+    }
+    if (rc == 0 && !g_interrupted)
+        printf("done: best val loss %.4f, checkpoint %s\n", ts.best_val_loss, ckpt_path);
+done:
+    nb_param_list_free(&pl);
+    nb_lr_scheduler_free(sched);
+    nb_optimizer_free(opt);
+    nb_module_free(&g->base);
+    nb_char_data_free(&data);
+    return rc;
+}

@@ -1,0 +1,335 @@
+/* checkpoint.c — model checkpoints and resume state for chargpt, in safetensors. */
+#define _DEFAULT_SOURCE /* POSIX: truncate, fork, mkstemp, sigaction */
+#include "config.h"
+#include "checkpoint.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CKPT_FORMAT "nabla-chargpt-1"
+
+static void meta_i64(nb_state_dict *sd, const char *k, int64_t v)
+{
+    char b[32];
+    snprintf(b, sizeof b, "%" PRId64, v);
+    nb_state_dict_set_meta(sd, k, b);
+}
+
+static void meta_f64(nb_state_dict *sd, const char *k, double v)
+{
+    char b[64];
+    snprintf(b, sizeof b, "%.17g", v);
+    nb_state_dict_set_meta(sd, k, b);
+}
+
+static nb_status get_i64(const nb_state_dict *sd, const char *path, const char *k, int64_t *out)
+{
+    const char *s = nb_state_dict_get_meta(sd, k);
+    char *end;
+    if (!s)
+        return nb_error(NB_ERR_FORMAT, "%s: metadata \"%s\" is missing", path, k);
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || end == s || *end)
+        return nb_error(NB_ERR_FORMAT, "%s: metadata \"%s\" = \"%s\" is not an integer", path, k, s);
+    *out = v;
+    return NB_OK;
+}
+
+static nb_status get_f64(const nb_state_dict *sd, const char *path, const char *k, double *out)
+{
+    const char *s = nb_state_dict_get_meta(sd, k);
+    char *end;
+    if (!s)
+        return nb_error(NB_ERR_FORMAT, "%s: metadata \"%s\" is missing", path, k);
+    *out = strtod(s, &end);
+    if (end == s || *end)
+        return nb_error(NB_ERR_FORMAT, "%s: metadata \"%s\" = \"%s\" is not a number", path, k, s);
+    return NB_OK;
+}
+
+static void put_config(nb_state_dict *sd, const nb_gpt_config *c, const nb_char_vocab *v)
+{
+    nb_state_dict_set_meta(sd, "format", CKPT_FORMAT);
+    meta_i64(sd, "n_layer", c->n_layer);
+    meta_i64(sd, "n_head", c->n_head);
+    meta_i64(sd, "n_embd", c->n_embd);
+    meta_i64(sd, "block_size", c->block_size);
+    meta_i64(sd, "vocab_size", c->vocab_size);
+    meta_f64(sd, "dropout", c->dropout);
+    nb_state_dict_set_meta(sd, "bias", c->bias ? "true" : "false");
+    nb_state_dict_set_meta(sd, "gelu", c->gelu == NB_GELU_TANH ? "tanh" : "erf");
+    char *vs = nb_vocab_to_utf8(v);
+    nb_state_dict_set_meta(sd, "vocab", vs);
+    free(vs);
+}
+
+static nb_status get_config(const nb_state_dict *sd, const char *path, nb_gpt_config *c, nb_char_vocab *v)
+{
+    const char *fmt = nb_state_dict_get_meta(sd, "format");
+    if (!fmt || strcmp(fmt, CKPT_FORMAT))
+        return nb_error(NB_ERR_FORMAT, "%s: not a chargpt checkpoint (metadata format \"%s\", expected \"%s\")", path,
+                        fmt ? fmt : "(none)", CKPT_FORMAT);
+    nb_status st;
+    *c = nb_gpt_config_default();
+    if ((st = get_i64(sd, path, "n_layer", &c->n_layer)) || (st = get_i64(sd, path, "n_head", &c->n_head)) ||
+        (st = get_i64(sd, path, "n_embd", &c->n_embd)) || (st = get_i64(sd, path, "block_size", &c->block_size)) ||
+        (st = get_i64(sd, path, "vocab_size", &c->vocab_size)) || (st = get_f64(sd, path, "dropout", &c->dropout)))
+        return st;
+    const char *bias = nb_state_dict_get_meta(sd, "bias"), *gelu = nb_state_dict_get_meta(sd, "gelu");
+    if (!bias || (strcmp(bias, "true") && strcmp(bias, "false")))
+        return nb_error(NB_ERR_FORMAT, "%s: metadata \"bias\" must be true or false", path);
+    if (!gelu || (strcmp(gelu, "tanh") && strcmp(gelu, "erf")))
+        return nb_error(NB_ERR_FORMAT, "%s: metadata \"gelu\" must be tanh or erf", path);
+    c->bias = !strcmp(bias, "true");
+    c->gelu = !strcmp(gelu, "tanh") ? NB_GELU_TANH : NB_GELU_ERF;
+    if (nb_gpt_config_validate(c) != NB_OK)
+        return nb_error(NB_ERR_FORMAT, "%s: invalid config: %s", path, nb_last_error());
+    const char *vs = nb_state_dict_get_meta(sd, "vocab");
+    if (!vs)
+        return nb_error(NB_ERR_FORMAT, "%s: metadata \"vocab\" is missing", path);
+    if ((st = nb_vocab_from_utf8(v, vs)) != NB_OK)
+        return nb_error(st, "%s: %s", path, nb_last_error());
+    if (v->n != c->vocab_size)
+        return nb_error(NB_ERR_FORMAT, "%s: vocabulary has %d characters but vocab_size is %lld", path, v->n,
+                        (long long)c->vocab_size);
+    return NB_OK;
+}
+
+nb_status nb_ckpt_save(const char *path, nb_gpt *g, const nb_char_vocab *v, int64_t iter, double val_loss)
+{
+    nb_state_dict *sd = nb_module_state_dict(&g->base);
+    put_config(sd, &g->config, v);
+    meta_i64(sd, "iter", iter);
+    meta_f64(sd, "val_loss", val_loss);
+    nb_status st = nb_safetensors_save(sd, path);
+    nb_state_dict_free(sd);
+    return st;
+}
+
+nb_status nb_ckpt_load(const char *path, nb_gpt **g, nb_char_vocab *v)
+{
+    *g = NULL;
+    nb_state_dict *sd;
+    nb_status st = nb_safetensors_load(path, &sd);
+    if (st != NB_OK)
+        return st;
+    nb_gpt_config c;
+    if ((st = get_config(sd, path, &c, v)) == NB_OK) {
+        nb_gpt *m = nb_gpt_new(&c, NULL);
+        if ((st = nb_module_load_state_dict(&m->base, sd, true)) != NB_OK) {
+            st = nb_error(st, "%s: %s", path, nb_last_error());
+            nb_module_free(&m->base);
+        } else {
+            *g = m;
+        }
+    }
+    nb_state_dict_free(sd);
+    return st;
+}
+
+/* ---- resume state --------------------------------------------------------------------------- */
+static void put_rng(nb_state_dict *sd, const char *k, const nb_generator *r)
+{
+    char b[160];
+    uint64_t spare;
+    memcpy(&spare, &r->spare_normal, sizeof spare);
+    snprintf(b, sizeof b, "%016" PRIx64 ",%016" PRIx64 ",%016" PRIx64 ",%016" PRIx64 ",%d,%016" PRIx64, r->s[0],
+             r->s[1], r->s[2], r->s[3], (int)r->has_spare, spare);
+    nb_state_dict_set_meta(sd, k, b);
+}
+
+static nb_status get_rng(const nb_state_dict *sd, const char *path, const char *k, nb_generator *r)
+{
+    const char *s = nb_state_dict_get_meta(sd, k);
+    uint64_t spare;
+    int has;
+    if (!s || sscanf(s, "%16" SCNx64 ",%16" SCNx64 ",%16" SCNx64 ",%16" SCNx64 ",%d,%16" SCNx64, &r->s[0], &r->s[1],
+                     &r->s[2], &r->s[3], &has, &spare) != 6)
+        return nb_error(NB_ERR_FORMAT, "%s: metadata \"%s\" is not a generator state", path, k);
+    r->has_spare = has != 0;
+    memcpy(&r->spare_normal, &spare, sizeof spare);
+    return NB_OK;
+}
+
+/* Doubles as exact hex floats, comma-separated. */
+static char *doubles_text(int n, const double *v)
+{
+    char *s = malloc((size_t)n * 32 + 1);
+    if (!s)
+        nb_fail("nb_resume_save: out of memory");
+    size_t k = 0;
+    s[0] = '\0';
+    for (int i = 0; i < n; i++)
+        k += (size_t)snprintf(s + k, 32, "%s%a", i ? "," : "", v[i]);
+    return s;
+}
+
+static int parse_doubles(const char *s, double *v, int cap)
+{
+    int n = 0;
+    while (s && *s && n < cap) {
+        char *end;
+        v[n++] = strtod(s, &end);
+        if (end == s)
+            return -1;
+        s = *end == ',' ? end + 1 : end;
+        if (*end && *end != ',')
+            return -1;
+    }
+    return n;
+}
+
+nb_status nb_resume_save(const char *path, nb_gpt *g, const nb_char_vocab *v, nb_optimizer *opt,
+                         nb_lr_scheduler *sched, const nb_char_data *d, const nb_train_state *ts)
+{
+    int scope = nb_scope_begin();
+    nb_state_dict *sd = nb_state_dict_new();
+    nb_param_list l;
+    nb_module_parameters(&g->base, false, &l);
+    char name[512];
+    for (int i = 0; i < l.n; i++) {
+        snprintf(name, sizeof name, "model.%s", l.names[i]);
+        nb_state_dict_add(sd, name, l.params[i]);
+    }
+    nb_param_list_free(&l);
+    for (int k = 0; k < nb_optimizer_state_count(opt); k++) {
+        nb_optim_state s = nb_optimizer_state_at(opt, k);
+        snprintf(name, sizeof name, "optim.%d.%s", s.param, s.name);
+        nb_state_dict_add(sd, name, s.tensor);
+    }
+    if (d->perm)
+        nb_state_dict_add(sd, "data.perm", nb_from_data(d->perm, NB_DIMS(d->n_perm), NB_I64));
+    put_config(sd, &g->config, v);
+    meta_i64(sd, "iter", ts->iter);
+    meta_f64(sd, "best_val_loss", ts->best_val_loss);
+    meta_i64(sd, "log_rows", ts->log_rows);
+    meta_i64(sd, "data_cursor", d->cursor);
+    meta_i64(sd, "data_epoch", d->epoch);
+    put_rng(sd, "rng", &ts->rng);
+    put_rng(sd, "dropout_rng", &g->dropout_gen);
+    int ns = nb_lr_scheduler_state_size(sched);
+    double *sv = malloc((size_t)(ns ? ns : 1) * sizeof *sv);
+    if (!sv)
+        nb_fail("nb_resume_save: out of memory");
+    nb_lr_scheduler_state_get(sched, sv);
+    char *txt = doubles_text(ns, sv);
+    free(sv);
+    nb_state_dict_set_meta(sd, "scheduler", txt);
+    free(txt);
+    double lrs[64];
+    int ng = nb_optimizer_group_count(opt);
+    for (int i = 0; i < ng && i < 64; i++)
+        lrs[i] = nb_optimizer_get_lr(opt, i);
+    txt = doubles_text(ng, lrs);
+    nb_state_dict_set_meta(sd, "group_lrs", txt);
+    free(txt);
+    nb_status st = nb_safetensors_save(sd, path);
+    nb_state_dict_free(sd);
+    nb_scope_end(scope);
+    return st;
+}
+
+nb_status nb_resume_load(const char *path, nb_gpt *g, const nb_char_vocab *v, nb_optimizer *opt,
+                         nb_lr_scheduler *sched, nb_char_data *d, nb_train_state *ts)
+{
+    nb_state_dict *sd;
+    nb_status st = nb_safetensors_load(path, &sd);
+    if (st != NB_OK)
+        return st;
+    nb_gpt_config c;
+    nb_char_vocab fv;
+    if ((st = get_config(sd, path, &c, &fv)) != NB_OK)
+        goto out;
+    if (memcmp(&c, &g->config, sizeof c) || fv.n != v->n || memcmp(fv.cp, v->cp, (size_t)v->n * sizeof v->cp[0])) {
+        st = nb_error(NB_ERR_MISMATCH, "%s: the resume state is for another model config or vocabulary", path);
+        goto out;
+    }
+    /* validate everything before touching the live state */
+    nb_param_list l;
+    nb_module_parameters(&g->base, false, &l);
+    char name[512];
+    for (int i = 0; i < l.n && st == NB_OK; i++) {
+        snprintf(name, sizeof name, "model.%s", l.names[i]);
+        nb_tensor *t = nb_state_dict_get(sd, name);
+        if (!t || !nb_tensor_same_shape(t, l.params[i]))
+            st = nb_error(NB_ERR_MISMATCH, "%s: %s is missing or has the wrong shape", path, name);
+    }
+    int nst = nb_optimizer_state_count(opt);
+    for (int k = 0; k < nst && st == NB_OK; k++) {
+        nb_optim_state s = nb_optimizer_state_at(opt, k);
+        snprintf(name, sizeof name, "optim.%d.%s", s.param, s.name);
+        nb_tensor *t = nb_state_dict_get(sd, name);
+        if (!t || !nb_tensor_same_shape(t, s.tensor))
+            st = nb_error(NB_ERR_MISMATCH, "%s: %s is missing or has the wrong shape", path, name);
+    }
+    nb_train_state nts = *ts;
+    int64_t cursor = 0, epoch = 0;
+    double sv[256], lrs[64];
+    int ns = 0, ng = 0;
+    if (st == NB_OK)
+        st = get_i64(sd, path, "iter", &nts.iter);
+    if (st == NB_OK)
+        st = get_f64(sd, path, "best_val_loss", &nts.best_val_loss);
+    if (st == NB_OK)
+        st = get_i64(sd, path, "log_rows", &nts.log_rows);
+    if (st == NB_OK)
+        st = get_i64(sd, path, "data_cursor", &cursor);
+    if (st == NB_OK)
+        st = get_i64(sd, path, "data_epoch", &epoch);
+    if (st == NB_OK)
+        st = get_rng(sd, path, "rng", &nts.rng);
+    if (st == NB_OK)
+        st = get_rng(sd, path, "dropout_rng", &nts.dropout_rng);
+    if (st == NB_OK) {
+        ns = parse_doubles(nb_state_dict_get_meta(sd, "scheduler"), sv, 256);
+        ng = parse_doubles(nb_state_dict_get_meta(sd, "group_lrs"), lrs, 64);
+        if (ns < 0 || ng != nb_optimizer_group_count(opt))
+            st = nb_error(NB_ERR_FORMAT, "%s: scheduler or learning-rate state is malformed", path);
+    }
+    nb_tensor *perm = nb_state_dict_get(sd, "data.perm");
+    if (st == NB_OK && perm && (nb_tensor_ndim(perm) != 1 || nb_tensor_dtype(perm) != NB_I64 || cursor < 0 ||
+                                cursor > nb_tensor_size(perm, 0)))
+        st = nb_error(NB_ERR_FORMAT, "%s: data position is malformed", path);
+    if (st == NB_OK) {
+        if ((st = nb_lr_scheduler_state_set(sched, ns, sv)) != NB_OK)
+            st = nb_error(st, "%s: %s", path, nb_last_error());
+        else
+            for (int i = 0; i < ng; i++)
+                nb_optimizer_set_lr(opt, i, lrs[i]);
+    }
+    if (st == NB_OK) {
+        NB_NO_GRAD
+        {
+            for (int i = 0; i < l.n; i++) {
+                snprintf(name, sizeof name, "model.%s", l.names[i]);
+                nb_copy_(l.params[i], nb_state_dict_get(sd, name));
+            }
+            for (int k = 0; k < nst; k++) {
+                nb_optim_state s = nb_optimizer_state_at(opt, k);
+                snprintf(name, sizeof name, "optim.%d.%s", s.param, s.name);
+                nb_copy_(s.tensor, nb_state_dict_get(sd, name));
+            }
+        }
+        if (perm) {
+            free(d->perm);
+            d->n_perm = nb_tensor_size(perm, 0);
+            d->perm = malloc((size_t)(d->n_perm ? d->n_perm : 1) * sizeof *d->perm);
+            if (!d->perm)
+                nb_fail("nb_resume_load: out of memory");
+            memcpy(d->perm, nb_tensor_data(perm), (size_t)d->n_perm * sizeof *d->perm);
+        }
+        d->cursor = cursor;
+        d->epoch = epoch;
+        g->dropout_gen = nts.dropout_rng;
+        *ts = nts;
+    }
+    nb_param_list_free(&l);
+out:
+    nb_state_dict_free(sd);
+    return st;
+}

@@ -1,0 +1,427 @@
+#define _DEFAULT_SOURCE /* mkstemp, mkdtemp, strdup */
+/* test_gpt.c — the GPT model (structure, names, init, forward, generation with and without KV
+ * cache), the char tokenizer and data loader, and chargpt checkpoints. */
+#include "testutil.h"
+
+#include "checkpoint.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+static nb_gpt_config tiny_config(void)
+{
+    return (nb_gpt_config){.block_size = 16, .vocab_size = 13, .n_layer = 2, .n_head = 2, .n_embd = 16,
+                           .dropout = 0, .bias = false, .gelu = NB_GELU_TANH};
+}
+
+/* ---- model structure ------------------------------------------------------------------------ */
+START_TEST(test_default_config_has_nanogpt_parameter_count)
+{
+    nb_gpt_config c = nb_gpt_config_default();
+    nb_gpt *g = nb_gpt_new(&c, NULL);
+    /* nanoGPT's shakespeare_char CPU model without biases: 804,096 parameters (wte tied) */
+    ck_assert_int_eq(nb_module_num_parameters(&g->base), 804096);
+    nb_module_free(&g->base);
+}
+END_TEST
+
+START_TEST(test_parameter_names_are_nanogpts)
+{
+    nb_gpt_config c = tiny_config();
+    c.bias = true;
+    nb_gpt *g = nb_gpt_new(&c, NULL);
+    nb_param_list l;
+    nb_module_parameters(&g->base, true, &l);
+    const char *expect[] = {"transformer.wte.weight", "transformer.wpe.weight", "transformer.h.0.ln_1.weight",
+                            "transformer.h.0.ln_1.bias", "transformer.h.0.attn.c_attn.weight",
+                            "transformer.h.0.attn.c_attn.bias", "transformer.h.0.attn.c_proj.weight",
+                            "transformer.h.0.attn.c_proj.bias", "transformer.h.0.ln_2.weight",
+                            "transformer.h.0.ln_2.bias", "transformer.h.0.mlp.c_fc.weight",
+                            "transformer.h.0.mlp.c_fc.bias", "transformer.h.0.mlp.c_proj.weight",
+                            "transformer.h.0.mlp.c_proj.bias"};
+    for (int i = 0; i < 14; i++)
+        ck_assert_str_eq(l.names[i], expect[i]);
+    ck_assert_str_eq(l.names[l.n - 3], "transformer.ln_f.weight");
+    ck_assert_str_eq(l.names[l.n - 1], "lm_head.weight");
+    ck_assert_ptr_eq(l.params[l.n - 1], l.params[0]); /* tied to wte */
+    nb_param_list_free(&l);
+    nb_module_parameters(&g->base, false, &l); /* the tied tensor once */
+    ck_assert_str_eq(l.names[l.n - 1], "transformer.ln_f.bias");
+    nb_param_list_free(&l);
+    nb_module_free(&g->base);
+}
+END_TEST
+
+START_TEST(test_init_matches_gpt2)
+{
+    nb_gpt_config c = nb_gpt_config_default();
+    nb_gpt *g = nb_gpt_new(&c, NULL);
+    double sd_proj = 0.02 / sqrt(2.0 * 4);
+    struct { const char *name; double std; } cases[] = {
+        {"transformer.h.0.attn.c_attn.weight", 0.02},
+        {"transformer.h.1.mlp.c_fc.weight", 0.02},
+        {"transformer.h.2.attn.c_proj.weight", sd_proj},
+        {"transformer.h.3.mlp.c_proj.weight", sd_proj},
+        {"transformer.wpe.weight", 0.02},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+        nb_tensor *p = nb_module_get_parameter(&g->base, cases[k].name);
+        ck_assert_ptr_nonnull(p);
+        int64_t n = nb_tensor_numel(p);
+        double *v = malloc((size_t)n * sizeof *v), s = 0, s2 = 0;
+        nb_tensor_to_doubles(p, v);
+        for (int64_t i = 0; i < n; i++)
+            s += v[i], s2 += v[i] * v[i];
+        double mean = s / (double)n, sd = sqrt(s2 / (double)n - mean * mean);
+        ck_assert_msg(fabs(sd - cases[k].std) < 0.06 * cases[k].std, "%s: std %g, expected %g", cases[k].name, sd,
+                      cases[k].std);
+        free(v);
+    }
+    nb_tensor *ln = nb_module_get_parameter(&g->base, "transformer.h.0.ln_1.weight");
+    ck_assert_double_eq(nb_tensor_get(ln, (int64_t[]){5}), 1.0);
+    nb_module_free(&g->base);
+}
+END_TEST
+
+START_TEST(test_config_validation_names_the_problem)
+{
+    nb_gpt_config c = tiny_config();
+    c.n_embd = 15;
+    ck_assert_int_eq(nb_gpt_config_validate(&c), NB_ERR_INVALID);
+    ck_assert_ptr_nonnull(strstr(nb_last_error(), "n_embd 15 is not divisible by n_head 2"));
+    c = tiny_config();
+    c.dropout = 1.5;
+    ck_assert_int_eq(nb_gpt_config_validate(&c), NB_ERR_INVALID);
+    c = tiny_config();
+    ck_assert_int_eq(nb_gpt_config_validate(&c), NB_OK);
+}
+END_TEST
+
+/* ---- forward -------------------------------------------------------------------------------- */
+START_TEST(test_forward_shapes_and_initial_loss)
+{
+    nb_gpt_config c = nb_gpt_config_default();
+    nb_gpt *g = nb_gpt_new(&c, NULL);
+    int scope = nb_scope_begin();
+    nb_generator gen;
+    nb_generator_seed(&gen, 3);
+    nb_tensor *x = nb_randint(0, 65, NB_DIMS(3, 64), NB_I64, &gen), *y = nb_randint(0, 65, NB_DIMS(3, 64), NB_I64, &gen);
+    nb_tensor *logits = nb_gpt_forward(g, x);
+    tu_assert_shape(logits, NB_DIMS(3, 64, 65));
+    double loss = nb_tensor_item(nb_gpt_loss(logits, y));
+    /* small init: predictions close to uniform, loss close to ln(65) = 4.174 */
+    ck_assert_msg(fabs(loss - log(65.0)) < 0.05, "initial loss %g", loss);
+    nb_scope_end(scope);
+    nb_module_free(&g->base);
+}
+END_TEST
+
+START_TEST(test_forward_is_causal)
+{
+    /* changing a later token must not change earlier positions' logits */
+    nb_gpt_config c = tiny_config();
+    nb_gpt *g = nb_gpt_new(&c, NULL);
+    int scope = nb_scope_begin();
+    int64_t a[8] = {1, 2, 3, 4, 5, 6, 7, 8}, b[8] = {1, 2, 3, 4, 5, 9, 10, 11};
+    nb_tensor *la = nb_gpt_forward(g, nb_from_data(a, NB_DIMS(1, 8), NB_I64));
+    nb_tensor *lb = nb_gpt_forward(g, nb_from_data(b, NB_DIMS(1, 8), NB_I64));
+    tu_assert_close(nb_narrow(la, 1, 0, 5), nb_narrow(lb, 1, 0, 5), 0, 0);
+    double d = fabs(nb_tensor_get(la, (int64_t[]){0, 6, 0}) - nb_tensor_get(lb, (int64_t[]){0, 6, 0}));
+    ck_assert_msg(d > 0, "later position did not see the changed tokens");
+    nb_scope_end(scope);
+    nb_module_free(&g->base);
+}
+END_TEST
+
+START_TEST(test_forward_rejects_long_sequences)
+{
+    nb_gpt_config c = tiny_config();
+    nb_gpt *g = nb_gpt_new(&c, NULL);
+    nb_tensor *x = nb_zeros(NB_DIMS(1, 17), NB_I64);
+    TU_EXPECT_ERROR("block size is only 16", nb_gpt_forward(g, x));
+    int64_t bad[2] = {0, 13};
+    nb_tensor *y = nb_from_data(bad, NB_DIMS(1, 2), NB_I64);
+    TU_EXPECT_ERROR("index 13 out of range for dim 0 of size 13", nb_gpt_forward(g, y));
+    nb_tensor_release(x);
+    nb_tensor_release(y);
+    nb_module_free(&g->base);
+}
+END_TEST
+
+START_TEST(test_backward_reaches_every_parameter)
+{
+    nb_gpt_config c = tiny_config();
+    c.bias = true;
+    nb_gpt *g = nb_gpt_new(&c, NULL);
+    int scope = nb_scope_begin();
+    nb_tensor *x = nb_randint(0, 13, NB_DIMS(2, 16), NB_I64, NULL), *y = nb_randint(0, 13, NB_DIMS(2, 16), NB_I64, NULL);
+    nb_backward(nb_gpt_loss(nb_gpt_forward(g, x), y), NULL, false);
+    nb_param_list l;
+    nb_module_parameters(&g->base, false, &l);
+    for (int i = 0; i < l.n; i++) {
+        nb_tensor *gr = nb_tensor_grad(l.params[i]);
+        ck_assert_msg(gr != NULL, "%s has no gradient", l.names[i]);
+        double s = nb_tensor_item(nb_sum(nb_abs(gr), NB_ALL_AXES, false));
+        ck_assert_msg(s > 0 && isfinite(s), "%s: |grad| sum %g", l.names[i], s);
+    }
+    nb_param_list_free(&l);
+    nb_scope_end(scope);
+    nb_module_free(&g->base);
+}
+END_TEST
+
+/* ---- generation ----------------------------------------------------------------------------- */
+static void generate(nb_gpt *g, bool cache, uint64_t seed, int64_t *out, int64_t n_new, double top_p, int64_t top_k)
+{
+    int64_t prompt[3] = {1, 5, 2};
+    memcpy(out, prompt, sizeof prompt);
+    nb_sample_opts o = nb_sample_opts_default();
+    o.max_new_tokens = n_new, o.use_kv_cache = cache, o.top_p = top_p, o.top_k = top_k, o.temperature = 1.0;
+    nb_generator gen;
+    nb_generator_seed(&gen, seed);
+    nb_gpt_generate(g, out, 3, &o, &gen);
+}
+
+START_TEST(test_kv_cache_gives_identical_tokens)
+{
+    nb_gpt_config c = tiny_config();
+    nb_generator init;
+    nb_generator_seed(&init, 5);
+    nb_gpt *g = nb_gpt_new(&c, &init);
+    /* sharpen the distribution a little so samples depend on the logits */
+    nb_param_list l;
+    nb_module_parameters(&g->base, false, &l);
+    NB_NO_GRAD { nb_mul_scalar_(l.params[0], 4.0); }
+    nb_param_list_free(&l);
+    int64_t a[64], b[64]; /* 3 + 40 tokens: crosses block_size 16, so cropping is exercised */
+    generate(g, true, 99, a, 40, 1.0, 0);
+    generate(g, false, 99, b, 40, 1.0, 0);
+    for (int i = 0; i < 43; i++)
+        ck_assert_msg(a[i] == b[i], "token %d: with cache %lld, without %lld", i, (long long)a[i], (long long)b[i]);
+    int distinct = 0;
+    for (int i = 4; i < 43; i++)
+        distinct += a[i] != a[i - 1];
+    ck_assert_msg(distinct > 5, "samples look degenerate");
+    nb_module_free(&g->base);
+}
+END_TEST
+
+START_TEST(test_top_k_1_is_greedy_and_seeds_repeat)
+{
+    nb_gpt_config c = tiny_config();
+    nb_gpt *g = nb_gpt_new(&c, NULL);
+    int64_t a[32], b[32], p[32];
+    generate(g, true, 1, a, 10, 1.0, 1);
+    generate(g, true, 2, b, 10, 1.0, 1);
+    generate(g, true, 3, p, 10, 1e-9, 0); /* tiny nucleus: the single most likely token */
+    for (int i = 0; i < 13; i++) {
+        ck_assert_int_eq(a[i], b[i]); /* greedy ignores the seed */
+        ck_assert_int_eq(a[i], p[i]);
+    }
+    /* greedy token equals the argmax of the logits */
+    int scope = nb_scope_begin();
+    nb_tensor *logits = nb_gpt_forward(g, nb_from_data(a, NB_DIMS(1, 3), NB_I64));
+    nb_tensor *am = nb_argmax(nb_select(nb_select(logits, 0, 0), 0, 2), 0, false);
+    ck_assert_int_eq((int64_t)nb_tensor_item(am), a[3]);
+    nb_scope_end(scope);
+    int64_t s1[32], s2[32];
+    generate(g, true, 7, s1, 10, 0.9, 0);
+    generate(g, true, 7, s2, 10, 0.9, 0);
+    for (int i = 0; i < 13; i++)
+        ck_assert_int_eq(s1[i], s2[i]);
+    nb_module_free(&g->base);
+}
+END_TEST
+
+/* ---- tokenizer and data --------------------------------------------------------------------- */
+START_TEST(test_vocab_and_round_trip)
+{
+    nb_char_vocab v;
+    const char *text = "hello, w\xc3\xb6rld\n"; /* ö is two bytes, one character */
+    ck_assert_int_eq(nb_vocab_build(&v, text, strlen(text)), NB_OK);
+    ck_assert_int_eq(v.n, 11); /* \n space , d e h l o r w ö */
+    ck_assert_int_eq(v.cp[0], '\n');
+    ck_assert_int_eq(v.cp[10], 0xF6);
+    int64_t *ids, n;
+    ck_assert_int_eq(nb_vocab_encode(&v, text, strlen(text), &ids, &n), NB_OK);
+    ck_assert_int_eq(n, 13);
+    char *back = nb_vocab_decode(&v, ids, n);
+    ck_assert_str_eq(back, text);
+    free(back);
+    free(ids);
+    char *s = nb_vocab_to_utf8(&v);
+    nb_char_vocab v2;
+    ck_assert_int_eq(nb_vocab_from_utf8(&v2, s), NB_OK);
+    ck_assert_int_eq(v2.n, v.n);
+    ck_assert_int_eq(memcmp(v2.cp, v.cp, sizeof(uint32_t) * (size_t)v.n), 0);
+    free(s);
+    ck_assert_int_eq(nb_vocab_from_utf8(&v2, "ba"), NB_ERR_FORMAT); /* not sorted */
+}
+END_TEST
+
+START_TEST(test_vocab_errors)
+{
+    nb_char_vocab v;
+    ck_assert_int_eq(nb_vocab_build(&v, "abc", 3), NB_OK);
+    int64_t *ids, n;
+    ck_assert_int_eq(nb_vocab_encode(&v, "abZ", 3, &ids, &n), NB_ERR_INVALID);
+    ck_assert_ptr_nonnull(strstr(nb_last_error(), "character 'Z' (U+005A) at offset 2 is not in the vocabulary"));
+    ck_assert_ptr_null(ids);
+    ck_assert_int_eq(nb_vocab_build(&v, "a\0b", 3), NB_ERR_FORMAT);
+    ck_assert_ptr_nonnull(strstr(nb_last_error(), "NUL byte at offset 1"));
+    ck_assert_int_eq(nb_vocab_build(&v, "a\xff", 2), NB_ERR_FORMAT);
+    ck_assert_int_eq(nb_vocab_build(&v, "a\xc3", 2), NB_ERR_FORMAT); /* truncated sequence */
+    ck_assert_int_eq(nb_vocab_build(&v, "\xc0\xaf", 2), NB_ERR_FORMAT); /* overlong */
+    ck_assert_int_eq(nb_vocab_build(&v, "", 0), NB_ERR_INVALID);
+}
+END_TEST
+
+static char *write_temp(const char *text, size_t len)
+{
+    char *path = strdup("/tmp/nb-data-XXXXXX");
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(write(fd, text, len), (ssize_t)len);
+    close(fd);
+    return path;
+}
+
+START_TEST(test_data_split_and_batches)
+{
+    char text[2000];
+    for (int i = 0; i < 2000; i++)
+        text[i] = (char)('a' + (i * 7 + i / 13) % 26);
+    char *path = write_temp(text, sizeof text);
+    nb_char_data d;
+    ck_assert_int_eq(nb_char_data_load(&d, path, NULL, 8), NB_OK);
+    ck_assert_int_eq(d.n, 2000);
+    ck_assert_int_eq(d.n_train, 1800);
+    nb_generator g1, g2;
+    nb_generator_seed(&g1, 4);
+    nb_generator_seed(&g2, 4);
+    int scope = nb_scope_begin();
+    nb_tensor *x, *y, *x2, *y2;
+    nb_char_data_batch(&d, NB_SPLIT_VAL, 5, 8, &g1, &x, &y);
+    nb_char_data_batch(&d, NB_SPLIT_VAL, 5, 8, &g2, &x2, &y2);
+    tu_assert_close(x, x2, 0, 0);
+    const int64_t *xv = nb_tensor_data(x), *yv = nb_tensor_data(y);
+    for (int b = 0; b < 5; b++) {
+        for (int t = 0; t < 7; t++)
+            ck_assert_int_eq(yv[b * 8 + t], xv[b * 8 + t + 1]);
+        /* rows come from the val split: find the window in the val ids */
+        bool found = false;
+        for (int64_t s = d.n_train; s + 8 < d.n && !found; s++)
+            found = !memcmp(d.ids + s, xv + b * 8, 8 * sizeof(int64_t));
+        ck_assert(found);
+    }
+    /* epoch mode: every non-overlapping train window exactly once per epoch */
+    int64_t windows = (d.n_train - 1) / 8;
+    int *seen = calloc((size_t)windows, sizeof *seen);
+    for (int64_t k = 0; k < windows; k++) {
+        nb_char_data_batch_epoch(&d, 1, 8, &g1, &x, &y);
+        for (int64_t w = 0; w < windows; w++)
+            if (!memcmp(d.ids + w * 8, nb_tensor_data(x), 8 * sizeof(int64_t)) && !seen[w]) {
+                seen[w] = 1;
+                break;
+            }
+    }
+    for (int64_t w = 0; w < windows; w++)
+        ck_assert_msg(seen[w], "window %lld not visited in the epoch", (long long)w);
+    ck_assert_int_eq(d.epoch, 1);
+    free(seen);
+    nb_scope_end(scope);
+    nb_char_data_free(&d);
+    unlink(path);
+    free(path);
+}
+END_TEST
+
+START_TEST(test_data_errors)
+{
+    nb_char_data d;
+    ck_assert_int_eq(nb_char_data_load(&d, "/nonexistent/file.txt", NULL, 8), NB_ERR_IO);
+    ck_assert_ptr_nonnull(strstr(nb_last_error(), "/nonexistent/file.txt"));
+    char *empty = write_temp("", 0);
+    ck_assert_int_eq(nb_char_data_load(&d, empty, NULL, 8), NB_ERR_INVALID);
+    ck_assert_ptr_nonnull(strstr(nb_last_error(), "empty"));
+    char *shorty = write_temp("to be or not to be", 18);
+    ck_assert_int_eq(nb_char_data_load(&d, shorty, NULL, 8), NB_ERR_INVALID);
+    ck_assert_ptr_nonnull(strstr(nb_last_error(), "too few for block_size 8"));
+    char *binary = write_temp("abc\0\1\2def", 9);
+    ck_assert_int_eq(nb_char_data_load(&d, binary, NULL, 1), NB_ERR_FORMAT);
+    unlink(empty), unlink(shorty), unlink(binary);
+    free(empty), free(shorty), free(binary);
+}
+END_TEST
+
+/* ---- checkpoints ---------------------------------------------------------------------------- */
+START_TEST(test_checkpoint_round_trip)
+{
+    nb_gpt_config c = tiny_config();
+    c.bias = true;
+    nb_gpt *g = nb_gpt_new(&c, NULL);
+    nb_char_vocab v = {.n = 13};
+    for (int i = 0; i < 13; i++)
+        v.cp[i] = (uint32_t)('a' + i);
+    char dir[] = "/tmp/nb-ckpt-XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    char path[256];
+    snprintf(path, sizeof path, "%s/ckpt.safetensors", dir);
+    ck_assert_int_eq(nb_ckpt_save(path, g, &v, 10, 2.5), NB_OK);
+    nb_gpt *h;
+    nb_char_vocab w;
+    ck_assert_msg(nb_ckpt_load(path, &h, &w) == NB_OK, "%s", nb_last_error());
+    ck_assert_int_eq(memcmp(&h->config, &g->config, sizeof c), 0);
+    ck_assert_int_eq(w.n, 13);
+    int scope = nb_scope_begin();
+    nb_tensor *x = nb_randint(0, 13, NB_DIMS(2, 16), NB_I64, NULL);
+    tu_assert_close(nb_gpt_forward(h, x), nb_gpt_forward(g, x), 0, 0);
+    nb_scope_end(scope);
+    nb_module_free(&h->base);
+    /* a corrupt file is an error, never a crash */
+    FILE *f = fopen(path, "r+b");
+    fseek(f, 20, SEEK_SET);
+    fputc('#', f);
+    fclose(f);
+    ck_assert_int_ne(nb_ckpt_load(path, &h, &w), NB_OK);
+    ck_assert_ptr_null(h);
+    /* a safetensors file that is not a chargpt checkpoint */
+    nb_state_dict *sd = nb_state_dict_new();
+    nb_state_dict_add(sd, "w", nb_zeros(NB_DIMS(2), NB_F32));
+    ck_assert_int_eq(nb_safetensors_save(sd, path), NB_OK);
+    nb_state_dict_free(sd);
+    ck_assert_int_eq(nb_ckpt_load(path, &h, &w), NB_ERR_FORMAT);
+    ck_assert_ptr_nonnull(strstr(nb_last_error(), "not a chargpt checkpoint"));
+    unlink(path);
+    rmdir(dir);
+    nb_module_free(&g->base);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("gpt");
+    TCase *m = tcase_create("model");
+    tcase_set_timeout(m, 30);
+    tcase_add_test(m, test_default_config_has_nanogpt_parameter_count);
+    tcase_add_test(m, test_parameter_names_are_nanogpts);
+    tcase_add_test(m, test_init_matches_gpt2);
+    tcase_add_test(m, test_config_validation_names_the_problem);
+    tcase_add_test(m, test_forward_shapes_and_initial_loss);
+    tcase_add_test(m, test_forward_is_causal);
+    tcase_add_test(m, test_forward_rejects_long_sequences);
+    tcase_add_test(m, test_backward_reaches_every_parameter);
+    tcase_add_test(m, test_kv_cache_gives_identical_tokens);
+    tcase_add_test(m, test_top_k_1_is_greedy_and_seeds_repeat);
+    suite_add_tcase(s, m);
+    TCase *d = tcase_create("data");
+    tcase_add_test(d, test_vocab_and_round_trip);
+    tcase_add_test(d, test_vocab_errors);
+    tcase_add_test(d, test_data_split_and_batches);
+    tcase_add_test(d, test_data_errors);
+    tcase_add_test(d, test_checkpoint_round_trip);
+    suite_add_tcase(s, d);
+    return tu_run_suite(s);
+}
