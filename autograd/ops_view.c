@@ -272,13 +272,11 @@ static nb_tensor *slice_impl(const nb__op *op, const nb_tensor *t, int dim, int6
 nb_tensor *nb_narrow(const nb_tensor *t, int dim, int64_t start, int64_t length)
 {
     int d = nb__wrap_dim("nb_narrow", dim, t->ndim);
-    int64_t size = t->ndim ? t->shape[d] : 1;
-    if (start < 0)
-        start += size;
-    if (start < 0 || length < 0 || start + length > size)
+    int64_t size = t->ndim ? t->shape[d] : 1, s = start < 0 ? start + size : start;
+    if (s < 0 || length < 0 || s + length > size)
         nb__fail("nb_narrow: start %lld, length %lld out of range for dim %d of size %lld", (long long)start,
                  (long long)length, d, (long long)size);
-    return slice_impl(&nb__op_narrow, t, d, start, length, 1);
+    return slice_impl(&nb__op_narrow, t, d, s, length, 1);
 }
 
 nb_tensor *nb_slice(const nb_tensor *t, int dim, int64_t start, int64_t end, int64_t step)
@@ -381,8 +379,15 @@ int nb_chunk(const nb_tensor *t, int chunks, int dim, nb_tensor **out, int max_o
         nb__fail("nb_chunk: chunks must be positive, got %d", chunks);
     int d = nb__wrap_dim("nb_chunk", dim, t->ndim);
     int64_t size = t->ndim ? t->shape[d] : 1;
+    if (size == 0) { /* as torch.chunk: `chunks` empty pieces (split would give one) */
+        if (chunks > max_out)
+            nb__fail("nb_chunk: %d pieces do not fit the %d output slots", chunks, max_out);
+        for (int i = 0; i < chunks; i++)
+            out[i] = nb_narrow(t, d, 0, 0);
+        return chunks;
+    }
     int64_t piece = (size + chunks - 1) / chunks;
-    return nb_split(t, piece > 0 ? piece : 1, d, out, max_out);
+    return nb_split(t, piece, d, out, max_out);
 }
 
 /* ---- contiguous / clone / to_dtype ---------------------------------------------------------- */

@@ -99,8 +99,14 @@ static nb_tensor *fill_random(const char *op, nb_tensor *t, draw_fn draw, double
     if (!gen)
         gen = nb_default_generator();
     int64_t n = nb_tensor_numel(t);
-    for (int64_t i = 0; i < n; i++)
-        nb__store(t->dtype, nb__elem_ptr(t, i), draw(gen, a, b));
+    for (int64_t i = 0; i < n; i++) {
+        char *p = nb__elem_ptr(t, i);
+        nb__store(t->dtype, p, draw(gen, a, b));
+        /* U[low, high) must exclude high even where rounding (to float32, or of low + span*u)
+         * reaches it: nb_rand float32 would give 1.0 for u >= 1 - 2^-25 */
+        if (draw == draw_uniform && a < b && nb__load(t->dtype, p) >= b)
+            nb__store(t->dtype, p, t->dtype == NB_F32 ? (double)nextafterf((float)b, -INFINITY) : nextafter(b, -INFINITY));
+    }
     nb__bump_version(t);
     return t;
 }
