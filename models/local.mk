@@ -2,7 +2,7 @@
 # libnabla's public API; built once as a convenience library shared by chargpt and the tests.
 noinst_LTLIBRARIES += models/libnbmodels.la
 models_libnbmodels_la_SOURCES = models/gpt.h models/gpt.c models/chardata.h models/chardata.c \
-	models/checkpoint.h models/checkpoint.c
+	models/checkpoint.h models/checkpoint.c models/mlp_lm.h models/mlp_lm.c
 
 bin_PROGRAMS += chargpt
 chargpt_SOURCES = models/chargpt.h models/chargpt.c models/chargpt_train.c models/chargpt_plot.c

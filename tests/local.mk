@@ -74,3 +74,8 @@ NB_TESTS += tests/test_gpt
 tests_test_gpt_SOURCES = tests/test_gpt.c
 tests_test_gpt_CFLAGS = $(TEST_CFLAGS) -I$(top_srcdir)/models
 tests_test_gpt_LDADD = models/libnbmodels.la $(TEST_LDADD)
+
+NB_TESTS += tests/test_mlp_lm
+tests_test_mlp_lm_SOURCES = tests/test_mlp_lm.c
+tests_test_mlp_lm_CFLAGS = $(TEST_CFLAGS) -I$(top_srcdir)/models
+tests_test_mlp_lm_LDADD = models/libnbmodels.la $(TEST_LDADD)
