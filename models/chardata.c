@@ -183,6 +183,15 @@ char *nb_vocab_decode(const nb_char_vocab *v, const int64_t *ids, int64_t n)
     return s;
 }
 
+/* nb_error(st, "PATH: WHAT<last error>"). The last error is copied first: nb_error formats into
+ * the very buffer nb_last_error() points to, so passing it as an argument garbles the message. */
+static nb_status prefix_error(nb_status st, const char *path, const char *what)
+{
+    char msg[512];
+    snprintf(msg, sizeof msg, "%s", nb_last_error());
+    return nb_error(st, "%s: %s%s", path, what, msg);
+}
+
 /* ---- dataset -------------------------------------------------------------------------------- */
 nb_status nb_char_data_load(nb_char_data *d, const char *path, const nb_char_vocab *vocab, int64_t block_size)
 {
@@ -209,10 +218,11 @@ nb_status nb_char_data_load(nb_char_data *d, const char *path, const nb_char_voc
             break;
     }
     bool bad = ferror(f);
+    int err = errno; /* e.g. EISDIR for a directory */
     fclose(f);
     if (bad) {
         free(text);
-        return nb_error(NB_ERR_IO, "%s: read error", path);
+        return nb_error(NB_ERR_IO, "%s: read error: %s", path, strerror(err));
     }
     nb_status st = NB_OK;
     if (len == 0)
@@ -220,9 +230,9 @@ nb_status nb_char_data_load(nb_char_data *d, const char *path, const nb_char_voc
     else if (vocab)
         d->vocab = *vocab;
     else if ((st = nb_vocab_build(&d->vocab, text, len)) != NB_OK)
-        st = nb_error(st, "%s: %s", path, nb_last_error());
+        st = prefix_error(st, path, "");
     if (st == NB_OK && (st = nb_vocab_encode(&d->vocab, text, len, &d->ids, &d->n)) != NB_OK)
-        st = nb_error(st, "%s: %s", path, nb_last_error());
+        st = prefix_error(st, path, "");
     free(text);
     if (st != NB_OK)
         return st;

@@ -16,208 +16,12 @@
 #include <string.h>
 #include <unistd.h>
 
-void chargpt_opts_default(chargpt_opts *o)
-{
-    memset(o, 0, sizeof *o);
-    o->n_layer = 4, o->n_head = 4, o->n_embd = 128, o->block_size = 64, o->batch_size = 12;
-    o->dropout = 0.0, o->bias = false, o->gelu = NB_GELU_TANH;
-    o->max_iters = 2000, o->eval_interval = 250, o->eval_iters = 20;
-    o->learning_rate = 1e-3, o->min_lr = 1e-4, o->warmup_iters = 100, o->lr_decay_iters = 2000;
-    o->weight_decay = 0.1, o->beta1 = 0.9, o->beta2 = 0.99, o->grad_clip = 1.0, o->seed = 1337;
-    o->lr_schedule = CHARGPT_LR_COSINE, o->gamma = 0.5;
-    o->threads = 0;
-    o->split = "val";
-    o->prompt = "\n", o->max_new_tokens = 500, o->temperature = 0.8, o->top_k = 200, o->top_p = 1.0;
-    o->num_samples = 1;
-}
-
 nb_gpt_config chargpt_model_config(const chargpt_opts *o, int64_t vocab_size)
 {
     nb_gpt_config c = nb_gpt_config_default();
     c.n_layer = o->n_layer, c.n_head = o->n_head, c.n_embd = o->n_embd, c.block_size = o->block_size;
     c.vocab_size = vocab_size, c.dropout = o->dropout, c.bias = o->bias, c.gelu = o->gelu;
     return c;
-}
-
-static const char *k_usage =
-    "usage: chargpt train --data FILE --out-dir DIR [options]\n"
-    "       chargpt sample --checkpoint FILE [--prompt TEXT] [options]\n"
-    "       chargpt eval --checkpoint FILE --data FILE [--split val|train]\n"
-    "       chargpt plot DIR [DIR ...] [--output PNG]\n"
-    "\n"
-    "train (nanoGPT's CPU shakespeare_char defaults in brackets):\n"
-    "  --n-layer N [4]  --n-head N [4]  --n-embd N [128]  --block-size N [64]  --batch-size N [12]\n"
-    "  --dropout P [0]  --bias (Linear/LayerNorm biases)  --gelu tanh|erf [tanh]\n"
-    "  --max-iters N [2000]  --eval-interval N [250]  --eval-iters N [20]\n"
-    "  --learning-rate LR [1e-3]  --min-lr LR [1e-4]  --warmup-iters N [100]  --lr-decay-iters N [2000]\n"
-    "  --lr-schedule cosine|multistep|constant [cosine]  --milestones 50,100,... [every 50]  --gamma G [0.5]\n"
-    "  --weight-decay W [0.1]  --beta1 B [0.9]  --beta2 B [0.99]  --grad-clip C [1.0] (0 = off)\n"
-    "  --seed S [1337]  --threads N [cores]  --sampling random|epoch [random]  --resume  --plot  --quiet\n"
-    "sample:\n"
-    "  --checkpoint FILE  --prompt TEXT [\\n]  --max-new-tokens N [500]  --temperature T [0.8]\n"
-    "  --top-k K [200] (0 = off)  --top-p P [1.0]  --seed S [1337]  --num-samples M [1]  --no-kv-cache\n"
-    "eval:\n"
-    "  --checkpoint FILE  --data FILE  --split val|train [val]: mean loss over all non-overlapping windows\n";
-
-/* ---- strict option value parsing ------------------------------------------------------------ */
-static bool parse_i64(const char *opt, const char *s, int64_t lo, int64_t hi, int64_t *out)
-{
-    char *end;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi) {
-        fprintf(stderr, "chargpt: --%s expects an integer in [%lld, %lld], got '%s'\n", opt, (long long)lo,
-                (long long)hi, s);
-        return false;
-    }
-    *out = v;
-    return true;
-}
-
-static bool parse_f64(const char *opt, const char *s, double lo, double hi, double *out)
-{
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno || end == s || *end || !(v >= lo && v <= hi)) {
-        fprintf(stderr, "chargpt: --%s expects a number in [%g, %g], got '%s'\n", opt, lo, hi, s);
-        return false;
-    }
-    *out = v;
-    return true;
-}
-
-static bool parse_milestones(const char *s, chargpt_opts *o)
-{
-    o->n_milestones = 0;
-    const char *p = s;
-    while (*p) {
-        char *end;
-        errno = 0;
-        long long v = strtoll(p, &end, 10);
-        if (errno || end == p || v < 0 || (*end && *end != ',') || o->n_milestones == CHARGPT_MAX_MILESTONES ||
-            (o->n_milestones && v < o->milestones[o->n_milestones - 1])) {
-            fprintf(stderr, "chargpt: --milestones expects up to %d non-decreasing integers like 50,100,150, got '%s'\n",
-                    CHARGPT_MAX_MILESTONES, s);
-            return false;
-        }
-        o->milestones[o->n_milestones++] = v;
-        p = *end ? end + 1 : end;
-    }
-    if (!o->n_milestones) {
-        fprintf(stderr, "chargpt: --milestones is empty\n");
-        return false;
-    }
-    return true;
-}
-
-enum {
-    O_DATA = 256, O_OUT, O_NLAYER, O_NHEAD, O_NEMBD, O_BLOCK, O_BATCH, O_DROPOUT, O_BIAS, O_GELU, O_MAXIT, O_EVALINT,
-    O_EVALIT, O_LR, O_MINLR, O_WARMUP, O_DECAY, O_WD, O_B1, O_B2, O_CLIP, O_SEED, O_SCHED, O_MILE, O_GAMMA, O_THREADS,
-    O_RESUME, O_SAMPLING, O_QUIET, O_PLOT, O_CKPT, O_PROMPT, O_MAXNEW, O_TEMP, O_TOPK, O_TOPP, O_NSAMP, O_NOKV,
-    O_SPLIT, O_OUTPUT, O_HELP
-};
-
-static const struct option k_options[] = {
-    {"data", required_argument, 0, O_DATA}, {"out-dir", required_argument, 0, O_OUT},
-    {"n-layer", required_argument, 0, O_NLAYER}, {"n-head", required_argument, 0, O_NHEAD},
-    {"n-embd", required_argument, 0, O_NEMBD}, {"block-size", required_argument, 0, O_BLOCK},
-    {"batch-size", required_argument, 0, O_BATCH}, {"dropout", required_argument, 0, O_DROPOUT},
-    {"bias", no_argument, 0, O_BIAS}, {"gelu", required_argument, 0, O_GELU},
-    {"max-iters", required_argument, 0, O_MAXIT}, {"eval-interval", required_argument, 0, O_EVALINT},
-    {"eval-iters", required_argument, 0, O_EVALIT}, {"learning-rate", required_argument, 0, O_LR},
-    {"min-lr", required_argument, 0, O_MINLR}, {"warmup-iters", required_argument, 0, O_WARMUP},
-    {"lr-decay-iters", required_argument, 0, O_DECAY}, {"weight-decay", required_argument, 0, O_WD},
-    {"beta1", required_argument, 0, O_B1}, {"beta2", required_argument, 0, O_B2},
-    {"grad-clip", required_argument, 0, O_CLIP}, {"seed", required_argument, 0, O_SEED},
-    {"lr-schedule", required_argument, 0, O_SCHED}, {"milestones", required_argument, 0, O_MILE},
-    {"gamma", required_argument, 0, O_GAMMA}, {"threads", required_argument, 0, O_THREADS},
-    {"resume", no_argument, 0, O_RESUME}, {"sampling", required_argument, 0, O_SAMPLING},
-    {"quiet", no_argument, 0, O_QUIET}, {"plot", no_argument, 0, O_PLOT},
-    {"checkpoint", required_argument, 0, O_CKPT}, {"prompt", required_argument, 0, O_PROMPT},
-    {"max-new-tokens", required_argument, 0, O_MAXNEW}, {"temperature", required_argument, 0, O_TEMP},
-    {"top-k", required_argument, 0, O_TOPK}, {"top-p", required_argument, 0, O_TOPP},
-    {"num-samples", required_argument, 0, O_NSAMP}, {"no-kv-cache", no_argument, 0, O_NOKV},
-    {"split", required_argument, 0, O_SPLIT}, {"output", required_argument, 0, O_OUTPUT},
-    {"help", no_argument, 0, O_HELP}, {0, 0, 0, 0}};
-
-/* Parses argv (after the subcommand) into o; returns 0, or 2 after printing why. */
-static int parse_options(int argc, char **argv, chargpt_opts *o, const char **output, bool *milestones_given)
-{
-    const int64_t BIG = INT64_C(1) << 40;
-    int64_t v;
-    optind = 1;
-    opterr = 0;
-    int c;
-    while ((c = getopt_long(argc, argv, "", k_options, NULL)) != -1) {
-        const char *a = optarg;
-        bool ok = true;
-        switch (c) {
-        case O_DATA: o->data = a; break;
-        case O_OUT: o->out_dir = a; break;
-        case O_NLAYER: ok = parse_i64("n-layer", a, 1, 1024, &o->n_layer); break;
-        case O_NHEAD: ok = parse_i64("n-head", a, 1, 4096, &o->n_head); break;
-        case O_NEMBD: ok = parse_i64("n-embd", a, 1, 65536, &o->n_embd); break;
-        case O_BLOCK: ok = parse_i64("block-size", a, 1, 1 << 20, &o->block_size); break;
-        case O_BATCH: ok = parse_i64("batch-size", a, 1, 1 << 20, &o->batch_size); break;
-        case O_DROPOUT: ok = parse_f64("dropout", a, 0, 0.999, &o->dropout); break;
-        case O_BIAS: o->bias = true; break;
-        case O_GELU:
-            if (!strcmp(a, "tanh")) o->gelu = NB_GELU_TANH;
-            else if (!strcmp(a, "erf")) o->gelu = NB_GELU_ERF;
-            else { fprintf(stderr, "chargpt: --gelu expects tanh or erf, got '%s'\n", a); ok = false; }
-            break;
-        case O_MAXIT: ok = parse_i64("max-iters", a, 0, BIG, &o->max_iters); break;
-        case O_EVALINT: ok = parse_i64("eval-interval", a, 1, BIG, &o->eval_interval); break;
-        case O_EVALIT: ok = parse_i64("eval-iters", a, 1, BIG, &o->eval_iters); break;
-        case O_LR: ok = parse_f64("learning-rate", a, 0, 1e3, &o->learning_rate); break;
-        case O_MINLR: ok = parse_f64("min-lr", a, 0, 1e3, &o->min_lr); break;
-        case O_WARMUP: ok = parse_i64("warmup-iters", a, 0, BIG, &o->warmup_iters); break;
-        case O_DECAY: ok = parse_i64("lr-decay-iters", a, 1, BIG, &o->lr_decay_iters); break;
-        case O_WD: ok = parse_f64("weight-decay", a, 0, 1e3, &o->weight_decay); break;
-        case O_B1: ok = parse_f64("beta1", a, 0, 0.999999, &o->beta1); break;
-        case O_B2: ok = parse_f64("beta2", a, 0, 0.999999999, &o->beta2); break;
-        case O_CLIP: ok = parse_f64("grad-clip", a, 0, 1e9, &o->grad_clip); break;
-        case O_SEED: ok = parse_i64("seed", a, 0, INT64_MAX, &v); o->seed = (uint64_t)v; break;
-        case O_SCHED:
-            if (!strcmp(a, "cosine")) o->lr_schedule = CHARGPT_LR_COSINE;
-            else if (!strcmp(a, "multistep")) o->lr_schedule = CHARGPT_LR_MULTISTEP;
-            else if (!strcmp(a, "constant")) o->lr_schedule = CHARGPT_LR_CONSTANT;
-            else { fprintf(stderr, "chargpt: --lr-schedule expects cosine, multistep or constant, got '%s'\n", a); ok = false; }
-            break;
-        case O_MILE: ok = parse_milestones(a, o); *milestones_given = ok; break;
-        case O_GAMMA: ok = parse_f64("gamma", a, 0, 1e3, &o->gamma); break;
-        case O_THREADS: ok = parse_i64("threads", a, 1, 1024, &v); o->threads = (int)v; break;
-        case O_RESUME: o->resume = true; break;
-        case O_SAMPLING:
-            if (!strcmp(a, "random")) o->epoch_sampling = false;
-            else if (!strcmp(a, "epoch")) o->epoch_sampling = true;
-            else { fprintf(stderr, "chargpt: --sampling expects random or epoch, got '%s'\n", a); ok = false; }
-            break;
-        case O_QUIET: o->quiet = true; break;
-        case O_PLOT: o->plot = true; break;
-        case O_CKPT: o->checkpoint = a; break;
-        case O_PROMPT: o->prompt = a; break;
-        case O_MAXNEW: ok = parse_i64("max-new-tokens", a, 0, 1 << 24, &o->max_new_tokens); break;
-        case O_TEMP: ok = parse_f64("temperature", a, 1e-6, 1e6, &o->temperature); break;
-        case O_TOPK: ok = parse_i64("top-k", a, 0, BIG, &o->top_k); break;
-        case O_TOPP: ok = parse_f64("top-p", a, 1e-9, 1.0, &o->top_p); break;
-        case O_NSAMP: ok = parse_i64("num-samples", a, 1, 100000, &o->num_samples); break;
-        case O_NOKV: o->no_kv_cache = true; break;
-        case O_SPLIT:
-            if (strcmp(a, "val") && strcmp(a, "train")) { fprintf(stderr, "chargpt: --split expects val or train, got '%s'\n", a); ok = false; }
-            o->split = a;
-            break;
-        case O_OUTPUT: *output = a; break;
-        case O_HELP: fputs(k_usage, stdout); return -1;
-        default:
-            fprintf(stderr, "chargpt: unknown or incomplete option '%s' (see chargpt --help)\n", argv[optind - 1]);
-            return 2;
-        }
-        if (!ok)
-            return 2;
-    }
-    return 0;
 }
 
 /* ---- sample --------------------------------------------------------------------------------- */
@@ -313,7 +117,7 @@ static int cmd_eval(const chargpt_opts *o)
 int main(int argc, char **argv)
 {
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-        fputs(k_usage, argc < 2 ? stderr : stdout);
+        fputs(chargpt_usage, argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
     const char *cmd = argv[1];
@@ -321,7 +125,7 @@ int main(int argc, char **argv)
     chargpt_opts_default(&o);
     const char *output = NULL;
     bool milestones_given = false;
-    int rc = parse_options(argc - 1, argv + 1, &o, &output, &milestones_given);
+    int rc = chargpt_parse_args(argc - 1, argv + 1, &o, &output, &milestones_given);
     if (rc)
         return rc < 0 ? 0 : rc;
     if (!strcmp(cmd, "train")) {

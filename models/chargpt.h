@@ -35,6 +35,14 @@ typedef struct chargpt_opts {
 
 /* nanoGPT's CPU shakespeare_char defaults (DESIGN-NOTES §5). */
 void chargpt_opts_default(chargpt_opts *o);
+/* The --help text. */
+extern const char chargpt_usage[];
+/* Parses the options in argv[1..argc-1] (argv[0] is the subcommand) into o (start from
+ * chargpt_opts_default); *output gets --output, *milestones_given whether --milestones was seen.
+ * Returns 0; 2 after printing why to stderr (unknown option, value out of range); -1 after
+ * printing the usage for --help. Non-option arguments are left at argv[optind..] (getopt_long
+ * permutes them to the end). Reusable: every call parses from scratch (chargpt_args.c). */
+int chargpt_parse_args(int argc, char **argv, chargpt_opts *o, const char **output, bool *milestones_given);
 nb_gpt_config chargpt_model_config(const chargpt_opts *o, int64_t vocab_size);
 
 int chargpt_train(const chargpt_opts *o);

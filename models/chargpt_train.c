@@ -176,8 +176,10 @@ int chargpt_train(const chargpt_opts *o)
         rc = 1;
         goto done;
     }
-    if (ts.iter == 0)
+    if (ts.iter == 0) {
         fprintf(log, "iter,train_loss,val_loss,lr,tokens_per_s\n");
+        unlink(resume_path); /* an older run's state must not be resumed into this run's log */
+    }
     printf("chargpt: %lld parameters, vocab %d, %lld train / %lld val tokens, %d threads\n",
            (long long)nb_module_num_parameters(&g->base), data.vocab.n, (long long)data.n_train,
            (long long)(data.n - data.n_train), nb_get_num_threads());
@@ -196,7 +198,9 @@ int chargpt_train(const chargpt_opts *o)
             printf("\rstep %lld: train loss %.4f, val loss %.4f%20s\n", (long long)it, tl, val_loss, "");
             if (val_loss < ts.best_val_loss) {
                 ts.best_val_loss = val_loss;
-                if (it > 0 && nb_ckpt_save(ckpt_path, g, &data.vocab, it, val_loss) != NB_OK) {
+                /* iter 0 too (nanoGPT skips it): a checkpoint of this run always exists, so the
+                 * "last good checkpoint" after a divergence is never missing or an older run's */
+                if (nb_ckpt_save(ckpt_path, g, &data.vocab, it, val_loss) != NB_OK) {
                     fprintf(stderr, "chargpt train: cannot save checkpoint: %s\n", nb_last_error());
                     rc = 1;
                     break;
@@ -242,7 +246,7 @@ int chargpt_train(const chargpt_opts *o)
             printf("\riter %lld/%lld | loss %.4f | lr %.2e | %.0f tok/s | ETA %s   ", (long long)it,
                    (long long)o->max_iters, lv, lr, tps, eta);
         fflush(stdout);
-        if ((it + 1) % o->eval_interval == 0 || g_interrupted) { /* resume point: next iter */
+        if ((it + 1) % o->eval_interval == 0 || it == o->max_iters || g_interrupted) { /* resume point: next iter */
             fflush(log);
             nb_train_state save = ts;
             save.iter = it + 1;

@@ -12,6 +12,15 @@
 
 #define CKPT_FORMAT "nabla-chargpt-1"
 
+/* nb_error(st, "PATH: WHAT<last error>"). The last error is copied first: nb_error formats into
+ * the very buffer nb_last_error() points to, so passing it as an argument garbles the message. */
+static nb_status prefix_error(nb_status st, const char *path, const char *what)
+{
+    char msg[512];
+    snprintf(msg, sizeof msg, "%s", nb_last_error());
+    return nb_error(st, "%s: %s%s", path, what, msg);
+}
+
 static void meta_i64(nb_state_dict *sd, const char *k, int64_t v)
 {
     char b[32];
@@ -88,12 +97,12 @@ static nb_status get_config(const nb_state_dict *sd, const char *path, nb_gpt_co
     c->bias = !strcmp(bias, "true");
     c->gelu = !strcmp(gelu, "tanh") ? NB_GELU_TANH : NB_GELU_ERF;
     if (nb_gpt_config_validate(c) != NB_OK)
-        return nb_error(NB_ERR_FORMAT, "%s: invalid config: %s", path, nb_last_error());
+        return prefix_error(NB_ERR_FORMAT, path, "invalid config: ");
     const char *vs = nb_state_dict_get_meta(sd, "vocab");
     if (!vs)
         return nb_error(NB_ERR_FORMAT, "%s: metadata \"vocab\" is missing", path);
     if ((st = nb_vocab_from_utf8(v, vs)) != NB_OK)
-        return nb_error(st, "%s: %s", path, nb_last_error());
+        return prefix_error(st, path, "");
     if (v->n != c->vocab_size)
         return nb_error(NB_ERR_FORMAT, "%s: vocabulary has %d characters but vocab_size is %lld", path, v->n,
                         (long long)c->vocab_size);
@@ -111,6 +120,22 @@ nb_status nb_ckpt_save(const char *path, nb_gpt *g, const nb_char_vocab *v, int6
     return st;
 }
 
+/* The file must hold at least the values of the model its config describes (a lower bound on
+ * the parameter count, computed without building it): a corrupt config such as n_embd 65536 in
+ * a small file is rejected instead of allocating gigabytes for a model that cannot load. */
+static nb_status check_size(const nb_state_dict *sd, const char *path, const nb_gpt_config *c)
+{
+    double have = 0, C = (double)c->n_embd;
+    double need = 12.0 * (double)c->n_layer * C * C + (double)(c->vocab_size + c->block_size) * C;
+    for (int i = 0, n = nb_state_dict_count(sd); i < n; i++)
+        have += (double)nb_tensor_numel(nb_state_dict_tensor_at(sd, i));
+    if (have < need)
+        return nb_error(NB_ERR_FORMAT, "%s: the config (n_layer %lld, n_embd %lld, block_size %lld, vocab_size %lld) "
+                        "needs at least %.0f parameters, the file holds %.0f values", path, (long long)c->n_layer,
+                        (long long)c->n_embd, (long long)c->block_size, (long long)c->vocab_size, need, have);
+    return NB_OK;
+}
+
 nb_status nb_ckpt_load(const char *path, nb_gpt **g, nb_char_vocab *v)
 {
     *g = NULL;
@@ -119,10 +144,12 @@ nb_status nb_ckpt_load(const char *path, nb_gpt **g, nb_char_vocab *v)
     if (st != NB_OK)
         return st;
     nb_gpt_config c;
-    if ((st = get_config(sd, path, &c, v)) == NB_OK) {
+    if (nb_state_dict_get_meta(sd, "log_rows")) /* resume.safetensors: weights are named model.* */
+        st = nb_error(NB_ERR_FORMAT, "%s: a training resume state, not a model checkpoint (use ckpt.safetensors)", path);
+    else if ((st = get_config(sd, path, &c, v)) == NB_OK && (st = check_size(sd, path, &c)) == NB_OK) {
         nb_gpt *m = nb_gpt_new(&c, NULL);
         if ((st = nb_module_load_state_dict(&m->base, sd, true)) != NB_OK) {
-            st = nb_error(st, "%s: %s", path, nb_last_error());
+            st = prefix_error(st, path, "");
             nb_module_free(&m->base);
         } else {
             *g = m;
@@ -245,7 +272,11 @@ nb_status nb_resume_load(const char *path, nb_gpt *g, const nb_char_vocab *v, nb
     nb_char_vocab fv;
     if ((st = get_config(sd, path, &c, &fv)) != NB_OK)
         goto out;
-    if (memcmp(&c, &g->config, sizeof c) || fv.n != v->n || memcmp(fv.cp, v->cp, (size_t)v->n * sizeof v->cp[0])) {
+    const nb_gpt_config *gc = &g->config; /* field by field: memcmp would compare padding bytes */
+    bool same = c.n_layer == gc->n_layer && c.n_head == gc->n_head && c.n_embd == gc->n_embd &&
+                c.block_size == gc->block_size && c.vocab_size == gc->vocab_size && c.dropout == gc->dropout &&
+                c.bias == gc->bias && c.gelu == gc->gelu;
+    if (!same || fv.n != v->n || memcmp(fv.cp, v->cp, (size_t)v->n * sizeof v->cp[0])) {
         st = nb_error(NB_ERR_MISMATCH, "%s: the resume state is for another model config or vocabulary", path);
         goto out;
     }
@@ -295,9 +326,16 @@ nb_status nb_resume_load(const char *path, nb_gpt *g, const nb_char_vocab *v, nb
     if (st == NB_OK && perm && (nb_tensor_ndim(perm) != 1 || nb_tensor_dtype(perm) != NB_I64 || cursor < 0 ||
                                 cursor > nb_tensor_size(perm, 0)))
         st = nb_error(NB_ERR_FORMAT, "%s: data position is malformed", path);
+    if (st == NB_OK && perm) { /* window starts: a batch reads ids[start .. start + block_size] */
+        const int64_t *pv = nb_tensor_data(perm), hi = d->n_train - 1 - g->config.block_size;
+        for (int64_t i = 0; i < nb_tensor_size(perm, 0) && st == NB_OK; i++)
+            if (pv[i] < 0 || pv[i] > hi)
+                st = nb_error(NB_ERR_FORMAT, "%s: data.perm[%lld] = %lld is not a window start in [0, %lld]", path,
+                              (long long)i, (long long)pv[i], (long long)hi);
+    }
     if (st == NB_OK) {
         if ((st = nb_lr_scheduler_state_set(sched, ns, sv)) != NB_OK)
-            st = nb_error(st, "%s: %s", path, nb_last_error());
+            st = prefix_error(st, path, "");
         else
             for (int i = 0; i < ng; i++)
                 nb_optimizer_set_lr(opt, i, lrs[i]);

@@ -58,11 +58,21 @@ const char *nb_status_str(nb_status st)
 
 const char *nb_last_error(void) { return t_last_error; }
 
+/* Formats into a temporary first: callers may pass nb_last_error() itself as an argument
+ * ("%s: %s", path, nb_last_error()) to prefix the previous message. */
+static nb_status set_last_error(nb_status st, const char *fmt, va_list ap)
+{
+    char tmp[sizeof t_last_error];
+    vsnprintf(tmp, sizeof tmp, fmt, ap);
+    memcpy(t_last_error, tmp, sizeof tmp);
+    return st;
+}
+
 nb_status nb__status(nb_status st, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(t_last_error, sizeof t_last_error, fmt, ap);
+    set_last_error(st, fmt, ap);
     va_end(ap);
     return st;
 }
@@ -71,7 +81,7 @@ nb_status nb_error(nb_status st, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(t_last_error, sizeof t_last_error, fmt, ap);
+    set_last_error(st, fmt, ap);
     va_end(ap);
     return st;
 }
