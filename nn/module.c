@@ -63,7 +63,7 @@ nb_module *nb_module_add_child(nb_module *parent, const char *name, nb_module *c
     parent->children[n] = child;
     parent->child_names[n] = dup_str(name);
     parent->n_children = n + 1;
-    child->training = parent->training;
+    nb_module_train(child, parent->training); /* the whole subtree, not just its root */
     return child;
 }
 

@@ -16,8 +16,8 @@
  *   nb_module_free(root) frees the whole tree (each module's type->free, then its struct).
  *
  * Fused ops
- *   nb_layer_norm, nb_cross_entropy, nb_dropout are single autograd ops with analytic
- *   backward formulas (no chain of small ops), gradchecked like every op.
+ *   nb_layer_norm, nb_cross_entropy, nb_dropout, nb_scaled_dot_product_attention are single
+ *   autograd ops with analytic backward formulas (no chain of small ops), gradchecked like every op.
  *
  * Errors: a shape that does not fit a module names both shapes; an out-of-range token id or
  * target names the value and the bound.
@@ -63,7 +63,9 @@ NB_API nb_module *nb_module_add_child(nb_module *parent, const char *name, nb_mo
 NB_API nb_tensor *nb_module_add_parameter(nb_module *m, const char *name, nb_tensor *p);
 /* Replaces the tensor registered as parameter `name` of m (weight tying, as PyTorch's
  * `self.lm_head.weight = self.transformer.wte.weight`). Misuse if m has no such parameter or the
- * shapes differ. Returns p. */
+ * shapes differ. Returns p. The module's typed field (e.g. nb_linear.weight) still points at the
+ * old tensor, which this call releases: assign the result to it,
+ *   lin->weight = nb_module_set_parameter(&lin->base, "weight", shared); */
 NB_API nb_tensor *nb_module_set_parameter(nb_module *m, const char *name, nb_tensor *p);
 /* Frees the module tree rooted at m (NULL is a no-op): type->free, children, parameter refs,
  * then free(m). Modules must have been allocated with malloc/calloc. */
@@ -222,6 +224,19 @@ NB_API nb_tensor *nb_cross_entropy(const nb_tensor *logits, const nb_tensor *tar
 /* Inverted dropout: zeroes each element with probability p, scales the rest by 1/(1-p).
  * training false or p == 0 returns x itself (a new reference). */
 NB_API nb_tensor *nb_dropout(const nb_tensor *x, double p, bool training, nb_generator *gen);
+/* Scaled-dot-product attention, fused (torch.nn.functional.scaled_dot_product_attention without
+ * dropout): out = softmax(q k^T * scale + mask) v, per (batch, head).
+ * q [B, H, Tq, D], k [B, H, Tk, D], v [B, H, Tk, Dv], same float dtype, any strides (a last dim
+ * without unit stride is copied once); returns a new contiguous [B, H, Tq, Dv]. scale <= 0 means
+ * 1/sqrt(D). causal masks key j for query i when j > i + (Tk - Tq): the usual lower triangle when
+ * Tq == Tk, and with a KV cache (Tk > Tq) the new queries see every cached key; causal needs
+ * Tk >= Tq. Tk == 0 (not causal) gives zeros. One autograd op: the forward keeps q, k, v and the
+ * per-row logsumexp (not the Tq x Tk probabilities), the backward recomputes the probabilities.
+ * Parallel over (b, h) pairs; results are bit-identical for any thread count. Misuse (not 4-D,
+ * shapes that do not fit, non-float or mixed dtypes, causal with Tk < Tq, non-finite scale) names
+ * the op and the shapes. */
+NB_API nb_tensor *nb_scaled_dot_product_attention(const nb_tensor *q, const nb_tensor *k, const nb_tensor *v,
+                                                  bool causal, double scale);
 
 #ifdef __cplusplus
 }
