@@ -1,1 +1,65 @@
-/* placeholder */
+/* nb__k_gemm.h — internal GEMM kernels (no autograd):
+ *
+ *     C = alpha * op(A) @ op(B) + beta * C        float32 and float64, row-major
+ *
+ * op(A) is M x K and op(B) is K x N. With ta false, A is stored M x K (A[i*lda + p]); with ta
+ * true, A is stored K x M (A[p*lda + i]) and used transposed. Likewise B: tb false → K x N
+ * (B[p*ldb + j]); tb true → N x K (B[j*ldb + p]). C is M x N with row stride ldc and unit column
+ * stride. Leading dimensions may be anything (even 0, for a broadcast row); the kernels only
+ * index with them. Zero-size: M or N == 0 does nothing; K == 0 (or alpha == 0) sets C = beta*C.
+ * beta == 0 overwrites C without reading it (NaN/garbage in C is ignored), as BLAS does.
+ *
+ * Fast path: packed, register-blocked GEMM (AVX-512 / AVX2+FMA / portable vectors, chosen at
+ * run time). Threads split C into tiles (never K), so results are bit-identical for any thread
+ * count. With NB_HAVE_BLAS (configure --with-blas) large products with BLAS-valid leading
+ * dimensions call cblas_sgemm/dgemm instead, unless a kernel set is forced.
+ * nb__gemm_ref_* is the naive triple loop accumulating in double: the test oracle. */
+#ifndef NB__K_GEMM_H
+#define NB__K_GEMM_H
+
+#include "nb__tensor.h"
+
+/* ---- single product ------------------------------------------------------------------------- */
+NB__INTERNAL void nb__gemm_f32(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha,
+                               const float *A, int64_t lda, const float *B, int64_t ldb, float beta,
+                               float *C, int64_t ldc);
+NB__INTERNAL void nb__gemm_f64(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha,
+                               const double *A, int64_t lda, const double *B, int64_t ldb, double beta,
+                               double *C, int64_t ldc);
+
+/* ---- batch of products of one geometry ------------------------------------------------------ */
+/* Product i uses A + aoff[i], B + boff[i], C + coff[i] (ELEMENT offsets; a NULL array means all
+ * zero). Offsets may repeat for A and B (broadcast batches); C blocks must not overlap.
+ * Small products run one per thread in parallel, large ones one after another, each threaded. */
+NB__INTERNAL void nb__gemm_batched(nb_dtype dt, bool ta, bool tb, int64_t M, int64_t N, int64_t K,
+                                   double alpha, const void *A, int64_t lda, const int64_t *aoff,
+                                   const void *B, int64_t ldb, const int64_t *boff, double beta,
+                                   void *C, int64_t ldc, const int64_t *coff, int64_t nbatch);
+
+/* ---- reference (test oracle, never optimized) ----------------------------------------------- */
+NB__INTERNAL void nb__gemm_ref_f32(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha,
+                                   const float *A, int64_t lda, const float *B, int64_t ldb,
+                                   float beta, float *C, int64_t ldc);
+NB__INTERNAL void nb__gemm_ref_f64(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha,
+                                   const double *A, int64_t lda, const double *B, int64_t ldb,
+                                   double beta, double *C, int64_t ldc);
+
+/* ---- kernel selection (for tests and benchmarks) -------------------------------------------- */
+typedef enum {
+    NB__GEMM_AUTO,    /* best the CPU supports (and BLAS for large products when built with it) */
+    NB__GEMM_GENERIC, /* portable GCC vector code */
+    NB__GEMM_AVX2,    /* AVX2 + FMA intrinsics */
+    NB__GEMM_AVX512,  /* AVX-512F intrinsics */
+    NB__GEMM_ISA_COUNT
+} nb__gemm_isa;
+
+/* Restricts the kernels to `isa` or below (an unsupported one falls back to the best supported
+ * below it); NB__GEMM_AUTO restores the default. Process-wide, not thread-safe. Returns the
+ * previous setting. */
+NB__INTERNAL nb__gemm_isa nb__gemm_force_isa(nb__gemm_isa isa);
+/* The kernel set a product would use now (never NB__GEMM_AUTO). */
+NB__INTERNAL nb__gemm_isa nb__gemm_active_isa(void);
+/* "auto", "generic", "avx2", "avx512". */
+NB__INTERNAL const char *nb__gemm_isa_name(nb__gemm_isa isa);
+
+#endif /* NB__K_GEMM_H */
