@@ -1,0 +1,88 @@
+/* attention.c — fused scaled-dot-product attention (torch.nn.functional.scaled_dot_product_attention
+ * without dropout): shape checks, the kernel call, node recording, and the backward right below.
+ * Flash-attention style: the forward keeps q, k, v and the per-row logsumexp, never the T x T
+ * probabilities; the backward recomputes them (tensor/k_attention.c). */
+#include "config.h"
+#include "nb__autograd.h"
+#include "nb__k_attention.h"
+#include "nb_nn.h"
+
+#include <math.h>
+
+#define OP "nb_scaled_dot_product_attention"
+
+/* Geometry of q [B, H, Tq, D], k [B, H, Tk, D], v [B, H, Tk, Dv] (unit last strides). */
+static nb__attn_geom geom_of(const nb_tensor *q, const nb_tensor *k, const nb_tensor *v, bool causal, double scale)
+{
+    nb__attn_geom g = {.B = q->shape[0], .H = q->shape[1], .Tq = q->shape[2], .Tk = k->shape[2],
+                       .D = q->shape[3], .Dv = v->shape[3], .causal = causal, .scale = scale};
+    for (int i = 0; i < 3; i++)
+        g.qs[i] = q->strides[i], g.ks[i] = k->strides[i], g.vs[i] = v->strides[i];
+    return g;
+}
+
+/* saved: 0 q, 1 k, 2 v (as the kernel read them: unit last stride), 3 lse [B, H, Tq] f64.
+ * iargs 0: causal; fargs 0: the scale actually used. */
+static void sdpa_backward(nb__node *n, nb_tensor *g, nb_tensor **gin)
+{
+    nb_tensor *q = nb__saved(n, 0), *k = nb__saved(n, 1), *v = nb__saved(n, 2), *lse = nb__saved(n, 3);
+    nb__attn_geom geo = geom_of(q, k, v, n->iargs[0] != 0, n->fargs[0]);
+    nb_tensor *dq = nb__needs_grad(n, 0) ? nb__tensor_new(q->dtype, 4, q->shape) : NULL;
+    nb_tensor *dk = nb__needs_grad(n, 1) ? nb__tensor_new(k->dtype, 4, k->shape) : NULL;
+    nb_tensor *dv = nb__needs_grad(n, 2) ? nb__tensor_new(v->dtype, 4, v->shape) : NULL;
+    nb__k_attention_backward(q->dtype, &geo, nb_tensor_data(q), nb_tensor_data(k), nb_tensor_data(v),
+                             nb_tensor_data(lse), nb_tensor_data(g), dq ? nb_tensor_data(dq) : NULL,
+                             dk ? nb_tensor_data(dk) : NULL, dv ? nb_tensor_data(dv) : NULL);
+    gin[0] = dq, gin[1] = dk, gin[2] = dv;
+}
+NB__DEFINE_OP(scaled_dot_product_attention, sdpa_backward);
+
+/* t itself when its last dim has unit stride (or size <= 1), else one contiguous copy. */
+static nb_tensor *unit_last(const nb_tensor *t)
+{
+    if (t->shape[3] <= 1 || t->strides[3] == 1 || nb_tensor_numel(t) == 0)
+        return (nb_tensor *)t;
+    return nb__contiguous_copy(t);
+}
+
+nb_tensor *nb_scaled_dot_product_attention(const nb_tensor *q, const nb_tensor *k, const nb_tensor *v, bool causal,
+                                           double scale)
+{
+    if (q->ndim != 4 || k->ndim != 4 || v->ndim != 4)
+        nb__fail(OP ": q, k, v must be 4-D [B, H, T, D], got shapes %s, %s, %s", NB__SHAPE(q), NB__SHAPE(k),
+                 NB__SHAPE(v));
+    nb__check_float(OP, q);
+    if (k->dtype != q->dtype || v->dtype != q->dtype)
+        nb__fail(OP ": q, k, v must have the same dtype, got %s, %s, %s", nb_dtype_name(q->dtype),
+                 nb_dtype_name(k->dtype), nb_dtype_name(v->dtype));
+    if (k->shape[0] != q->shape[0] || v->shape[0] != q->shape[0] || k->shape[1] != q->shape[1] ||
+        v->shape[1] != q->shape[1] || v->shape[2] != k->shape[2] || k->shape[3] != q->shape[3])
+        nb__fail(OP ": shapes q %s, k %s, v %s do not fit (expected [B, H, Tq, D], [B, H, Tk, D], [B, H, Tk, Dv])",
+                 NB__SHAPE(q), NB__SHAPE(k), NB__SHAPE(v));
+    if (causal && k->shape[2] < q->shape[2])
+        nb__fail(OP ": a causal mask needs at least as many keys as queries, got q %s and k %s", NB__SHAPE(q),
+                 NB__SHAPE(k));
+    if (isnan(scale) || isinf(scale))
+        nb__fail(OP ": scale must be finite, got %g", scale);
+    int64_t D = q->shape[3];
+    if (scale <= 0)
+        scale = D > 0 ? 1.0 / sqrt((double)D) : 1.0;
+    int scope = nb_scope_begin();
+    nb_tensor *qc = unit_last(q), *kc = unit_last(k), *vc = unit_last(v);
+    nb__attn_geom g = geom_of(qc, kc, vc, causal, scale);
+    int64_t oshape[4] = {g.B, g.H, g.Tq, g.Dv};
+    nb_tensor *out = nb__tensor_new(q->dtype, 4, oshape);
+    nb_tensor *lse = nb__tensor_new(NB_F64, 3, oshape);
+    nb__k_attention_forward(q->dtype, &g, nb_tensor_data(qc), nb_tensor_data(kc), nb_tensor_data(vc),
+                            nb_tensor_data(out), nb_tensor_data(lse));
+    nb__node *n = NB__RECORD(scaled_dot_product_attention, out, q, k, v);
+    if (n) {
+        nb__save(n, qc);
+        nb__save(n, kc);
+        nb__save(n, vc);
+        nb__save(n, lse);
+        n->iargs[0] = causal;
+        n->fargs[0] = scale;
+    }
+    return nb__scope_return(scope, out);
+}
