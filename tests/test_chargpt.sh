@@ -122,7 +122,7 @@ check "2b same command twice: identical ckpt.safetensors and resume.safetensors 
 
 # ---- 3. resume equals an uninterrupted run -----------------------------------------------------
 resumed() { # resumed DIR FROM: the second run continued from iter FROM (no restart at iter 0)
-    grep -q "^resuming from iter $2 " "$1.out" && ! grep -q "^step 0:" "$1.out" ||
+    grep -q "^resuming from iter $2 " "$1.out" && ! grep -q "step 0:" "$1.out" ||
         { say "did not resume from iter $2:"; cat "$1.out" "$1.err"; return 1; }
 }
 C=$tmp/C
