@@ -7,6 +7,7 @@
  *   nb_optim.h    SGD, Adam, AdamW, gradient clipping
  *   nb_lr_scheduler.h  MultiStepLR, StepLR, cosine, LambdaLR, SequentialLR, ...
  *   nb_state_dict.h, nb_safetensors.h  checkpoints
+ *   nb_dist.h     data-parallel training over MPI (a single-process stub without MPI)
  */
 #ifndef NABLA_H
 #define NABLA_H
@@ -19,4 +20,5 @@
 #include "nb_lr_scheduler.h"
 #include "nb_state_dict.h"
 #include "nb_safetensors.h"
+#include "nb_dist.h"
 #endif

@@ -1,7 +1,8 @@
 #!/bin/sh
 # setup.sh — prepare a fresh Debian machine and build nabla.
 #   ./setup.sh           install the build dependencies, configure, build
-#   ./setup.sh --tests   also the test/benchmark dependencies (Check, PyTorch for parity tests, valgrind)
+#   ./setup.sh --tests   also the test/benchmark dependencies (Check, PyTorch for parity tests, valgrind,
+#                        clang for make fuzz)
 # Installs only packages that are missing (needs root or sudo for apt-get). Re-running is cheap.
 set -e
 cd "$(dirname "$0")"
@@ -15,8 +16,8 @@ for arg in "$@"; do
     esac
 done
 
-pkgs="build-essential autoconf automake libtool pkg-config libjemalloc-dev libjansson-dev libopenblas-dev gnuplot-nox check"
-[ "$want_tests" = yes ] && pkgs="$pkgs python3 python3-torch valgrind libsubunit-dev"
+pkgs="build-essential autoconf automake libtool pkg-config libjemalloc-dev libjansson-dev libopenblas-dev gnuplot-nox check libopenmpi-dev openmpi-bin"
+[ "$want_tests" = yes ] && pkgs="$pkgs python3 python3-torch valgrind libsubunit-dev clang libclang-rt-14-dev"
 
 missing=""
 for p in $pkgs; do

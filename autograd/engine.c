@@ -75,7 +75,7 @@ static void node_destroy(nb__node *n)
         if (e->fn && --e->fn->obj.refcount == 0)
             e->fn->obj.free_fn(&e->fn->obj); /* queued: t_free.active is set */
     }
-    free(n);
+    nb__obj_free(n, sizeof *n + (size_t)n->n_inputs * sizeof(nb__edge));
 }
 
 static void node_free(nb__object *obj)
@@ -118,9 +118,7 @@ nb__node *nb__record(const nb__op *op, nb_tensor *out, int n, const nb_tensor *c
     }
     if (!nb__any_requires_grad(n, ins))
         return NULL;
-    nb__node *node = calloc(1, sizeof *node + (size_t)n * sizeof(nb__edge));
-    if (!node)
-        nb__fail("%s: out of memory recording an autograd node", op->name);
+    nb__node *node = nb__obj_alloc(sizeof *node + (size_t)n * sizeof(nb__edge)); /* zeroed */
     node->obj.refcount = 1; /* held by out */
     node->obj.free_fn = node_free;
     node->op = op;
@@ -165,9 +163,7 @@ void nb__save(nb__node *n, const nb_tensor *t) { save_tensor(n, nb_tensor_retain
 
 void nb__save_output(nb__node *n, const nb_tensor *out)
 {
-    nb_tensor *alias = calloc(1, sizeof *alias);
-    if (!alias)
-        nb__fail("%s: out of memory saving its output", n->op->name);
+    nb_tensor *alias = nb__obj_alloc(sizeof *alias); /* freed by nb_tensor_release */
     *alias = *out;
     alias->refcount = 1;
     alias->requires_grad = false;
@@ -282,17 +278,28 @@ nb_tensor *nb_detach(const nb_tensor *t)
 }
 
 /* ---- backward ------------------------------------------------------------------------------- */
-/* Accumulates g into *slot (a gradient the engine owns). First arrival takes a private
- * contiguous copy when g may alias user data; later ones add in place. */
+/* True when t is nobody else's: one reference (the engine's, or the inner scope's for a fresh
+ * backward result), no other tensor on its storage (no saved alias, no view), contiguous. Such
+ * a gradient can be taken over without a copy, or added into in place. */
+static bool exclusive(const nb_tensor *t)
+{
+    return t->refcount == 1 && t->storage->refcount == 1 && nb_tensor_is_contiguous(t);
+}
+
+/* Accumulates g into *slot (a gradient the engine owns). First arrival: takes g itself, or a
+ * private contiguous copy when g may alias user data (copy_first) and is not exclusive. Later
+ * arrivals add in place when the slot is exclusive, else out of place (it may alias a saved
+ * tensor or another input's gradient). */
 static void accumulate(nb_tensor **slot, nb_tensor *g, bool copy_first)
 {
     if (!*slot) {
-        *slot = copy_first ? nb__contiguous_copy(g) : nb_tensor_retain(g);
-        if (copy_first)
-            nb_tensor_retain(*slot); /* the copy lives past the engine's scope */
+        if (copy_first && !exclusive(g))
+            *slot = nb_tensor_retain(nb__contiguous_copy(g)); /* lives past the engine's scope */
+        else
+            *slot = nb_tensor_retain(g);
         return;
     }
-    if (!copy_first) { /* intermediate grads may alias saved tensors: add out of place */
+    if (!copy_first && !exclusive(*slot)) {
         nb_tensor *sum = nb_add(*slot, g);
         nb_tensor_release(*slot);
         *slot = nb_tensor_retain(sum);
@@ -376,12 +383,21 @@ void nb_backward(nb_tensor *root, const nb_tensor *grad_output, bool retain_grap
     /* 1. collect reachable nodes and count, per node, the edges reaching it */
     uint64_t epoch = ++g_visit_epoch;
     nb__node *rootn = (nb__node *)root->grad_fn;
-    node_stack todo = {0}, ready = {0};
+    /* the work lists keep their capacity across calls (per thread): no allocation per backward.
+     * A nested call (or one after a misuse longjmp'd out of a call) uses lists of its own. */
+    static _Thread_local node_stack t_todo, t_ready;
+    static _Thread_local bool t_lists_busy;
+    node_stack own_todo = {0}, own_ready = {0};
+    bool shared_lists = !t_lists_busy;
+    node_stack *todo_p = shared_lists ? &t_todo : &own_todo;
+    node_stack *ready_p = shared_lists ? &t_ready : &own_ready;
+    t_lists_busy = true;
+    todo_p->n = ready_p->n = 0;
     rootn->visit = epoch;
     rootn->deps = 0;
-    stack_push(&todo, rootn);
-    while (todo.n) {
-        nb__node *n = todo.items[--todo.n];
+    stack_push(todo_p, rootn);
+    while (todo_p->n) {
+        nb__node *n = todo_p->items[--todo_p->n];
         for (int i = 0; i < n->n_inputs; i++) {
             nb__node *c = n->inputs[i].fn;
             if (!c)
@@ -389,7 +405,7 @@ void nb_backward(nb_tensor *root, const nb_tensor *grad_output, bool retain_grap
             if (c->visit != epoch) {
                 c->visit = epoch;
                 c->deps = 0;
-                stack_push(&todo, c);
+                stack_push(todo_p, c);
             }
             c->deps++;
         }
@@ -397,10 +413,10 @@ void nb_backward(nb_tensor *root, const nb_tensor *grad_output, bool retain_grap
 
     /* 2. Kahn's order from the root; every node runs once all its consumers have run */
     rootn->grad_acc = nb_tensor_retain(g0);
-    stack_push(&ready, rootn);
+    stack_push(ready_p, rootn);
     nb_tensor *gin[64];
-    while (ready.n) {
-        nb__node *n = ready.items[--ready.n];
+    while (ready_p->n) {
+        nb__node *n = ready_p->items[--ready_p->n];
         nb_tensor *g = n->grad_acc;
         n->grad_acc = NULL;
         int inner = nb_scope_begin();
@@ -414,7 +430,15 @@ void nb_backward(nb_tensor *root, const nb_tensor *grad_output, bool retain_grap
         if (!gi)
             nb__fail("nb_backward: out of memory");
         memset(gi, 0, (size_t)n->n_inputs * sizeof *gi);
-        if (g) {
+        /* a scatter-like op whose input already has an exclusive gradient: add into it */
+        nb_tensor *acc = NULL;
+        if (g && n->op->accumulate_into && n->n_inputs == 1) {
+            const nb__edge *e0 = &n->inputs[0];
+            acc = e0->fn ? e0->fn->grad_acc : e0->leaf ? e0->leaf->grad : NULL;
+        }
+        if (acc && exclusive(acc) && acc->dtype == g->dtype) {
+            n->op->accumulate_into(n, g, acc);
+        } else if (g) {
             if (!nb_tensor_is_contiguous(g)) { /* backward formulas get contiguous grads */
                 nb_tensor *c = nb_tensor_retain(nb__contiguous_copy(g));
                 nb_tensor_release(g);
@@ -434,7 +458,7 @@ void nb_backward(nb_tensor *root, const nb_tensor *grad_output, bool retain_grap
                     accumulate(&e->fn->grad_acc, gi[i], false);
             }
             if (e->fn && --e->fn->deps == 0)
-                stack_push(&ready, e->fn);
+                stack_push(ready_p, e->fn);
         }
         if (gi != gin)
             free(gi);
@@ -443,8 +467,10 @@ void nb_backward(nb_tensor *root, const nb_tensor *grad_output, bool retain_grap
             node_release_saved(n);
         nb_scope_end(inner);
     }
-    free(todo.items);
-    free(ready.items);
+    if (shared_lists)
+        t_lists_busy = false;
+    free(own_todo.items);
+    free(own_ready.items);
     nb_scope_end(scope);
     nb_set_grad_enabled(prev_mode);
 }

@@ -43,11 +43,18 @@ typedef struct nb__op {
     const char *name;   /* public name, "nb_mul" */
     const char *family; /* from ops.def */
     nb__backward_fn backward;
+    /* Optional, for one-input ops whose gradient is g scattered into zeros (narrow, select):
+     * adds that gradient straight into acc, the input's gradient accumulated so far (input's
+     * shape and dtype, owned by the engine alone). g may be non-contiguous. */
+    void (*accumulate_into)(nb__node *n, nb_tensor *g, nb_tensor *acc);
 } nb__op;
 
 /* Defines the descriptor nb__op_<name>; fails to compile when <name> is not in ops.def. */
 #define NB__DEFINE_OP(name, backward_fn) \
-    NB__INTERNAL const nb__op nb__op_##name = {NB_OP_##name, "nb_" #name, NULL, backward_fn}
+    NB__INTERNAL const nb__op nb__op_##name = {NB_OP_##name, "nb_" #name, NULL, backward_fn, NULL}
+/* Same, with an accumulate_into function (see nb__op). */
+#define NB__DEFINE_OP_ACC(name, backward_fn, accumulate_fn) \
+    NB__INTERNAL const nb__op nb__op_##name = {NB_OP_##name, "nb_" #name, NULL, backward_fn, accumulate_fn}
 
 /* All descriptors, indexed by id (autograd/registry.c). */
 NB__INTERNAL const nb__op *nb__op_by_id(nb__op_id id);

@@ -248,8 +248,13 @@ static void narrow_backward(nb__node *n, nb_tensor *g, nb_tensor **gin)
     nb__copy_into(part, g);
     gin[0] = z;
 }
-NB__DEFINE_OP(narrow, narrow_backward);
-NB__DEFINE_OP(slice, narrow_backward);
+/* A later gradient for the same input: add g into its part of the accumulated gradient. */
+static void narrow_accumulate(nb__node *n, nb_tensor *g, nb_tensor *acc)
+{
+    nb_add_(nb_slice(acc, (int)n->iargs[0], n->iargs[1], n->iargs[1] + n->iargs[2], n->iargs[3]), g);
+}
+NB__DEFINE_OP_ACC(narrow, narrow_backward, narrow_accumulate);
+NB__DEFINE_OP_ACC(slice, narrow_backward, narrow_accumulate);
 
 static nb_tensor *slice_impl(const nb__op *op, const nb_tensor *t, int dim, int64_t start, int64_t length,
                              int64_t step)
@@ -302,7 +307,11 @@ static void select_backward(nb__node *n, nb_tensor *g, nb_tensor **gin)
     nb__copy_into(part, g);
     gin[0] = z;
 }
-NB__DEFINE_OP(select, select_backward);
+static void select_accumulate(nb__node *n, nb_tensor *g, nb_tensor *acc)
+{
+    nb_add_(nb_select(acc, (int)n->iargs[0], n->iargs[1]), g);
+}
+NB__DEFINE_OP_ACC(select, select_backward, select_accumulate);
 
 nb_tensor *nb_select(const nb_tensor *t, int dim, int64_t index)
 {

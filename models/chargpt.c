@@ -152,8 +152,14 @@ int main(int argc, char **argv)
             for (int64_t m = 50; m < o.max_iters && o.n_milestones < CHARGPT_MAX_MILESTONES; m += 50)
                 o.milestones[o.n_milestones++] = m;
         }
+        if (nb_dist_init(&argc, &argv) != NB_OK) { /* several ranks under mpirun, else one process */
+            fprintf(stderr, "chargpt train: %s\n", nb_last_error());
+            return 1;
+        }
         rc = chargpt_train(&o);
-        if (rc == 0 && o.plot) {
+        bool lead = nb_dist_rank() == 0;
+        nb_dist_finalize();
+        if (rc == 0 && o.plot && lead) {
             char png[4096];
             snprintf(png, sizeof png, "%s/loss.png", o.out_dir);
             char *dirs[1] = {(char *)o.out_dir};

@@ -25,6 +25,8 @@ typedef struct chargpt_opts {
     int64_t milestones[CHARGPT_MAX_MILESTONES];
     double gamma;
     int threads;
+    int64_t grad_accum; /* --gradient-accumulation-steps: micro-batches per optimizer step per rank */
+    bool debug_dist;    /* --debug-dist: check that every rank holds the same weights at each eval */
     bool resume, epoch_sampling, quiet, plot;
     /* sample / eval */
     const char *checkpoint, *prompt, *split;
@@ -46,6 +48,20 @@ int chargpt_parse_args(int argc, char **argv, chargpt_opts *o, const char **outp
 nb_gpt_config chargpt_model_config(const chargpt_opts *o, int64_t vocab_size);
 
 int chargpt_train(const chargpt_opts *o);
+
+/* ---- several MPI ranks (chargpt_dist.c; with one process these do nothing or the obvious) ---- */
+/* The largest rc over the ranks: a failure on any rank stops all of them at the same point. */
+int chargpt_dist_agree(int rc);
+/* This rank's micro-batch (new references in *x, *y): draws one batch per rank from the shared
+ * stream rng (or the epoch order), keeps the rank's own. */
+void chargpt_dist_draw(nb_char_data *d, const chargpt_opts *o, nb_generator *rng, nb_tensor **x, nb_tensor **y);
+/* After rank 0 alone loaded the resume state: weights, optimizer state, scheduler, counters,
+ * generators and data position from rank 0 to every rank. 0, or 1 (message printed). */
+int chargpt_dist_share_state(nb_gpt *g, nb_optimizer *opt, nb_lr_scheduler *sched, nb_char_data *d,
+                             nb_train_state *ts);
+/* --debug-dist: 0 when weights and optimizer state are bitwise identical on every rank (rank 0
+ * prints the checksum), else 1 (rank 0 prints which rank differs). */
+int chargpt_dist_check(nb_gpt *g, nb_optimizer *opt, int64_t iter);
 /* Plots the log.csv of each directory into `out_png` with gnuplot. */
 int chargpt_plot(int n_dirs, char *const *dirs, const char *out_png);
 

@@ -21,6 +21,7 @@ void chargpt_opts_default(chargpt_opts *o)
     o->weight_decay = 0.1, o->beta1 = 0.9, o->beta2 = 0.99, o->grad_clip = 1.0, o->seed = 1337;
     o->lr_schedule = CHARGPT_LR_COSINE, o->gamma = 0.5;
     o->threads = 0;
+    o->grad_accum = 1;
     o->split = "val";
     o->prompt = "\n", o->max_new_tokens = 500, o->temperature = 0.8, o->top_k = 200, o->top_p = 1.0;
     o->num_samples = 1;
@@ -40,6 +41,10 @@ const char chargpt_usage[] =
     "  --lr-schedule cosine|multistep|constant [cosine]  --milestones 50,100,... [every 50]  --gamma G [0.5]\n"
     "  --weight-decay W [0.1]  --beta1 B [0.9]  --beta2 B [0.99]  --grad-clip C [1.0] (0 = off)\n"
     "  --seed S [1337]  --threads N [cores]  --sampling random|epoch [random]  --resume  --plot  --quiet\n"
+    "  --gradient-accumulation-steps K [1] (K micro-batches of --batch-size per step, loss/K each)\n"
+    "  several processes: mpirun -np N chargpt train ... (N ranks x K micro-batches per step; rank 0\n"
+    "  writes the files; threads default to cores/ranks per host)  --debug-dist (check every eval that\n"
+    "  all ranks hold identical weights)\n"
     "sample:\n"
     "  --checkpoint FILE  --prompt TEXT [\\n]  --max-new-tokens N [500]  --temperature T [0.8]\n"
     "  --top-k K [200] (0 = off)  --top-p P [1.0]  --seed S [1337]  --num-samples M [1]  --no-kv-cache\n"
@@ -102,7 +107,7 @@ enum {
     O_DATA = 256, O_OUT, O_NLAYER, O_NHEAD, O_NEMBD, O_BLOCK, O_BATCH, O_DROPOUT, O_BIAS, O_GELU, O_MAXIT, O_EVALINT,
     O_EVALIT, O_LR, O_MINLR, O_WARMUP, O_DECAY, O_WD, O_B1, O_B2, O_CLIP, O_SEED, O_SCHED, O_MILE, O_GAMMA, O_THREADS,
     O_RESUME, O_SAMPLING, O_QUIET, O_PLOT, O_CKPT, O_PROMPT, O_MAXNEW, O_TEMP, O_TOPK, O_TOPP, O_NSAMP, O_NOKV,
-    O_SPLIT, O_OUTPUT, O_HELP
+    O_SPLIT, O_OUTPUT, O_HELP, O_ACCUM, O_DEBUGDIST
 };
 
 static const struct option k_options[] = {
@@ -126,13 +131,18 @@ static const struct option k_options[] = {
     {"top-k", required_argument, 0, O_TOPK}, {"top-p", required_argument, 0, O_TOPP},
     {"num-samples", required_argument, 0, O_NSAMP}, {"no-kv-cache", no_argument, 0, O_NOKV},
     {"split", required_argument, 0, O_SPLIT}, {"output", required_argument, 0, O_OUTPUT},
-    {"help", no_argument, 0, O_HELP}, {0, 0, 0, 0}};
+    {"help", no_argument, 0, O_HELP}, {"gradient-accumulation-steps", required_argument, 0, O_ACCUM},
+    {"debug-dist", no_argument, 0, O_DEBUGDIST}, {0, 0, 0, 0}};
 
 int chargpt_parse_args(int argc, char **argv, chargpt_opts *o, const char **output, bool *milestones_given)
 {
     const int64_t BIG = INT64_C(1) << 40;
     int64_t v;
+#ifdef __GLIBC__
+    optind = 0; /* glibc: a full reset, also of its position inside the previous argv */
+#else
     optind = 1;
+#endif
     opterr = 0;
     int c;
     while ((c = getopt_long(argc, argv, "", k_options, NULL)) != -1) {
@@ -196,8 +206,13 @@ int chargpt_parse_args(int argc, char **argv, chargpt_opts *o, const char **outp
             break;
         case O_OUTPUT: *output = a; break;
         case O_HELP: fputs(chargpt_usage, stdout); return -1;
-        default:
-            fprintf(stderr, "chargpt: unknown or incomplete option '%s' (see chargpt --help)\n", argv[optind - 1]);
+        case O_ACCUM: ok = parse_i64("gradient-accumulation-steps", a, 1, 1 << 20, &o->grad_accum); break;
+        case O_DEBUGDIST: o->debug_dist = true; break;
+        default: /* optopt: the letter of an unknown short option (optind has not moved past it) */
+            if (optopt > 0 && optopt < 256)
+                fprintf(stderr, "chargpt: unknown option '-%c' (see chargpt --help)\n", optopt);
+            else
+                fprintf(stderr, "chargpt: unknown or incomplete option '%s' (see chargpt --help)\n", argv[optind - 1]);
             return 2;
         }
         if (!ok)

@@ -235,6 +235,8 @@ nb_status nb_resume_save(const char *path, nb_gpt *g, const nb_char_vocab *v, nb
     meta_i64(sd, "iter", ts->iter);
     meta_f64(sd, "best_val_loss", ts->best_val_loss);
     meta_i64(sd, "log_rows", ts->log_rows);
+    meta_i64(sd, "world_size", ts->world_size > 0 ? ts->world_size : 1);
+    meta_i64(sd, "grad_accum", ts->grad_accum > 0 ? ts->grad_accum : 1);
     meta_i64(sd, "data_cursor", d->cursor);
     meta_i64(sd, "data_epoch", d->epoch);
     put_rng(sd, "rng", &ts->rng);
@@ -308,6 +310,11 @@ nb_status nb_resume_load(const char *path, nb_gpt *g, const nb_char_vocab *v, nb
         st = get_f64(sd, path, "best_val_loss", &nts.best_val_loss);
     if (st == NB_OK)
         st = get_i64(sd, path, "log_rows", &nts.log_rows);
+    nts.world_size = nts.grad_accum = 1; /* optional: older files trained one process, K = 1 */
+    if (st == NB_OK && nb_state_dict_get_meta(sd, "world_size"))
+        st = get_i64(sd, path, "world_size", &nts.world_size);
+    if (st == NB_OK && nb_state_dict_get_meta(sd, "grad_accum"))
+        st = get_i64(sd, path, "grad_accum", &nts.grad_accum);
     if (st == NB_OK)
         st = get_i64(sd, path, "data_cursor", &cursor);
     if (st == NB_OK)

@@ -146,12 +146,18 @@ static nb_tensor *attn_forward(nb_gpt_attn *a, const nb_tensor *x, kv_cache *kv)
         k = nb_narrow(kv->k, 2, 0, P + T);
         v = nb_narrow(kv->v, 2, 0, P + T);
     }
-    nb_tensor *att = nb_mul_scalar(nb_matmul(q, nb_transpose(k, -2, -1)), 1.0 / sqrt((double)hs));
-    if (T > 1)
-        att = nb_masked_fill(att, causal_mask(T, P), -INFINITY);
-    att = nb_softmax(att, -1);
-    att = nb_module_forward(&a->attn_dropout->base, att);
-    nb_tensor *y = nb_matmul(att, v); /* [B, nh, T, hs] */
+    nb_tensor *y; /* [B, nh, T, hs] */
+    if (!(a->attn_dropout->base.training && a->attn_dropout->p > 0)) {
+        /* fused softmax(q k^T / sqrt(hs) + causal mask) v, the mask aligned to the P cached keys */
+        y = nb_scaled_dot_product_attention(q, k, v, true, 1.0 / sqrt((double)hs));
+    } else { /* dropout on the attention probabilities: the composite ops */
+        nb_tensor *att = nb_mul_scalar(nb_matmul(q, nb_transpose(k, -2, -1)), 1.0 / sqrt((double)hs));
+        if (T > 1)
+            att = nb_masked_fill(att, causal_mask(T, P), -INFINITY);
+        att = nb_softmax(att, -1);
+        att = nb_module_forward(&a->attn_dropout->base, att);
+        y = nb_matmul(att, v);
+    }
     y = nb_reshape(nb_transpose(y, 1, 2), NB_DIMS(B, T, C));
     y = nb_linear_forward(a->c_proj, y);
     return nb_module_forward(&a->resid_dropout->base, y);
@@ -176,7 +182,7 @@ static nb_tensor *gpt_logits(nb_gpt *g, const nb_tensor *idx, int64_t pos0, kv_c
     for (int i = 0; i < nb_module_list_len(g->h); i++)
         x = block_forward((nb_gpt_block *)nb_module_list_get(g->h, i), x, caches ? &caches[i] : NULL);
     x = nb_layer_norm_forward(g->ln_f, x);
-    return nb_matmul(x, nb_transpose(g->lm_head->weight, 0, 1));
+    return nb_fused_linear(x, g->lm_head->weight, NULL); /* lm_head, tied to wte */
 }
 
 nb_tensor *nb_gpt_forward(nb_gpt *g, const nb_tensor *idx)

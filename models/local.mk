@@ -5,6 +5,7 @@ models_libnbmodels_la_SOURCES = models/gpt.h models/gpt.c models/chardata.h mode
 	models/checkpoint.h models/checkpoint.c models/mlp_lm.h models/mlp_lm.c
 
 bin_PROGRAMS += chargpt
-chargpt_SOURCES = models/chargpt.h models/chargpt.c models/chargpt_train.c models/chargpt_plot.c models/chargpt_args.c
+chargpt_SOURCES = models/chargpt.h models/chargpt.c models/chargpt_train.c models/chargpt_plot.c models/chargpt_args.c \
+	models/chargpt_dist.c
 chargpt_LDADD = models/libnbmodels.la libnabla.la $(JEMALLOC_LIBS) -lm
 EXTRA_DIST += models/fetch_data.sh

@@ -2,6 +2,7 @@
  * node recording, and each backward formula right below its forward. */
 #include "config.h"
 #include "nb__autograd.h"
+#include "nb__k_gemm.h"
 #include "nb__k_nn.h"
 #include "nb_nn.h"
 
@@ -68,6 +69,100 @@ nb_tensor *nb_layer_norm(const nb_tensor *x, const nb_tensor *weight, const nb_t
     return nb__scope_return(scope, y);
 }
 
+/* ---- fused_linear --------------------------------------------------------------------------- */
+/* How the GEMM kernel reads a weight [out, in]: *rowmajor when its in-dim has unit stride (or
+ * size 1), else its out-dim; *ld the other stride. False when neither dim has unit stride. */
+static bool weight_layout(const nb_tensor *w, bool *rowmajor, int64_t *ld)
+{
+    int64_t out = w->shape[0], in = w->shape[1];
+    if (w->strides[1] == 1 || in <= 1) {
+        *rowmajor = true;
+        *ld = out <= 1 ? (in > 1 ? in : 1) : w->strides[0];
+        return true;
+    }
+    if (w->strides[0] == 1 || out <= 1) {
+        *rowmajor = false;
+        *ld = in <= 1 ? (out > 1 ? out : 1) : w->strides[1];
+        return true;
+    }
+    return false;
+}
+
+/* saved: 0 x contiguous, 1 weight (kernel-readable layout). With x as [R, in] and g as [R, out]:
+ * dx = g W (one GEMM), dW = g^T x (one GEMM, straight into [out, in]), db = column sums of g. */
+static void fused_linear_backward(nb__node *n, nb_tensor *g, nb_tensor **gin)
+{
+    nb_tensor *x = nb__saved(n, 0), *w = nb__saved(n, 1);
+    int64_t out = w->shape[0], in = w->shape[1], R = nb__numel(x->ndim - 1, x->shape);
+    bool rowmajor = true;
+    int64_t ld = 0;
+    weight_layout(w, &rowmajor, &ld);
+    if (nb__needs_grad(n, 0)) {
+        nb_tensor *dx = nb__tensor_new(x->dtype, x->ndim, x->shape);
+        nb__gemm_batched(x->dtype, false, !rowmajor, R, in, out, 1.0, nb_tensor_data(g), out, NULL,
+                         nb_tensor_data(w), ld, NULL, 0.0, nb_tensor_data(dx), in, NULL, 1);
+        gin[0] = dx;
+    }
+    if (nb__needs_grad(n, 1)) {
+        nb_tensor *dw = nb__tensor_new(w->dtype, 2, w->shape);
+        nb__gemm_batched(x->dtype, true, false, out, in, R, 1.0, nb_tensor_data(g), out, NULL,
+                         nb_tensor_data(x), in, NULL, 0.0, nb_tensor_data(dw), in, NULL, 1);
+        gin[1] = dw;
+    }
+    if (nb__needs_grad(n, 2)) {
+        nb_tensor *db = nb__tensor_new(w->dtype, NB_DIMS(out));
+        nb__k_col_sum(g->dtype, R, out, nb_tensor_data(g), nb_tensor_data(db));
+        gin[2] = db;
+    }
+}
+NB__DEFINE_OP(fused_linear, fused_linear_backward);
+
+nb_tensor *nb_fused_linear(const nb_tensor *x, const nb_tensor *weight, const nb_tensor *bias)
+{
+    nb__check_float("nb_fused_linear", x);
+    nb__check_same_dtype("nb_fused_linear", x, weight);
+    if (weight->ndim != 2)
+        nb__fail("nb_fused_linear: weight must be [out_features, in_features], got shape %s",
+                 NB__SHAPE(weight));
+    if (x->ndim == 0 || x->shape[x->ndim - 1] != weight->shape[1])
+        nb__fail("nb_fused_linear: input of shape %s does not fit weight of shape %s (last dim must be %lld)",
+                 NB__SHAPE(x), NB__SHAPE(weight), (long long)weight->shape[1]);
+    int64_t out = weight->shape[0], in = weight->shape[1];
+    if (bias) {
+        nb__check_same_dtype("nb_fused_linear", x, bias);
+        if (bias->ndim != 1 || bias->shape[0] != out)
+            nb__fail("nb_fused_linear: bias of shape %s does not fit weight of shape %s (expected [%lld])",
+                     NB__SHAPE(bias), NB__SHAPE(weight), (long long)out);
+    }
+    int scope = nb_scope_begin();
+    const nb_tensor *xc = nb_tensor_is_contiguous(x) ? x : nb__contiguous_copy(x);
+    const nb_tensor *wc = weight;
+    bool rowmajor = true;
+    int64_t ld = 0;
+    if (!weight_layout(weight, &rowmajor, &ld)) {
+        wc = nb__contiguous_copy(weight);
+        weight_layout(wc, &rowmajor, &ld);
+    }
+    int64_t shape[NB_MAX_DIMS];
+    memcpy(shape, x->shape, (size_t)x->ndim * sizeof *shape);
+    shape[x->ndim - 1] = out;
+    nb_tensor *y = nb__tensor_new(x->dtype, x->ndim, shape);
+    int64_t R = nb__numel(x->ndim - 1, x->shape);
+    /* y = x W^T: A = x [R, in], op(B) = W^T [in, out] (W row-major: B stored [out, in], transposed) */
+    nb__gemm_batched(x->dtype, false, rowmajor, R, out, in, 1.0, nb_tensor_data(xc), in, NULL,
+                     nb_tensor_data(wc), ld, NULL, 0.0, nb_tensor_data(y), out, NULL, 1);
+    if (bias && R && out) {
+        const nb_tensor *bc = nb_tensor_is_contiguous(bias) ? bias : nb__contiguous_copy(bias);
+        nb__k_bias_add_rows(x->dtype, R, out, nb_tensor_data(y), nb_tensor_data(bc));
+    }
+    nb__node *n = NB__RECORD(fused_linear, y, x, weight, bias);
+    if (n) {
+        nb__save(n, xc);
+        nb__save(n, wc);
+    }
+    return nb__scope_return(scope, y);
+}
+
 /* ---- cross_entropy -------------------------------------------------------------------------- */
 nb_cross_entropy_opts nb_cross_entropy_opts_default(void)
 {
@@ -81,9 +176,7 @@ static void cross_entropy_backward(nb__node *n, nb_tensor *g, nb_tensor **gin)
     nb_tensor *x = nb__saved(n, 0), *t = nb__saved(n, 1), *lse = nb__saved(n, 2);
     int64_t N = x->shape[0], V = x->shape[1];
     const int64_t *tv = nb_tensor_data(t);
-    double *scale = malloc((size_t)(N ? N : 1) * sizeof *scale);
-    if (!scale)
-        nb__fail("nb_cross_entropy: out of memory");
+    double *scale = nb__alloc((size_t)(N ? N : 1) * sizeof *scale);
     double gs = n->iargs[0] == NB_REDUCTION_NONE ? 0 : nb_tensor_item(g);
     for (int64_t i = 0; i < N; i++) {
         double gi = n->iargs[0] == NB_REDUCTION_NONE ? nb__load(g->dtype, nb__elem_ptr(g, i)) : gs;
@@ -94,7 +187,7 @@ static void cross_entropy_backward(nb__node *n, nb_tensor *g, nb_tensor **gin)
     nb_tensor *dx = nb_empty_like(x);
     nb__k_cross_entropy_backward(x->dtype, N, V, nb_tensor_data(x), tv, nb_tensor_data(lse), n->fargs[0], scale,
                                  nb_tensor_data(dx));
-    free(scale);
+    nb__free(scale, (size_t)(N ? N : 1) * sizeof *scale);
     gin[0] = n->iargs[3] ? nb_reshape(dx, NB_DIMS(V)) : dx;
 }
 NB__DEFINE_OP(cross_entropy, cross_entropy_backward);

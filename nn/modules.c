@@ -56,11 +56,7 @@ nb_tensor *nb_linear_forward(nb_linear *l, const nb_tensor *x)
                  nb_shape_str(nb_tensor_ndim(x), nb_tensor_shape(x), a, sizeof a), (long long)l->in_features,
                  (long long)l->out_features, NB__SHAPE(l->weight));
     }
-    int scope = nb_scope_begin();
-    nb_tensor *y = nb_matmul(x, nb_transpose(l->weight, 0, 1));
-    if (l->bias)
-        y = nb_add(y, l->bias);
-    return nb__scope_return(scope, y);
+    return nb_fused_linear(x, l->weight, l->bias); /* one op: x W^T + b, analytic backward */
 }
 
 /* ---- Embedding ------------------------------------------------------------------------------ */

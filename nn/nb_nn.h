@@ -16,8 +16,9 @@
  *   nb_module_free(root) frees the whole tree (each module's type->free, then its struct).
  *
  * Fused ops
- *   nb_layer_norm, nb_cross_entropy, nb_dropout, nb_scaled_dot_product_attention are single
- *   autograd ops with analytic backward formulas (no chain of small ops), gradchecked like every op.
+ *   nb_layer_norm, nb_cross_entropy, nb_dropout, nb_fused_linear, nb_scaled_dot_product_attention
+ *   are single autograd ops with analytic backward formulas (no chain of small ops), gradchecked
+ *   like every op.
  *
  * Errors: a shape that does not fit a module names both shapes; an out-of-range token id or
  * target names the value and the bound.
@@ -221,6 +222,12 @@ NB_API nb_tensor *nb_layer_norm(const nb_tensor *x, const nb_tensor *weight, con
  * classes". Returns a 0-dim tensor (mean/sum) or [N] (none). opts NULL = defaults. */
 NB_API nb_tensor *nb_cross_entropy(const nb_tensor *logits, const nb_tensor *targets,
                                    const nb_cross_entropy_opts *opts);
+/* Linear layer as one op: y = x weight^T + bias (torch.nn.functional.linear). x [..., in],
+ * weight [out, in], bias [out] or NULL; returns [..., out]. One GEMM forward; the backward is
+ * analytic: dx = dy weight, dweight = dy^T x (leading dims of x flattened into rows), dbias =
+ * column sums of dy; no transposed copies, no broadcast reduction. Misuse (shapes that do not
+ * fit, non-float or mixed dtypes) names the op and the shapes. */
+NB_API nb_tensor *nb_fused_linear(const nb_tensor *x, const nb_tensor *weight, const nb_tensor *bias);
 /* Inverted dropout: zeroes each element with probability p, scales the rest by 1/(1-p).
  * training false or p == 0 returns x itself (a new reference). */
 NB_API nb_tensor *nb_dropout(const nb_tensor *x, double p, bool training, nb_generator *gen);

@@ -32,10 +32,11 @@ extern "C" {
  * as "__metadata__" first. Tensors may be any view (transposed, sliced, expanded): their
  * values are written in logical row-major order. The header JSON is compact (no spaces) with
  * keys "dtype", "shape", "data_offsets" in that order, like the reference writer.
- * The save is ATOMIC: data goes to a new file "path.tmpXXXXXX" in the same directory (created
- * with mode 0666 & ~umask), which is flushed, fsync'ed and renamed over `path`; then the
- * directory is fsync'ed. On any failure the temporary file is removed and an existing `path`
- * is left byte-identical.
+ * The save is ATOMIC: data goes to a new file "path.tmpPID.XXXXXX" in the same directory
+ * (created with mode 0666 & ~umask), which is flushed, fsync'ed and renamed over `path`; then
+ * the directory is fsync'ed. On any failure the temporary file is removed and an existing
+ * `path` is left byte-identical. A saver killed mid-save (SIGKILL, OOM killer) leaves its
+ * temporary file; the next save to `path` removes those whose process PID no longer exists.
  * Returns NB_OK; NB_ERR_IO (message: path, the failing step, strerror) when the file cannot
  * be created, written (ENOSPC, EFBIG, ...) or renamed; NB_ERR_INVALID when sd cannot be
  * represented (a name "__metadata__", a name or metadata string that is not valid UTF-8, a

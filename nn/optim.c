@@ -9,6 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <tgmath.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 typedef enum { OPT_SGD, OPT_ADAM, OPT_ADAMW } opt_kind;
 static const char *const kind_names[] = {"SGD", "Adam", "AdamW"};
@@ -292,7 +295,7 @@ typedef void (*upd_fn)(int64_t lo, int64_t hi, const upd_bufs *b, const upd_args
 
 /* torch: d = g (+ wd*p); buf = d | buf*mom + (1-damp)*d; d = d + mom*buf | buf; p = p + (-lr)*d */
 #define SGD_RANGE(T, NAME, WD, MOM, FIRST, NEST)                                                   \
-    static void NAME(int64_t lo, int64_t hi, const upd_bufs *bf, const upd_args *a)                \
+    NB__TARGET_CLONES static void NAME(int64_t lo, int64_t hi, const upd_bufs *bf, const upd_args *a) \
     {                                                                                              \
         T *restrict p = bf->p, *restrict buf = bf->s[0];                                           \
         const T *restrict g = bf->g;                                                               \
@@ -313,11 +316,36 @@ typedef void (*upd_fn)(int64_t lo, int64_t hi, const upd_bufs *b, const upd_args
         }                                                                                          \
     }
 
+/* x[0..n) = sqrt(x) with the SSE2 instruction (IEEE, correctly rounded: the values of sqrt());
+ * libm's sqrt keeps a loop scalar (errno), this one lets the Adam loops around it vectorize. */
+static inline void sqrt_block_float(float *x, int64_t n)
+{
+    int64_t i = 0;
+#if defined(__SSE2__)
+    for (; i + 4 <= n; i += 4)
+        _mm_storeu_ps(x + i, _mm_sqrt_ps(_mm_loadu_ps(x + i)));
+#endif
+    for (; i < n; i++)
+        x[i] = sqrtf(x[i]);
+}
+static inline void sqrt_block_double(double *x, int64_t n)
+{
+    int64_t i = 0;
+#if defined(__SSE2__)
+    for (; i + 2 <= n; i += 2)
+        _mm_storeu_pd(x + i, _mm_sqrt_pd(_mm_loadu_pd(x + i)));
+#endif
+    for (; i < n; i++)
+        x[i] = sqrt(x[i]);
+}
+
 /* torch: (AdamW: p = p*(1 - lr*wd)) (Adam: d = g + wd*p); m = m*b1 + (1-b1)*d;
  * v = v*b2 + (1-b2)*d*d; (vmax = max(vmax, v), NaN propagating); denom = sqrt(v)/sqrt(bc2) + eps;
- * p = p + (-step_size)*m/denom. AdamW's decay factor is 1 (exact) for Adam. */
+ * p = p + (-step_size)*m/denom. AdamW's decay factor is 1 (exact) for Adam. In blocks of
+ * ADAM_BLOCK: the moments pass (keeping v for the root), the roots, the parameter pass. */
+#define ADAM_BLOCK 256
 #define ADAM_RANGE(T, NAME, L2, AMS)                                                               \
-    static void NAME(int64_t lo, int64_t hi, const upd_bufs *bf, const upd_args *a)                \
+    NB__TARGET_CLONES static void NAME(int64_t lo, int64_t hi, const upd_bufs *bf, const upd_args *a) \
     {                                                                                              \
         T *restrict p = bf->p, *restrict m = bf->s[0], *restrict v = bf->s[1],                     \
           *restrict vmax = bf->s[2];                                                               \
@@ -327,23 +355,37 @@ typedef void (*upd_fn)(int64_t lo, int64_t hi, const upd_bufs *b, const upd_args
                 omb2 = (T)(1 - a->beta2), bc2s = (T)a->bc2_sqrt, eps = (T)a->eps,                  \
                 nss = (T)(-a->step_size), sgn = a->maximize ? (T)-1 : (T)1;                        \
         (void)wd, (void)vmax;                                                                      \
-        _Pragma("omp simd")                                                                        \
-        for (int64_t i = lo; i < hi; i++) {                                                        \
-            T d = sgn * g[i];                                                                      \
-            T pi = p[i] * decay;                                                                   \
-            if (L2)                                                                                \
-                d = d + wd * pi;                                                                   \
-            T mi = m[i] * b1 + omb1 * d;                                                           \
-            T vi = v[i] * b2 + omb2 * d * d;                                                       \
-            m[i] = mi;                                                                             \
-            v[i] = vi;                                                                             \
-            if (AMS) {                                                                             \
-                T x = vmax[i];                                                                     \
-                vi = (x > vi || x != x) ? x : vi;                                                  \
-                vmax[i] = vi;                                                                      \
+        T root[ADAM_BLOCK];                                                                        \
+        for (int64_t b0 = lo; b0 < hi; b0 += ADAM_BLOCK) {                                         \
+            int64_t n = hi - b0 < ADAM_BLOCK ? hi - b0 : ADAM_BLOCK;                               \
+            T *restrict pb = p + b0, *restrict mb = m + b0, *restrict vb = v + b0;                 \
+            T *restrict xb = AMS ? vmax + b0 : NULL;                                               \
+            const T *restrict gb = g + b0;                                                         \
+            (void)xb;                                                                              \
+            _Pragma("omp simd")                                                                    \
+            for (int64_t i = 0; i < n; i++) {                                                      \
+                T d = sgn * gb[i];                                                                 \
+                T pi = pb[i] * decay;                                                              \
+                if (L2)                                                                            \
+                    d = d + wd * pi;                                                               \
+                T mi = mb[i] * b1 + omb1 * d;                                                      \
+                T vi = vb[i] * b2 + omb2 * d * d;                                                  \
+                mb[i] = mi;                                                                        \
+                vb[i] = vi;                                                                        \
+                if (AMS) {                                                                         \
+                    T x = xb[i];                                                                   \
+                    vi = (x > vi || x != x) ? x : vi;                                              \
+                    xb[i] = vi;                                                                    \
+                }                                                                                  \
+                pb[i] = pi;                                                                        \
+                root[i] = vi;                                                                      \
             }                                                                                      \
-            T denom = sqrt(vi) / bc2s + eps;                                                       \
-            p[i] = pi + nss * mi / denom;                                                          \
+            sqrt_block_##T(root, n);                                                               \
+            _Pragma("omp simd")                                                                    \
+            for (int64_t i = 0; i < n; i++) {                                                      \
+                T denom = root[i] / bc2s + eps;                                                    \
+                pb[i] = pb[i] + nss * mb[i] / denom;                                               \
+            }                                                                                      \
         }                                                                                          \
     }
 

@@ -4,12 +4,15 @@
 #include "config.h"
 #include "nb_safetensors.h"
 
+#include "nb__safetensors.h"
 #include "nb__tensor.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <jansson.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -186,7 +189,7 @@ static nb_status parse_entry(const char *path, const char *name, json_t *v, st_e
         return nb__status(NB_ERR_FORMAT, "%s: tensor '%s': shape has %zu dims, nabla supports at most %d",
                           path, name, nd, NB_MAX_DIMS);
     e->ndim = (int)nd;
-    int64_t numel = 1;
+    int64_t numel = 1, span = 1; /* span: the product of the sizes > 0, which strides reach */
     for (size_t i = 0; i < nd; i++) {
         json_t *d = json_array_get(jshape, i);
         if (!json_is_integer(d) || json_integer_value(d) < 0)
@@ -197,10 +200,11 @@ static nb_status parse_entry(const char *path, const char *name, json_t *v, st_e
     }
     for (size_t i = 0; i < nd; i++) { /* the same bound nb_empty enforces, so it never aborts */
         int64_t d = e->shape[i];
-        if (d > 0 && numel > INT64_MAX / 16 / d)
+        if (d > 0 && span > INT64_MAX / 16 / d)
             return nb__status(NB_ERR_FORMAT, "%s: tensor '%s': shape %s has too many elements (overflow)",
                               path, name, nb__shape_text(e->ndim, e->shape).s);
         numel *= d;
+        span *= d > 0 ? d : 1;
     }
 
     if (!json_is_array(joff) || json_array_size(joff) != 2 ||
@@ -408,6 +412,20 @@ done:
     return st;
 }
 
+/* Loads from f (size bytes; closed here) into a new dict in *out. */
+static nb_status load_stream(const char *path, FILE *f, uint64_t size, nb_state_dict **out)
+{
+    nb_state_dict *sd = nb_state_dict_new();
+    nb_status st = load_file(path, f, size, sd);
+    fclose(f);
+    if (st != NB_OK) {
+        nb_state_dict_free(sd);
+        return st;
+    }
+    *out = sd;
+    return NB_OK;
+}
+
 nb_status nb_safetensors_load(const char *path, nb_state_dict **out)
 {
     if (!out)
@@ -434,15 +452,17 @@ nb_status nb_safetensors_load(const char *path, nb_state_dict **out)
         close(fd);
         return nb__status(NB_ERR_IO, "%s: cannot open: %s", path, strerror(e));
     }
-    nb_state_dict *sd = nb_state_dict_new();
-    nb_status st = load_file(path, f, (uint64_t)sb.st_size, sd);
-    fclose(f);
-    if (st != NB_OK) {
-        nb_state_dict_free(sd);
-        return st;
-    }
-    *out = sd;
-    return NB_OK;
+    return load_stream(path, f, (uint64_t)sb.st_size, out);
+}
+
+nb_status nb__safetensors_load_mem(const void *buf, size_t len, const char *name, nb_state_dict **out)
+{
+    static const char empty[1];
+    *out = NULL;
+    FILE *f = fmemopen(len ? (void *)buf : (void *)empty, len ? len : 1, "rb");
+    if (!f)
+        return nb__status(NB_ERR_IO, "%s: cannot open: %s", name, strerror(errno));
+    return load_stream(name, f, len, out);
 }
 
 /* ---- saving --------------------------------------------------------------------------------- */
@@ -585,6 +605,45 @@ static void random_suffix(char *out6)
 
 /* fsyncs the directory holding path (makes the rename durable). Returns 0 or an errno value;
  * failures to open the directory or unsupported fsync (EINVAL) are not errors. */
+static int sync_dir(const char *path);
+
+/* Removes the temporary files "BASE.tmpPID.XXXXXX" next to path that savers killed mid-save
+ * left behind: only those whose process PID no longer exists, so saves in progress in other
+ * processes are never touched. Best effort: errors are ignored. */
+static void remove_dead_temps(const char *path)
+{
+    const char *slash = strrchr(path, '/'), *base = slash ? slash + 1 : path;
+    size_t blen = strlen(base), dlen = slash ? (size_t)(slash - path) : 0;
+    char *dir = malloc(dlen + 2);
+    if (!dir)
+        return;
+    if (!slash)
+        strcpy(dir, ".");
+    else if (dlen == 0)
+        strcpy(dir, "/");
+    else {
+        memcpy(dir, path, dlen);
+        dir[dlen] = '\0';
+    }
+    DIR *d = opendir(dir);
+    free(dir);
+    if (!d)
+        return;
+    for (struct dirent *e; (e = readdir(d));) {
+        const char *n = e->d_name, *q = n + blen + 4;
+        if (strncmp(n, base, blen) != 0 || strncmp(n + blen, ".tmp", 4) != 0)
+            continue;
+        long pid = 0;
+        for (; *q >= '0' && *q <= '9' && pid < 1L << 40; q++)
+            pid = pid * 10 + (*q - '0');
+        if (q == n + blen + 4 || *q != '.' || strlen(q + 1) != 6 || pid <= 0 || pid == (long)getpid())
+            continue;
+        if (kill((pid_t)pid, 0) != 0 && errno == ESRCH)
+            unlinkat(dirfd(d), n, 0);
+    }
+    closedir(d);
+}
+
 static int sync_dir(const char *path)
 {
     size_t n = strlen(path);
@@ -621,16 +680,17 @@ nb_status nb_safetensors_save(const nb_state_dict *sd, const char *path)
         return st;
 
     size_t plen = strlen(path);
-    char *tmp = malloc(plen + 16);
+    char *tmp = malloc(plen + 40);
     if (!tmp) {
         free(header);
         return nb__status(NB_ERR_NOMEM, "%s: out of memory", path);
     }
+    remove_dead_temps(path);
     int fd = -1;
     for (int attempt = 0; attempt < 100 && fd < 0; attempt++) {
         char sfx[7];
         random_suffix(sfx);
-        snprintf(tmp, plen + 16, "%s.tmp%s", path, sfx);
+        snprintf(tmp, plen + 40, "%s.tmp%ld.%s", path, (long)getpid(), sfx);
         fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
         if (fd < 0 && errno != EEXIST)
             break;

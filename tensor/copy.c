@@ -42,6 +42,7 @@ void nb__copy_into(nb_tensor *dst, const nb_tensor *src)
         }
     }
     copy_ctx c = {dst->dtype, src->dtype};
+    it.cost = 0.25; /* memory-bound */
     nb__iter_run(&it, fn, &c);
     nb__bump_version(dst);
 }
@@ -54,6 +55,20 @@ static void fill_loop(char **p, const int64_t *s, int64_t n, void *ctx)
     char one[8];
     nb__store(c->dt, one, c->v);
     size_t es = nb_dtype_size(c->dt);
+    if (s[0] == (int64_t)es && (es == 4 || es == 8)) { /* a run of 32/64-bit patterns */
+        if (es == 4) {
+            uint32_t v, *d = (uint32_t *)(void *)p[0];
+            memcpy(&v, one, 4);
+            for (int64_t i = 0; i < n; i++)
+                d[i] = v;
+        } else {
+            uint64_t v, *d = (uint64_t *)(void *)p[0];
+            memcpy(&v, one, 8);
+            for (int64_t i = 0; i < n; i++)
+                d[i] = v;
+        }
+        return;
+    }
     for (int64_t i = 0; i < n; i++)
         memcpy(p[0] + i * s[0], one, es);
 }
@@ -63,6 +78,7 @@ void nb__fill(nb_tensor *t, double v)
     nb__iter it;
     nb__iter_init(&it, t, 0, NULL);
     fill_ctx c = {t->dtype, v};
+    it.cost = 0.25; /* memory-bound */
     nb__iter_run(&it, fill_loop, &c);
     nb__bump_version(t);
 }

@@ -36,11 +36,28 @@ void nb__iter_init(nb__iter *it, nb_tensor *out, int nin, const nb_tensor *const
 {
     int nd = out->ndim;
     it->nops = 1 + nin;
+    it->cost = 1;
     it->numel = nb__numel(nd, out->shape);
     const nb_tensor *ops[NB__ITER_MAX_OPS];
     ops[0] = out;
     for (int k = 0; k < nin; k++)
         ops[1 + k] = ins[k];
+    /* fast path: every operand contiguous with out's shape: one run of numel elements */
+    bool flat = it->numel > 0;
+    for (int k = 0; k < it->nops && flat; k++) {
+        bool same = k == 0 || (ops[k]->ndim == nd && !memcmp(ops[k]->shape, out->shape, (size_t)nd * sizeof(int64_t)));
+        flat = same && nb_tensor_is_contiguous(ops[k]);
+    }
+    if (flat) {
+        it->ndim = 1;
+        it->shape[0] = it->numel;
+        for (int k = 0; k < it->nops; k++) {
+            int64_t es = (int64_t)nb_dtype_size(ops[k]->dtype);
+            it->base[k] = (char *)ops[k]->storage->data + ops[k]->offset * es;
+            it->strides[k][0] = it->numel > 1 ? es : 0;
+        }
+        return;
+    }
     /* broadcast every operand to out's shape: missing/size-1 dims get stride 0 */
     int64_t shape[NB_MAX_DIMS], strides[NB__ITER_MAX_OPS][NB_MAX_DIMS];
     for (int d = 0; d < nd; d++)
@@ -123,7 +140,8 @@ void nb__iter_run(const nb__iter *it, nb__loop_fn fn, void *ctx)
 {
     if (it->numel == 0)
         return;
-    int nt = nb__threads_for(it->numel);
+    double w = (double)it->numel * it->cost;
+    int nt = nb__threads_for(w < 9e18 ? (int64_t)w : INT64_MAX);
     if (nt <= 1) {
         iter_range(it, 0, it->numel, fn, ctx);
         return;

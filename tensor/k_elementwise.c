@@ -6,6 +6,12 @@
  * vector" cases, where one operand has stride 0) that the compiler vectorizes; other strides
  * go through a plain strided loop. No autograd here. */
 #include "config.h"
+/* Lets GCC if-convert (and so vectorize) loops with selects such as the clamps of the vector
+ * exp below; results are unchanged (IEEE semantics, NaN and signed zeros kept; only the
+ * floating-point exception flags are not preserved). */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("no-trapping-math")
+#endif
 #include "nb__k_elementwise.h"
 
 #include <tgmath.h>
@@ -19,6 +25,9 @@
  * so those loops carry no pragma (clang would warn that the requested vectorization failed). */
 #define SIMD_YES NB__SIMD
 #define SIMD_NO
+/* The unary and binary loops are built for AVX2 and the baseline (NB__TARGET_CLONES); both
+ * compute every element with the same operations, so results are bit-identical. */
+#define NB__CLONES NB__TARGET_CLONES
 
 typedef struct {
     double p0, p1;
@@ -67,10 +76,67 @@ static inline int64_t sat_int64_t(double v)
         T ex = exp((T)-2 * (T)K_SQRT_2_PI * (x + (T)K_GELU_C * x2 * x));                           \
         T s = (T)1 / ((T)1 + ex);                                                                  \
         T s1s = isinf(ex) ? (T)0 : ex * s * s; /* s (1 - s) */                                     \
+        if (s1s == 0) /* |x| large: the second term underflowed (and x2 may be inf: 0 * inf) */    \
+            return s;                                                                              \
         return s + x * s1s * (T)(2 * K_SQRT_2_PI) * ((T)1 + (T)(3 * K_GELU_C) * x2);               \
     }
 NB__FLOAT_TYPES(NB__FLOAT_HELPERS)
 #undef NB__FLOAT_HELPERS
+
+/* exp for float without a libm call, so loops over it vectorize: Cephes' expf (degree-6
+ * polynomial on x - n ln2, |error| <= 1 ulp against glibc over the whole range), 2^n built in
+ * two halves so results from 2^-150 to overflow are right. exp(+-inf) and NaN as libm. */
+static inline float exp_vec_float(float x)
+{
+    float xc = x > 88.8f ? 88.8f : x; /* above: overflow to inf; below: 0 (NaN passes) */
+    xc = xc < -104.0f ? -104.0f : xc;
+    const float shift = 12582912.0f; /* 1.5 * 2^23: adding it rounds to an integer */
+    float t = xc * 1.44269504088896341f + shift, n = t - shift;
+    int32_t ti;
+    memcpy(&ti, &t, sizeof ti);
+    int32_t ni = ti - 0x4B400000; /* n as an integer, from t's mantissa bits */
+    float r = xc - n * 0.693359375f;
+    r = r - n * -2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    float y = p * (r * r) + r + 1.0f;
+    int32_t n1 = ni / 2, n2 = ni - n1;
+    uint32_t b1 = (uint32_t)(n1 + 127) << 23, b2 = (uint32_t)(n2 + 127) << 23;
+    float s1, s2;
+    memcpy(&s1, &b1, sizeof s1);
+    memcpy(&s2, &b2, sizeof s2);
+    return y * s1 * s2;
+}
+
+/* Branch-free float tanh GELU and its derivative on exp_vec_float (vectorized loops); float64
+ * keeps the libm versions above. The derivative clamps x to [-20, 20] (beyond, it is 1 or
+ * below 1e-30 in magnitude) and the exp argument to 80, so no inf * 0 arises. */
+static inline float gelu_tanh_vec_float(float x)
+{
+    float u = (float)K_SQRT_2_PI * (x + (float)K_GELU_C * x * x * x);
+    return x / (1.0f + exp_vec_float(-2.0f * u));
+}
+static inline float gelu_tanh_grad_vec_float(float x)
+{
+    float xg = x > 20.0f ? 20.0f : x;
+    xg = xg < -20.0f ? -20.0f : xg;
+    float x2 = xg * xg;
+    float a = (float)(-2 * K_SQRT_2_PI) * (xg + (float)K_GELU_C * x2 * xg);
+    a = a > 80.0f ? 80.0f : a;
+    float ex = exp_vec_float(a);
+    float s = 1.0f / (1.0f + ex);
+    float s1s = ex * s * s; /* s (1 - s) */
+    return s + xg * s1s * (float)(2 * K_SQRT_2_PI) * (1.0f + (float)(3 * K_GELU_C) * x2);
+}
+static inline double gelu_tanh_vec_double(double x) { return gelu_tanh_double(x); }
+static inline double gelu_tanh_grad_vec_double(double x) { return gelu_tanh_grad_double(x); }
+/* Vectorize the loop for float only (the double helpers call libm). */
+#define SIMD_FLOAT_float NB__SIMD
+#define SIMD_FLOAT_double
 
 /* ---- unary expressions: x the element, p0/p1 the parameters as T ---------------------------- */
 #define EX_NEG(T, x, p0, p1) (-(x))
@@ -87,7 +153,7 @@ NB__FLOAT_TYPES(NB__FLOAT_HELPERS)
 #define EX_TANH(T, x, p0, p1) tanh(x)
 #define EX_SIGMOID(T, x, p0, p1) ((T)1 / ((T)1 + exp(-(x))))
 #define EX_GELU_ERF(T, x, p0, p1) ((x) * (T)0.5 * ((T)1 + erf((x) * (T)K_SQRT1_2)))
-#define EX_GELU_TANH(T, x, p0, p1) gelu_tanh_##T(x)
+#define EX_GELU_TANH(T, x, p0, p1) gelu_tanh_vec_##T(x)
 #define EX_POW(T, x, p0, p1) pow(x, p0)
 
 #define UNARY_NUMERIC_OPS(X, e, T) \
@@ -99,10 +165,10 @@ NB__FLOAT_TYPES(NB__FLOAT_HELPERS)
     X(LOG, EX_LOG, SIMD_NO, e, T) X(SQRT, EX_SQRT, SIMD_NO, e, T) \
     X(RSQRT, EX_RSQRT, SIMD_NO, e, T) X(TANH, EX_TANH, SIMD_NO, e, T) \
     X(SIGMOID, EX_SIGMOID, SIMD_NO, e, T) X(GELU_ERF, EX_GELU_ERF, SIMD_NO, e, T) \
-    X(GELU_TANH, EX_GELU_TANH, SIMD_NO, e, T) X(POW, EX_POW, SIMD_NO, e, T)
+    X(GELU_TANH, EX_GELU_TANH, SIMD_FLOAT_##T, e, T) X(POW, EX_POW, SIMD_NO, e, T)
 
 #define DEF_UNARY(OP, EX, V, e, T)                                                                 \
-    static void u_##OP##_##T(char **p, const int64_t *s, int64_t n, void *ctx)                     \
+    NB__CLONES static void u_##OP##_##T(char **p, const int64_t *s, int64_t n, void *ctx)          \
     {                                                                                              \
         const ew_ctx *c = ctx;                                                                     \
         const T p0 = sat_##T(c->p0), p1 = sat_##T(c->p1);                                          \
@@ -149,7 +215,7 @@ static const nb__loop_fn unary_table[NB__U_COUNT][NB_DTYPE_COUNT] = {
 #define EX_TANH_BWD(T, a, b, p0, p1) ((a) * ((T)1 - (b) * (b)))
 #define EX_SIGMOID_BWD(T, a, b, p0, p1) ((a) * ((T)1 - (b)) * (b))
 #define EX_GELU_ERF_BWD(T, a, b, p0, p1) ((a) * gelu_erf_grad_##T(b))
-#define EX_GELU_TANH_BWD(T, a, b, p0, p1) ((a) * gelu_tanh_grad_##T(b))
+#define EX_GELU_TANH_BWD(T, a, b, p0, p1) ((a) * gelu_tanh_grad_vec_##T(b))
 #define EX_POW_BWD(T, a, b, p0, p1) ((p0) == 0 ? (T)0 : (a) * (p0) * pow(b, (p0) - (T)1))
 #define EX_CLAMP_BWD(T, a, b, p0, p1) (((b) >= (p0) && (b) <= (p1)) ? (a) : (T)0)
 
@@ -162,13 +228,13 @@ static const nb__loop_fn unary_table[NB__U_COUNT][NB_DTYPE_COUNT] = {
     X(RELU_BWD, EX_RELU_BWD, SIMD_YES, e, T) X(SQRT_BWD, EX_SQRT_BWD, SIMD_YES, e, T) \
     X(RSQRT_BWD, EX_RSQRT_BWD, SIMD_YES, e, T) X(TANH_BWD, EX_TANH_BWD, SIMD_YES, e, T) \
     X(SIGMOID_BWD, EX_SIGMOID_BWD, SIMD_YES, e, T) X(GELU_ERF_BWD, EX_GELU_ERF_BWD, SIMD_NO, e, T) \
-    X(GELU_TANH_BWD, EX_GELU_TANH_BWD, SIMD_NO, e, T) X(POW_BWD, EX_POW_BWD, SIMD_NO, e, T) \
+    X(GELU_TANH_BWD, EX_GELU_TANH_BWD, SIMD_FLOAT_##T, e, T) X(POW_BWD, EX_POW_BWD, SIMD_NO, e, T) \
     X(CLAMP_BWD, EX_CLAMP_BWD, SIMD_YES, e, T)
 
 /* Fast paths: all unit stride; b broadcast along the run (row op scalar / column bias);
  * a broadcast along the run. Everything else: strided. */
 #define DEF_BINARY(OP, EX, V, e, T)                                                                \
-    static void b_##OP##_##T(char **p, const int64_t *s, int64_t n, void *ctx)                     \
+    NB__CLONES static void b_##OP##_##T(char **p, const int64_t *s, int64_t n, void *ctx)          \
     {                                                                                              \
         const ew_ctx *c = ctx;                                                                     \
         const T p0 = sat_##T(c->p0), p1 = sat_##T(c->p1);                                          \
@@ -312,18 +378,33 @@ static nb__loop_fn pick(nb__loop_fn fn, const char *what, int op, nb_dtype dt)
     return fn;
 }
 
-static void run(nb_tensor *out, int nin, const nb_tensor *const *ins, nb__loop_fn fn, ew_ctx *c)
+/* Work per element for the thread count: memory-bound loops 1/4, libm-class math 4. */
+#define COST_CHEAP 0.25
+#define COST_MATH 4.0
+
+static void run_cost(nb_tensor *out, int nin, const nb_tensor *const *ins, nb__loop_fn fn, ew_ctx *c,
+                     double cost)
 {
     nb__iter it;
     nb__iter_init(&it, out, nin, ins);
+    it.cost = cost;
     nb__iter_run(&it, fn, c);
 }
+
+static void run(nb_tensor *out, int nin, const nb_tensor *const *ins, nb__loop_fn fn, ew_ctx *c)
+{
+    run_cost(out, nin, ins, fn, c, COST_CHEAP);
+}
+
+static bool unary_is_math(nb__unary_op op) { return op >= NB__U_EXP && op <= NB__U_POW; }
+static bool binary_is_math(nb__binary_op op) { return op >= NB__B_GELU_ERF_BWD && op <= NB__B_POW_BWD; }
 
 void nb__k_unary(nb__unary_op op, nb_tensor *out, const nb_tensor *in, double p0, double p1)
 {
     nb__loop_fn fn = (unsigned)op < NB__U_COUNT && in->dtype == out->dtype ? unary_table[op][out->dtype] : NULL;
     ew_ctx c = {p0, p1, (int)op, 0};
-    run(out, 1, &in, pick(fn, "nb__k_unary", (int)op, out->dtype), &c);
+    run_cost(out, 1, &in, pick(fn, "nb__k_unary", (int)op, out->dtype), &c,
+             unary_is_math(op) ? COST_MATH : COST_CHEAP);
 }
 
 void nb__k_binary(nb__binary_op op, nb_tensor *out, const nb_tensor *a, const nb_tensor *b, double p0, double p1)
@@ -332,7 +413,8 @@ void nb__k_binary(nb__binary_op op, nb_tensor *out, const nb_tensor *a, const nb
                          ? binary_table[op][out->dtype]
                          : NULL;
     ew_ctx c = {p0, p1, (int)op, 0};
-    run(out, 2, (const nb_tensor *[]){a, b}, pick(fn, "nb__k_binary", (int)op, out->dtype), &c);
+    run_cost(out, 2, (const nb_tensor *[]){a, b}, pick(fn, "nb__k_binary", (int)op, out->dtype), &c,
+             binary_is_math(op) ? COST_MATH : COST_CHEAP);
 }
 
 static nb__loop_fn compare_fn(nb_dtype dt, bool scalar)

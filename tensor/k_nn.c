@@ -8,80 +8,150 @@
 #include <tgmath.h>
 
 /* ---- LayerNorm ------------------------------------------------------------------------------ */
+/* Row sums in double over 8 fixed lanes (element j always goes to lane j % 8, lanes combined in
+ * one fixed tree), so the loops vectorize and the result does not depend on the vector width. */
+#define LN_LANES 8
+static inline double lanes_total(const double *a)
+{
+    return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
+}
+
 #define NB__LN_FORWARD(E, T)                                                                       \
     static void ln_forward_##T(int64_t N, int64_t C, const T *x, const T *w, const T *b, double eps,  \
                                T *y, double *mean, double *rstd)                                   \
     {                                                                                              \
         int nt = nb__threads_for(N * C);                                                           \
-        NB__OMP_PARALLEL_FOR(nt)                               \
+        NB__OMP_PARALLEL_FOR(nt)                                                                   \
         for (int64_t i = 0; i < N; i++) {                                                          \
             const T *xi = x + i * C;                                                               \
             T *yi = y + i * C;                                                                     \
-            double s = 0;                                                                          \
-            for (int64_t j = 0; j < C; j++)                                                        \
-                s += xi[j];                                                                        \
-            double m = s / (double)C, v = 0;                                                       \
-            for (int64_t j = 0; j < C; j++) {                                                      \
-                double d = xi[j] - m;                                                              \
-                v += d * d;                                                                        \
+            double a[LN_LANES] = {0};                                                              \
+            int64_t j = 0;                                                                         \
+            for (; j + LN_LANES <= C; j += LN_LANES)                                               \
+                for (int l = 0; l < LN_LANES; l++)                                                 \
+                    a[l] += xi[j + l];                                                             \
+            for (int l = 0; j + l < C; l++)                                                        \
+                a[l] += xi[j + l];                                                                 \
+            double m = lanes_total(a) / (double)C;                                                 \
+            double q[LN_LANES] = {0};                                                              \
+            for (j = 0; j + LN_LANES <= C; j += LN_LANES)                                          \
+                for (int l = 0; l < LN_LANES; l++) {                                               \
+                    double d = xi[j + l] - m;                                                      \
+                    q[l] += d * d;                                                                 \
+                }                                                                                  \
+            for (int l = 0; j + l < C; l++) {                                                      \
+                double d = xi[j + l] - m;                                                          \
+                q[l] += d * d;                                                                     \
             }                                                                                      \
-            double r = 1.0 / sqrt(v / (double)C + eps);                                            \
+            double r = 1.0 / sqrt(lanes_total(q) / (double)C + eps);                               \
             mean[i] = m;                                                                           \
             rstd[i] = r;                                                                           \
             T mt = (T)m, rt = (T)r;                                                                \
-            for (int64_t j = 0; j < C; j++) {                                                      \
-                T h = (xi[j] - mt) * rt;                                                           \
-                yi[j] = h * (w ? w[j] : (T)1) + (b ? b[j] : (T)0);                                 \
+            if (w && b) {                                                                          \
+                _Pragma("omp simd") for (int64_t k = 0; k < C; k++) yi[k] = (xi[k] - mt) * rt * w[k] + b[k]; \
+            } else if (w) {                                                                        \
+                _Pragma("omp simd") for (int64_t k = 0; k < C; k++) yi[k] = (xi[k] - mt) * rt * w[k] + (T)0; \
+            } else if (b) {                                                                        \
+                _Pragma("omp simd") for (int64_t k = 0; k < C; k++) yi[k] = (xi[k] - mt) * rt + b[k]; \
+            } else {                                                                               \
+                _Pragma("omp simd") for (int64_t k = 0; k < C; k++) yi[k] = (xi[k] - mt) * rt + (T)0; \
             }                                                                                      \
         }                                                                                          \
     }
 NB__FLOAT_TYPES(NB__LN_FORWARD)
 #undef NB__LN_FORWARD
 
+/* dx rows in parallel; dw/db per column over the rows in order (blocks of 16 columns in
+ * parallel), so every sum has one fixed order whatever the thread count. On one thread, dw/db
+ * are summed in the same pass over the rows as dx (same order, same values). */
 #define NB__LN_BACKWARD(E, T)                                                                      \
+    static inline void ln_dx_row_##T(int64_t C, const T *xi, const T *gi, const T *w, T mt, T rt,    \
+                                     T *o)                                                         \
+    {                                                                                              \
+        double a1[LN_LANES] = {0}, a2[LN_LANES] = {0};                                             \
+        int64_t j = 0;                                                                             \
+        for (; j + LN_LANES <= C; j += LN_LANES)                                                   \
+            for (int l = 0; l < LN_LANES; l++) {                                                   \
+                T h = (xi[j + l] - mt) * rt;                                                       \
+                T gw = w ? gi[j + l] * w[j + l] : gi[j + l];                                       \
+                a1[l] += gw;                                                                       \
+                a2[l] += gw * h;                                                                   \
+            }                                                                                      \
+        for (int l = 0; j + l < C; l++) {                                                          \
+            T h = (xi[j + l] - mt) * rt;                                                           \
+            T gw = w ? gi[j + l] * w[j + l] : gi[j + l];                                           \
+            a1[l] += gw;                                                                           \
+            a2[l] += gw * h;                                                                       \
+        }                                                                                          \
+        T m1 = (T)(lanes_total(a1) / (double)C), m2 = (T)(lanes_total(a2) / (double)C);            \
+        if (w) {                                                                                   \
+            _Pragma("omp simd") for (int64_t k = 0; k < C; k++) {                                  \
+                T h = (xi[k] - mt) * rt;                                                           \
+                o[k] = rt * (gi[k] * w[k] - m1 - h * m2);                                          \
+            }                                                                                      \
+        } else {                                                                                   \
+            _Pragma("omp simd") for (int64_t k = 0; k < C; k++) {                                  \
+                T h = (xi[k] - mt) * rt;                                                           \
+                o[k] = rt * (gi[k] - m1 - h * m2);                                                 \
+            }                                                                                      \
+        }                                                                                          \
+    }                                                                                              \
     static void ln_backward_##T(int64_t N, int64_t C, const T *x, const T *w, const double *mean,    \
                                 const double *rstd, const T *dy, T *dx, T *dw, T *db)              \
     {                                                                                              \
         int nt = nb__threads_for(N * C);                                                           \
-        if (dx) {                                                                                  \
-            NB__OMP_PARALLEL_FOR(nt)                           \
+        if (nt <= 1 && dx && (dw || db)) {                                                         \
+            double *aw = nb__alloc(2 * (size_t)C * sizeof *aw), *ab = aw + C;                      \
+            for (int64_t j = 0; j < 2 * C; j++)                                                    \
+                aw[j] = 0;                                                                         \
             for (int64_t i = 0; i < N; i++) {                                                      \
                 const T *xi = x + i * C, *gi = dy + i * C;                                         \
-                T *o = dx + i * C;                                                                 \
-                T mt = (T)mean[i], rt = (T)rstd[i];                                                \
-                double s1 = 0, s2 = 0;                                                             \
-                for (int64_t j = 0; j < C; j++) {                                                  \
-                    T h = (xi[j] - mt) * rt;                                                       \
-                    T gw = gi[j] * (w ? w[j] : (T)1);                                              \
-                    s1 += gw;                                                                      \
-                    s2 += gw * h;                                                                  \
-                }                                                                                  \
-                T m1 = (T)(s1 / (double)C), m2 = (T)(s2 / (double)C);                              \
-                for (int64_t j = 0; j < C; j++) {                                                  \
-                    T h = (xi[j] - mt) * rt;                                                       \
-                    T gw = gi[j] * (w ? w[j] : (T)1);                                              \
-                    o[j] = rt * (gw - m1 - h * m2);                                                \
+                ln_dx_row_##T(C, xi, gi, w, (T)mean[i], (T)rstd[i], dx + i * C);                   \
+                double mi = mean[i], ri = rstd[i];                                                 \
+                _Pragma("omp simd") for (int64_t j = 0; j < C; j++) {                              \
+                    aw[j] += gi[j] * ((xi[j] - mi) * ri);                                          \
+                    ab[j] += gi[j];                                                                \
                 }                                                                                  \
             }                                                                                      \
+            for (int64_t j = 0; j < C; j++) {                                                      \
+                if (dw)                                                                            \
+                    dw[j] = (T)aw[j];                                                              \
+                if (db)                                                                            \
+                    db[j] = (T)ab[j];                                                              \
+            }                                                                                      \
+            nb__free(aw, 2 * (size_t)C * sizeof *aw);                                              \
+            return;                                                                                \
+        }                                                                                          \
+        if (dx) {                                                                                  \
+            NB__OMP_PARALLEL_FOR(nt)                                                               \
+            for (int64_t i = 0; i < N; i++)                                                        \
+                ln_dx_row_##T(C, x + i * C, dy + i * C, w, (T)mean[i], (T)rstd[i], dx + i * C);    \
         }                                                                                          \
         if (dw || db) {                                                                            \
-            NB__OMP_PARALLEL_FOR(nt)                           \
+            NB__OMP_PARALLEL_FOR(nt)                                                               \
             for (int64_t j0 = 0; j0 < C; j0 += 16) {                                               \
-                int64_t j1 = j0 + 16 < C ? j0 + 16 : C;                                            \
+                int64_t nj = j0 + 16 < C ? 16 : C - j0;                                            \
                 double aw[16] = {0}, ab[16] = {0};                                                 \
                 for (int64_t i = 0; i < N; i++) {                                                  \
-                    const T *xi = x + i * C, *gi = dy + i * C;                                     \
+                    const T *xi = x + i * C + j0, *gi = dy + i * C + j0;                           \
                     double mi = mean[i], ri = rstd[i];                                             \
-                    for (int64_t j = j0; j < j1; j++) {                                            \
-                        aw[j - j0] += gi[j] * ((xi[j] - mi) * ri);                                 \
-                        ab[j - j0] += gi[j];                                                       \
+                    if (nj == 16) {                                                                \
+                        for (int l = 0; l < 16; l++) {                                             \
+                            aw[l] += gi[l] * ((xi[l] - mi) * ri);                                  \
+                            ab[l] += gi[l];                                                        \
+                        }                                                                          \
+                    } else {                                                                       \
+                        for (int l = 0; l < nj; l++) {                                             \
+                            aw[l] += gi[l] * ((xi[l] - mi) * ri);                                  \
+                            ab[l] += gi[l];                                                        \
+                        }                                                                          \
                     }                                                                              \
                 }                                                                                  \
-                for (int64_t j = j0; j < j1; j++) {                                                \
+                for (int l = 0; l < nj; l++) {                                                     \
                     if (dw)                                                                        \
-                        dw[j] = (T)aw[j - j0];                                                     \
+                        dw[j0 + l] = (T)aw[l];                                                     \
                     if (db)                                                                        \
-                        db[j] = (T)ab[j - j0];                                                     \
+                        db[j0 + l] = (T)ab[l];                                                     \
                 }                                                                                  \
             }                                                                                      \
         }                                                                                          \
@@ -178,5 +248,50 @@ void nb__k_cross_entropy_backward(nb_dtype dt, int64_t N, int64_t V, const void 
         NB__FLOAT_TYPES(NB_X)
 #undef NB_X
     default: nb__fail("nb_cross_entropy: unsupported dtype %s", nb_dtype_name(dt));
+    }
+}
+
+/* ---- linear: bias rows and column sums ------------------------------------------------------ */
+#define NB__BIAS(E, T)                                                                             \
+    static void bias_add_##T(int64_t N, int64_t C, T *y, const T *b)                               \
+    {                                                                                              \
+        for (int64_t i = 0; i < N; i++) {                                                          \
+            T *yi = y + i * C;                                                                     \
+            _Pragma("omp simd") for (int64_t j = 0; j < C; j++) yi[j] += b[j];                     \
+        }                                                                                          \
+    }                                                                                              \
+    static void col_sum_##T(int64_t N, int64_t C, const T *g, T *out)                              \
+    {                                                                                              \
+        double *acc = nb__alloc((size_t)(C ? C : 1) * sizeof *acc);                                \
+        for (int64_t j = 0; j < C; j++)                                                            \
+            acc[j] = 0;                                                                            \
+        for (int64_t i = 0; i < N; i++) { /* rows in order: independent of the thread count */    \
+            const T *gi = g + i * C;                                                               \
+            _Pragma("omp simd") for (int64_t j = 0; j < C; j++) acc[j] += (double)gi[j];           \
+        }                                                                                          \
+        for (int64_t j = 0; j < C; j++)                                                            \
+            out[j] = (T)acc[j];                                                                    \
+        nb__free(acc, (size_t)(C ? C : 1) * sizeof *acc);                                          \
+    }
+NB__FLOAT_TYPES(NB__BIAS)
+#undef NB__BIAS
+
+void nb__k_bias_add_rows(nb_dtype dt, int64_t N, int64_t C, void *y, const void *b)
+{
+    switch (dt) {
+#define NB_X(E, T) case E: bias_add_##T(N, C, y, b); break;
+        NB__FLOAT_TYPES(NB_X)
+#undef NB_X
+    default: nb__fail("nb_fused_linear: unsupported dtype %s", nb_dtype_name(dt));
+    }
+}
+
+void nb__k_col_sum(nb_dtype dt, int64_t N, int64_t C, const void *g, void *out)
+{
+    switch (dt) {
+#define NB_X(E, T) case E: col_sum_##T(N, C, g, out); break;
+        NB__FLOAT_TYPES(NB_X)
+#undef NB_X
+    default: nb__fail("nb_fused_linear: unsupported dtype %s", nb_dtype_name(dt));
     }
 }

@@ -8,3 +8,4 @@ libnabla_core_la_SOURCES += \
 	tensor/nb__k_gemm.h tensor/k_gemm.c \
 	tensor/nb__k_index.h tensor/k_index.c
 include_HEADERS += tensor/nb_tensor.h
+libnabla_core_la_SOURCES += tensor/nb__k_attention.h tensor/k_attention.c

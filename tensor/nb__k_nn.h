@@ -25,4 +25,9 @@ NB__INTERNAL void nb__k_cross_entropy_backward(nb_dtype dt, int64_t N, int64_t V
                                                const int64_t *targets, const double *lse, double eps_ls,
                                                const double *scale, void *dlogits);
 
+/* y[i, :] += b for every row i of y [N, C] (a linear layer's bias). */
+NB__INTERNAL void nb__k_bias_add_rows(nb_dtype dt, int64_t N, int64_t C, void *y, const void *b);
+/* out[j] = sum over rows i of g[i, j] (g [N, C]), accumulated in double in row order. */
+NB__INTERNAL void nb__k_col_sum(nb_dtype dt, int64_t N, int64_t C, const void *g, void *out);
+
 #endif

@@ -60,6 +60,11 @@ NB__INTERNAL void *nb__alloc(size_t nbytes);
 NB__INTERNAL void nb__free(void *p, size_t nbytes);
 NB__INTERNAL nb__storage *nb__storage_new(size_t nbytes);
 NB__INTERNAL void nb__storage_release(nb__storage *s);
+/* Small objects (tensor headers, autograd nodes): a zeroed block of `size` bytes, reused from a
+ * free list by 64-byte class (off like the storage cache: ASan, NB_NO_CACHING_ALLOCATOR=1).
+ * nb__obj_free takes the same size. */
+NB__INTERNAL void *nb__obj_alloc(size_t size);
+NB__INTERNAL void nb__obj_free(void *p, size_t size);
 
 /* ---- construction --------------------------------------------------------------------------- */
 /* New contiguous tensor with fresh storage (uninitialized); registered in the current scope. */
@@ -107,6 +112,10 @@ typedef struct nb__iter {
     int64_t shape[NB_MAX_DIMS];
     int64_t strides[NB__ITER_MAX_OPS][NB_MAX_DIMS];
     char *base[NB__ITER_MAX_OPS];
+    /* Work per element for the thread count (nb__threads_for(numel * cost)): 1 after init;
+     * kernels lower it for memory-bound loops (a copy, an add: a parallel region does not pay
+     * below a few hundred thousand elements) and raise it for transcendental ones. */
+    double cost;
 } nb__iter;
 
 /* Inner loop: ptrs[k] points at operand k's first element of a run of n elements along the
@@ -142,6 +151,15 @@ NB__INTERNAL nb_tensor *nb__convert(const nb_tensor *t, nb_dtype dt);
 #define NB__OMP_PARALLEL_FOR(nt) NB__PRAGMA(omp parallel for num_threads(nt) schedule(static))
 #else
 #define NB__OMP_PARALLEL_FOR(nt) (void)(nt);
+#endif
+/* Before a hot loop function: also build it for AVX2 (GCC, x86-64, glibc), the loader picking
+ * the build for the CPU. Use only where both builds give identical results: loops without
+ * reductions whose order follows the vector width (FMA contraction is off in ISO C mode). */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__GLIBC__) && \
+    !defined(__SANITIZE_THREAD__) /* TSan-instrumented ifunc resolvers crash at load time */
+#define NB__TARGET_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define NB__TARGET_CLONES
 #endif
 /* Threads to use for a job of `work` scalar operations (1 below a threshold). */
 NB__INTERNAL int nb__threads_for(int64_t work);

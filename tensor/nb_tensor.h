@@ -231,10 +231,43 @@ NB_API char *nb_tensor_repr(const nb_tensor *t);
 /* Writes nb_tensor_repr(t) and a newline to f. */
 NB_API void nb_tensor_print(const nb_tensor *t, FILE *f);
 
+/* ---- memory: the caching allocator --------------------------------------------------------- */
+/* Tensor storage (and kernel scratch memory) released to the library goes to a cache of free
+ * blocks by size class (rounded up by at most 25%) and is reused by the next block of that
+ * class; tensor headers and autograd nodes are reused likewise. So a loop that repeats the same
+ * computation (a training step) allocates nothing from the system after its first iteration.
+ * The cache is off (every release frees) when NB_NO_CACHING_ALLOCATOR=1 is set in the
+ * environment before the first tensor is made, and in AddressSanitizer builds. */
+typedef struct nb_alloc_stats {
+    uint64_t storages;     /* storages created */
+    uint64_t fresh_allocs; /* blocks allocated from the system (cache misses): storage and the
+                            * kernels' scratch memory */
+    uint64_t cache_hits;   /* blocks reused from the cache */
+    uint64_t fresh_objects; /* tensor headers and autograd nodes taken from the system */
+    size_t cached_bytes;   /* bytes of free blocks held in the cache now */
+    size_t cache_limit;    /* the cap on cached bytes */
+    bool caching;          /* false when the cache is off */
+} nb_alloc_stats;
+/* Counters since the start of the process (thread-safe). */
+NB_API nb_alloc_stats nb_get_alloc_stats(void);
+/* Frees every cached block (like torch.cuda.empty_cache), and the free tensor headers and
+ * autograd nodes kept for reuse (at most 16 MiB of those); live tensors are not affected. */
+NB_API void nb_empty_cache(void);
+/* Caps the cached bytes (default 2 GiB; blocks released beyond the cap are freed); 0 disables
+ * caching of further releases. Empties the cache if it holds more. Returns the previous cap. */
+NB_API size_t nb_set_cache_limit(size_t bytes);
+
 /* ---- threads -------------------------------------------------------------------------------- */
 /* Sets the number of threads kernels use (default: the core count). n <= 0 restores it. */
 NB_API void nb_set_num_threads(int n);
 NB_API int nb_get_num_threads(void);
+/* Dynamic threads (default off; NB_DYNAMIC_THREADS=1 in the environment turns it on): kernels
+ * use at most the cores that other processes' runnable threads leave free (sampled from
+ * /proc/loadavg every 100 ms), up to nb_get_num_threads(). On a machine whose cores are all
+ * busy, parallel regions stall at their barriers and a step can run many times slower than on
+ * one thread. Results do not depend on the thread count, so only timings change. */
+NB_API void nb_set_dynamic_threads(bool on);
+NB_API bool nb_get_dynamic_threads(void);
 
 #ifdef __cplusplus
 }

@@ -138,15 +138,13 @@ void nb__check_shape(const char *op, int ndim, const int64_t *shape)
                      nb__shape_text(ndim, shape).s);
         if (shape[i] > 0 && total > INT64_MAX / 16 / shape[i])
             nb__fail("%s: shape %s has too many elements", op, nb__shape_text(ndim, shape).s);
-        total *= shape[i];
+        total *= shape[i] > 0 ? shape[i] : 1; /* a size-0 dim too: the strides must not overflow */
     }
 }
 
 static nb_tensor *tensor_alloc(void)
 {
-    nb_tensor *t = calloc(1, sizeof *t);
-    if (!t)
-        nb__fail("nb_alloc: out of memory allocating a tensor header");
+    nb_tensor *t = nb__obj_alloc(sizeof *t); /* zeroed */
     t->refcount = 1;
     return t;
 }
@@ -201,7 +199,7 @@ void nb_tensor_release(nb_tensor *t)
     if (t->grad_fn && --t->grad_fn->refcount == 0)
         t->grad_fn->free_fn(t->grad_fn);
     nb__storage_release(t->storage);
-    free(t);
+    nb__obj_free(t, sizeof *t);
 }
 
 /* ---- accessors ------------------------------------------------------------------------------ */

@@ -6,6 +6,8 @@
  * composite ops' gradients and nb_gradcheck; both kernel sets (AVX2+FMA and generic vectors);
  * thread-count determinism; misuse messages. */
 #include "testutil.h"
+/* tu_relayout's result joins the open scope like every other tensor (freed with it) */
+#define tu_relayout(src, layout) tu_adopt(tu_relayout(src, layout))
 
 #include <math.h>
 #include <stdlib.h>

@@ -2,9 +2,11 @@
  * here, independently of the library), on contiguous, transposed, sliced (NaN gaps), broadcast,
  * expanded (stride 0), zero-size and 0-dim inputs; backward against hand-derived derivatives;
  * GELU against recorded PyTorch values (tests/ref_elementwise.py); misuse messages.
- * Tests never open a scope: the tu_* helpers return caller-owned tensors, and Check forks each
- * test, so nothing is released by hand. */
+ * Each test runs inside a scope (tu_scope_setup/teardown fixture) that frees its tensors, so nothing
+ * is released by hand and the sanitizer build sees no leaks. */
 #include "testutil.h"
+/* tu_relayout's result joins the test's scope like every other tensor */
+#define tu_relayout(src, layout) tu_adopt(tu_relayout(src, layout))
 
 #include <math.h>
 #include <stdlib.h>
@@ -787,6 +789,7 @@ int main(void)
     Suite *s = suite_create("elementwise");
     TCase *tc = tcase_create("forward");
     tcase_set_timeout(tc, 20);
+    tcase_add_checked_fixture(tc, tu_scope_setup, tu_scope_teardown);
     tcase_add_loop_test(tc, test_unary_forward, 0, N_UNARY);
     tcase_add_loop_test(tc, test_binary_forward, 0, N_BINARY);
     tcase_add_test(tc, test_parallel);
@@ -796,6 +799,7 @@ int main(void)
     tcase_add_test(tc, test_gelu_torch);
     suite_add_tcase(s, tc);
     TCase *tb = tcase_create("backward");
+    tcase_add_checked_fixture(tb, tu_scope_setup, tu_scope_teardown);
     tcase_add_loop_test(tb, test_unary_backward, 0, N_UNARY);
     tcase_add_test(tb, test_unary_grad_edges);
     tcase_add_test(tb, test_binary_backward);
@@ -803,6 +807,7 @@ int main(void)
     tcase_add_test(tb, test_recording);
     suite_add_tcase(s, tb);
     TCase *ti = tcase_create("inplace_and_misuse");
+    tcase_add_checked_fixture(ti, tu_scope_setup, tu_scope_teardown);
     tcase_add_test(ti, test_inplace);
     tcase_add_test(ti, test_inplace_views);
     tcase_add_test(ti, test_misuse);

@@ -839,6 +839,27 @@ static void e_dropout(gc_run *r)
     unary_shapes(r, f_dropout, &p, K_UNIF, -1, 1);
 }
 
+/* nb_fused_linear: x [..., in], weight [out, in], bias [out] (when given) */
+static nb_tensor *f_fused_linear(nb_tensor *const *x, int n, void *c)
+{
+    (void)c;
+    return nb_fused_linear(x[0], x[1], n > 2 ? x[2] : NULL);
+}
+
+static void e_fused_linear(gc_run *r)
+{
+    if (layout_class(r)) {
+        CHECK(r, f_fused_linear, NULL, 7, U(r, -1, 1, 3, 4), U(r, -1, 1, 5, 4), U(r, -1, 1, 5));
+        CHECK(r, f_fused_linear, NULL, 3, U(r, -1, 1, 2, 3, 4), U(r, -1, 1, 2, 4)); /* no bias */
+        CHECK(r, f_fused_linear, NULL, 7, U(r, -1, 1, 4), U(r, -1, 1, 3, 4), U(r, -1, 1, 3)); /* 1-D x */
+        CHECK(r, f_fused_linear, NULL, 5, U(r, -1, 1, 3, 4), U(r, -1, 1, 5, 4), U(r, -1, 1, 5)); /* fixed W */
+    } else {
+        CHECK(r, f_fused_linear, NULL, 7, U(r, -1, 1, 0, 4), U(r, -1, 1, 3, 4), U(r, -1, 1, 3));
+        CHECK(r, f_fused_linear, NULL, 7, U(r, -1, 1, 2, 0), U(r, -1, 1, 3, 0), U(r, -1, 1, 3));
+        CHECK(r, f_fused_linear, NULL, 3, U(r, -1, 1, 2, 4), U(r, -1, 1, 0, 4));
+    }
+}
+
 /* nb_scaled_dot_product_attention: q, k, v [B, H, T, D]; p.a causal, p.s scale (<= 0: 1/sqrt(D)) */
 static nb_tensor *f_sdpa(nb_tensor *const *x, int n, void *c)
 {
@@ -922,6 +943,7 @@ static const gc_entry k_entries[] = {
     {"nb_layer_norm", LAYOUTS | CB(C_ZERO), e_layer_norm}, /* needs a last dim */
     {"nb_cross_entropy", NO_BCAST, e_cross_entropy},
     {"nb_dropout", NO_BCAST, e_dropout},
+    {"nb_fused_linear", LAYOUTS | CB(C_ZERO), e_fused_linear}, /* weight is 2-D */
     {"nb_scaled_dot_product_attention", LAYOUTS | CB(C_ZERO), e_sdpa}, /* 4-D only */
 };
 #define N_ENTRIES ((int)(sizeof k_entries / sizeof *k_entries))

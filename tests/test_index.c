@@ -903,6 +903,7 @@ int main(void)
     Suite *s = suite_create("index");
     TCase *tc = tcase_create("index");
     tcase_set_timeout(tc, 15);
+    tcase_add_checked_fixture(tc, tu_scope_setup, tu_scope_teardown); /* frees what tests leave */
     tcase_add_test(tc, test_index_select_layouts);
     tcase_add_test(tc, test_index_select_special);
     tcase_add_test(tc, test_index_select_large_parallel);

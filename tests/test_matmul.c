@@ -4,6 +4,8 @@
  * operands, misuse) against an independent plain loop in this file, and its backward against
  * hand-derived g @ B^T and A^T @ g. */
 #include "testutil.h"
+/* tu_relayout's result joins the open scope like every other tensor (freed with it) */
+#define tu_relayout(src, layout) tu_adopt(tu_relayout(src, layout))
 
 #include <math.h>
 #include <stdlib.h>

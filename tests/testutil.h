@@ -24,6 +24,14 @@ typedef enum {
 extern const char *const tu_layout_names[TU_LAYOUT_COUNT];
 /* Copy of src's values in the given layout (a new tensor; a view into a fresh buffer). */
 nb_tensor *tu_relayout(const nb_tensor *src, tu_layout layout);
+/* Hands an owned reference (e.g. tu_relayout's) to the innermost open scope, as library functions
+ * return tensors; without an open scope the caller keeps owning it. Returns t. */
+nb_tensor *tu_adopt(nb_tensor *t);
+/* Checked fixture: each test of a TCase runs inside a scope, closed afterwards together with any
+ * scope a misuse error left open (LeakSanitizer sees no test garbage):
+ *   tcase_add_checked_fixture(tc, tu_scope_setup, tu_scope_teardown); */
+void tu_scope_setup(void);
+void tu_scope_teardown(void);
 
 /* Asserts equal shapes and |got - want| <= atol + rtol*|want| elementwise (NaN == NaN, equal
  * infinities equal); the failure message names the first differing index and both values. */
