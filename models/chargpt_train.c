@@ -150,30 +150,9 @@ int chargpt_train(const chargpt_opts *o)
     nb_generator_seed(&init_gen, o->seed);
     nb_gpt *g = nb_gpt_new(&c, &init_gen);
 
-    /* AdamW with weight decay on 2-D+ params (matmul weights, embeddings), none on the rest */
     nb_param_list pl;
     nb_module_parameters(&g->base, false, &pl);
-    nb_tensor **decay = calloc((size_t)pl.n, sizeof *decay), **no_decay = calloc((size_t)pl.n, sizeof *no_decay);
-    int nd = 0, nn = 0;
-    for (int i = 0; i < pl.n; i++) {
-        if (nb_tensor_ndim(pl.params[i]) >= 2)
-            decay[nd++] = pl.params[i];
-        else
-            no_decay[nn++] = pl.params[i];
-    }
-    nb_adam_opts ao = nb_adamw_opts_default();
-    ao.lr = o->learning_rate;
-    ao.beta1 = o->beta1;
-    ao.beta2 = o->beta2;
-    ao.weight_decay = o->weight_decay;
-    nb_optimizer *opt = nb_adamw_new(nd, decay, &ao);
-    if (nn) {
-        nb_param_group_opts go = nb_param_group_opts_inherit();
-        go.weight_decay = 0.0;
-        nb_optimizer_add_param_group(opt, nn, no_decay, &go);
-    }
-    free(decay);
-    free(no_decay);
+    nb_optimizer *opt = nb_gpt_configure_optimizers(g, o->weight_decay, o->learning_rate, o->beta1, o->beta2);
     nb_lr_scheduler *sched;
     if (o->lr_schedule == CHARGPT_LR_COSINE)
         sched = nb_lambda_lr_new(opt, cosine_factor, (void *)o);

@@ -8,6 +8,7 @@
 #define NB_GPT_H
 
 #include "nb_nn.h"
+#include "nb_optim.h"
 
 typedef struct nb_gpt_config {
     int64_t block_size, vocab_size, n_layer, n_head, n_embd;
@@ -64,6 +65,11 @@ nb_gpt *nb_gpt_new(const nb_gpt_config *c, nb_generator *gen);
 nb_tensor *nb_gpt_forward(nb_gpt *g, const nb_tensor *idx);
 /* Mean cross-entropy of logits [B, T, V] against targets [B, T] (0-dim). */
 nb_tensor *nb_gpt_loss(const nb_tensor *logits, const nb_tensor *targets);
+
+/* nanoGPT's configure_optimizers: AdamW (eps 1e-8) with weight decay on every parameter of two or
+ * more dims (matmul weights, embeddings) and none on the rest (LayerNorm weights, biases): group 0
+ * decays, group 1 (if any) does not. Free with nb_optimizer_free. */
+nb_optimizer *nb_gpt_configure_optimizers(nb_gpt *g, double weight_decay, double lr, double beta1, double beta2);
 
 /* ---- generation ----------------------------------------------------------------------------- */
 typedef struct nb_sample_opts {
