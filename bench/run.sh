@@ -1,0 +1,275 @@
+#!/bin/sh
+# bench/run.sh — nabla vs PyTorch on this machine, in one run; prints side-by-side tables.
+#
+#   make bench                         (builds bench/bench_train, bench/bench_overhead, tries
+#                                       bench/bench_gemm, then runs this script)
+#   BUILDDIR=. SRCDIR=. sh bench/run.sh     (after make bench/bench_train bench/bench_overhead)
+#
+# Environment:
+#   BENCH_ONLY="char gpt2 overhead scaling gemm"   sections to run (default: all)
+#   BENCH_TORCH=0       skip the PyTorch side (it is skipped anyway, with a note, without torch)
+#   BENCH_STEPS_CHAR=N  timed steps for the char GPT configs (default 30; warm-up 5)
+#   BENCH_STEPS_GPT2=N  timed steps for GPT-2 124M (default 2; warm-up 1)
+#   PYTHON=...          the Python with torch (default /usr/bin/python3)
+#   BENCH_LOG=FILE      also keep every program's full output there (default: a temp file, removed)
+# PyTorch runs with N threads set both ways: torch.set_num_threads(N) and OPENBLAS_NUM_THREADS=N
+# (Debian's torch does its GEMMs in OpenBLAS, whose pthreads pool otherwise takes every core);
+# "torch default" sets neither. OPENBLAS_CORETYPE is passed through as the environment has it.
+# shellcheck disable=SC2086 # $CHAR, $GPT2, $envs: word splitting intended
+set -u
+
+SRCDIR=${SRCDIR:-$(cd "$(dirname "$0")/.." && pwd)}
+BUILDDIR=${BUILDDIR:-$(pwd)}
+PYTHON=${PYTHON:-/usr/bin/python3}
+ONLY=${BENCH_ONLY:-char gpt2 overhead scaling gemm}
+STEPS_CHAR=${BENCH_STEPS_CHAR:-30}
+STEPS_GPT2=${BENCH_STEPS_GPT2:-2}
+TRAIN="$BUILDDIR/bench/bench_train"
+OVERHEAD="$BUILDDIR/bench/bench_overhead"
+GEMM="$BUILDDIR/bench/bench_gemm"
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/nabla-bench.XXXXXX") || exit 1
+trap 'rm -rf "$tmp"' EXIT INT TERM
+RES="$tmp/results" # lines "TAG key=value ..." (the programs' RESULT lines, tagged)
+LOG=${BENCH_LOG:-$tmp/log}
+: >"$RES"
+: >"$LOG"
+
+want() { case " $ONLY " in *" $1 "*) return 0 ;; esac; return 1; }
+
+for p in "$TRAIN" "$OVERHEAD"; do
+    if [ ! -x "$p" ]; then
+        echo "run.sh: $p is missing: run 'make bench' (or make bench/bench_train bench/bench_overhead)" >&2
+        exit 1
+    fi
+done
+
+have_torch=0
+torch_note=""
+if [ "${BENCH_TORCH:-1}" = 0 ]; then
+    torch_note="PyTorch side skipped (BENCH_TORCH=0)"
+elif torch_ver=$("$PYTHON" -c 'import torch; print(torch.__version__)' 2>/dev/null); then
+    have_torch=1
+else
+    torch_note="PyTorch not found ($PYTHON cannot import torch): PyTorch columns skipped, shown as '-'"
+fi
+
+# ---- running ----------------------------------------------------------------------------------
+# run TAG ENV... -- CMD ARGS...: runs the command, echoes its summary, stores its RESULT lines.
+run() {
+    tag=$1
+    shift
+    envs=""
+    while [ "$1" != "--" ]; do
+        envs="$envs $1"
+        shift
+    done
+    shift
+    printf '  %-16s [load %s] %s\n' "$tag" "$(cut -d' ' -f1 /proc/loadavg)" \
+        "$(echo "$envs $*" | sed "s|$BUILDDIR/||; s|$SRCDIR/||; s|^ *||")"
+    echo "== $tag:$envs $*" >>"$LOG"
+    # shellcheck disable=SC2086
+    env $envs "$@" >"$tmp/out" 2>&1
+    st=$?
+    if [ $st = 0 ]; then
+        cat "$tmp/out" >>"$LOG"
+        grep '^warm-up\|^nabla:\|^torch [0-9].*ns/op' "$tmp/out" | sed 's/^/      /'
+        grep '^RESULT ' "$tmp/out" | sed "s/^RESULT /$tag /" >>"$RES"
+    else
+        cat "$tmp/out" >>"$LOG"
+        echo "      FAILED (exit $st); last lines:"
+        tail -n 5 "$tmp/out" | sed 's/^/      | /'
+    fi
+}
+
+nb() { tag=$1 threads=$2; shift 2; run "$tag" -- "$TRAIN" --threads "$threads" "$@"; }
+pt() { # pt TAG THREADS(0 = torch default) ARGS...
+    tag=$1 threads=$2
+    shift 2
+    [ $have_torch = 1 ] || return 0
+    if [ "$threads" = 0 ]; then
+        run "$tag" -- "$PYTHON" "$SRCDIR/bench/torch_train.py" --threads 0 "$@"
+    else
+        run "$tag" OPENBLAS_NUM_THREADS="$threads" -- "$PYTHON" "$SRCDIR/bench/torch_train.py" --threads "$threads" "$@"
+    fi
+}
+
+# ---- reading results ----------------------------------------------------------------------------
+get() { # get TAG KEY [CASE]: value of KEY in TAG's result line ("" if none)
+    awk -v t="$1" -v k="$2" -v c="${3:-}" '$1 == t {
+        v = ""; cs = ""
+        for (i = 2; i <= NF; i++) { n = index($i, "="); key = substr($i, 1, n - 1)
+            if (key == k) v = substr($i, n + 1); if (key == "case") cs = substr($i, n + 1) }
+        if (c == "" || c == cs) { print v; exit } }' "$RES"
+}
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b + 0 == 0) print "-"; else printf "%.2f\n", a / b }'; }
+fmt() { # fmt VALUE PRINTF-FORMAT: "-" when empty
+    if [ -z "$1" ]; then echo "-"; else awk -v v="$1" -v f="$2" 'BEGIN { printf f "\n", v }'; fi
+}
+best() { # best MODE(max|min) TAG... : the best value of KEY=$KEY among tags (empty when none)
+    mode=$1
+    shift
+    for t in "$@"; do get "$t" "$KEY"; done | awk -v m="$mode" 'NF { if (b == "" || (m == "max" ? $1 > b : $1 < b)) b = $1 } END { print b }'
+}
+besttag() { # besttag MODE TAG...: which tag holds the best
+    mode=$1
+    shift
+    for t in "$@"; do v=$(get "$t" "$KEY"); [ -n "$v" ] && echo "$t $v"; done |
+        awk -v m="$mode" '{ if (b == "" || (m == "max" ? $2 > b : $2 < b)) { b = $2; bt = $1 } } END { print bt }'
+}
+fastest() { # fastest TAG: tokens/s of the fastest timed step
+    awk -v b="$(get "$1" B)" -v t="$(get "$1" T)" -v s="$(get "$1" best_s_per_step)" \
+        'BEGIN { if (s == "" || s + 0 == 0) print ""; else printf "%.1f\n", b * t / s }'
+}
+label() { case $1 in *_1t) echo "1 thread" ;; *_2t) echo "2 threads" ;; *_def) echo "default" ;; *) echo "$1" ;; esac; }
+
+# ---- header -------------------------------------------------------------------------------------
+model=$(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -n 1)
+echo "nabla benchmark — $(date -u '+%Y-%m-%d %H:%M UTC')"
+echo "machine: ${model:-unknown CPU}, $(nproc) cores; load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "nabla $(git -C "$SRCDIR" describe --always --dirty 2>/dev/null || echo '(no git)'); PyTorch: ${torch_ver:-none};" \
+    "OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-unset}"
+[ -n "$torch_note" ] && echo "NOTE: $torch_note"
+awk -v n="$(nproc)" '{ if ($1 > 0.5 * n) printf "WARNING: load average %s on %d cores: other work competes; figures are pessimistic, 2-thread ones most\n", $1, n }' /proc/loadavg
+echo
+
+CHAR="--preset char --warmup 5 --steps $STEPS_CHAR"
+GPT2="--preset gpt2 --warmup 1 --steps $STEPS_GPT2"
+if want char || want scaling; then
+    echo "char GPT (nanoGPT CPU config), $STEPS_CHAR timed steps after 5 warm-up:"
+    nb nb_char_1t 1 $CHAR
+    nb nb_char_2t 2 $CHAR
+    pt pt_char_1t 1 $CHAR
+    pt pt_char_2t 2 $CHAR
+    want char && pt pt_char_def 0 $CHAR
+fi
+if want gpt2; then
+    echo "GPT-2 124M shape, $STEPS_GPT2 timed steps after 1 warm-up:"
+    nb nb_gpt2_1t 1 $GPT2
+    nb nb_gpt2_2t 2 $GPT2
+    pt pt_gpt2_1t 1 $GPT2
+    pt pt_gpt2_2t 2 $GPT2
+fi
+if want overhead; then
+    echo "tiny-op overhead:"
+    run nb_ovh -- "$OVERHEAD"
+    [ $have_torch = 1 ] && run pt_ovh -- "$PYTHON" "$SRCDIR/bench/torch_overhead.py"
+fi
+if want scaling; then
+    echo "scaling (4 layers, head size 32, B=12, T=64):"
+    for c in 256 384 768; do
+        steps=$((c >= 768 ? 4 : 10))
+        for th in 1 2; do
+            nb "nb_c${c}_${th}t" $th --preset char --n-embd $c --n-head $((c / 32)) --warmup 2 --steps $steps
+        done
+        for th in 1 2; do
+            pt "pt_c${c}_${th}t" $th --preset char --n-embd $c --n-head $((c / 32)) --warmup 2 --steps $steps
+        done
+    done
+fi
+gemm_out=""
+if want gemm; then
+    if [ -x "$GEMM" ]; then
+        echo "GEMM: bench/bench_gemm 1 2"
+        echo "== gemm" >>"$LOG"
+        gemm_out=$("$GEMM" 1 2 2>&1) || gemm_out="$gemm_out
+(bench_gemm exited with an error)"
+        echo "$gemm_out" >>"$LOG"
+    else
+        gemm_out="(bench/bench_gemm not built (make bench/bench_gemm failed or was not run): GEMM table skipped)"
+    fi
+fi
+echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
+
+# ---- tables -------------------------------------------------------------------------------------
+line() { printf '%s\n' "------------------------------------------------------------------------------"; }
+echo
+if want char; then
+    echo "== char GPT, nanoGPT CPU config (4 layers, 4 heads, 128 ch, B=12, T=64, vocab 65, AdamW, clip 1.0)"
+    echo "   training tokens/s (higher is better); ratio = nabla / PyTorch. Mean over the timed steps;"
+    echo "   'fastest step' = tokens / the fastest single step (less sensitive to a loaded machine)"
+    printf '%-10s %11s %11s %7s | %-13s %11s %11s %7s\n' threads "nabla tok/s" "torch tok/s" ratio "fastest step:" nabla torch ratio
+    line
+    KEY=tokens_per_s
+    for th in 1t 2t def; do
+        n=$(get nb_char_$th tokens_per_s) p=$(get pt_char_$th tokens_per_s)
+        [ -z "$n$p" ] && continue
+        nf=$(fastest nb_char_$th) pf=$(fastest pt_char_$th)
+        printf '%-10s %11s %11s %7s | %-13s %11s %11s %7s\n' "$(label _$th)" "$(fmt "$n" %.0f)" "$(fmt "$p" %.0f)" \
+            "$(ratio "$n" "$p")" "" "$(fmt "$nf" %.0f)" "$(fmt "$pf" %.0f)" "$(ratio "$nf" "$pf")"
+    done
+    nbest=$(best max nb_char_1t nb_char_2t) pbest=$(best max pt_char_1t pt_char_2t pt_char_def)
+    printf '%-10s %11s %11s %7s\n' "best" "$(fmt "$nbest" %.0f)" "$(fmt "$pbest" %.0f)" "$(ratio "$nbest" "$pbest")"
+    echo "   (best nabla: $(label "$(besttag max nb_char_1t nb_char_2t)"); best PyTorch: $(label "$(besttag max pt_char_1t pt_char_2t pt_char_def)"))"
+    echo
+fi
+if want gpt2; then
+    echo "== GPT-2 124M shape (12 layers, 12 heads, 768 ch, vocab 50257, block 1024, B=4, T=64)"
+    echo "   seconds per training step (lower is better); speed = PyTorch s / nabla s (>1: nabla faster)"
+    printf '%-10s %11s %11s %7s | %-13s %11s %11s %7s\n' threads "nabla s" "torch s" speed "fastest step:" nabla torch speed
+    line
+    for th in 1t 2t; do
+        n=$(get nb_gpt2_$th s_per_step) p=$(get pt_gpt2_$th s_per_step)
+        nf=$(get nb_gpt2_$th best_s_per_step) pf=$(get pt_gpt2_$th best_s_per_step)
+        printf '%-10s %11s %11s %7s | %-13s %11s %11s %7s\n' "$(label _$th)" "$(fmt "$n" %.3f)" "$(fmt "$p" %.3f)" \
+            "$(ratio "$p" "$n")" "" "$(fmt "$nf" %.3f)" "$(fmt "$pf" %.3f)" "$(ratio "$pf" "$nf")"
+    done
+    KEY=s_per_step
+    nbest=$(best min nb_gpt2_1t nb_gpt2_2t) pbest=$(best min pt_gpt2_1t pt_gpt2_2t)
+    printf '%-10s %11s %11s %7s\n' best "$(fmt "$nbest" %.3f)" "$(fmt "$pbest" %.3f)" "$(ratio "$pbest" "$nbest")"
+    n=$(get nb_gpt2_1t init_s) p=$(get pt_gpt2_1t init_s)
+    printf '%-10s %11s %11s %7s   (building the model with GPT-2 init, 1 thread, s)\n' build "$(fmt "$n" %.2f)" \
+        "$(fmt "$p" %.2f)" "$(ratio "$p" "$n")"
+    echo
+fi
+if want char || want gpt2; then
+    echo "== peak RSS while training (MiB, getrusage ru_maxrss of the whole process; 1-thread runs)"
+    echo "   ratio = nabla / PyTorch (lower is better)"
+    printf '%-10s %11s %11s %7s\n' config "nabla MiB" "torch MiB" ratio
+    line
+    for cfg in char gpt2; do
+        want $cfg || continue
+        n=$(get nb_${cfg}_1t peak_rss_mb) p=$(get pt_${cfg}_1t peak_rss_mb)
+        printf '%-10s %11s %11s %7s\n' "$cfg" "$(fmt "$n" %.1f)" "$(fmt "$p" %.1f)" "$(ratio "$n" "$p")"
+    done
+    imp=$(get pt_char_1t rss_start_mb)
+    [ -z "$imp" ] && imp=$(get pt_gpt2_1t rss_start_mb)
+    [ -n "$imp" ] && echo "   (PyTorch's figure includes $imp MiB after 'import torch', before the model is built)"
+    echo
+fi
+if want overhead; then
+    echo "== framework overhead: y = x + x on 4 floats, 1 thread (ns per op, lower is better)"
+    echo "   speed ratio = PyTorch ns / nabla ns; PyTorch's figure includes the Python loop"
+    printf '%-26s %12s %12s %10s\n' case "nabla ns" "torch ns" speed
+    line
+    for c in add4_grad add4_nograd; do
+        n=$(get nb_ovh ns_per_op $c) p=$(get pt_ovh ns_per_op $c)
+        d=$([ $c = add4_grad ] && echo "x requires grad (records)" || echo "no grad")
+        printf '%-26s %12s %12s %10s\n' "$d" "$(fmt "$n" %.1f)" "$(fmt "$p" %.1f)" "$(ratio "$p" "$n")"
+    done
+    echo
+fi
+if want scaling; then
+    echo "== scaling: 4 layers, head size 32, B=12, T=64, vocab 65 — training tokens/s"
+    printf '%-7s %-6s %11s %11s %8s %11s %11s %8s\n' n_embd heads "nabla 1t" "nabla 2t" "nb 2t/1t" "torch 1t" "torch 2t" "nb/torch"
+    line
+    for c in 128 256 384 768; do
+        if [ $c = 128 ]; then t=char; else t=c$c; fi
+        n1=$(get nb_${t}_1t tokens_per_s) n2=$(get nb_${t}_2t tokens_per_s)
+        p1=$(get pt_${t}_1t tokens_per_s) p2=$(get pt_${t}_2t tokens_per_s)
+        KEY=tokens_per_s
+        nb_b=$(best max nb_${t}_1t nb_${t}_2t) pt_b=$(best max pt_${t}_1t pt_${t}_2t)
+        printf '%-7s %-6s %11s %11s %8s %11s %11s %8s\n' $c $((c / 32)) "$(fmt "$n1" %.0f)" "$(fmt "$n2" %.0f)" \
+            "$(ratio "$n2" "$n1")" "$(fmt "$p1" %.0f)" "$(fmt "$p2" %.0f)" "$(ratio "$nb_b" "$pt_b")"
+    done
+    echo "   (nb/torch = best nabla / best PyTorch over 1 and 2 threads)"
+    echo
+fi
+if want gemm; then
+    echo "== GEMM (bench/bench_gemm, GFLOP/s, ratio = nabla / OpenBLAS)"
+    echo "$gemm_out"
+    echo
+fi
+[ -n "$torch_note" ] && echo "NOTE: $torch_note"
+[ -n "${BENCH_LOG:-}" ] && echo "full output of every run: $BENCH_LOG"
+exit 0
