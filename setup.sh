@@ -2,7 +2,7 @@
 # setup.sh — prepare a fresh Debian machine and build nabla.
 #   ./setup.sh           install the build dependencies, configure, build
 #   ./setup.sh --tests   also the test/benchmark dependencies (Check, PyTorch for parity tests, valgrind,
-#                        clang for make fuzz)
+#                        clang for make fuzz, libomp for make check-tsan)
 # Installs only packages that are missing (needs root or sudo for apt-get). Re-running is cheap.
 set -e
 cd "$(dirname "$0")"
