@@ -42,7 +42,7 @@ static const char *k_usage =
     "  --preset gpt2   GPT-2 124M: 12 layers, 12 heads, 768 channels, block 1024, vocab 50257,\n"
     "                  B=4, T=64\n"
     "  --n-layer N --n-head N --n-embd N --block-size N --vocab N --batch N --seq T\n"
-    "                  override single values of the preset\n"
+    "                  override single values of the preset (give --preset first)\n"
     "  --gelu tanh|erf [tanh]  --threads N [1]  --warmup N [5]  --steps N [20]  --seed S [1337]\n"
     "  --lr LR [1e-3]  --weight-decay W [0.1]  --grad-clip C [1.0]  --name NAME (label in RESULT)\n";
 
