@@ -28,6 +28,7 @@ typedef struct chargpt_opts {
     int64_t grad_accum; /* --gradient-accumulation-steps: micro-batches per optimizer step per rank */
     bool debug_dist;    /* --debug-dist: check that every rank holds the same weights at each eval */
     bool resume, epoch_sampling, quiet, plot;
+    bool always_save;   /* --always-save-checkpoint: save at every eval, not only when val improves */
     /* sample / eval */
     const char *checkpoint, *prompt, *split;
     int64_t max_new_tokens, top_k, num_samples;

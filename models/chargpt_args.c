@@ -41,6 +41,7 @@ const char chargpt_usage[] =
     "  --lr-schedule cosine|multistep|constant [cosine]  --milestones 50,100,... [every 50]  --gamma G [0.5]\n"
     "  --weight-decay W [0.1]  --beta1 B [0.9]  --beta2 B [0.99]  --grad-clip C [1.0] (0 = off)\n"
     "  --seed S [1337]  --threads N [cores]  --sampling random|epoch [random]  --resume  --plot  --quiet\n"
+    "  --always-save-checkpoint (save ckpt.safetensors at every eval, not only when val loss improves)\n"
     "  --gradient-accumulation-steps K [1] (K micro-batches of --batch-size per step, loss/K each)\n"
     "  several processes: mpirun -np N chargpt train ... (N ranks x K micro-batches per step; rank 0\n"
     "  writes the files; threads default to cores/ranks per host)  --debug-dist (check every eval that\n"
@@ -107,7 +108,7 @@ enum {
     O_DATA = 256, O_OUT, O_NLAYER, O_NHEAD, O_NEMBD, O_BLOCK, O_BATCH, O_DROPOUT, O_BIAS, O_GELU, O_MAXIT, O_EVALINT,
     O_EVALIT, O_LR, O_MINLR, O_WARMUP, O_DECAY, O_WD, O_B1, O_B2, O_CLIP, O_SEED, O_SCHED, O_MILE, O_GAMMA, O_THREADS,
     O_RESUME, O_SAMPLING, O_QUIET, O_PLOT, O_CKPT, O_PROMPT, O_MAXNEW, O_TEMP, O_TOPK, O_TOPP, O_NSAMP, O_NOKV,
-    O_SPLIT, O_OUTPUT, O_HELP, O_ACCUM, O_DEBUGDIST
+    O_SPLIT, O_OUTPUT, O_HELP, O_ACCUM, O_DEBUGDIST, O_ALWAYS
 };
 
 static const struct option k_options[] = {
@@ -132,7 +133,8 @@ static const struct option k_options[] = {
     {"num-samples", required_argument, 0, O_NSAMP}, {"no-kv-cache", no_argument, 0, O_NOKV},
     {"split", required_argument, 0, O_SPLIT}, {"output", required_argument, 0, O_OUTPUT},
     {"help", no_argument, 0, O_HELP}, {"gradient-accumulation-steps", required_argument, 0, O_ACCUM},
-    {"debug-dist", no_argument, 0, O_DEBUGDIST}, {0, 0, 0, 0}};
+    {"debug-dist", no_argument, 0, O_DEBUGDIST},
+    {"always-save-checkpoint", no_argument, 0, O_ALWAYS}, {0, 0, 0, 0}};
 
 int chargpt_parse_args(int argc, char **argv, chargpt_opts *o, const char **output, bool *milestones_given)
 {
@@ -208,6 +210,7 @@ int chargpt_parse_args(int argc, char **argv, chargpt_opts *o, const char **outp
         case O_HELP: fputs(chargpt_usage, stdout); return -1;
         case O_ACCUM: ok = parse_i64("gradient-accumulation-steps", a, 1, 1 << 20, &o->grad_accum); break;
         case O_DEBUGDIST: o->debug_dist = true; break;
+        case O_ALWAYS: o->always_save = true; break;
         default: /* optopt: the letter of an unknown short option (optind has not moved past it) */
             if (optopt > 0 && optopt < 256)
                 fprintf(stderr, "chargpt: unknown option '-%c' (see chargpt --help)\n", optopt);

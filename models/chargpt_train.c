@@ -228,8 +228,9 @@ int chargpt_train(const chargpt_opts *o)
             val_loss = estimate_loss(g, &data, NB_SPLIT_VAL, o, &ts.rng);
             if (lead)
                 printf("\rstep %lld: train loss %.4f, val loss %.4f%20s\n", (long long)it, tl, val_loss, "");
-            if (val_loss < ts.best_val_loss) { /* the same val_loss on every rank */
-                ts.best_val_loss = val_loss;
+            if (val_loss < ts.best_val_loss || o->always_save) { /* the same val_loss on every rank */
+                if (val_loss < ts.best_val_loss)
+                    ts.best_val_loss = val_loss;
                 /* iter 0 too (nanoGPT skips it): a checkpoint of this run always exists, so the
                  * "last good checkpoint" after a divergence is never missing or an older run's */
                 if (lead && nb_ckpt_save(ckpt_path, g, &data.vocab, it, val_loss) != NB_OK) {
