@@ -13,6 +13,7 @@
 #pragma GCC optimize("no-trapping-math")
 #endif
 #include "nb__k_elementwise.h"
+#include "nb__vmath.h"
 
 #include <tgmath.h>
 
@@ -83,42 +84,13 @@ static inline int64_t sat_int64_t(double v)
 NB__FLOAT_TYPES(NB__FLOAT_HELPERS)
 #undef NB__FLOAT_HELPERS
 
-/* exp for float without a libm call, so loops over it vectorize: Cephes' expf (degree-6
- * polynomial on x - n ln2, |error| <= 1 ulp against glibc over the whole range), 2^n built in
- * two halves so results from 2^-150 to overflow are right. exp(+-inf) and NaN as libm. */
-static inline float exp_vec_float(float x)
-{
-    float xc = x > 88.8f ? 88.8f : x; /* above: overflow to inf; below: 0 (NaN passes) */
-    xc = xc < -104.0f ? -104.0f : xc;
-    const float shift = 12582912.0f; /* 1.5 * 2^23: adding it rounds to an integer */
-    float t = xc * 1.44269504088896341f + shift, n = t - shift;
-    int32_t ti;
-    memcpy(&ti, &t, sizeof ti);
-    int32_t ni = ti - 0x4B400000; /* n as an integer, from t's mantissa bits */
-    float r = xc - n * 0.693359375f;
-    r = r - n * -2.12194440e-4f;
-    float p = 1.9875691500e-4f;
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    float y = p * (r * r) + r + 1.0f;
-    int32_t n1 = ni / 2, n2 = ni - n1;
-    uint32_t b1 = (uint32_t)(n1 + 127) << 23, b2 = (uint32_t)(n2 + 127) << 23;
-    float s1, s2;
-    memcpy(&s1, &b1, sizeof s1);
-    memcpy(&s2, &b2, sizeof s2);
-    return y * s1 * s2;
-}
-
 /* Branch-free float tanh GELU and its derivative on exp_vec_float (vectorized loops); float64
  * keeps the libm versions above. The derivative clamps x to [-20, 20] (beyond, it is 1 or
  * below 1e-30 in magnitude) and the exp argument to 80, so no inf * 0 arises. */
 static inline float gelu_tanh_vec_float(float x)
 {
     float u = (float)K_SQRT_2_PI * (x + (float)K_GELU_C * x * x * x);
-    return x / (1.0f + exp_vec_float(-2.0f * u));
+    return x / (1.0f + nb__exp_vec_f32(-2.0f * u));
 }
 static inline float gelu_tanh_grad_vec_float(float x)
 {
@@ -127,7 +99,7 @@ static inline float gelu_tanh_grad_vec_float(float x)
     float x2 = xg * xg;
     float a = (float)(-2 * K_SQRT_2_PI) * (xg + (float)K_GELU_C * x2 * xg);
     a = a > 80.0f ? 80.0f : a;
-    float ex = exp_vec_float(a);
+    float ex = nb__exp_vec_f32(a);
     float s = 1.0f / (1.0f + ex);
     float s1s = ex * s * s; /* s (1 - s) */
     return s + xg * s1s * (float)(2 * K_SQRT_2_PI) * (1.0f + (float)(3 * K_GELU_C) * x2);

@@ -2,7 +2,12 @@
  * Rows are independent; parallel loops split rows (or columns for dw/db), never one reduction,
  * so results are identical for any thread count. */
 #include "config.h"
+/* lets GCC if-convert the clamps of nb__exp_vec_f32 (no change to results; see k_elementwise.c) */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("no-trapping-math")
+#endif
 #include "nb__k_nn.h"
+#include "nb__vmath.h"
 
 #include <math.h>
 #include <tgmath.h>
@@ -182,23 +187,50 @@ void nb__k_layer_norm_backward(nb_dtype dt, int64_t N, int64_t C, const void *x,
 }
 
 /* ---- cross-entropy -------------------------------------------------------------------------- */
+/* One row of V logits. float computes exp with nb__exp_vec_f32 (vectorizes; <= 1 ulp), double
+ * with libm. Sums are in double over CE_LANES fixed lanes (element j to lane j % 8, one fixed
+ * combination), so the AVX2 and baseline builds (NB__TARGET_CLONES) give identical results. */
+#define CE_LANES 8
+static inline float ce_exp_float(float x) { return nb__exp_vec_f32(x); }
+static inline double ce_exp_double(double x) { return exp(x); }
 #define NB__CE(E, T)                                                                               \
+    /* *lse = log-sum-exp of the row, *sx = its sum */                                            \
+    NB__TARGET_CLONES static void ce_row_forward_##T(int64_t V, const T *restrict xi, double *lse,  \
+                                                     double *sx)                                   \
+    {                                                                                              \
+        T mx = -INFINITY;                                                                          \
+        for (int64_t j = 0; j < V; j++)                                                            \
+            mx = xi[j] > mx ? xi[j] : mx;                                                          \
+        double s[CE_LANES] = {0}, a[CE_LANES] = {0};                                               \
+        int64_t j = 0;                                                                             \
+        for (; j + CE_LANES <= V; j += CE_LANES)                                                   \
+            for (int l = 0; l < CE_LANES; l++) {                                                   \
+                s[l] += (double)ce_exp_##T(xi[j + l] - mx);                                        \
+                a[l] += (double)xi[j + l];                                                         \
+            }                                                                                      \
+        for (int l = 0; j < V; j++, l++) {                                                         \
+            s[l] += (double)ce_exp_##T(xi[j] - mx);                                                \
+            a[l] += (double)xi[j];                                                                 \
+        }                                                                                          \
+        *lse = (double)mx + log(lanes_total(s));                                                   \
+        *sx = lanes_total(a);                                                                      \
+    }                                                                                              \
+    /* o = sc * (exp(x - l) - off) */                                                              \
+    NB__TARGET_CLONES static void ce_row_backward_##T(int64_t V, const T *restrict xi, T *restrict o, \
+                                                      T sc, T l, T off)                            \
+    {                                                                                              \
+        for (int64_t j = 0; j < V; j++)                                                            \
+            o[j] = sc * (ce_exp_##T(xi[j] - l) - off);                                             \
+    }                                                                                              \
     static void ce_forward_##T(int64_t N, int64_t V, const T *x, const int64_t *t, int64_t ignore,   \
                                double eps, double *loss, double *lse)                              \
     {                                                                                              \
-        int nt = nb__threads_for(N * V);                                                           \
-        NB__OMP_PARALLEL_FOR(nt)                               \
+        int nt = nb__threads_for(N * V * 4);                                                       \
+        NB__OMP_PARALLEL_FOR(nt)                                                                   \
         for (int64_t i = 0; i < N; i++) {                                                          \
             const T *xi = x + i * V;                                                               \
-            double mx = -INFINITY;                                                                 \
-            for (int64_t j = 0; j < V; j++)                                                        \
-                mx = xi[j] > mx ? xi[j] : mx;                                                      \
-            double s = 0, sx = 0;                                                                  \
-            for (int64_t j = 0; j < V; j++) {                                                      \
-                s += exp((double)xi[j] - mx);                                                      \
-                sx += xi[j];                                                                       \
-            }                                                                                      \
-            double l = mx + log(s);                                                                \
+            double l, sx;                                                                          \
+            ce_row_forward_##T(V, xi, &l, &sx);                                                    \
             lse[i] = l;                                                                            \
             if (t[i] == ignore) {                                                                  \
                 loss[i] = 0;                                                                       \
@@ -210,8 +242,8 @@ void nb__k_layer_norm_backward(nb_dtype dt, int64_t N, int64_t C, const void *x,
     static void ce_backward_##T(int64_t N, int64_t V, const T *x, const int64_t *t, const double *lse,  \
                                 double eps, const double *scale, T *dx)                            \
     {                                                                                              \
-        int nt = nb__threads_for(N * V);                                                           \
-        NB__OMP_PARALLEL_FOR(nt)                               \
+        int nt = nb__threads_for(N * V * 4);                                                       \
+        NB__OMP_PARALLEL_FOR(nt)                                                                   \
         for (int64_t i = 0; i < N; i++) {                                                          \
             const T *xi = x + i * V;                                                               \
             T *o = dx + i * V;                                                                     \
@@ -220,10 +252,8 @@ void nb__k_layer_norm_backward(nb_dtype dt, int64_t N, int64_t C, const void *x,
                     o[j] = 0;                                                                      \
                 continue;                                                                          \
             }                                                                                      \
-            T sc = (T)scale[i], l = (T)lse[i], off = (T)(eps / (double)V);                         \
-            for (int64_t j = 0; j < V; j++)                                                        \
-                o[j] = sc * (exp(xi[j] - l) - off);                                                \
-            o[t[i]] -= sc * (T)(1 - eps);                                                          \
+            ce_row_backward_##T(V, xi, o, (T)scale[i], (T)lse[i], (T)(eps / (double)V));          \
+            o[t[i]] -= (T)scale[i] * (T)(1 - eps);                                                 \
         }                                                                                          \
     }
 NB__FLOAT_TYPES(NB__CE)
