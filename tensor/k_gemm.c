@@ -298,6 +298,101 @@ NB__PACK_B(double, 4)
 NB__PACK_B(double, 8)
 NB__PACK_B(double, 16)
 
+#ifdef NB__GEMM_X86
+/* out[q] = column q of the 8 x 8 block in r[0..7] (rows), in place. */
+NB__TGT_AVX2 static inline void transpose8_ps(__m256 r[8])
+{
+    __m256 t[8], u[8];
+    for (int i = 0; i < 4; i++) {
+        t[2 * i] = _mm256_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm256_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    for (int i = 0; i < 2; i++) {
+        u[4 * i + 0] = _mm256_shuffle_ps(t[4 * i], t[4 * i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+        u[4 * i + 1] = _mm256_shuffle_ps(t[4 * i], t[4 * i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+        u[4 * i + 2] = _mm256_shuffle_ps(t[4 * i + 1], t[4 * i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+        u[4 * i + 3] = _mm256_shuffle_ps(t[4 * i + 1], t[4 * i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+    }
+    for (int i = 0; i < 4; i++) {
+        r[i] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x20);
+        r[i + 4] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x31);
+    }
+}
+
+/* pack_b_float_16 for the AVX2 kernel, with full 16-column panels of a transposed B (rs == 1:
+ * x @ W^T, where column j of op(B) is row j of W) moved by 8 x 8 AVX2 transposes instead of one
+ * element at a time. The packed values are the same. */
+NB__TGT_AVX2 static void pack_b_x_float_16(int64_t kc, int64_t nc, const float *B, int64_t rs, int64_t cs,
+                                           float *restrict dst)
+{
+    if (rs != 1) {
+        pack_b_float_16(kc, nc, B, rs, cs, dst);
+        return;
+    }
+    int64_t full = nc / 16 * 16;
+    for (int64_t jr = 0; jr < full; jr += 16, dst += 16 * kc) {
+        const float *src = B + jr * cs;
+        int64_t p = 0;
+        for (; p + 8 <= kc; p += 8) {
+            __m256 lo[8], hi[8];
+            for (int i = 0; i < 8; i++) {
+                lo[i] = _mm256_loadu_ps(src + i * cs + p);
+                hi[i] = _mm256_loadu_ps(src + (i + 8) * cs + p);
+            }
+            transpose8_ps(lo);
+            transpose8_ps(hi);
+            for (int q = 0; q < 8; q++) {
+                _mm256_storeu_ps(dst + (p + q) * 16, lo[q]);
+                _mm256_storeu_ps(dst + (p + q) * 16 + 8, hi[q]);
+            }
+        }
+        for (; p < kc; p++)
+            for (int j = 0; j < 16; j++)
+                dst[p * 16 + j] = src[j * cs + p];
+    }
+    if (full < nc)
+        pack_b_float_16(kc, nc - full, B + full * cs, rs, cs, dst);
+}
+/* pack_a_float_6 for the AVX2 kernel, with full 6-row panels of a row-major A (cs == 1) moved by
+ * 8 x 8 AVX2 transposes (rows 6 and 7 of each block are loads of row 5 again, never stored). */
+NB__TGT_AVX2 static void pack_a_x_float_6(int64_t mc, int64_t kc, const float *A, int64_t rs, int64_t cs,
+                                          float *restrict dst)
+{
+    if (cs != 1) {
+        pack_a_float_6(mc, kc, A, rs, cs, dst);
+        return;
+    }
+    const __m256i keep6 = _mm256_setr_epi32(-1, -1, -1, -1, -1, -1, 0, 0);
+    int64_t full = mc / 6 * 6;
+    for (int64_t ir = 0; ir < full; ir += 6, dst += 6 * kc) {
+        const float *src = A + ir * rs;
+        int64_t p = 0;
+        for (; p + 8 <= kc; p += 8) {
+            __m256 r[8];
+            for (int i = 0; i < 8; i++)
+                r[i] = _mm256_loadu_ps(src + (i < 6 ? i : 5) * rs + p);
+            transpose8_ps(r);
+            for (int q = 0; q < 7; q++) /* 8 floats into a 6-float slot: the next slot is written after */
+                _mm256_storeu_ps(dst + (p + q) * 6, r[q]);
+            _mm256_maskstore_ps(dst + (p + 7) * 6, keep6, r[7]);
+        }
+        for (; p < kc; p++)
+            for (int i = 0; i < 6; i++)
+                dst[p * 6 + i] = src[i * rs + p];
+    }
+    if (full < mc)
+        pack_a_float_6(mc - full, kc, A + full * rs, rs, cs, dst);
+}
+static void pack_a_x_double_6(int64_t mc, int64_t kc, const double *A, int64_t rs, int64_t cs, double *restrict dst)
+{
+    pack_a_double_6(mc, kc, A, rs, cs, dst);
+}
+static void pack_b_x_double_8(int64_t kc, int64_t nc, const double *B, int64_t rs, int64_t cs, double *restrict dst)
+{
+    pack_b_double_8(kc, nc, B, rs, cs, dst);
+}
+#endif
+
 /* ==== blocking and thread split (type-independent) ============================================ */
 /* Cache blocking of one kernel set: loop order and byte budgets. */
 typedef struct {
@@ -343,9 +438,14 @@ static int threads_for_fmas(double fmas)
     return nb__threads_for(w > 1e15 ? (int64_t)1e15 : (int64_t)w);
 }
 
-/* Splits nt threads into a tm x tn grid over pm x pn tiles minimizing the largest share
- * (ties: more row splits, which share no packing work). Returns the threads used. */
-static int split_threads(int nt, int64_t pm, int64_t pn, int *tm, int *tn)
+/* Splits nt threads into a tm x tn grid over pm x pn tiles (of mr x nr) minimizing the largest
+ * thread's work: its multiply-adds plus its packing, which a grid shape changes (every thread packs
+ * the B panel of its own columns and, for each nc-wide panel of them, the A block of its rows).
+ * A packed element is counted as PACK_COST multiply-adds. For 256 x 50257 x 768 (GPT-2's lm_head)
+ * this splits the columns: split rows, both threads would pack the whole 50257 x 768 weight.
+ * Ties: more row splits. Returns the threads used. */
+#define PACK_COST 8
+static int split_threads(int nt, int64_t pm, int64_t pn, int mr, int nr, int64_t nc, int *tm, int *tn)
 {
     if ((int64_t)nt > pm * pn)
         nt = (int)(pm * pn);
@@ -354,7 +454,8 @@ static int split_threads(int nt, int64_t pm, int64_t pn, int *tm, int *tn)
     for (int d = 1; d <= nt; d++) {
         if (nt % d)
             continue;
-        int64_t cost = ((pm + d - 1) / d) * ((pn + nt / d - 1) / (nt / d));
+        int64_t rows = (pm + d - 1) / d * mr, cols = (pn + nt / d - 1) / (nt / d) * nr;
+        int64_t cost = rows * cols + PACK_COST * (rows * ((cols + nc - 1) / nc) + cols);
         if (cost <= best)
             best = cost, *tm = d;
     }
@@ -531,7 +632,7 @@ static bool blas_usable(bool ta, bool tb, int64_t M, int64_t N, int64_t K, int64
         if (nt1 > 1 || nbatch == 1) { /* one product at a time, each split over threads */         \
             int tm, tn;                                                                             \
             int64_t pm = (M + k.mr - 1) / k.mr, pn = (N + k.nr - 1) / k.nr;                         \
-            int nt = split_threads(nt1, pm, pn, &tm, &tn);                                          \
+            int nt = split_threads(nt1, pm, pn, k.mr, k.nr, bl.nc, &tm, &tn);                                          \
             size_t wsz = (size_t)nt * (asz + bsz) * sizeof(T);                                      \
             T *ws = nb__alloc(wsz);                                                                 \
             for (int64_t bi = 0; bi < nbatch; bi++) {                                               \
@@ -584,7 +685,7 @@ static bool blas_usable(bool ta, bool tb, int64_t M, int64_t N, int64_t K, int64
                           pack_a_##T##_##ZMR, pack_b_##T##_##ZNR};                                  \
     case NB__GEMM_AVX2:                                                                             \
         return (kern_##T){XMR, XNR, &plan_l1_b, ukr_avx2_##T, ukr_avx2_##T##_half,                  \
-                          pack_a_##T##_##XMR, pack_b_##T##_##XNR};
+                          pack_a_x_##T##_##XMR, pack_b_x_##T##_##XNR};
 #else
 #define NB__GEMM_X86_CASES(T, XMR, XNR, ZMR, ZNR)
 #endif
