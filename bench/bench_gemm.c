@@ -1,11 +1,25 @@
-/* bench_gemm.c — sgemm throughput of nabla's packed kernels vs OpenBLAS (cblas_sgemm).
+/* bench_gemm.c — sgemm throughput of nabla's packed kernels vs OpenBLAS (cblas_sgemm), and against
+ * the machine's measured FMA peak.
  *
  * Build and run (not part of make check):
- *     make bench/bench_gemm && bench/bench_gemm [threads...]      (default: 1 2)
- * Shapes: 1024^3, and the GPT-ish products (M x N x K) 768x384x128, 768x128x512, 768x65x128, each
- * in the four transposition cases (NN forward, NT = g @ W^T / x @ W^T, TN = x^T @ g, TT).
- * Prints GFLOP/s (2*M*N*K per product, best of 9 alternating timed runs) and nabla/OpenBLAS, and
- * the largest difference between the two results. */
+ *     make bench/bench_gemm && bench/bench_gemm [--quick] [threads...]      (default: 1 2)
+ * Shapes (M x N x K, row-major, op = transposition of A and B):
+ *   1024^3 NN;
+ *   the char GPT's products 768x384x128, 768x128x512, 768x65x128, each in the four transposition
+ *   cases (NN forward, NT = g @ W^T / x @ W^T, TN = x^T @ g, TT);
+ *   GPT-2 124M's at B*T = 256 (--quick leaves them out): c_attn 256x2304x768 NT, MLP c_proj
+ *   256x768x3072 NT, lm_head forward 256x50257x768 NT, its input grad 256x768x50257 NN and its
+ *   weight grad 50257x768x256 TN.
+ * Columns: GFLOP/s (2*M*N*K per product, best of 3 rounds of 3 timed runs, the three sides
+ * alternating shape by shape) of nabla, of OpenBLAS with
+ * OPENBLAS_CORETYPE=Haswell (what the reference machines set) and with it unset (OpenBLAS picks
+ * the kernel for the CPU), nabla / each, nabla as a share of the FMA peak, and the largest
+ * difference between nabla's and OpenBLAS's results.
+ * OpenBLAS reads OPENBLAS_CORETYPE once, when it is loaded, so each OpenBLAS column is measured by
+ * a child process (this program with --openblas-child, under the core type's environment, driven
+ * through pipes); the
+ * peak is a loop of independent AVX2 FMAs on every thread (12 accumulators, 2 FMA pipes). */
+#define _DEFAULT_SOURCE /* popen, setenv */
 #include "config.h"
 #include "nb__k_gemm.h"
 
@@ -13,7 +27,16 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#endif
 
 static double now(void)
 {
@@ -25,7 +48,33 @@ static double now(void)
 typedef struct {
     int64_t M, N, K;
     bool ta, tb;
+    bool big; /* GPT-2 124M shape (left out by --quick) */
 } shape;
+
+#define MAX_SHAPES 32
+static shape g_shapes[MAX_SHAPES];
+static int g_nshapes;
+
+static void add_shape(int64_t M, int64_t N, int64_t K, bool ta, bool tb, bool big)
+{
+    g_shapes[g_nshapes++] = (shape){M, N, K, ta, tb, big};
+}
+
+static void build_shapes(bool quick)
+{
+    static const int64_t small[][3] = {{768, 384, 128}, {768, 128, 512}, {768, 65, 128}};
+    add_shape(1024, 1024, 1024, false, false, false);
+    for (size_t d = 0; d < sizeof small / sizeof small[0]; d++)
+        for (int t = 0; t < 4; t++)
+            add_shape(small[d][0], small[d][1], small[d][2], t & 2, t & 1, false);
+    if (quick)
+        return;
+    add_shape(256, 2304, 768, false, true, true);
+    add_shape(256, 768, 3072, false, true, true);
+    add_shape(256, 50257, 768, false, true, true);
+    add_shape(256, 768, 50257, false, false, true);
+    add_shape(50257, 768, 256, true, false, true);
+}
 
 typedef void (*gemm_fn)(const shape *s, const float *A, const float *B, float *C);
 
@@ -42,84 +91,234 @@ static void run_openblas(const shape *s, const float *A, const float *B, float *
                 (int)(s->tb ? s->K : s->N), 0.0f, C, (int)s->N);
 }
 
-/* Repetitions of fn that take >= 40 ms (after a warm-up call). */
-static int calibrate(gemm_fn fn, const shape *s, const float *A, const float *B, float *C)
+/* Best GFLOP/s of fn over 3 timed runs, each of enough repetitions to take >= 40 ms. */
+static double measure(gemm_fn fn, const shape *s, const float *A, const float *B, float *C)
 {
-    fn(s, A, B, C);
+    double flops = 2.0 * (double)s->M * (double)s->N * (double)s->K, best = 0;
+    fn(s, A, B, C); /* warm-up */
     int reps = 1;
     for (;;) {
         double t0 = now();
         for (int r = 0; r < reps; r++)
             fn(s, A, B, C);
-        if (now() - t0 >= 0.04 || reps >= (1 << 20))
-            return reps;
+        double dt = now() - t0;
+        if (dt >= 0.04 || reps >= (1 << 20)) {
+            best = flops * reps / dt / 1e9;
+            break;
+        }
         reps *= 2;
     }
+    for (int run = 0; run < 2; run++) {
+        double t0 = now();
+        for (int r = 0; r < reps; r++)
+            fn(s, A, B, C);
+        double g = flops * reps / (now() - t0) / 1e9;
+        best = g > best ? g : best;
+    }
+    return best;
 }
 
-/* Best GFLOP/s of each of nabla and OpenBLAS over 9 alternating timed runs (the best run is the
- * one least disturbed by other processes on a shared machine). */
-static void measure(const shape *s, const float *A, const float *B, float *C, float *C2, double *gn, double *gb)
+/* Peak multiply-add throughput of `threads` threads in GFLOP/s (0: not measurable here). */
+#if defined(__x86_64__) && defined(__GNUC__)
+__attribute__((target("avx2,fma"))) static double fma_loop(long n)
 {
-    double flops = 2.0 * (double)s->M * (double)s->N * (double)s->K;
-    int rn = calibrate(run_nabla, s, A, B, C), rb = calibrate(run_openblas, s, A, B, C2);
-    *gn = *gb = 0;
-    for (int run = 0; run < 9; run++) {
-        double t0 = now();
-        for (int r = 0; r < rn; r++)
-            run_nabla(s, A, B, C);
-        double g = flops * rn / (now() - t0) / 1e9;
-        *gn = g > *gn ? g : *gn;
-        t0 = now();
-        for (int r = 0; r < rb; r++)
-            run_openblas(s, A, B, C2);
-        g = flops * rb / (now() - t0) / 1e9;
-        *gb = g > *gb ? g : *gb;
+    __m256 a[12], b = _mm256_set1_ps(0.999999f), c = _mm256_set1_ps(1e-7f);
+    for (int i = 0; i < 12; i++)
+        a[i] = _mm256_set1_ps((float)i);
+    for (long k = 0; k < n; k++) {
+        _Pragma("GCC unroll 12") for (int i = 0; i < 12; i++) a[i] = _mm256_fmadd_ps(a[i], b, c);
     }
+    float v[8], s = 0;
+    for (int i = 0; i < 12; i++) {
+        _mm256_storeu_ps(v, a[i]);
+        s += v[0];
+    }
+    return (double)s;
+}
+static double fma_peak(int threads)
+{
+    if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma"))
+        return 0;
+    const long n = 50000000;
+    double best = 0;
+    for (int run = 0; run < 3; run++) {
+        double t0 = now(), sink = 0;
+#pragma omp parallel num_threads(threads) reduction(+ : sink)
+        sink += fma_loop(n);
+        double g = (double)threads * n * 12 * 16 / (now() - t0) / 1e9;
+        best = g > best && sink == sink ? g : best;
+    }
+    return best;
+}
+#else
+static double fma_peak(int threads)
+{
+    (void)threads;
+    return 0;
+}
+#endif
+
+static void fill(float *p, size_t n, nb_generator *g)
+{
+    for (size_t i = 0; i < n; i++)
+        p[i] = (float)(nb_generator_uniform(g) - 0.5);
+}
+
+/* The child: reads shape indices from stdin, answers OpenBLAS's GFLOP/s for each on stdout (after
+ * a first line with OpenBLAS's configuration), so the parent can alternate nabla and each
+ * OpenBLAS shape by shape. */
+static int openblas_child(int threads, bool quick, size_t cap)
+{
+    build_shapes(quick);
+    float *A = malloc(cap * sizeof *A), *B = malloc(cap * sizeof *B), *C = malloc(cap * sizeof *C);
+    if (!A || !B || !C)
+        return 1;
+    nb_generator g;
+    nb_generator_seed(&g, 1);
+    fill(A, cap, &g);
+    fill(B, cap, &g);
+    openblas_set_num_threads(threads);
+    printf("%s\n", openblas_get_config());
+    fflush(stdout);
+    int i;
+    while (scanf("%d", &i) == 1 && i >= 0 && i < g_nshapes) {
+        printf("%.3f\n", measure(run_openblas, &g_shapes[i], A, B, C));
+        fflush(stdout);
+    }
+    free(A);
+    free(B);
+    free(C);
+    return 0;
+}
+
+typedef struct {
+    pid_t pid;
+    FILE *to, *from;
+    char config[256];
+} child;
+
+/* Starts this program as an OpenBLAS child under OPENBLAS_CORETYPE=coretype (NULL: unset). */
+static bool child_start(child *c, const char *self, const char *coretype, int threads, bool quick)
+{
+    int in[2], out[2];
+    if (pipe(in) || pipe(out))
+        return false;
+    c->pid = fork();
+    if (c->pid < 0)
+        return false;
+    if (c->pid == 0) {
+        dup2(in[0], 0);
+        dup2(out[1], 1);
+        for (int fd = 3; fd < 1024; fd++) /* the other child's pipes too: it must see EOF */
+            close(fd);
+        if (coretype)
+            setenv("OPENBLAS_CORETYPE", coretype, 1);
+        else
+            unsetenv("OPENBLAS_CORETYPE");
+        char nt[16];
+        snprintf(nt, sizeof nt, "%d", threads);
+        execl(self, self, "--openblas-child", nt, quick ? "--quick" : (char *)NULL, (char *)NULL);
+        _exit(127);
+    }
+    close(in[0]);
+    close(out[1]);
+    c->to = fdopen(in[1], "w");
+    c->from = fdopen(out[0], "r");
+    if (!c->to || !c->from || !fgets(c->config, sizeof c->config, c->from))
+        return false;
+    c->config[strcspn(c->config, "\n")] = 0;
+    return true;
+}
+
+static double child_measure(child *c, int i)
+{
+    double g;
+    fprintf(c->to, "%d\n", i);
+    fflush(c->to);
+    return fscanf(c->from, "%lf", &g) == 1 ? g : NAN;
+}
+
+static void child_stop(child *c)
+{
+    if (c->to) {
+        fprintf(c->to, "-1\n"); /* quit */
+        fclose(c->to);
+    }
+    if (c->from)
+        fclose(c->from);
+    if (c->pid > 0)
+        waitpid(c->pid, NULL, 0);
 }
 
 int main(int argc, char **argv)
 {
-    static const int64_t dims[][3] = {{1024, 1024, 1024}, {768, 384, 128}, {768, 128, 512}, {768, 65, 128}};
-    int threads[8] = {1, 2}, nthreads = 2;
-    if (argc > 1) {
-        nthreads = 0;
-        for (int i = 1; i < argc && nthreads < 8; i++)
+    int threads[8] = {1, 2}, nthreads = 0;
+    bool quick = false;
+    size_t cap = (size_t)50257 * 768; /* the largest operand (GPT-2's tied weight) */
+    if (argc >= 3 && !strcmp(argv[1], "--openblas-child")) {
+        quick = argc > 3 && !strcmp(argv[3], "--quick");
+        return openblas_child(atoi(argv[2]), quick, quick ? 1024 * 1024 : cap);
+    }
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--quick"))
+            quick = true;
+        else if (nthreads < 8)
             threads[nthreads++] = atoi(argv[i]);
     }
-    const char *ct = getenv("OPENBLAS_CORETYPE");
-    printf("nabla kernels: %s; OpenBLAS %s, OPENBLAS_CORETYPE=%s\n", nb__gemm_isa_name(nb__gemm_active_isa()),
-           openblas_get_config(), ct ? ct : "(unset)");
-    size_t cap = 1024 * 1024;
+    if (nthreads == 0)
+        nthreads = 2;
+    if (quick)
+        cap = 1024 * 1024;
+    build_shapes(quick);
+    char self[4096];
+    ssize_t sl = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (sl <= 0) {
+        fprintf(stderr, "bench_gemm: cannot find its own executable\n");
+        return 1;
+    }
+    self[sl] = 0;
+    printf("nabla kernels: %s; OPENBLAS_CORETYPE in the environment: %s\n",
+           nb__gemm_isa_name(nb__gemm_active_isa()), getenv("OPENBLAS_CORETYPE") ? getenv("OPENBLAS_CORETYPE") : "(unset)");
     float *A = malloc(cap * sizeof *A), *B = malloc(cap * sizeof *B), *C = malloc(cap * sizeof *C),
           *C2 = malloc(cap * sizeof *C2);
     if (!A || !B || !C || !C2)
         return 1;
     nb_generator g;
     nb_generator_seed(&g, 1);
-    for (size_t i = 0; i < cap; i++) {
-        A[i] = (float)(nb_generator_uniform(&g) - 0.5);
-        B[i] = (float)(nb_generator_uniform(&g) - 0.5);
-    }
+    fill(A, cap, &g);
+    fill(B, cap, &g);
     for (int ti = 0; ti < nthreads; ti++) {
-        nb_set_num_threads(threads[ti]);
-        openblas_set_num_threads(threads[ti]);
-        printf("\nthreads %d\n%-22s %10s %10s %7s %10s\n", threads[ti], "M x N x K  op", "nabla",
-               "OpenBLAS", "ratio", "max|diff|");
-        for (size_t d = 0; d < sizeof dims / sizeof dims[0]; d++) {
-            for (int t = 0; t < (d == 0 ? 1 : 4); t++) {
-                shape s = {dims[d][0], dims[d][1], dims[d][2], t & 2, t & 1};
-                double gn, gb;
-                measure(&s, A, B, C, C2, &gn, &gb);
-                double diff = 0;
-                for (int64_t i = 0; i < s.M * s.N; i++)
-                    diff = fmax(diff, fabs((double)C[i] - (double)C2[i]));
-                char name[64];
-                snprintf(name, sizeof name, "%lldx%lldx%lld %c%c", (long long)s.M, (long long)s.N,
-                         (long long)s.K, s.ta ? 'T' : 'N', s.tb ? 'T' : 'N');
-                printf("%-22s %10.1f %10.1f %7.2f %10.2g\n", name, gn, gb, gn / gb, diff);
+        int nt = threads[ti];
+        nb_set_num_threads(nt);
+        openblas_set_num_threads(nt);
+        double peak = fma_peak(nt);
+        child ch = {0}, cu = {0};
+        bool okh = child_start(&ch, self, "Haswell", nt, quick), oku = child_start(&cu, self, NULL, nt, quick);
+        printf("\nthreads %d: FMA peak %.1f GFLOP/s; OpenBLAS Haswell = %s; OpenBLAS auto = %s\n", nt, peak,
+               okh ? ch.config : "(failed)", oku ? cu.config : "(failed)");
+        printf("%-22s %8s %8s %8s %7s %7s %6s %9s\n", "M x N x K  op", "nabla", "OB-Hasw", "OB-auto", "nb/Hsw",
+               "nb/auto", "%peak", "max|diff|");
+        for (int i = 0; i < g_nshapes; i++) {
+            const shape *s = &g_shapes[i];
+            double gn = 0, gh = 0, gu = 0;
+            for (int round = 0; round < 3; round++) { /* alternating, best of each */
+                gn = fmax(gn, measure(run_nabla, s, A, B, C));
+                gh = okh ? fmax(gh, child_measure(&ch, i)) : NAN;
+                gu = oku ? fmax(gu, child_measure(&cu, i)) : NAN;
             }
+            run_openblas(s, A, B, C2);
+            double diff = 0;
+            for (int64_t k = 0; k < s->M * s->N; k++)
+                diff = fmax(diff, fabs((double)C[k] - (double)C2[k]));
+            char name[64];
+            snprintf(name, sizeof name, "%lldx%lldx%lld %c%c", (long long)s->M, (long long)s->N, (long long)s->K,
+                     s->ta ? 'T' : 'N', s->tb ? 'T' : 'N');
+            printf("%-22s %8.1f %8.1f %8.1f %7.2f %7.2f %5.0f%% %9.2g\n", name, gn, gh, gu, gn / gh, gn / gu,
+                   peak > 0 ? 100 * gn / peak : NAN, diff);
+            fflush(stdout);
         }
+        child_stop(&ch);
+        child_stop(&cu);
     }
     free(A);
     free(B);

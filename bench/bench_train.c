@@ -182,20 +182,27 @@ static int parse_args(int argc, char **argv, bench_opts *o)
 }
 
 
+/* Seconds spent in each phase of the timed steps: forward + loss, backward, clip + AdamW + zero. */
+static double g_phase[3];
+
 /* One training step on a fresh random batch; returns the loss before the update. */
 static double train_step(nb_gpt *g, nb_optimizer *opt, const bench_opts *o, nb_generator *data_gen)
 {
     int scope = nb_scope_begin();
+    double t0 = now_s();
     nb_tensor *x = nb_randint(0, o->c.vocab_size, NB_DIMS(o->batch, o->seq), NB_I64, data_gen);
     nb_tensor *y = nb_randint(0, o->c.vocab_size, NB_DIMS(o->batch, o->seq), NB_I64, data_gen);
     nb_tensor *loss = nb_gpt_loss(nb_gpt_forward(g, x), y);
-    double lv = nb_tensor_item(loss);
+    double lv = nb_tensor_item(loss), t1 = now_s();
     nb_backward(loss, NULL, false);
+    double t2 = now_s();
     if (o->grad_clip > 0)
         nb_optimizer_clip_grad_norm(opt, o->grad_clip);
     nb_optimizer_step(opt);
     nb_optimizer_zero_grad(opt, true);
     nb_scope_end(scope);
+    double t3 = now_s();
+    g_phase[0] += t1 - t0, g_phase[1] += t2 - t1, g_phase[2] += t3 - t2;
     return lv;
 }
 
@@ -228,6 +235,7 @@ int main(int argc, char **argv)
             loss_first = lv;
     }
     t_warm = now_s() - t_warm;
+    g_phase[0] = g_phase[1] = g_phase[2] = 0;
     double best = INFINITY, t0 = now_s();
     for (int i = 0; i < o.steps; i++) {
         double ts = now_s();
@@ -245,6 +253,8 @@ int main(int argc, char **argv)
     printf("warm-up %d steps %.2f s; %d timed steps %.3f s: %.4f s/step (best %.4f), %.0f tokens/s; "
            "loss %.4f -> %.4f; peak RSS %.1f MiB (%.1f at start)\n",
            o.warmup, t_warm, o.steps, total, per, best, (double)tokens / per, loss_first, loss_last, rss, rss0);
+    printf("phases per step: forward+loss %.2f ms, backward %.2f ms, clip+AdamW+zero_grad %.2f ms\n",
+           1e3 * g_phase[0] / o.steps, 1e3 * g_phase[1] / o.steps, 1e3 * g_phase[2] / o.steps);
     printf("RESULT impl=nabla name=%s preset=%s n_layer=%lld n_head=%lld n_embd=%lld B=%lld T=%lld threads=%d "
            "steps=%d tokens_per_s=%.1f s_per_step=%.5f best_s_per_step=%.5f peak_rss_mb=%.1f params=%lld "
            "loss_first=%.4f loss_last=%.4f rss_start_mb=%.1f init_s=%.3f\n",
