@@ -66,9 +66,10 @@ static inline double lanes_total(const double *a)
 NB__FLOAT_TYPES(NB__LN_FORWARD)
 #undef NB__LN_FORWARD
 
-/* dx rows in parallel; dw/db per column over the rows in order (blocks of 16 columns in
- * parallel), so every sum has one fixed order whatever the thread count. On one thread, dw/db
- * are summed in the same pass over the rows as dx (same order, same values). */
+/* One pass over fixed chunks of LN_CHUNK rows, chunks in parallel: each chunk computes its dx rows
+ * and its partial dw/db column sums (double); the partials are then added in chunk order. The
+ * chunking depends only on N, so every sum has one fixed order whatever the thread count. */
+#define LN_CHUNK 32
 #define NB__LN_BACKWARD(E, T)                                                                      \
     static inline void ln_dx_row_##T(int64_t C, const T *xi, const T *gi, const T *w, T mt, T rt,    \
                                      T *o)                                                         \
@@ -104,62 +105,44 @@ NB__FLOAT_TYPES(NB__LN_FORWARD)
     static void ln_backward_##T(int64_t N, int64_t C, const T *x, const T *w, const double *mean,    \
                                 const double *rstd, const T *dy, T *dx, T *dw, T *db)              \
     {                                                                                              \
-        int nt = nb__threads_for(N * C);                                                           \
-        if (nt <= 1 && dx && (dw || db)) {                                                         \
-            double *aw = nb__alloc(2 * (size_t)C * sizeof *aw), *ab = aw + C;                      \
-            for (int64_t j = 0; j < 2 * C; j++)                                                    \
+        int64_t nch = (N + LN_CHUNK - 1) / LN_CHUNK;                                               \
+        bool sums = dw || db;                                                                      \
+        size_t psz = sums ? (size_t)nch * 2 * (size_t)C * sizeof(double) : 0;                      \
+        double *part = sums ? nb__alloc(psz) : NULL;                                               \
+        int nt = nb__threads_for(N * C * 2);                                                       \
+        NB__OMP_PARALLEL_FOR(nt)                                                                   \
+        for (int64_t ch = 0; ch < nch; ch++) {                                                     \
+            double *aw = sums ? part + ch * 2 * C : NULL, *ab = sums ? aw + C : NULL;              \
+            for (int64_t j = 0; sums && j < 2 * C; j++)                                            \
                 aw[j] = 0;                                                                         \
-            for (int64_t i = 0; i < N; i++) {                                                      \
+            int64_t i1 = (ch + 1) * LN_CHUNK < N ? (ch + 1) * LN_CHUNK : N;                        \
+            for (int64_t i = ch * LN_CHUNK; i < i1; i++) {                                         \
                 const T *xi = x + i * C, *gi = dy + i * C;                                         \
-                ln_dx_row_##T(C, xi, gi, w, (T)mean[i], (T)rstd[i], dx + i * C);                   \
+                if (dx)                                                                            \
+                    ln_dx_row_##T(C, xi, gi, w, (T)mean[i], (T)rstd[i], dx + i * C);               \
+                if (!sums)                                                                         \
+                    continue;                                                                      \
                 double mi = mean[i], ri = rstd[i];                                                 \
                 _Pragma("omp simd") for (int64_t j = 0; j < C; j++) {                              \
                     aw[j] += gi[j] * ((xi[j] - mi) * ri);                                          \
                     ab[j] += gi[j];                                                                \
                 }                                                                                  \
             }                                                                                      \
-            for (int64_t j = 0; j < C; j++) {                                                      \
-                if (dw)                                                                            \
-                    dw[j] = (T)aw[j];                                                              \
-                if (db)                                                                            \
-                    db[j] = (T)ab[j];                                                              \
-            }                                                                                      \
-            nb__free(aw, 2 * (size_t)C * sizeof *aw);                                              \
+        }                                                                                          \
+        if (!sums)                                                                                 \
             return;                                                                                \
-        }                                                                                          \
-        if (dx) {                                                                                  \
-            NB__OMP_PARALLEL_FOR(nt)                                                               \
-            for (int64_t i = 0; i < N; i++)                                                        \
-                ln_dx_row_##T(C, x + i * C, dy + i * C, w, (T)mean[i], (T)rstd[i], dx + i * C);    \
-        }                                                                                          \
-        if (dw || db) {                                                                            \
-            NB__OMP_PARALLEL_FOR(nt)                                                               \
-            for (int64_t j0 = 0; j0 < C; j0 += 16) {                                               \
-                int64_t nj = j0 + 16 < C ? 16 : C - j0;                                            \
-                double aw[16] = {0}, ab[16] = {0};                                                 \
-                for (int64_t i = 0; i < N; i++) {                                                  \
-                    const T *xi = x + i * C + j0, *gi = dy + i * C + j0;                           \
-                    double mi = mean[i], ri = rstd[i];                                             \
-                    if (nj == 16) {                                                                \
-                        for (int l = 0; l < 16; l++) {                                             \
-                            aw[l] += gi[l] * ((xi[l] - mi) * ri);                                  \
-                            ab[l] += gi[l];                                                        \
-                        }                                                                          \
-                    } else {                                                                       \
-                        for (int l = 0; l < nj; l++) {                                             \
-                            aw[l] += gi[l] * ((xi[l] - mi) * ri);                                  \
-                            ab[l] += gi[l];                                                        \
-                        }                                                                          \
-                    }                                                                              \
-                }                                                                                  \
-                for (int l = 0; l < nj; l++) {                                                     \
-                    if (dw)                                                                        \
-                        dw[j0 + l] = (T)aw[l];                                                     \
-                    if (db)                                                                        \
-                        db[j0 + l] = (T)ab[l];                                                     \
-                }                                                                                  \
+        for (int64_t j = 0; j < C; j++) {                                                          \
+            double sw = 0, sb = 0;                                                                 \
+            for (int64_t ch = 0; ch < nch; ch++) {                                                 \
+                sw += part[ch * 2 * C + j];                                                        \
+                sb += part[ch * 2 * C + C + j];                                                    \
             }                                                                                      \
+            if (dw)                                                                                \
+                dw[j] = (T)sw;                                                                     \
+            if (db)                                                                                \
+                db[j] = (T)sb;                                                                     \
         }                                                                                          \
+        nb__free(part, psz);                                                                       \
     }
 NB__FLOAT_TYPES(NB__LN_BACKWARD)
 #undef NB__LN_BACKWARD
