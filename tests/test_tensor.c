@@ -594,6 +594,40 @@ START_TEST(test_randn_moments)
 }
 END_TEST
 
+/* nb_normal_ of a contiguous tensor (drawn a block at a time, transformed on several threads) is
+ * value for value nb_generator_normal one by one: odd sizes (the pending second value of a pair
+ * carries over to the next call), a size over the 8192-pair block, float32 and float64, 1 and 2
+ * threads. */
+START_TEST(test_randn_bulk_equals_one_by_one)
+{
+    static const int64_t sizes[] = {1, 7, 2, 16385, 3, 40000};
+    int scope = nb_scope_begin();
+    for (int th = 1; th <= 2; th++) {
+        nb_set_num_threads(th);
+        for (int d = 0; d < 2; d++) {
+            nb_dtype dt = d ? NB_F64 : NB_F32;
+            nb_generator g, ref;
+            nb_generator_seed(&g, 77);
+            nb_generator_seed(&ref, 77);
+            for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+                nb_tensor *t = nb_normal_(nb_empty(NB_DIMS(sizes[k]), dt), -1.5, 0.25, &g);
+                for (int64_t i = 0; i < sizes[k]; i++) {
+                    double want = -1.5 + 0.25 * nb_generator_normal(&ref);
+                    if (dt == NB_F32)
+                        want = (double)(float)want;
+                    double got = nb_tensor_get(t, S(i));
+                    ck_assert_msg(got == want, "size %lld element %lld: %.17g != %.17g", (long long)sizes[k],
+                                  (long long)i, got, want);
+                }
+            }
+            ck_assert(nb_generator_next(&g) == nb_generator_next(&ref)); /* streams still in step */
+        }
+    }
+    nb_set_num_threads(0);
+    nb_scope_end(scope);
+}
+END_TEST
+
 START_TEST(test_randint)
 {
     int scope = nb_scope_begin();
@@ -1152,6 +1186,7 @@ int main(void)
     tcase_add_test(rng, test_rand_uniform_range);
     tcase_add_test(rng, test_rand_upper_bound_after_rounding);
     tcase_add_test(rng, test_randn_moments);
+    tcase_add_test(rng, test_randn_bulk_equals_one_by_one);
     tcase_add_test(rng, test_randint);
     tcase_add_test(rng, test_rng_misuse);
     suite_add_tcase(s, rng);
