@@ -333,8 +333,11 @@ NB__TGT_AVX2 static void pack_b_x_float_16(int64_t kc, int64_t nc, const float *
     for (int64_t jr = 0; jr < full; jr += 16, dst += 16 * kc) {
         const float *src = B + jr * cs;
         int64_t p = 0;
+        const float *next = jr + 16 < full ? src + 16 * cs : src; /* the next panel's rows, fetched ahead */
         for (; p + 8 <= kc; p += 8) {
             __m256 lo[8], hi[8];
+            for (int i = 0; i < 16; i++)
+                _mm_prefetch((const char *)(next + i * cs + p), _MM_HINT_T0);
             for (int i = 0; i < 8; i++) {
                 lo[i] = _mm256_loadu_ps(src + i * cs + p);
                 hi[i] = _mm256_loadu_ps(src + (i + 8) * cs + p);
@@ -367,8 +370,11 @@ NB__TGT_AVX2 static void pack_a_x_float_6(int64_t mc, int64_t kc, const float *A
     for (int64_t ir = 0; ir < full; ir += 6, dst += 6 * kc) {
         const float *src = A + ir * rs;
         int64_t p = 0;
+        const float *next = ir + 6 < full ? src + 6 * rs : src; /* the next panel's rows, fetched ahead */
         for (; p + 8 <= kc; p += 8) {
             __m256 r[8];
+            for (int i = 0; i < 6; i++)
+                _mm_prefetch((const char *)(next + i * rs + p), _MM_HINT_T0);
             for (int i = 0; i < 8; i++)
                 r[i] = _mm256_loadu_ps(src + (i < 6 ? i : 5) * rs + p);
             transpose8_ps(r);
