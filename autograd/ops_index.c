@@ -99,7 +99,17 @@ static void embedding_backward(nb__node *n, nb_tensor *g, nb_tensor **gin)
     nb__k_index_add(z, 0, index_data(idx), ntok, g2);
     gin[0] = z;
 }
-NB__DEFINE_OP(embedding, embedding_backward);
+/* The weight already has a gradient the engine owns (a tied weight: GPT's lm_head runs first in
+ * backward): add the rows into it instead of building a zero [V, C] gradient and adding that. */
+static void embedding_accumulate(nb__node *n, nb_tensor *g, nb_tensor *acc)
+{
+    nb_tensor *idx = nb__saved(n, 0);
+    g = contiguous_grad(g);
+    int64_t ntok = nb_tensor_numel(idx), c = acc->shape[1];
+    nb_tensor *g2 = nb__tensor_view(g, 2, (const int64_t[]){ntok, c}, (const int64_t[]){c, 1}, g->offset);
+    nb__k_index_add(acc, 0, index_data(idx), ntok, g2);
+}
+NB__DEFINE_OP_ACC(embedding, embedding_backward, embedding_accumulate);
 
 nb_tensor *nb_embedding(const nb_tensor *weight, const nb_tensor *indices)
 {
