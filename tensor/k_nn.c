@@ -187,7 +187,7 @@ static inline double ce_exp_double(double x) { return exp(x); }
         double s[CE_LANES] = {0}, a[CE_LANES] = {0};                                               \
         int64_t j = 0;                                                                             \
         for (; j + CE_LANES <= V; j += CE_LANES)                                                   \
-            for (int l = 0; l < CE_LANES; l++) {                                                   \
+            _Pragma("omp simd") for (int l = 0; l < CE_LANES; l++) {                               \
                 s[l] += (double)ce_exp_##T(xi[j + l] - mx);                                        \
                 a[l] += (double)xi[j + l];                                                         \
             }                                                                                      \
@@ -202,7 +202,7 @@ static inline double ce_exp_double(double x) { return exp(x); }
     NB__TARGET_CLONES static void ce_row_backward_##T(int64_t V, const T *restrict xi, T *restrict o, \
                                                       T sc, T l, T off)                            \
     {                                                                                              \
-        for (int64_t j = 0; j < V; j++)                                                            \
+        _Pragma("omp simd") for (int64_t j = 0; j < V; j++)                                        \
             o[j] = sc * (ce_exp_##T(xi[j] - l) - off);                                             \
     }                                                                                              \
     static void ce_forward_##T(int64_t N, int64_t V, const T *x, const int64_t *t, int64_t ignore,   \
