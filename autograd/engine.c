@@ -515,7 +515,7 @@ void nb_backward(nb_tensor *root, const nb_tensor *grad_output, bool retain_grap
         if (acc && exclusive(acc) && acc->dtype == g->dtype) {
             n->op->accumulate_into(n, g, acc);
         } else if (g) {
-            if (!nb_tensor_is_contiguous(g)) { /* backward formulas get contiguous grads */
+            if (!n->op->strided_grad && !nb_tensor_is_contiguous(g)) { /* most formulas want contiguous grads */
                 nb_tensor *c = nb_tensor_retain(nb__contiguous_copy(g));
                 nb_tensor_release(g);
                 g = c;

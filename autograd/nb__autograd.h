@@ -47,14 +47,20 @@ typedef struct nb__op {
      * adds that gradient straight into acc, the input's gradient accumulated so far (input's
      * shape and dtype, owned by the engine alone). g may be non-contiguous. */
     void (*accumulate_into)(nb__node *n, nb_tensor *g, nb_tensor *acc);
+    /* The backward formula takes grad_out with any strides (else the engine passes a contiguous
+     * copy of a non-contiguous one). */
+    bool strided_grad;
 } nb__op;
 
 /* Defines the descriptor nb__op_<name>; fails to compile when <name> is not in ops.def. */
 #define NB__DEFINE_OP(name, backward_fn) \
-    NB__INTERNAL const nb__op nb__op_##name = {NB_OP_##name, "nb_" #name, NULL, backward_fn, NULL}
+    NB__INTERNAL const nb__op nb__op_##name = {NB_OP_##name, "nb_" #name, NULL, backward_fn, NULL, false}
+/* Same, for a backward formula that reads grad_out through its strides (see nb__op). */
+#define NB__DEFINE_OP_STRIDED_GRAD(name, backward_fn) \
+    NB__INTERNAL const nb__op nb__op_##name = {NB_OP_##name, "nb_" #name, NULL, backward_fn, NULL, true}
 /* Same, with an accumulate_into function (see nb__op). */
 #define NB__DEFINE_OP_ACC(name, backward_fn, accumulate_fn) \
-    NB__INTERNAL const nb__op nb__op_##name = {NB_OP_##name, "nb_" #name, NULL, backward_fn, accumulate_fn}
+    NB__INTERNAL const nb__op nb__op_##name = {NB_OP_##name, "nb_" #name, NULL, backward_fn, accumulate_fn, false}
 
 /* All descriptors, indexed by id (autograd/registry.c). */
 NB__INTERNAL const nb__op *nb__op_by_id(nb__op_id id);

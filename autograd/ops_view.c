@@ -85,11 +85,14 @@ static void reshape_like_backward(nb__node *n, nb_tensor *g, nb_tensor **gin)
 }
 
 /* ---- view / reshape / flatten / squeeze / unsqueeze ------------------------------------------ */
-NB__DEFINE_OP(view, reshape_like_backward);
-NB__DEFINE_OP(reshape, reshape_like_backward);
-NB__DEFINE_OP(flatten, reshape_like_backward);
-NB__DEFINE_OP(squeeze, reshape_like_backward);
-NB__DEFINE_OP(unsqueeze, reshape_like_backward);
+/* These backward formulas (and transpose's and permute's) are views of g, or a copy where the
+ * layout needs one: they take g with any strides, so a strided gradient (e.g. attention's, laid
+ * out like its inputs) passes through without the engine's contiguous copy. */
+NB__DEFINE_OP_STRIDED_GRAD(view, reshape_like_backward);
+NB__DEFINE_OP_STRIDED_GRAD(reshape, reshape_like_backward);
+NB__DEFINE_OP_STRIDED_GRAD(flatten, reshape_like_backward);
+NB__DEFINE_OP_STRIDED_GRAD(squeeze, reshape_like_backward);
+NB__DEFINE_OP_STRIDED_GRAD(unsqueeze, reshape_like_backward);
 
 static nb_tensor *view_as(const nb__op *op, const nb_tensor *t, int ndim, const int64_t *shape, bool copy_ok)
 {
@@ -186,7 +189,7 @@ static void transpose_backward(nb__node *n, nb_tensor *g, nb_tensor **gin)
 {
     gin[0] = nb_transpose(g, (int)n->iargs[0], (int)n->iargs[1]);
 }
-NB__DEFINE_OP(transpose, transpose_backward);
+NB__DEFINE_OP_STRIDED_GRAD(transpose, transpose_backward);
 
 nb_tensor *nb_transpose(const nb_tensor *t, int d0, int d1)
 {
@@ -212,7 +215,7 @@ static void permute_backward(nb__node *n, nb_tensor *g, nb_tensor **gin)
         inv[n->iargs[i]] = i;
     gin[0] = nb_permute(g, inv);
 }
-NB__DEFINE_OP(permute, permute_backward);
+NB__DEFINE_OP_STRIDED_GRAD(permute, permute_backward);
 
 nb_tensor *nb_permute(const nb_tensor *t, const int *perm)
 {

@@ -11,6 +11,26 @@
 
 #define OP "nb_scaled_dot_product_attention"
 
+/* A new [B, H, T, W] tensor laid out like `like` (same shape in dims 0-1): when like's heads are
+ * inside its time steps (a [B, H, T, D] view of a [B, T, H, D] buffer, as GPT splits heads from one
+ * projection), the [B, H, T, W] view of a new contiguous [B, T, H, W] tensor, else a contiguous
+ * one. PyTorch keeps such layouts too; here it spares the copies of GPT's transpose + reshape of
+ * the output and of the head gradients. */
+static nb_tensor *new_like_layout(nb_dtype dt, const nb_tensor *like, int64_t T, int64_t W)
+{
+    int64_t B = like->shape[0], H = like->shape[1];
+    if (!(H > 1 && T > 1 && like->strides[1] < like->strides[2]))
+        return nb__tensor_new(dt, 4, (const int64_t[]){B, H, T, W});
+    nb_tensor *base = nb__tensor_new(dt, 4, (const int64_t[]){B, T, H, W});
+    return nb__tensor_view(base, 4, (const int64_t[]){B, H, T, W}, (const int64_t[]){T * H * W, W, H * W, 1}, 0);
+}
+
+static void strides3(const nb_tensor *t, int64_t st[3])
+{
+    for (int i = 0; i < 3; i++)
+        st[i] = t->strides[i];
+}
+
 /* Geometry of q [B, H, Tq, D], k [B, H, Tk, D], v [B, H, Tk, Dv] (unit last strides). */
 static nb__attn_geom geom_of(const nb_tensor *q, const nb_tensor *k, const nb_tensor *v, bool causal, double scale)
 {
@@ -27,15 +47,24 @@ static void sdpa_backward(nb__node *n, nb_tensor *g, nb_tensor **gin)
 {
     nb_tensor *q = nb__saved(n, 0), *k = nb__saved(n, 1), *v = nb__saved(n, 2), *lse = nb__saved(n, 3);
     nb__attn_geom geo = geom_of(q, k, v, n->iargs[0] != 0, n->fargs[0]);
-    nb_tensor *dq = nb__needs_grad(n, 0) ? nb__tensor_new(q->dtype, 4, q->shape) : NULL;
-    nb_tensor *dk = nb__needs_grad(n, 1) ? nb__tensor_new(k->dtype, 4, k->shape) : NULL;
-    nb_tensor *dv = nb__needs_grad(n, 2) ? nb__tensor_new(v->dtype, 4, v->shape) : NULL;
+    nb_tensor *dq = nb__needs_grad(n, 0) ? new_like_layout(q->dtype, q, q->shape[2], q->shape[3]) : NULL;
+    nb_tensor *dk = nb__needs_grad(n, 1) ? new_like_layout(k->dtype, k, k->shape[2], k->shape[3]) : NULL;
+    nb_tensor *dv = nb__needs_grad(n, 2) ? new_like_layout(v->dtype, v, v->shape[2], v->shape[3]) : NULL;
+    if (g->shape[3] > 1 && g->strides[3] != 1) /* the kernel reads rows of unit stride */
+        g = nb__contiguous_copy(g);
+    strides3(g, geo.dos);
+    if (dq)
+        strides3(dq, geo.dqs);
+    if (dk)
+        strides3(dk, geo.dks);
+    if (dv)
+        strides3(dv, geo.dvs);
     nb__k_attention_backward(q->dtype, &geo, nb_tensor_data(q), nb_tensor_data(k), nb_tensor_data(v),
                              nb_tensor_data(lse), nb_tensor_data(g), dq ? nb_tensor_data(dq) : NULL,
                              dk ? nb_tensor_data(dk) : NULL, dv ? nb_tensor_data(dv) : NULL);
     gin[0] = dq, gin[1] = dk, gin[2] = dv;
 }
-NB__DEFINE_OP(scaled_dot_product_attention, sdpa_backward);
+NB__DEFINE_OP_STRIDED_GRAD(scaled_dot_product_attention, sdpa_backward);
 
 /* t itself when its last dim has unit stride (or size <= 1), else one contiguous copy. */
 static nb_tensor *unit_last(const nb_tensor *t)
@@ -71,8 +100,9 @@ nb_tensor *nb_scaled_dot_product_attention(const nb_tensor *q, const nb_tensor *
     nb_tensor *qc = unit_last(q), *kc = unit_last(k), *vc = unit_last(v);
     nb__attn_geom g = geom_of(qc, kc, vc, causal, scale);
     int64_t oshape[4] = {g.B, g.H, g.Tq, g.Dv};
-    nb_tensor *out = nb__tensor_new(q->dtype, 4, oshape);
+    nb_tensor *out = new_like_layout(q->dtype, qc, g.Tq, g.Dv);
     nb_tensor *lse = nb__tensor_new(NB_F64, 3, oshape);
+    strides3(out, g.os);
     nb__k_attention_forward(q->dtype, &g, nb_tensor_data(qc), nb_tensor_data(kc), nb_tensor_data(vc),
                             nb_tensor_data(out), nb_tensor_data(lse));
     nb__node *n = NB__RECORD(scaled_dot_product_attention, out, q, k, v);

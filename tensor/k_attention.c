@@ -334,7 +334,7 @@ static int threads_for_pairs(const nb__attn_geom *g)
     static void fwd_pair_##T(const kset_##T *ks, const nb__attn_geom *g, int64_t R, const T *q,     \
                              const T *k, const T *v, T *o, double *lse, T *ws)                      \
     {                                                                                               \
-        int64_t qt = g->qs[2], vt = g->vs[2], ldk = pad8(g->Tk);                                    \
+        int64_t qt = g->qs[2], vt = g->vs[2], ot = g->os[2], ldk = pad8(g->Tk);                     \
         T *S = ws, *Kt = ws + R * ldk;                                                              \
         transpose_##T(g->Tk, g->D, k, g->ks[2], Kt, ldk);                                           \
         for (int64_t i0 = 0; i0 < g->Tq; i0 += R) {                                                 \
@@ -342,7 +342,7 @@ static int threads_for_pairs(const nb__attn_geom *g)
             int64_t base = g->causal ? i0 + 1 + (g->Tk - g->Tq) : n;                                \
             ks->mm(r, ld, g->D, (T)g->scale, q + i0 * qt, qt, 1, Kt, ldk, false, S, ld);            \
             ks->softmax(S, r, ld, n, base, lse + i0);                                               \
-            ks->mm(r, g->Dv, n, 1, S, ld, 1, v, vt, false, o + i0 * g->Dv, g->Dv);                  \
+            ks->mm(r, g->Dv, n, 1, S, ld, 1, v, vt, false, o + i0 * ot, ot);                        \
         }                                                                                           \
     }                                                                                               \
                                                                                                     \
@@ -361,7 +361,7 @@ static int threads_for_pairs(const nb__attn_geom *g)
             for (int64_t p = p0; p < p1; p++) {                                                     \
                 int64_t b = p / g->H, h = p % g->H;                                                 \
                 fwd_pair_##T(&ks, g, R, q + b * g->qs[0] + h * g->qs[1], k + b * g->ks[0] + h * g->ks[1], \
-                             v + b * g->vs[0] + h * g->vs[1], o + p * g->Tq * g->Dv, lse + p * g->Tq, ws); \
+                             v + b * g->vs[0] + h * g->vs[1], o + b * g->os[0] + h * g->os[1], lse + p * g->Tq, ws); \
             }                                                                                       \
             nb__free(ws, sz);                                                                       \
         }                                                                                           \
@@ -374,30 +374,31 @@ static int threads_for_pairs(const nb__attn_geom *g)
                              T *dv, T *ws)                                                          \
     {                                                                                               \
         int64_t qt = g->qs[2], kt = g->ks[2], Tk = g->Tk, D = g->D, Dv = g->Dv, ldk = pad8(Tk);     \
+        int64_t dot = g->dos[2], dqt = g->dqs[2], dkt = g->dks[2], dvt = g->dvs[2];                 \
         T *S = ws, *dP = ws + R * ldk, *Kt = dP + R * ldk, *Vt = Kt + D * ldk, sc = (T)g->scale;    \
         transpose_##T(Tk, D, k, kt, Kt, ldk);                                                       \
         if (dq || dk)                                                                               \
             transpose_##T(Tk, Dv, v, g->vs[2], Vt, ldk);                                            \
-        if (dk)                                                                                     \
-            memset(dk, 0, (size_t)(Tk * D) * sizeof(T));                                            \
-        if (dv)                                                                                     \
-            memset(dv, 0, (size_t)(Tk * Dv) * sizeof(T));                                           \
+        for (int64_t j = 0; dk && j < Tk; j++)                                                      \
+            memset(dk + j * dkt, 0, (size_t)D * sizeof(T));                                         \
+        for (int64_t j = 0; dv && j < Tk; j++)                                                      \
+            memset(dv + j * dvt, 0, (size_t)Dv * sizeof(T));                                        \
         for (int64_t i0 = 0; i0 < g->Tq; i0 += R) {                                                 \
             int64_t r = R < g->Tq - i0 ? R : g->Tq - i0, n = visible(g, i0 + r - 1), ld = pad8(n);  \
             int64_t base = g->causal ? i0 + 1 + (Tk - g->Tq) : n;                                   \
-            const T *dOb = dO + i0 * Dv;                                                            \
+            const T *dOb = dO + i0 * dot;                                                           \
             ks->mm(r, ld, D, sc, q + i0 * qt, qt, 1, Kt, ldk, false, S, ld);                        \
             ks->exps(S, r, ld, n, base, lse + i0);                                                  \
             if (dv) /* dV[0:n] += P^T dO: A(j, i) = S[i*ld + j] */                                  \
-                ks->mm(n, Dv, r, 1, S, 1, ld, dOb, Dv, true, dv, Dv);                               \
+                ks->mm(n, Dv, r, 1, S, 1, ld, dOb, dot, true, dv, dvt);                             \
             if (!dq && !dk)                                                                         \
                 continue;                                                                           \
-            ks->mm(r, ld, Dv, 1, dOb, Dv, 1, Vt, ldk, false, dP, ld);                               \
+            ks->mm(r, ld, Dv, 1, dOb, dot, 1, Vt, ldk, false, dP, ld);                              \
             ks->ds(S, dP, r, ld, n, base);                                                          \
             if (dq)                                                                                 \
-                ks->mm(r, D, n, sc, dP, ld, 1, k, kt, false, dq + i0 * D, D);                       \
+                ks->mm(r, D, n, sc, dP, ld, 1, k, kt, false, dq + i0 * dqt, dqt);                   \
             if (dk) /* dK[0:n] += scale dS^T Q */                                                   \
-                ks->mm(n, D, r, sc, dP, 1, ld, q + i0 * qt, qt, true, dk, D);                       \
+                ks->mm(n, D, r, sc, dP, 1, ld, q + i0 * qt, qt, true, dk, dkt);                     \
         }                                                                                           \
     }                                                                                               \
                                                                                                     \
@@ -416,9 +417,11 @@ static int threads_for_pairs(const nb__attn_geom *g)
             for (int64_t p = p0; p < p1; p++) {                                                     \
                 int64_t b = p / g->H, h = p % g->H;                                                 \
                 bwd_pair_##T(&ks, g, R, q + b * g->qs[0] + h * g->qs[1], k + b * g->ks[0] + h * g->ks[1], \
-                             v + b * g->vs[0] + h * g->vs[1], lse + p * g->Tq, dO + p * g->Tq * g->Dv, \
-                             dq ? dq + p * g->Tq * g->D : NULL, dk ? dk + p * g->Tk * g->D : NULL,  \
-                             dv ? dv + p * g->Tk * g->Dv : NULL, ws);                               \
+                             v + b * g->vs[0] + h * g->vs[1], lse + p * g->Tq,                  \
+                             dO + b * g->dos[0] + h * g->dos[1],                                    \
+                             dq ? dq + b * g->dqs[0] + h * g->dqs[1] : NULL,                        \
+                             dk ? dk + b * g->dks[0] + h * g->dks[1] : NULL,                        \
+                             dv ? dv + b * g->dvs[0] + h * g->dvs[1] : NULL, ws);                   \
             }                                                                                       \
             nb__free(ws, sz);                                                                       \
         }                                                                                           \
@@ -426,11 +429,21 @@ static int threads_for_pairs(const nb__attn_geom *g)
 NB__FLOAT_TYPES(NB__ATTN)
 #undef NB__ATTN
 
-void nb__k_attention_forward(nb_dtype dt, const nb__attn_geom *g, const void *q, const void *k, const void *v,
+/* Zero stride triples -> contiguous [B, H, T, W]. */
+static void default_strides(int64_t st[3], int64_t H, int64_t T, int64_t W)
+{
+    if (st[0] || st[1] || st[2])
+        return;
+    st[2] = W, st[1] = T * W, st[0] = H * T * W;
+}
+
+void nb__k_attention_forward(nb_dtype dt, const nb__attn_geom *g0, const void *q, const void *k, const void *v,
                              void *out, double *lse)
 {
-    if (g->B * g->H == 0 || g->Tq == 0)
+    if (g0->B * g0->H == 0 || g0->Tq == 0)
         return;
+    nb__attn_geom geo = *g0, *g = &geo;
+    default_strides(geo.os, g->H, g->Tq, g->Dv);
     switch (dt) {
 #define NB_X(E, T) case E: fwd_##T(g, q, k, v, out, lse); break;
         NB__FLOAT_TYPES(NB_X)
@@ -439,11 +452,16 @@ void nb__k_attention_forward(nb_dtype dt, const nb__attn_geom *g, const void *q,
     }
 }
 
-void nb__k_attention_backward(nb_dtype dt, const nb__attn_geom *g, const void *q, const void *k, const void *v,
+void nb__k_attention_backward(nb_dtype dt, const nb__attn_geom *g0, const void *q, const void *k, const void *v,
                               const double *lse, const void *dout, void *dq, void *dk, void *dv)
 {
-    if (g->B * g->H == 0)
+    if (g0->B * g0->H == 0)
         return;
+    nb__attn_geom geo = *g0, *g = &geo;
+    default_strides(geo.dos, g->H, g->Tq, g->Dv);
+    default_strides(geo.dqs, g->H, g->Tq, g->D);
+    default_strides(geo.dks, g->H, g->Tk, g->D);
+    default_strides(geo.dvs, g->H, g->Tk, g->Dv);
     switch (dt) {
 #define NB_X(E, T) case E: bwd_##T(g, q, k, v, lse, dout, dq, dk, dv); break;
         NB__FLOAT_TYPES(NB_X)
