@@ -88,6 +88,8 @@ static bool weight_layout(const nb_tensor *w, bool *rowmajor, int64_t *ld)
     return false;
 }
 
+#define FUSED_LINEAR_TASKS 2.5e8
+
 /* saved: 0 x contiguous, 1 weight (kernel-readable layout). With x as [R, in] and g as [R, out]:
  * dx = g W (one GEMM), dW = g^T x (one GEMM, straight into [out, in]), db = column sums of g. */
 static void fused_linear_backward(nb__node *n, nb_tensor *g, nb_tensor **gin)
@@ -97,18 +99,25 @@ static void fused_linear_backward(nb__node *n, nb_tensor *g, nb_tensor **gin)
     bool rowmajor = true;
     int64_t ld = 0;
     weight_layout(w, &rowmajor, &ld);
-    if (nb__needs_grad(n, 0)) {
-        nb_tensor *dx = nb__tensor_new(x->dtype, x->ndim, x->shape);
-        nb__gemm_batched(x->dtype, false, !rowmajor, R, in, out, 1.0, nb_tensor_data(g), out, NULL,
-                         nb_tensor_data(w), ld, NULL, 0.0, nb_tensor_data(dx), in, NULL, 1);
-        gin[0] = dx;
+    nb_tensor *dx = nb__needs_grad(n, 0) ? nb__tensor_new(x->dtype, x->ndim, x->shape) : NULL;
+    nb_tensor *dw = nb__needs_grad(n, 1) ? nb__tensor_new(w->dtype, 2, w->shape) : NULL;
+    /* dx and dW are the same number of multiply-adds: below FUSED_LINEAR_TASKS of them each, two
+     * threads do better computing one each (no split, no barrier, no packing done twice) than
+     * sharing each in turn. Each GEMM's values do not depend on its thread count. */
+    double fmas = (double)R * (double)in * (double)out;
+    int nt = dx && dw && fmas <= FUSED_LINEAR_TASKS ? nb__threads_for((int64_t)fmas) : 1;
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(2) schedule(static, 1) if (nt >= 2)
+#endif
+    for (int task = 0; task < 2; task++) {
+        if (task == 0 && dx)
+            nb__gemm_batched(x->dtype, false, !rowmajor, R, in, out, 1.0, nb_tensor_data(g), out, NULL,
+                             nb_tensor_data(w), ld, NULL, 0.0, nb_tensor_data(dx), in, NULL, 1);
+        if (task == 1 && dw)
+            nb__gemm_batched(x->dtype, true, false, out, in, R, 1.0, nb_tensor_data(g), out, NULL,
+                             nb_tensor_data(x), in, NULL, 0.0, nb_tensor_data(dw), in, NULL, 1);
     }
-    if (nb__needs_grad(n, 1)) {
-        nb_tensor *dw = nb__tensor_new(w->dtype, 2, w->shape);
-        nb__gemm_batched(x->dtype, true, false, out, in, R, 1.0, nb_tensor_data(g), out, NULL,
-                         nb_tensor_data(x), in, NULL, 0.0, nb_tensor_data(dw), in, NULL, 1);
-        gin[1] = dw;
-    }
+    gin[0] = dx, gin[1] = dw;
     if (nb__needs_grad(n, 2)) {
         nb_tensor *db = nb__tensor_new(w->dtype, NB_DIMS(out));
         nb__k_col_sum(g->dtype, R, out, nb_tensor_data(g), nb_tensor_data(db));
