@@ -22,46 +22,49 @@ static inline double lanes_total(const double *a)
 }
 
 #define NB__LN_FORWARD(E, T)                                                                       \
+    NB__TARGET_CLONES static void ln_row_forward_##T(int64_t C, const T *restrict xi, const T *w,  \
+                                                     const T *b, double eps, T *restrict yi,      \
+                                                     double *mean, double *rstd)                   \
+    {                                                                                              \
+        double a[LN_LANES] = {0};                                                                  \
+        int64_t j = 0;                                                                             \
+        for (; j + LN_LANES <= C; j += LN_LANES)                                                   \
+            for (int l = 0; l < LN_LANES; l++)                                                     \
+                a[l] += xi[j + l];                                                                 \
+        for (int l = 0; j + l < C; l++)                                                            \
+            a[l] += xi[j + l];                                                                     \
+        double m = lanes_total(a) / (double)C;                                                     \
+        double q[LN_LANES] = {0};                                                                  \
+        for (j = 0; j + LN_LANES <= C; j += LN_LANES)                                              \
+            for (int l = 0; l < LN_LANES; l++) {                                                   \
+                double d = xi[j + l] - m;                                                          \
+                q[l] += d * d;                                                                     \
+            }                                                                                      \
+        for (int l = 0; j + l < C; l++) {                                                          \
+            double d = xi[j + l] - m;                                                              \
+            q[l] += d * d;                                                                         \
+        }                                                                                          \
+        double r = 1.0 / sqrt(lanes_total(q) / (double)C + eps);                                   \
+        *mean = m;                                                                                 \
+        *rstd = r;                                                                                 \
+        T mt = (T)m, rt = (T)r;                                                                    \
+        if (w && b) {                                                                              \
+            _Pragma("omp simd") for (int64_t k = 0; k < C; k++) yi[k] = (xi[k] - mt) * rt * w[k] + b[k]; \
+        } else if (w) {                                                                            \
+            _Pragma("omp simd") for (int64_t k = 0; k < C; k++) yi[k] = (xi[k] - mt) * rt * w[k] + (T)0; \
+        } else if (b) {                                                                            \
+            _Pragma("omp simd") for (int64_t k = 0; k < C; k++) yi[k] = (xi[k] - mt) * rt + b[k];  \
+        } else {                                                                                   \
+            _Pragma("omp simd") for (int64_t k = 0; k < C; k++) yi[k] = (xi[k] - mt) * rt + (T)0;  \
+        }                                                                                          \
+    }                                                                                              \
     static void ln_forward_##T(int64_t N, int64_t C, const T *x, const T *w, const T *b, double eps,  \
                                T *y, double *mean, double *rstd)                                   \
     {                                                                                              \
         int nt = nb__threads_for(N * C);                                                           \
         NB__OMP_PARALLEL_FOR(nt)                                                                   \
-        for (int64_t i = 0; i < N; i++) {                                                          \
-            const T *xi = x + i * C;                                                               \
-            T *yi = y + i * C;                                                                     \
-            double a[LN_LANES] = {0};                                                              \
-            int64_t j = 0;                                                                         \
-            for (; j + LN_LANES <= C; j += LN_LANES)                                               \
-                for (int l = 0; l < LN_LANES; l++)                                                 \
-                    a[l] += xi[j + l];                                                             \
-            for (int l = 0; j + l < C; l++)                                                        \
-                a[l] += xi[j + l];                                                                 \
-            double m = lanes_total(a) / (double)C;                                                 \
-            double q[LN_LANES] = {0};                                                              \
-            for (j = 0; j + LN_LANES <= C; j += LN_LANES)                                          \
-                for (int l = 0; l < LN_LANES; l++) {                                               \
-                    double d = xi[j + l] - m;                                                      \
-                    q[l] += d * d;                                                                 \
-                }                                                                                  \
-            for (int l = 0; j + l < C; l++) {                                                      \
-                double d = xi[j + l] - m;                                                          \
-                q[l] += d * d;                                                                     \
-            }                                                                                      \
-            double r = 1.0 / sqrt(lanes_total(q) / (double)C + eps);                               \
-            mean[i] = m;                                                                           \
-            rstd[i] = r;                                                                           \
-            T mt = (T)m, rt = (T)r;                                                                \
-            if (w && b) {                                                                          \
-                _Pragma("omp simd") for (int64_t k = 0; k < C; k++) yi[k] = (xi[k] - mt) * rt * w[k] + b[k]; \
-            } else if (w) {                                                                        \
-                _Pragma("omp simd") for (int64_t k = 0; k < C; k++) yi[k] = (xi[k] - mt) * rt * w[k] + (T)0; \
-            } else if (b) {                                                                        \
-                _Pragma("omp simd") for (int64_t k = 0; k < C; k++) yi[k] = (xi[k] - mt) * rt + b[k]; \
-            } else {                                                                               \
-                _Pragma("omp simd") for (int64_t k = 0; k < C; k++) yi[k] = (xi[k] - mt) * rt + (T)0; \
-            }                                                                                      \
-        }                                                                                          \
+        for (int64_t i = 0; i < N; i++)                                                            \
+            ln_row_forward_##T(C, x + i * C, w, b, eps, y + i * C, mean + i, rstd + i);            \
     }
 NB__FLOAT_TYPES(NB__LN_FORWARD)
 #undef NB__LN_FORWARD
@@ -71,7 +74,7 @@ NB__FLOAT_TYPES(NB__LN_FORWARD)
  * chunking depends only on N, so every sum has one fixed order whatever the thread count. */
 #define LN_CHUNK 32
 #define NB__LN_BACKWARD(E, T)                                                                      \
-    static inline void ln_dx_row_##T(int64_t C, const T *xi, const T *gi, const T *w, T mt, T rt,    \
+    NB__TARGET_CLONES static void ln_dx_row_##T(int64_t C, const T *xi, const T *gi, const T *w, T mt, T rt, \
                                      T *o)                                                         \
     {                                                                                              \
         double a1[LN_LANES] = {0}, a2[LN_LANES] = {0};                                             \
