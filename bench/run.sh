@@ -191,9 +191,10 @@ if want gemm; then
 fi
 echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
 
-# Rounds: keep each tag's best result line (highest tokens_per_s; lines without it: the first).
-awk '{ tps = ""; for (i = 2; i <= NF; i++) if ($i ~ /^tokens_per_s=/) tps = substr($i, 14) + 0
-       if (!($1 in line) || (tps != "" && tps > best[$1])) { if (!($1 in line)) order[++n] = $1; line[$1] = $0; best[$1] = tps } }
+# Rounds: keep the best result line of each tag and case (highest tokens_per_s; without it: the first).
+awk '{ tps = ""; k = $1; for (i = 2; i <= NF; i++) { if ($i ~ /^tokens_per_s=/) tps = substr($i, 14) + 0
+                                                     if ($i ~ /^case=/) k = k " " $i }
+       if (!(k in line) || (tps != "" && tps > best[k])) { if (!(k in line)) order[++n] = k; line[k] = $0; best[k] = tps } }
      END { for (i = 1; i <= n; i++) print line[order[i]] }' "$RES" >"$RES.best" && mv "$RES.best" "$RES"
 
 # ---- tables -------------------------------------------------------------------------------------
