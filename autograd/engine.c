@@ -5,6 +5,7 @@
  * output (an output saved for backward is stored as a detached alias). So the graph is a DAG of
  * references, freed exactly once. Freeing and backward are both iterative (explicit worklists),
  * so graphs of any depth work. */
+#define _POSIX_C_SOURCE 200809L /* clock_gettime (NB_PROFILE) */
 #include "config.h"
 #include "nb__autograd.h"
 
