@@ -392,5 +392,22 @@ check10() {
 }
 check "10 --always-save-checkpoint saves the last eval's weights (iter 30; without it: the best, iter $(ck_iter "$W1"))" check10
 
+# ---- 11. NB_PROFILE=1: the per-op table at exit counts every recorded op ------------------------
+# 4 training steps (iters 0..3) of 1 layer: per step 5 Linears (c_attn, attn c_proj, c_fc, mlp
+# c_proj, lm_head), 3 LayerNorms, 1 attention, 1 cross-entropy, forward and backward; evals run
+# without grad and record nothing.
+P2=$tmp/P2
+NB_PROFILE=1 "$CHARGPT" train --data "$data" --out-dir "$P2" $COMMON --max-iters 3 >/dev/null 2>"$P2.err"
+check11() {
+    grep -q '^NB_PROFILE: time per op' "$P2.err" || { say "no NB_PROFILE table on stderr:"; cat "$P2.err"; return 1; }
+    for want in "nb_fused_linear 20 20" "nb_layer_norm 12 12" "nb_scaled_dot_product_attention 4 4" \
+        "nb_cross_entropy 4 4"; do
+        set -- $want
+        got=$(awk -v op="$1" '$1 == op { print $2, $4 }' "$P2.err")
+        [ "$got" = "$2 $3" ] || { say "$1: fwd/bwd calls '$got', expected '$2 $3'"; cat "$P2.err"; return 1; }
+    done
+}
+check "11 NB_PROFILE=1 prints the per-op table with the right call counts" check11
+
 if [ "$skipped" -gt 0 ]; then echo "$pass passed, $fail failed, $skipped skipped"; else echo "$pass passed, $fail failed"; fi
 [ "$fail" -eq 0 ]
