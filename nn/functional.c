@@ -92,13 +92,26 @@ static bool weight_layout(const nb_tensor *w, bool *rowmajor, int64_t *ld)
 
 /* saved: 0 x contiguous, 1 weight (kernel-readable layout). With x as [R, in] and g as [R, out]:
  * dx = g W (one GEMM), dW = g^T x (one GEMM, straight into [out, in]), db = column sums of g. */
-static void fused_linear_backward(nb__node *n, nb_tensor *g, nb_tensor **gin)
+/* Task 0: dx = g W (into dx, when wanted); task 1: dW = g^T x (into dw, when wanted). */
+static void fused_linear_grad(int task, nb__node *n, nb_tensor *g, nb_tensor *dx, nb_tensor *dw)
 {
     nb_tensor *x = nb__saved(n, 0), *w = nb__saved(n, 1);
     int64_t out = w->shape[0], in = w->shape[1], R = nb__numel(x->ndim - 1, x->shape);
     bool rowmajor = true;
     int64_t ld = 0;
     weight_layout(w, &rowmajor, &ld);
+    if (task == 0 && dx)
+        nb__gemm_batched(x->dtype, false, !rowmajor, R, in, out, 1.0, nb_tensor_data(g), out, NULL,
+                         nb_tensor_data(w), ld, NULL, 0.0, nb_tensor_data(dx), in, NULL, 1);
+    if (task == 1 && dw)
+        nb__gemm_batched(x->dtype, true, false, out, in, R, 1.0, nb_tensor_data(g), out, NULL, nb_tensor_data(x),
+                         in, NULL, 0.0, nb_tensor_data(dw), in, NULL, 1);
+}
+
+static void fused_linear_backward(nb__node *n, nb_tensor *g, nb_tensor **gin)
+{
+    nb_tensor *x = nb__saved(n, 0), *w = nb__saved(n, 1);
+    int64_t out = w->shape[0], in = w->shape[1], R = nb__numel(x->ndim - 1, x->shape);
     nb_tensor *dx = nb__needs_grad(n, 0) ? nb__tensor_new(x->dtype, x->ndim, x->shape) : NULL;
     nb_tensor *dw = nb__needs_grad(n, 1) ? nb__tensor_new(w->dtype, 2, w->shape) : NULL;
     /* dx and dW are the same number of multiply-adds: below FUSED_LINEAR_TASKS of them each, two
@@ -106,16 +119,15 @@ static void fused_linear_backward(nb__node *n, nb_tensor *g, nb_tensor **gin)
      * sharing each in turn. Each GEMM's values do not depend on its thread count. */
     double fmas = (double)R * (double)in * (double)out;
     int nt = dx && dw && fmas <= FUSED_LINEAR_TASKS ? nb__threads_for((int64_t)fmas) : 1;
+    if (nt >= 2) {
 #ifdef _OPENMP
-#pragma omp parallel for num_threads(2) schedule(static, 1) if (nt >= 2)
+#pragma omp parallel for num_threads(2) schedule(static, 1)
 #endif
-    for (int task = 0; task < 2; task++) {
-        if (task == 0 && dx)
-            nb__gemm_batched(x->dtype, false, !rowmajor, R, in, out, 1.0, nb_tensor_data(g), out, NULL,
-                             nb_tensor_data(w), ld, NULL, 0.0, nb_tensor_data(dx), in, NULL, 1);
-        if (task == 1 && dw)
-            nb__gemm_batched(x->dtype, true, false, out, in, R, 1.0, nb_tensor_data(g), out, NULL,
-                             nb_tensor_data(x), in, NULL, 0.0, nb_tensor_data(dw), in, NULL, 1);
+        for (int task = 0; task < 2; task++)
+            fused_linear_grad(task, n, g, dx, dw);
+    } else { /* no enclosing region: each GEMM uses the whole team (a nested one would spawn threads) */
+        fused_linear_grad(0, n, g, dx, dw);
+        fused_linear_grad(1, n, g, dx, dw);
     }
     gin[0] = dx, gin[1] = dw;
     if (nb__needs_grad(n, 2)) {

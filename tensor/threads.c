@@ -77,7 +77,9 @@ static int runnable_threads(void)
 int nb__threads_for(int64_t work)
 {
 #ifdef _OPENMP
-    if (work < 32768 || omp_in_parallel())
+    /* any enclosing region, even a one-thread one: a nested region would get a team of its own,
+     * new threads created for every call */
+    if (work < 32768 || omp_get_level() > 0)
         return 1;
     int nt = nb_get_num_threads();
     int64_t most = work / 16384;

@@ -1155,6 +1155,28 @@ START_TEST(test_threads)
 }
 END_TEST
 
+/* A kernel called inside any OpenMP region, even a one-thread (inactive) one, runs on that one
+ * thread: a nested region would get a team of its own, with threads created for every call. */
+START_TEST(test_threads_never_nested)
+{
+    nb_set_num_threads(2);
+#ifdef _OPENMP
+    ck_assert_int_eq(nb__threads_for(1 << 30), 2);
+    int inner1 = -1, inner2[2] = {-1, -1};
+#pragma omp parallel num_threads(1)
+    inner1 = nb__threads_for(1 << 30);
+    ck_assert_int_eq(inner1, 1);
+#pragma omp parallel for num_threads(2) schedule(static, 1)
+    for (int i = 0; i < 2; i++)
+        inner2[i] = nb__threads_for(1 << 30);
+    ck_assert_int_eq(inner2[0], 1);
+    ck_assert_int_eq(inner2[1], 1);
+#endif
+    ck_assert_int_eq(nb__threads_for(100), 1); /* too little work to share */
+    nb_set_num_threads(0);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("tensor");
@@ -1176,6 +1198,7 @@ int main(void)
     tcase_add_test(tc, test_convert_int_bool_float);
     tcase_add_test(tc, test_convert_strided);
     tcase_add_test(tc, test_threads);
+    tcase_add_test(tc, test_threads_never_nested);
     suite_add_tcase(s, tc);
 
     TCase *rng = tcase_create("random");
