@@ -303,17 +303,17 @@ NB__PACK_B(double, 16)
 NB__TGT_AVX2 static inline void transpose8_ps(__m256 r[8])
 {
     __m256 t[8], u[8];
-    for (int i = 0; i < 4; i++) {
+    _Pragma("GCC unroll 16") for (int i = 0; i < 4; i++) {
         t[2 * i] = _mm256_unpacklo_ps(r[2 * i], r[2 * i + 1]);
         t[2 * i + 1] = _mm256_unpackhi_ps(r[2 * i], r[2 * i + 1]);
     }
-    for (int i = 0; i < 2; i++) {
+    _Pragma("GCC unroll 16") for (int i = 0; i < 2; i++) {
         u[4 * i + 0] = _mm256_shuffle_ps(t[4 * i], t[4 * i + 2], _MM_SHUFFLE(1, 0, 1, 0));
         u[4 * i + 1] = _mm256_shuffle_ps(t[4 * i], t[4 * i + 2], _MM_SHUFFLE(3, 2, 3, 2));
         u[4 * i + 2] = _mm256_shuffle_ps(t[4 * i + 1], t[4 * i + 3], _MM_SHUFFLE(1, 0, 1, 0));
         u[4 * i + 3] = _mm256_shuffle_ps(t[4 * i + 1], t[4 * i + 3], _MM_SHUFFLE(3, 2, 3, 2));
     }
-    for (int i = 0; i < 4; i++) {
+    _Pragma("GCC unroll 16") for (int i = 0; i < 4; i++) {
         r[i] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x20);
         r[i + 4] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x31);
     }
@@ -335,18 +335,15 @@ NB__TGT_AVX2 static void pack_b_x_float_16(int64_t kc, int64_t nc, const float *
         int64_t p = 0;
         const float *next = jr + 16 < full ? src + 16 * cs : src; /* the next panel's rows, fetched ahead */
         for (; p + 8 <= kc; p += 8) {
-            __m256 lo[8], hi[8];
-            for (int i = 0; i < 16; i++)
+            _Pragma("GCC unroll 16") for (int i = 0; i < 16; i++)
                 _mm_prefetch((const char *)(next + i * cs + p), _MM_HINT_T0);
-            for (int i = 0; i < 8; i++) {
-                lo[i] = _mm256_loadu_ps(src + i * cs + p);
-                hi[i] = _mm256_loadu_ps(src + (i + 8) * cs + p);
-            }
-            transpose8_ps(lo);
-            transpose8_ps(hi);
-            for (int q = 0; q < 8; q++) {
-                _mm256_storeu_ps(dst + (p + q) * 16, lo[q]);
-                _mm256_storeu_ps(dst + (p + q) * 16 + 8, hi[q]);
+            _Pragma("GCC unroll 2") for (int h = 0; h < 2; h++) { /* columns 0-7, then 8-15: 8 registers each */
+                __m256 r[8];
+                _Pragma("GCC unroll 16") for (int i = 0; i < 8; i++)
+                    r[i] = _mm256_loadu_ps(src + (i + 8 * h) * cs + p);
+                transpose8_ps(r);
+                _Pragma("GCC unroll 16") for (int q = 0; q < 8; q++)
+                    _mm256_storeu_ps(dst + (p + q) * 16 + 8 * h, r[q]);
             }
         }
         for (; p < kc; p++)
@@ -365,7 +362,6 @@ NB__TGT_AVX2 static void pack_a_x_float_6(int64_t mc, int64_t kc, const float *A
         pack_a_float_6(mc, kc, A, rs, cs, dst);
         return;
     }
-    const __m256i keep6 = _mm256_setr_epi32(-1, -1, -1, -1, -1, -1, 0, 0);
     int64_t full = mc / 6 * 6;
     for (int64_t ir = 0; ir < full; ir += 6, dst += 6 * kc) {
         const float *src = A + ir * rs;
@@ -373,17 +369,19 @@ NB__TGT_AVX2 static void pack_a_x_float_6(int64_t mc, int64_t kc, const float *A
         const float *next = ir + 6 < full ? src + 6 * rs : src; /* the next panel's rows, fetched ahead */
         for (; p + 8 <= kc; p += 8) {
             __m256 r[8];
-            for (int i = 0; i < 6; i++)
+            _Pragma("GCC unroll 16") for (int i = 0; i < 6; i++)
                 _mm_prefetch((const char *)(next + i * rs + p), _MM_HINT_T0);
-            for (int i = 0; i < 8; i++)
+            _Pragma("GCC unroll 16") for (int i = 0; i < 8; i++)
                 r[i] = _mm256_loadu_ps(src + (i < 6 ? i : 5) * rs + p);
             transpose8_ps(r);
-            for (int q = 0; q < 7; q++) /* 8 floats into a 6-float slot: the next slot is written after */
+            _Pragma("GCC unroll 16") for (int q = 0; q < 7; q++) /* 8 floats into a 6-float slot: the next slot is written after */
                 _mm256_storeu_ps(dst + (p + q) * 6, r[q]);
-            _mm256_maskstore_ps(dst + (p + 7) * 6, keep6, r[7]);
+            /* the last slot: 4 + 2 floats (a masked store is microcoded and slow on AMD) */
+            _mm_storeu_ps(dst + (p + 7) * 6, _mm256_castps256_ps128(r[7]));
+            _mm_storel_pi((__m64 *)(void *)(dst + (p + 7) * 6 + 4), _mm256_extractf128_ps(r[7], 1));
         }
         for (; p < kc; p++)
-            for (int i = 0; i < 6; i++)
+            _Pragma("GCC unroll 16") for (int i = 0; i < 6; i++)
                 dst[p * 6 + i] = src[i * rs + p];
     }
     if (full < mc)
