@@ -9,7 +9,8 @@
 #
 # Environment: CHARGPT (./chargpt), DATA (data/tinyshakespeare.txt), JOBS (parallel runs, default 2;
 # each run uses 1 thread), OUT (directory for the runs, default a temp dir that is removed),
-# BENCH_TORCH=0 (nabla only), PYTHON (/usr/bin/python3).
+# BENCH_TORCH=0 (nabla only), PYTHON (/usr/bin/python3), GELU (tanh, the default, or erf: both sides
+# use that GELU).
 # Takes ~3-4 min per nabla run and ~5 min per PyTorch run on one core of the reference machine.
 set -u
 SRCDIR=${SRCDIR:-$(cd "$(dirname "$0")/.." && pwd)}
@@ -38,18 +39,19 @@ for s in $SEEDS; do
     jobs="$jobs nb:$s"
     [ "$torch" = 1 ] && jobs="$jobs pt:$s"
 done
-export CHARGPT DATA OUT PYTHON SRCDIR
+GELU=${GELU:-tanh}
+export CHARGPT DATA OUT PYTHON SRCDIR GELU
 echo "$jobs" | tr ' ' '\n' | grep . | xargs -P "$JOBS" -I{} sh -c '
     kind=${1%%:*} s=${1#*:}
     if [ "$kind" = nb ]; then
         d=$OUT/nb_$s
         "$CHARGPT" train --data "$DATA" --out-dir "$d" --seed "$s" --threads 1 --quiet \
-            --always-save-checkpoint >"$d.log" 2>&1 || { echo "nabla seed $s failed: see $d.log" >&2; exit 0; }
+            --always-save-checkpoint --gelu "$GELU" >"$d.log" 2>&1 || { echo "nabla seed $s failed: see $d.log" >&2; exit 0; }
         v=$(awk -F, "\$1 == 2000 { print \$3 }" "$d/log.csv")
         f=$("$CHARGPT" eval --checkpoint "$d/ckpt.safetensors" --data "$DATA" | cut -d" " -f2)
     else
         d=$OUT/pt_$s
-        OPENBLAS_NUM_THREADS=1 "$PYTHON" "$SRCDIR/bench/torch_chargpt.py" "$DATA" --seed "$s" --threads 1 \
+        OPENBLAS_NUM_THREADS=1 "$PYTHON" "$SRCDIR/bench/torch_chargpt.py" "$DATA" --seed "$s" --threads 1 --gelu "$GELU" \
             >"$d.log" 2>&1 || { echo "PyTorch seed $s failed: see $d.log" >&2; exit 0; }
         v=$(sed -n "s/^step 2000: .*val loss \([0-9.]*\).*/\1/p" "$d.log")
         f=$(sed -n "s/^val_loss \([0-9.]*\) .*/\1/p" "$d.log")

@@ -4,7 +4,8 @@
 clip 1.0, warmup 100 then cosine to 1e-4 at 2000, iters 0..2000, eval every 250 on 20 batches).
 Prints the eval lines like chargpt, tokens/s, and finally the mean loss over every non-overlapping
 64-token window of the val split (what `chargpt eval` computes).
-usage: torch_chargpt.py DATA [--seed S] [--threads N] [--max-iters N] [--no-embedding-decay]
+usage: torch_chargpt.py DATA [--seed S] [--threads N] [--max-iters N] [--gelu tanh|erf] [--no-embedding-decay]
+--gelu: the tanh approximation (GPT-2, chargpt's default) or exact erf (nanoGPT's current code).
 --no-embedding-decay: weight decay on the Linear weights only, not on wte/wpe (nanoGPT's optimizer
 groups before mid-2023, when its README's CPU result was measured; today's decay every >= 2-D
 parameter, as DESIGN-NOTES §5 and chargpt do)."""
@@ -18,15 +19,17 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
-from ref_parity import GPT  # noqa: E402  (the same nanoGPT-equivalent model as the parity test)
+from ref_parity import GPT, MLP  # noqa: E402  (the same nanoGPT-equivalent model as the parity test)
 
 ap = argparse.ArgumentParser()
 ap.add_argument("data")
 ap.add_argument("--seed", type=int, default=1337)
 ap.add_argument("--threads", type=int, default=1)
 ap.add_argument("--max-iters", type=int, default=2000)
+ap.add_argument("--gelu", choices=["tanh", "erf"], default="tanh")
 ap.add_argument("--no-embedding-decay", action="store_true")
 a = ap.parse_args()
+MLP.approximate = "tanh" if a.gelu == "tanh" else "none"
 torch.set_default_dtype(torch.float32)
 torch.manual_seed(a.seed)
 torch.set_num_threads(a.threads)

@@ -57,6 +57,13 @@ NB_TESTS += tests/test_nn
 tests_test_nn_SOURCES = tests/test_nn.c
 tests_test_nn_CFLAGS = $(TEST_CFLAGS)
 tests_test_nn_LDADD = $(TEST_LDADD)
+NB_TESTS += tests/test_module tests/test_module_tree
+tests_test_module_SOURCES = tests/test_module.c
+tests_test_module_CFLAGS = $(TEST_CFLAGS)
+tests_test_module_LDADD = $(TEST_LDADD)
+tests_test_module_tree_SOURCES = tests/test_module_tree.c
+tests_test_module_tree_CFLAGS = $(TEST_CFLAGS)
+tests_test_module_tree_LDADD = $(TEST_LDADD)
 EXTRA_DIST += tests/ref_nn.py
 
 # The README's C example is extracted and compiled, so it cannot rot.

@@ -39,13 +39,15 @@ class Attn(nn.Module):
 
 
 class MLP(nn.Module):
+    approximate = "tanh"  # GELU: "tanh" (GPT-2, nabla's default) or "none" (exact erf)
+
     def __init__(self, C, bias):
         super().__init__()
         self.c_fc = nn.Linear(C, 4 * C, bias=bias)
         self.c_proj = nn.Linear(4 * C, C, bias=bias)
 
     def forward(self, x):
-        return self.c_proj(F.gelu(self.c_fc(x), approximate="tanh"))
+        return self.c_proj(F.gelu(self.c_fc(x), approximate=self.approximate))
 
 
 class Block(nn.Module):

@@ -17,20 +17,12 @@ static const nb_dtype all_dtypes[] = {NB_F32, NB_F64, NB_I32, NB_I64};
 static double atol_of(nb_dtype dt) { return dt == NB_F32 ? 2e-6 : dt == NB_F64 ? 1e-12 : 0; }
 static double rtol_of(nb_dtype dt) { return dt == NB_F32 ? 1e-5 : dt == NB_F64 ? 1e-12 : 0; }
 
-static double *values(const nb_tensor *t)
-{
-    int64_t n = nb_tensor_numel(t);
-    double *v = malloc((size_t)(n ? n : 1) * sizeof *v);
-    nb_tensor_to_doubles(t, v);
-    return v;
-}
-
 /* Random test input; ints get a wider range, `ties` rounds to small integers so equal values occur. */
 static nb_tensor *rnd(nb_dtype dt, int nd, const int64_t *sh, double lo, double hi, uint64_t seed, bool ties)
 {
     bool is_float = dt == NB_F32 || dt == NB_F64;
     nb_tensor *t = tu_random(NB_F64, nd, sh, is_float ? lo : 7 * lo, is_float ? hi : 7 * hi, seed);
-    double *v = values(t);
+    double *v = tu_values(t);
     for (int64_t i = 0; i < nb_tensor_numel(t); i++)
         v[i] = ties ? round(v[i] / 2) : is_float ? v[i] : trunc(v[i]);
     nb_tensor *r = tu_tensor(dt, nd, sh, v);
@@ -82,7 +74,7 @@ static nb_tensor *ref_apply(fn3 f, const nb_tensor *x, const nb_tensor *y, const
         int64_t tmp[NB_MAX_DIMS];
         ond = ref_bshape(ond, osh, nb_tensor_ndim(in[k]), nb_tensor_shape(in[k]), tmp);
         memcpy(osh, tmp, sizeof tmp);
-        v[k] = values(in[k]);
+        v[k] = tu_values(in[k]);
     }
     int64_t n = 1;
     for (int d = 0; d < ond; d++)
@@ -263,7 +255,7 @@ START_TEST(test_unary_backward)
         nb_tensor *y = c->op(x);
         ck_assert(nb_tensor_requires_grad(y));
         nb_backward(y, nb_ones(NB_DIMS(3, 5), dt), false);
-        double *xv = values(src), d[15];
+        double *xv = tu_values(src), d[15];
         for (int i = 0; i < 15; i++)
             d[i] = c->dref(xv[i]);
         free(xv);
@@ -488,7 +480,7 @@ static double r_masked(double t, double m, double z) { (void)z; return m != 0 ? 
 static nb_tensor *bool_rnd(int nd, const int64_t *sh, uint64_t seed)
 {
     nb_tensor *r = rnd(NB_F64, nd, sh, 0, 1, seed, false);
-    double *v = values(r);
+    double *v = tu_values(r);
     for (int64_t i = 0; i < nb_tensor_numel(r); i++)
         v[i] = v[i] < 0.5;
     nb_tensor *b = tu_tensor(NB_BOOL, nd, sh, v);
@@ -620,7 +612,7 @@ START_TEST(test_binary_backward)
     /* a 0-dim operand broadcast over a matrix gets the sum of the gradient */
     nb_tensor *k = leaf(nb_full(NB_SCALAR, 3, NB_F32)), *mm = rnd(NB_F32, NB_DIMS(2, 3), -1, 1, 9, false);
     nb_backward(sum_all(nb_mul(k, mm)), NULL, false);
-    double *mv = values(mm), tot = 0;
+    double *mv = tu_values(mm), tot = 0;
     for (int i = 0; i < 6; i++)
         tot += mv[i];
     free(mv);
@@ -661,9 +653,9 @@ START_TEST(test_inplace)
                 a = tu_relayout(as, (tu_layout)l);
                 ck_assert_ptr_eq(nb_add_scaled_(a, b, alpha), a);
                 g_p0 = alpha;
-                double *av = values(as), *bv = NULL;
+                double *av = tu_values(as), *bv = NULL;
                 nb_tensor *bx = nb_contiguous(nb_expand(bs[k], NB_DIMS(3, 4)));
-                bv = values(bx);
+                bv = tu_values(bx);
                 double w[12];
                 for (int i = 0; i < 12; i++)
                     w[i] = av[i] + alpha * bv[i];
@@ -701,7 +693,7 @@ START_TEST(test_inplace_views)
     nb_fill_(v, 1.5);
     nb_add_(v, tu_tensor(NB_F64, NB_DIMS(4), (const double[]){1, 2, 3, 4}));
     nb_mul_scalar_(v, 2);
-    double *sv = values(store);
+    double *sv = tu_values(store);
     for (int r = 0; r < 3; r++)
         for (int c = 0; c < 9; c++) {
             bool in = r >= 1 && c % 2 == 1;

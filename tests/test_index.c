@@ -76,14 +76,6 @@ static int64_t ravel(int nd, const int64_t *sh, const int64_t *idx)
     return lin;
 }
 
-static double *values(const nb_tensor *t)
-{
-    int64_t n = nb_tensor_numel(t);
-    double *v = malloc((size_t)(n ? n : 1) * sizeof *v);
-    nb_tensor_to_doubles(t, v);
-    return v;
-}
-
 /* Asserts got has dtype dt, the given shape, and exactly the values want (row-major). */
 #define expect_exact(got, dt, nd, sh, want) expect_exact_at(got, dt, nd, sh, want, __LINE__)
 static void expect_exact_at(const nb_tensor *got, nb_dtype dt, int nd, const int64_t *sh, const double *want,
@@ -93,7 +85,7 @@ static void expect_exact_at(const nb_tensor *got, nb_dtype dt, int nd, const int
                   nb_dtype_name(nb_tensor_dtype(got)), nb_dtype_name(dt));
     tu_assert_shape(got, nd, sh);
     int64_t n = numel_of(nd, sh);
-    double *g = values(got);
+    double *g = tu_values(got);
     for (int64_t i = 0; i < n; i++)
         ck_assert_msg(g[i] == want[i] || (isnan(g[i]) && isnan(want[i])),
                       "line %d: element %lld: got %.17g, expected %.17g", line, (long long)i, g[i], want[i]);
@@ -155,7 +147,7 @@ START_TEST(test_index_select_layouts)
                         int64_t iv[6] = {sh[d] - 1, 0, 2, sh[d] - 1, 1, 0}; /* duplicates */
                         nb_tensor *ix = relay(ints(k_idt[q], NB_DIMS(6), iv), (tu_layout)ilay);
                         nb_tensor *out = nb_index_select(t, dim, ix);
-                        double *tv = values(base), want[6 * 20];
+                        double *tv = tu_values(base), want[6 * 20];
                         ref_index_select(tv, 3, sh, d, iv, 6, want);
                         int64_t osh[3] = {sh[0], sh[1], sh[2]};
                         osh[d] = 6;
@@ -213,7 +205,7 @@ START_TEST(test_index_select_large_parallel)
     for (int i = 0; i < 300; i++)
         iv[i] = (i * 37 + 11) % 50;
     nb_tensor *ix = ints(NB_I64, NB_DIMS(300), iv);
-    double *tv = values(t), *want = malloc(300 * 700 * sizeof *want);
+    double *tv = tu_values(t), *want = malloc(300 * 700 * sizeof *want);
     ref_index_select(tv, 2, sh, 0, iv, 300, want);
     for (int nt = 1; nt <= 2; nt++) {
         nb_set_num_threads(nt);
@@ -272,7 +264,7 @@ START_TEST(test_embedding_layouts)
                     nb_tensor *w = rnd(k_fdt[f], 2, wsh, -1, 1, 3);
                     nb_tensor *ix = relay(ints(k_idt[q], 2, ish, iv), (tu_layout)ilay);
                     nb_tensor *out = nb_embedding(relay(w, (tu_layout)lay), ix);
-                    double *wv = values(w), want[30];
+                    double *wv = tu_values(w), want[30];
                     ref_index_select(wv, 2, wsh, 0, iv, 6, want);
                     expect_exact(out, k_fdt[f], 3, ((const int64_t[]){2, 3, 5}), want);
                     free(wv);
@@ -368,7 +360,7 @@ START_TEST(test_embedding_large_forward)
     int64_t iv[12 * 64];
     for (int i = 0; i < 12 * 64; i++)
         iv[i] = (i * 7 + 3) % 65;
-    double *wv = values(w), *want = malloc(12 * 64 * 128 * sizeof *want);
+    double *wv = tu_values(w), *want = malloc(12 * 64 * 128 * sizeof *want);
     ref_index_select(wv, 2, wsh, 0, iv, 12 * 64, want);
     for (int nt = 1; nt <= 2; nt++) {
         nb_set_num_threads(nt);
@@ -400,7 +392,7 @@ START_TEST(test_gather_layouts)
                             iv[i] = (i * 5 + 2) % sh[d];
                         nb_tensor *ix = relay(ints(k_idt[q], 3, ish, iv), (tu_layout)ilay);
                         nb_tensor *out = nb_gather(relay(base, (tu_layout)lay), d - 3 * (d == 2), ix);
-                        double *tv = values(base), want[6 * 12];
+                        double *tv = tu_values(base), want[6 * 12];
                         ref_gather(tv, 3, sh, d, iv, ish, want);
                         expect_exact(out, k_fdt[f], 3, ish, want);
                         free(tv);
@@ -464,7 +456,7 @@ START_TEST(test_scatter_add_layouts)
                     nb_tensor *tb = rnd(k_fdt[f], 3, sh, -2, 2, 23), *sb = rnd(k_fdt[f], 3, ssh, -2, 2, 29);
                     nb_tensor *ix = relay(ints(k_idt[q], 3, ish, iv), (tu_layout)lay);
                     nb_tensor *out = nb_scatter_add(relay(tb, (tu_layout)lay), d, ix, relay(sb, (tu_layout)lay));
-                    double *want = values(tb), *sv = values(sb);
+                    double *want = tu_values(tb), *sv = tu_values(sb);
                     ref_scatter_add(want, 3, sh, d, iv, ish, sv, ssh);
                     tu_assert_close(out, tu_tensor(k_fdt[f], 3, sh, want), f ? 1e-12 : 1e-5, 0);
                     free(want);
@@ -539,7 +531,7 @@ START_TEST(test_cat_layouts)
                     sh[d] = lens[i];
                     bases[i] = rnd(k_fdt[f], 3, sh, -1, 1, 31 + (uint64_t)i);
                     parts[i] = relay(bases[i], (tu_layout)((lay + i) % TU_LAYOUT_COUNT));
-                    pv[i] = values(bases[i]);
+                    pv[i] = tu_values(bases[i]);
                     total += lens[i];
                 }
                 int64_t osh[3] = {2, 3, 4}, idx[3];
@@ -618,7 +610,7 @@ START_TEST(test_stack_layouts)
                 for (int i = 0; i < 3; i++) {
                     nb_tensor *b = rnd(k_fdt[f], 2, sh, -1, 1, 41 + (uint64_t)i);
                     parts[i] = relay(b, (tu_layout)((lay + i) % TU_LAYOUT_COUNT));
-                    pv[i] = values(b);
+                    pv[i] = tu_values(b);
                 }
                 int d = dim < 0 ? dim + 3 : dim;
                 int64_t osh[3], idx[3], in[2];
@@ -686,7 +678,7 @@ START_TEST(test_triangle_layouts)
                     int scope = nb_scope_begin();
                     nb_tensor *b = rnd(k_fdt[f], 3, sh, -1, 1, 51);
                     nb_tensor *out = (up ? nb_triu : nb_tril)(relay(b, (tu_layout)lay), ks[ki]);
-                    double *want = values(b);
+                    double *want = tu_values(b);
                     int64_t idx[3];
                     for (int64_t lin = 0; lin < 24; lin++) {
                         unravel(lin, 3, sh, idx);

@@ -133,20 +133,31 @@ void tu_assert_shape(const nb_tensor *t, int ndim, const int64_t *shape)
                   nb_shape_str(ndim, shape, b, sizeof b));
 }
 
-void tu_assert_values(const nb_tensor *t, const double *vals, double atol)
+double *tu_values(const nb_tensor *t)
 {
     int64_t n = nb_tensor_numel(t);
-    double *g = malloc((size_t)(n ? n : 1) * sizeof *g);
-    nb_tensor_to_doubles(t, g);
+    double *v = malloc((size_t)(n ? n : 1) * sizeof *v);
+    ck_assert_ptr_nonnull(v);
+    nb_tensor_to_doubles(t, v);
+    return v;
+}
+
+void tu_assert_values_rel(const nb_tensor *t, const double *vals, double atol, double rtol)
+{
+    int64_t n = nb_tensor_numel(t);
+    double *g = tu_values(t);
     for (int64_t i = 0; i < n; i++) {
-        if (!close_enough(g[i], vals[i], atol, 0)) {
+        if (!close_enough(g[i], vals[i], atol, rtol)) {
             double gi = g[i];
             free(g);
-            ck_abort_msg("element %lld: got %.17g, expected %.17g", (long long)i, gi, vals[i]);
+            ck_abort_msg("element %lld: got %.17g, expected %.17g (atol %g, rtol %g)", (long long)i, gi, vals[i],
+                         atol, rtol);
         }
     }
     free(g);
 }
+
+void tu_assert_values(const nb_tensor *t, const double *vals, double atol) { tu_assert_values_rel(t, vals, atol, 0); }
 
 jmp_buf tu_error_jmp;
 char tu_error_msg[1024];

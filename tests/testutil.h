@@ -42,6 +42,10 @@ void tu_assert_close_at(const nb_tensor *got, const nb_tensor *want, double atol
 void tu_assert_shape(const nb_tensor *t, int ndim, const int64_t *shape);
 /* Asserts t's values (row-major) equal vals within atol. */
 void tu_assert_values(const nb_tensor *t, const double *vals, double atol);
+/* Asserts t's values (row-major) equal vals within atol + rtol*|val| (NaN matches NaN). */
+void tu_assert_values_rel(const nb_tensor *t, const double *vals, double atol, double rtol);
+/* All values of t (row-major) as a new malloc'd double array: the caller frees it. */
+double *tu_values(const nb_tensor *t);
 
 /* ---- misuse errors -------------------------------------------------------------------------- */
 /* Runs `stmt`, which must call the misuse handler with a message containing `substr`.
