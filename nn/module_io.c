@@ -76,8 +76,10 @@ nb_status nb_module_load_state_dict(nb_module *m, const struct nb_state_dict *sd
                     if (!strcmp(all.names[i], nb_state_dict_name_at(sd, k)))
                         nb__copy_into(all.params[i], nb_state_dict_tensor_at(sd, k));
         }
-        nb__status(NB_OK, (*missing || *unexpected) ? "missing keys: [%s]; unexpected keys: [%s]" : "", missing,
-                   unexpected);
+        if (*missing || *unexpected)
+            nb__status(NB_OK, "missing keys: [%s]; unexpected keys: [%s]", missing, unexpected);
+        else
+            nb__status(NB_OK, "%s", "");
     }
     nb_param_list_free(&all);
     nb_param_list_free(&uniq);
