@@ -16,10 +16,9 @@ import sys
 import time
 
 import torch
-import torch.nn.functional as F
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
-from ref_parity import GPT, MLP  # noqa: E402  (the same nanoGPT-equivalent model as the parity test)
+from ref_gpt import GPT  # noqa: E402  (the nanoGPT-equivalent model of the parity test and torch_train.py)
 
 ap = argparse.ArgumentParser()
 ap.add_argument("data")
@@ -29,7 +28,6 @@ ap.add_argument("--max-iters", type=int, default=2000)
 ap.add_argument("--gelu", choices=["tanh", "erf"], default="tanh")
 ap.add_argument("--no-embedding-decay", action="store_true")
 a = ap.parse_args()
-MLP.approximate = "tanh" if a.gelu == "tanh" else "none"
 torch.set_default_dtype(torch.float32)
 torch.manual_seed(a.seed)
 torch.set_num_threads(a.threads)
@@ -40,12 +38,7 @@ data = torch.tensor([stoi[c] for c in text], dtype=torch.long)
 n = int(0.9 * len(data))
 train, val = data[:n], data[n:]
 B, T, V = 12, 64, len(chars)
-model = GPT(V, T, 4, 4, 128, False)
-for name, p in model.named_parameters():  # nanoGPT's init
-    if name.endswith("c_proj.weight"):
-        torch.nn.init.normal_(p, 0.0, 0.02 / math.sqrt(2 * 4))
-    elif p.dim() >= 2:
-        torch.nn.init.normal_(p, 0.0, 0.02)
+model = GPT(V, T, 4, 4, 128, False, a.gelu)  # nanoGPT's init
 emb = {id(p) for n, p in model.named_parameters() if "wte" in n or "wpe" in n} if a.no_embedding_decay else set()
 decay = [p for p in model.parameters() if p.dim() >= 2 and id(p) not in emb]
 nodecay = [p for p in model.parameters() if p.dim() < 2 or id(p) in emb]

@@ -1,10 +1,9 @@
 #!/usr/bin/env python3
 """torch_train.py — the PyTorch reference for bench/bench_train: the same GPT, step and output.
 
-A minimal nanoGPT (model.py) with dropout 0, bias False (LayerNorm without bias, as nanoGPT's own
-LayerNorm class), tied wte/lm_head, tanh GELU (nabla's default; --gelu erf for nanoGPT's current
-one), the explicit causal attention of nanoGPT's slow path (PyTorch 1.13 has no
-scaled_dot_product_attention). Each step: forward, mean cross-entropy, backward, clip_grad_norm_
+The model is tests/ref_gpt.py (nanoGPT's model.py; also the parity test's): dropout 0, bias False,
+tied wte/lm_head, tanh GELU (nabla's default; --gelu erf for nanoGPT's current one), the explicit
+causal attention of nanoGPT's slow path (PyTorch 1.13 has no scaled_dot_product_attention). Each step: forward, mean cross-entropy, backward, clip_grad_norm_
 (1.0), AdamW (lr 1e-3, betas (0.9, 0.99), weight decay 0.1 on >= 2-D params), zero_grad(set_to_none)
 on random token ids from a seeded generator. Prints the same RESULT line as bench_train:
 
@@ -21,102 +20,14 @@ import sys
 import time
 
 import torch
-import torch.nn as nn
-import torch.nn.functional as F
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
+from ref_gpt import GPT  # noqa: E402  (nanoGPT's model, shared with the parity test)
 
 PRESETS = {
     "char": dict(n_layer=4, n_head=4, n_embd=128, block_size=64, vocab=65, batch=12, seq=64),
     "gpt2": dict(n_layer=12, n_head=12, n_embd=768, block_size=1024, vocab=50257, batch=4, seq=64),
 }
-
-
-class LayerNorm(nn.Module):
-    """LayerNorm with an optional bias (nanoGPT's class; nn.LayerNorm cannot drop the bias in 1.13)."""
-
-    def __init__(self, ndim, bias):
-        super().__init__()
-        self.weight = nn.Parameter(torch.ones(ndim))
-        self.bias = nn.Parameter(torch.zeros(ndim)) if bias else None
-
-    def forward(self, x):
-        return F.layer_norm(x, self.weight.shape, self.weight, self.bias, 1e-5)
-
-
-class CausalSelfAttention(nn.Module):
-    def __init__(self, c):
-        super().__init__()
-        self.c_attn = nn.Linear(c.n_embd, 3 * c.n_embd, bias=False)
-        self.c_proj = nn.Linear(c.n_embd, c.n_embd, bias=False)
-        self.n_head = c.n_head
-        self.register_buffer("bias", torch.tril(torch.ones(c.block_size, c.block_size))
-                             .view(1, 1, c.block_size, c.block_size))
-
-    def forward(self, x):
-        B, T, C = x.size()
-        q, k, v = self.c_attn(x).split(C, dim=2)
-        hs = C // self.n_head
-        q = q.view(B, T, self.n_head, hs).transpose(1, 2)
-        k = k.view(B, T, self.n_head, hs).transpose(1, 2)
-        v = v.view(B, T, self.n_head, hs).transpose(1, 2)
-        att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(hs))
-        att = att.masked_fill(self.bias[:, :, :T, :T] == 0, float("-inf"))
-        att = F.softmax(att, dim=-1)
-        y = (att @ v).transpose(1, 2).contiguous().view(B, T, C)
-        return self.c_proj(y)
-
-
-class MLP(nn.Module):
-    def __init__(self, c):
-        super().__init__()
-        self.c_fc = nn.Linear(c.n_embd, 4 * c.n_embd, bias=False)
-        self.gelu = nn.GELU(approximate=c.gelu)
-        self.c_proj = nn.Linear(4 * c.n_embd, c.n_embd, bias=False)
-
-    def forward(self, x):
-        return self.c_proj(self.gelu(self.c_fc(x)))
-
-
-class Block(nn.Module):
-    def __init__(self, c):
-        super().__init__()
-        self.ln_1 = LayerNorm(c.n_embd, bias=False)
-        self.attn = CausalSelfAttention(c)
-        self.ln_2 = LayerNorm(c.n_embd, bias=False)
-        self.mlp = MLP(c)
-
-    def forward(self, x):
-        x = x + self.attn(self.ln_1(x))
-        return x + self.mlp(self.ln_2(x))
-
-
-class GPT(nn.Module):
-    def __init__(self, c):
-        super().__init__()
-        self.transformer = nn.ModuleDict(dict(
-            wte=nn.Embedding(c.vocab, c.n_embd),
-            wpe=nn.Embedding(c.block_size, c.n_embd),
-            h=nn.ModuleList([Block(c) for _ in range(c.n_layer)]),
-            ln_f=LayerNorm(c.n_embd, bias=False),
-        ))
-        self.lm_head = nn.Linear(c.n_embd, c.vocab, bias=False)
-        self.transformer.wte.weight = self.lm_head.weight  # tied
-        self.apply(self._init_weights)
-        for pn, p in self.named_parameters():
-            if pn.endswith("c_proj.weight"):
-                torch.nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * c.n_layer))
-
-    def _init_weights(self, m):
-        if isinstance(m, (nn.Linear, nn.Embedding)):
-            torch.nn.init.normal_(m.weight, mean=0.0, std=0.02)
-
-    def forward(self, idx, targets):
-        T = idx.size(1)
-        pos = torch.arange(0, T, dtype=torch.long)
-        x = self.transformer.wte(idx) + self.transformer.wpe(pos)
-        for block in self.transformer.h:
-            x = block(x)
-        logits = self.lm_head(self.transformer.ln_f(x))
-        return F.cross_entropy(logits.view(-1, logits.size(-1)), targets.view(-1))
 
 
 def main():
@@ -137,7 +48,6 @@ def main():
     for k, v in PRESETS[a.preset].items():
         if getattr(a, k) is None:
             setattr(a, k, v)
-    a.gelu = "tanh" if a.gelu == "tanh" else "none"
     if a.seq > a.block_size or a.n_embd % a.n_head:
         sys.exit("torch_train.py: need seq <= block_size and n_embd divisible by n_head")
     if a.threads > 0:
@@ -146,7 +56,7 @@ def main():
 
     torch.manual_seed(a.seed)
     t_init = time.perf_counter()
-    model = GPT(a)
+    model = GPT(a.vocab, a.block_size, a.n_layer, a.n_head, a.n_embd, False, a.gelu)
     model.train()
     params = [p for p in model.parameters()]
     decay = [p for p in params if p.dim() >= 2]

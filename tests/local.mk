@@ -85,7 +85,7 @@ gradcheck: tests/test_gradcheck$(EXEEXT)
 tests_test_parity_SOURCES = tests/test_parity.c
 tests_test_parity_CFLAGS = $(TEST_CFLAGS) -I$(top_srcdir)/models -DNB_SRCDIR=\"$(abs_top_srcdir)\"
 tests_test_parity_LDADD = models/libnbmodels.la $(TEST_LDADD)
-EXTRA_DIST += tests/ref_parity.py
+EXTRA_DIST += tests/ref_parity.py tests/ref_gpt.py
 $(tests_test_readme_OBJECTS): tests/readme_example.c
 
 NB_TESTS += tests/test_gpt
