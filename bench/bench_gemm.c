@@ -10,11 +10,14 @@
  *   GPT-2 124M's at B*T = 256 (--quick leaves them out): c_attn 256x2304x768 NT, MLP c_proj
  *   256x768x3072 NT, lm_head forward 256x50257x768 NT, its input grad 256x768x50257 NN and its
  *   weight grad 50257x768x256 TN.
- * Columns: GFLOP/s (2*M*N*K per product, best of 3 rounds of 3 timed runs, the three sides
- * alternating shape by shape) of nabla, of OpenBLAS with
+ * Columns: GFLOP/s (2*M*N*K per product, best of ROUNDS rounds; in each round nabla and the two
+ * OpenBLAS sides take one timed run of >= 40 ms in turn, each after a pause that lets the previous
+ * side's threads go idle) of nabla, of OpenBLAS with
  * OPENBLAS_CORETYPE=Haswell (what the reference machines set) and with it unset (OpenBLAS picks
- * the kernel for the CPU), nabla / each, nabla as a share of the FMA peak, and the largest
- * difference between nabla's and OpenBLAS's results.
+ * the kernel for the CPU), nabla / each (best / best), "paired" = the median over the rounds of
+ * nabla / OpenBLAS-Haswell within one round (the two runs next to each other in time, so the
+ * host's drift cancels), nabla as a share of the FMA peak, and the largest difference between
+ * nabla's and OpenBLAS's results.
  * OpenBLAS reads OPENBLAS_CORETYPE once, when it is loaded, so each OpenBLAS column is measured by
  * a child process (this program with --openblas-child, under the core type's environment, driven
  * through pipes); the
@@ -43,6 +46,20 @@ static double now(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Rounds per shape: nabla, OpenBLAS-Haswell and OpenBLAS-auto each measured once per round, in
+ * turn, so that all three meet the host's drifting speed alike. */
+#define ROUNDS 5
+/* Pause before each measurement: OpenBLAS's pthreads workers keep spinning for ~0.1 s after a call
+ * (its default thread timeout, 2^28 cycles) and libgomp's for a moment, so without it every side
+ * would be measured with the previous side's idle threads still burning a core. */
+#define SETTLE_S 0.25
+
+static void settle(void)
+{
+    struct timespec ts = {0, (long)(SETTLE_S * 1e9)};
+    nanosleep(&ts, NULL);
 }
 
 typedef struct {
@@ -91,31 +108,20 @@ static void run_openblas(const shape *s, const float *A, const float *B, float *
                 (int)(s->tb ? s->K : s->N), 0.0f, C, (int)s->N);
 }
 
-/* Best GFLOP/s of fn over 3 timed runs, each of enough repetitions to take >= 40 ms. */
+/* GFLOP/s of fn over one timed run of enough repetitions to take >= 40 ms (after a warm-up call
+ * and doubling the repetitions until a run takes that long; that run is the sample). */
 static double measure(gemm_fn fn, const shape *s, const float *A, const float *B, float *C)
 {
-    double flops = 2.0 * (double)s->M * (double)s->N * (double)s->K, best = 0;
+    double flops = 2.0 * (double)s->M * (double)s->N * (double)s->K;
     fn(s, A, B, C); /* warm-up */
-    int reps = 1;
-    for (;;) {
+    for (int reps = 1;; reps *= 2) {
         double t0 = now();
         for (int r = 0; r < reps; r++)
             fn(s, A, B, C);
         double dt = now() - t0;
-        if (dt >= 0.04 || reps >= (1 << 20)) {
-            best = flops * reps / dt / 1e9;
-            break;
-        }
-        reps *= 2;
+        if (dt >= 0.04 || reps >= (1 << 20))
+            return flops * reps / dt / 1e9;
     }
-    for (int run = 0; run < 2; run++) {
-        double t0 = now();
-        for (int r = 0; r < reps; r++)
-            fn(s, A, B, C);
-        double g = flops * reps / (now() - t0) / 1e9;
-        best = g > best ? g : best;
-    }
-    return best;
 }
 
 /* Peak multiply-add throughput of `threads` threads in GFLOP/s (0: not measurable here). */
@@ -230,6 +236,12 @@ static bool child_start(child *c, const char *self, const char *coretype, int th
     return true;
 }
 
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
 static double child_measure(child *c, int i)
 {
     double g;
@@ -296,16 +308,23 @@ int main(int argc, char **argv)
         bool okh = child_start(&ch, self, "Haswell", nt, quick), oku = child_start(&cu, self, NULL, nt, quick);
         printf("\nthreads %d: FMA peak %.1f GFLOP/s; OpenBLAS Haswell = %s; OpenBLAS auto = %s\n", nt, peak,
                okh ? ch.config : "(failed)", oku ? cu.config : "(failed)");
-        printf("%-22s %8s %8s %8s %7s %7s %6s %9s\n", "M x N x K  op", "nabla", "OB-Hasw", "OB-auto", "nb/Hsw",
-               "nb/auto", "%peak", "max|diff|");
+        printf("%-22s %8s %8s %8s %7s %7s %7s %6s %9s\n", "M x N x K  op", "nabla", "OB-Hasw", "OB-auto", "nb/Hsw",
+               "paired", "nb/auto", "%peak", "max|diff|");
         for (int i = 0; i < g_nshapes; i++) {
             const shape *s = &g_shapes[i];
-            double gn = 0, gh = 0, gu = 0;
-            for (int round = 0; round < 3; round++) { /* alternating, best of each */
-                gn = fmax(gn, measure(run_nabla, s, A, B, C));
-                gh = okh ? fmax(gh, child_measure(&ch, i)) : NAN;
+            double gn = 0, gh = 0, gu = 0, pr[ROUNDS];
+            for (int round = 0; round < ROUNDS; round++) { /* alternating; best of each, and paired ratios */
+                settle();
+                double n1 = measure(run_nabla, s, A, B, C);
+                settle();
+                double h1 = okh ? child_measure(&ch, i) : NAN;
+                settle();
+                gn = fmax(gn, n1);
+                gh = okh ? fmax(gh, h1) : NAN;
                 gu = oku ? fmax(gu, child_measure(&cu, i)) : NAN;
+                pr[round] = n1 / h1;
             }
+            qsort(pr, ROUNDS, sizeof pr[0], cmp_double);
             run_openblas(s, A, B, C2);
             double diff = 0;
             for (int64_t k = 0; k < s->M * s->N; k++)
@@ -313,8 +332,8 @@ int main(int argc, char **argv)
             char name[64];
             snprintf(name, sizeof name, "%lldx%lldx%lld %c%c", (long long)s->M, (long long)s->N, (long long)s->K,
                      s->ta ? 'T' : 'N', s->tb ? 'T' : 'N');
-            printf("%-22s %8.1f %8.1f %8.1f %7.2f %7.2f %5.0f%% %9.2g\n", name, gn, gh, gu, gn / gh, gn / gu,
-                   peak > 0 ? 100 * gn / peak : NAN, diff);
+            printf("%-22s %8.1f %8.1f %8.1f %7.2f %7.2f %7.2f %5.0f%% %9.2g\n", name, gn, gh, gu, gn / gh,
+                   pr[ROUNDS / 2], gn / gu, peak > 0 ? 100 * gn / peak : NAN, diff);
             fflush(stdout);
         }
         child_stop(&ch);
