@@ -284,7 +284,7 @@ if want scaling; then
     echo
 fi
 if want gemm; then
-    echo "== GEMM (bench/bench_gemm, GFLOP/s; nb/Hsw, nb/auto = nabla / OpenBLAS with OPENBLAS_CORETYPE=Haswell / unset)"
+    echo "== GEMM (bench/bench_gemm, GFLOP/s; nb/Hsw, nb/auto = nabla / OpenBLAS with OPENBLAS_CORETYPE=Haswell / unset, best / best; paired = median of back-to-back nabla / Haswell ratios)"
     echo "$gemm_out"
     echo
 fi
