@@ -112,6 +112,28 @@ static void format_eta(double s, char *buf, size_t n)
         snprintf(buf, n, "%ldm%02lds", t / 60, t % 60);
 }
 
+/* Creates dir and any missing parent directories, like `mkdir -p` (nanoGPT: os.makedirs(out_dir,
+ * exist_ok=True)). Returns 0, or -1 with errno set. */
+static int make_dirs(const char *dir)
+{
+    char buf[4096];
+    size_t n = strlen(dir);
+    if (n == 0 || n >= sizeof buf) {
+        errno = n ? ENAMETOOLONG : ENOENT;
+        return -1;
+    }
+    memcpy(buf, dir, n + 1);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/' || p[-1] == '/')
+            continue;
+        *p = 0;
+        if (mkdir(buf, 0777) != 0 && errno != EEXIST)
+            return -1;
+        *p = '/';
+    }
+    return mkdir(buf, 0777) != 0 && errno != EEXIST ? -1 : 0;
+}
+
 int chargpt_train(const chargpt_opts *o)
 {
     /* Under mpirun every rank runs this function in step; rank 0 alone writes files and prints
@@ -129,7 +151,7 @@ int chargpt_train(const chargpt_opts *o)
             nb_char_data_free(&data);
         return 1;
     }
-    if (lead && mkdir(o->out_dir, 0777) != 0 && errno != EEXIST) {
+    if (lead && make_dirs(o->out_dir) != 0) {
         fprintf(stderr, "chargpt train: cannot create %s: %s\n", o->out_dir, strerror(errno));
         rc = 1;
     }

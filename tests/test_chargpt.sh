@@ -409,5 +409,20 @@ check11() {
 }
 check "11 NB_PROFILE=1 prints the per-op table with the right call counts" check11
 
+# ---- 12. --out-dir with missing parents is created (mkdir -p, as make run's out/chargpt needs) --
+N12=$tmp/new/deeper/run
+"$CHARGPT" train --data "$data" --out-dir "$N12" $COMMON --max-iters 0 >"$tmp/n12.out" 2>"$tmp/n12.err"
+rc12=$?
+: >"$tmp/afile"
+"$CHARGPT" train --data "$data" --out-dir "$tmp/afile/run" $COMMON --max-iters 0 >/dev/null 2>"$tmp/n12b.err"
+rc12b=$?
+check12() {
+    [ "$rc12" -eq 0 ] && [ -s "$N12/ckpt.safetensors" ] && [ -s "$N12/log.csv" ] ||
+        { say "exit $rc12, files: $(ls "$N12" 2>&1)"; cat "$tmp/n12.err"; return 1; }
+    [ "$rc12b" -eq 1 ] && grep -q "chargpt train: cannot create $tmp/afile/run: Not a directory" "$tmp/n12b.err" ||
+        { say "parent is a file: exit $rc12b"; cat "$tmp/n12b.err"; return 1; }
+}
+check "12 --out-dir creates missing parent directories; a file in the way is one clear error" check12
+
 if [ "$skipped" -gt 0 ]; then echo "$pass passed, $fail failed, $skipped skipped"; else echo "$pass passed, $fail failed"; fi
 [ "$fail" -eq 0 ]
