@@ -106,7 +106,7 @@ static inline int64_t visible(const nb__attn_geom *g, int64_t i)
     static inline void av_store_##T(T *p, av_##T v) { memcpy(p, &v, sizeof v); }                    \
     static inline av_##T av_set1_##T(T x)                                                           \
     {                                                                                               \
-        av_##T v;                                                                                   \
+        av_##T v = {0};                                                                             \
         for (int i = 0; i < VL; i++)                                                                \
             v[i] = x;                                                                               \
         return v;                                                                                   \
