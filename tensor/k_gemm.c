@@ -376,7 +376,7 @@ NB__TGT_AVX2 static void pack_a_x_float_6(int64_t mc, int64_t kc, const float *A
             transpose8_ps(r);
             _Pragma("GCC unroll 16") for (int q = 0; q < 7; q++) /* 8 floats into a 6-float slot: the next slot is written after */
                 _mm256_storeu_ps(dst + (p + q) * 6, r[q]);
-            /* the last slot: 4 + 2 floats (a masked store is microcoded and slow on AMD) */
+            /* the last slot: 4 + 2 floats, nothing written past it */
             _mm_storeu_ps(dst + (p + 7) * 6, _mm256_castps256_ps128(r[7]));
             _mm_storel_pi((__m64 *)(void *)(dst + (p + 7) * 6 + 4), _mm256_extractf128_ps(r[7], 1));
         }
