@@ -451,7 +451,6 @@ START_TEST(test_default_dtype)
 }
 END_TEST
 
-
 int main(void)
 {
     Suite *s = suite_create("module_tree");
