@@ -127,8 +127,11 @@ NB__GEMM_TILE_STORE(double)
 
 /* ==== micro-kernel, written once ============================================================== */
 /* NAME(kc, a, b, c, ldc, mr, nr, alpha, beta): a is a packed MR x kc micro-panel (MR values per
- * k), b a packed kc x NR one (BS values per k, of which the kernel uses NR = NV*VL). Computes the full MR x NR product in
- * registers, then writes its mr x nr top-left part to c with alpha/beta. */
+ * k), b a packed kc x NR one (BS values per k, of which the kernel uses NR = NV*VL). Computes the
+ * full MR x NR product in registers, then writes its mr x nr top-left part to c with alpha/beta.
+ * The k loop is unrolled 4 times: rolled, the AVX2 loop body (~120 bytes) ran 3-5% faster or
+ * slower depending on where the linker put it relative to 64-byte fetch blocks; unrolled it is
+ * 2-5% faster than the best placement and no longer sensitive to it (sgemm 1024^3, A/B runs). */
 #define NB__UKR_ONE(NAME, TGT, T, V, VL, MR, NV, BS, LOAD, STORE, SET1, ZERO, FMA, MUL, ADD)       \
     TGT static void NAME(int64_t kc, const T *restrict a, const T *restrict b, T *restrict c,       \
                          int64_t ldc, int mr, int nr, T alpha, T beta)                              \
@@ -139,7 +142,7 @@ NB__GEMM_TILE_STORE(double)
             __builtin_prefetch(c + i * ldc + NV * VL - 1, 1);                                       \
             _Pragma("GCC unroll 4") for (int v = 0; v < NV; v++) acc[i][v] = ZERO();                \
         }                                                                                           \
-        for (int64_t p = 0; p < kc; p++, a += MR, b += BS) {                                        \
+        _Pragma("GCC unroll 4") for (int64_t p = 0; p < kc; p++, a += MR, b += BS) {                \
             V bv[NV];                                                                               \
             _Pragma("GCC unroll 4") for (int v = 0; v < NV; v++) bv[v] = LOAD(b + v * VL);          \
             _Pragma("GCC unroll 16") for (int i = 0; i < MR; i++) {                                 \
@@ -255,19 +258,21 @@ NB__UKR(ukr_avx512_double, NB__TGT_AVX512, double, __m512d, 8, 14, 2, _mm512_loa
     }
 
 /* NR-column micro-panels of the kc x nc block at B (element (p, j) at B[p*rs + j*cs]):
- * dst[panel][p*NR + j]; columns past nc are zero. */
+ * dst[panel][p*NR + j]; columns past nc are zero. The full panels of a row-major B (cs == 1) are
+ * filled row by row, reading B in memory order: panel by panel, each row of a 1024-wide B is a
+ * 4 KB stride (a new page, the same L1 set), which made packing B twice as slow. */
 #define NB__PACK_B(T, NR)                                                                           \
     static void pack_b_##T##_##NR(int64_t kc, int64_t nc, const T *B, int64_t rs, int64_t cs,       \
                                   T *restrict dst)                                                  \
     {                                                                                               \
-        for (int64_t jr = 0; jr < nc; jr += NR, dst += NR * kc) {                                   \
+        int64_t full = cs == 1 ? nc / NR * NR : 0;                                                  \
+        for (int64_t p = 0; p < kc; p++) /* full panels of row-major B: row by row */               \
+            for (int64_t jr = 0; jr < full; jr += NR)                                               \
+                memcpy(dst + jr * kc + p * NR, B + p * rs + jr, NR * sizeof(T));                    \
+        dst += full * kc;                                                                           \
+        for (int64_t jr = full; jr < nc; jr += NR, dst += NR * kc) {                                \
             const T *src = B + jr * cs;                                                             \
             int nr = (int)min64(NR, nc - jr);                                                       \
-            if (nr == NR && cs == 1) {                                                              \
-                for (int64_t p = 0; p < kc; p++)                                                    \
-                    memcpy(dst + p * NR, src + p * rs, NR * sizeof(T));                             \
-                continue;                                                                           \
-            }                                                                                       \
             if (cs == 1) {                                                                          \
                 for (int64_t p = 0; p < kc; p++)                                                    \
                     memcpy(dst + p * NR, src + p * rs, (size_t)nr * sizeof(T));                     \
@@ -445,10 +450,13 @@ static int threads_for_fmas(double fmas)
 /* Splits nt threads into a tm x tn grid over pm x pn tiles (of mr x nr) minimizing the largest
  * thread's work: its multiply-adds plus its packing, which a grid shape changes (every thread packs
  * the B panel of its own columns and, for each nc-wide panel of them, the A block of its rows).
- * A packed element is counted as PACK_COST multiply-adds. For 256 x 50257 x 768 (GPT-2's lm_head)
- * this splits the columns: split rows, both threads would pack the whole 50257 x 768 weight.
- * Ties: more row splits. Returns the threads used. */
-#define PACK_COST 8
+ * A packed element of A counts as PACK_COST_A multiply-adds, one of B as PACK_COST_B: measured
+ * (1024^3, 768^3, 2048x512x512 both ways, NN and NT), row splits, which pack B in every thread,
+ * ran 1-2% faster than column splits of the same count with equal weights. For 256 x 50257 x 768
+ * (GPT-2's lm_head) this still splits the columns: split rows, both threads would pack the whole
+ * 50257 x 768 weight. Ties: more row splits. Returns the threads used. */
+#define PACK_COST_A 8
+#define PACK_COST_B 4
 static int split_threads(int nt, int64_t pm, int64_t pn, int mr, int nr, int64_t nc, int *tm, int *tn)
 {
     if ((int64_t)nt > pm * pn)
@@ -459,7 +467,7 @@ static int split_threads(int nt, int64_t pm, int64_t pn, int mr, int nr, int64_t
         if (nt % d)
             continue;
         int64_t rows = (pm + d - 1) / d * mr, cols = (pn + nt / d - 1) / (nt / d) * nr;
-        int64_t cost = rows * cols + PACK_COST * (rows * ((cols + nc - 1) / nc) + cols);
+        int64_t cost = rows * cols + PACK_COST_A * rows * ((cols + nc - 1) / nc) + PACK_COST_B * cols;
         if (cost <= best)
             best = cost, *tm = d;
     }
