@@ -40,9 +40,9 @@
 #define NB__OMP(x)
 #endif
 
-#if defined(__x86_64__) && defined(__GNUC__)
+#include "nb__simd.h"
+#ifdef NB__X86
 #define NB__GEMM_X86 1
-#include <immintrin.h>
 #endif
 
 #ifdef NB_HAVE_BLAS
@@ -214,8 +214,6 @@ NB__UKR(ukr_generic_double, , double, gv_double, 2, 4, 2, gv_load_double, gv_sto
         gv_set1_double, gv_zero_double, gv_fma_double, gv_mul_double, gv_add_double)
 
 #ifdef NB__GEMM_X86
-#define NB__TGT_AVX2 __attribute__((target("avx2,fma")))
-#define NB__TGT_AVX512 __attribute__((target("avx512f")))
 NB__UKR(ukr_avx2_float, NB__TGT_AVX2, float, __m256, 8, 6, 2, _mm256_loadu_ps, _mm256_storeu_ps,
         _mm256_set1_ps, _mm256_setzero_ps, _mm256_fmadd_ps, _mm256_mul_ps, _mm256_add_ps)
 NB__UKR(ukr_avx2_double, NB__TGT_AVX2, double, __m256d, 4, 6, 2, _mm256_loadu_pd, _mm256_storeu_pd,
@@ -304,26 +302,6 @@ NB__PACK_B(double, 8)
 NB__PACK_B(double, 16)
 
 #ifdef NB__GEMM_X86
-/* out[q] = column q of the 8 x 8 block in r[0..7] (rows), in place. */
-NB__TGT_AVX2 static inline void transpose8_ps(__m256 r[8])
-{
-    __m256 t[8], u[8];
-    _Pragma("GCC unroll 16") for (int i = 0; i < 4; i++) {
-        t[2 * i] = _mm256_unpacklo_ps(r[2 * i], r[2 * i + 1]);
-        t[2 * i + 1] = _mm256_unpackhi_ps(r[2 * i], r[2 * i + 1]);
-    }
-    _Pragma("GCC unroll 16") for (int i = 0; i < 2; i++) {
-        u[4 * i + 0] = _mm256_shuffle_ps(t[4 * i], t[4 * i + 2], _MM_SHUFFLE(1, 0, 1, 0));
-        u[4 * i + 1] = _mm256_shuffle_ps(t[4 * i], t[4 * i + 2], _MM_SHUFFLE(3, 2, 3, 2));
-        u[4 * i + 2] = _mm256_shuffle_ps(t[4 * i + 1], t[4 * i + 3], _MM_SHUFFLE(1, 0, 1, 0));
-        u[4 * i + 3] = _mm256_shuffle_ps(t[4 * i + 1], t[4 * i + 3], _MM_SHUFFLE(3, 2, 3, 2));
-    }
-    _Pragma("GCC unroll 16") for (int i = 0; i < 4; i++) {
-        r[i] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x20);
-        r[i + 4] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x31);
-    }
-}
-
 /* pack_b_float_16 for the AVX2 kernel, with full 16-column panels of a transposed B (rs == 1:
  * x @ W^T, where column j of op(B) is row j of W) moved by 8 x 8 AVX2 transposes instead of one
  * element at a time. The packed values are the same. */
@@ -346,7 +324,7 @@ NB__TGT_AVX2 static void pack_b_x_float_16(int64_t kc, int64_t nc, const float *
                 __m256 r[8];
                 _Pragma("GCC unroll 16") for (int i = 0; i < 8; i++)
                     r[i] = _mm256_loadu_ps(src + (i + 8 * h) * cs + p);
-                transpose8_ps(r);
+                nb__transpose8_ps(r);
                 _Pragma("GCC unroll 16") for (int q = 0; q < 8; q++)
                     _mm256_storeu_ps(dst + (p + q) * 16 + 8 * h, r[q]);
             }
@@ -378,7 +356,7 @@ NB__TGT_AVX2 static void pack_a_x_float_6(int64_t mc, int64_t kc, const float *A
                 _mm_prefetch((const char *)(next + i * rs + p), _MM_HINT_T0);
             _Pragma("GCC unroll 16") for (int i = 0; i < 8; i++)
                 r[i] = _mm256_loadu_ps(src + (i < 6 ? i : 5) * rs + p);
-            transpose8_ps(r);
+            nb__transpose8_ps(r);
             _Pragma("GCC unroll 16") for (int q = 0; q < 7; q++) /* 8 floats into a 6-float slot: the next slot is written after */
                 _mm256_storeu_ps(dst + (p + q) * 6, r[q]);
             /* the last slot: 4 + 2 floats, nothing written past it */

@@ -3,7 +3,7 @@ libnabla_core_la_SOURCES += \
 	tensor/nb_tensor.h tensor/nb__tensor.h \
 	tensor/error.c tensor/alloc.c tensor/tensor.c tensor/iter.c tensor/threads.c \
 	tensor/copy.c tensor/create.c tensor/random.c tensor/print.c \
-	tensor/nb__vmath.h tensor/nb__k_elementwise.h tensor/k_elementwise.c \
+	tensor/nb__vmath.h tensor/nb__simd.h tensor/nb__k_elementwise.h tensor/k_elementwise.c \
 	tensor/nb__k_reduce.h tensor/k_reduce.c \
 	tensor/nb__k_gemm.h tensor/k_gemm.c \
 	tensor/nb__k_index.h tensor/k_index.c

@@ -118,7 +118,8 @@ static const cfg k_shapes[] = {
     {12, 4, 64, 64, 32, 32, true, 0}, {4, 12, 64, 64, 64, 64, true, 0}, {2, 2, 5, 9, 4, 3, true, 0},
     {2, 2, 1, 9, 4, 3, true, 0},      {3, 1, 9, 4, 6, 2, false, 0},    {1, 1, 100, 100, 8, 8, true, 0},
     {1, 2, 33, 33, 3, 3, false, 2.5}, {1, 1, 50, 3000, 2, 3, false, 0}, {1, 1, 40, 3000, 2, 2, true, 0},
-    {2, 1, 129, 129, 4, 4, true, 0},
+    {2, 1, 129, 129, 4, 4, true, 0},  {2, 2, 21, 21, 12, 10, true, 0}, /* 8 x 8 transpose blocks + tails */
+    {1, 1, 19, 26, 17, 9, false, 0},
 };
 #define N_SHAPES ((int)(sizeof k_shapes / sizeof *k_shapes))
 
@@ -269,6 +270,7 @@ static const cfg k_bw_shapes[] = {
     {2, 3, 7, 7, 5, 5, true, 0},   {2, 3, 7, 7, 5, 5, false, 0},    {1, 2, 5, 9, 4, 3, true, 0},
     {2, 1, 6, 4, 3, 2, false, 0.6}, {2, 2, 1, 1, 1, 1, true, 0},     {1, 1, 70, 70, 3, 3, true, 0},
     {1, 1, 45, 45, 2, 3, false, 0}, {12, 4, 16, 16, 8, 8, true, 0}, {1, 1, 30, 2100, 2, 2, true, 0},
+    {2, 2, 21, 21, 12, 10, true, 0}, {1, 1, 19, 26, 17, 9, false, 0}, /* 8 x 8 transposes + tails */
 };
 #define N_BW ((int)(sizeof k_bw_shapes / sizeof *k_bw_shapes))
 
