@@ -105,6 +105,15 @@ NB__FLOAT_TYPES(NB__LN_FORWARD)
             }                                                                                      \
         }                                                                                          \
     }                                                                                              \
+    /* aw[j] += dy[j] * xhat[j], ab[j] += dy[j] over one row (double: the dw/db partial sums) */    \
+    NB__TARGET_CLONES static void ln_dwb_row_##T(int64_t C, const T *xi, const T *gi, double mi,     \
+                                                 double ri, double *restrict aw, double *restrict ab) \
+    {                                                                                              \
+        _Pragma("omp simd") for (int64_t j = 0; j < C; j++) {                                      \
+            aw[j] += gi[j] * ((xi[j] - mi) * ri);                                                  \
+            ab[j] += gi[j];                                                                        \
+        }                                                                                          \
+    }                                                                                              \
     static void ln_backward_##T(int64_t N, int64_t C, const T *x, const T *w, const double *mean,    \
                                 const double *rstd, const T *dy, T *dx, T *dw, T *db)              \
     {                                                                                              \
@@ -125,11 +134,7 @@ NB__FLOAT_TYPES(NB__LN_FORWARD)
                     ln_dx_row_##T(C, xi, gi, w, (T)mean[i], (T)rstd[i], dx + i * C);               \
                 if (!sums)                                                                         \
                     continue;                                                                      \
-                double mi = mean[i], ri = rstd[i];                                                 \
-                _Pragma("omp simd") for (int64_t j = 0; j < C; j++) {                              \
-                    aw[j] += gi[j] * ((xi[j] - mi) * ri);                                          \
-                    ab[j] += gi[j];                                                                \
-                }                                                                                  \
+                ln_dwb_row_##T(C, xi, gi, mean[i], rstd[i], aw, ab);                               \
             }                                                                                      \
         }                                                                                          \
         if (!sums)                                                                                 \

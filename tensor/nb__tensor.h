@@ -114,7 +114,7 @@ typedef struct nb__iter {
     char *base[NB__ITER_MAX_OPS];
     /* Work per element for the thread count (nb__threads_for(numel * cost)): 1 after init;
      * kernels lower it for memory-bound loops (a copy, an add: a parallel region does not pay
-     * below a few hundred thousand elements) and raise it for transcendental ones. */
+     * below ~64 K elements) and raise it for transcendental ones. */
     double cost;
 } nb__iter;
 
