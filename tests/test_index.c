@@ -12,70 +12,6 @@ static const nb_dtype k_fdt[2] = {NB_F32, NB_F64};
 static const nb_dtype k_idt[2] = {NB_I32, NB_I64};
 
 /* ---- helpers -------------------------------------------------------------------------------- */
-/* A relayout owned by the open scope (tu_relayout returns a caller-owned reference). */
-static nb_tensor *relay(const nb_tensor *t, tu_layout l)
-{
-    nb_tensor *r = tu_relayout(t, l);
-    nb_tensor *v = nb_detach(r);
-    nb_tensor_release(r);
-    return v;
-}
-
-/* Index tensor of dtype dt from int64 values. */
-static nb_tensor *ints(nb_dtype dt, int nd, const int64_t *sh, const int64_t *v)
-{
-    int64_t n = 1;
-    for (int i = 0; i < nd; i++)
-        n *= sh[i];
-    double *d = malloc((size_t)(n ? n : 1) * sizeof *d);
-    for (int64_t i = 0; i < n; i++)
-        d[i] = (double)v[i];
-    nb_tensor *t = nb_from_doubles(d, nd, sh, dt);
-    free(d);
-    return t;
-}
-
-/* Deterministic values in [lo, hi) owned by the open scope (tu_random releases a tensor it
- * created, which double-frees when a scope is open). */
-static nb_tensor *rnd(nb_dtype dt, int nd, const int64_t *sh, double lo, double hi, uint64_t seed)
-{
-    nb_generator g;
-    nb_generator_seed(&g, seed);
-    int64_t n = 1;
-    for (int i = 0; i < nd; i++)
-        n *= sh[i];
-    double *v = malloc((size_t)(n ? n : 1) * sizeof *v);
-    for (int64_t i = 0; i < n; i++)
-        v[i] = lo + (hi - lo) * nb_generator_uniform(&g);
-    nb_tensor *t = nb_from_doubles(v, nd, sh, dt);
-    free(v);
-    return t;
-}
-
-static int64_t numel_of(int nd, const int64_t *sh)
-{
-    int64_t n = 1;
-    for (int i = 0; i < nd; i++)
-        n *= sh[i];
-    return n;
-}
-
-static void unravel(int64_t lin, int nd, const int64_t *sh, int64_t *idx)
-{
-    for (int i = nd - 1; i >= 0; i--) {
-        idx[i] = lin % sh[i];
-        lin /= sh[i];
-    }
-}
-
-static int64_t ravel(int nd, const int64_t *sh, const int64_t *idx)
-{
-    int64_t lin = 0;
-    for (int i = 0; i < nd; i++)
-        lin = lin * sh[i] + idx[i];
-    return lin;
-}
-
 /* Asserts got has dtype dt, the given shape, and exactly the values want (row-major). */
 #define expect_exact(got, dt, nd, sh, want) expect_exact_at(got, dt, nd, sh, want, __LINE__)
 static void expect_exact_at(const nb_tensor *got, nb_dtype dt, int nd, const int64_t *sh, const double *want,
@@ -84,7 +20,7 @@ static void expect_exact_at(const nb_tensor *got, nb_dtype dt, int nd, const int
     ck_assert_msg(nb_tensor_dtype(got) == dt, "line %d: dtype %s, expected %s", line,
                   nb_dtype_name(nb_tensor_dtype(got)), nb_dtype_name(dt));
     tu_assert_shape(got, nd, sh);
-    int64_t n = numel_of(nd, sh);
+    int64_t n = tu_numel(nd, sh);
     double *g = tu_values(got);
     for (int64_t i = 0; i < n; i++)
         ck_assert_msg(g[i] == want[i] || (isnan(g[i]) && isnan(want[i])),
@@ -99,10 +35,10 @@ static void ref_index_select(const double *t, int nd, const int64_t *sh, int d, 
     int64_t osh[NB_MAX_DIMS], i[NB_MAX_DIMS];
     memcpy(osh, sh, (size_t)nd * sizeof *sh);
     osh[d] = nix;
-    for (int64_t lin = 0; lin < numel_of(nd, osh); lin++) {
-        unravel(lin, nd, osh, i);
+    for (int64_t lin = 0; lin < tu_numel(nd, osh); lin++) {
+        tu_unravel(lin, nd, osh, i);
         i[d] = ix[i[d]];
-        out[lin] = t[ravel(nd, sh, i)];
+        out[lin] = t[tu_ravel(nd, sh, i)];
     }
 }
 
@@ -111,10 +47,10 @@ static void ref_gather(const double *t, int nd, const int64_t *sh, int d, const 
                        double *out)
 {
     int64_t i[NB_MAX_DIMS];
-    for (int64_t lin = 0; lin < numel_of(nd, ish); lin++) {
-        unravel(lin, nd, ish, i);
+    for (int64_t lin = 0; lin < tu_numel(nd, ish); lin++) {
+        tu_unravel(lin, nd, ish, i);
         i[d] = ix[lin];
-        out[lin] = t[ravel(nd, sh, i)];
+        out[lin] = t[tu_ravel(nd, sh, i)];
     }
 }
 
@@ -123,11 +59,11 @@ static void ref_scatter_add(double *acc, int nd, const int64_t *sh, int d, const
                             const double *src, const int64_t *ssh)
 {
     int64_t i[NB_MAX_DIMS];
-    for (int64_t lin = 0; lin < numel_of(nd, ish); lin++) {
-        unravel(lin, nd, ish, i);
-        double v = src[ravel(nd, ssh, i)];
+    for (int64_t lin = 0; lin < tu_numel(nd, ish); lin++) {
+        tu_unravel(lin, nd, ish, i);
+        double v = src[tu_ravel(nd, ssh, i)];
         i[d] = ix[lin];
-        acc[ravel(nd, sh, i)] += v;
+        acc[tu_ravel(nd, sh, i)] += v;
     }
 }
 
@@ -142,10 +78,10 @@ START_TEST(test_index_select_layouts)
                     for (int dim = -1; dim < 3; dim++) {
                         int scope = nb_scope_begin();
                         int d = dim < 0 ? dim + 3 : dim;
-                        nb_tensor *base = rnd(k_fdt[f], 3, sh, -2, 2, 11 + (uint64_t)lay);
-                        nb_tensor *t = relay(base, (tu_layout)lay);
+                        nb_tensor *base = tu_random(k_fdt[f], 3, sh, -2, 2, 11 + (uint64_t)lay);
+                        nb_tensor *t = tu_relayout_scoped(base, (tu_layout)lay);
                         int64_t iv[6] = {sh[d] - 1, 0, 2, sh[d] - 1, 1, 0}; /* duplicates */
-                        nb_tensor *ix = relay(ints(k_idt[q], NB_DIMS(6), iv), (tu_layout)ilay);
+                        nb_tensor *ix = tu_relayout_scoped(tu_ints(k_idt[q], NB_DIMS(6), iv), (tu_layout)ilay);
                         nb_tensor *out = nb_index_select(t, dim, ix);
                         double *tv = tu_values(base), want[6 * 20];
                         ref_index_select(tv, 3, sh, d, iv, 6, want);
@@ -166,30 +102,30 @@ START_TEST(test_index_select_special)
     nb_tensor *row = tu_tensor(NB_F64, NB_DIMS(1, 4), (const double[]){1, 2, 3, 4});
     nb_tensor *ex = nb_expand(row, NB_DIMS(3, 4));
     int64_t iv[3] = {2, 0, 2};
-    nb_tensor *ix = ints(NB_I64, NB_DIMS(3), iv);
+    nb_tensor *ix = tu_ints(NB_I64, NB_DIMS(3), iv);
     expect_exact(nb_index_select(ex, 0, ix), NB_F64, 2, ((const int64_t[]){3, 4}),
                  ((const double[]){1, 2, 3, 4, 1, 2, 3, 4, 1, 2, 3, 4}));
     expect_exact(nb_index_select(ex, 1, ix), NB_F64, 2, ((const int64_t[]){3, 3}),
                  ((const double[]){3, 1, 3, 3, 1, 3, 3, 1, 3}));
     /* 0-dim index keeps the dim with size 1 */
     nb_tensor *m = tu_tensor(NB_F32, NB_DIMS(2, 3), (const double[]){0, 1, 2, 3, 4, 5});
-    nb_tensor *i0 = ints(NB_I32, NB_SCALAR, (const int64_t[]){2});
+    nb_tensor *i0 = tu_ints(NB_I32, NB_SCALAR, (const int64_t[]){2});
     expect_exact(nb_index_select(m, 1, i0), NB_F32, 2, ((const int64_t[]){2, 1}), ((const double[]){2, 5}));
     /* 0-dim source with a one-element index */
     nb_tensor *s = nb_scalar(7.5, NB_F64);
-    expect_exact(nb_index_select(s, 0, ints(NB_I64, NB_DIMS(1), (const int64_t[]){0})), NB_F64, 0, NULL,
+    expect_exact(nb_index_select(s, 0, tu_ints(NB_I64, NB_DIMS(1), (const int64_t[]){0})), NB_F64, 0, NULL,
                  ((const double[]){7.5}));
     /* zero-size: empty index, empty source */
-    nb_tensor *e = nb_index_select(m, 0, ints(NB_I64, NB_DIMS(0), NULL));
+    nb_tensor *e = nb_index_select(m, 0, tu_ints(NB_I64, NB_DIMS(0), NULL));
     tu_assert_shape(e, NB_DIMS(0, 3));
     nb_tensor *z = nb_zeros(NB_DIMS(0, 3), NB_F32);
-    tu_assert_shape(nb_index_select(z, 1, ints(NB_I32, NB_DIMS(2), (const int64_t[]){2, 0})), NB_DIMS(0, 2));
+    tu_assert_shape(nb_index_select(z, 1, tu_ints(NB_I32, NB_DIMS(2), (const int64_t[]){2, 0})), NB_DIMS(0, 2));
     /* integer and bool values */
     nb_tensor *mi = tu_tensor(NB_I32, NB_DIMS(2, 3), (const double[]){0, -1, 2, -3, 4, -5});
-    expect_exact(nb_index_select(mi, 1, ints(NB_I64, NB_DIMS(2), (const int64_t[]){2, 1})), NB_I32, 2,
+    expect_exact(nb_index_select(mi, 1, tu_ints(NB_I64, NB_DIMS(2), (const int64_t[]){2, 1})), NB_I32, 2,
                  ((const int64_t[]){2, 2}), ((const double[]){2, -1, -5, 4}));
     nb_tensor *mb = tu_tensor(NB_BOOL, NB_DIMS(3), (const double[]){1, 0, 1});
-    expect_exact(nb_index_select(mb, 0, ints(NB_I64, NB_DIMS(3), (const int64_t[]){1, 2, 1})), NB_BOOL, 1,
+    expect_exact(nb_index_select(mb, 0, tu_ints(NB_I64, NB_DIMS(3), (const int64_t[]){1, 2, 1})), NB_BOOL, 1,
                  ((const int64_t[]){3}), ((const double[]){0, 1, 0}));
     nb_scope_end(scope);
 }
@@ -200,11 +136,11 @@ START_TEST(test_index_select_large_parallel)
     /* enough work for the kernel's thread split over indices; compare with the reference */
     int scope = nb_scope_begin();
     const int64_t sh[2] = {50, 700};
-    nb_tensor *t = rnd(NB_F32, 2, sh, -1, 1, 5);
+    nb_tensor *t = tu_random(NB_F32, 2, sh, -1, 1, 5);
     int64_t iv[300];
     for (int i = 0; i < 300; i++)
         iv[i] = (i * 37 + 11) % 50;
-    nb_tensor *ix = ints(NB_I64, NB_DIMS(300), iv);
+    nb_tensor *ix = tu_ints(NB_I64, NB_DIMS(300), iv);
     double *tv = tu_values(t), *want = malloc(300 * 700 * sizeof *want);
     ref_index_select(tv, 2, sh, 0, iv, 300, want);
     for (int nt = 1; nt <= 2; nt++) {
@@ -213,13 +149,13 @@ START_TEST(test_index_select_large_parallel)
     }
     nb_set_num_threads(0);
     /* along the last dim of a transposed source */
-    nb_tensor *tt = relay(t, TU_TRANSPOSED);
+    nb_tensor *tt = tu_relayout_scoped(t, TU_TRANSPOSED);
     int64_t iv2[40];
     for (int i = 0; i < 40; i++)
         iv2[i] = (i * 101) % 700;
     double *want2 = malloc(50 * 40 * sizeof *want2);
     ref_index_select(tv, 2, sh, 1, iv2, 40, want2);
-    expect_exact(nb_index_select(tt, 1, ints(NB_I32, NB_DIMS(40), iv2)), NB_F32, 2, ((const int64_t[]){50, 40}),
+    expect_exact(nb_index_select(tt, 1, tu_ints(NB_I32, NB_DIMS(40), iv2)), NB_F32, 2, ((const int64_t[]){50, 40}),
                  want2);
     free(tv);
     free(want);
@@ -234,7 +170,7 @@ START_TEST(test_index_select_backward)
         int scope = nb_scope_begin();
         /* t [4, 2], rows picked [2, 0, 2]: row 2 gets g0 + g2, row 0 gets g1, rows 1 and 3 nothing */
         nb_tensor *t = nb_tensor_requires_grad_(nb_zeros(NB_DIMS(4, 2), k_fdt[f]), true);
-        nb_tensor *out = nb_index_select(t, 0, ints(NB_I32, NB_DIMS(3), (const int64_t[]){2, 0, 2}));
+        nb_tensor *out = nb_index_select(t, 0, tu_ints(NB_I32, NB_DIMS(3), (const int64_t[]){2, 0, 2}));
         ck_assert_str_eq(nb_tensor_grad_fn_name(out), "nb_index_select");
         nb_tensor *g = tu_tensor(k_fdt[f], NB_DIMS(3, 2), (const double[]){1, 2, 3, 4, 5, 6});
         nb_backward(out, g, false);
@@ -242,7 +178,7 @@ START_TEST(test_index_select_backward)
                      ((const double[]){3, 4, 0, 0, 6, 8, 0, 0}));
         /* along dim 1 of a [2, 3]: columns [1, 1, 0] */
         nb_tensor *u = nb_tensor_requires_grad_(nb_zeros(NB_DIMS(2, 3), k_fdt[f]), true);
-        nb_tensor *o2 = nb_index_select(u, 1, ints(NB_I64, NB_DIMS(3), (const int64_t[]){1, 1, 0}));
+        nb_tensor *o2 = nb_index_select(u, 1, tu_ints(NB_I64, NB_DIMS(3), (const int64_t[]){1, 1, 0}));
         nb_backward(o2, tu_tensor(k_fdt[f], NB_DIMS(2, 3), (const double[]){1, 2, 3, 4, 5, 6}), false);
         expect_exact(nb_tensor_grad(u), k_fdt[f], 2, ((const int64_t[]){2, 3}),
                      ((const double[]){3, 3, 0, 6, 9, 0}));
@@ -261,9 +197,9 @@ START_TEST(test_embedding_layouts)
             for (int lay = 0; lay < TU_LAYOUT_COUNT; lay++)
                 for (int ilay = 0; ilay < TU_LAYOUT_COUNT; ilay++) {
                     int scope = nb_scope_begin();
-                    nb_tensor *w = rnd(k_fdt[f], 2, wsh, -1, 1, 3);
-                    nb_tensor *ix = relay(ints(k_idt[q], 2, ish, iv), (tu_layout)ilay);
-                    nb_tensor *out = nb_embedding(relay(w, (tu_layout)lay), ix);
+                    nb_tensor *w = tu_random(k_fdt[f], 2, wsh, -1, 1, 3);
+                    nb_tensor *ix = tu_relayout_scoped(tu_ints(k_idt[q], 2, ish, iv), (tu_layout)ilay);
+                    nb_tensor *out = nb_embedding(tu_relayout_scoped(w, (tu_layout)lay), ix);
                     double *wv = tu_values(w), want[30];
                     ref_index_select(wv, 2, wsh, 0, iv, 6, want);
                     expect_exact(out, k_fdt[f], 3, ((const int64_t[]){2, 3, 5}), want);
@@ -278,15 +214,15 @@ START_TEST(test_embedding_special)
     int scope = nb_scope_begin();
     nb_tensor *w = tu_tensor(NB_F32, NB_DIMS(3, 2), (const double[]){1, 2, 3, 4, 5, 6});
     /* 0-dim indices → [C] */
-    expect_exact(nb_embedding(w, ints(NB_I64, NB_SCALAR, (const int64_t[]){2})), NB_F32, 1,
+    expect_exact(nb_embedding(w, tu_ints(NB_I64, NB_SCALAR, (const int64_t[]){2})), NB_F32, 1,
                  ((const int64_t[]){2}), ((const double[]){5, 6}));
     /* zero-size indices and zero-size embedding dim */
-    tu_assert_shape(nb_embedding(w, ints(NB_I32, NB_DIMS(0, 4), NULL)), NB_DIMS(0, 4, 2));
-    tu_assert_shape(nb_embedding(nb_zeros(NB_DIMS(3, 0), NB_F64), ints(NB_I32, NB_DIMS(2), (const int64_t[]){0, 2})),
+    tu_assert_shape(nb_embedding(w, tu_ints(NB_I32, NB_DIMS(0, 4), NULL)), NB_DIMS(0, 4, 2));
+    tu_assert_shape(nb_embedding(nb_zeros(NB_DIMS(3, 0), NB_F64), tu_ints(NB_I32, NB_DIMS(2), (const int64_t[]){0, 2})),
                     NB_DIMS(2, 0));
     /* expanded weight: every row equal */
     nb_tensor *ex = nb_expand(tu_tensor(NB_F64, NB_DIMS(1, 3), (const double[]){7, 8, 9}), NB_DIMS(4, 3));
-    expect_exact(nb_embedding(ex, ints(NB_I64, NB_DIMS(2), (const int64_t[]){3, 0})), NB_F64, 2,
+    expect_exact(nb_embedding(ex, tu_ints(NB_I64, NB_DIMS(2), (const int64_t[]){3, 0})), NB_F64, 2,
                  ((const int64_t[]){2, 3}), ((const double[]){7, 8, 9, 7, 8, 9}));
     nb_scope_end(scope);
 }
@@ -298,13 +234,13 @@ START_TEST(test_embedding_backward)
         int scope = nb_scope_begin();
         /* hand-derived: indices [0, 2, 0] on a [3, 2] table; row 0 gets g0 + g2, row 2 gets g1 */
         nb_tensor *w = nb_tensor_requires_grad_(nb_zeros(NB_DIMS(3, 2), k_fdt[f]), true);
-        nb_tensor *out = nb_embedding(w, ints(NB_I32, NB_DIMS(3), (const int64_t[]){0, 2, 0}));
+        nb_tensor *out = nb_embedding(w, tu_ints(NB_I32, NB_DIMS(3), (const int64_t[]){0, 2, 0}));
         ck_assert_str_eq(nb_tensor_grad_fn_name(out), "nb_embedding");
         nb_backward(out, tu_tensor(k_fdt[f], NB_DIMS(3, 2), (const double[]){1, 2, 3, 4, 5, 6}), false);
         expect_exact(nb_tensor_grad(w), k_fdt[f], 2, ((const int64_t[]){3, 2}), ((const double[]){6, 8, 0, 0, 3, 4}));
         /* 2-D indices with duplicates: dW[v] = sum of g rows whose index is v */
         nb_tensor *w2 = nb_tensor_requires_grad_(nb_zeros(NB_DIMS(4, 3), k_fdt[f]), true);
-        nb_tensor *o2 = nb_embedding(w2, ints(NB_I64, NB_DIMS(2, 2), (const int64_t[]){3, 3, 1, 3}));
+        nb_tensor *o2 = nb_embedding(w2, tu_ints(NB_I64, NB_DIMS(2, 2), (const int64_t[]){3, 3, 1, 3}));
         nb_backward(o2, tu_tensor(k_fdt[f], NB_DIMS(2, 2, 3), (const double[]){1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}),
                     false);
         expect_exact(nb_tensor_grad(w2), k_fdt[f], 2, ((const int64_t[]){4, 3}),
@@ -326,8 +262,8 @@ START_TEST(test_embedding_backward_threads)
         nb_set_num_threads(nt);
         int scope = nb_scope_begin();
         nb_tensor *w = nb_tensor_requires_grad_(nb_zeros(NB_DIMS(v, c), NB_F32), true);
-        nb_tensor *ix = ints(NB_I64, NB_DIMS(ntok), iv);
-        nb_tensor *g = rnd(NB_F32, NB_DIMS(ntok, c), -1, 1, 9);
+        nb_tensor *ix = tu_ints(NB_I64, NB_DIMS(ntok), iv);
+        nb_tensor *g = tu_random(NB_F32, NB_DIMS(ntok, c), -1, 1, 9);
         nb_backward(nb_embedding(w, ix), g, false);
         res[nt - 1] = malloc((size_t)(v * c) * sizeof(float));
         nb_tensor_to_floats(nb_tensor_grad(w), res[nt - 1]);
@@ -356,7 +292,7 @@ START_TEST(test_embedding_large_forward)
 {
     int scope = nb_scope_begin();
     const int64_t wsh[2] = {65, 128};
-    nb_tensor *w = rnd(NB_F32, 2, wsh, -1, 1, 21);
+    nb_tensor *w = tu_random(NB_F32, 2, wsh, -1, 1, 21);
     int64_t iv[12 * 64];
     for (int i = 0; i < 12 * 64; i++)
         iv[i] = (i * 7 + 3) % 65;
@@ -364,7 +300,7 @@ START_TEST(test_embedding_large_forward)
     ref_index_select(wv, 2, wsh, 0, iv, 12 * 64, want);
     for (int nt = 1; nt <= 2; nt++) {
         nb_set_num_threads(nt);
-        expect_exact(nb_embedding(w, ints(NB_I64, NB_DIMS(12, 64), iv)), NB_F32, 3,
+        expect_exact(nb_embedding(w, tu_ints(NB_I64, NB_DIMS(12, 64), iv)), NB_F32, 3,
                      ((const int64_t[]){12, 64, 128}), want);
     }
     nb_set_num_threads(0);
@@ -384,14 +320,14 @@ START_TEST(test_gather_layouts)
                 for (int ilay = 0; ilay < TU_LAYOUT_COUNT; ilay++)
                     for (int d = 0; d < 3; d++) {
                         int scope = nb_scope_begin();
-                        nb_tensor *base = rnd(k_fdt[f], 3, sh, -2, 2, 17);
+                        nb_tensor *base = tu_random(k_fdt[f], 3, sh, -2, 2, 17);
                         int64_t ish[3] = {2, 3, 4}; /* smaller than sh outside d, any size along d */
                         ish[d] = 6;
-                        int64_t n = numel_of(3, ish), iv[6 * 12];
+                        int64_t n = tu_numel(3, ish), iv[6 * 12];
                         for (int64_t i = 0; i < n; i++)
                             iv[i] = (i * 5 + 2) % sh[d];
-                        nb_tensor *ix = relay(ints(k_idt[q], 3, ish, iv), (tu_layout)ilay);
-                        nb_tensor *out = nb_gather(relay(base, (tu_layout)lay), d - 3 * (d == 2), ix);
+                        nb_tensor *ix = tu_relayout_scoped(tu_ints(k_idt[q], 3, ish, iv), (tu_layout)ilay);
+                        nb_tensor *out = nb_gather(tu_relayout_scoped(base, (tu_layout)lay), d - 3 * (d == 2), ix);
                         double *tv = tu_values(base), want[6 * 12];
                         ref_gather(tv, 3, sh, d, iv, ish, want);
                         expect_exact(out, k_fdt[f], 3, ish, want);
@@ -406,18 +342,18 @@ START_TEST(test_gather_special)
     int scope = nb_scope_begin();
     /* expanded source */
     nb_tensor *ex = nb_expand(tu_tensor(NB_F64, NB_DIMS(3, 1), (const double[]){1, 2, 3}), NB_DIMS(3, 4));
-    nb_tensor *ix = ints(NB_I64, NB_DIMS(2, 2), (const int64_t[]){2, 0, 1, 1});
+    nb_tensor *ix = tu_ints(NB_I64, NB_DIMS(2, 2), (const int64_t[]){2, 0, 1, 1});
     expect_exact(nb_gather(ex, 0, ix), NB_F64, 2, ((const int64_t[]){2, 2}), ((const double[]){3, 1, 2, 2}));
     expect_exact(nb_gather(ex, 1, ix), NB_F64, 2, ((const int64_t[]){2, 2}), ((const double[]){1, 1, 2, 2}));
     /* 0-dim */
-    expect_exact(nb_gather(nb_scalar(4, NB_F32), 0, ints(NB_I32, NB_SCALAR, (const int64_t[]){0})), NB_F32, 0, NULL,
+    expect_exact(nb_gather(nb_scalar(4, NB_F32), 0, tu_ints(NB_I32, NB_SCALAR, (const int64_t[]){0})), NB_F32, 0, NULL,
                  ((const double[]){4}));
     /* zero-size index; a zero-size source dim with an empty index */
-    tu_assert_shape(nb_gather(ex, 1, ints(NB_I64, NB_DIMS(0, 4), NULL)), NB_DIMS(0, 4));
-    tu_assert_shape(nb_gather(nb_zeros(NB_DIMS(3, 0), NB_F32), 1, ints(NB_I64, NB_DIMS(2, 0), NULL)), NB_DIMS(2, 0));
+    tu_assert_shape(nb_gather(ex, 1, tu_ints(NB_I64, NB_DIMS(0, 4), NULL)), NB_DIMS(0, 4));
+    tu_assert_shape(nb_gather(nb_zeros(NB_DIMS(3, 0), NB_F32), 1, tu_ints(NB_I64, NB_DIMS(2, 0), NULL)), NB_DIMS(2, 0));
     /* integer values */
     nb_tensor *ti = tu_tensor(NB_I64, NB_DIMS(2, 3), (const double[]){10, 11, 12, 13, 14, 15});
-    expect_exact(nb_gather(ti, 1, ints(NB_I32, NB_DIMS(2, 2), (const int64_t[]){2, 2, 0, 1})), NB_I64, 2,
+    expect_exact(nb_gather(ti, 1, tu_ints(NB_I32, NB_DIMS(2, 2), (const int64_t[]){2, 2, 0, 1})), NB_I64, 2,
                  ((const int64_t[]){2, 2}), ((const double[]){12, 12, 13, 14}));
     nb_scope_end(scope);
 }
@@ -430,7 +366,7 @@ START_TEST(test_gather_backward)
         /* t [2, 3], index [[0, 0, 2], [1, 1, 1]] along dim 1, g = [[1, 2, 3], [4, 5, 6]]:
          * row 0: col 0 gets 1 + 2, col 2 gets 3; row 1: col 1 gets 4 + 5 + 6 */
         nb_tensor *t = nb_tensor_requires_grad_(nb_zeros(NB_DIMS(2, 3), k_fdt[f]), true);
-        nb_tensor *out = nb_gather(t, 1, ints(NB_I64, NB_DIMS(2, 3), (const int64_t[]){0, 0, 2, 1, 1, 1}));
+        nb_tensor *out = nb_gather(t, 1, tu_ints(NB_I64, NB_DIMS(2, 3), (const int64_t[]){0, 0, 2, 1, 1, 1}));
         ck_assert_str_eq(nb_tensor_grad_fn_name(out), "nb_gather");
         nb_backward(out, tu_tensor(k_fdt[f], NB_DIMS(2, 3), (const double[]){1, 2, 3, 4, 5, 6}), false);
         expect_exact(nb_tensor_grad(t), k_fdt[f], 2, ((const int64_t[]){2, 3}), ((const double[]){3, 0, 3, 0, 15, 0}));
@@ -450,12 +386,12 @@ START_TEST(test_scatter_add_layouts)
                     int64_t ish[3] = {2, 3, 4}, ssh[3] = {3, 4, 5};
                     ish[d] = 6;
                     ssh[d] = 7; /* src at least index's size everywhere */
-                    int64_t n = numel_of(3, ish), iv[6 * 12];
+                    int64_t n = tu_numel(3, ish), iv[6 * 12];
                     for (int64_t i = 0; i < n; i++)
                         iv[i] = (i * 3 + 1) % sh[d];
-                    nb_tensor *tb = rnd(k_fdt[f], 3, sh, -2, 2, 23), *sb = rnd(k_fdt[f], 3, ssh, -2, 2, 29);
-                    nb_tensor *ix = relay(ints(k_idt[q], 3, ish, iv), (tu_layout)lay);
-                    nb_tensor *out = nb_scatter_add(relay(tb, (tu_layout)lay), d, ix, relay(sb, (tu_layout)lay));
+                    nb_tensor *tb = tu_random(k_fdt[f], 3, sh, -2, 2, 23), *sb = tu_random(k_fdt[f], 3, ssh, -2, 2, 29);
+                    nb_tensor *ix = tu_relayout_scoped(tu_ints(k_idt[q], 3, ish, iv), (tu_layout)lay);
+                    nb_tensor *out = nb_scatter_add(tu_relayout_scoped(tb, (tu_layout)lay), d, ix, tu_relayout_scoped(sb, (tu_layout)lay));
                     double *want = tu_values(tb), *sv = tu_values(sb);
                     ref_scatter_add(want, 3, sh, d, iv, ish, sv, ssh);
                     tu_assert_close(out, tu_tensor(k_fdt[f], 3, sh, want), f ? 1e-12 : 1e-5, 0);
@@ -471,7 +407,7 @@ START_TEST(test_scatter_add_special)
     int scope = nb_scope_begin();
     /* hand-derived, dim 0: out[index[i][j]][j] += src[i][j] */
     nb_tensor *t = tu_tensor(NB_F64, NB_DIMS(3, 2), (const double[]){1, 1, 1, 1, 1, 1});
-    nb_tensor *ix = ints(NB_I64, NB_DIMS(2, 2), (const int64_t[]){2, 0, 2, 2});
+    nb_tensor *ix = tu_ints(NB_I64, NB_DIMS(2, 2), (const int64_t[]){2, 0, 2, 2});
     nb_tensor *src = tu_tensor(NB_F64, NB_DIMS(2, 2), (const double[]){10, 20, 30, 40});
     expect_exact(nb_scatter_add(t, 0, ix, src), NB_F64, 2, ((const int64_t[]){3, 2}),
                  ((const double[]){1, 21, 1, 1, 41, 41}));
@@ -481,16 +417,16 @@ START_TEST(test_scatter_add_special)
     expect_exact(nb_scatter_add(te, 0, ix, se), NB_F32, 2, ((const int64_t[]){3, 2}),
                  ((const double[]){1, 8, 1, 1, 11, 8}));
     /* 0-dim */
-    expect_exact(nb_scatter_add(nb_scalar(1, NB_F64), 0, ints(NB_I32, NB_SCALAR, (const int64_t[]){0}),
+    expect_exact(nb_scatter_add(nb_scalar(1, NB_F64), 0, tu_ints(NB_I32, NB_SCALAR, (const int64_t[]){0}),
                                 nb_scalar(2.5, NB_F64)),
                  NB_F64, 0, NULL, ((const double[]){3.5}));
     /* zero-size index: a copy of t */
-    expect_exact(nb_scatter_add(t, 1, ints(NB_I64, NB_DIMS(0, 2), NULL), src), NB_F64, 2, ((const int64_t[]){3, 2}),
+    expect_exact(nb_scatter_add(t, 1, tu_ints(NB_I64, NB_DIMS(0, 2), NULL), src), NB_F64, 2, ((const int64_t[]){3, 2}),
                  ((const double[]){1, 1, 1, 1, 1, 1}));
     /* integers */
     nb_tensor *ti = tu_tensor(NB_I32, NB_DIMS(4), (const double[]){0, 0, 0, 0});
     nb_tensor *si = tu_tensor(NB_I32, NB_DIMS(5), (const double[]){1, 2, 3, 4, 5});
-    expect_exact(nb_scatter_add(ti, 0, ints(NB_I32, NB_DIMS(5), (const int64_t[]){3, 3, 0, 3, 1}), si), NB_I32, 1,
+    expect_exact(nb_scatter_add(ti, 0, tu_ints(NB_I32, NB_DIMS(5), (const int64_t[]){3, 3, 0, 3, 1}), si), NB_I32, 1,
                  ((const int64_t[]){4}), ((const double[]){3, 5, 0, 7}));
     nb_scope_end(scope);
 }
@@ -504,7 +440,7 @@ START_TEST(test_scatter_add_backward)
          * dt = g; dsrc[i][j] = g[index[i][j]][j] for j < 2, 0 in src's extra column */
         nb_tensor *t = nb_tensor_requires_grad_(nb_zeros(NB_DIMS(3, 2), k_fdt[f]), true);
         nb_tensor *src = nb_tensor_requires_grad_(nb_zeros(NB_DIMS(2, 3), k_fdt[f]), true);
-        nb_tensor *ix = ints(NB_I32, NB_DIMS(2, 2), (const int64_t[]){2, 0, 2, 2});
+        nb_tensor *ix = tu_ints(NB_I32, NB_DIMS(2, 2), (const int64_t[]){2, 0, 2, 2});
         nb_tensor *out = nb_scatter_add(t, 0, ix, src);
         ck_assert_str_eq(nb_tensor_grad_fn_name(out), "nb_scatter_add");
         nb_backward(out, tu_tensor(k_fdt[f], NB_DIMS(3, 2), (const double[]){1, 2, 3, 4, 5, 6}), false);
@@ -529,8 +465,8 @@ START_TEST(test_cat_layouts)
                 for (int i = 0; i < 3; i++) {
                     int64_t sh[3] = {2, 3, 4};
                     sh[d] = lens[i];
-                    bases[i] = rnd(k_fdt[f], 3, sh, -1, 1, 31 + (uint64_t)i);
-                    parts[i] = relay(bases[i], (tu_layout)((lay + i) % TU_LAYOUT_COUNT));
+                    bases[i] = tu_random(k_fdt[f], 3, sh, -1, 1, 31 + (uint64_t)i);
+                    parts[i] = tu_relayout_scoped(bases[i], (tu_layout)((lay + i) % TU_LAYOUT_COUNT));
                     pv[i] = tu_values(bases[i]);
                     total += lens[i];
                 }
@@ -538,12 +474,12 @@ START_TEST(test_cat_layouts)
                 osh[d] = total;
                 nb_tensor *out = nb_cat(3, parts, d - 3 * (d == 1));
                 double want[6 * 12];
-                for (int64_t lin = 0; lin < numel_of(3, osh); lin++) {
-                    unravel(lin, 3, osh, idx);
+                for (int64_t lin = 0; lin < tu_numel(3, osh); lin++) {
+                    tu_unravel(lin, 3, osh, idx);
                     int i = 0;
                     while (idx[d] >= lens[i])
                         idx[d] -= lens[i++];
-                    want[lin] = pv[i][ravel(3, nb_tensor_shape(bases[i]), idx)];
+                    want[lin] = pv[i][tu_ravel(3, nb_tensor_shape(bases[i]), idx)];
                 }
                 expect_exact(out, k_fdt[f], 3, osh, want);
                 for (int i = 0; i < 3; i++)
@@ -608,8 +544,8 @@ START_TEST(test_stack_layouts)
                 nb_tensor *parts[3];
                 double *pv[3];
                 for (int i = 0; i < 3; i++) {
-                    nb_tensor *b = rnd(k_fdt[f], 2, sh, -1, 1, 41 + (uint64_t)i);
-                    parts[i] = relay(b, (tu_layout)((lay + i) % TU_LAYOUT_COUNT));
+                    nb_tensor *b = tu_random(k_fdt[f], 2, sh, -1, 1, 41 + (uint64_t)i);
+                    parts[i] = tu_relayout_scoped(b, (tu_layout)((lay + i) % TU_LAYOUT_COUNT));
                     pv[i] = tu_values(b);
                 }
                 int d = dim < 0 ? dim + 3 : dim;
@@ -618,11 +554,11 @@ START_TEST(test_stack_layouts)
                     osh[k] = k == d ? 3 : sh[m++];
                 double want[18];
                 for (int64_t lin = 0; lin < 18; lin++) {
-                    unravel(lin, 3, osh, idx);
+                    tu_unravel(lin, 3, osh, idx);
                     for (int k = 0, m = 0; k < 3; k++)
                         if (k != d)
                             in[m++] = idx[k];
-                    want[lin] = pv[idx[d]][ravel(2, sh, in)];
+                    want[lin] = pv[idx[d]][tu_ravel(2, sh, in)];
                 }
                 expect_exact(nb_stack(3, parts, dim), k_fdt[f], 3, osh, want);
                 for (int i = 0; i < 3; i++)
@@ -676,12 +612,12 @@ START_TEST(test_triangle_layouts)
             for (int ki = 0; ki < 5; ki++)
                 for (int up = 0; up < 2; up++) {
                     int scope = nb_scope_begin();
-                    nb_tensor *b = rnd(k_fdt[f], 3, sh, -1, 1, 51);
-                    nb_tensor *out = (up ? nb_triu : nb_tril)(relay(b, (tu_layout)lay), ks[ki]);
+                    nb_tensor *b = tu_random(k_fdt[f], 3, sh, -1, 1, 51);
+                    nb_tensor *out = (up ? nb_triu : nb_tril)(tu_relayout_scoped(b, (tu_layout)lay), ks[ki]);
                     double *want = tu_values(b);
                     int64_t idx[3];
                     for (int64_t lin = 0; lin < 24; lin++) {
-                        unravel(lin, 3, sh, idx);
+                        tu_unravel(lin, 3, sh, idx);
                         int64_t diff = idx[2] - idx[1];
                         if (up ? diff < ks[ki] : diff > ks[ki])
                             want[lin] = 0;
@@ -739,7 +675,7 @@ START_TEST(test_multinomial_frequencies)
     for (int f = 0; f < 2; f++)
         for (int lay = 0; lay < TU_LAYOUT_COUNT; lay++) {
             int scope = nb_scope_begin();
-            nb_tensor *p = relay(tu_tensor(k_fdt[f], NB_DIMS(5), w), (tu_layout)lay);
+            nb_tensor *p = tu_relayout_scoped(tu_tensor(k_fdt[f], NB_DIMS(5), w), (tu_layout)lay);
             nb_generator g;
             nb_generator_seed(&g, 1234);
             const int64_t ns = 20000;
@@ -815,13 +751,13 @@ END_TEST
 START_TEST(test_misuse)
 {
     nb_tensor *t = nb_zeros(NB_DIMS(65, 4), NB_F32);
-    nb_tensor *bad = ints(NB_I64, NB_DIMS(3), (const int64_t[]){1, 70, 2});
-    nb_tensor *neg = ints(NB_I32, NB_DIMS(2), (const int64_t[]){0, -1});
+    nb_tensor *bad = tu_ints(NB_I64, NB_DIMS(3), (const int64_t[]){1, 70, 2});
+    nb_tensor *neg = tu_ints(NB_I32, NB_DIMS(2), (const int64_t[]){0, -1});
     nb_tensor *fidx = nb_zeros(NB_DIMS(2), NB_F32);
     TU_EXPECT_ERROR("nb_index_select: index 70 out of range for dim 0 of size 65", nb_index_select(t, 0, bad));
     TU_EXPECT_ERROR("nb_index_select: index -1 out of range for dim 0 of size 65", nb_index_select(t, 0, neg));
     TU_EXPECT_ERROR("nb_index_select: index 4 out of range for dim 1 of size 4",
-                    nb_index_select(t, 1, ints(NB_I64, NB_DIMS(1), (const int64_t[]){4})));
+                    nb_index_select(t, 1, tu_ints(NB_I64, NB_DIMS(1), (const int64_t[]){4})));
     TU_EXPECT_ERROR("nb_index_select: index tensor must be int32 or int64, got float32", nb_index_select(t, 0, fidx));
     TU_EXPECT_ERROR("nb_index_select: index must be 0-dim or 1-D, got shape [1, 1]",
                     nb_index_select(t, 0, nb_zeros(NB_DIMS(1, 1), NB_I64)));
@@ -832,16 +768,16 @@ START_TEST(test_misuse)
     TU_EXPECT_ERROR("nb_embedding: weight must be 2-D [V, C], got shape [4]",
                     nb_embedding(nb_zeros(NB_DIMS(4), NB_F32), bad));
     TU_EXPECT_ERROR("nb_gather: index 70 out of range for dim 0 of size 65",
-                    nb_gather(t, 0, ints(NB_I64, NB_DIMS(1, 1), (const int64_t[]){70})));
+                    nb_gather(t, 0, tu_ints(NB_I64, NB_DIMS(1, 1), (const int64_t[]){70})));
     TU_EXPECT_ERROR("nb_gather: index tensor must be int32 or int64, got float64",
                     nb_gather(t, 0, nb_zeros(NB_DIMS(1, 1), NB_F64)));
     TU_EXPECT_ERROR("nb_gather: index of shape [1] must have as many dims as input of shape [65, 4]",
-                    nb_gather(t, 0, ints(NB_I64, NB_DIMS(1), (const int64_t[]){0})));
+                    nb_gather(t, 0, tu_ints(NB_I64, NB_DIMS(1), (const int64_t[]){0})));
     TU_EXPECT_ERROR("nb_gather: index of shape [1, 5] exceeds input of shape [65, 4] at dim 1",
                     nb_gather(t, 0, nb_zeros(NB_DIMS(1, 5), NB_I64)));
     nb_tensor *src = nb_zeros(NB_DIMS(2, 2), NB_F32);
     TU_EXPECT_ERROR("nb_scatter_add: index 9 out of range for dim 1 of size 4",
-                    nb_scatter_add(t, 1, ints(NB_I32, NB_DIMS(1, 1), (const int64_t[]){9}), src));
+                    nb_scatter_add(t, 1, tu_ints(NB_I32, NB_DIMS(1, 1), (const int64_t[]){9}), src));
     TU_EXPECT_ERROR("nb_scatter_add: index of shape [3, 1] exceeds src of shape [2, 2] at dim 0",
                     nb_scatter_add(t, 1, nb_zeros(NB_DIMS(3, 1), NB_I64), src));
     TU_EXPECT_ERROR("nb_scatter_add: dtype mismatch (float32 and float64)",

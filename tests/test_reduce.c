@@ -113,22 +113,6 @@ static void ref_softmax(const double *v, int nd, const int64_t *shape, int dim, 
 }
 
 /* ---- helpers ---------------------------------------------------------------------------------- */
-static int64_t numel_of(int nd, const int64_t *shape)
-{
-    int64_t n = 1;
-    for (int d = 0; d < nd; d++)
-        n *= shape[d];
-    return n;
-}
-
-static double *values_of(const nb_tensor *t)
-{
-    int64_t n = nb_tensor_numel(t);
-    double *v = malloc((size_t)(n ? n : 1) * sizeof *v);
-    nb_tensor_to_doubles(t, v);
-    return v;
-}
-
 static void make_mask(int nd, int ndims, const int *dims, bool *mask)
 {
     for (int d = 0; d < NB_MAX_DIMS; d++)
@@ -178,8 +162,8 @@ static void check_reduce(rkind k, const nb_tensor *x, const nb_tensor *logical, 
     make_mask(nd, ndims, dims, mask);
     int64_t oshape[NB_MAX_DIMS];
     int ond = reduced_shape(nd, shape, mask, keepdim, oshape);
-    double *v = values_of(logical);
-    int64_t nout = numel_of(ond, oshape);
+    double *v = tu_values(logical);
+    int64_t nout = tu_numel(ond, oshape);
     double *want = malloc((size_t)(nout ? nout : 1) * sizeof *want);
     ref_reduce(k, v, nd, shape, mask, corr, want, NULL);
     nb_dtype dt = nb_tensor_dtype(x);
@@ -331,10 +315,10 @@ START_TEST(test_maxmin_all_layouts)
         for (int di = 0; di < 2; di++) {
             const mcase *mc = &k_mcases[c];
             nb_tensor *src = tu_random(k_float_types[di], mc->nd, mc->shape, -3, 3, 300 + c);
-            double *v = values_of(src);
+            double *v = tu_values(src);
             bool mask[NB_MAX_DIMS];
             make_mask(mc->nd, 1, &mc->dim, mask);
-            int64_t n = numel_of(mc->nd, mc->shape);
+            int64_t n = tu_numel(mc->nd, mc->shape);
             double *want = malloc((size_t)(n ? n : 1) * sizeof *want);
             int64_t *widx = malloc((size_t)(n ? n : 1) * sizeof *widx);
             for (int l = 0; l < TU_LAYOUT_COUNT; l++) {
@@ -407,8 +391,8 @@ START_TEST(test_softmax_all_layouts)
         for (int di = 0; di < 2; di++) {
             const mcase *mc = &k_mcases[c];
             nb_tensor *src = tu_random(k_float_types[di], mc->nd, mc->shape, -8, 8, 500 + c);
-            double *v = values_of(src);
-            int64_t n = numel_of(mc->nd, mc->shape);
+            double *v = tu_values(src);
+            int64_t n = tu_numel(mc->nd, mc->shape);
             double *want = malloc((size_t)(n ? n : 1) * sizeof *want);
             int dim = mc->nd == 0 ? 0 : (mc->dim < 0 ? mc->dim + mc->nd : mc->dim);
             for (int lg = 0; lg < 2; lg++) {
@@ -556,7 +540,7 @@ END_TEST
 static void ref_grad(rkind k, const double *v, int nd, const int64_t *shape, const bool *mask, int corr,
                      const double *g, double *gin)
 {
-    int64_t numel = numel_of(nd, shape), nred = 1;
+    int64_t numel = tu_numel(nd, shape), nred = 1;
     for (int d = 0; d < nd; d++)
         nred *= mask[d] ? shape[d] : 1;
     int64_t nout = nred ? numel / nred : 0;
@@ -596,7 +580,7 @@ static void check_grad(rkind k, nb_dtype dt, tu_layout l, const rcase *rc, bool 
     nb_backward(y, g, false);
     bool mask[NB_MAX_DIMS];
     make_mask(rc->nd, rc->ndims, rc->dims, mask);
-    double *v = values_of(src), *gv = values_of(g);
+    double *v = tu_values(src), *gv = tu_values(g);
     int64_t n = nb_tensor_numel(src);
     double *want = malloc((size_t)(n ? n : 1) * sizeof *want);
     ref_grad(k, v, rc->nd, rc->shape, mask, corr, gv, want);
@@ -624,7 +608,7 @@ START_TEST(test_reduce_grads)
                     for (int keep = 0; keep < 2; keep++) {
                         const rcase *rc = &k_grad_cases[c];
                         bool single = rc->ndims == 1;
-                        if ((k == R_MAX || k == R_MIN) && (!single || numel_of(rc->nd, rc->shape) == 0))
+                        if ((k == R_MAX || k == R_MIN) && (!single || tu_numel(rc->nd, rc->shape) == 0))
                             continue;
                         if ((k == R_VAR || k == R_STD) && rc->nd == 0)
                             continue; /* one element: NaN gradient by definition */
@@ -648,11 +632,11 @@ START_TEST(test_softmax_grads)
                     ck_assert_str_eq(nb_tensor_grad_fn_name(y), lg ? "nb_log_softmax" : "nb_softmax");
                     nb_tensor *g = tu_random(dt, mc->nd, mc->shape, -1, 1, 41 + c);
                     nb_backward(y, g, false);
-                    int64_t n = numel_of(mc->nd, mc->shape), outer = 1, size = 1, inner = 1;
+                    int64_t n = tu_numel(mc->nd, mc->shape), outer = 1, size = 1, inner = 1;
                     int dim = mc->nd == 0 ? 0 : (mc->dim < 0 ? mc->dim + mc->nd : mc->dim);
                     for (int d = 0; d < mc->nd; d++)
                         *(d < dim ? &outer : d == dim ? &size : &inner) *= mc->shape[d];
-                    double *v = values_of(src), *gv = values_of(g);
+                    double *v = tu_values(src), *gv = tu_values(g);
                     double *yv = malloc((size_t)(n ? n : 1) * sizeof *yv);
                     double *want = malloc((size_t)(n ? n : 1) * sizeof *want);
                     ref_softmax(v, mc->nd, mc->shape, dim, lg, yv);

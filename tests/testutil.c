@@ -82,6 +82,8 @@ nb_tensor *tu_adopt(nb_tensor *t)
     return r;
 }
 
+nb_tensor *tu_relayout_scoped(const nb_tensor *src, tu_layout layout) { return tu_adopt(tu_relayout(src, layout)); }
+
 void tu_scope_setup(void) { nb_scope_begin(); }
 
 void tu_scope_teardown(void)
@@ -193,4 +195,39 @@ int tu_run_suite(Suite *s)
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);
     return failed == 0 ? 0 : 1;
+}
+
+nb_tensor *tu_ints(nb_dtype dt, int ndim, const int64_t *shape, const int64_t *vals)
+{
+    int64_t n = tu_numel(ndim, shape);
+    double *d = malloc((size_t)(n ? n : 1) * sizeof *d);
+    for (int64_t i = 0; i < n; i++)
+        d[i] = (double)vals[i];
+    nb_tensor *t = nb_from_doubles(d, ndim, shape, dt);
+    free(d);
+    return t;
+}
+
+int64_t tu_numel(int ndim, const int64_t *shape)
+{
+    int64_t n = 1;
+    for (int i = 0; i < ndim; i++)
+        n *= shape[i];
+    return n;
+}
+
+void tu_unravel(int64_t lin, int ndim, const int64_t *shape, int64_t *idx)
+{
+    for (int i = ndim - 1; i >= 0; i--) {
+        idx[i] = lin % shape[i];
+        lin /= shape[i];
+    }
+}
+
+int64_t tu_ravel(int ndim, const int64_t *shape, const int64_t *idx)
+{
+    int64_t lin = 0;
+    for (int i = 0; i < ndim; i++)
+        lin = lin * shape[i] + idx[i];
+    return lin;
 }

@@ -24,6 +24,8 @@ typedef enum {
 extern const char *const tu_layout_names[TU_LAYOUT_COUNT];
 /* Copy of src's values in the given layout (a new tensor; a view into a fresh buffer). */
 nb_tensor *tu_relayout(const nb_tensor *src, tu_layout layout);
+/* tu_relayout's copy, owned by the innermost open scope (tu_adopt(tu_relayout(src, layout))). */
+nb_tensor *tu_relayout_scoped(const nb_tensor *src, tu_layout layout);
 /* Hands an owned reference (e.g. tu_relayout's) to the innermost open scope, as library functions
  * return tensors; without an open scope the caller keeps owning it. Returns t. */
 nb_tensor *tu_adopt(nb_tensor *t);
@@ -46,6 +48,12 @@ void tu_assert_values(const nb_tensor *t, const double *vals, double atol);
 void tu_assert_values_rel(const nb_tensor *t, const double *vals, double atol, double rtol);
 /* All values of t (row-major) as a new malloc'd double array: the caller frees it. */
 double *tu_values(const nb_tensor *t);
+/* Index tensor of dtype dt (NB_I32 / NB_I64) from int64 values (row-major). */
+nb_tensor *tu_ints(nb_dtype dt, int ndim, const int64_t *shape, const int64_t *vals);
+/* Element count of a shape; row-major linear index <-> coordinates. */
+int64_t tu_numel(int ndim, const int64_t *shape);
+void tu_unravel(int64_t lin, int ndim, const int64_t *shape, int64_t *idx);
+int64_t tu_ravel(int ndim, const int64_t *shape, const int64_t *idx);
 
 /* ---- misuse errors -------------------------------------------------------------------------- */
 /* Runs `stmt`, which must call the misuse handler with a message containing `substr`.
