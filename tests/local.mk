@@ -52,9 +52,13 @@ tests_test_index_LDADD = $(TEST_LDADD)
 tests_test_gradcheck_SOURCES = tests/test_gradcheck.c
 tests_test_gradcheck_CFLAGS = $(TEST_CFLAGS)
 tests_test_gradcheck_LDADD = $(TEST_LDADD)
-tests_test_safetensors_SOURCES = tests/test_safetensors.c
+tests_test_safetensors_SOURCES = tests/test_safetensors.c tests/st_fixture.c tests/st_fixture.h
 tests_test_safetensors_CFLAGS = $(TEST_CFLAGS) -DNB_SRCDIR=\"$(abs_top_srcdir)\"
 tests_test_safetensors_LDADD = $(TEST_LDADD)
+NB_TESTS += tests/test_safetensors_corrupt
+tests_test_safetensors_corrupt_SOURCES = tests/test_safetensors_corrupt.c tests/st_fixture.c tests/st_fixture.h
+tests_test_safetensors_corrupt_CFLAGS = $(TEST_CFLAGS)
+tests_test_safetensors_corrupt_LDADD = $(TEST_LDADD)
 EXTRA_DIST += tests/safetensors_torch.py
 tests_test_optim_SOURCES = tests/test_optim.c
 tests_test_optim_CFLAGS = $(TEST_CFLAGS)
