@@ -4,6 +4,8 @@
  * dtypes and both index dtypes; backward against hand-derived gradients; misuse messages. */
 #include "testutil.h"
 
+#include "nb__tensor.h" /* nb__numel */
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,7 +22,7 @@ static void expect_exact_at(const nb_tensor *got, nb_dtype dt, int nd, const int
     ck_assert_msg(nb_tensor_dtype(got) == dt, "line %d: dtype %s, expected %s", line,
                   nb_dtype_name(nb_tensor_dtype(got)), nb_dtype_name(dt));
     tu_assert_shape(got, nd, sh);
-    int64_t n = tu_numel(nd, sh);
+    int64_t n = nb__numel(nd, sh);
     double *g = tu_values(got);
     for (int64_t i = 0; i < n; i++)
         ck_assert_msg(g[i] == want[i] || (isnan(g[i]) && isnan(want[i])),
@@ -35,7 +37,7 @@ static void ref_index_select(const double *t, int nd, const int64_t *sh, int d, 
     int64_t osh[NB_MAX_DIMS], i[NB_MAX_DIMS];
     memcpy(osh, sh, (size_t)nd * sizeof *sh);
     osh[d] = nix;
-    for (int64_t lin = 0; lin < tu_numel(nd, osh); lin++) {
+    for (int64_t lin = 0; lin < nb__numel(nd, osh); lin++) {
         tu_unravel(lin, nd, osh, i);
         i[d] = ix[i[d]];
         out[lin] = t[tu_ravel(nd, sh, i)];
@@ -47,7 +49,7 @@ static void ref_gather(const double *t, int nd, const int64_t *sh, int d, const 
                        double *out)
 {
     int64_t i[NB_MAX_DIMS];
-    for (int64_t lin = 0; lin < tu_numel(nd, ish); lin++) {
+    for (int64_t lin = 0; lin < nb__numel(nd, ish); lin++) {
         tu_unravel(lin, nd, ish, i);
         i[d] = ix[lin];
         out[lin] = t[tu_ravel(nd, sh, i)];
@@ -59,7 +61,7 @@ static void ref_scatter_add(double *acc, int nd, const int64_t *sh, int d, const
                             const double *src, const int64_t *ssh)
 {
     int64_t i[NB_MAX_DIMS];
-    for (int64_t lin = 0; lin < tu_numel(nd, ish); lin++) {
+    for (int64_t lin = 0; lin < nb__numel(nd, ish); lin++) {
         tu_unravel(lin, nd, ish, i);
         double v = src[tu_ravel(nd, ssh, i)];
         i[d] = ix[lin];
@@ -323,7 +325,7 @@ START_TEST(test_gather_layouts)
                         nb_tensor *base = tu_random(k_fdt[f], 3, sh, -2, 2, 17);
                         int64_t ish[3] = {2, 3, 4}; /* smaller than sh outside d, any size along d */
                         ish[d] = 6;
-                        int64_t n = tu_numel(3, ish), iv[6 * 12];
+                        int64_t n = nb__numel(3, ish), iv[6 * 12];
                         for (int64_t i = 0; i < n; i++)
                             iv[i] = (i * 5 + 2) % sh[d];
                         nb_tensor *ix = tu_relayout_scoped(tu_ints(k_idt[q], 3, ish, iv), (tu_layout)ilay);
@@ -386,7 +388,7 @@ START_TEST(test_scatter_add_layouts)
                     int64_t ish[3] = {2, 3, 4}, ssh[3] = {3, 4, 5};
                     ish[d] = 6;
                     ssh[d] = 7; /* src at least index's size everywhere */
-                    int64_t n = tu_numel(3, ish), iv[6 * 12];
+                    int64_t n = nb__numel(3, ish), iv[6 * 12];
                     for (int64_t i = 0; i < n; i++)
                         iv[i] = (i * 3 + 1) % sh[d];
                     nb_tensor *tb = tu_random(k_fdt[f], 3, sh, -2, 2, 23), *sb = tu_random(k_fdt[f], 3, ssh, -2, 2, 29);
@@ -474,7 +476,7 @@ START_TEST(test_cat_layouts)
                 osh[d] = total;
                 nb_tensor *out = nb_cat(3, parts, d - 3 * (d == 1));
                 double want[6 * 12];
-                for (int64_t lin = 0; lin < tu_numel(3, osh); lin++) {
+                for (int64_t lin = 0; lin < nb__numel(3, osh); lin++) {
                     tu_unravel(lin, 3, osh, idx);
                     int i = 0;
                     while (idx[d] >= lens[i])

@@ -4,6 +4,8 @@
  * hand-derived formulas; misuse messages; thread-count independence. */
 #include "testutil.h"
 
+#include "nb__tensor.h" /* nb__numel */
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -163,7 +165,7 @@ static void check_reduce(rkind k, const nb_tensor *x, const nb_tensor *logical, 
     int64_t oshape[NB_MAX_DIMS];
     int ond = reduced_shape(nd, shape, mask, keepdim, oshape);
     double *v = tu_values(logical);
-    int64_t nout = tu_numel(ond, oshape);
+    int64_t nout = nb__numel(ond, oshape);
     double *want = malloc((size_t)(nout ? nout : 1) * sizeof *want);
     ref_reduce(k, v, nd, shape, mask, corr, want, NULL);
     nb_dtype dt = nb_tensor_dtype(x);
@@ -318,7 +320,7 @@ START_TEST(test_maxmin_all_layouts)
             double *v = tu_values(src);
             bool mask[NB_MAX_DIMS];
             make_mask(mc->nd, 1, &mc->dim, mask);
-            int64_t n = tu_numel(mc->nd, mc->shape);
+            int64_t n = nb__numel(mc->nd, mc->shape);
             double *want = malloc((size_t)(n ? n : 1) * sizeof *want);
             int64_t *widx = malloc((size_t)(n ? n : 1) * sizeof *widx);
             for (int l = 0; l < TU_LAYOUT_COUNT; l++) {
@@ -392,7 +394,7 @@ START_TEST(test_softmax_all_layouts)
             const mcase *mc = &k_mcases[c];
             nb_tensor *src = tu_random(k_float_types[di], mc->nd, mc->shape, -8, 8, 500 + c);
             double *v = tu_values(src);
-            int64_t n = tu_numel(mc->nd, mc->shape);
+            int64_t n = nb__numel(mc->nd, mc->shape);
             double *want = malloc((size_t)(n ? n : 1) * sizeof *want);
             int dim = mc->nd == 0 ? 0 : (mc->dim < 0 ? mc->dim + mc->nd : mc->dim);
             for (int lg = 0; lg < 2; lg++) {
@@ -540,7 +542,7 @@ END_TEST
 static void ref_grad(rkind k, const double *v, int nd, const int64_t *shape, const bool *mask, int corr,
                      const double *g, double *gin)
 {
-    int64_t numel = tu_numel(nd, shape), nred = 1;
+    int64_t numel = nb__numel(nd, shape), nred = 1;
     for (int d = 0; d < nd; d++)
         nred *= mask[d] ? shape[d] : 1;
     int64_t nout = nred ? numel / nred : 0;
@@ -608,7 +610,7 @@ START_TEST(test_reduce_grads)
                     for (int keep = 0; keep < 2; keep++) {
                         const rcase *rc = &k_grad_cases[c];
                         bool single = rc->ndims == 1;
-                        if ((k == R_MAX || k == R_MIN) && (!single || tu_numel(rc->nd, rc->shape) == 0))
+                        if ((k == R_MAX || k == R_MIN) && (!single || nb__numel(rc->nd, rc->shape) == 0))
                             continue;
                         if ((k == R_VAR || k == R_STD) && rc->nd == 0)
                             continue; /* one element: NaN gradient by definition */
@@ -632,7 +634,7 @@ START_TEST(test_softmax_grads)
                     ck_assert_str_eq(nb_tensor_grad_fn_name(y), lg ? "nb_log_softmax" : "nb_softmax");
                     nb_tensor *g = tu_random(dt, mc->nd, mc->shape, -1, 1, 41 + c);
                     nb_backward(y, g, false);
-                    int64_t n = tu_numel(mc->nd, mc->shape), outer = 1, size = 1, inner = 1;
+                    int64_t n = nb__numel(mc->nd, mc->shape), outer = 1, size = 1, inner = 1;
                     int dim = mc->nd == 0 ? 0 : (mc->dim < 0 ? mc->dim + mc->nd : mc->dim);
                     for (int d = 0; d < mc->nd; d++)
                         *(d < dim ? &outer : d == dim ? &size : &inner) *= mc->shape[d];

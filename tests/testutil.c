@@ -1,6 +1,8 @@
 /* testutil.c — see testutil.h. */
 #include "testutil.h"
 
+#include "nb__tensor.h" /* nb__numel */
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -199,21 +201,13 @@ int tu_run_suite(Suite *s)
 
 nb_tensor *tu_ints(nb_dtype dt, int ndim, const int64_t *shape, const int64_t *vals)
 {
-    int64_t n = tu_numel(ndim, shape);
+    int64_t n = nb__numel(ndim, shape);
     double *d = malloc((size_t)(n ? n : 1) * sizeof *d);
     for (int64_t i = 0; i < n; i++)
         d[i] = (double)vals[i];
     nb_tensor *t = nb_from_doubles(d, ndim, shape, dt);
     free(d);
     return t;
-}
-
-int64_t tu_numel(int ndim, const int64_t *shape)
-{
-    int64_t n = 1;
-    for (int i = 0; i < ndim; i++)
-        n *= shape[i];
-    return n;
 }
 
 void tu_unravel(int64_t lin, int ndim, const int64_t *shape, int64_t *idx)

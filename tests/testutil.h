@@ -50,8 +50,7 @@ void tu_assert_values_rel(const nb_tensor *t, const double *vals, double atol, d
 double *tu_values(const nb_tensor *t);
 /* Index tensor of dtype dt (NB_I32 / NB_I64) from int64 values (row-major). */
 nb_tensor *tu_ints(nb_dtype dt, int ndim, const int64_t *shape, const int64_t *vals);
-/* Element count of a shape; row-major linear index <-> coordinates. */
-int64_t tu_numel(int ndim, const int64_t *shape);
+/* Row-major linear index <-> coordinates (element counts: nb__numel of nb__tensor.h). */
 void tu_unravel(int64_t lin, int ndim, const int64_t *shape, int64_t *idx);
 int64_t tu_ravel(int ndim, const int64_t *shape, const int64_t *idx);
 
