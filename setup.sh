@@ -3,15 +3,18 @@
 #   ./setup.sh           install the build dependencies, configure, build
 #   ./setup.sh --tests   also the test/benchmark dependencies (Check, PyTorch for parity tests, valgrind,
 #                        clang for make fuzz, libomp for make check-tsan)
+#   --deps-only          install the packages only (no configure, no build): for offline builds later
 # Installs only packages that are missing (needs root or sudo for apt-get). Re-running is cheap.
 set -e
 cd "$(dirname "$0")"
 
 want_tests=no
+deps_only=no
 for arg in "$@"; do
     case "$arg" in
     --tests) want_tests=yes ;;
-    -h | --help) sed -n '2,5p' "$0"; exit 0 ;;
+    --deps-only) deps_only=yes ;;
+    -h | --help) sed -n '2,6p' "$0"; exit 0 ;;
     *) echo "setup.sh: unknown option '$arg' (try --help)" >&2; exit 2 ;;
     esac
 done
@@ -31,6 +34,7 @@ if [ -n "$missing" ]; then
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing
 fi
 
+[ "$deps_only" = yes ] && exit 0
 [ -x configure ] || ./autogen.sh
 [ -f Makefile ] || ./configure
 make -j"$(nproc)"

@@ -1,32 +1,40 @@
 #!/bin/sh
-# fetch_data.sh — put Tiny Shakespeare into data/tinyshakespeare.txt (never committed).
-# Sources, in order: $NABLA_DATA (a path to the file), ../shared/data/tinyshakespeare.txt next to
-# the checkout, then the canonical char-rnn URL. The result is checked by size (1,115,394 bytes).
+# fetch_data.sh — get a text corpus for chargpt, for corpora other than the default.
+#   models/fetch_data.sh URL OUT [SHA256]   download URL to OUT (atomically), check SHA256 if given
+#   models/fetch_data.sh --check            verify the committed default corpus
+# The main job's default, Tiny Shakespeare (1,115,394 bytes, public domain), is committed as
+# data/tinyshakespeare.txt with its checksum beside it: `make run` needs no network.
 set -e
 cd "$(dirname "$0")/.."
-out=data/tinyshakespeare.txt
-want=1115394
-mkdir -p data
-size() { wc -c < "$1" | tr -d ' '; }
-if [ -f "$out" ] && [ "$(size "$out")" = "$want" ]; then
-    echo "fetch_data: $out is present"
+check_sum() { # FILE SHA256
+    got=$(sha256sum "$1" | cut -d' ' -f1)
+    [ "$got" = "$2" ] || { echo "fetch_data: $1 has sha256 $got, expected $2" >&2; return 1; }
+}
+if [ "${1:-}" = "--check" ]; then
+    f=data/tinyshakespeare.txt
+    [ -f "$f" ] || { echo "fetch_data: $f is missing (it is committed: git checkout -- $f)" >&2; exit 1; }
+    check_sum "$f" "$(cut -d' ' -f1 "$f.sha256")"
+    echo "fetch_data: $f is present and intact"
     exit 0
 fi
-for src in "${NABLA_DATA:-}" ../shared/data/tinyshakespeare.txt; do
-    if [ -n "$src" ] && [ -f "$src" ]; then
-        cp "$src" "$out.tmp" && mv "$out.tmp" "$out"
-        echo "fetch_data: copied $src"
-        break
-    fi
-done
-if [ ! -f "$out" ]; then
-    url=https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt
-    echo "fetch_data: downloading $url"
-    if command -v curl >/dev/null 2>&1; then curl -fsSL "$url" -o "$out.tmp"
-    else wget -q -O "$out.tmp" "$url"; fi
-    mv "$out.tmp" "$out"
+if [ $# -lt 2 ] || [ $# -gt 3 ]; then
+    sed -n '2,4p' "$0" >&2
+    exit 2
 fi
-if [ "$(size "$out")" != "$want" ]; then
-    echo "fetch_data: $out has $(size "$out") bytes, expected $want" >&2
+url=$1 out=$2 sum=${3:-}
+mkdir -p "$(dirname "$out")"
+tmp="$out.tmp.$$"
+trap 'rm -f "$tmp"' EXIT
+echo "fetch_data: downloading $url"
+if command -v curl >/dev/null 2>&1; then
+    ok=0; curl -fsSL "$url" -o "$tmp" || ok=$?
+else
+    ok=0; wget -q -O "$tmp" "$url" || ok=$?
+fi
+if [ "$ok" -ne 0 ]; then
+    echo "fetch_data: could not download $url (exit $ok): is this machine offline? Copy the file to $out by hand." >&2
     exit 1
 fi
+[ -z "$sum" ] || check_sum "$tmp" "$sum"
+mv "$tmp" "$out"
+echo "fetch_data: wrote $out ($(wc -c < "$out" | tr -d ' ') bytes)"

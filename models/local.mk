@@ -8,4 +8,4 @@ bin_PROGRAMS += chargpt
 chargpt_SOURCES = models/chargpt.h models/chargpt.c models/chargpt_train.c models/chargpt_plot.c models/chargpt_args.c \
 	models/chargpt_dist.c
 chargpt_LDADD = models/libnbmodels.la libnabla.la $(JEMALLOC_LIBS) -lm
-EXTRA_DIST += models/fetch_data.sh
+EXTRA_DIST += models/fetch_data.sh data/tinyshakespeare.txt data/tinyshakespeare.txt.sha256
