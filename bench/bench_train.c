@@ -43,7 +43,7 @@ static const char *k_usage =
     "                  B=4, T=64\n"
     "  --n-layer N --n-head N --n-embd N --block-size N --vocab N --batch N --seq T\n"
     "                  override single values of the preset (give --preset first)\n"
-    "  --gelu tanh|erf [tanh]  --threads N [1]  --warmup N [5]  --steps N [20]  --seed S [1337]\n"
+    "  --gelu tanh|erf [tanh]  --threads N [1; 0 = the library default]  --warmup N [5]  --steps N [20]  --seed S [1337]\n"
     "  --lr LR [1e-3]  --weight-decay W [0.1]  --grad-clip C [1.0]  --name NAME (label in RESULT)\n";
 
 typedef struct bench_opts {
@@ -149,7 +149,7 @@ static int parse_args(int argc, char **argv, bench_opts *o)
             else if (!strcmp(a, "--seq"))
                 dst = &o->seq;
             else if (!strcmp(a, "--threads"))
-                idst = &o->threads;
+                idst = &o->threads, lo = 0; /* 0: the library default (env, cores, dynamic) */
             else if (!strcmp(a, "--warmup"))
                 idst = &o->warmup, lo = 0;
             else if (!strcmp(a, "--steps"))

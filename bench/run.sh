@@ -6,7 +6,7 @@
 #   BUILDDIR=. SRCDIR=. sh bench/run.sh     (after make bench/bench_train bench/bench_overhead)
 #
 # Environment:
-#   BENCH_ONLY="char gpt2 overhead scaling gemm"   sections to run (default: all)
+#   BENCH_ONLY="char gpt2 overhead scaling busy gemm"   sections to run (default: all)
 #   BENCH_TORCH=0       skip the PyTorch side (it is skipped anyway, with a note, without torch)
 #   BENCH_STEPS_CHAR=N  timed steps for the char GPT configs (default 100; warm-up 5)
 #   BENCH_STEPS_GPT2=N  timed steps for GPT-2 124M (default 3; warm-up 1)
@@ -25,7 +25,7 @@ set -u
 SRCDIR=${SRCDIR:-$(cd "$(dirname "$0")/.." && pwd)}
 BUILDDIR=${BUILDDIR:-$(pwd)}
 PYTHON=${PYTHON:-/usr/bin/python3}
-ONLY=${BENCH_ONLY:-char gpt2 overhead scaling gemm}
+ONLY=${BENCH_ONLY:-char gpt2 overhead scaling busy gemm}
 STEPS_CHAR=${BENCH_STEPS_CHAR:-100}
 STEPS_GPT2=${BENCH_STEPS_GPT2:-3}
 ROUNDS_CHAR=${BENCH_ROUNDS:-3}
@@ -177,6 +177,31 @@ if want scaling; then
         done
     done
 fi
+if want busy; then
+    # One CPU-bound competitor (a shell busy loop) on the cores, started here and stopped after.
+    # nabla's default (no --threads: every core, dynamic threads) against its own 1 thread and
+    # against 2 static threads (NB_DYNAMIC_THREADS=0), each round interleaved; the same three idle
+    # after the competitor stops.
+    echo "busy machine (one competing CPU-bound process), char GPT, $ROUNDS_CHAR round(s):"
+    sh -c 'while :; do :; done' &
+    busy_pid=$!
+    trap 'kill $busy_pid 2>/dev/null; rm -rf "$tmp"' EXIT INT TERM
+    sleep 1
+    for r in $(seq "$ROUNDS_CHAR"); do
+        nb nb_busy_def 0 $CHAR
+        nb nb_busy_1t 1 $CHAR
+        run nb_busy_2s NB_DYNAMIC_THREADS=0 -- "$TRAIN" --threads 2 $CHAR
+    done
+    kill $busy_pid 2>/dev/null
+    wait $busy_pid 2>/dev/null
+    trap 'rm -rf "$tmp"' EXIT INT TERM
+    echo "idle again (competitor stopped):"
+    sleep 1
+    for r in $(seq "$ROUNDS_CHAR"); do
+        nb nb_idle_def 0 $CHAR
+        nb nb_idle_1t 1 $CHAR
+    done
+fi
 gemm_out=""
 if want gemm; then
     if [ -x "$GEMM" ]; then
@@ -281,6 +306,25 @@ if want scaling; then
             "$(ratio "$n2" "$n1")" "$(fmt "$p1" %.0f)" "$(fmt "$p2" %.0f)" "$(ratio "$nb_b" "$pt_b")"
     done
     echo "   (nb/torch = best nabla / best PyTorch over 1 and 2 threads)"
+    echo
+fi
+if want busy; then
+    echo "== busy machine: char GPT tokens/s beside one competing CPU-bound process, then idle"
+    echo "   default = no --threads (all cores, dynamic threads); target: busy default >= 0.9x busy 1 thread,"
+    echo "   idle default >= 1.7x idle 1 thread"
+    printf '%-34s %11s %11s %8s
+' setting "busy tok/s" "idle tok/s" ""
+    line
+    bd=$(get nb_busy_def tokens_per_s) b1=$(get nb_busy_1t tokens_per_s) b2=$(get nb_busy_2s tokens_per_s)
+    id=$(get nb_idle_def tokens_per_s) i1=$(get nb_idle_1t tokens_per_s)
+    printf '%-34s %11s %11s
+' "default" "$(fmt "$bd" %.0f)" "$(fmt "$id" %.0f)"
+    printf '%-34s %11s %11s
+' "--threads 1" "$(fmt "$b1" %.0f)" "$(fmt "$i1" %.0f)"
+    printf '%-34s %11s %11s
+' "--threads 2, NB_DYNAMIC_THREADS=0" "$(fmt "$b2" %.0f)" "-"
+    printf '%-34s %11s %11s
+' "default / 1 thread" "$(ratio "$bd" "$b1")" "$(ratio "$id" "$i1")"
     echo
 fi
 if want gemm; then

@@ -163,5 +163,10 @@ NB__INTERNAL nb_tensor *nb__convert(const nb_tensor *t, nb_dtype dt);
 #endif
 /* Threads to use for a job of `work` scalar operations (1 below a threshold). */
 NB__INTERNAL int nb__threads_for(int64_t work);
+/* Dynamic threads' rule: the cores left free when, over a window of wall_ns, all CPUs were busy
+ * busy_ns and this process used own_ns of them (the rest is other processes'); at least 1. */
+NB__INTERNAL int nb__free_cores_from(long long busy_ns, long long own_ns, long long wall_ns, int n_cores);
+/* For tests: read NB_NUM_THREADS / OMP_NUM_THREADS / NB_DYNAMIC_THREADS again at the next use. */
+NB__INTERNAL void nb__threads_reread_env(void);
 
 #endif /* NB__TENSOR_H */

@@ -258,14 +258,19 @@ NB_API void nb_empty_cache(void);
 NB_API size_t nb_set_cache_limit(size_t bytes);
 
 /* ---- threads -------------------------------------------------------------------------------- */
-/* Sets the number of threads kernels use (default: the core count). n <= 0 restores it. */
+/* Sets the number of threads kernels use; n <= 0 restores the default, which is, first that is
+ * set: the NB_NUM_THREADS environment variable, OMP_NUM_THREADS (its first entry), the cores this
+ * process may run on (invalid environment values are ignored). nb_get_num_threads() returns the
+ * count in force; kernels may use fewer (small work, dynamic threads). */
 NB_API void nb_set_num_threads(int n);
 NB_API int nb_get_num_threads(void);
-/* Dynamic threads (default off; NB_DYNAMIC_THREADS=1 in the environment turns it on): kernels
- * use at most the cores that other processes' runnable threads leave free (sampled from
- * /proc/loadavg every 100 ms), up to nb_get_num_threads(). On a machine whose cores are all
- * busy, parallel regions stall at their barriers and a step can run many times slower than on
- * one thread. Results do not depend on the thread count, so only timings change. */
+/* Dynamic threads (default on; NB_DYNAMIC_THREADS=0 in the environment or
+ * nb_set_dynamic_threads(false) turns them off): kernels use at most the cores that other
+ * processes left free over the last 250 ms (all CPUs' busy time in /proc/stat minus this
+ * process's CPU time), at least one. Beside a busy process, a two-thread parallel region stalls at
+ * every barrier for a descheduled worker and a step runs several times slower than on one
+ * thread; this keeps it at one-thread speed there and at full speed on an idle machine.
+ * Results do not depend on the thread count, so only timings change. */
 NB_API void nb_set_dynamic_threads(bool on);
 NB_API bool nb_get_dynamic_threads(void);
 

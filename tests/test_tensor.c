@@ -5,6 +5,7 @@
  * Expected values come from plain loops in this file, from the C standard's conversion rules,
  * or from PyTorch 1.13 (tests/ref_tensor.py prints the repr strings and the generator's
  * regression vector from an independent Python implementation of xoshiro256**). */
+#define _DEFAULT_SOURCE /* setenv, fork, kill, nanosleep */
 #include "testutil.h"
 
 #include "nb__tensor.h" /* refcounts, to observe what scopes release */
@@ -13,6 +14,9 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
 #define D(...) ((const double[]){__VA_ARGS__})
 #define S(...) ((const int64_t[]){__VA_ARGS__})
@@ -669,6 +673,7 @@ END_TEST
 START_TEST(test_threads_never_nested)
 {
     nb_set_num_threads(2);
+    nb_set_dynamic_threads(false); /* a busy machine must not lower the count asserted below */
 #ifdef _OPENMP
     ck_assert_int_eq(nb__threads_for(1 << 30), 2);
     int inner1 = -1, inner2[2] = {-1, -1};
@@ -685,6 +690,97 @@ START_TEST(test_threads_never_nested)
     nb_set_num_threads(0);
 }
 END_TEST
+
+/* The requested count: nb_set_num_threads > NB_NUM_THREADS > OMP_NUM_THREADS (first entry) > cores;
+ * invalid environment values are ignored. */
+START_TEST(test_thread_count_precedence)
+{
+    int cores = nb_get_num_threads();
+    unsetenv("NB_NUM_THREADS");
+    unsetenv("OMP_NUM_THREADS");
+    nb__threads_reread_env();
+    nb_set_num_threads(0);
+    int def = nb_get_num_threads();
+    ck_assert_int_ge(def, 1);
+    setenv("OMP_NUM_THREADS", "3,2", 1);
+    nb__threads_reread_env();
+    ck_assert_int_eq(nb_get_num_threads(), 3);
+    setenv("NB_NUM_THREADS", "5", 1);
+    nb__threads_reread_env();
+    ck_assert_int_eq(nb_get_num_threads(), 5);
+    nb_set_num_threads(7);
+    ck_assert_int_eq(nb_get_num_threads(), 7);
+    nb_set_num_threads(0);
+    ck_assert_int_eq(nb_get_num_threads(), 5);
+    setenv("NB_NUM_THREADS", "lots", 1); /* ignored: OMP_NUM_THREADS applies */
+    nb__threads_reread_env();
+    ck_assert_int_eq(nb_get_num_threads(), 3);
+    setenv("OMP_NUM_THREADS", "-2", 1);
+    nb__threads_reread_env();
+    ck_assert_int_eq(nb_get_num_threads(), def);
+    unsetenv("NB_NUM_THREADS");
+    unsetenv("OMP_NUM_THREADS");
+    nb__threads_reread_env();
+    (void)cores;
+}
+END_TEST
+
+/* Dynamic threads: on by default, off with NB_DYNAMIC_THREADS=0; the rule's arithmetic. */
+START_TEST(test_dynamic_threads_rule)
+{
+    unsetenv("NB_DYNAMIC_THREADS");
+    nb__threads_reread_env();
+    ck_assert(nb_get_dynamic_threads());
+    setenv("NB_DYNAMIC_THREADS", "0", 1);
+    nb__threads_reread_env();
+    ck_assert(!nb_get_dynamic_threads());
+    unsetenv("NB_DYNAMIC_THREADS");
+    nb__threads_reread_env();
+    const long long s = 1000000000LL; /* a 1 s window */
+    ck_assert_int_eq(nb__free_cores_from(2 * s, 2 * s, s, 2), 2);        /* only us, both cores */
+    ck_assert_int_eq(nb__free_cores_from(s / 20, 0, s, 2), 2);           /* idle but for noise */
+    ck_assert_int_eq(nb__free_cores_from(2 * s, s, s, 2), 1);            /* a neighbour holds a core */
+    ck_assert_int_eq(nb__free_cores_from(s + s / 2, s, s, 2), 1);        /* a neighbour at 50% */
+    ck_assert_int_eq(nb__free_cores_from(s + s / 5, s, s, 2), 2);        /* a neighbour at 20% */
+    ck_assert_int_eq(nb__free_cores_from(2 * s, 0, s, 2), 1);            /* both held: still 1 */
+    ck_assert_int_eq(nb__free_cores_from(3 * s, s, s, 8), 6);
+    ck_assert_int_eq(nb__free_cores_from(s, 2 * s, s, 2), 2);            /* accounting skew: clamp */
+}
+END_TEST
+
+#if defined(_OPENMP) && defined(__linux__)
+/* With a CPU-bound process on every core but one, kernels soon use one thread. */
+START_TEST(test_dynamic_threads_see_a_busy_machine)
+{
+    int n = nb_get_num_threads();
+    if (n < 2)
+        return; /* one core: nothing to lower (the count is 1 already) */
+    nb_set_dynamic_threads(true);
+    pid_t kids[64];
+    int nk = n - 1 < 64 ? n - 1 : 64;
+    for (int i = 0; i < nk; i++) {
+        kids[i] = fork();
+        if (kids[i] == 0)
+            for (volatile unsigned long x = 0;; x++) {
+            }
+    }
+    int got = n;
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    do { /* samples are taken every 250 ms by whichever call comes then */
+        got = nb__threads_for(1 << 30);
+        struct timespec d = {0, 20000000};
+        nanosleep(&d, NULL);
+        clock_gettime(CLOCK_MONOTONIC, &t);
+    } while (got > 1 && (t.tv_sec - t0.tv_sec) < 3);
+    for (int i = 0; i < nk; i++) {
+        kill(kids[i], SIGKILL);
+        waitpid(kids[i], NULL, 0);
+    }
+    ck_assert_msg(got == 1, "nb__threads_for gave %d threads beside %d busy processes on %d cores", got, nk, n);
+}
+END_TEST
+#endif
 
 int main(void)
 {
@@ -708,6 +804,11 @@ int main(void)
     tcase_add_test(tc, test_convert_strided);
     tcase_add_test(tc, test_threads);
     tcase_add_test(tc, test_threads_never_nested);
+    tcase_add_test(tc, test_thread_count_precedence);
+    tcase_add_test(tc, test_dynamic_threads_rule);
+#if defined(_OPENMP) && defined(__linux__)
+    tcase_add_test(tc, test_dynamic_threads_see_a_busy_machine);
+#endif
     suite_add_tcase(s, tc);
 
     TCase *sc = tcase_create("scopes");
