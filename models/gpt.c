@@ -245,10 +245,19 @@ static int cmp_desc(const void *a, const void *b)
     return (x < y) - (x > y);
 }
 
-/* Samples one id from logits[V] (temperature, top-k, top-p) with one uniform draw. */
-static int64_t sample_row(const nb_tensor *row, const nb_sample_opts *o, nb_generator *gen)
+int64_t nb_sample_logits(const nb_tensor *row, const nb_sample_opts *o, nb_generator *gen)
 {
+    if (!(o->temperature > 0))
+        nb_fail("nb_sample_logits: temperature must be > 0, got %g", o->temperature);
+    if (!(o->top_p > 0 && o->top_p <= 1))
+        nb_fail("nb_sample_logits: top_p must be in (0, 1], got %g", o->top_p);
+    if (o->top_k < 0)
+        nb_fail("nb_sample_logits: top_k must be >= 0, got %lld", (long long)o->top_k);
     int64_t V = nb_tensor_numel(row);
+    if (V < 1)
+        nb_fail("nb_sample_logits: no logits (an empty row)");
+    if (!gen)
+        gen = nb_default_generator();
     double *p = malloc((size_t)V * sizeof *p), *sorted = malloc((size_t)V * sizeof *sorted);
     if (!p || !sorted)
         nb_fail("nb_gpt_generate: out of memory");
@@ -342,7 +351,7 @@ void nb_gpt_generate(nb_gpt *g, int64_t *ids, int64_t n_ids, const nb_sample_opt
         nb_tensor *logits = gpt_logits(g, idx, incremental ? fed : 0, caches);
         fed = caches && start == 0 ? n : 0;
         nb_tensor *last = nb_select(nb_select(logits, 0, 0), 0, n - from - 1);
-        ids[n++] = sample_row(last, o, gen);
+        ids[n++] = nb_sample_logits(last, o, gen);
         nb_scope_end(scope);
     }
     nb_scope_end(keep);

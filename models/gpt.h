@@ -81,6 +81,13 @@ typedef struct nb_sample_opts {
 } nb_sample_opts;
 nb_sample_opts nb_sample_opts_default(void);
 
+/* One id drawn from logits `row` (any shape, read as V = numel values; any float dtype) with one
+ * uniform draw of gen (NULL = default): softmax(logits / temperature), restricted first to the
+ * top_k largest logits (ties with the k-th kept; 0 = off), then to the smallest set of the largest
+ * probabilities whose mass reaches top_p (1 = off), renormalized. max_new_tokens and use_kv_cache
+ * are ignored. Misuse: temperature <= 0, top_p outside (0, 1], top_k < 0, no logits. */
+int64_t nb_sample_logits(const nb_tensor *row, const nb_sample_opts *o, nb_generator *gen);
+
 /* Appends max_new_tokens sampled ids to `ids` (n_ids given; the buffer holds n_ids +
  * max_new_tokens). The context is cropped to block_size as nanoGPT does. Runs in eval mode with
  * grad off. */

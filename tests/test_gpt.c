@@ -75,8 +75,11 @@ START_TEST(test_init_matches_gpt2)
         for (int64_t i = 0; i < n; i++)
             s += v[i], s2 += v[i] * v[i];
         double mean = s / (double)n, sd = sqrt(s2 / (double)n - mean * mean);
-        ck_assert_msg(fabs(sd - cases[k].std) < 0.06 * cases[k].std, "%s: std %g, expected %g", cases[k].name, sd,
-                      cases[k].std);
+        /* the sample std of n normal draws has a relative standard error of 1/sqrt(2n): allow 6 */
+        double tol = 6.0 / sqrt(2.0 * (double)n);
+        ck_assert_msg(fabs(sd - cases[k].std) < tol * cases[k].std, "%s: std %g, expected %g (tolerance %.2f%%)",
+                      cases[k].name, sd, cases[k].std, 100 * tol);
+        ck_assert_msg(fabs(mean) < 6.0 * cases[k].std / sqrt((double)n), "%s: mean %g", cases[k].name, mean);
         free(v);
     }
     nb_tensor *ln = nb_module_get_parameter(&g->base, "transformer.h.0.ln_1.weight");
@@ -232,6 +235,149 @@ START_TEST(test_top_k_1_is_greedy_and_seeds_repeat)
     for (int i = 0; i < 13; i++)
         ck_assert_int_eq(s1[i], s2[i]);
     nb_module_free(&g->base);
+}
+END_TEST
+
+/* ---- sampling semantics ---------------------------------------------------------------------- */
+/* The exact distribution of nb_sample_logits for logits l: softmax(l / T), top-k (ties with the
+ * k-th kept), then the nucleus (smallest set of largest probabilities with mass >= top_p). */
+static void expected_probs(const double *l, int V, double T, int k, double top_p, double *p)
+{
+    double mx = -INFINITY, s = 0;
+    for (int j = 0; j < V; j++)
+        mx = fmax(mx, l[j] / T);
+    for (int j = 0; j < V; j++) {
+        int above = 0; /* logits strictly larger than l[j] */
+        for (int i = 0; i < V; i++)
+            above += l[i] > l[j];
+        p[j] = (k > 0 && above >= k) ? 0 : exp(l[j] / T - mx);
+        s += p[j];
+    }
+    for (int j = 0; j < V; j++)
+        p[j] /= s;
+    if (top_p < 1) {
+        double q[64];
+        for (int j = 0; j < V; j++) { /* mass of the probabilities at least p[j] */
+            double m = 0;
+            for (int i = 0; i < V; i++)
+                m += p[i] > p[j] ? p[i] : 0;
+            q[j] = m; /* p[j] is kept when the larger ones do not reach top_p yet */
+        }
+        s = 0;
+        for (int j = 0; j < V; j++)
+            s += (p[j] = q[j] < top_p ? p[j] : 0);
+        for (int j = 0; j < V; j++)
+            p[j] /= s;
+    }
+}
+
+/* 200,000 seeded draws against the exact probabilities: excluded ids never drawn, and a
+ * chi-square far below what a wrong rule gives (dividing vs multiplying by the temperature, top-k
+ * off by one, the nucleus one token too large or small all move it past 10^3). */
+START_TEST(test_sampling_matches_exact_distribution)
+{
+    const double l[6] = {2.0, 1.0, 0.5, 0.0, -1.0, -3.0};
+    struct { double T; int k; double top_p; } cases[] = {
+        {1.0, 0, 1.0}, {0.5, 0, 1.0}, {2.0, 0, 1.0}, {1.0, 3, 1.0},
+        {1.0, 0, 0.7}, {0.8, 4, 0.9}, {3.0, 2, 1.0}, {1.0, 0, 0.5},
+    };
+    int scope = nb_scope_begin();
+    nb_tensor *row = nb_from_doubles(l, NB_DIMS(6), NB_F32);
+    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+        nb_sample_opts o = nb_sample_opts_default();
+        o.temperature = cases[c].T, o.top_k = cases[c].k, o.top_p = cases[c].top_p;
+        double p[6];
+        expected_probs(l, 6, o.temperature, cases[c].k, o.top_p, p);
+        nb_generator gen;
+        nb_generator_seed(&gen, 4242 + c);
+        const int N = 200000;
+        long count[6] = {0};
+        for (int i = 0; i < N; i++) {
+            int64_t id = nb_sample_logits(row, &o, &gen);
+            ck_assert(id >= 0 && id < 6);
+            count[id]++;
+        }
+        double chi2 = 0;
+        int df = -1;
+        for (int j = 0; j < 6; j++) {
+            if (p[j] == 0) {
+                ck_assert_msg(count[j] == 0, "case %zu: id %d drawn %ld times, probability 0", c, j, count[j]);
+                continue;
+            }
+            double e = p[j] * N;
+            chi2 += (count[j] - e) * (count[j] - e) / e;
+            df++;
+        }
+        /* 1e-6 upper quantiles of chi-square: df <= 5 stays below 36 */
+        ck_assert_msg(chi2 < 36, "case %zu (T %g, k %d, top_p %g): chi-square %.1f with %d dof", c, o.temperature,
+                      cases[c].k, o.top_p, chi2, df);
+    }
+    nb_scope_end(scope);
+}
+END_TEST
+
+/* nanoGPT's configure_optimizers, by name: every >= 2-dim tensor decays, nothing else does. */
+START_TEST(test_optimizer_groups_by_name)
+{
+    nb_gpt_config c = tiny_config();
+    c.bias = true;
+    nb_gpt *g = nb_gpt_new(&c, NULL);
+    nb_optimizer *opt = nb_gpt_configure_optimizers(g, 0.1, 1e-3, 0.9, 0.99);
+    ck_assert_int_eq(nb_optimizer_group_count(opt), 2);
+    ck_assert_double_eq(nb_optimizer_group_opts(opt, 0).weight_decay, 0.1);
+    ck_assert_double_eq(nb_optimizer_group_opts(opt, 1).weight_decay, 0.0);
+    nb_param_list l;
+    nb_module_parameters(&g->base, false, &l);
+    ck_assert_int_eq(nb_optimizer_param_count(opt), l.n);
+    int n0 = nb_optimizer_group_size(opt, 0), decayed = 0;
+    for (int i = 0; i < l.n; i++) {
+        int at = -1;
+        for (int j = 0; j < l.n; j++)
+            if (nb_optimizer_param(opt, j) == l.params[i])
+                at = j;
+        ck_assert_msg(at >= 0, "%s is in no group", l.names[i]);
+        const char *nm = l.names[i];
+        size_t len = strlen(nm);
+        bool is_bias = len > 5 && !strcmp(nm + len - 5, ".bias");
+        bool is_ln = strstr(nm, "ln_") != NULL;
+        bool should_decay = !is_bias && !is_ln; /* wte, wpe, c_attn, c_proj, c_fc weights */
+        ck_assert_msg((at < n0) == should_decay, "%s: in group %d", nm, at < n0 ? 0 : 1);
+        decayed += should_decay;
+    }
+    ck_assert_int_eq(decayed, 2 + 4 * c.n_layer); /* wte, wpe; c_attn, attn c_proj, c_fc, mlp c_proj */
+    nb_param_list_free(&l);
+    nb_optimizer_free(opt);
+    nb_module_free(&g->base);
+}
+END_TEST
+
+/* Eval mode switches dropout off: with dropout 0.5 in eval mode the loss equals the same weights'
+ * loss with dropout 0 (and in training mode it does not). */
+START_TEST(test_eval_mode_disables_dropout)
+{
+    nb_gpt_config c = tiny_config();
+    nb_generator init;
+    nb_generator_seed(&init, 31);
+    nb_gpt *a = nb_gpt_new(&c, &init);
+    c.dropout = 0.5;
+    nb_generator_seed(&init, 31);
+    nb_gpt *b = nb_gpt_new(&c, &init);
+    int scope = nb_scope_begin();
+    int64_t ids[2 * 8], tg[2 * 8];
+    for (int i = 0; i < 16; i++)
+        ids[i] = (i * 5 + 1) % 13, tg[i] = (i * 7 + 3) % 13;
+    nb_tensor *x = nb_from_data(ids, NB_DIMS(2, 8), NB_I64), *y = nb_from_data(tg, NB_DIMS(2, 8), NB_I64);
+    nb_module_train(&a->base, false);
+    nb_module_train(&b->base, false);
+    double la = nb_tensor_item(nb_gpt_loss(nb_gpt_forward(a, x), y));
+    double lb = nb_tensor_item(nb_gpt_loss(nb_gpt_forward(b, x), y));
+    ck_assert_double_eq(la, lb);
+    nb_module_train(&b->base, true);
+    double lt = nb_tensor_item(nb_gpt_loss(nb_gpt_forward(b, x), y));
+    ck_assert_msg(lt != la, "dropout 0.5 in training mode left the loss unchanged (%g)", lt);
+    nb_scope_end(scope);
+    nb_module_free(&a->base);
+    nb_module_free(&b->base);
 }
 END_TEST
 
@@ -425,6 +571,9 @@ int main(void)
     tcase_add_test(m, test_backward_reaches_every_parameter);
     tcase_add_test(m, test_kv_cache_gives_identical_tokens);
     tcase_add_test(m, test_top_k_1_is_greedy_and_seeds_repeat);
+    tcase_add_test(m, test_sampling_matches_exact_distribution);
+    tcase_add_test(m, test_optimizer_groups_by_name);
+    tcase_add_test(m, test_eval_mode_disables_dropout);
     suite_add_tcase(s, m);
     TCase *d = tcase_create("data");
     tcase_add_test(d, test_vocab_and_round_trip);
