@@ -2,7 +2,8 @@
 /* test_parity.c — issue #4's acceptance test: a three-layer MLP and a tiny transformer (GPT with
  * 2 blocks) built from nabla modules train 20 AdamW steps, and their losses match the same models
  * in PyTorch 1.13 started from the same initial weights (written here, read by
- * tests/ref_parity.py) within 1e-5 — in practice to ~1e-12, since both run in float64. */
+ * tests/ref_parity.py) within 1e-10 (both run in float64; measured 2e-16 for the MLP and 2e-14 for
+ * the GPT, so a wrong constant such as a GELU coefficient, which moves the losses by ~5e-7, fails). */
 #include "testutil.h"
 
 #include "gpt.h"
@@ -83,7 +84,7 @@ static void compare_with_torch(const char *kind, const char *path, const double 
         ck_assert_msg(fscanf(p, "%lf", &t) == 1, "%s: PyTorch printed fewer than %d losses", kind, STEPS);
         double d = fabs(t - losses[s]);
         maxdiff = d > maxdiff ? d : maxdiff;
-        ck_assert_msg(d <= 1e-5, "%s step %d: nabla loss %.12f, PyTorch %.12f", kind, s, losses[s], t);
+        ck_assert_msg(d <= 1e-10, "%s step %d: nabla loss %.12f, PyTorch %.12f", kind, s, losses[s], t);
     }
     ck_assert_int_eq(pclose(p), 0);
     printf("parity %s: 20 steps, losses %.6f -> %.6f, max |nabla - torch| = %.3g\n", kind, losses[0],
@@ -157,12 +158,10 @@ int main(void)
     Suite *s = suite_create("parity");
     TCase *tc = tcase_create("pytorch");
     tcase_set_timeout(tc, 60);
-    if (have_torch()) {
-        tcase_add_test(tc, test_mlp_matches_pytorch);
-        tcase_add_test(tc, test_transformer_matches_pytorch);
-    } else {
-        printf("SKIPPED: PyTorch parity tests (no torch in /usr/bin/python3; ./setup.sh --tests installs it)\n");
-    }
+    if (!have_torch())
+        return tu_skipped("PyTorch parity tests (no torch in /usr/bin/python3; ./setup.sh --tests installs it)");
+    tcase_add_test(tc, test_mlp_matches_pytorch);
+    tcase_add_test(tc, test_transformer_matches_pytorch);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);
 }

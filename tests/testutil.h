@@ -42,7 +42,8 @@ void tu_assert_close_at(const nb_tensor *got, const nb_tensor *want, double atol
                         const char *file, int line);
 /* Asserts t's shape equals the given one. */
 void tu_assert_shape(const nb_tensor *t, int ndim, const int64_t *shape);
-/* Asserts t's values (row-major) equal vals within atol. */
+/* Asserts t's values (row-major) equal vals within atol; a tensor without elements fails (assert an
+ * empty result with tu_assert_shape). */
 void tu_assert_values(const nb_tensor *t, const double *vals, double atol);
 /* Asserts t's values (row-major) equal vals within atol + rtol*|val| (NaN matches NaN). */
 void tu_assert_values_rel(const nb_tensor *t, const double *vals, double atol, double rtol);
@@ -77,5 +78,9 @@ void tu_error_capture_end(void);
 
 /* Runs a suite (CK_NORMAL output) and returns the process exit code. */
 int tu_run_suite(Suite *s);
+/* A test that could not run because PyTorch is missing: prints "SKIP: what" and returns 77 (the
+ * automake SKIP status), or, when NB_REQUIRE_TORCH is set (CI sets it), prints a failure and
+ * returns 1. Use as main()'s return value, after running whatever did not need it. */
+int tu_skipped(const char *what);
 
 #endif
