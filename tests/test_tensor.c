@@ -122,7 +122,8 @@ static void check_arange(double start, double end, double step, nb_dtype dt, int
     nb_tensor *t = nb_arange(start, end, step, dt);
     tu_assert_shape(t, NB_DIMS(n));
     ck_assert_int_eq(nb_tensor_dtype(t), dt);
-    tu_assert_values(t, want, 1e-12);
+    if (n > 0) /* (an empty result: its shape above is the whole check) */
+        tu_assert_values(t, want, 1e-12);
     nb_tensor_release(t);
 }
 
