@@ -26,3 +26,10 @@ EXTRA_DIST += bench/bench_dist.sh
 bench-dist: chargpt$(EXEEXT)
 	BUILDDIR='$(abs_top_builddir)' MPIRUN='$(MPIRUN)' $(SHELL) $(srcdir)/bench/bench_dist.sh
 .PHONY: bench-dist
+
+# The original mini-project's experiment: constant lr vs MultiStepLR (every 50 steps) vs cosine,
+# 4000 iterations each from one seed; writes out/experiment/{loss.png,samples.md,results.txt}.
+EXTRA_DIST += bench/lr_decay_experiment.sh
+experiment: chargpt$(EXEEXT)
+	$(SHELL) $(srcdir)/bench/lr_decay_experiment.sh '$(abs_top_builddir)'
+.PHONY: experiment

@@ -149,3 +149,7 @@ tests_test_dist_LDADD = models/libnbmodels.la libnabla_core.la $(JEMALLOC_LIBS) 
 TESTS += tests/test_dist.sh
 EXTRA_DIST += tests/test_dist.sh
 AM_TESTS_ENVIRONMENT += MPIRUN='$(MPIRUN)'; export MPIRUN;
+
+# `make experiment` (bench/lr_decay_experiment.sh) on a small model: schedules, evals, plot, samples.
+TESTS += tests/test_experiment.sh
+EXTRA_DIST += tests/test_experiment.sh
