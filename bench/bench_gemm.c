@@ -22,7 +22,8 @@
  * OpenBLAS reads OPENBLAS_CORETYPE once, when it is loaded, so each OpenBLAS column is measured by
  * a child process (this program with --openblas-child, under the core type's environment, driven
  * through pipes); the
- * peak is a loop of independent AVX2 FMAs on every thread (12 accumulators, 2 FMA pipes). */
+ * peak is a loop of independent FMAs on every thread (12 accumulators, 2 FMA pipes), 512-bit ones
+ * when nabla's GEMM runs its AVX-512 kernel, else 256-bit. */
 #define _DEFAULT_SOURCE /* popen, setenv */
 #include "config.h"
 #include "nb__k_gemm.h"
@@ -145,17 +146,33 @@ __attribute__((target("avx2,fma"))) static double fma_loop(long n)
     }
     return (double)s;
 }
+/* The same with 512-bit FMAs (16 floats each), for when nabla's GEMM runs its AVX-512 kernel: the
+ * AVX2 loop's peak is half of what such a CPU can do (and reported GEMM at 167% of "peak"). */
+__attribute__((target("avx512f"))) static double fma_loop512(long n)
+{
+    __m512 a[12], b = _mm512_set1_ps(0.999999f), c = _mm512_set1_ps(1e-7f);
+    for (int i = 0; i < 12; i++)
+        a[i] = _mm512_set1_ps((float)i);
+    for (long k = 0; k < n; k++) {
+        _Pragma("GCC unroll 12") for (int i = 0; i < 12; i++) a[i] = _mm512_fmadd_ps(a[i], b, c);
+    }
+    float s = 0;
+    for (int i = 0; i < 12; i++)
+        s += _mm512_reduce_add_ps(a[i]);
+    return (double)s;
+}
 static double fma_peak(int threads, int runs)
 {
     if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma"))
         return 0;
-    const long n = 10000000;
+    bool w512 = nb__gemm_active_isa() == NB__GEMM_AVX512 && __builtin_cpu_supports("avx512f");
+    const long n = w512 ? 5000000 : 10000000;
     double best = 0;
     for (int run = 0; run < runs; run++) {
         double t0 = now(), sink = 0;
 #pragma omp parallel num_threads(threads) reduction(+ : sink)
-        sink += fma_loop(n);
-        double g = (double)threads * n * 12 * 16 / (now() - t0) / 1e9;
+        sink += w512 ? fma_loop512(n) : fma_loop(n);
+        double g = (double)threads * n * 12 * (w512 ? 32 : 16) / (now() - t0) / 1e9;
         best = g > best && sink == sink ? g : best;
     }
     return best;

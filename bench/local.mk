@@ -13,7 +13,7 @@ bench_bench_overhead_SOURCES = bench/bench_overhead.c
 bench_bench_overhead_LDADD = libnabla_core.la $(JEMALLOC_LIBS)
 CLEANFILES += bench/bench_train$(EXEEXT) bench/bench_overhead$(EXEEXT)
 EXTRA_DIST += bench/run.sh bench/torch_train.py bench/torch_overhead.py bench/RESULTS.md \
-	bench/torch_chargpt.py bench/quality_seeds.sh
+	bench/torch_chargpt.py bench/quality_seeds.sh bench/openblas_probe.py
 bench: bench/bench_train$(EXEEXT) bench/bench_overhead$(EXEEXT)
 	@$(MAKE) $(AM_MAKEFLAGS) bench/bench_gemm$(EXEEXT) || echo "note: bench/bench_gemm did not build; its table is skipped"
 	BUILDDIR='$(abs_top_builddir)' SRCDIR='$(abs_top_srcdir)' $(SHELL) $(srcdir)/bench/run.sh

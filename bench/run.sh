@@ -18,7 +18,11 @@
 #   BENCH_LOG=FILE      also keep every program's full output there (default: a temp file, removed)
 # PyTorch runs with N threads set both ways: torch.set_num_threads(N) and OPENBLAS_NUM_THREADS=N
 # (Debian's torch does its GEMMs in OpenBLAS, whose pthreads pool otherwise takes every core);
-# "torch default" sets neither. OPENBLAS_CORETYPE is passed through as the environment has it.
+# "torch default" sets neither. PyTorch is compared in its best setting: bench/openblas_probe.py
+# first times a float32 GEMM under each OPENBLAS_CORETYPE that fits the CPU (as installed, Haswell,
+# Zen on AMD, SkylakeX with AVX-512, CooperLake with AVX512_BF16) and every PyTorch run but "torch
+# default" (as installed) takes the fastest; on a CPU with bf16 (avx512_bf16 or amx_bf16) PyTorch
+# also runs under torch.autocast("cpu", bfloat16), and "best PyTorch" is the best of all of them.
 # shellcheck disable=SC2086 # $CHAR, $GPT2, $envs: word splitting intended
 set -u
 
@@ -60,6 +64,35 @@ else
     torch_note="PyTorch not found ($PYTHON cannot import torch): PyTorch columns skipped, shown as '-'"
 fi
 
+# ---- PyTorch's best OpenBLAS kernel and bf16 --------------------------------------------------
+flags=$(grep -m1 '^flags' /proc/cpuinfo 2>/dev/null)
+has_flag() { case " $flags " in *" $1 "*) return 0 ;; esac; return 1; }
+PT_CORE="" probe_table=""
+if [ $have_torch = 1 ]; then
+    cands="asis Haswell"
+    grep -q AuthenticAMD /proc/cpuinfo 2>/dev/null && cands="$cands Zen"
+    has_flag avx512f && cands="$cands SkylakeX"
+    has_flag avx512_bf16 && cands="$cands CooperLake"
+    best_gf=0
+    for c in $cands; do
+        if [ $c = asis ]; then
+            line=$(OPENBLAS_NUM_THREADS=1 "$PYTHON" "$SRCDIR/bench/openblas_probe.py" 2>/dev/null | grep '^RESULT')
+        else
+            line=$(OPENBLAS_CORETYPE=$c OPENBLAS_NUM_THREADS=1 "$PYTHON" "$SRCDIR/bench/openblas_probe.py" 2>/dev/null | grep '^RESULT')
+        fi
+        core=$(echo "$line" | sed -n 's/.*corename=\([^ ]*\).*/\1/p') gf=$(echo "$line" | sed -n 's/.*gflops=\([0-9.]*\).*/\1/p')
+        [ -n "$gf" ] || continue
+        probe_table="$probe_table  OPENBLAS_CORETYPE=$([ $c = asis ] && echo "${OPENBLAS_CORETYPE:-unset} (as installed)" || echo $c): OpenBLAS runs $core, sgemm 1024^3 1 thread $gf GFLOP/s
+"
+        if awk -v a="$gf" -v b="$best_gf" 'BEGIN { exit !(a > b) }'; then
+            best_gf=$gf
+            PT_CORE=$([ $c = asis ] && echo "${OPENBLAS_CORETYPE:-}" || echo $c)
+        fi
+    done
+fi
+PT_BF16=0
+if [ $have_torch = 1 ] && { has_flag avx512_bf16 || has_flag amx_bf16; }; then PT_BF16=1; fi
+
 # ---- running ----------------------------------------------------------------------------------
 # run TAG ENV... -- CMD ARGS...: runs the command, echoes its summary, stores its RESULT lines.
 run() {
@@ -89,16 +122,18 @@ run() {
 }
 
 nb() { tag=$1 threads=$2; shift 2; run "$tag" -- "$TRAIN" --threads "$threads" "$@"; }
-pt() { # pt TAG THREADS(0 = torch default) ARGS...
+pt() { # pt TAG THREADS(0 = torch default: as installed, no thread setting) ARGS...
     tag=$1 threads=$2
     shift 2
     [ $have_torch = 1 ] || return 0
     if [ "$threads" = 0 ]; then
         run "$tag" -- "$PYTHON" "$SRCDIR/bench/torch_train.py" --threads 0 "$@"
     else
-        run "$tag" OPENBLAS_NUM_THREADS="$threads" -- "$PYTHON" "$SRCDIR/bench/torch_train.py" --threads "$threads" "$@"
+        run "$tag" OPENBLAS_NUM_THREADS="$threads" ${PT_CORE:+OPENBLAS_CORETYPE=$PT_CORE} -- \
+            "$PYTHON" "$SRCDIR/bench/torch_train.py" --threads "$threads" "$@"
     fi
 }
+ptbf() { [ $PT_BF16 = 1 ] && pt "$@" --bf16; return 0; } # PyTorch under bf16 autocast, where the CPU has bf16
 
 # ---- reading results ----------------------------------------------------------------------------
 get() { # get TAG KEY [CASE]: value of KEY in TAG's result line ("" if none)
@@ -127,7 +162,7 @@ fastest() { # fastest TAG: tokens/s of the fastest timed step
     awk -v b="$(get "$1" B)" -v t="$(get "$1" T)" -v s="$(get "$1" best_s_per_step)" \
         'BEGIN { if (s == "" || s + 0 == 0) print ""; else printf "%.1f\n", b * t / s }'
 }
-label() { case $1 in *_1t) echo "1 thread" ;; *_2t) echo "2 threads" ;; *_def) echo "default" ;; *) echo "$1" ;; esac; }
+label() { case $1 in *_1t) echo "1 thread" ;; *_2t) echo "2 threads" ;; *_def) echo "default" ;; *_bf1) echo "bf16, 1 thr" ;; *_bf2) echo "bf16, 2 thr" ;; *) echo "$1" ;; esac; }
 
 # ---- header -------------------------------------------------------------------------------------
 model=$(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -n 1)
@@ -135,6 +170,12 @@ echo "nabla benchmark — $(date -u '+%Y-%m-%d %H:%M UTC')"
 echo "machine: ${model:-unknown CPU}, $(nproc) cores; load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "nabla $(git -C "$SRCDIR" describe --always --dirty 2>/dev/null || echo '(no git)'); PyTorch: ${torch_ver:-none};" \
     "OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-unset}"
+echo "CPU flags: $(echo "$flags" | grep -o -w -E 'avx2|fma|avx512f|avx512_bf16|amx_bf16|amx_tile' | tr '\n' ' ')"
+if [ -n "$probe_table" ]; then
+    echo "PyTorch's OpenBLAS kernel (fastest taken for every PyTorch run but 'torch default'):"
+    printf '%s' "$probe_table"
+    echo "  -> PyTorch runs with OPENBLAS_CORETYPE=${PT_CORE:-unset}; bf16 autocast runs: $([ $PT_BF16 = 1 ] && echo yes || echo "no (the CPU has no bf16)")"
+fi
 [ -n "$torch_note" ] && echo "NOTE: $torch_note"
 awk -v n="$(nproc)" '{ if ($1 > 0.5 * n) printf "WARNING: load average %s on %d cores: other work competes; figures are pessimistic, 2-thread ones most\n", $1, n }' /proc/loadavg
 echo
@@ -149,6 +190,7 @@ if want char || want scaling; then
         pt pt_char_1t 1 $CHAR
         pt pt_char_2t 2 $CHAR
         want char && pt pt_char_def 0 $CHAR
+        want char && ptbf pt_char_bf1 1 $CHAR && ptbf pt_char_bf2 2 $CHAR
     done
 fi
 if want gpt2; then
@@ -158,6 +200,7 @@ if want gpt2; then
         nb nb_gpt2_2t 2 $GPT2
         pt pt_gpt2_1t 1 $GPT2
         pt pt_gpt2_2t 2 $GPT2
+        ptbf pt_gpt2_bf1 1 $GPT2 && ptbf pt_gpt2_bf2 2 $GPT2
     done
 fi
 if want overhead; then
@@ -233,16 +276,16 @@ if want char; then
     printf '%-10s %11s %11s %7s | %-13s %11s %11s %7s\n' threads "nabla tok/s" "torch tok/s" ratio "fastest step:" nabla torch ratio
     line
     KEY=tokens_per_s
-    for th in 1t 2t def; do
+    for th in 1t 2t def bf1 bf2; do
         n=$(get nb_char_$th tokens_per_s) p=$(get pt_char_$th tokens_per_s)
         [ -z "$n$p" ] && continue
         nf=$(fastest nb_char_$th) pf=$(fastest pt_char_$th)
         printf '%-10s %11s %11s %7s | %-13s %11s %11s %7s\n' "$(label _$th)" "$(fmt "$n" %.0f)" "$(fmt "$p" %.0f)" \
             "$(ratio "$n" "$p")" "" "$(fmt "$nf" %.0f)" "$(fmt "$pf" %.0f)" "$(ratio "$nf" "$pf")"
     done
-    nbest=$(best max nb_char_1t nb_char_2t) pbest=$(best max pt_char_1t pt_char_2t pt_char_def)
+    nbest=$(best max nb_char_1t nb_char_2t) pbest=$(best max pt_char_1t pt_char_2t pt_char_def pt_char_bf1 pt_char_bf2)
     printf '%-10s %11s %11s %7s\n' "best" "$(fmt "$nbest" %.0f)" "$(fmt "$pbest" %.0f)" "$(ratio "$nbest" "$pbest")"
-    echo "   (best nabla: $(label "$(besttag max nb_char_1t nb_char_2t)"); best PyTorch: $(label "$(besttag max pt_char_1t pt_char_2t pt_char_def)"))"
+    echo "   (best nabla: $(label "$(besttag max nb_char_1t nb_char_2t)"); best PyTorch: $(label "$(besttag max pt_char_1t pt_char_2t pt_char_def pt_char_bf1 pt_char_bf2)"))"
     echo
 fi
 if want gpt2; then
@@ -251,14 +294,15 @@ if want gpt2; then
     echo "   speed = PyTorch s / nabla s (>1: nabla faster)"
     printf '%-10s %11s %11s %7s | %-13s %11s %11s %7s\n' threads "nabla s" "torch s" speed "fastest step:" nabla torch speed
     line
-    for th in 1t 2t; do
+    for th in 1t 2t bf1 bf2; do
         n=$(get nb_gpt2_$th s_per_step) p=$(get pt_gpt2_$th s_per_step)
+        [ -z "$n$p" ] && continue
         nf=$(get nb_gpt2_$th best_s_per_step) pf=$(get pt_gpt2_$th best_s_per_step)
         printf '%-10s %11s %11s %7s | %-13s %11s %11s %7s\n' "$(label _$th)" "$(fmt "$n" %.3f)" "$(fmt "$p" %.3f)" \
             "$(ratio "$p" "$n")" "" "$(fmt "$nf" %.3f)" "$(fmt "$pf" %.3f)" "$(ratio "$pf" "$nf")"
     done
     KEY=s_per_step
-    nbest=$(best min nb_gpt2_1t nb_gpt2_2t) pbest=$(best min pt_gpt2_1t pt_gpt2_2t)
+    nbest=$(best min nb_gpt2_1t nb_gpt2_2t) pbest=$(best min pt_gpt2_1t pt_gpt2_2t pt_gpt2_bf1 pt_gpt2_bf2)
     printf '%-10s %11s %11s %7s\n' best "$(fmt "$nbest" %.3f)" "$(fmt "$pbest" %.3f)" "$(ratio "$pbest" "$nbest")"
     n=$(get nb_gpt2_1t init_s) p=$(get pt_gpt2_1t init_s)
     printf '%-10s %11s %11s %7s   (building the model with GPT-2 init, 1 thread, s)\n' build "$(fmt "$n" %.2f)" \

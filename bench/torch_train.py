@@ -11,7 +11,10 @@ on random token ids from a seeded generator. Prints the same RESULT line as benc
 
 --threads N calls torch.set_num_threads(N); OpenBLAS's own thread count is its environment's
 (bench/run.sh sets OPENBLAS_NUM_THREADS=N alongside). --threads 0 leaves both as PyTorch picks.
+--bf16 runs forward and loss under torch.autocast("cpu", dtype=torch.bfloat16) (nanoGPT's
+dtype='bfloat16': bf16 matmuls, fp32 master weights and optimizer), for CPUs with bf16 support.
 """
+import contextlib
 import argparse
 import math
 import os
@@ -44,6 +47,7 @@ def main():
     ap.add_argument("--weight-decay", type=float, default=0.1)
     ap.add_argument("--grad-clip", type=float, default=1.0)
     ap.add_argument("--name")
+    ap.add_argument("--bf16", action="store_true", help="torch.autocast('cpu', torch.bfloat16) forward")
     a = ap.parse_args()
     for k, v in PRESETS[a.preset].items():
         if getattr(a, k) is None:
@@ -71,13 +75,14 @@ def main():
           f"{a.n_embd} channels, block {a.block_size}, vocab {a.vocab}, B={a.batch} T={a.seq}, "
           f"{n_params} params, {torch.get_num_threads()} threads; built in {t_init:.2f} s "
           f"(OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', 'unset')}, "
-          f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', 'unset')})")
+          f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', 'unset')}{', bf16 autocast' if a.bf16 else ''})")
 
     def step():
         x = torch.randint(0, a.vocab, (a.batch, a.seq), generator=data_gen)
         y = torch.randint(0, a.vocab, (a.batch, a.seq), generator=data_gen)
-        loss = model(x, y)
-        lv = loss.item()
+        with (torch.autocast("cpu", dtype=torch.bfloat16) if a.bf16 else contextlib.nullcontext()):
+            loss = model(x, y)
+        lv = loss.float().item()
         loss.backward()
         if a.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(params, a.grad_clip)
@@ -110,7 +115,7 @@ def main():
           f"n_embd={a.n_embd} B={a.batch} T={a.seq} threads={torch.get_num_threads()} steps={a.steps} "
           f"tokens_per_s={tokens / per:.1f} s_per_step={per:.5f} best_s_per_step={best:.5f} "
           f"peak_rss_mb={rss:.1f} params={n_params} loss_first={loss_first:.4f} loss_last={loss_last:.4f} "
-          f"rss_start_mb={rss0:.1f} init_s={t_init:.3f}")
+          f"rss_start_mb={rss0:.1f} init_s={t_init:.3f} bf16={int(a.bf16)}")
     return 0 if math.isfinite(loss_last) else 1
 
 
