@@ -1191,6 +1191,14 @@ START_TEST(test_scheduler_step_to)
     s = nb_multistep_lr_new(opt, 3, (const int64_t[]){8, 2, 8}, 0.1);
     nb_lr_scheduler_step_to(s, 9);
     ck_assert_double_eq_tol(nb_lr_scheduler_last_lr(s, 0), 0.1 * 1e-3, 1e-18);
+    /* at and just before the milestones (torch: bisect_right, so a milestone counts at its epoch) */
+    const int64_t at[] = {1, 2, 7, 8};
+    const double want[] = {0.1, 0.1 * 0.1, 0.1 * 0.1, 0.1 * 1e-3};
+    for (int i = 0; i < 4; i++) {
+        nb_lr_scheduler_step_to(s, at[i]);
+        ck_assert_msg(fabs(nb_lr_scheduler_last_lr(s, 0) - want[i]) <= 1e-18, "MultiStepLR step_to(%lld): lr %g, "
+                      "expected %g", (long long)at[i], nb_lr_scheduler_last_lr(s, 0), want[i]);
+    }
     nb_lr_scheduler_free(s);
     nb_optimizer_free(opt);
     for (int i = 0; i < NP; i++)
@@ -1224,6 +1232,8 @@ START_TEST(test_optimizer_misuse)
     ao = nb_adam_opts_default();
     ao.beta2 = -0.5;
     TU_EXPECT_ERROR("nb_adamw_new: invalid beta2 -0.5", nb_adamw_new(NP, ps, &ao));
+    ao.beta2 = 1.0; /* the second moment would never move from 0 */
+    TU_EXPECT_ERROR("nb_adam_new: invalid beta2 1 (must be in [0, 1))", nb_adam_new(NP, ps, &ao));
     ao = nb_adam_opts_default();
     ao.eps = -1e-8;
     TU_EXPECT_ERROR("invalid eps -1e-08", nb_adam_new(NP, ps, &ao));
