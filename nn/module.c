@@ -1,5 +1,5 @@
-/* module.c — the module tree: registration of children and parameters, hierarchical names,
- * training mode, parameter listing, zero_grad, freeing. */
+/* module.c — the module tree: registration of children, parameters and buffers, hierarchical
+ * names, training mode, parameter and buffer listing, dtype conversion, zero_grad, freeing. */
 #include "config.h"
 #include "nb__autograd.h"
 #include "nb_nn.h"
@@ -47,6 +47,9 @@ static void check_name(const char *op, const nb_module *m, const char *name)
     for (int i = 0; i < m->n_params; i++)
         if (!strcmp(m->param_names[i], name))
             nb__fail("%s: %s already has a parameter named \"%s\"", op, m->type->name, name);
+    for (int i = 0; i < m->n_buffers; i++)
+        if (!strcmp(m->buffer_names[i], name))
+            nb__fail("%s: %s already has a buffer named \"%s\"", op, m->type->name, name);
 }
 
 nb_module *nb_module_add_child(nb_module *parent, const char *name, nb_module *child)
@@ -112,11 +115,113 @@ void nb_module_free(nb_module *m)
         nb_tensor_release(m->params[i]);
         free(m->param_names[i]);
     }
+    for (int i = 0; i < m->n_buffers; i++) {
+        nb_tensor_release(m->buffers[i]);
+        free(m->buffer_names[i]);
+    }
+    free(m->buffers);
+    free(m->buffer_names);
+    free(m->buffer_persistent);
     free(m->children);
     free(m->child_names);
     free(m->params);
     free(m->param_names);
     free(m);
+}
+
+/* ---- buffers -------------------------------------------------------------------------------- */
+static void check_buffer(const char *op, const nb_module *m, const char *name, const nb_tensor *t)
+{
+    if (t && t->requires_grad)
+        nb__fail("%s: buffer \"%s\" of %s requires grad (buffers are not trained: register a parameter)", op,
+                 name, m->type->name);
+}
+
+nb_tensor *nb_module_register_buffer(nb_module *m, const char *name, nb_tensor *t, bool persistent)
+{
+    check_name("nb_module_register_buffer", m, name);
+    check_buffer("nb_module_register_buffer", m, name, t);
+    int n = m->n_buffers, cap = m->cap_buffers;
+    grow((void **)&m->buffers, &cap, n + 1, sizeof *m->buffers);
+    cap = m->cap_buffers;
+    grow((void **)&m->buffer_names, &cap, n + 1, sizeof *m->buffer_names);
+    cap = m->cap_buffers;
+    grow((void **)&m->buffer_persistent, &cap, n + 1, sizeof *m->buffer_persistent);
+    m->cap_buffers = cap;
+    m->buffers[n] = nb_tensor_retain(t);
+    m->buffer_names[n] = dup_str(name);
+    m->buffer_persistent[n] = persistent;
+    m->n_buffers = n + 1;
+    return t;
+}
+
+nb_tensor *nb_module_set_buffer(nb_module *m, const char *name, nb_tensor *t)
+{
+    for (int i = 0; i < m->n_buffers; i++) {
+        if (strcmp(m->buffer_names[i], name))
+            continue;
+        check_buffer("nb_module_set_buffer", m, name, t);
+        nb_tensor_retain(t);
+        nb_tensor_release(m->buffers[i]);
+        m->buffers[i] = t;
+        return t;
+    }
+    nb__fail("nb_module_set_buffer: %s has no buffer named \"%s\"", m->type->name, name);
+}
+
+nb_tensor *nb_module_get_buffer(nb_module *m, const char *name)
+{
+    const char *dot = strchr(name, '.');
+    if (!dot) {
+        for (int i = 0; i < m->n_buffers; i++)
+            if (!strcmp(m->buffer_names[i], name))
+                return m->buffers[i];
+        return NULL;
+    }
+    size_t len = (size_t)(dot - name);
+    for (int i = 0; i < m->n_children; i++)
+        if (strlen(m->child_names[i]) == len && !strncmp(m->child_names[i], name, len))
+            return nb_module_get_buffer(m->children[i], dot + 1);
+    return NULL;
+}
+
+/* Converts t to dt in place: its storage is replaced by a converted contiguous copy's. */
+static void retype(nb_tensor *t, nb_dtype dt, const char *what)
+{
+    if (!nb_dtype_is_float(t->dtype) || t->dtype == dt)
+        return;
+    if (t->storage->refcount != 1 || !nb_tensor_is_contiguous(t) || t->offset != 0)
+        nb__fail("nb_module_to_dtype: %s is a view sharing storage with another tensor; convert its owner", what);
+    int scope = nb_scope_begin();
+    nb_tensor *c;
+    NB_NO_GRAD { c = nb_to_dtype(t, dt); }
+    nb__storage *old = t->storage;
+    t->storage = c->storage;
+    c->storage = old; /* released with c, by the scope */
+    t->dtype = dt;
+    nb_scope_end(scope);
+    if (t->grad) {
+        nb_tensor_release(t->grad);
+        t->grad = NULL;
+    }
+}
+
+static void to_dtype_tree(nb_module *m, nb_dtype dt)
+{
+    for (int i = 0; i < m->n_params; i++)
+        retype(m->params[i], dt, m->param_names[i]);
+    for (int i = 0; i < m->n_buffers; i++)
+        if (m->buffers[i])
+            retype(m->buffers[i], dt, m->buffer_names[i]);
+    for (int i = 0; i < m->n_children; i++)
+        to_dtype_tree(m->children[i], dt);
+}
+
+void nb_module_to_dtype(nb_module *m, nb_dtype dt)
+{
+    if (!nb_dtype_is_float(dt))
+        nb__fail("nb_module_to_dtype: %s is not a floating-point dtype", nb_dtype_name(dt));
+    to_dtype_tree(m, dt);
 }
 
 nb_tensor *nb_module_forward(nb_module *m, const nb_tensor *x)
@@ -138,6 +243,7 @@ typedef struct {
     nb_param_list *l;
     int cap;
     bool aliases;
+    int buffers; /* 0: parameters; 1: every buffer; 2: persistent buffers */
 } collect_ctx;
 
 static bool listed(const nb_param_list *l, const nb_tensor *t)
@@ -150,21 +256,24 @@ static bool listed(const nb_param_list *l, const nb_tensor *t)
 
 static void collect(collect_ctx *c, nb_module *m, const char *prefix)
 {
-    for (int i = 0; i < m->n_params; i++) {
-        if (!c->aliases && listed(c->l, m->params[i]))
+    int n = c->buffers ? m->n_buffers : m->n_params;
+    for (int i = 0; i < n; i++) {
+        nb_tensor *t = c->buffers ? m->buffers[i] : m->params[i];
+        if (!t || (c->buffers == 2 && !m->buffer_persistent[i]) || (!c->aliases && listed(c->l, t)))
             continue;
-        size_t len = strlen(prefix) + strlen(m->param_names[i]) + 2;
+        const char *own = c->buffers ? m->buffer_names[i] : m->param_names[i];
+        size_t len = strlen(prefix) + strlen(own) + 2;
         char *name = malloc(len);
         if (!name)
             nb__fail("nb_module_parameters: out of memory");
-        snprintf(name, len, "%s%s%s", prefix, *prefix ? "." : "", m->param_names[i]);
+        snprintf(name, len, "%s%s%s", prefix, *prefix ? "." : "", own);
         int cap = c->cap;
         grow((void **)&c->l->names, &cap, c->l->n + 1, sizeof *c->l->names);
         cap = c->cap;
         grow((void **)&c->l->params, &cap, c->l->n + 1, sizeof *c->l->params);
         c->cap = cap;
         c->l->names[c->l->n] = name;
-        c->l->params[c->l->n++] = m->params[i];
+        c->l->params[c->l->n++] = t;
     }
     for (int i = 0; i < m->n_children; i++) {
         size_t len = strlen(prefix) + strlen(m->child_names[i]) + 2;
@@ -180,7 +289,14 @@ static void collect(collect_ctx *c, nb_module *m, const char *prefix)
 void nb_module_parameters(nb_module *m, bool with_aliases, nb_param_list *out)
 {
     memset(out, 0, sizeof *out);
-    collect_ctx c = {out, 0, with_aliases};
+    collect_ctx c = {out, 0, with_aliases, 0};
+    collect(&c, m, "");
+}
+
+void nb_module_buffers(nb_module *m, bool persistent_only, nb_param_list *out)
+{
+    memset(out, 0, sizeof *out);
+    collect_ctx c = {out, 0, false, persistent_only ? 2 : 1};
     collect(&c, m, "");
 }
 

@@ -52,6 +52,10 @@ struct nb_module {
     int n_children, cap_children;
     char **child_names;
     nb_module **children; /* owned */
+    int n_buffers, cap_buffers;
+    char **buffer_names;
+    nb_tensor **buffers;    /* strong references */
+    bool *buffer_persistent;
 };
 
 /* Initializes an embedded base (training mode, no params/children). */
@@ -94,13 +98,39 @@ NB_API void nb_module_zero_grad(nb_module *m, bool set_to_none);
 /* The parameter with this full name ("h.0.attn.c_attn.weight"), borrowed, or NULL. */
 NB_API nb_tensor *nb_module_get_parameter(nb_module *m, const char *name);
 
+/* ---- buffers (torch.nn.Module.register_buffer) ---------------------------------------------- */
+/* Registers t (retained; any dtype; it never requires grad) as buffer `name` of m: state that is
+ * not a parameter and is not trained (BatchNorm's running statistics, a RoPE table, a mask).
+ * Buffers are listed by nb_module_buffers, converted by nb_module_to_dtype and, when persistent,
+ * saved and loaded by the state dict under their full names. t NULL registers an empty slot (as
+ * torch's None buffer: listed nowhere until set). Misuse: a name taken by a child, parameter or
+ * buffer, or t requiring grad. Returns t. */
+NB_API nb_tensor *nb_module_register_buffer(nb_module *m, const char *name, nb_tensor *t, bool persistent);
+/* Replaces buffer `name` of m by t (retained; the old one is released; any shape). Misuse when m
+ * has no such buffer. Returns t: assign it to the module's typed field. */
+NB_API nb_tensor *nb_module_set_buffer(nb_module *m, const char *name, nb_tensor *t);
+/* The buffer with this full name ("layers.0.attention.freqs_cos"), borrowed, or NULL. */
+NB_API nb_tensor *nb_module_get_buffer(nb_module *m, const char *name);
+/* Named buffers of the tree (torch's named_buffers), depth first, each tensor once; only the
+ * persistent ones when persistent_only. Fills *out (free with nb_param_list_free; its `params`
+ * are the buffers, borrowed). */
+NB_API void nb_module_buffers(nb_module *m, bool persistent_only, nb_param_list *out);
+/* Converts every floating-point parameter and buffer of the tree to dt (a float dtype), in place
+ * (torch's module.to(dtype)): the tensor objects stay the same, so typed fields such as
+ * nb_linear.weight remain valid; gradients are dropped. Integer and bool buffers are kept.
+ * Misuse: dt not a float dtype, or a parameter/buffer that is a view sharing storage with another
+ * tensor. */
+NB_API void nb_module_to_dtype(nb_module *m, nb_dtype dt);
+
 /* ==== state dicts ============================================================================ */
 struct nb_state_dict; /* nn/nb_state_dict.h */
-/* A new state dict holding (references to) every parameter under its full name; a tied tensor
- * appears once, under its first name (as safetensors stores shared tensors once). */
+/* A new state dict holding (references to) every parameter under its full name, then every
+ * persistent buffer; a tied tensor appears once, under its first name (as safetensors stores
+ * shared tensors once). */
 NB_API struct nb_state_dict *nb_module_state_dict(nb_module *m);
-/* Copies values from sd into the module's parameters (dtype converted). strict: every parameter
- * must be present (under any of its names) and every key must name a parameter, else
+/* Copies values from sd into the module's parameters and persistent buffers (dtype converted).
+ * strict: every parameter and persistent buffer must be present (under any of its names) and
+ * every key must name one, else
  * NB_ERR_MISMATCH listing the missing and unexpected keys; non-strict loads what matches and
  * leaves the lists in nb_last_error(). A shape mismatch is always NB_ERR_MISMATCH naming the key
  * and both shapes. Nothing is modified unless the result is NB_OK. */

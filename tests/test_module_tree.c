@@ -451,6 +451,136 @@ START_TEST(test_default_dtype)
 }
 END_TEST
 
+/* ==== buffers ==================================================================================== */
+typedef struct {
+    nb_module base;
+    nb_linear *fc;
+    nb_tensor *running, *count, *scratch; /* buffers: persistent f32, persistent i64, non-persistent */
+} buffered;
+static const nb_module_type buffered_type = {"Buffered", NULL, NULL};
+
+static buffered *buffered_new(uint64_t seed, nb_module *parent)
+{
+    nb_generator g;
+    nb_generator_seed(&g, seed);
+    buffered *b = calloc(1, sizeof *b);
+    nb_module_init(&b->base, &buffered_type);
+    b->fc = nb_linear_new(&b->base, "fc", 3, 2, true, &g);
+    int scope = nb_scope_begin();
+    b->running = nb_module_register_buffer(&b->base, "running", nb_randn(NB_DIMS(2), NB_F32, &g), true);
+    b->count = nb_module_register_buffer(&b->base, "count", nb_full(NB_SCALAR, (double)seed, NB_I64), true);
+    b->scratch = nb_module_register_buffer(&b->base, "scratch", nb_ones(NB_DIMS(4), NB_F32), false);
+    nb_scope_end(scope); /* the module holds its own references */
+    if (parent)
+        nb_module_add_child(parent, "inner", &b->base);
+    return b;
+}
+
+START_TEST(test_buffers_listed_and_found)
+{
+    buffered *top = calloc(1, sizeof *top);
+    nb_module_init(&top->base, &buffered_type);
+    buffered *b = buffered_new(5, &top->base);
+    nb_param_list l;
+    nb_module_buffers(&top->base, false, &l);
+    ck_assert_int_eq(l.n, 3);
+    ck_assert_str_eq(l.names[0], "inner.running");
+    ck_assert_str_eq(l.names[1], "inner.count");
+    ck_assert_str_eq(l.names[2], "inner.scratch");
+    nb_param_list_free(&l);
+    nb_module_buffers(&top->base, true, &l);
+    ck_assert_int_eq(l.n, 2);
+    nb_param_list_free(&l);
+    ck_assert_ptr_eq(nb_module_get_buffer(&top->base, "inner.count"), b->count);
+    ck_assert_ptr_null(nb_module_get_buffer(&top->base, "inner.fc.weight"));
+    /* buffers are not parameters: the optimizer never sees them */
+    nb_module_parameters(&top->base, false, &l);
+    ck_assert_int_eq(l.n, 2);
+    nb_param_list_free(&l);
+    ck_assert(!nb_tensor_requires_grad(b->running));
+    /* set_buffer replaces and returns the new tensor */
+    nb_tensor *r2 = nb_zeros(NB_DIMS(2), NB_F32);
+    b->running = nb_module_set_buffer(&b->base, "running", r2);
+    nb_tensor_release(r2); /* the module's reference remains */
+    ck_assert_ptr_eq(nb_module_get_buffer(&top->base, "inner.running"), r2);
+    ck_assert_double_eq(nb_tensor_get(b->running, (int64_t[]){1}), 0);
+    nb_module_free(&top->base);
+}
+END_TEST
+
+START_TEST(test_buffers_in_state_dict)
+{
+    buffered *a = buffered_new(7, NULL), *b = buffered_new(8, NULL);
+    nb_state_dict *sd = nb_module_state_dict(&a->base);
+    ck_assert_int_eq(nb_state_dict_count(sd), 4); /* fc.weight, fc.bias, running, count; not scratch */
+    ck_assert_str_eq(nb_state_dict_name_at(sd, 2), "running");
+    ck_assert_str_eq(nb_state_dict_name_at(sd, 3), "count");
+    ck_assert(!nb_state_dict_contains(sd, "scratch"));
+    nb_fill_(b->scratch, 3);
+    ck_assert_msg(nb_module_load_state_dict(&b->base, sd, true) == NB_OK, "%s", nb_last_error());
+    ck_assert_double_eq(nb_tensor_get(b->count, NULL), 7);
+    ck_assert_double_eq(nb_tensor_get(b->running, (int64_t[]){0}), nb_tensor_get(a->running, (int64_t[]){0}));
+    ck_assert_double_eq(nb_tensor_get(b->running, (int64_t[]){1}), nb_tensor_get(a->running, (int64_t[]){1}));
+    ck_assert_double_eq(nb_tensor_get(b->scratch, (int64_t[]){0}), 3); /* non-persistent: untouched */
+    nb_state_dict_free(sd);
+    /* strict: a missing persistent buffer is named */
+    sd = nb_module_state_dict(&a->base);
+    nb_state_dict *partial = nb_state_dict_new();
+    for (int i = 0; i < 3; i++)
+        nb_state_dict_add(partial, nb_state_dict_name_at(sd, i), nb_state_dict_tensor_at(sd, i));
+    ck_assert_int_eq(nb_module_load_state_dict(&b->base, partial, true), NB_ERR_MISMATCH);
+    ck_assert_msg(strstr(nb_last_error(), "missing keys: [count]") != NULL, "%s", nb_last_error());
+    nb_state_dict_free(partial);
+    nb_state_dict_free(sd);
+    nb_module_free(&a->base);
+    nb_module_free(&b->base);
+}
+END_TEST
+
+START_TEST(test_module_to_dtype)
+{
+    buffered *b = buffered_new(9, NULL);
+    nb_tensor *w = b->fc->weight;
+    double w01 = nb_tensor_get(w, (int64_t[]){0, 1}), r1 = nb_tensor_get(b->running, (int64_t[]){1});
+    nb_module_to_dtype(&b->base, NB_F64);
+    ck_assert_ptr_eq(b->fc->weight, w); /* the same tensor object: typed fields stay valid */
+    ck_assert_int_eq(nb_tensor_dtype(w), NB_F64);
+    ck_assert_int_eq(nb_tensor_dtype(b->fc->bias), NB_F64);
+    ck_assert_int_eq(nb_tensor_dtype(b->running), NB_F64);
+    ck_assert_int_eq(nb_tensor_dtype(b->scratch), NB_F64);
+    ck_assert_int_eq(nb_tensor_dtype(b->count), NB_I64); /* integer buffers are kept */
+    ck_assert_double_eq(nb_tensor_get(w, (int64_t[]){0, 1}), w01); /* float32 values are exact in float64 */
+    ck_assert_double_eq(nb_tensor_get(b->running, (int64_t[]){1}), r1);
+    ck_assert(nb_tensor_requires_grad(w) && nb_tensor_is_leaf(w));
+    /* it still trains: a backward reaches the converted weight */
+    int scope = nb_scope_begin();
+    nb_tensor *y = nb_sum(nb_linear_forward(b->fc, nb_ones(NB_DIMS(1, 3), NB_F64)), NB_ALL_AXES, false);
+    nb_backward(y, NULL, false);
+    ck_assert_int_eq(nb_tensor_dtype(nb_tensor_grad(w)), NB_F64);
+    nb_scope_end(scope);
+    TU_EXPECT_ERROR("nb_module_to_dtype: int32 is not a floating-point dtype", nb_module_to_dtype(&b->base, NB_I32));
+    nb_module_free(&b->base);
+}
+END_TEST
+
+START_TEST(test_buffer_misuse)
+{
+    buffered *b = buffered_new(10, NULL);
+    nb_tensor *t = nb_zeros(NB_DIMS(2), NB_F32);
+    TU_EXPECT_ERROR("nb_module_register_buffer: Buffered already has a buffer named \"running\"",
+                    nb_module_register_buffer(&b->base, "running", t, true));
+    TU_EXPECT_ERROR("already has a child named \"fc\"", nb_module_register_buffer(&b->base, "fc", t, true));
+    TU_EXPECT_ERROR("nb_module_set_buffer: Buffered has no buffer named \"nope\"",
+                    nb_module_set_buffer(&b->base, "nope", t));
+    nb_tensor *p = nb_tensor_requires_grad_(nb_zeros(NB_DIMS(2), NB_F32), true);
+    TU_EXPECT_ERROR("requires grad", nb_module_register_buffer(&b->base, "grad_buf", p, true));
+    TU_EXPECT_ERROR("already has a buffer named \"count\"", nb_module_add_parameter(&b->base, "count", p));
+    nb_tensor_release(p);
+    nb_tensor_release(t);
+    nb_module_free(&b->base);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("module_tree");
@@ -470,6 +600,10 @@ int main(void)
     tcase_add_test(tc, test_sd_non_strict);
     tcase_add_test(tc, test_sd_tied);
     tcase_add_test(tc, test_sd_dtype_conversion);
+    tcase_add_test(tc, test_buffers_listed_and_found);
+    tcase_add_test(tc, test_buffers_in_state_dict);
+    tcase_add_test(tc, test_module_to_dtype);
+    tcase_add_test(tc, test_buffer_misuse);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);
 }
