@@ -169,6 +169,67 @@ NB_API nb_tensor *nb_triu(const nb_tensor *t, int64_t k);
 NB_API nb_tensor *nb_multinomial(const nb_tensor *probs, int64_t num_samples, bool replacement,
                                  nb_generator *gen);
 
+/* ==== scans, products, norms, sorting, any/all (autograd/ops_scan.c) ========================= */
+/* Cumulative sum / product along dim (torch.cumsum / cumprod). int32/int64/bool inputs give
+ * int64 (not differentiable); floats keep their dtype and accumulate in double. The cumprod
+ * gradient is exact with zeros in the input. */
+NB_API nb_tensor *nb_cumsum(const nb_tensor *t, int dim);
+NB_API nb_tensor *nb_cumprod(const nb_tensor *t, int dim);
+/* Product along dim (keepdim keeps it with size 1) / of every element (0-dim result). Integer
+ * and bool inputs give int64. The gradient g * prod of the other elements is exact with zeros. */
+NB_API nb_tensor *nb_prod(const nb_tensor *t, int dim, bool keepdim);
+NB_API nb_tensor *nb_prod_all(const nb_tensor *t);
+/* Max / min over a dim list (NB_AXES / NB_ALL_AXES), keepdim as nb_sum; NaN propagates. The
+ * gradient is split evenly among tied elements (torch.amax / amin). A size-0 reduced dim with a
+ * non-empty result is misuse. */
+NB_API nb_tensor *nb_amax(const nb_tensor *t, int ndims, const int *dims, bool keepdim);
+NB_API nb_tensor *nb_amin(const nb_tensor *t, int ndims, const int *dims, bool keepdim);
+/* Vector p-norm over a dim list (torch.linalg.vector_norm), p in {1, 2, INFINITY} (else misuse).
+ * Float only. The 2-norm is scaled by the largest magnitude (no overflow). Gradients as torch:
+ * sgn(x) g (p = 1), x g / norm and 0 at norm 0 (p = 2), split among ties of |x| (p = inf). */
+NB_API nb_tensor *nb_norm(const nb_tensor *t, double p, int ndims, const int *dims, bool keepdim);
+/* Stable sort along dim (ascending, or descending), NaN above +inf (torch.sort(stable=True)).
+ * If indices is not NULL it receives a NEW int64 tensor of the source positions. Values are
+ * differentiable (the gradient goes back to the source positions). Any dtype. */
+NB_API nb_tensor *nb_sort(const nb_tensor *t, int dim, bool descending, nb_tensor **indices);
+/* The int64 positions nb_sort would return (not differentiable). */
+NB_API nb_tensor *nb_argsort(const nb_tensor *t, int dim, bool descending);
+/* The k largest (or smallest) values along dim, always sorted (best first; equal values in index
+ * order), with their int64 positions in *indices when not NULL. 0 <= k <= size (misuse
+ * otherwise). `sorted` is accepted for torch parity; the result is sorted either way. */
+NB_API nb_tensor *nb_topk(const nb_tensor *t, int64_t k, int dim, bool largest, bool sorted, nb_tensor **indices);
+/* Bool tensor: whether all / any element over the dim list is nonzero (NaN counts as nonzero).
+ * Empty groups give true (all) / false (any). Any dtype; not differentiable. */
+NB_API nb_tensor *nb_all(const nb_tensor *t, int ndims, const int *dims, bool keepdim);
+NB_API nb_tensor *nb_any(const nb_tensor *t, int ndims, const int *dims, bool keepdim);
+
+/* ==== creation and shape (autograd/ops_shape.c) ============================================== */
+/* 1-D tensor of `steps` values from start to end inclusive (torch.linspace; steps >= 0; float or
+ * integer dtype, integers truncated). Not differentiable. */
+NB_API nb_tensor *nb_linspace(double start, double end, int64_t steps, nb_dtype dt);
+/* Outer product of 1-D a [n] and b [m] (same dtype) → [n, m]. */
+NB_API nb_tensor *nb_outer(const nb_tensor *a, const nb_tensor *b);
+/* int64 indices of any shape S → int64 S + [num_classes] (torch.nn.functional.one_hot);
+ * num_classes == -1 uses max + 1. A non-int64 input or a value outside [0, num_classes) is misuse. */
+NB_API nb_tensor *nb_one_hot(const nb_tensor *t, int64_t num_classes);
+typedef enum { NB_PAD_CONSTANT, NB_PAD_REFLECT } nb_pad_mode;
+/* torch.nn.functional.pad: pad has 2k entries (k <= ndim), (left, right) for the last dim, then
+ * the one before, ... Constant mode fills with value (negative pads crop); reflect mirrors
+ * without repeating the edge and needs 0 <= pad < size (any number of trailing dims). */
+NB_API nb_tensor *nb_pad(const nb_tensor *t, int npad, const int64_t *pad, nb_pad_mode mode, double value);
+/* torch.Tensor.repeat: tiles t reps[k] times along dim k; nreps >= ndim (extra leading dims are
+ * new), reps >= 0. */
+NB_API nb_tensor *nb_repeat(const nb_tensor *t, int nreps, const int64_t *reps);
+/* Reverses the listed dims (torch.flip; a copy). */
+NB_API nb_tensor *nb_flip(const nb_tensor *t, int ndims, const int *dims);
+/* torch.roll: shifts[i] along dims[i] (elements leaving one end come in at the other); with
+ * ndims == 0 the tensor is rolled flattened by shifts[0] (nshifts must be 1) and keeps its shape.
+ * nshifts must equal ndims otherwise. */
+NB_API nb_tensor *nb_roll(const nb_tensor *t, int nshifts, const int64_t *shifts, int ndims, const int *dims);
+/* torch.split with a list of sizes: n views along dim with the given lengths (their sum must be
+ * the dim's size). Writes n NEW references into out (misuse when n > max_out); returns n. */
+NB_API int nb_split_sizes(const nb_tensor *t, int n, const int64_t *sizes, int dim, nb_tensor **out, int max_out);
+
 #ifdef __cplusplus
 }
 #endif

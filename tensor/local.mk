@@ -9,3 +9,6 @@ libnabla_core_la_SOURCES += \
 	tensor/nb__k_index.h tensor/k_index.c
 include_HEADERS += tensor/nb_tensor.h
 libnabla_core_la_SOURCES += tensor/nb__k_attention.h tensor/k_attention.c
+# scans, norms, sorting and shape-op kernels
+libnabla_core_la_SOURCES += tensor/nb__k_scan.h tensor/k_scan.c tensor/k_scan_impl.h \
+	tensor/nb__k_shape.h tensor/k_shape.c

@@ -153,3 +153,10 @@ AM_TESTS_ENVIRONMENT += MPIRUN='$(MPIRUN)'; export MPIRUN;
 # `make experiment` (bench/lr_decay_experiment.sh) on a small model: schedules, evals, plot, samples.
 TESTS += tests/test_experiment.sh
 EXTRA_DIST += tests/test_experiment.sh
+
+# Scans, products, norms, sorting, any/all and the creation/shape ops against PyTorch 1.13.
+NB_TESTS += tests/test_scan
+tests_test_scan_SOURCES = tests/test_scan.c
+tests_test_scan_CFLAGS = $(TEST_CFLAGS)
+tests_test_scan_LDADD = $(TEST_LDADD)
+EXTRA_DIST += tests/ref_scan.py
