@@ -883,6 +883,235 @@ static void e_sdpa(gc_run *r)
     }
 }
 
+/* ==== scans, products, norms, sorting, shape ops (autograd/ops_scan.c, ops_shape.c) ============= */
+FN(f_cumsum, nb_cumsum(x[0], p->a))
+FN(f_cumprod, nb_cumprod(x[0], p->a))
+FN(f_prod, p->b ? nb_prod_all(x[0]) : nb_prod(x[0], p->a, p->keep))
+FN(f_amax, (p->b ? nb_amin : nb_amax)(x[0], p->ndims, p->ndims ? p->dims : NULL, p->keep))
+FN(f_norm, nb_norm(x[0], p->s, p->ndims, p->ndims ? p->dims : NULL, p->keep))
+FN(f_sort, nb_sort(x[0], p->a, p->b, NULL))
+FN(f_topk, nb_topk(x[0], p->c, p->a, p->b, true, NULL))
+FN(f_outer, nb_outer(x[0], x[1]))
+FN(f_pad, nb_pad(x[0], p->nd, p->shape, p->b ? NB_PAD_REFLECT : NB_PAD_CONSTANT, p->s))
+FN(f_repeat, nb_repeat(x[0], p->nd, p->shape))
+FN(f_flip, nb_flip(x[0], p->ndims, p->ndims ? p->dims : NULL))
+FN(f_roll, nb_roll(x[0], p->nd, p->shape, p->ndims, p->ndims ? p->dims : NULL))
+
+/* Distinct values (no ties: max/min, sort and the inf-norm stay differentiable). */
+#define DV(r, lo, hi, ...) vals(r, NB_DIMS(__VA_ARGS__), K_DISTINCT, lo, hi)
+#define DV0(r, lo, hi) vals(r, NB_SCALAR, K_DISTINCT, lo, hi)
+
+/* cumsum / cumprod along dim 1, 0 and -1; cumprod also with zeros in the input. */
+static void scan_shapes(gc_run *r, nb_gradcheck_fn f, bool zeros)
+{
+    P p = {.a = 1};
+    if (layout_class(r)) {
+        CHECK(r, f, &p, 1, U(r, -1.5, 1.5, 3, 4));
+        p.a = 0;
+        CHECK(r, f, &p, 1, U(r, -1.5, 1.5, 3, 4));
+        p.a = -1;
+        CHECK(r, f, &p, 1, U(r, -1.5, 1.5, 2, 3, 4));
+        if (zeros) { /* one zero, then two zeros in a line */
+            CHECK(r, f, &p, 1, ints(r->dt, NB_DIMS(2, 5), (const double[]){0.5, 0, 1.5, -2, 0.7, 1.1, 0, -0.9, 0, 1.3}));
+        }
+    } else if (r->cls == C_ZERO) {
+        CHECK(r, f, &p, 1, U(r, -1, 1, 0, 4));
+        p.a = 0;
+        CHECK(r, f, &p, 1, U(r, -1, 1, 0, 4));
+    } else {
+        p.a = 0;
+        CHECK(r, f, &p, 1, U0(r, -1, 1));
+    }
+}
+static void e_cumsum(gc_run *r) { scan_shapes(r, f_cumsum, false); }
+static void e_cumprod(gc_run *r) { scan_shapes(r, f_cumprod, true); }
+
+static void e_prod(gc_run *r)
+{
+    P p = {.a = 1};
+    if (layout_class(r)) {
+        CHECK(r, f_prod, &p, 1, U(r, -1.5, 1.5, 3, 4));
+        p.a = 0, p.keep = true;
+        CHECK(r, f_prod, &p, 1, U(r, -1.5, 1.5, 2, 3, 4));
+        p.b = 1;
+        CHECK(r, f_prod, &p, 1, U(r, -1.5, 1.5, 2, 3));
+        p.b = 0, p.a = 1, p.keep = false; /* rows with no, one and two zeros */
+        CHECK(r, f_prod, &p, 1, ints(r->dt, NB_DIMS(3, 3), (const double[]){0.5, -1.2, 1.5, 0, 0.7, 1.1, 0, -0.9, 0}));
+        p.b = 1;
+        CHECK(r, f_prod, &p, 1, ints(r->dt, NB_DIMS(2, 2), (const double[]){0.5, -1.2, 0, 0.7}));
+    } else if (r->cls == C_ZERO) {
+        CHECK(r, f_prod, &p, 1, U(r, -1, 1, 0, 4));
+        p.a = 0;
+        CHECK(r, f_prod, &p, 1, U(r, -1, 1, 0, 4));
+    } else {
+        p.a = 0;
+        CHECK(r, f_prod, &p, 1, U0(r, -1, 1));
+        p.b = 1;
+        CHECK(r, f_prod, &p, 1, U0(r, -1, 1));
+    }
+}
+
+static void amax_shapes(gc_run *r, int is_min)
+{
+    P p = {.b = is_min};
+    if (layout_class(r)) {
+        DIMS(p, 1);
+        CHECK(r, f_amax, &p, 1, DV(r, -2, 2, 3, 4));
+        DIMS(p, 0, 2);
+        p.keep = true;
+        CHECK(r, f_amax, &p, 1, DV(r, -2, 2, 2, 3, 4));
+        p.ndims = 0, p.keep = false;
+        CHECK(r, f_amax, &p, 1, DV(r, -2, 2, 3, 4));
+    } else if (r->cls == C_ZERO) {
+        DIMS(p, 1);
+        CHECK(r, f_amax, &p, 1, DV(r, -2, 2, 0, 4));
+    } else {
+        CHECK(r, f_amax, &p, 1, DV0(r, -2, 2));
+    }
+}
+static void e_amax(gc_run *r) { amax_shapes(r, 0); }
+static void e_amin(gc_run *r) { amax_shapes(r, 1); }
+
+/* p = 1, 2, inf; inputs away from 0 (the 1-norm's kink) and without ties of |x| (inf-norm). */
+static void e_norm(gc_run *r)
+{
+    static const double ps[] = {1, 2, INFINITY};
+    for (int i = 0; i < 3; i++) {
+        P p = {.s = ps[i]};
+        if (layout_class(r)) {
+            DIMS(p, 1);
+            CHECK(r, f_norm, &p, 1, DV(r, -1.3, 2, 3, 4));
+            DIMS(p, 0, 2);
+            p.keep = true;
+            CHECK(r, f_norm, &p, 1, DV(r, -1.3, 2, 2, 3, 4));
+            p.ndims = 0, p.keep = false;
+            CHECK(r, f_norm, &p, 1, DV(r, -1.3, 2, 3, 4));
+        } else if (r->cls == C_ZERO) {
+            DIMS(p, 1);
+            CHECK(r, f_norm, &p, 1, DV(r, -1.3, 2, 0, 4));
+        } else {
+            CHECK(r, f_norm, &p, 1, DV0(r, 0.5, 2));
+        }
+    }
+}
+
+static void e_sort(gc_run *r)
+{
+    P p = {.a = 1};
+    if (layout_class(r)) {
+        CHECK(r, f_sort, &p, 1, DV(r, -2, 2, 3, 5));
+        p.a = 0, p.b = 1;
+        CHECK(r, f_sort, &p, 1, DV(r, -2, 2, 4, 3));
+    } else if (r->cls == C_ZERO) {
+        CHECK(r, f_sort, &p, 1, DV(r, -2, 2, 0, 4));
+    } else {
+        p.a = 0;
+        CHECK(r, f_sort, &p, 1, DV0(r, -2, 2));
+    }
+}
+
+static void e_topk(gc_run *r)
+{
+    P p = {.a = 1, .b = 1, .c = 2};
+    if (layout_class(r)) {
+        CHECK(r, f_topk, &p, 1, DV(r, -2, 2, 3, 5));
+        p.a = 0, p.b = 0, p.c = 3;
+        CHECK(r, f_topk, &p, 1, DV(r, -2, 2, 4, 3));
+    } else if (r->cls == C_ZERO) {
+        CHECK(r, f_topk, &p, 1, DV(r, -2, 2, 0, 4));
+    } else {
+        p.a = 0, p.c = 1;
+        CHECK(r, f_topk, &p, 1, DV0(r, -2, 2));
+    }
+}
+
+static void e_outer(gc_run *r)
+{
+    P p = {0};
+    if (layout_class(r))
+        CHECK(r, f_outer, &p, 3, U(r, -1, 1, 3), U(r, -1, 1, 4));
+    else
+        CHECK(r, f_outer, &p, 3, U(r, -1, 1, 0), U(r, -1, 1, 4));
+}
+
+static void e_pad(gc_run *r)
+{
+    P p = {.s = 0.5};
+    if (layout_class(r)) {
+        SH(p, 1, 2);
+        CHECK(r, f_pad, &p, 1, U(r, -1, 1, 3, 4));
+        SH(p, 1, -1, 2, 0);
+        CHECK(r, f_pad, &p, 1, U(r, -1, 1, 2, 3, 4));
+        p.b = 1; /* reflect: edges are summed into */
+        SH(p, 2, 3);
+        CHECK(r, f_pad, &p, 1, U(r, -1, 1, 3, 4));
+        SH(p, 1, 2, 2, 1);
+        CHECK(r, f_pad, &p, 1, U(r, -1, 1, 2, 3, 4));
+    } else if (r->cls == C_ZERO) {
+        SH(p, 1, 2);
+        CHECK(r, f_pad, &p, 1, U(r, -1, 1, 0, 4));
+    } else {
+        p.nd = 0;
+        CHECK(r, f_pad, &p, 1, U0(r, -1, 1));
+    }
+}
+
+static void e_repeat(gc_run *r)
+{
+    P p = {0};
+    if (layout_class(r)) {
+        SH(p, 2, 1, 3);
+        CHECK(r, f_repeat, &p, 1, U(r, -1, 1, 3, 4));
+        SH(p, 2, 3);
+        CHECK(r, f_repeat, &p, 1, U(r, -1, 1, 3, 4));
+    } else if (r->cls == C_ZERO) {
+        SH(p, 2, 3);
+        CHECK(r, f_repeat, &p, 1, U(r, -1, 1, 0, 4));
+    } else {
+        SH(p, 2, 3);
+        CHECK(r, f_repeat, &p, 1, U0(r, -1, 1));
+    }
+}
+
+static void e_flip(gc_run *r)
+{
+    P p = {0};
+    if (layout_class(r)) {
+        DIMS(p, 0, 2);
+        CHECK(r, f_flip, &p, 1, U(r, -1, 1, 2, 3, 4));
+        DIMS(p, -1);
+        CHECK(r, f_flip, &p, 1, U(r, -1, 1, 3, 4));
+    } else if (r->cls == C_ZERO) {
+        DIMS(p, 0, 1);
+        CHECK(r, f_flip, &p, 1, U(r, -1, 1, 0, 4));
+    } else {
+        DIMS(p, 0);
+        CHECK(r, f_flip, &p, 1, U0(r, -1, 1));
+    }
+}
+
+static void e_roll(gc_run *r)
+{
+    P p = {0};
+    if (layout_class(r)) {
+        SH(p, 1, -2);
+        DIMS(p, 0, 1);
+        CHECK(r, f_roll, &p, 1, U(r, -1, 1, 3, 4));
+        SH(p, 5); /* flattened */
+        p.ndims = 0;
+        CHECK(r, f_roll, &p, 1, U(r, -1, 1, 3, 4));
+    } else if (r->cls == C_ZERO) {
+        SH(p, 1);
+        DIMS(p, 1);
+        CHECK(r, f_roll, &p, 1, U(r, -1, 1, 0, 4));
+    } else {
+        SH(p, 3);
+        CHECK(r, f_roll, &p, 1, U0(r, -1, 1));
+    }
+}
+#undef DV
+#undef DV0
+
 /* ==== the registry ============================================================================== */
 static const gc_entry k_entries[] = {
     {"nb_view", NO_BCAST, e_view},
@@ -945,6 +1174,20 @@ static const gc_entry k_entries[] = {
     {"nb_dropout", NO_BCAST, e_dropout},
     {"nb_fused_linear", LAYOUTS | CB(C_ZERO), e_fused_linear}, /* weight is 2-D */
     {"nb_scaled_dot_product_attention", LAYOUTS | CB(C_ZERO), e_sdpa}, /* 4-D only */
+    /* scans, products, norms, sorting, shape ops */
+    {"nb_cumsum", NO_BCAST, e_cumsum},
+    {"nb_cumprod", NO_BCAST, e_cumprod},
+    {"nb_prod", NO_BCAST, e_prod},
+    {"nb_amax", NO_BCAST, e_amax},
+    {"nb_amin", NO_BCAST, e_amin},
+    {"nb_norm", NO_BCAST, e_norm},
+    {"nb_sort", NO_BCAST, e_sort},
+    {"nb_topk", NO_BCAST, e_topk},
+    {"nb_outer", LAYOUTS | CB(C_ZERO), e_outer}, /* 1-D inputs only */
+    {"nb_pad", NO_BCAST, e_pad},
+    {"nb_repeat", NO_BCAST, e_repeat},
+    {"nb_flip", NO_BCAST, e_flip},
+    {"nb_roll", NO_BCAST, e_roll},
 };
 #define N_ENTRIES ((int)(sizeof k_entries / sizeof *k_entries))
 
