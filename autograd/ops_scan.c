@@ -131,7 +131,7 @@ static nb_tensor *cumulative(const nb__op *op, const nb_tensor *t, int dim, bool
 {
     int d = nb__wrap_dim(op->name, dim, t->ndim);
     int scope = nb_scope_begin();
-    nb_tensor *x = is_int_like(t->dtype) ? nb__convert(t, NB_I64) : contig(t);
+    nb_tensor *x = is_int_like(t->dtype) && t->dtype != NB_I64 ? nb__convert(t, NB_I64) : contig(t);
     nb_tensor *out = nb__tensor_new(x->dtype, t->ndim, t->shape);
     nb__k_cumulative(out, x, nb__lines_of(t->ndim, t->shape, d), prod, false);
     if (nb_dtype_is_float(t->dtype)) {
@@ -169,7 +169,7 @@ static nb_tensor *prod_impl(const nb_tensor *t, int d, bool keepdim)
         if (k != d || keepdim)
             sh[nd++] = k == d ? 1 : t->shape[k];
     int scope = nb_scope_begin();
-    nb_tensor *x = is_int_like(t->dtype) ? nb__convert(t, NB_I64) : contig(t);
+    nb_tensor *x = is_int_like(t->dtype) && t->dtype != NB_I64 ? nb__convert(t, NB_I64) : contig(t);
     nb_tensor *out = nb__tensor_new(x->dtype, nd, sh);
     nb__lines l = d < 0 ? (nb__lines){1, nb__numel(t->ndim, t->shape), 1} : nb__lines_of(t->ndim, t->shape, d);
     nb__k_prod(out, x, l);

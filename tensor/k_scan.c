@@ -30,9 +30,10 @@
 #undef NB_IS_FLOAT
 #undef NB_SCAN_ARITH
 
+/* unsigned accumulation: integer overflow wraps (as torch) instead of being undefined */
 #define NB_T int64_t
 #define NB_SFX i64
-#define NB_ACC int64_t
+#define NB_ACC uint64_t
 #define NB_IS_FLOAT 0
 #define NB_SCAN_ARITH 1
 #include "k_scan_impl.h"

@@ -1,6 +1,6 @@
 /* k_scan_impl.h — the per-dtype bodies of tensor/k_scan.c, included once per dtype with
- *   NB_T (element type), NB_SFX (name suffix), NB_ACC (accumulator: double for floats, the
- *   type itself for integers), NB_IS_FLOAT (1 for float32/float64), NB_SCAN_ARITH (1 when the
+ *   NB_T (element type), NB_SFX (name suffix), NB_ACC (accumulator: double for floats, uint64_t
+ *   for integers: wrapping), NB_IS_FLOAT (1 for float32/float64), NB_SCAN_ARITH (1 when the
  *   scans, products and linspace are instantiated).
  * No include guard: included several times on purpose. */
 
@@ -30,7 +30,7 @@ static void FN(cumulative)(NB_T *y, const NB_T *x, nb__lines l, bool prod, bool 
     NB__OMP_PARALLEL_FOR(nt)
     for (int64_t line = 0; line < nl; line++) {
         int64_t base = line / l.inner * l.n * l.inner + line % l.inner;
-        NB_ACC acc = prod ? 1 : 0;
+        NB_ACC acc = (NB_ACC)(prod ? 1 : 0);
         for (int64_t k = 0; k < l.n; k++) {
             int64_t j = reverse ? l.n - 1 - k : k, p = base + j * l.inner;
             acc = prod ? acc * (NB_ACC)x[p] : acc + (NB_ACC)x[p];
@@ -46,7 +46,7 @@ static void FN(prod)(NB_T *out, const NB_T *x, nb__lines l)
     NB__OMP_PARALLEL_FOR(nt)
     for (int64_t line = 0; line < nl; line++) {
         int64_t base = line / l.inner * l.n * l.inner + line % l.inner;
-        NB_ACC acc = 1;
+        NB_ACC acc = (NB_ACC)1;
         for (int64_t j = 0; j < l.n; j++)
             acc *= (NB_ACC)x[base + j * l.inner];
         out[line] = (NB_T)acc;

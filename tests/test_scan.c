@@ -459,6 +459,18 @@ START_TEST(test_sort_nan_and_ints)
 }
 END_TEST
 
+/* Integer scans wrap on overflow as torch's do (two's complement), without undefined behaviour. */
+START_TEST(test_int_overflow_wraps)
+{
+    nb_tensor *x = nb_from_data((const int64_t[]){INT64_MAX, 1, 1}, NB_DIMS(3), NB_I64); /* exact: not via double */
+    const int64_t *c = nb_tensor_data(nb_cumsum(x, 0));
+    ck_assert(c[0] == INT64_MAX && c[1] == INT64_MIN && c[2] == INT64_MIN + 1);
+    nb_tensor *y = nb_from_data((const int64_t[]){(int64_t)1 << 62, 4}, NB_DIMS(2), NB_I64);
+    const int64_t *q = nb_tensor_data(nb_prod_all(y));
+    ck_assert(q[0] == 0);
+}
+END_TEST
+
 START_TEST(test_split_sizes)
 {
     nb_tensor *x = tu_random(NB_F64, NB_DIMS(5, 3), -1, 1, 3);
@@ -544,6 +556,7 @@ int main(void)
     tcase_add_test(tc, test_norm_no_overflow);
     tcase_add_test(tc, test_zero_size_and_scalar);
     tcase_add_test(tc, test_sort_nan_and_ints);
+    tcase_add_test(tc, test_int_overflow_wraps);
     tcase_add_test(tc, test_split_sizes);
     tcase_add_test(tc, test_roll_repeat_dims);
     tcase_add_test(tc, test_misuse);
