@@ -1,7 +1,8 @@
 /* ops_scan.c — scans, products, amax/amin, norms, sorting and any/all: checks, the kernel call
  * (tensor/k_scan.c), the recorded node, and each backward formula right above its forward.
  * Ops along one dim view the input as lines [outer, n, inner] of a contiguous copy; reductions
- * over a dim list move the reduced dims last and work on the lines [nout, nred, 1]. */
+ * over a dim list work on the lines [outer, nred, inner] when the reduced dims are adjacent, else
+ * on a copy with them moved last. */
 #include "config.h"
 #include "nb__autograd.h"
 #include "nb__k_index.h"
@@ -68,17 +69,38 @@ static void parse_dims(const char *op, const nb_tensor *t, int ndims, const int 
     }
 }
 
-/* Contiguous copy of t with the kept dims first and the reduced dims last: lines [nout, nred, 1]. */
-static nb_tensor *to_rows(const nb_tensor *t, const red_dims *r)
+/* The reduction as lines [outer, nred, inner] of a contiguous tensor whose output order is
+ * (outer, inner) row-major: t itself (or its contiguous copy) when the reduced dims of size != 1
+ * are adjacent, else a copy with the kept dims first and the reduced dims last (inner 1). */
+static nb_tensor *reduce_lines(const nb_tensor *t, const red_dims *r, nb__lines *l)
 {
+    int first = -1, last = -1;
+    for (int d = 0; d < t->ndim; d++)
+        if (r->mask[d] && t->shape[d] != 1)
+            last = d, first = first < 0 ? d : first;
+    bool block = true;
+    for (int d = first + 1; d < last; d++)
+        block &= r->mask[d] || t->shape[d] == 1;
+    if (block) {
+        *l = (nb__lines){1, r->nred, 1};
+        for (int d = 0; d < t->ndim && first >= 0; d++) {
+            if (d < first)
+                l->outer *= t->shape[d];
+            else if (d > last)
+                l->inner *= t->shape[d];
+        }
+        if (first < 0)
+            l->outer = r->nout;
+        return contig(t);
+    }
     int64_t sh[NB_MAX_DIMS], st[NB_MAX_DIMS];
     int m = 0;
     for (int pass = 0; pass < 2; pass++)
         for (int d = 0; d < t->ndim; d++)
             if (r->mask[d] == (pass == 1))
                 sh[m] = t->shape[d], st[m++] = t->strides[d];
-    nb_tensor *v = nb__tensor_view(t, t->ndim, sh, st, t->offset);
-    return nb__contiguous_copy(v);
+    *l = (nb__lines){r->nout, r->nred, 1};
+    return nb__contiguous_copy(nb__tensor_view(t, t->ndim, sh, st, t->offset));
 }
 
 /* View of the contiguous t (a reduction's result or its gradient) with the input's ndim: the
@@ -214,10 +236,12 @@ static nb_tensor *amaxmin_impl(const nb__op *op, const nb_tensor *t, int ndims, 
     int scope = nb_scope_begin();
     nb_tensor *out = nb__tensor_new(t->dtype, r.out_ndim, r.out_shape);
     if (r.nout > 0) {
-        nb_tensor *rows = to_rows(t, &r);
-        nb_tensor *r2 = nb__tensor_view(rows, 2, (const int64_t[]){r.nout, r.nred}, (const int64_t[]){r.nred, 1}, 0);
-        nb_tensor *o1 = nb__tensor_view(out, 1, (const int64_t[]){r.nout}, (const int64_t[]){1}, 0);
-        nb__k_maxmin(o1, NULL, r2, 1, is_max);
+        nb__lines l;
+        nb_tensor *x = reduce_lines(t, &r, &l);
+        nb_tensor *x3 = nb__tensor_view(x, 3, (const int64_t[]){l.outer, l.n, l.inner},
+                                        (const int64_t[]){l.n * l.inner, l.inner, 1}, x->offset);
+        nb_tensor *o2 = nb__tensor_view(out, 2, (const int64_t[]){l.outer, l.inner}, (const int64_t[]){l.inner, 1}, 0);
+        nb__k_maxmin(o2, NULL, x3, 1, is_max);
     }
     nb__node *n = nb__record(op, out, 1, &t);
     if (n) {
@@ -264,7 +288,9 @@ nb_tensor *nb_norm(const nb_tensor *t, double p, int ndims, const int *dims, boo
         nb__fail("nb_norm: the inf-norm of a dim of size 0 is undefined (shape %s)", NB__SHAPE(t));
     int scope = nb_scope_begin();
     nb_tensor *out = nb__tensor_new(t->dtype, r.out_ndim, r.out_shape);
-    nb__k_norm(out, to_rows(t, &r), (nb__lines){r.nout, r.nred, 1}, p);
+    nb__lines l;
+    nb_tensor *x = reduce_lines(t, &r, &l);
+    nb__k_norm(out, x, l, p);
     nb__node *n = NB__RECORD(norm, out, t);
     if (n) {
         n->iargs[0] = r.bits;
@@ -344,7 +370,9 @@ static nb_tensor *any_all_impl(const char *op, const nb_tensor *t, int ndims, co
     parse_dims(op, t, ndims, dims, keepdim, &r);
     int scope = nb_scope_begin();
     nb_tensor *out = nb__tensor_new(NB_BOOL, r.out_ndim, r.out_shape);
-    nb__k_any_all(out, to_rows(t, &r), (nb__lines){r.nout, r.nred, 1}, all);
+    nb__lines l;
+    nb_tensor *x = reduce_lines(t, &r, &l);
+    nb__k_any_all(out, x, l, all);
     return nb__scope_return(scope, out);
 }
 
