@@ -496,6 +496,36 @@ START_TEST(test_roll_repeat_dims)
 }
 END_TEST
 
+/* Every line is computed by one thread in a fixed order: 1 and 4 threads give identical bits. */
+static void assert_same_bits(nb_tensor *a, nb_tensor *b)
+{
+    size_t n = (size_t)nb_tensor_numel(a) * nb_dtype_size(nb_tensor_dtype(a));
+    ck_assert_msg(nb_tensor_numel(a) == nb_tensor_numel(b) && !memcmp(nb_tensor_data(a), nb_tensor_data(b), n),
+                  "results differ between thread counts");
+}
+
+START_TEST(test_thread_count_independent)
+{
+    nb_tensor *x = tu_random(NB_F32, NB_DIMS(96, 2048), -1.2, 1.2, 11), *r[2][7];
+    bool dyn = nb_get_dynamic_threads();
+    nb_set_dynamic_threads(false);
+    for (int k = 0; k < 2; k++) {
+        nb_set_num_threads(k ? 4 : 1);
+        r[k][0] = nb_cumsum(x, 1);
+        r[k][1] = nb_cumprod(x, 0);
+        r[k][2] = nb_prod(x, 1, false);
+        r[k][3] = nb_norm(x, 2, NB_AXES(1), false);
+        r[k][4] = nb_sort(x, 1, false, NULL);
+        r[k][5] = nb_argsort(x, 0, true);
+        r[k][6] = nb_any(x, NB_AXES(0), false);
+    }
+    nb_set_num_threads(0);
+    nb_set_dynamic_threads(dyn);
+    for (int i = 0; i < 7; i++)
+        assert_same_bits(r[0][i], r[1][i]);
+}
+END_TEST
+
 /* ---- misuse ---------------------------------------------------------------------------------- */
 START_TEST(test_misuse)
 {
@@ -558,6 +588,7 @@ int main(void)
     tcase_add_test(tc, test_sort_nan_and_ints);
     tcase_add_test(tc, test_int_overflow_wraps);
     tcase_add_test(tc, test_split_sizes);
+    tcase_add_test(tc, test_thread_count_independent);
     tcase_add_test(tc, test_roll_repeat_dims);
     tcase_add_test(tc, test_misuse);
     suite_add_tcase(s, tc);
