@@ -195,8 +195,9 @@ NB_API nb_tensor *nb_sort(const nb_tensor *t, int dim, bool descending, nb_tenso
 /* The int64 positions nb_sort would return (not differentiable). */
 NB_API nb_tensor *nb_argsort(const nb_tensor *t, int dim, bool descending);
 /* The k largest (or smallest) values along dim, always sorted (best first; equal values in index
- * order), with their int64 positions in *indices when not NULL. 0 <= k <= size (misuse
- * otherwise). `sorted` is accepted for torch parity; the result is sorted either way. */
+ * order); *indices (when not NULL) receives a NEW int64 tensor of their positions. 0 <= k <= the
+ * dim's size, else misuse. `sorted` is accepted for torch parity: the result is always sorted.
+ * Values are differentiable (as nb_sort's). */
 NB_API nb_tensor *nb_topk(const nb_tensor *t, int64_t k, int dim, bool largest, bool sorted, nb_tensor **indices);
 /* Bool tensor: whether all / any element over the dim list is nonzero (NaN counts as nonzero).
  * Empty groups give true (all) / false (any). Any dtype; not differentiable. */
