@@ -34,6 +34,26 @@ static bool next_row(const walk *w, int64_t *idx)
     return false;
 }
 
+/* One output row: o[j] = src[off + lm[j] * ls] (elements of es bytes), or the fill value. */
+static void remap_row(char *o, const char *src, int64_t off, const int64_t *lm, int64_t ls, int64_t n, size_t es,
+                      const char *fillv)
+{
+    if (es == 4) {
+        uint32_t f, *d = (uint32_t *)o;
+        memcpy(&f, fillv, 4);
+        for (int64_t j = 0; j < n; j++)
+            d[j] = lm[j] < 0 ? f : ((const uint32_t *)src)[off + lm[j] * ls];
+    } else if (es == 8) {
+        uint64_t f, *d = (uint64_t *)o;
+        memcpy(&f, fillv, 8);
+        for (int64_t j = 0; j < n; j++)
+            d[j] = lm[j] < 0 ? f : ((const uint64_t *)src)[off + lm[j] * ls];
+    } else {
+        for (int64_t j = 0; j < n; j++)
+            memcpy(o + j * (int64_t)es, lm[j] < 0 ? fillv : src + (off + lm[j] * ls) * (int64_t)es, es);
+    }
+}
+
 void nb__k_remap(nb_tensor *out, const nb_tensor *in, const int64_t *const *maps, double fill)
 {
     size_t es = nb_dtype_size(out->dtype);
@@ -44,23 +64,33 @@ void nb__k_remap(nb_tensor *out, const nb_tensor *in, const int64_t *const *maps
         memcpy(o, src, es);
         return;
     }
-    if (nb__numel(out->ndim, out->shape) == 0)
+    int64_t numel = nb__numel(out->ndim, out->shape);
+    if (numel == 0)
         return;
     walk w = {out->ndim, out->shape, maps, in->strides};
     int last = out->ndim - 1;
-    int64_t idx[NB_MAX_DIMS] = {0}, n = out->shape[last], ls = in->strides[last];
-    const int64_t *lm = maps[last];
-    do {
-        int64_t off;
-        if (!outer_offset(&w, idx, &off)) {
-            for (int64_t j = 0; j < n; j++)
-                memcpy(o + j * (int64_t)es, fillv, es);
-        } else {
-            for (int64_t j = 0; j < n; j++)
-                memcpy(o + j * (int64_t)es, lm[j] < 0 ? fillv : src + (off + lm[j] * ls) * (int64_t)es, es);
+    int64_t n = out->shape[last], ls = in->strides[last], nrows = numel / n;
+    int nt = nb__threads_for(numel / 4);
+    if (nt > nrows)
+        nt = (int)nrows;
+    int64_t chunk = (nrows + nt - 1) / nt;
+    NB__OMP_PARALLEL_FOR(nt)
+    for (int c = 0; c < nt; c++) { /* rows [c*chunk, ...): each written by this thread alone */
+        int64_t r0 = c * chunk, r1 = r0 + chunk < nrows ? r0 + chunk : nrows, idx[NB_MAX_DIMS] = {0}, rem = r0;
+        for (int k = last - 1; k >= 0; k--) {
+            idx[k] = rem % out->shape[k];
+            rem /= out->shape[k];
         }
-        o += n * (int64_t)es;
-    } while (next_row(&w, idx));
+        for (int64_t row = r0; row < r1; row++, next_row(&w, idx)) {
+            int64_t off;
+            char *orow = o + row * n * (int64_t)es;
+            if (outer_offset(&w, idx, &off))
+                remap_row(orow, src, off, maps[last], ls, n, es, fillv);
+            else
+                for (int64_t j = 0; j < n; j++)
+                    memcpy(orow + j * (int64_t)es, fillv, es);
+        }
+    }
 }
 
 void nb__k_remap_add(nb_tensor *gin, const nb_tensor *g, const int64_t *const *maps)
