@@ -120,6 +120,7 @@ nb_tensor *nb_pad(const nb_tensor *t, int npad, const int64_t *pad, nb_pad_mode 
         lo[d] = pad[2 * i];
         sh[d] = t->shape[d] + pad[2 * i] + pad[2 * i + 1];
     }
+    nb__check_shape("nb_pad", t->ndim, sh);
     int scope = nb_scope_begin();
     maps_t mp;
     maps_new(&mp, t->ndim, sh);
@@ -289,16 +290,14 @@ nb_tensor *nb_one_hot(const nb_tensor *t, int64_t num_classes)
     if (num_classes < -1)
         nb__fail("nb_one_hot: num_classes must be -1 or non-negative, got %lld", (long long)num_classes);
     int64_t numel = nb__numel(t->ndim, t->shape), lo = INT64_MAX, hi = INT64_MIN;
-    int scope = nb_scope_begin();
-    nb_tensor *idx = contig(t);
-    const int64_t *v = nb_tensor_data(idx);
-    for (int64_t i = 0; i < numel; i++) {
-        lo = v[i] < lo ? v[i] : lo;
-        hi = v[i] > hi ? v[i] : hi;
+    for (int64_t i = 0; i < numel; i++) { /* checked before any allocation: misuse leaves no scope */
+        int64_t v = *(const int64_t *)nb__elem_ptr(t, i);
+        lo = v < lo ? v : lo;
+        hi = v > hi ? v : hi;
     }
     if (num_classes == -1 && numel == 0)
         nb__fail("nb_one_hot: cannot infer num_classes from an empty tensor (shape %s)", NB__SHAPE(t));
-    int64_t c = num_classes == -1 ? hi + 1 : num_classes;
+    int64_t c = num_classes == -1 ? (hi < INT64_MAX ? hi + 1 : hi) : num_classes;
     if (numel > 0 && (lo < 0 || hi >= c))
         nb__fail("nb_one_hot: class value %lld out of range [0, %lld)", (long long)(lo < 0 ? lo : hi),
                  (long long)c);
@@ -306,8 +305,9 @@ nb_tensor *nb_one_hot(const nb_tensor *t, int64_t num_classes)
     memcpy(sh, t->shape, sizeof sh);
     sh[t->ndim] = c;
     nb__check_shape("nb_one_hot", t->ndim + 1, sh);
+    int scope = nb_scope_begin();
     nb_tensor *out = nb__tensor_new(NB_I64, t->ndim + 1, sh);
-    nb__k_one_hot(out, idx, c);
+    nb__k_one_hot(out, contig(t), c);
     return nb__scope_return(scope, out);
 }
 

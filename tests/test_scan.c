@@ -558,6 +558,10 @@ START_TEST(test_misuse)
                     nb_pad(x, 2, (const int64_t[]){4, 0}, NB_PAD_REFLECT, 0));
     TU_EXPECT_ERROR("nb_pad: padding (-3, -2) of dim 1 of size 4 gives a negative size",
                     nb_pad(x, 2, (const int64_t[]){-3, -2}, NB_PAD_CONSTANT, 0));
+    TU_EXPECT_ERROR("nb_pad: shape [3, 4611686018427387912] has too many elements",
+                    nb_pad(x, 2, (const int64_t[]){(int64_t)1 << 62, 4}, NB_PAD_CONSTANT, 0));
+    TU_EXPECT_ERROR("nb_one_hot: class value 9223372036854775807 out of range [0, 9223372036854775807)",
+                    nb_one_hot(nb_from_data((const int64_t[]){INT64_MAX}, NB_DIMS(1), NB_I64), -1));
     TU_EXPECT_ERROR("nb_repeat: 1 repeat counts for a tensor of shape [3, 4]", nb_repeat(x, 1, (const int64_t[]){2}));
     TU_EXPECT_ERROR("nb_repeat: repeat count -1 for dim 1", nb_repeat(x, 2, (const int64_t[]){2, -1}));
     TU_EXPECT_ERROR("nb_repeat: size 4 * 4611686018427387904 overflows",
