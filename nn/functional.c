@@ -2,6 +2,7 @@
  * node recording, and each backward formula right below its forward. */
 #include "config.h"
 #include "nb__autograd.h"
+#include "nb__functional_loss.h"
 #include "nb__k_gemm.h"
 #include "nb__k_nn.h"
 #include "nb_nn.h"
@@ -216,6 +217,9 @@ NB__DEFINE_OP(cross_entropy, cross_entropy_backward);
 nb_tensor *nb_cross_entropy(const nb_tensor *logits, const nb_tensor *targets, const nb_cross_entropy_opts *opts)
 {
     nb_cross_entropy_opts o = opts ? *opts : nb_cross_entropy_opts_default();
+    nb_tensor *ext; /* probability targets, or logits [N, C, d1, ...]: functional_loss.c */
+    if (nb__cross_entropy_ext(logits, targets, &o, &ext))
+        return ext;
     nb__check_float("nb_cross_entropy", logits);
     if (targets->dtype != NB_I32 && targets->dtype != NB_I64)
         nb__fail("nb_cross_entropy: targets must be int32 or int64, got %s", nb_dtype_name(targets->dtype));

@@ -12,3 +12,5 @@ libnabla_core_la_SOURCES += nn/nb_dist.h nn/dist.c
 include_HEADERS += nn/nb_dist.h
 libnabla_core_la_CFLAGS += $(MPI_CFLAGS)
 libnabla_core_la_LIBADD += $(MPI_LIBS)
+# norms, rotary embedding, losses
+libnabla_core_la_SOURCES += nn/functional_norm.c nn/functional_loss.c nn/nb__functional_loss.h

@@ -275,6 +275,68 @@ NB_API nb_tensor *nb_dropout(const nb_tensor *x, double p, bool training, nb_gen
 NB_API nb_tensor *nb_scaled_dot_product_attention(const nb_tensor *q, const nb_tensor *k, const nb_tensor *v,
                                                   bool causal, double scale);
 
+/* ---- norms, rotary embedding, losses (nn/functional_norm.c, nn/functional_loss.c) ---------- */
+/* RMSNorm over the last normalized_ndim dims (1..ndim): y = x / sqrt(mean(x^2) + eps) * weight.
+ * weight: NULL or the shape of those dims. One op: the forward keeps the per-row 1/rms (double,
+ * accumulated in double), the backward is analytic. */
+NB_API nb_tensor *nb_rms_norm(const nb_tensor *x, int normalized_ndim, const nb_tensor *weight, double eps);
+/* Rotary position embedding (LLaMA / llama2.c): x [..., T, hs] (usually [B, n_head, T, hs]), hs
+ * even; the pair (x[2i], x[2i+1]) at row t is rotated as a complex number by the angle
+ * (pos_offset + t) * theta^(-2i/hs) (theta usually 10000). Returns a new contiguous tensor; the
+ * backward rotates the gradient back. */
+NB_API nb_tensor *nb_rope(const nb_tensor *x, int64_t pos_offset, double theta);
+/* GroupNorm: x [N, C, *], C divisible by groups; statistics per (sample, group) over its C/groups
+ * channels and all of *; weight, bias [C] or NULL (per channel). */
+NB_API nb_tensor *nb_group_norm(const nb_tensor *x, int64_t groups, const nb_tensor *weight, const nb_tensor *bias,
+                                double eps);
+/* BatchNorm: x [N, C, *]; weight, bias, running_mean, running_var [C] or NULL, x's dtype.
+ * training: normalizes with the batch mean and biased variance per channel (over N and *) and,
+ * when given, updates running_mean / running_var in place: r = (1 - momentum) r + momentum s with
+ * the UNBIASED batch variance (as torch); misuse when a channel has a single value or a running
+ * tensor requires grad. Eval: normalizes with the running statistics (both required). The output
+ * is differentiable in x, weight and bias (running statistics are constants). */
+NB_API nb_tensor *nb_batch_norm(const nb_tensor *x, nb_tensor *running_mean, nb_tensor *running_var,
+                                const nb_tensor *weight, const nb_tensor *bias, bool training, double momentum,
+                                double eps);
+
+/* Losses (torch.nn.functional). input and target of one shape and float dtype (no broadcasting
+ * between them); reduction mean (over all elements), sum or none (the elementwise losses, the
+ * input's shape). Each is one op, differentiable in input and target; misuse names the op. */
+/* kl_div's reduction only: the sum divided by input's first dim (torch's 'batchmean'). */
+#define NB_REDUCTION_BATCHMEAN ((nb_reduction)(NB_REDUCTION_NONE + 1))
+/* (x - y)^2 */
+NB_API nb_tensor *nb_mse_loss(const nb_tensor *input, const nb_tensor *target, nb_reduction reduction);
+/* |x - y| (gradient 0 at x == y) */
+NB_API nb_tensor *nb_l1_loss(const nb_tensor *input, const nb_tensor *target, nb_reduction reduction);
+/* 0.5 d^2 / beta where |d| < beta, else |d| - 0.5 beta (beta >= 0; 0 gives l1) */
+NB_API nb_tensor *nb_smooth_l1_loss(const nb_tensor *input, const nb_tensor *target, nb_reduction reduction,
+                                    double beta);
+/* 0.5 d^2 where |d| < delta, else delta (|d| - 0.5 delta) (delta > 0) */
+NB_API nb_tensor *nb_huber_loss(const nb_tensor *input, const nb_tensor *target, nb_reduction reduction,
+                                double delta);
+/* -w [pos_weight t log sigmoid(x) + (1 - t) log sigmoid(-x)] in the stable form
+ * w [(1 - t) x + (1 + (pos_weight - 1) t) softplus(-x)]. weight and pos_weight (NULL or
+ * broadcastable to input, e.g. pos_weight [C] for input [N, C]) are differentiable too. */
+NB_API nb_tensor *nb_binary_cross_entropy_with_logits(const nb_tensor *input, const nb_tensor *target,
+                                                      const nb_tensor *weight, const nb_tensor *pos_weight,
+                                                      nb_reduction reduction);
+/* KL divergence of log-probabilities input from target: t (log t - x) (0 where t == 0), or with
+ * log_target exp(t) (t - x). Also accepts NB_REDUCTION_BATCHMEAN (input with >= 1 dim). */
+NB_API nb_tensor *nb_kl_div(const nb_tensor *input, const nb_tensor *target, nb_reduction reduction,
+                            bool log_target);
+/* Negative log-likelihood of log-probabilities input [N, C], [N, C, d1, ...] or [C] against int
+ * targets [N], [N, d1, ...] or []: -weight[t] * input[n, t, ...]. Targets equal to ignore_index
+ * count for nothing; mean divides by the sum of weight[t] over the others (NaN when none);
+ * none returns the target's shape. weight [C] or NULL, gets no gradient (misuse if it requires
+ * grad). Out-of-range target: "nb_nll_loss: target 7 out of range for 5 classes". */
+NB_API nb_tensor *nb_nll_loss(const nb_tensor *input, const nb_tensor *target, const nb_tensor *weight,
+                              nb_reduction reduction, int64_t ignore_index);
+/* nb_cross_entropy also takes (as torch 1.13):
+ *   logits [N, C, d1, ...] with int targets [N, d1, ...] (none returns [N, d1, ...]);
+ *   float probability targets of the logits' shape and dtype ([C], [N, C] or [N, C, d1, ...]):
+ *   loss = -sum_c p'_c log_softmax(x)_c with p' = (1 - label_smoothing) p + label_smoothing / C,
+ *   mean over the N*d1*... items; ignore_index does not apply; differentiable in the targets too. */
+
 #ifdef __cplusplus
 }
 #endif

@@ -12,3 +12,5 @@ libnabla_core_la_SOURCES += tensor/nb__k_attention.h tensor/k_attention.c
 # scans, norms, sorting and shape-op kernels
 libnabla_core_la_SOURCES += tensor/nb__k_scan.h tensor/k_scan.c tensor/k_scan_impl.h \
 	tensor/nb__k_shape.h tensor/k_shape.c
+# norms, rotary embedding, losses: kernels (k_norm_impl.h is included once per float type)
+libnabla_core_la_SOURCES += tensor/nb__k_norm.h tensor/k_norm.c tensor/k_norm_impl.h

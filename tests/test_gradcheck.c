@@ -1112,6 +1112,211 @@ static void e_roll(gc_run *r)
 #undef DV
 #undef DV0
 
+/* ==== norms, rotary embedding, losses =========================================================== */
+#define G5(r, lo, hi, ...) vals(r, NB_DIMS(__VA_ARGS__), K_GRID5, lo, hi)
+#define G0(r, lo, hi, ...) vals(r, NB_DIMS(__VA_ARGS__), K_GRID0, lo, hi)
+/* p.a normalized_ndim; weight when n > 1 */
+static nb_tensor *f_rms_norm(nb_tensor *const *x, int n, void *c)
+{
+    return nb_rms_norm(x[0], ((P *)c)->a, n > 1 ? x[1] : NULL, 1e-5);
+}
+static void e_rms_norm(gc_run *r)
+{
+    P p = {.a = 1};
+    if (layout_class(r)) {
+        CHECK(r, f_rms_norm, &p, 3, U(r, -2, 2, 3, 4), U(r, 0.5, 1.5, 4));
+        CHECK(r, f_rms_norm, &p, 1, U(r, -2, 2, 2, 3, 5)); /* no weight */
+        p.a = 2;
+        CHECK(r, f_rms_norm, &p, 3, U(r, -2, 2, 2, 3, 4), U(r, 0.5, 1.5, 3, 4));
+    } else {
+        CHECK(r, f_rms_norm, &p, 3, U(r, -2, 2, 0, 4), U(r, 0.5, 1.5, 4));
+    }
+}
+
+/* p.a position offset, p.s theta */
+static nb_tensor *f_rope(nb_tensor *const *x, int n, void *c)
+{
+    (void)n;
+    return nb_rope(x[0], ((P *)c)->a, ((P *)c)->s);
+}
+static void e_rope(gc_run *r)
+{
+    P p = {.a = 0, .s = 10000};
+    if (layout_class(r)) {
+        CHECK(r, f_rope, &p, 1, U(r, -1, 1, 2, 2, 3, 4));
+        p.a = 5, p.s = 100;
+        CHECK(r, f_rope, &p, 1, U(r, -1, 1, 1, 2, 3, 6));
+    } else {
+        CHECK(r, f_rope, &p, 1, U(r, -1, 1, 2, 0, 3, 4));
+    }
+}
+
+/* p.a groups; weight, bias when n > 2 */
+static nb_tensor *f_group_norm(nb_tensor *const *x, int n, void *c)
+{
+    return nb_group_norm(x[0], ((P *)c)->a, n > 2 ? x[1] : NULL, n > 2 ? x[2] : NULL, 1e-5);
+}
+static void e_group_norm(gc_run *r)
+{
+    P p = {.a = 2};
+    if (layout_class(r)) {
+        CHECK(r, f_group_norm, &p, 7, U(r, -2, 2, 2, 4, 3), U(r, 0.5, 1.5, 4), U(r, -1, 1, 4));
+        p.a = 3;
+        CHECK(r, f_group_norm, &p, 7, U(r, -2, 2, 2, 6, 2, 2), U(r, 0.5, 1.5, 6), U(r, -1, 1, 6));
+        p.a = 1;
+        CHECK(r, f_group_norm, &p, 1, U(r, -2, 2, 3, 4)); /* no affine, [N, C] */
+    } else {
+        CHECK(r, f_group_norm, &p, 7, U(r, -2, 2, 0, 4, 3), U(r, 0.5, 1.5, 4), U(r, -1, 1, 4));
+    }
+}
+
+/* p.a training; running statistics x[3], x[4] when n > 3 (eval), weight, bias x[1], x[2] */
+static nb_tensor *f_batch_norm(nb_tensor *const *x, int n, void *c)
+{
+    return nb_batch_norm(x[0], n > 3 ? x[3] : NULL, n > 3 ? x[4] : NULL, n > 2 ? x[1] : NULL, n > 2 ? x[2] : NULL,
+                         ((P *)c)->a, 0.1, 1e-5);
+}
+static void e_batch_norm(gc_run *r)
+{
+    P p = {.a = 1};
+    if (layout_class(r)) {
+        CHECK(r, f_batch_norm, &p, 7, U(r, -2, 2, 4, 3), U(r, 0.5, 1.5, 3), U(r, -1, 1, 3));
+        CHECK(r, f_batch_norm, &p, 7, U(r, -2, 2, 2, 3, 4), U(r, 0.5, 1.5, 3), U(r, -1, 1, 3));
+        CHECK(r, f_batch_norm, &p, 1, U(r, -2, 2, 3, 2, 2)); /* no affine */
+        p.a = 0; /* eval: running statistics */
+        CHECK(r, f_batch_norm, &p, 7, U(r, -2, 2, 2, 3, 4), U(r, 0.5, 1.5, 3), U(r, -1, 1, 3), U(r, -1, 1, 3),
+              U(r, 0.5, 2, 3));
+    } else {
+        CHECK(r, f_batch_norm, &p, 7, U(r, -2, 2, 0, 3, 2), U(r, 0.5, 1.5, 3), U(r, -1, 1, 3));
+    }
+}
+
+/* p.a loss (0 mse, 1 l1, 2 smooth_l1, 3 huber, 4 kl_div, 5 kl_div log_target), p.b reduction,
+ * p.s beta / delta */
+static nb_tensor *f_pointwise_loss(nb_tensor *const *x, int n, void *c)
+{
+    (void)n;
+    P *p = c;
+    switch (p->a) {
+    case 0: return nb_mse_loss(x[0], x[1], p->b);
+    case 1: return nb_l1_loss(x[0], x[1], p->b);
+    case 2: return nb_smooth_l1_loss(x[0], x[1], p->b, p->s);
+    case 3: return nb_huber_loss(x[0], x[1], p->b, p->s);
+    case 4: return nb_kl_div(x[0], x[1], p->b, false);
+    default: return nb_kl_div(x[0], x[1], p->b, true);
+    }
+}
+/* Input on the 0.1 grid + 0.05, target on the grid: |x - t| stays 0.05 away from the kinks at 0
+ * and at beta / delta (multiples of 0.1). */
+static void pointwise_loss_shapes(gc_run *r, int loss, double s)
+{
+    P p = {.a = loss, .s = s};
+    double tlo = loss == 4 ? 0.1 : -2, thi = loss == 4 ? 1 : loss == 5 ? 0 : 2;
+    if (layout_class(r)) {
+        for (p.b = 0; p.b < 3; p.b++)
+            CHECK(r, f_pointwise_loss, &p, 3, G5(r, -2, 2, 3, 4), G0(r, tlo, thi, 3, 4));
+        p.b = NB_REDUCTION_SUM;
+        CHECK(r, f_pointwise_loss, &p, 1, G5(r, -2, 2, 2, 3, 2), G0(r, tlo, thi, 2, 3, 2));
+        if (loss >= 4) {
+            p.b = NB_REDUCTION_BATCHMEAN;
+            CHECK(r, f_pointwise_loss, &p, 3, G5(r, -2, 2, 3, 4), G0(r, tlo, thi, 3, 4));
+        }
+    } else if (r->cls == C_ZERO) {
+        p.b = NB_REDUCTION_SUM;
+        CHECK(r, f_pointwise_loss, &p, 3, G5(r, -2, 2, 0, 4), G0(r, tlo, thi, 0, 4));
+        p.b = NB_REDUCTION_NONE;
+        CHECK(r, f_pointwise_loss, &p, 3, G5(r, -2, 2, 0, 4), G0(r, tlo, thi, 0, 4));
+    } else {
+        CHECK(r, f_pointwise_loss, &p, 3, vals(r, NB_SCALAR, K_GRID5, -2, 2), vals(r, NB_SCALAR, K_GRID0, tlo, thi));
+    }
+}
+static void e_mse_loss(gc_run *r) { pointwise_loss_shapes(r, 0, 0); }
+static void e_l1_loss(gc_run *r) { pointwise_loss_shapes(r, 1, 0); }
+static void e_smooth_l1_loss(gc_run *r)
+{
+    pointwise_loss_shapes(r, 2, 0.5);
+    pointwise_loss_shapes(r, 2, 0); /* l1 */
+}
+static void e_huber_loss(gc_run *r) { pointwise_loss_shapes(r, 3, 0.7); }
+static void e_kl_div(gc_run *r)
+{
+    pointwise_loss_shapes(r, 4, 0);
+    pointwise_loss_shapes(r, 5, 0);
+}
+
+/* p.b reduction; x[2] weight and x[3] pos_weight when p.a bit 0 / bit 1 */
+static nb_tensor *f_bce_logits(nb_tensor *const *x, int n, void *c)
+{
+    P *p = c;
+    nb_tensor *w = (p->a & 1) ? x[2] : NULL, *pw = (p->a & 2) ? x[n - 1] : NULL;
+    return nb_binary_cross_entropy_with_logits(x[0], x[1], w, pw, p->b);
+}
+static void e_bce_logits(gc_run *r)
+{
+    P p = {.a = 0};
+    if (layout_class(r)) {
+        for (p.b = 0; p.b < 3; p.b++)
+            CHECK(r, f_bce_logits, &p, 3, U(r, -3, 3, 3, 4), U(r, 0, 1, 3, 4));
+        p.a = 3, p.b = 0;
+        CHECK(r, f_bce_logits, &p, 15, U(r, -3, 3, 3, 4), U(r, 0, 1, 3, 4), U(r, 0.5, 1.5, 3, 1), U(r, 0.5, 3, 4));
+        p.a = 2, p.b = 2;
+        CHECK(r, f_bce_logits, &p, 7, U(r, -3, 3, 2, 3, 4), U(r, 0, 1, 2, 3, 4), U(r, 0.5, 3, 4));
+    } else if (r->cls == C_ZERO) {
+        p.a = 3, p.b = NB_REDUCTION_SUM;
+        CHECK(r, f_bce_logits, &p, 15, U(r, -3, 3, 0, 4), U(r, 0, 1, 0, 4), U(r, 0.5, 1.5, 4), U(r, 0.5, 3, 4));
+    } else {
+        CHECK(r, f_bce_logits, &p, 3, U0(r, -3, 3), U0(r, 0, 1));
+    }
+}
+
+/* p.b reduction, p.c ignore_index; weight x[2] when n > 2 */
+static nb_tensor *f_nll_loss(nb_tensor *const *x, int n, void *c)
+{
+    P *p = c;
+    return nb_nll_loss(x[0], x[1], n > 2 ? x[2] : NULL, p->b, p->c);
+}
+static void e_nll_loss(gc_run *r)
+{
+    P p = {.b = 0, .c = -100};
+    nb_tensor *t3 = IDX(NB_I64, NB_DIMS(3), 4, 0, 2);
+    if (layout_class(r)) {
+        for (p.b = 0; p.b < 3; p.b++)
+            CHECK(r, f_nll_loss, &p, 1, U(r, -3, 0, 3, 5), t3, U(r, 0.5, 2, 5));
+        p.b = 0, p.c = 0;
+        CHECK(r, f_nll_loss, &p, 1, U(r, -3, 0, 3, 5), t3);
+        p.c = -100;
+        CHECK(r, f_nll_loss, &p, 1, U(r, -3, 0, 2, 4, 3), IDX(NB_I32, NB_DIMS(2, 3), 3, 0, 1, 2, 2, 3), U(r, 0.5, 2, 4));
+        CHECK(r, f_nll_loss, &p, 1, U(r, -3, 0, 4), IDX(NB_I64, NB_SCALAR, 2)); /* [C] input */
+    } else {
+        p.b = NB_REDUCTION_SUM;
+        CHECK(r, f_nll_loss, &p, 1, U(r, -3, 0, 0, 5), IDX(NB_I64, NB_DIMS(0), 0));
+    }
+}
+
+/* nb_cross_entropy with probability targets (and label smoothing p.s); p.b reduction */
+static nb_tensor *f_ce_prob(nb_tensor *const *x, int n, void *c)
+{
+    (void)n;
+    P *p = c;
+    nb_cross_entropy_opts o = {p->b, -100, p->s};
+    return nb_cross_entropy(x[0], x[1], &o);
+}
+static void e_ce_prob(gc_run *r)
+{
+    P p = {.b = 0};
+    if (layout_class(r)) {
+        for (p.b = 0; p.b < 3; p.b++)
+            CHECK(r, f_ce_prob, &p, 3, U(r, -2, 2, 3, 5), U(r, 0, 1, 3, 5));
+        p.b = 0, p.s = 0.2;
+        CHECK(r, f_ce_prob, &p, 3, U(r, -2, 2, 2, 4, 3), U(r, 0, 1, 2, 4, 3));
+        p.b = 2;
+        CHECK(r, f_ce_prob, &p, 3, U(r, -2, 2, 5), U(r, 0, 1, 5)); /* [C] */
+    } else {
+        p.b = NB_REDUCTION_SUM;
+        CHECK(r, f_ce_prob, &p, 3, U(r, -2, 2, 0, 5), U(r, 0, 1, 0, 5));
+    }
+}
+
 /* ==== the registry ============================================================================== */
 static const gc_entry k_entries[] = {
     {"nb_view", NO_BCAST, e_view},
@@ -1188,6 +1393,19 @@ static const gc_entry k_entries[] = {
     {"nb_repeat", NO_BCAST, e_repeat},
     {"nb_flip", NO_BCAST, e_flip},
     {"nb_roll", NO_BCAST, e_roll},
+    /* norms, rotary embedding, losses */
+    {"nb_rms_norm", LAYOUTS | CB(C_ZERO), e_rms_norm},
+    {"nb_rope", LAYOUTS | CB(C_ZERO), e_rope}, /* [..., T, hs] */
+    {"nb_group_norm", LAYOUTS | CB(C_ZERO), e_group_norm}, /* [N, C, *] */
+    {"nb_batch_norm", LAYOUTS | CB(C_ZERO), e_batch_norm},
+    {"nb_mse_loss", NO_BCAST, e_mse_loss},
+    {"nb_l1_loss", NO_BCAST, e_l1_loss},
+    {"nb_smooth_l1_loss", NO_BCAST, e_smooth_l1_loss},
+    {"nb_huber_loss", NO_BCAST, e_huber_loss},
+    {"nb_binary_cross_entropy_with_logits", NO_BCAST, e_bce_logits},
+    {"nb_kl_div", NO_BCAST, e_kl_div},
+    {"nb_nll_loss", LAYOUTS | CB(C_ZERO), e_nll_loss},
+    {"nb_cross_entropy_prob", LAYOUTS | CB(C_ZERO), e_ce_prob},
 };
 #define N_ENTRIES ((int)(sizeof k_entries / sizeof *k_entries))
 
