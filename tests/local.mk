@@ -160,3 +160,12 @@ tests_test_scan_SOURCES = tests/test_scan.c
 tests_test_scan_CFLAGS = $(TEST_CFLAGS)
 tests_test_scan_LDADD = $(TEST_LDADD)
 EXTRA_DIST += tests/ref_scan.py
+# norms, rotary embedding, losses: against PyTorch (tests/ref_norm.py, tests/ref_loss.py)
+NB_TESTS += tests/test_norm tests/test_loss
+tests_test_norm_SOURCES = tests/test_norm.c tests/refcase.c tests/refcase.h
+tests_test_norm_CFLAGS = $(TEST_CFLAGS)
+tests_test_norm_LDADD = $(TEST_LDADD)
+tests_test_loss_SOURCES = tests/test_loss.c tests/refcase.c tests/refcase.h
+tests_test_loss_CFLAGS = $(TEST_CFLAGS)
+tests_test_loss_LDADD = $(TEST_LDADD)
+EXTRA_DIST += tests/ref_norm.py tests/ref_loss.py
