@@ -316,7 +316,8 @@ NB_API nb_tensor *nb_huber_loss(const nb_tensor *input, const nb_tensor *target,
                                 double delta);
 /* -w [pos_weight t log sigmoid(x) + (1 - t) log sigmoid(-x)] in the stable form
  * w [(1 - t) x + (1 + (pos_weight - 1) t) softplus(-x)]. weight and pos_weight (NULL or
- * broadcastable to input, e.g. pos_weight [C] for input [N, C]) are differentiable too. */
+ * broadcastable to input, e.g. pos_weight [C] for input [N, C]) are differentiable too (torch 1.13
+ * refuses a gradient for them; these are checked by finite differences). */
 NB_API nb_tensor *nb_binary_cross_entropy_with_logits(const nb_tensor *input, const nb_tensor *target,
                                                       const nb_tensor *weight, const nb_tensor *pos_weight,
                                                       nb_reduction reduction);
