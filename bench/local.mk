@@ -33,3 +33,11 @@ EXTRA_DIST += bench/lr_decay_experiment.sh
 experiment: chargpt$(EXEEXT)
 	$(SHELL) $(srcdir)/bench/lr_decay_experiment.sh '$(abs_top_builddir)'
 .PHONY: experiment
+
+# norms: fused RMSNorm forward+backward vs PyTorch's composed form (bench/torch_rmsnorm.py runs
+# both interleaved). Built only on request: make bench/bench_rmsnorm
+EXTRA_PROGRAMS += bench/bench_rmsnorm
+bench_bench_rmsnorm_SOURCES = bench/bench_rmsnorm.c
+bench_bench_rmsnorm_LDADD = libnabla_core.la $(JEMALLOC_LIBS)
+CLEANFILES += bench/bench_rmsnorm$(EXEEXT)
+EXTRA_DIST += bench/torch_rmsnorm.py

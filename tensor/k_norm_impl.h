@@ -2,21 +2,33 @@
  * NB_T (float, double) defined; KN(name) gives the type-suffixed name. No include guard. */
 
 /* ---- RMSNorm -------------------------------------------------------------------------------- */
+/* sum_j a[j] * b[j] (* w[j] when w is not NULL) in double over fixed lanes; one loop per case
+ * so that each vectorizes. */
+NB__TARGET_CLONES static double KN(dot_lanes)(int64_t C, const NB_T *restrict a, const NB_T *restrict b,
+                                              const NB_T *restrict w)
+{
+    double s[KN_LANES] = {0};
+    int64_t j = 0;
+    if (w) {
+        for (; j + KN_LANES <= C; j += KN_LANES)
+            for (int l = 0; l < KN_LANES; l++)
+                s[l] += (double)(a[j + l] * w[j + l]) * (double)b[j + l];
+        for (int l = 0; j + l < C; l++)
+            s[l] += (double)(a[j + l] * w[j + l]) * (double)b[j + l];
+    } else {
+        for (; j + KN_LANES <= C; j += KN_LANES)
+            for (int l = 0; l < KN_LANES; l++)
+                s[l] += (double)a[j + l] * (double)b[j + l];
+        for (int l = 0; j + l < C; l++)
+            s[l] += (double)a[j + l] * (double)b[j + l];
+    }
+    return kn_lanes_total(s);
+}
+
 NB__TARGET_CLONES static void KN(rms_row_forward)(int64_t C, const NB_T *restrict xi, const NB_T *w, double eps,
                                                   NB_T *restrict yi, double *rstd)
 {
-    double a[KN_LANES] = {0};
-    int64_t j = 0;
-    for (; j + KN_LANES <= C; j += KN_LANES)
-        for (int l = 0; l < KN_LANES; l++) {
-            double v = xi[j + l];
-            a[l] += v * v;
-        }
-    for (int l = 0; j + l < C; l++) {
-        double v = xi[j + l];
-        a[l] += v * v;
-    }
-    double r = 1.0 / sqrt(kn_lanes_total(a) / (double)C + eps);
+    double r = 1.0 / sqrt(KN(dot_lanes)(C, xi, xi, NULL) / (double)C + eps);
     *rstd = r;
     NB_T rt = (NB_T)r;
     if (w) {
@@ -34,26 +46,15 @@ static void KN(rms_forward)(int64_t N, int64_t C, const NB_T *x, const NB_T *w, 
         KN(rms_row_forward)(C, x + i * C, w, eps, y + i * C, rstd + i);
 }
 
-/* dx row: rstd * (gw - xhat * mean(gw * xhat)) */
+/* dx row: r * (gw - xhat * mean(gw * xhat)) = r * gw - x * (r^3 * sum(gw * x) / C) */
 NB__TARGET_CLONES static void KN(rms_dx_row)(int64_t C, const NB_T *restrict xi, const NB_T *restrict gi,
-                                             const NB_T *w, NB_T rt, NB_T *restrict o)
+                                             const NB_T *w, double r, NB_T *restrict o)
 {
-    double a[KN_LANES] = {0};
-    int64_t j = 0;
-    for (; j + KN_LANES <= C; j += KN_LANES)
-        for (int l = 0; l < KN_LANES; l++) {
-            NB_T gw = w ? gi[j + l] * w[j + l] : gi[j + l];
-            a[l] += (double)(gw * (xi[j + l] * rt));
-        }
-    for (int l = 0; j + l < C; l++) {
-        NB_T gw = w ? gi[j + l] * w[j + l] : gi[j + l];
-        a[l] += (double)(gw * (xi[j + l] * rt));
-    }
-    NB_T m2 = (NB_T)(kn_lanes_total(a) / (double)C);
+    NB_T rt = (NB_T)r, c = (NB_T)(r * r * r * KN(dot_lanes)(C, gi, xi, w) / (double)C);
     if (w) {
-        _Pragma("omp simd") for (int64_t k = 0; k < C; k++) o[k] = rt * (gi[k] * w[k] - xi[k] * rt * m2);
+        _Pragma("omp simd") for (int64_t k = 0; k < C; k++) o[k] = rt * (gi[k] * w[k]) - xi[k] * c;
     } else {
-        _Pragma("omp simd") for (int64_t k = 0; k < C; k++) o[k] = rt * (gi[k] - xi[k] * rt * m2);
+        _Pragma("omp simd") for (int64_t k = 0; k < C; k++) o[k] = rt * gi[k] - xi[k] * c;
     }
 }
 
@@ -80,7 +81,7 @@ static void KN(rms_backward)(int64_t N, int64_t C, const NB_T *x, const NB_T *w,
         int64_t i1 = (ch + 1) * KN_CHUNK < N ? (ch + 1) * KN_CHUNK : N;
         for (int64_t i = ch * KN_CHUNK; i < i1; i++) {
             if (dx)
-                KN(rms_dx_row)(C, x + i * C, dy + i * C, w, (NB_T)rstd[i], dx + i * C);
+                KN(rms_dx_row)(C, x + i * C, dy + i * C, w, rstd[i], dx + i * C);
             if (aw)
                 KN(rms_dw_row)(C, x + i * C, dy + i * C, rstd[i], aw);
         }
