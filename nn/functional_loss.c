@@ -178,7 +178,8 @@ static void ncd(const nb_tensor *x, int64_t *N, int64_t *C, int64_t *D)
 }
 
 /* Misuse unless target (class indices) has the input's shape without the class dim. */
-static void check_index_target(const char *op, const nb_tensor *x, const nb_tensor *t)
+static void check_index_target(const char *op, const char *xname, const char *tname, const nb_tensor *x,
+                               const nb_tensor *t)
 {
     if (t->dtype != NB_I32 && t->dtype != NB_I64)
         nb__fail("%s: targets must be int32 or int64, got %s", op, nb_dtype_name(t->dtype));
@@ -186,8 +187,8 @@ static void check_index_target(const char *op, const nb_tensor *x, const nb_tens
     for (int d = 0; fits && d < t->ndim; d++)
         fits = t->shape[d] == x->shape[d == 0 ? 0 : d + 1];
     if (!fits)
-        nb__fail("%s: input of shape %s and target of shape %s do not fit (expected [N, C, d1, ...] and "
-                 "[N, d1, ...], or [C] and [])", op, NB__SHAPE(x), NB__SHAPE(t));
+        nb__fail("%s: %s of shape %s and %s of shape %s do not fit (expected [N, C, d1, ...] and "
+                 "[N, d1, ...], or [C] and [])", op, xname, NB__SHAPE(x), tname, NB__SHAPE(t));
 }
 
 /* saved: 0 target [N*D] int64, 1 weight [C] (iargs[5] has weight).
@@ -210,7 +211,7 @@ nb_tensor *nb_nll_loss(const nb_tensor *input, const nb_tensor *target, const nb
                        nb_reduction reduction, int64_t ignore_index)
 {
     nb__check_float("nb_nll_loss", input);
-    check_index_target("nb_nll_loss", input, target);
+    check_index_target("nb_nll_loss", "input", "target", input, target);
     check_reduction("nb_nll_loss", reduction, false);
     int64_t N, C, D;
     ncd(input, &N, &C, &D);
@@ -271,8 +272,8 @@ static nb_tensor *cross_entropy_prob(const nb_tensor *x, const nb_tensor *p, con
 {
     nb__check_same_dtype("nb_cross_entropy", x, p);
     if (x->ndim == 0 || x->ndim != p->ndim || memcmp(x->shape, p->shape, (size_t)x->ndim * sizeof *x->shape))
-        nb__fail("nb_cross_entropy: logits of shape %s and probability targets of shape %s differ", NB__SHAPE(x),
-                 NB__SHAPE(p));
+        nb__fail("nb_cross_entropy: targets must be int32 or int64, got %s, or probabilities of the logits' shape "
+                 "%s, got shape %s", nb_dtype_name(p->dtype), NB__SHAPE(x), NB__SHAPE(p));
     int64_t N, C, D;
     ncd(x, &N, &C, &D);
     int scope = nb_scope_begin();
@@ -307,7 +308,7 @@ static nb_tensor *cross_entropy_prob(const nb_tensor *x, const nb_tensor *p, con
  * fused [N, C] path, the 'none' result reshaped to the targets' shape. */
 static nb_tensor *cross_entropy_spatial(const nb_tensor *x, const nb_tensor *t, const nb_cross_entropy_opts *o)
 {
-    check_index_target("nb_cross_entropy", x, t);
+    check_index_target("nb_cross_entropy", "logits", "targets", x, t);
     int64_t N, C, D;
     ncd(x, &N, &C, &D);
     int perm[NB_MAX_DIMS];
