@@ -55,7 +55,8 @@ nb_tensor *nb_rms_norm(const nb_tensor *x, int normalized_ndim, const nb_tensor 
     const int64_t *nshape = x->shape + (x->ndim - normalized_ndim);
     if (weight) {
         nb__check_same_dtype("nb_rms_norm", x, weight);
-        if (weight->ndim != normalized_ndim || memcmp(weight->shape, nshape, (size_t)normalized_ndim * sizeof *nshape) != 0)
+        if (weight->ndim != normalized_ndim ||
+            memcmp(weight->shape, nshape, (size_t)normalized_ndim * sizeof *nshape) != 0)
             nb__fail("nb_rms_norm: weight of shape %s does not fit the last %d dim(s) of input of shape %s",
                      NB__SHAPE(weight), normalized_ndim, NB__SHAPE(x));
     }

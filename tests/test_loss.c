@@ -395,7 +395,8 @@ START_TEST(test_nll_misuse)
 {
     nb_tensor *x = nb_zeros(NB_DIMS(2, 3), NB_F32);
     TU_EXPECT_ERROR("nb_nll_loss: target 3 out of range for 3 classes",
-                    nb_nll_loss(x, tu_ints(NB_I64, NB_DIMS(2), (const int64_t[]){0, 3}), NULL, NB_REDUCTION_MEAN, -100));
+                    nb_nll_loss(x, tu_ints(NB_I64, NB_DIMS(2), (const int64_t[]){0, 3}), NULL, NB_REDUCTION_MEAN,
+                                -100));
     TU_EXPECT_ERROR("nb_nll_loss: input of shape [2, 3] and target of shape [3] do not fit",
                     nb_nll_loss(x, nb_zeros(NB_DIMS(3), NB_I64), NULL, NB_REDUCTION_MEAN, -100));
     TU_EXPECT_ERROR("nb_nll_loss: weight of shape [2] does not fit 3 classes",
