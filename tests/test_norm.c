@@ -236,6 +236,47 @@ START_TEST(test_bn_misuse)
 }
 END_TEST
 
+/* ==== thread count ============================================================================= */
+/* Outputs and gradients of each op on inputs large enough to split are bit-identical with 1 and
+ * 3 threads (rows, groups and channels are split; cross-row sums run in a fixed order). */
+static void run_all(nb_tensor **res)
+{
+    int k = 0;
+    nb_tensor *x = rc_leaf(RC_FS(NB_F32, 2, 0.7, 0.3, 0.1, 300, 256)), *w = rc_leaf(RC_FS(NB_F32, 1, 0.3, 0, 1, 256));
+    nb_tensor *y = nb_rms_norm(x, 1, w, 1e-6);
+    nb_backward(y, RC_FS(NB_F32, 1, 0.37, 0.5, 0, 300, 256), false);
+    res[k++] = y, res[k++] = nb_tensor_grad(x), res[k++] = nb_tensor_grad(w);
+    nb_tensor *x4 = rc_leaf(RC_FS(NB_F32, 1, 0.31, 0, 0, 4, 8, 64, 64));
+    y = nb_rope(x4, 7, 10000);
+    nb_backward(y, RC_FS(NB_F32, 1, 0.37, 0.5, 0, 4, 8, 64, 64), false);
+    res[k++] = y, res[k++] = nb_tensor_grad(x4);
+    nb_tensor *xg = rc_leaf(RC_FS(NB_F64, 2, 0.29, 0, 0.3, 8, 16, 40, 30));
+    nb_tensor *wg = rc_leaf(RC_FS(NB_F64, 1, 1.3, 0, 1, 16));
+    for (int bn = 0; bn < 2; bn++) {
+        y = bn ? nb_batch_norm(xg, NULL, NULL, wg, NULL, true, 0.1, 1e-5) : nb_group_norm(xg, 4, wg, NULL, 1e-5);
+        nb_backward(y, RC_FS(NB_F64, 1, 0.37, 0.5, 0, 8, 16, 40, 30), false);
+        res[k++] = y, res[k++] = nb_clone(nb_tensor_grad(xg)), res[k++] = nb_clone(nb_tensor_grad(wg));
+        nb_tensor_set_grad(xg, NULL), nb_tensor_set_grad(wg, NULL);
+    }
+}
+
+START_TEST(test_thread_count)
+{
+    bool dyn = nb_get_dynamic_threads();
+    int nt = nb_get_num_threads();
+    nb_set_dynamic_threads(false);
+    nb_tensor *a[11], *b[11];
+    nb_set_num_threads(1);
+    run_all(a);
+    nb_set_num_threads(3);
+    run_all(b);
+    nb_set_num_threads(nt);
+    nb_set_dynamic_threads(dyn);
+    for (int i = 0; i < 11; i++)
+        tu_assert_close(a[i], b[i], 0, 0);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("norm");
@@ -255,6 +296,7 @@ int main(void)
     tcase_add_loop_test(tc, test_bn_matches_torch, 0, 6);
     tcase_add_test(tc, test_bn_no_running);
     tcase_add_test(tc, test_bn_misuse);
+    tcase_add_test(tc, test_thread_count);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);
 }
