@@ -19,8 +19,8 @@ for arg in "$@"; do
     esac
 done
 
-pkgs="build-essential autoconf automake libtool pkg-config libjemalloc-dev libjansson-dev libopenblas-dev gnuplot-nox check libopenmpi-dev openmpi-bin"
-[ "$want_tests" = yes ] && pkgs="$pkgs python3 python3-torch valgrind libsubunit-dev clang libclang-rt-14-dev libomp-14-dev"
+pkgs="build-essential autoconf automake libtool pkg-config libjemalloc-dev libjansson-dev libxxhash-dev libopenblas-dev gnuplot-nox check libopenmpi-dev openmpi-bin"
+[ "$want_tests" = yes ] && pkgs="$pkgs python3 python3-torch python3-xxhash valgrind libsubunit-dev clang libclang-rt-14-dev libomp-14-dev"
 
 missing=""
 for p in $pkgs; do

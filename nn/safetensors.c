@@ -1,5 +1,9 @@
 /* safetensors.c — safetensors checkpoints (nb_safetensors.h): a validating loader and an atomic
- * writer. The JSON header is parsed and produced by jansson; this file only checks its meaning. */
+ * writer. The JSON header is parsed and produced by jansson; this file only checks its meaning.
+ * Integrity beyond the format: the writer stores an XXH3-64 checksum of every tensor's stored bytes
+ * in __metadata__ (NB__ST_CHECKSUM_KEY, a JSON object name -> 16 hex digits, as a string); the
+ * loader verifies them when present (files from other writers have none and load as before) and
+ * does not pass that key on to the caller's metadata. */
 #define _POSIX_C_SOURCE 200809L /* O_CLOEXEC, O_DIRECTORY, fsync, fdopen, clock_gettime */
 #include "config.h"
 #include "nb_safetensors.h"
@@ -18,6 +22,7 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include <xxhash.h>
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
 #define HOST_IS_LE 0
@@ -129,7 +134,10 @@ typedef struct {
     uint64_t begin, end;
     size_t order; /* position in the header */
     nb_tensor *t; /* borrowed from the dict being built */
+    const char *sum; /* expected XXH3-64 as 16 hex digits, or NULL (no checksum stored) */
 } st_entry;
+
+#define NB__ST_CHECKSUM_KEY "nabla.xxh3_64"
 
 static int entry_cmp(const void *pa, const void *pb)
 {
@@ -228,7 +236,9 @@ static nb_status parse_entry(const char *path, const char *name, json_t *v, st_e
     return NB_OK;
 }
 
-static nb_status parse_metadata(const char *path, json_t *m, nb_state_dict *sd)
+/* Copies the metadata into sd, except the checksum list, parsed into *sums (a new JSON object the
+ * caller frees, or NULL when the file has none). */
+static nb_status parse_metadata(const char *path, json_t *m, nb_state_dict *sd, json_t **sums)
 {
     if (json_is_null(m))
         return NB_OK;
@@ -239,22 +249,66 @@ static nb_status parse_metadata(const char *path, json_t *m, nb_state_dict *sd)
     json_object_foreach(m, k, v) {
         if (!json_is_string(v))
             return nb__status(NB_ERR_FORMAT, "%s: __metadata__ value of '%s' is not a string", path, k);
-        nb_state_dict_set_meta(sd, k, json_string_value(v));
+        if (strcmp(k, NB__ST_CHECKSUM_KEY) != 0) {
+            nb_state_dict_set_meta(sd, k, json_string_value(v));
+            continue;
+        }
+        *sums = json_loads(json_string_value(v), JSON_REJECT_DUPLICATES, NULL);
+        if (!*sums || !json_is_object(*sums))
+            return nb__status(NB_ERR_FORMAT, "%s: __metadata__ '%s' is not a JSON object of checksums", path, k);
     }
     return NB_OK;
 }
 
+/* The expected checksum of every entry from sums (each entry listed, as 16 hex digits, and no
+ * other name), or NB_ERR_FORMAT. */
+static nb_status attach_checksums(const char *path, json_t *sums, st_entry *es, size_t n)
+{
+    if (json_object_size(sums) != n)
+        return nb__status(NB_ERR_FORMAT, "%s: the checksum list names %zu tensors, the file holds %zu", path,
+                          json_object_size(sums), n);
+    for (size_t i = 0; i < n; i++) {
+        json_t *v = json_object_get(sums, es[i].name);
+        const char *h = json_is_string(v) ? json_string_value(v) : NULL;
+        if (!h || strlen(h) != 16 || strspn(h, "0123456789abcdef") != 16)
+            return nb__status(NB_ERR_FORMAT, "%s: tensor '%s' has no valid checksum in the checksum list", path,
+                              es[i].name);
+        es[i].sum = h;
+    }
+    return NB_OK;
+}
+
+static void hex64(uint64_t v, char out[17]) { snprintf(out, 17, "%016" PRIx64, v); }
+
+/* Compares entry e's checksum (when stored) with the hash of the bytes read. */
+static nb_status check_sum(const char *path, const st_entry *e, XXH3_state_t *h)
+{
+    if (!e->sum)
+        return NB_OK;
+    char got[17];
+    hex64((uint64_t)XXH3_64bits_digest(h), got);
+    if (strcmp(got, e->sum) != 0)
+        return nb__status(NB_ERR_FORMAT, "%s: tensor '%s': checksum %s does not match the stored %s (the data "
+                          "is corrupted)", path, e->name, got, e->sum);
+    return NB_OK;
+}
+
 /* Reads entry e's bytes (the file is positioned at them) into its tensor. */
-static nb_status read_entry(const char *path, FILE *f, const st_entry *e)
+static nb_status read_entry(const char *path, FILE *f, const st_entry *e, XXH3_state_t *h)
 {
     size_t n = (size_t)nb_tensor_numel(e->t), size = e->dt->size;
     int err = 0;
+    XXH3_64bits_reset(h);
     if (n == 0)
-        return NB_OK;
+        return check_sum(path, e, h);
     if (e->dt->kind == ST_NATIVE) {
         unsigned char *p = nb_tensor_data(e->t);
         if (!read_exact(f, p, n * size, &err))
             return read_failed(path, err);
+        XXH3_64bits_update(h, p, n * size); /* the stored (little-endian) bytes */
+        nb_status cs = check_sum(path, e, h);
+        if (cs != NB_OK)
+            return cs;
         if (!HOST_IS_LE)
             swap_elems(p, n, size);
         if (e->dt->dt == NB_BOOL)
@@ -270,18 +324,20 @@ static nb_status read_entry(const char *path, FILE *f, const st_entry *e)
         size_t k = n - done < IO_CHUNK / 2 ? n - done : IO_CHUNK / 2;
         if (!read_exact(f, buf, 2 * k, &err))
             return read_failed(path, err);
+        XXH3_64bits_update(h, buf, 2 * k);
         for (size_t i = 0; i < k; i++) {
             uint16_t h = (uint16_t)(buf[2 * i] | (buf[2 * i + 1] << 8));
             dst[done + i] = e->dt->kind == ST_F16 ? f16_to_f32(h) : bits_to_f32((uint32_t)h << 16);
         }
         done += k;
     }
-    return NB_OK;
+    return check_sum(path, e, h);
 }
 
-/* Parses the header text into entries (and metadata into sd) and checks the data layout. */
+/* Parses the header text into entries (and metadata into sd, checksums into *sums) and checks the
+ * data layout. */
 static nb_status parse_header(const char *path, json_t *root, uint64_t data_len, nb_state_dict *sd,
-                              st_entry **entries_out, size_t *count_out)
+                              st_entry **entries_out, size_t *count_out, json_t **sums)
 {
     size_t cap = json_object_size(root), n = 0;
     st_entry *es = calloc(cap ? cap : 1, sizeof *es);
@@ -293,7 +349,7 @@ static nb_status parse_header(const char *path, json_t *root, uint64_t data_len,
     nb_status st;
     json_object_foreach(root, key, v) {
         if (strcmp(key, "__metadata__") == 0) {
-            if ((st = parse_metadata(path, v, sd)) != NB_OK)
+            if ((st = parse_metadata(path, v, sd, sums)) != NB_OK)
                 return st;
             continue;
         }
@@ -357,9 +413,10 @@ static nb_status load_file(const char *path, FILE *f, uint64_t fsize, nb_state_d
     if (!text)
         return nb__status(NB_ERR_NOMEM, "%s: out of memory for a %" PRIu64 "-byte header", path, hlen);
     nb_status st = NB_OK;
-    json_t *root = NULL;
+    json_t *root = NULL, *sums = NULL;
     st_entry *es = NULL;
     size_t n = 0;
+    XXH3_state_t *h = NULL;
     if (!read_exact(f, text, hlen, &err)) {
         st = read_failed(path, err);
         goto done;
@@ -386,8 +443,14 @@ static nb_status load_file(const char *path, FILE *f, uint64_t fsize, nb_state_d
         st = nb__status(NB_ERR_FORMAT, "%s: header is not a JSON object", path);
         goto done;
     }
-    if ((st = parse_header(path, root, fsize - 8 - hlen, sd, &es, &n)) != NB_OK)
+    if ((st = parse_header(path, root, fsize - 8 - hlen, sd, &es, &n, &sums)) != NB_OK)
         goto done;
+    if (sums && (st = attach_checksums(path, sums, es, n)) != NB_OK)
+        goto done;
+    if (!(h = XXH3_createState())) {
+        st = nb__status(NB_ERR_NOMEM, "%s: out of memory", path);
+        goto done;
+    }
 
     /* tensors in header order, filled in file order */
     int scope = nb_scope_begin();
@@ -404,9 +467,11 @@ static nb_status load_file(const char *path, FILE *f, uint64_t fsize, nb_state_d
         goto done;
     qsort(es, n, sizeof *es, entry_cmp);
     for (size_t i = 0; i < n && st == NB_OK; i++)
-        st = read_entry(path, f, &es[i]);
+        st = read_entry(path, f, &es[i], h);
 done:
+    XXH3_freeState(h);
     free(es);
+    json_decref(sums);
     json_decref(root);
     free(text);
     return st;
@@ -466,6 +531,55 @@ nb_status nb__safetensors_load_mem(const void *buf, size_t len, const char *name
 }
 
 /* ---- saving --------------------------------------------------------------------------------- */
+/* XXH3-64 of t's values as stored: row-major, little-endian. */
+static uint64_t hash_tensor(const nb_tensor *t, XXH3_state_t *h)
+{
+    size_t n = (size_t)nb_tensor_numel(t), size = nb_dtype_size(t->dtype);
+    XXH3_64bits_reset(h);
+    int scope = nb_scope_begin();
+    const nb_tensor *c = nb_tensor_is_contiguous(t) ? t : nb__contiguous_copy(t);
+    const unsigned char *p = n ? nb_tensor_data(c) : NULL;
+    if (HOST_IS_LE) {
+        if (n)
+            XXH3_64bits_update(h, p, n * size);
+    } else {
+        unsigned char buf[IO_CHUNK];
+        for (size_t done = 0; done < n;) {
+            size_t k = n - done < IO_CHUNK / size ? n - done : IO_CHUNK / size;
+            memcpy(buf, p + done * size, k * size);
+            swap_elems(buf, k, size);
+            XXH3_64bits_update(h, buf, k * size);
+            done += k;
+        }
+    }
+    nb_scope_end(scope);
+    return (uint64_t)XXH3_64bits_digest(h);
+}
+
+/* Sets m[NB__ST_CHECKSUM_KEY] to the JSON text {name: xxh3 hex, ...} of every tensor of sd. */
+static nb_status add_checksums(const nb_state_dict *sd, const char *path, json_t *m)
+{
+    json_t *sums = json_object();
+    XXH3_state_t *h = XXH3_createState();
+    char *text = NULL;
+    nb_status st = NB_OK;
+    for (int i = 0, n = nb_state_dict_count(sd); sums && h && i < n; i++) {
+        char hex[17];
+        hex64(hash_tensor(nb_state_dict_tensor_at(sd, i), h), hex);
+        if (json_object_set_new(sums, nb_state_dict_name_at(sd, i), json_string(hex)) != 0) {
+            st = nb__status(NB_ERR_INVALID, "%s: tensor name '%s' is not valid UTF-8", path, nb_state_dict_name_at(sd, i));
+            break;
+        }
+    }
+    if (st == NB_OK && (!sums || !h || !(text = json_dumps(sums, JSON_COMPACT | JSON_SORT_KEYS)) ||
+                        json_object_set_new(m, NB__ST_CHECKSUM_KEY, json_string(text)) != 0))
+        st = nb__status(NB_ERR_NOMEM, "%s: out of memory building the checksums", path);
+    free(text);
+    XXH3_freeState(h);
+    json_decref(sums);
+    return st;
+}
+
 /* Builds the padded header text (*out, malloc'd; *len a multiple of 8). */
 static nb_status build_header(const nb_state_dict *sd, const char *path, char **out, size_t *len)
 {
@@ -474,14 +588,17 @@ static nb_status build_header(const nb_state_dict *sd, const char *path, char **
     if (!root)
         return nb__status(NB_ERR_NOMEM, "%s: out of memory building the header", path);
     int nm = nb_state_dict_meta_count(sd);
-    if (nm > 0) {
+    if (nm > 0 || nb_state_dict_count(sd) > 0) { /* an empty dict stays "{}" */
         json_t *m = json_object();
-        if (json_object_set_new(root, "__metadata__", m) != 0) {
-            st = nb__status(NB_ERR_NOMEM, "%s: out of memory building the header", path);
+        if (json_object_set_new(root, "__metadata__", m) != 0 || (st = add_checksums(sd, path, m)) != NB_OK) {
+            if (st == NB_OK)
+                st = nb__status(NB_ERR_NOMEM, "%s: out of memory building the header", path);
             goto done;
         }
         for (int i = 0; i < nm; i++) {
             const char *k = nb_state_dict_meta_key_at(sd, i), *val = nb_state_dict_meta_value_at(sd, i);
+            if (strcmp(k, NB__ST_CHECKSUM_KEY) == 0)
+                continue; /* ours, computed above */
             json_t *js = json_string(val);
             if (!js) {
                 st = nb__status(NB_ERR_INVALID, "%s: metadata value of '%s' is not valid UTF-8", path, k);

@@ -17,6 +17,7 @@ torch.set_default_dtype(torch.float64)
 
 
 def main():
+    GPT_KEYS = ("vocab_size", "block_size", "n_layer", "n_head", "n_embd", "bias")
     kind, path = sys.argv[1], sys.argv[2]
     _, _, tensors, meta = read(path)
     x, y = tensors.pop("data.x"), tensors.pop("data.y")
@@ -25,7 +26,7 @@ def main():
         model.load_state_dict(tensors, strict=True)
         loss_fn = lambda: F.cross_entropy(model(x), y)  # noqa: E731
     else:
-        m = {k: int(v) if k != "bias" else v == "true" for k, v in meta.items()}
+        m = {k: int(v) if k != "bias" else v == "true" for k, v in meta.items() if k in GPT_KEYS}
         model = GPT(m["vocab_size"], m["block_size"], m["n_layer"], m["n_head"], m["n_embd"], m["bias"])
         missing, unexpected = model.load_state_dict(tensors, strict=False)
         assert missing == ["lm_head.weight"] and not unexpected, (missing, unexpected)

@@ -12,6 +12,8 @@ Exits 0 on success; 1 with a message on stderr otherwise.
 The tables below must match the ones in tests/test_safetensors.c.
 """
 import json
+
+import xxhash  # python3-xxhash: checks the checksums nabla writes
 import struct
 import sys
 
@@ -78,6 +80,9 @@ def no_duplicates(pairs):
     return d
 
 
+CHECKSUM_KEY = "nabla.xxh3_64"
+
+
 def read(path):
     """Returns (header length, header key order, {name: tensor}, metadata or None)."""
     with open(path, "rb") as f:
@@ -96,6 +101,17 @@ def read(path):
     if meta is not None and not all(isinstance(v, str) for v in meta.values()):
         fail("%s: non-string metadata" % path)
     body = data[8 + n:]
+    sums = json.loads(meta.pop(CHECKSUM_KEY)) if meta and CHECKSUM_KEY in meta else None
+    if meta == {}:
+        meta = None
+    if sums is not None:  # nabla's per-tensor XXH3-64 of the stored bytes, checked independently here
+        if sorted(sums) != sorted(header):
+            fail("%s: the checksums name %s, the tensors are %s" % (path, sorted(sums), sorted(header)))
+        for name, e in header.items():
+            b, end = e["data_offsets"]
+            got = xxhash.xxh3_64(body[b:end]).hexdigest()
+            if got != sums[name]:
+                fail("%s: tensor %s: xxh3 %s, the file says %s" % (path, name, got, sums[name]))
     pos = 0
     for name, e in sorted(header.items(), key=lambda kv: kv[1]["data_offsets"]):
         b, end = e["data_offsets"]
@@ -173,9 +189,12 @@ def cmd_write(path):
 
 
 def cmd_small(path):
+    """The small dict as nabla writes it: its checksum list (sorted keys, compact JSON) first."""
     a = torch.tensor([1.0, -2.0], dtype=torch.float32)
     b = torch.tensor(7, dtype=torch.int64)
-    write(path, [("a", "F32", a), ("b", "I64", b)], ["a", "b"], {"k": "v"})
+    sums = {name: xxhash.xxh3_64(tensor_bytes(t)).hexdigest() for name, t in (("a", a), ("b", b))}
+    meta = {CHECKSUM_KEY: json.dumps(sums, separators=(",", ":"), sort_keys=True), "k": "v"}
+    write(path, [("a", "F32", a), ("b", "I64", b)], ["a", "b"], meta)
 
 
 def main(argv):

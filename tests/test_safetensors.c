@@ -10,6 +10,7 @@
 #include "nb_state_dict.h"
 
 #include <dirent.h>
+#include <xxhash.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -176,20 +177,27 @@ static nb_state_dict *small_dict(void)
     return sd;
 }
 
-static const char k_small_json[] = "{\"__metadata__\":{\"k\":\"v\"},"
-                                   "\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
-                                   "\"b\":{\"dtype\":\"I64\",\"shape\":[],\"data_offsets\":[8,16]}}";
+/* The header nabla writes: the checksum list (XXH3-64 of each tensor's stored bytes, here computed
+ * with libxxhash directly), the caller's metadata, then the tensors in dict order. */
+static const char k_small_json_fmt[] =
+    "{\"__metadata__\":{\"nabla.xxh3_64\":\"{\\\"a\\\":\\\"%016llx\\\",\\\"b\\\":\\\"%016llx\\\"}\",\"k\":\"v\"},"
+    "\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
+    "\"b\":{\"dtype\":\"I64\",\"shape\":[],\"data_offsets\":[8,16]}}";
 
 START_TEST(test_header_bytes)
 {
+    const unsigned char data[16] = {0x00, 0x00, 0x80, 0x3f, 0x00, 0x00, 0x00, 0xc0, 7, 0, 0, 0, 0, 0, 0, 0};
+    char k_small_json[320];
+    snprintf(k_small_json, sizeof k_small_json, k_small_json_fmt, (unsigned long long)XXH3_64bits(data, 8),
+             (unsigned long long)XXH3_64bits(data + 8, 8));
     size_t jl = strlen(k_small_json), hl = (jl + 7) / 8 * 8, n = 8 + hl + 16;
-    unsigned char want[256];
+    unsigned char want[512];
     memset(want, 0, sizeof want);
-    want[0] = (unsigned char)hl; /* 136 = 0x88: 132 bytes of JSON + 4 spaces */
-    ck_assert_uint_eq(hl, 136);
+    want[0] = (unsigned char)hl; /* 208 = 0xd0: 206 bytes of JSON + 2 spaces */
+    ck_assert_uint_eq(jl, 206);
+    ck_assert_uint_eq(hl, 208);
     memcpy(want + 8, k_small_json, jl);
     memset(want + 8 + jl, ' ', hl - jl);
-    const unsigned char data[16] = {0x00, 0x00, 0x80, 0x3f, 0x00, 0x00, 0x00, 0xc0, 7, 0, 0, 0, 0, 0, 0, 0};
     memcpy(want + 8 + hl, data, 16);
 
     nb_state_dict *sd = small_dict();

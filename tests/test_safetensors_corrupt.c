@@ -157,6 +157,35 @@ static const bad_case k_bad[] = {
     {"", 0, "header does not start with '{'"},
 };
 
+/* Every byte of the data region, one bit flipped: the stored XXH3-64 checksums reject each file
+ * (without them, all of these loaded silently), naming the tensor. */
+START_TEST(test_every_data_bit_flip)
+{
+    nb_state_dict *src = known_dict(TU_CONTIGUOUS, true);
+    const char *good = tpath("dflip_src.safetensors"), *p = tpath("dflip.safetensors");
+    ck_assert(nb_safetensors_save(src, good) == NB_OK);
+    nb_state_dict_free(src);
+    size_t len;
+    unsigned char *b = read_all(good, &len);
+    uint64_t hl = 0;
+    for (int i = 7; i >= 0; i--)
+        hl = hl << 8 | b[i];
+    ck_assert_uint_gt(len, 8 + hl);
+    for (size_t i = 8 + hl; i < len; i++) {
+        b[i] ^= (unsigned char)(1u << (i % 8));
+        write_all(p, b, len);
+        b[i] ^= (unsigned char)(1u << (i % 8));
+        expect_load_error(p, NB_ERR_FORMAT, "does not match the stored");
+    }
+    /* the untouched file loads, and the checksum list is not handed on as metadata */
+    nb_state_dict *sd = NULL;
+    ck_assert_msg(nb_safetensors_load(good, &sd) == NB_OK, "%s", nb_last_error());
+    ck_assert_ptr_null(nb_state_dict_get_meta(sd, "nabla.xxh3_64"));
+    nb_state_dict_free(sd);
+    free(b);
+}
+END_TEST
+
 START_TEST(test_bad_headers)
 {
     const char *p = tpath("bad.safetensors");
@@ -219,6 +248,7 @@ int main(void)
     tcase_set_timeout(tc, 20);
     tcase_add_test(tc, test_every_truncation);
     tcase_add_test(tc, test_every_header_bit_flip);
+    tcase_add_test(tc, test_every_data_bit_flip);
     tcase_add_test(tc, test_bad_headers);
     tcase_add_test(tc, test_bad_lengths_and_files);
     suite_add_tcase(s, tc);
