@@ -14,3 +14,6 @@ libnabla_core_la_SOURCES += tensor/nb__k_scan.h tensor/k_scan.c tensor/k_scan_im
 	tensor/nb__k_shape.h tensor/k_shape.c
 # norms, rotary embedding, losses: kernels (k_norm_impl.h is included once per float type)
 libnabla_core_la_SOURCES += tensor/nb__k_norm.h tensor/k_norm.c tensor/k_norm_impl.h
+# kernel implementation files (included once per element type; kmacros)
+libnabla_core_la_SOURCES += tensor/nb__paste.h tensor/k_gemm_scalar_impl.h tensor/k_gemm_kset_impl.h \
+	tensor/k_gemm_ukr_impl.h tensor/k_gemm_driver_impl.h
