@@ -20,3 +20,4 @@ libnabla_core_la_SOURCES += tensor/nb__paste.h tensor/k_gemm_scalar_impl.h tenso
 libnabla_core_la_SOURCES += tensor/k_attention_base_impl.h tensor/k_attention_mm_impl.h \
 	tensor/k_attention_panel_impl.h tensor/k_attention_rows_impl.h tensor/k_attention_vexp_impl.h \
 	tensor/k_attention_impl.h
+libnabla_core_la_SOURCES += tensor/k_reduce_impl.h
