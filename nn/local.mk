@@ -14,3 +14,5 @@ libnabla_core_la_CFLAGS += $(MPI_CFLAGS)
 libnabla_core_la_LIBADD += $(MPI_LIBS)
 # norms, rotary embedding, losses
 libnabla_core_la_SOURCES += nn/functional_norm.c nn/functional_loss.c nn/nb__functional_loss.h
+# kernel implementation files (included once per element type; kmacros)
+libnabla_core_la_SOURCES += tensor/k_nn_impl.h
