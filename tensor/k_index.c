@@ -7,6 +7,7 @@
  * are written once as a macro over T and instantiated per numeric dtype. */
 #include "config.h"
 #include "nb__k_index.h"
+#include "nb__paste.h"
 
 /* ---- helpers -------------------------------------------------------------------------------- */
 /* Geometry-only aliases: stack copies of a tensor header that nb__iter_init reads. They are never
@@ -159,28 +160,15 @@ typedef struct {
     int64_t dd, sd; /* byte strides of dst and src along d */
 } add_ctx;
 
-/* p[0]: run of dst positions, p[1]: the matching src run. For each destination element the
- * contributions are added in ascending j, whatever the split into runs. */
-#define NB__INDEX_ADD(e, T)                                                                  \
-    static void index_add_##T(char **p, const int64_t *s, int64_t n, void *vctx)              \
-    {                                                                                        \
-        const add_ctx *c = vctx;                                                             \
-        for (int64_t j = 0; j < c->nidx; j++) {                                              \
-            char *dp = p[0] + c->idx[j] * c->dd;                                             \
-            const char *sp = p[1] + j * c->sd;                                               \
-            if (s[0] == (int64_t)sizeof(T) && s[1] == (int64_t)sizeof(T)) {                  \
-                T *dv = (T *)dp;                                                             \
-                const T *sv = (const T *)sp;                                                 \
-                for (int64_t i = 0; i < n; i++)                                              \
-                    dv[i] += sv[i];                                                          \
-            } else {                                                                         \
-                for (int64_t i = 0; i < n; i++)                                              \
-                    *(T *)(dp + i * s[0]) += *(const T *)(sp + i * s[1]);                    \
-            }                                                                                \
-        }                                                                                    \
-    }
-NB__NUMERIC_TYPES(NB__INDEX_ADD)
-#undef NB__INDEX_ADD
+/* index_add_<T> for each numeric type (k_index_add_impl.h). */
+#define NB_T float
+#include "k_index_add_impl.h"
+#define NB_T double
+#include "k_index_add_impl.h"
+#define NB_T int32_t
+#include "k_index_add_impl.h"
+#define NB_T int64_t
+#include "k_index_add_impl.h"
 
 void nb__k_index_add(nb_tensor *dst, int d, const int64_t *idx, int64_t nidx, const nb_tensor *src)
 {

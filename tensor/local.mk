@@ -21,3 +21,4 @@ libnabla_core_la_SOURCES += tensor/k_attention_base_impl.h tensor/k_attention_mm
 	tensor/k_attention_panel_impl.h tensor/k_attention_rows_impl.h tensor/k_attention_vexp_impl.h \
 	tensor/k_attention_impl.h
 libnabla_core_la_SOURCES += tensor/k_reduce_impl.h
+libnabla_core_la_SOURCES += tensor/k_index_add_impl.h
