@@ -22,3 +22,4 @@ libnabla_core_la_SOURCES += tensor/k_attention_base_impl.h tensor/k_attention_mm
 	tensor/k_attention_impl.h
 libnabla_core_la_SOURCES += tensor/k_reduce_impl.h
 libnabla_core_la_SOURCES += tensor/k_index_add_impl.h
+libnabla_core_la_SOURCES += tensor/random_fill_impl.h

@@ -3,6 +3,7 @@
  * on the seed and call order, never on the machine or the thread count. */
 #include "config.h"
 #include "nb__tensor.h"
+#include "nb__paste.h"
 
 #include <math.h>
 
@@ -103,63 +104,14 @@ typedef double (*draw_fn)(nb_generator *g, double a, double b);
 static double draw_normal(nb_generator *g, double mean, double std) { return mean + std * nb_generator_normal(g); }
 static double draw_uniform(nb_generator *g, double lo, double hi) { return lo + (hi - lo) * nb_generator_uniform(g); }
 
-/* nb_normal_ of a contiguous tensor, value for value what the element loop below gives: the
- * uniforms are drawn in order (a block at a time), the Box-Muller transforms (the costly part:
- * log, sqrt, sin, cos) then run in parallel, each pair's result depending only on its uniforms. */
+/* The contiguous fills, per type (random_fill_impl.h). */
 #define NORMAL_BLOCK 8192 /* pairs per block */
-#define NB__FILL_NORMAL(E, T)                                                                      \
-    static void fill_normal_##T(T *out, int64_t n, double mean, double std, nb_generator *g)       \
-    {                                                                                              \
-        int64_t i = 0;                                                                             \
-        if (n > 0 && g->has_spare) {                                                               \
-            out[i++] = (T)(mean + std * g->spare_normal);                                          \
-            g->has_spare = false;                                                                  \
-        }                                                                                          \
-        double *u = nb__alloc(2 * NORMAL_BLOCK * sizeof *u), spare = 0;                           \
-        while (i < n) {                                                                            \
-            int64_t np = (n - i + 1) / 2 < NORMAL_BLOCK ? (n - i + 1) / 2 : NORMAL_BLOCK;          \
-            for (int64_t k = 0; k < np; k++) {                                                     \
-                double u1;                                                                         \
-                do                                                                                 \
-                    u1 = nb_generator_uniform(g);                                                  \
-                while (u1 <= 0.0);                                                                 \
-                u[2 * k] = u1;                                                                     \
-                u[2 * k + 1] = nb_generator_uniform(g);                                            \
-            }                                                                                      \
-            int nt = nb__threads_for(np * 64);                                                     \
-            NB__OMP_PARALLEL_FOR(nt)                                                               \
-            for (int64_t k = 0; k < np; k++) {                                                     \
-                double c, s;                                                                       \
-                box_muller(u[2 * k], u[2 * k + 1], &c, &s);                                        \
-                out[i + 2 * k] = (T)(mean + std * c);                                              \
-                if (i + 2 * k + 1 < n)                                                             \
-                    out[i + 2 * k + 1] = (T)(mean + std * s);                                      \
-                else                                                                               \
-                    spare = s; /* one pair at most: the last of an odd count */                    \
-            }                                                                                      \
-            i += 2 * np;                                                                           \
-        }                                                                                          \
-        if (i > n) { /* the last pair's second value is the generator's spare, as one by one */    \
-            g->spare_normal = spare;                                                               \
-            g->has_spare = true;                                                                   \
-        }                                                                                          \
-        nb__free(u, 2 * NORMAL_BLOCK * sizeof *u);                                                 \
-    }
-NB__FLOAT_TYPES(NB__FILL_NORMAL)
-#undef NB__FILL_NORMAL
-
-/* nb_uniform_ of a contiguous tensor: the element loop below without the per-element addressing. */
-#define NB__FILL_UNIFORM(E, T)                                                                     \
-    static void fill_uniform_##T(T *out, int64_t n, double lo, double hi, nb_generator *g)         \
-    {                                                                                              \
-        const T below = E == NB_F32 ? (T)nextafterf((float)hi, -INFINITY) : (T)nextafter(hi, -INFINITY); \
-        for (int64_t i = 0; i < n; i++) {                                                          \
-            T v = (T)(lo + (hi - lo) * nb_generator_uniform(g));                                   \
-            out[i] = lo < hi && (double)v >= hi ? below : v;                                          \
-        }                                                                                          \
-    }
-NB__FLOAT_TYPES(NB__FILL_UNIFORM)
-#undef NB__FILL_UNIFORM
+#define NB_T float
+#define NB_E NB_F32
+#include "random_fill_impl.h"
+#define NB_T double
+#define NB_E NB_F64
+#include "random_fill_impl.h"
 
 static nb_tensor *fill_random(const char *op, nb_tensor *t, draw_fn draw, double a, double b, nb_generator *gen)
 {
