@@ -16,3 +16,4 @@ libnabla_core_la_LIBADD += $(MPI_LIBS)
 libnabla_core_la_SOURCES += nn/functional_norm.c nn/functional_loss.c nn/nb__functional_loss.h
 # kernel implementation files (included once per element type; kmacros)
 libnabla_core_la_SOURCES += tensor/k_nn_impl.h
+libnabla_core_la_SOURCES += nn/optim_update_impl.h nn/optim_clip_impl.h

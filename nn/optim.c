@@ -2,6 +2,7 @@
  * See nb_optim.h for the contracts. */
 #include "config.h"
 #include "nb__tensor.h"
+#include "nb__paste.h"
 #include "nb_autograd.h"
 #include "nb_optim.h"
 
@@ -293,29 +294,6 @@ typedef void (*upd_fn)(int64_t lo, int64_t hi, const upd_bufs *b, const upd_args
 #pragma clang diagnostic ignored "-Wpass-failed"
 #endif
 
-/* torch: d = g (+ wd*p); buf = d | buf*mom + (1-damp)*d; d = d + mom*buf | buf; p = p + (-lr)*d */
-#define SGD_RANGE(T, NAME, WD, MOM, FIRST, NEST)                                                   \
-    NB__TARGET_CLONES static void NAME(int64_t lo, int64_t hi, const upd_bufs *bf, const upd_args *a) \
-    {                                                                                              \
-        T *restrict p = bf->p, *restrict buf = bf->s[0];                                           \
-        const T *restrict g = bf->g;                                                               \
-        const T wd = (T)a->wd, mom = (T)a->momentum, omd = (T)(1 - a->dampening),                  \
-                nlr = (T)(-a->lr), sgn = a->maximize ? (T)-1 : (T)1;                               \
-        (void)wd, (void)mom, (void)omd, (void)buf;                                                 \
-        _Pragma("omp simd")                                                                        \
-        for (int64_t i = lo; i < hi; i++) {                                                        \
-            T d = sgn * g[i];                                                                      \
-            if (WD)                                                                                \
-                d = d + wd * p[i];                                                                 \
-            if (MOM) {                                                                             \
-                T b = FIRST ? d : buf[i] * mom + omd * d;                                          \
-                buf[i] = b;                                                                        \
-                d = NEST ? d + mom * b : b;                                                        \
-            }                                                                                      \
-            p[i] = p[i] + nlr * d;                                                                 \
-        }                                                                                          \
-    }
-
 /* x[0..n) = sqrt(x) with the SSE2 instruction (IEEE, correctly rounded: the values of sqrt());
  * libm's sqrt keeps a loop scalar (errno), this one lets the Adam loops around it vectorize. */
 static inline void sqrt_block_float(float *x, int64_t n)
@@ -339,74 +317,14 @@ static inline void sqrt_block_double(double *x, int64_t n)
         x[i] = sqrt(x[i]);
 }
 
-/* torch: (AdamW: p = p*(1 - lr*wd)) (Adam: d = g + wd*p); m = m*b1 + (1-b1)*d;
- * v = v*b2 + (1-b2)*d*d; (vmax = max(vmax, v), NaN propagating); denom = sqrt(v)/sqrt(bc2) + eps;
- * p = p + (-step_size)*m/denom. AdamW's decay factor is 1 (exact) for Adam. In blocks of
- * ADAM_BLOCK: the moments pass (keeping v for the root), the roots, the parameter pass. */
+/* Adam works in blocks of ADAM_BLOCK elements (see optim_update_impl.h). */
 #define ADAM_BLOCK 256
-#define ADAM_RANGE(T, NAME, L2, AMS)                                                               \
-    NB__TARGET_CLONES static void NAME(int64_t lo, int64_t hi, const upd_bufs *bf, const upd_args *a) \
-    {                                                                                              \
-        T *restrict p = bf->p, *restrict m = bf->s[0], *restrict v = bf->s[1],                     \
-          *restrict vmax = bf->s[2];                                                               \
-        const T *restrict g = bf->g;                                                               \
-        const T decay = a->decoupled ? (T)(1 - a->lr * a->wd) : (T)1, wd = (T)a->wd,               \
-                b1 = (T)a->beta1, omb1 = (T)(1 - a->beta1), b2 = (T)a->beta2,                      \
-                omb2 = (T)(1 - a->beta2), bc2s = (T)a->bc2_sqrt, eps = (T)a->eps,                  \
-                nss = (T)(-a->step_size), sgn = a->maximize ? (T)-1 : (T)1;                        \
-        (void)wd, (void)vmax;                                                                      \
-        T root[ADAM_BLOCK];                                                                        \
-        for (int64_t b0 = lo; b0 < hi; b0 += ADAM_BLOCK) {                                         \
-            int64_t n = hi - b0 < ADAM_BLOCK ? hi - b0 : ADAM_BLOCK;                               \
-            T *restrict pb = p + b0, *restrict mb = m + b0, *restrict vb = v + b0;                 \
-            T *restrict xb = AMS ? vmax + b0 : NULL;                                               \
-            const T *restrict gb = g + b0;                                                         \
-            (void)xb;                                                                              \
-            _Pragma("omp simd")                                                                    \
-            for (int64_t i = 0; i < n; i++) {                                                      \
-                T d = sgn * gb[i];                                                                 \
-                T pi = pb[i] * decay;                                                              \
-                if (L2)                                                                            \
-                    d = d + wd * pi;                                                               \
-                T mi = mb[i] * b1 + omb1 * d;                                                      \
-                T vi = vb[i] * b2 + omb2 * d * d;                                                  \
-                mb[i] = mi;                                                                        \
-                vb[i] = vi;                                                                        \
-                if (AMS) {                                                                         \
-                    T x = xb[i];                                                                   \
-                    vi = (x > vi || x != x) ? x : vi;                                              \
-                    xb[i] = vi;                                                                    \
-                }                                                                                  \
-                pb[i] = pi;                                                                        \
-                root[i] = vi;                                                                      \
-            }                                                                                      \
-            sqrt_block_##T(root, n);                                                               \
-            _Pragma("omp simd")                                                                    \
-            for (int64_t i = 0; i < n; i++) {                                                      \
-                T denom = root[i] / bc2s + eps;                                                    \
-                pb[i] = pb[i] + nss * mb[i] / denom;                                               \
-            }                                                                                      \
-        }                                                                                          \
-    }
 
 /* Index of a variant: SGD wd | momentum << 1 | first << 2 | nesterov << 3; Adam l2 | amsgrad << 1. */
-#define UPD_KERNELS(e, T)                                                                          \
-    SGD_RANGE(T, sgd_##T##_0, 0, 0, 0, 0) SGD_RANGE(T, sgd_##T##_1, 1, 0, 0, 0)                    \
-    SGD_RANGE(T, sgd_##T##_2, 0, 1, 0, 0) SGD_RANGE(T, sgd_##T##_3, 1, 1, 0, 0)                    \
-    SGD_RANGE(T, sgd_##T##_6, 0, 1, 1, 0) SGD_RANGE(T, sgd_##T##_7, 1, 1, 1, 0)                    \
-    SGD_RANGE(T, sgd_##T##_10, 0, 1, 0, 1) SGD_RANGE(T, sgd_##T##_11, 1, 1, 0, 1)                  \
-    SGD_RANGE(T, sgd_##T##_14, 0, 1, 1, 1) SGD_RANGE(T, sgd_##T##_15, 1, 1, 1, 1)                  \
-    static const upd_fn sgd_##T[16] = {                                                            \
-        [0] = sgd_##T##_0, [1] = sgd_##T##_1, [2] = sgd_##T##_2, [3] = sgd_##T##_3,                \
-        [6] = sgd_##T##_6, [7] = sgd_##T##_7, [10] = sgd_##T##_10, [11] = sgd_##T##_11,           \
-        [14] = sgd_##T##_14, [15] = sgd_##T##_15};                                                 \
-    ADAM_RANGE(T, adam_##T##_0, 0, 0) ADAM_RANGE(T, adam_##T##_1, 1, 0)                            \
-    ADAM_RANGE(T, adam_##T##_2, 0, 1) ADAM_RANGE(T, adam_##T##_3, 1, 1)                            \
-    static const upd_fn adam_##T[4] = {adam_##T##_0, adam_##T##_1, adam_##T##_2, adam_##T##_3};
-NB__FLOAT_TYPES(UPD_KERNELS)
-#undef UPD_KERNELS
-#undef SGD_RANGE
-#undef ADAM_RANGE
+#define NB_T float
+#include "optim_update_impl.h"
+#define NB_T double
+#include "optim_update_impl.h"
 
 static upd_fn pick_kernel(const nb_optimizer *opt, nb_dtype dt, const upd_args *a)
 {
@@ -684,26 +602,10 @@ void nb_optimizer_set_param_step(nb_optimizer *opt, int i, int64_t step)
  * for any thread count. One parallel loop covers all gradients. */
 enum { CLIP_CHUNK = 16384 };
 
-#define CLIP_KERNELS(e, T)                                                                         \
-    static double sumsq_##T(const void *data, int64_t lo, int64_t hi)                              \
-    {                                                                                              \
-        const T *x = data;                                                                         \
-        double s = 0;                                                                              \
-        _Pragma("omp simd reduction(+ : s)")                                                       \
-        for (int64_t i = lo; i < hi; i++)                                                          \
-            s += (double)x[i] * (double)x[i];                                                      \
-        return s;                                                                                  \
-    }                                                                                              \
-    static void scale_##T(void *data, int64_t lo, int64_t hi, double coef)                         \
-    {                                                                                              \
-        T *x = data;                                                                               \
-        const T c = (T)coef;                                                                       \
-        _Pragma("omp simd")                                                                        \
-        for (int64_t i = lo; i < hi; i++)                                                          \
-            x[i] = x[i] * c;                                                                       \
-    }
-NB__FLOAT_TYPES(CLIP_KERNELS)
-#undef CLIP_KERNELS
+#define NB_T float
+#include "optim_clip_impl.h"
+#define NB_T double
+#include "optim_clip_impl.h"
 
 typedef struct {
     void *data;
