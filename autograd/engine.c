@@ -185,6 +185,8 @@ bool nb__any_requires_grad(int n, const nb_tensor *const *ins)
 
 nb__node *nb__record(const nb__op *op, nb_tensor *out, int n, const nb_tensor *const *ins)
 {
+    for (int i = 0; i < n; i++) /* debug mode: every differentiable op passes its inputs here */
+        nb__check_live(op->name, ins[i]);
     if (nb_is_anomaly_enabled()) {
         char what[96];
         snprintf(what, sizeof what, "%s forward", op->name);
@@ -267,6 +269,7 @@ nb_tensor *nb__saved(nb__node *n, int i)
 
 void nb__check_inplace(const char *op, const nb_tensor *t)
 {
+    nb__check_live(op, t);
     if (!t_grad_disabled && t->requires_grad)
         nb__fail("%s: in-place operation on a tensor of shape %s that requires grad (%s); use the "
                  "out-of-place op or NB_NO_GRAD",
@@ -313,9 +316,14 @@ nb_tensor *nb_tensor_grad(const nb_tensor *t) { return t->grad; }
 
 void nb_tensor_set_grad(nb_tensor *t, nb_tensor *g)
 {
+    nb__check_live("nb_tensor_set_grad", t);
+    nb__check_live("nb_tensor_set_grad", g);
     if (g && !nb_tensor_same_shape(t, g))
         nb__fail("nb_tensor_set_grad: gradient shape %s does not match tensor shape %s", NB__SHAPE(g),
                  NB__SHAPE(t));
+    if (g && g->dtype != t->dtype) /* else the optimizer step is the first to notice */
+        nb__fail("nb_tensor_set_grad: gradient dtype %s does not match tensor dtype %s",
+                 nb_dtype_name(g->dtype), nb_dtype_name(t->dtype));
     nb_tensor_retain(g);
     nb_tensor_release(t->grad);
     t->grad = g;
@@ -556,4 +564,11 @@ void nb_backward(nb_tensor *root, const nb_tensor *grad_output, bool retain_grap
     free(own_ready.items);
     nb_scope_end(scope);
     nb_set_grad_enabled(prev_mode);
+}
+
+/* ---- recovery after a misuse (nb_autograd.h) ------------------------------------------------ */
+void nb_recover(int scope_depth)
+{
+    nb__scope_unwind("nb_recover", scope_depth);
+    t_grad_disabled = false;
 }

@@ -30,6 +30,12 @@ NB_API bool nb_set_grad_enabled(bool enabled);
 #define NB_NO_GRAD \
     for (bool nb__ng_prev = nb_set_grad_enabled(false), nb__ng_once = true; nb__ng_once; \
          nb__ng_once = false, nb_set_grad_enabled(nb__ng_prev))
+/* Puts this thread back in a known state after a misuse handler longjmp'd out of the library
+ * (see "Errors" in nb_tensor.h): ends every scope opened since nb_scope_depth() returned
+ * `scope_depth` (save it next to the setjmp), releasing the tensors they own, and turns grad
+ * mode on. A scope_depth outside 0..nb_scope_depth() is misuse. Tensors the failed call created
+ * outside any scope, and references it held, are not recovered (a leak, not a corruption). */
+NB_API void nb_recover(int scope_depth);
 
 /* ---- tensor autograd state ------------------------------------------------------------------ */
 /* Marks a leaf tensor as requiring grad. Non-float dtype or a non-leaf is misuse. Returns t. */

@@ -18,12 +18,12 @@ static void infer_shape(const char *op, const nb_tensor *t, int ndim, const int6
             infer = i;
         } else if (shape[i] < 0) {
             nb__fail("%s: invalid size %lld in shape %s", op, (long long)shape[i], nb__shape_text(ndim, shape).s);
-        } else {
-            known *= shape[i];
+        } else if (__builtin_mul_overflow(known, shape[i], &known)) {
+            nb__fail("%s: shape %s has too many elements", op, nb__shape_text(ndim, shape).s);
         }
         out[i] = shape[i];
     }
-    int64_t numel = nb_tensor_numel(t);
+    int64_t numel = nb__numel(t->ndim, t->shape);
     if (infer >= 0) {
         if (known == 0 || numel % known)
             nb__fail("%s: shape %s is invalid for input of size %lld", op, nb__shape_text(ndim, shape).s,
@@ -33,6 +33,7 @@ static void infer_shape(const char *op, const nb_tensor *t, int ndim, const int6
         nb__fail("%s: shape %s is invalid for input of size %lld", op, nb__shape_text(ndim, shape).s,
                  (long long)numel);
     }
+    nb__check_shape(op, ndim, out); /* a size-0 result too: [0, 2^63-1, 2^63-1] has no valid strides */
 }
 
 /* Strides for viewing (shape, strides) as new_shape without a copy, as PyTorch's computeStride;
@@ -56,7 +57,7 @@ static bool view_strides(int ndim, const int64_t *shape, const int64_t *strides,
         tensor_numel *= shape[d];
         if (d == 0 || (shape[d - 1] != 1 && strides[d - 1] != tensor_numel * chunk_base)) {
             while (view_d >= 0 && (view_numel < tensor_numel || new_shape[view_d] == 1)) {
-                new_strides[view_d] = view_numel * chunk_base;
+                new_strides[view_d] = nb__mul_ck("nb_view", view_numel, chunk_base);
                 view_numel *= new_shape[view_d];
                 view_d--;
             }
@@ -72,10 +73,11 @@ static bool view_strides(int ndim, const int64_t *shape, const int64_t *strides,
     return view_d == -1;
 }
 
-static nb_tensor *make_view(const nb_tensor *t, int ndim, const int64_t *shape, const int64_t *strides,
-                            int64_t offset)
+/* Every view op's geometry goes through here: nb__check_view proves it in bounds of the storage. */
+static nb_tensor *make_view(const char *op, const nb_tensor *t, int ndim, const int64_t *shape,
+                            const int64_t *strides, int64_t offset)
 {
-    return nb__tensor_view(t, ndim, shape, strides, offset);
+    return nb__tensor_view_op(op, t, ndim, shape, strides, offset);
 }
 
 /* Backward shared by every op whose output is a reshaping of its input. */
@@ -96,11 +98,12 @@ NB__DEFINE_OP_STRIDED_GRAD(unsqueeze, reshape_like_backward);
 
 static nb_tensor *view_as(const nb__op *op, const nb_tensor *t, int ndim, const int64_t *shape, bool copy_ok)
 {
+    nb__check_live(op->name, t);
     int64_t sh[NB_MAX_DIMS], st[NB_MAX_DIMS];
     infer_shape(op->name, t, ndim, shape, sh);
     nb_tensor *out;
     if (view_strides(t->ndim, t->shape, t->strides, ndim, sh, st)) {
-        out = make_view(t, ndim, sh, st, t->offset);
+        out = make_view(op->name, t, ndim, sh, st, t->offset);
     } else if (copy_ok) { /* copy in row-major order into a fresh tensor of the new shape */
         int scope = nb_scope_begin();
         out = nb__tensor_new(t->dtype, ndim, sh);
@@ -128,6 +131,7 @@ nb_tensor *nb_reshape(const nb_tensor *t, int ndim, const int64_t *shape)
 
 nb_tensor *nb_flatten(const nb_tensor *t, int start_dim, int end_dim)
 {
+    nb__check_live("nb_flatten", t);
     if (t->ndim == 0)
         return view_as(&nb__op_flatten, t, NB_DIMS(1), true);
     int s = nb__wrap_dim("nb_flatten", start_dim, t->ndim), e = nb__wrap_dim("nb_flatten", end_dim, t->ndim);
@@ -139,7 +143,7 @@ nb_tensor *nb_flatten(const nb_tensor *t, int start_dim, int end_dim)
         sh[nd++] = t->shape[d];
     int64_t m = 1;
     for (int d = s; d <= e; d++)
-        m *= t->shape[d];
+        m = nb__mul_ck("nb_flatten", m, t->shape[d]);
     sh[nd++] = m;
     for (int d = e + 1; d < t->ndim; d++)
         sh[nd++] = t->shape[d];
@@ -148,6 +152,7 @@ nb_tensor *nb_flatten(const nb_tensor *t, int start_dim, int end_dim)
 
 nb_tensor *nb_squeeze(const nb_tensor *t, int dim)
 {
+    nb__check_live("nb_squeeze", t);
     int d = nb__wrap_dim("nb_squeeze", dim, t->ndim);
     int64_t sh[NB_MAX_DIMS], st[NB_MAX_DIMS];
     int nd = 0;
@@ -157,13 +162,14 @@ nb_tensor *nb_squeeze(const nb_tensor *t, int dim)
         sh[nd] = t->shape[i];
         st[nd++] = t->strides[i];
     }
-    nb_tensor *out = make_view(t, nd, sh, st, t->offset);
+    nb_tensor *out = make_view("nb_squeeze", t, nd, sh, st, t->offset);
     nb__record(&nb__op_squeeze, out, 1, &t);
     return out;
 }
 
 nb_tensor *nb_unsqueeze(const nb_tensor *t, int dim)
 {
+    nb__check_live("nb_unsqueeze", t);
     if (t->ndim >= NB_MAX_DIMS)
         nb__fail("nb_unsqueeze: a tensor of %d dims cannot gain one (max %d)", t->ndim, NB_MAX_DIMS);
     int d = nb__wrap_dim("nb_unsqueeze", dim, t->ndim + 1);
@@ -172,14 +178,14 @@ nb_tensor *nb_unsqueeze(const nb_tensor *t, int dim)
     for (int i = 0; i <= t->ndim; i++) {
         if (i == d) {
             sh[nd] = 1;
-            st[nd++] = (i < t->ndim) ? t->strides[i] * t->shape[i] : 1;
+            st[nd++] = (i < t->ndim) ? nb__mul_ck("nb_unsqueeze", t->strides[i], t->shape[i]) : 1;
         }
         if (i < t->ndim) {
             sh[nd] = t->shape[i];
             st[nd++] = t->strides[i];
         }
     }
-    nb_tensor *out = make_view(t, nd, sh, st, t->offset);
+    nb_tensor *out = make_view("nb_unsqueeze", t, nd, sh, st, t->offset);
     nb__record(&nb__op_unsqueeze, out, 1, &t);
     return out;
 }
@@ -193,6 +199,7 @@ NB__DEFINE_OP_STRIDED_GRAD(transpose, transpose_backward);
 
 nb_tensor *nb_transpose(const nb_tensor *t, int d0, int d1)
 {
+    nb__check_live("nb_transpose", t);
     int a = nb__wrap_dim("nb_transpose", d0, t->ndim), b = nb__wrap_dim("nb_transpose", d1, t->ndim);
     int64_t sh[NB_MAX_DIMS], st[NB_MAX_DIMS];
     memcpy(sh, t->shape, sizeof sh);
@@ -201,7 +208,7 @@ nb_tensor *nb_transpose(const nb_tensor *t, int d0, int d1)
         sh[a] = t->shape[b], sh[b] = t->shape[a];
         st[a] = t->strides[b], st[b] = t->strides[a];
     }
-    nb_tensor *out = make_view(t, t->ndim, sh, st, t->offset);
+    nb_tensor *out = make_view("nb_transpose", t, t->ndim, sh, st, t->offset);
     nb__node *n = NB__RECORD(transpose, out, t);
     if (n)
         n->iargs[0] = a, n->iargs[1] = b;
@@ -219,6 +226,7 @@ NB__DEFINE_OP_STRIDED_GRAD(permute, permute_backward);
 
 nb_tensor *nb_permute(const nb_tensor *t, const int *perm)
 {
+    nb__check_live("nb_permute", t);
     int64_t sh[NB_MAX_DIMS], st[NB_MAX_DIMS];
     bool seen[NB_MAX_DIMS] = {0};
     int p[NB_MAX_DIMS];
@@ -230,7 +238,7 @@ nb_tensor *nb_permute(const nb_tensor *t, const int *perm)
         sh[i] = t->shape[p[i]];
         st[i] = t->strides[p[i]];
     }
-    nb_tensor *out = make_view(t, t->ndim, sh, st, t->offset);
+    nb_tensor *out = make_view("nb_permute", t, t->ndim, sh, st, t->offset);
     nb__node *n = NB__RECORD(permute, out, t);
     if (n)
         for (int i = 0; i < t->ndim; i++)
@@ -269,19 +277,23 @@ static nb_tensor *slice_impl(const nb__op *op, const nb_tensor *t, int dim, int6
     memcpy(sh, t->shape, sizeof sh);
     memcpy(st, t->strides, sizeof st);
     sh[d] = length;
-    st[d] = t->strides[d] * step;
-    nb_tensor *out = make_view(t, t->ndim, sh, st, t->offset + (length ? start * t->strides[d] : 0));
+    /* one element or none: the step never applies (and stride * step may not fit) */
+    st[d] = length > 1 ? nb__mul_ck(op->name, t->strides[d], step) : t->strides[d];
+    int64_t off = length ? nb__add_ck(op->name, t->offset, nb__mul_ck(op->name, start, t->strides[d])) : t->offset;
+    nb_tensor *out = make_view(op->name, t, t->ndim, sh, st, off);
     nb__node *n = nb__record(op, out, 1, &t);
-    if (n)
-        n->iargs[0] = d, n->iargs[1] = start, n->iargs[2] = (length - 1) * step + 1, n->iargs[3] = step;
+    if (n) /* the span of the input the result covers: start .. start + (length - 1) * step */
+        n->iargs[0] = d, n->iargs[1] = start, n->iargs[3] = length > 1 ? step : 1,
+        n->iargs[2] = length ? (length - 1) * n->iargs[3] + 1 : 0;
     return out;
 }
 
 nb_tensor *nb_narrow(const nb_tensor *t, int dim, int64_t start, int64_t length)
 {
+    nb__check_live("nb_narrow", t);
     int d = nb__wrap_dim("nb_narrow", dim, t->ndim);
-    int64_t size = t->ndim ? t->shape[d] : 1, s = start < 0 ? start + size : start;
-    if (s < 0 || length < 0 || s + length > size)
+    int64_t size = t->ndim ? t->shape[d] : 1, s = start < 0 && start >= -size ? start + size : start;
+    if (s < 0 || s > size || length < 0 || length > size - s)
         nb__fail("nb_narrow: start %lld, length %lld out of range for dim %d of size %lld", (long long)start,
                  (long long)length, d, (long long)size);
     return slice_impl(&nb__op_narrow, t, d, s, length, 1);
@@ -289,17 +301,18 @@ nb_tensor *nb_narrow(const nb_tensor *t, int dim, int64_t start, int64_t length)
 
 nb_tensor *nb_slice(const nb_tensor *t, int dim, int64_t start, int64_t end, int64_t step)
 {
+    nb__check_live("nb_slice", t);
     int d = nb__wrap_dim("nb_slice", dim, t->ndim);
     if (step <= 0)
         nb__fail("nb_slice: step must be positive, got %lld", (long long)step);
     int64_t size = t->ndim ? t->shape[d] : 1;
-    if (start < 0)
-        start += size;
+    if (start < 0) /* Python's bounds: negative counts from the end, then clamp to [0, size] */
+        start = start < -size ? 0 : start + size;
     if (end < 0)
-        end += size;
-    start = start < 0 ? 0 : start > size ? size : start;
+        end = end < -size ? 0 : end + size;
+    start = start > size ? size : start;
     end = end < start ? start : end > size ? size : end;
-    int64_t length = (end - start + step - 1) / step;
+    int64_t length = end > start ? (end - start - 1) / step + 1 : 0; /* ceil without overflow */
     return slice_impl(&nb__op_slice, t, d, start, length, step);
 }
 
@@ -318,10 +331,11 @@ NB__DEFINE_OP_ACC(select, select_backward, select_accumulate);
 
 nb_tensor *nb_select(const nb_tensor *t, int dim, int64_t index)
 {
+    nb__check_live("nb_select", t);
     if (t->ndim == 0)
         nb__fail("nb_select: cannot select from a 0-dim tensor");
     int d = nb__wrap_dim("nb_select", dim, t->ndim);
-    int64_t size = t->shape[d], i = index < 0 ? index + size : index;
+    int64_t size = t->shape[d], i = index < 0 && index >= -size ? index + size : index;
     if (i < 0 || i >= size)
         nb__fail("nb_select: index %lld out of range for dim %d of size %lld", (long long)index, d, (long long)size);
     int64_t sh[NB_MAX_DIMS], st[NB_MAX_DIMS];
@@ -329,7 +343,8 @@ nb_tensor *nb_select(const nb_tensor *t, int dim, int64_t index)
     for (int k = 0; k < t->ndim; k++)
         if (k != d)
             sh[nd] = t->shape[k], st[nd++] = t->strides[k];
-    nb_tensor *out = make_view(t, nd, sh, st, t->offset + i * t->strides[d]);
+    nb_tensor *out = make_view("nb_select", t, nd, sh, st,
+                               nb__add_ck("nb_select", t->offset, nb__mul_ck("nb_select", i, t->strides[d])));
     nb__node *n = NB__RECORD(select, out, t);
     if (n)
         n->iargs[0] = d, n->iargs[1] = i;
@@ -342,6 +357,7 @@ NB__DEFINE_OP(expand, expand_backward);
 
 nb_tensor *nb_expand(const nb_tensor *t, int ndim, const int64_t *shape)
 {
+    nb__check_live("nb_expand", t);
     if (ndim < t->ndim || ndim > NB_MAX_DIMS)
         nb__fail("nb_expand: cannot expand shape %s to %d dims", NB__SHAPE(t), ndim);
     int64_t sh[NB_MAX_DIMS], st[NB_MAX_DIMS];
@@ -362,7 +378,7 @@ nb_tensor *nb_expand(const nb_tensor *t, int ndim, const int64_t *shape)
                      nb__shape_text(ndim, shape).s, d, (long long)t->shape[td], (long long)want);
         }
     }
-    nb_tensor *out = make_view(t, ndim, sh, st, t->offset);
+    nb_tensor *out = make_view("nb_expand", t, ndim, sh, st, t->offset); /* checks the element count */
     NB__RECORD(expand, out, t);
     return out;
 }
@@ -370,12 +386,13 @@ nb_tensor *nb_expand(const nb_tensor *t, int ndim, const int64_t *shape)
 /* ---- split / chunk (pieces are narrows) ----------------------------------------------------- */
 int nb_split(const nb_tensor *t, int64_t split_size, int dim, nb_tensor **out, int max_out)
 {
+    nb__check_live("nb_split", t);
     int d = nb__wrap_dim("nb_split", dim, t->ndim);
     if (t->ndim == 0 || split_size <= 0)
         nb__fail("nb_split: split_size must be positive and the tensor at least 1-D (got %lld, shape %s)",
                  (long long)split_size, NB__SHAPE(t));
     int64_t size = t->shape[d];
-    int64_t count = size == 0 ? 1 : (size + split_size - 1) / split_size;
+    int64_t count = size == 0 ? 1 : (size - 1) / split_size + 1; /* ceil without overflow */
     if (count > max_out)
         nb__fail("nb_split: %lld pieces do not fit the %d output slots", (long long)count, max_out);
     for (int64_t i = 0; i < count; i++) {
@@ -387,6 +404,7 @@ int nb_split(const nb_tensor *t, int64_t split_size, int dim, nb_tensor **out, i
 
 int nb_chunk(const nb_tensor *t, int chunks, int dim, nb_tensor **out, int max_out)
 {
+    nb__check_live("nb_chunk", t);
     if (chunks <= 0)
         nb__fail("nb_chunk: chunks must be positive, got %d", chunks);
     int d = nb__wrap_dim("nb_chunk", dim, t->ndim);
@@ -398,7 +416,7 @@ int nb_chunk(const nb_tensor *t, int chunks, int dim, nb_tensor **out, int max_o
             out[i] = nb_narrow(t, d, 0, 0);
         return chunks;
     }
-    int64_t piece = (size + chunks - 1) / chunks;
+    int64_t piece = (size - 1) / chunks + 1;
     return nb_split(t, piece, d, out, max_out);
 }
 
@@ -413,6 +431,7 @@ NB__DEFINE_OP(clone, identity_backward);
 
 nb_tensor *nb_contiguous(const nb_tensor *t)
 {
+    nb__check_live("nb_contiguous", t);
     if (nb_tensor_is_contiguous(t))
         return nb__new_ref((nb_tensor *)t);
     nb_tensor *out = nb__contiguous_copy(t);
@@ -422,6 +441,7 @@ nb_tensor *nb_contiguous(const nb_tensor *t)
 
 nb_tensor *nb_clone(const nb_tensor *t)
 {
+    nb__check_live("nb_clone", t);
     nb_tensor *out = nb__contiguous_copy(t);
     NB__RECORD(clone, out, t);
     return out;
@@ -435,6 +455,7 @@ NB__DEFINE_OP(to_dtype, to_dtype_backward);
 
 nb_tensor *nb_to_dtype(const nb_tensor *t, nb_dtype dt)
 {
+    nb__check_live("nb_to_dtype", t);
     if ((unsigned)dt >= NB_DTYPE_COUNT)
         nb__fail("nb_to_dtype: invalid dtype %d", (int)dt);
     nb_tensor *out = nb__convert(t, dt);

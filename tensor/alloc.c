@@ -107,11 +107,28 @@ static struct {
 
 static pthread_once_t g_cache_once = PTHREAD_ONCE_INIT;
 static bool g_cache_on;
+bool nb__debug_on;
+
+static bool env_flag(const char *name)
+{
+    const char *e = getenv(name);
+    return e && *e && strcmp(e, "0") != 0;
+}
 
 static void cache_init(void)
 {
-    const char *e = getenv("NB_NO_CACHING_ALLOCATOR");
-    g_cache_on = NB__CACHE_DEFAULT_ON && !(e && *e && strcmp(e, "0") != 0);
+    g_cache_on = NB__CACHE_DEFAULT_ON && !env_flag("NB_NO_CACHING_ALLOCATOR");
+#ifdef NB_DEBUG_CHECKS_DEFAULT
+    nb__debug_on = !getenv("NB_DEBUG") || env_flag("NB_DEBUG");
+#else
+    nb__debug_on = env_flag("NB_DEBUG");
+#endif
+}
+
+bool nb_debug_checks(void)
+{
+    pthread_once(&g_cache_once, cache_init);
+    return nb__debug_on;
 }
 
 /* Size class of a block of n bytes (n <= NB__CLASS_MAX): its index and rounded size. */
@@ -203,13 +220,50 @@ nb__storage *nb__storage_new(size_t nbytes)
     return s;
 }
 
+/* Debug mode: a dead storage is poisoned (0xFF bytes: NaN floats, -1 integers) and waits in a
+ * FIFO (at most NB__SQ_COUNT storages and NB__SQ_BYTES bytes) before its block is reused. */
+#define NB__SQ_COUNT 4096
+#define NB__SQ_BYTES ((size_t)256 << 20)
+static struct {
+    nb__storage *ring[NB__SQ_COUNT];
+    size_t head, n, bytes;
+} g_sq; /* guarded by g_cache.lock */
+
+static void storage_free(nb__storage *s)
+{
+    int idx;
+    size_t bs = block_size(s->nbytes, &idx);
+    block_put(s, bs, idx);
+}
+
+static void storage_quarantine(nb__storage *s)
+{
+    memset(s->data, 0xFF, s->nbytes);
+    nb__storage *out[NB__SQ_COUNT];
+    int nout = 0;
+    pthread_mutex_lock(&g_cache.lock);
+    while (g_sq.n && (g_sq.n == NB__SQ_COUNT || g_sq.bytes + s->nbytes > NB__SQ_BYTES)) {
+        nb__storage *old = g_sq.ring[g_sq.head];
+        g_sq.head = (g_sq.head + 1) % NB__SQ_COUNT;
+        g_sq.n--;
+        g_sq.bytes -= old->nbytes;
+        out[nout++] = old;
+    }
+    g_sq.ring[(g_sq.head + g_sq.n++) % NB__SQ_COUNT] = s;
+    g_sq.bytes += s->nbytes;
+    pthread_mutex_unlock(&g_cache.lock);
+    for (int i = 0; i < nout; i++)
+        storage_free(out[i]);
+}
+
 void nb__storage_release(nb__storage *s)
 {
     if (!s || --s->refcount > 0)
         return;
-    int idx;
-    size_t bs = block_size(s->nbytes, &idx);
-    block_put(s, bs, idx);
+    if (nb__debug_on)
+        storage_quarantine(s);
+    else
+        storage_free(s);
 }
 
 /* ---- scratch memory of kernels and library structures (the allocation choke point) ------------

@@ -2,7 +2,11 @@
 #include "config.h"
 #include "nb__tensor.h"
 
-typedef struct { nb_dtype dst, src; } copy_ctx;
+typedef struct {
+    nb_dtype dst, src;
+    int bad;        /* set (atomically: loops may run in parallel) when a value did not fit */
+    uint64_t bad_v; /* the bits of one such double */
+} copy_ctx;
 
 #define NB__COPY_SAME(e, T)                                                                  \
     static void copy_same_##T(char **p, const int64_t *s, int64_t n, void *ctx)             \
@@ -18,17 +22,36 @@ typedef struct { nb_dtype dst, src; } copy_ctx;
 NB__ALL_TYPES(NB__COPY_SAME)
 #undef NB__COPY_SAME
 
+/* Integer and bool sources convert exactly through int64 (wrapping into int32, rounding once
+ * into floats); float sources through double, a value that does not fit an integer dst flagged. */
 static void copy_convert(char **p, const int64_t *s, int64_t n, void *ctx)
 {
-    const copy_ctx *c = ctx;
-    for (int64_t i = 0; i < n; i++)
-        nb__store(c->dst, p[0] + i * s[0], nb__load(c->src, p[1] + i * s[1]));
+    copy_ctx *c = ctx;
+    if (!nb_dtype_is_float(c->src)) {
+        for (int64_t i = 0; i < n; i++)
+            nb__store_i64(c->dst, p[0] + i * s[0], nb__load_i64(c->src, p[1] + i * s[1]));
+        return;
+    }
+    for (int64_t i = 0; i < n; i++) {
+        double v = nb__load(c->src, p[1] + i * s[1]);
+        if (!nb__fits(c->dst, v)) {
+            uint64_t bits;
+            memcpy(&bits, &v, sizeof bits);
+            __atomic_store_n(&c->bad_v, bits, __ATOMIC_RELAXED);
+            __atomic_store_n(&c->bad, 1, __ATOMIC_RELAXED);
+        }
+        nb__store(c->dst, p[0] + i * s[0], v);
+    }
 }
 
-void nb__copy_into(nb_tensor *dst, const nb_tensor *src)
+void nb__copy_into(nb_tensor *dst, const nb_tensor *src) { nb__copy_into_op("nb_copy_", dst, src); }
+
+void nb__copy_into_op(const char *op, nb_tensor *dst, const nb_tensor *src)
 {
+    nb__check_live(op, dst);
+    nb__check_live(op, src);
     if (!nb__broadcastable_to(src->ndim, src->shape, dst->ndim, dst->shape))
-        nb__fail("nb_copy_: source shape %s cannot be broadcast to destination shape %s",
+        nb__fail("%s: source shape %s cannot be broadcast to destination shape %s", op,
                  NB__SHAPE(src), NB__SHAPE(dst));
     nb__iter it;
     nb__iter_init(&it, dst, 1, &src);
@@ -41,10 +64,15 @@ void nb__copy_into(nb_tensor *dst, const nb_tensor *src)
         default: break;
         }
     }
-    copy_ctx c = {dst->dtype, src->dtype};
+    copy_ctx c = {dst->dtype, src->dtype, 0, 0};
     it.cost = 0.25; /* memory-bound */
     nb__iter_run(&it, fn, &c);
     nb__bump_version(dst);
+    if (c.bad) { /* dst holds saturated values; report as PyTorch's full() does */
+        double v;
+        memcpy(&v, &c.bad_v, sizeof v);
+        nb__fail("%s: value %g cannot be converted to %s without overflow", op, v, nb_dtype_name(dst->dtype));
+    }
 }
 
 typedef struct { nb_dtype dt; double v; } fill_ctx;
@@ -75,6 +103,8 @@ static void fill_loop(char **p, const int64_t *s, int64_t n, void *ctx)
 
 void nb__fill(nb_tensor *t, double v)
 {
+    nb__check_live("nb_fill_", t);
+    nb__check_fits("nb_fill_", t->dtype, v);
     nb__iter it;
     nb__iter_init(&it, t, 0, NULL);
     fill_ctx c = {t->dtype, v};
@@ -85,6 +115,7 @@ void nb__fill(nb_tensor *t, double v)
 
 nb_tensor *nb__contiguous_copy(const nb_tensor *t)
 {
+    nb__check_live("nb_contiguous", t);
     nb_tensor *out = nb__tensor_new(t->dtype, t->ndim, t->shape);
     nb__copy_into(out, t);
     return out;
@@ -92,7 +123,8 @@ nb_tensor *nb__contiguous_copy(const nb_tensor *t)
 
 nb_tensor *nb__convert(const nb_tensor *t, nb_dtype dt)
 {
+    nb__check_live("nb_to_dtype", t);
     nb_tensor *out = nb__tensor_new(dt, t->ndim, t->shape);
-    nb__copy_into(out, t);
+    nb__copy_into_op("nb_to_dtype", out, t);
     return out;
 }

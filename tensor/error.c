@@ -116,14 +116,29 @@ int nb__wrap_dim(const char *op, int dim, int ndim)
     return dim < 0 ? dim + n : dim;
 }
 
+void nb__overflow(const char *op, int64_t a, char how, int64_t b)
+{
+    nb__fail("%s: size arithmetic overflows int64 (%lld %c %lld)", op, (long long)a, how, (long long)b);
+}
+
+void nb__dead_tensor(const char *op, const nb_tensor *t)
+{
+    /* the header is quarantined (debug mode): its fields are still readable */
+    nb__fail("%s: tensor used after it was released (created as tensor #%llu, shape %s, %s)", op,
+             (unsigned long long)t->serial, NB__SHAPE(t), nb_dtype_name(t->dtype));
+}
+
 void nb__check_float(const char *op, const nb_tensor *t)
 {
+    nb__check_live(op, t);
     if (!nb_dtype_is_float(t->dtype))
         nb__fail("%s: expected a float32 or float64 tensor, got %s", op, nb_dtype_name(t->dtype));
 }
 
 void nb__check_same_dtype(const char *op, const nb_tensor *a, const nb_tensor *b)
 {
+    nb__check_live(op, a);
+    nb__check_live(op, b);
     if (a->dtype != b->dtype)
         nb__fail("%s: dtype mismatch (%s and %s)", op, nb_dtype_name(a->dtype), nb_dtype_name(b->dtype));
 }

@@ -26,6 +26,8 @@ typedef struct nb__object {
 
 struct nb_tensor {
     int64_t refcount;
+    uint32_t live;   /* NB__TENSOR_LIVE from creation until the last release (debug checks) */
+    uint64_t serial; /* creation number, 1, 2, ... per process: "created as tensor #N" */
     nb_dtype dtype;
     int ndim;
     int64_t shape[NB_MAX_DIMS];
@@ -50,6 +52,50 @@ NB__INTERNAL nb__shape_buf nb__shape_text(int ndim, const int64_t *shape);
 #define NB__SHAPE(t) (nb__shape_text((t)->ndim, (t)->shape).s)
 /* Normalizes a possibly negative dim against ndim; out-of-range is misuse naming `op`. */
 NB__INTERNAL int nb__wrap_dim(const char *op, int dim, int ndim);
+/* ---- checked size arithmetic ----------------------------------------------------------------
+ * Every size, stride, offset and element count goes through these (or nb__check_shape /
+ * nb__check_view, which use them): an int64 overflow is misuse naming the op and the operands,
+ * never a silent wrap. Every tensor, view or not, has at most NB__MAX_NUMEL elements (also the
+ * product of its nonzero sizes), so numel * element size fits int64 too. */
+#define NB__MAX_NUMEL (INT64_MAX / 16)
+NB__INTERNAL NB_NORETURN void nb__overflow(const char *op, int64_t a, char how, int64_t b);
+static inline int64_t nb__mul_ck(const char *op, int64_t a, int64_t b)
+{
+    int64_t r;
+    if (__builtin_mul_overflow(a, b, &r))
+        nb__overflow(op, a, '*', b);
+    return r;
+}
+static inline int64_t nb__add_ck(const char *op, int64_t a, int64_t b)
+{
+    int64_t r;
+    if (__builtin_add_overflow(a, b, &r))
+        nb__overflow(op, a, '+', b);
+    return r;
+}
+static inline int64_t nb__sub_ck(const char *op, int64_t a, int64_t b)
+{
+    int64_t r;
+    if (__builtin_sub_overflow(a, b, &r))
+        nb__overflow(op, a, '-', b);
+    return r;
+}
+
+/* ---- debug checks (NB_DEBUG=1, read once at the first allocation) ---------------------------
+ * Tensors carry a live tag from creation to their last release; in debug mode every public op
+ * checks it on the tensors it receives (through nb__check_live, called by the nb__check_*
+ * helpers, nb__record, nb__check_inplace, the accessors and the view/creation functions), freed
+ * storage is poisoned, and freed tensor headers and storage are quarantined (not reused) for a
+ * while so the check reads valid memory. */
+#define NB__TENSOR_LIVE 0x6e626c76u
+NB__INTERNAL extern bool nb__debug_on;
+NB__INTERNAL NB_NORETURN void nb__dead_tensor(const char *op, const nb_tensor *t);
+/* Misuse "op: tensor used after it was released (created as tensor #N, ...)" in debug mode. */
+static inline void nb__check_live(const char *op, const nb_tensor *t)
+{
+    if (__builtin_expect(nb__debug_on, 0) && t && t->live != NB__TENSOR_LIVE)
+        nb__dead_tensor(op, t);
+}
 /* Misuse unless t's dtype is float32/float64. */
 NB__INTERNAL void nb__check_float(const char *op, const nb_tensor *t);
 /* Misuse unless a and b have the same dtype. */
@@ -78,11 +124,22 @@ NB__INTERNAL nb_tensor *nb__new_ref(nb_tensor *t);
 /* Ends scope `token` (opened by the library function for its temporaries) keeping `result`:
  * the returned reference is owned by the caller's scope, or by the caller if none is open. */
 NB__INTERNAL nb_tensor *nb__scope_return(int token, nb_tensor *result);
-/* Row-major strides of shape; returns numel. */
+/* Same, with a misuse in the geometry check (nb__check_view) naming op. */
+NB__INTERNAL nb_tensor *nb__tensor_view_op(const char *op, const nb_tensor *base, int ndim, const int64_t *shape,
+                                           const int64_t *strides, int64_t offset);
+/* Row-major strides of shape (a valid one: nb__check_shape); returns numel. */
 NB__INTERNAL int64_t nb__contiguous_strides(int ndim, const int64_t *shape, int64_t *strides);
+/* Product of the sizes (checked: an overflow is misuse). */
 NB__INTERNAL int64_t nb__numel(int ndim, const int64_t *shape);
-/* Validates a user shape (0..NB_MAX_DIMS dims, sizes >= 0); misuse names op. */
+/* Validates a shape (0..NB_MAX_DIMS dims, sizes >= 0, product of the nonzero sizes at most
+ * NB__MAX_NUMEL); misuse names op. */
 NB__INTERNAL void nb__check_shape(const char *op, int ndim, const int64_t *shape);
+/* Validates a view's geometry over base's storage: a valid shape, and (unless it has no
+ * elements) every reachable element inside the storage; misuse names op. */
+NB__INTERNAL void nb__check_view(const char *op, const nb_tensor *base, int ndim, const int64_t *shape,
+                                 const int64_t *strides, int64_t offset);
+/* Closes the open scopes of this thread down to `depth` (nb_recover). */
+NB__INTERNAL void nb__scope_unwind(const char *op, int depth);
 /* Marks t's storage as written (version counter for autograd's in-place checks). */
 static inline void nb__bump_version(nb_tensor *t) { t->storage->version++; }
 /* Address of element with linear (row-major over t's shape) index i. */
@@ -96,9 +153,31 @@ NB__INTERNAL char *nb__elem_ptr(const nb_tensor *t, int64_t linear);
 #define NB__NUMERIC_TYPES(X) NB__FLOAT_TYPES(X) NB__INT_TYPES(X)
 #define NB__ALL_TYPES(X) NB__NUMERIC_TYPES(X) X(NB_BOOL, uint8_t)
 
-/* Reads element at p of dtype dt as double / writes double v converted to dt at p. */
+/* ---- value conversion: the one place a double or an integer becomes an element ------------------
+ * double -> float32/float64: rounds to nearest (overflow gives +-inf, as IEEE 754 and PyTorch);
+ * -> bool: v != 0 (NaN is true); -> int32/int64: truncates toward zero. Converting a double that
+ * does not fit an integer dtype (NaN, +-inf, out of range) is undefined in C: the functions that
+ * take a user's value check nb__fits first and report misuse (PyTorch: "value cannot be converted
+ * to type int without overflow"); nb__store itself saturates such a value (NaN gives 0) so no
+ * path has undefined behaviour. Integer -> integer conversions wrap modulo 2^bits (two's
+ * complement, as PyTorch's); integer -> float rounds once (nb__store_i64). */
 NB__INTERNAL double nb__load(nb_dtype dt, const void *p);
 NB__INTERNAL void nb__store(nb_dtype dt, void *p, double v);
+/* True when v converts to dt without overflow (always, for float and bool dtypes). */
+NB__INTERNAL bool nb__fits(nb_dtype dt, double v);
+/* Misuse "op: value 1e+30 cannot be converted to int32 without overflow" unless nb__fits. */
+NB__INTERNAL void nb__check_fits(const char *op, nb_dtype dt, double v);
+/* Integer and bool elements as int64 (exact) / an int64 stored into any dtype (see above). */
+NB__INTERNAL int64_t nb__load_i64(nb_dtype dt, const void *p);
+NB__INTERNAL void nb__store_i64(nb_dtype dt, void *p, int64_t v);
+/* Two's-complement wrapping integer arithmetic (signed overflow is undefined in C): integer
+ * kernels that can overflow (add, sub, mul, sums) compute through these, as PyTorch wraps. */
+static inline int64_t nb__wrap_add_i64(int64_t a, int64_t b) { return (int64_t)((uint64_t)a + (uint64_t)b); }
+static inline int64_t nb__wrap_sub_i64(int64_t a, int64_t b) { return (int64_t)((uint64_t)a - (uint64_t)b); }
+static inline int64_t nb__wrap_mul_i64(int64_t a, int64_t b) { return (int64_t)((uint64_t)a * (uint64_t)b); }
+static inline int32_t nb__wrap_add_i32(int32_t a, int32_t b) { return (int32_t)((uint32_t)a + (uint32_t)b); }
+static inline int32_t nb__wrap_sub_i32(int32_t a, int32_t b) { return (int32_t)((uint32_t)a - (uint32_t)b); }
+static inline int32_t nb__wrap_mul_i32(int32_t a, int32_t b) { return (int32_t)((uint32_t)a * (uint32_t)b); }
 
 /* ---- strided iteration ---------------------------------------------------------------------- */
 #define NB__ITER_MAX_OPS 4
@@ -135,8 +214,11 @@ NB__INTERNAL int nb__broadcast_shape(const char *op, int an, const int64_t *as, 
 NB__INTERNAL bool nb__broadcastable_to(int n, const int64_t *s, int on, const int64_t *os);
 
 /* ---- basic kernels (tensor/copy.c) ---------------------------------------------------------- */
-/* dst[...] = src[...] (src broadcast to dst's shape, converting dtype). dst may be any view. */
+/* dst[...] = src[...] (src broadcast to dst's shape, converting dtype). dst may be any view. A
+ * float value that does not fit an integer dst (NaN, inf, out of range) is misuse naming
+ * "nb_copy_" / op. */
 NB__INTERNAL void nb__copy_into(nb_tensor *dst, const nb_tensor *src);
+NB__INTERNAL void nb__copy_into_op(const char *op, nb_tensor *dst, const nb_tensor *src);
 /* Fills every element of the (possibly strided) view with v. */
 NB__INTERNAL void nb__fill(nb_tensor *t, double v);
 /* New contiguous copy of t (same dtype) / converted copy. No autograd. */

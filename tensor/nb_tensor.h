@@ -21,6 +21,28 @@
  *   outside data (files, user text, options) never go through the handler: those functions
  *   return an nb_status and leave a message in nb_last_error(). The library never calls exit().
  *
+ *   After a handler longjmp's out of a failed call, the library's data structures are intact
+ *   (no lock is held; misuse is not reported from inside a parallel region, except running out
+ *   of memory inside a multithreaded kernel, after which the process cannot go on) and the call's arguments are unchanged unless
+ *   it was an in-place op, whose destination may be partly written. Three things are left as the
+ *   failure found them: scopes the call opened stay open (their tensors alive), grad mode may be
+ *   off (a failure inside nb_backward or an NB_NO_GRAD block), and tensors the call created
+ *   outside any scope are leaked. nb_recover(depth) (nb_autograd.h) closes the scopes and turns
+ *   grad mode back on; the program can then go on.
+ *
+ *   Sizes, strides and offsets are computed with checked arithmetic: a shape whose element count
+ *   (or the product of its nonzero sizes) exceeds 2^59 - 1, or a view reaching outside its
+ *   storage, is misuse. A float value that does not fit an integer dtype (NaN, +-inf, out of
+ *   range, e.g. nb_full(..., 1e30, NB_I32)) is misuse; finite ones are truncated toward zero.
+ *   Integer arithmetic wraps (two's complement), as PyTorch's.
+ *
+ *   Debug mode (NB_DEBUG=1 in the environment, read at the first allocation; or a build with
+ *   CPPFLAGS=-DNB_DEBUG_CHECKS_DEFAULT, where NB_DEBUG=0 turns it off): every public op checks that the
+ *   tensors it receives are alive, so a use after release stops with "nb_mul: tensor used after
+ *   it was released (created as tensor #N, shape [2, 2], float32)"; released tensor headers and
+ *   storage are quarantined (not reused for the next 65536 tensors / 4096 storages, 256 MiB) and
+ *   freed storage is filled with 0xFF bytes (NaN, -1). Slower; for finding bugs.
+ *
  * Threads
  *   Kernels use OpenMP internally. Tensors and their refcounts are not thread-safe: one thread
  *   uses a given tensor graph at a time. Scopes and grad mode are per thread.
@@ -115,6 +137,12 @@ typedef struct nb_tensor nb_tensor;
 /* A 0-dim (scalar) shape for the creation functions: nb_zeros(NB_SCALAR, NB_F32). */
 #define NB_SCALAR 0, NULL
 
+/* True in debug mode (see Errors above). */
+NB_API bool nb_debug_checks(void);
+/* t's creation number (1 for the process's first tensor, then 2, ...): the N of the debug-mode
+ * message "created as tensor #N". */
+NB_API uint64_t nb_tensor_debug_id(const nb_tensor *t);
+
 /* Adds a reference to t and returns t (NULL passes through). */
 NB_API nb_tensor *nb_tensor_retain(nb_tensor *t);
 /* Drops a reference; frees the tensor (and its storage if last) at zero. NULL is a no-op. */
@@ -158,7 +186,9 @@ NB_API void nb_set_default_dtype(nb_dtype dt);
 NB_API nb_dtype nb_get_default_dtype(void);
 
 /* ---- creation (new contiguous tensors; requires_grad false) ----------------------------------- */
-/* Uninitialized contents. Negative sizes or ndim outside 0..NB_MAX_DIMS are misuse. */
+/* Uninitialized contents. Negative sizes, more than 2^59 - 1 elements or ndim outside
+ * 0..NB_MAX_DIMS are misuse. For integer dtypes a value (nb_full, nb_scalar, nb_from_doubles,
+ * nb_arange's values) that does not fit is misuse; finite ones are truncated toward zero. */
 NB_API nb_tensor *nb_empty(int ndim, const int64_t *shape, nb_dtype dt);
 NB_API nb_tensor *nb_zeros(int ndim, const int64_t *shape, nb_dtype dt);
 NB_API nb_tensor *nb_ones(int ndim, const int64_t *shape, nb_dtype dt);
@@ -204,7 +234,8 @@ NB_API void nb_manual_seed(uint64_t seed);
 /* Creation from the generator (gen NULL = default). Float dtypes only unless stated. */
 NB_API nb_tensor *nb_rand(int ndim, const int64_t *shape, nb_dtype dt, nb_generator *gen);
 NB_API nb_tensor *nb_randn(int ndim, const int64_t *shape, nb_dtype dt, nb_generator *gen);
-/* Integers uniform in [low, high) (any numeric dtype); low >= high is misuse. */
+/* Integers uniform in [low, high) (any numeric dtype; any int64 range, INT64_MIN..INT64_MAX
+ * too); low >= high, or an int32 dtype with a range outside int32, is misuse. */
 NB_API nb_tensor *nb_randint(int64_t low, int64_t high, int ndim, const int64_t *shape, nb_dtype dt,
                              nb_generator *gen);
 /* In place: fills t with N(mean, std^2) / U[low, high). Returns t (borrowed, not a new ref). */

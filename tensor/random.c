@@ -173,6 +173,8 @@ nb_tensor *nb_randint(int64_t low, int64_t high, int ndim, const int64_t *shape,
         nb__fail("nb_randint: empty range [%lld, %lld)", (long long)low, (long long)high);
     if (dt == NB_BOOL)
         nb__fail("nb_randint: dtype bool is not supported");
+    if (dt == NB_I32 && (low < INT32_MIN || high - 1 > INT32_MAX))
+        nb__fail("nb_randint: range [%lld, %lld) is out of bounds for int32", (long long)low, (long long)high);
     nb_tensor *t = nb_empty(ndim, shape, dt);
     if (!gen)
         gen = nb_default_generator();
@@ -180,6 +182,6 @@ nb_tensor *nb_randint(int64_t low, int64_t high, int ndim, const int64_t *shape,
     char *p = t->storage->data;
     size_t es = nb_dtype_size(dt);
     for (int64_t i = 0; i < n; i++)
-        nb__store(dt, p + (size_t)i * es, (double)(low + (int64_t)nb_generator_below(gen, (uint64_t)(high - low))));
+        nb__store_i64(dt, p + (size_t)i * es, (int64_t)((uint64_t)low + nb_generator_below(gen, (uint64_t)high - (uint64_t)low)));
     return t;
 }

@@ -2,6 +2,7 @@
 #include "config.h"
 #include "nb__tensor.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 
 /* ---- dtypes --------------------------------------------------------------------------------- */
@@ -26,13 +27,73 @@ double nb__load(nb_dtype dt, const void *p)
     }
 }
 
+/* [lo, hi): the doubles whose truncation fits dt (exact bounds: powers of two and their
+ * neighbours are doubles). */
+static bool int_bounds(nb_dtype dt, double *lo, double *hi)
+{
+    if (dt == NB_I32) {
+        *lo = -2147483649.0, *hi = 2147483648.0; /* open below: -2^31 - 1 truncates out of range */
+        return true;
+    }
+    if (dt == NB_I64) {
+        *lo = -9223372036854777856.0, *hi = 9223372036854775808.0; /* next double below -2^63 */
+        return true;
+    }
+    return false;
+}
+
+bool nb__fits(nb_dtype dt, double v)
+{
+    double lo, hi;
+    return !int_bounds(dt, &lo, &hi) || (v > lo && v < hi);
+}
+
+void nb__check_fits(const char *op, nb_dtype dt, double v)
+{
+    if (!nb__fits(dt, v))
+        nb__fail("%s: value %g cannot be converted to %s without overflow", op, v, nb_dtype_name(dt));
+}
+
+/* v truncated and saturated to [min, max] of dt (NaN: 0): defined for every double. */
+static int64_t saturate(nb_dtype dt, double v, int64_t min, int64_t max)
+{
+    double lo, hi;
+    int_bounds(dt, &lo, &hi);
+    if (v != v)
+        return 0;
+    return v <= lo ? min : v >= hi ? max : (int64_t)v;
+}
+
 void nb__store(nb_dtype dt, void *p, double v)
 {
     switch (dt) {
+    case NB_F32: *(float *)p = (float)v; break;
+    case NB_F64: *(double *)p = v; break;
+    case NB_I32: *(int32_t *)p = (int32_t)saturate(dt, v, INT32_MIN, INT32_MAX); break;
+    case NB_I64: *(int64_t *)p = saturate(dt, v, INT64_MIN, INT64_MAX); break;
     case NB_BOOL: *(uint8_t *)p = v != 0; break;
-#define NB_X(e, ctype) case e: *(ctype *)p = (ctype)v; break;
-        NB__NUMERIC_TYPES(NB_X)
-#undef NB_X
+    default: break;
+    }
+}
+
+int64_t nb__load_i64(nb_dtype dt, const void *p)
+{
+    switch (dt) {
+    case NB_I32: return *(const int32_t *)p;
+    case NB_I64: return *(const int64_t *)p;
+    case NB_BOOL: return *(const uint8_t *)p;
+    default: return saturate(NB_I64, nb__load(dt, p), INT64_MIN, INT64_MAX);
+    }
+}
+
+void nb__store_i64(nb_dtype dt, void *p, int64_t v)
+{
+    switch (dt) {
+    case NB_F32: *(float *)p = (float)v; break;
+    case NB_F64: *(double *)p = (double)v; break;
+    case NB_I32: *(int32_t *)p = (int32_t)(uint32_t)(uint64_t)v; break; /* wraps (GCC/Clang: modulo) */
+    case NB_I64: *(int64_t *)p = v; break;
+    case NB_BOOL: *(uint8_t *)p = v != 0; break;
     default: break;
     }
 }
@@ -91,6 +152,14 @@ void nb_scope_end(int token)
 
 int nb_scope_depth(void) { return t_scope.depth; }
 
+void nb__scope_unwind(const char *op, int depth)
+{
+    if (depth < 0 || depth > t_scope.depth)
+        nb__fail("%s: scope depth %d is not between 0 and the %d open scopes", op, depth, t_scope.depth);
+    while (t_scope.depth > depth)
+        nb_scope_end(t_scope.depth);
+}
+
 nb_tensor *nb__new_ref(nb_tensor *t)
 {
     t->refcount++;
@@ -113,7 +182,7 @@ int64_t nb__numel(int ndim, const int64_t *shape)
 {
     int64_t n = 1;
     for (int i = 0; i < ndim; i++)
-        n *= shape[i];
+        n = nb__mul_ck("nb__numel", n, shape[i]);
     return n;
 }
 
@@ -122,7 +191,7 @@ int64_t nb__contiguous_strides(int ndim, const int64_t *shape, int64_t *strides)
     int64_t s = 1;
     for (int i = ndim - 1; i >= 0; i--) {
         strides[i] = s;
-        s *= shape[i] > 0 ? shape[i] : 1;
+        s = nb__mul_ck("nb__contiguous_strides", s, shape[i] > 0 ? shape[i] : 1);
     }
     return nb__numel(ndim, shape);
 }
@@ -136,16 +205,43 @@ void nb__check_shape(const char *op, int ndim, const int64_t *shape)
         if (shape[i] < 0)
             nb__fail("%s: negative size %lld at dim %d of shape %s", op, (long long)shape[i], i,
                      nb__shape_text(ndim, shape).s);
-        if (shape[i] > 0 && total > INT64_MAX / 16 / shape[i])
-            nb__fail("%s: shape %s has too many elements", op, nb__shape_text(ndim, shape).s);
-        total *= shape[i] > 0 ? shape[i] : 1; /* a size-0 dim too: the strides must not overflow */
+        /* a size-0 dim too: the strides must not overflow */
+        if (shape[i] > 0 && (__builtin_mul_overflow(total, shape[i], &total) || total > NB__MAX_NUMEL))
+            nb__fail("%s: shape %s has too many elements (at most %lld)", op, nb__shape_text(ndim, shape).s,
+                     (long long)NB__MAX_NUMEL);
     }
 }
+
+void nb__check_view(const char *op, const nb_tensor *base, int ndim, const int64_t *shape,
+                    const int64_t *strides, int64_t offset)
+{
+    nb__check_shape(op, ndim, shape);
+    int64_t lo = offset, hi = offset;
+    for (int i = 0; i < ndim; i++) {
+        if (shape[i] == 0)
+            return; /* no element is ever addressed */
+        int64_t reach = nb__mul_ck(op, shape[i] - 1, strides[i]);
+        if (reach < 0)
+            lo = nb__add_ck(op, lo, reach);
+        else
+            hi = nb__add_ck(op, hi, reach);
+    }
+    int64_t elems = (int64_t)(base->storage->nbytes / nb_dtype_size(base->dtype));
+    if (lo < 0 || hi >= elems)
+        nb__fail("%s: view of shape %s, strides %s and offset %lld reaches elements %lld..%lld outside its "
+                 "storage of %lld",
+                 op, nb__shape_text(ndim, shape).s, nb__shape_text(ndim, strides).s, (long long)offset,
+                 (long long)lo, (long long)hi, (long long)elems);
+}
+
+static uint64_t g_serial;
 
 static nb_tensor *tensor_alloc(void)
 {
     nb_tensor *t = nb__obj_alloc(sizeof *t); /* zeroed */
     t->refcount = 1;
+    t->live = NB__TENSOR_LIVE;
+    t->serial = __atomic_add_fetch(&g_serial, 1, __ATOMIC_RELAXED);
     return t;
 }
 
@@ -163,9 +259,11 @@ nb_tensor *nb__tensor_new(nb_dtype dt, int ndim, const int64_t *shape)
     return t;
 }
 
-nb_tensor *nb__tensor_view(const nb_tensor *base, int ndim, const int64_t *shape,
-                           const int64_t *strides, int64_t offset)
+nb_tensor *nb__tensor_view_op(const char *op, const nb_tensor *base, int ndim, const int64_t *shape,
+                              const int64_t *strides, int64_t offset)
 {
+    nb__check_live(op, base);
+    nb__check_view(op, base, ndim, shape, strides, offset);
     nb_tensor *t = tensor_alloc();
     t->dtype = base->dtype;
     t->ndim = ndim;
@@ -180,29 +278,69 @@ nb_tensor *nb__tensor_view(const nb_tensor *base, int ndim, const int64_t *shape
     return t;
 }
 
+nb_tensor *nb__tensor_view(const nb_tensor *base, int ndim, const int64_t *shape,
+                           const int64_t *strides, int64_t offset)
+{
+    return nb__tensor_view_op("nb__tensor_view", base, ndim, shape, strides, offset);
+}
+
 nb_tensor *nb_tensor_retain(nb_tensor *t)
 {
+    nb__check_live("nb_tensor_retain", t);
     if (t)
         t->refcount++;
     return t;
+}
+
+/* Debug mode: released headers wait in a FIFO before they are freed (and reused), so a use after
+ * release finds the tag cleared instead of another tensor. */
+#define NB__QUARANTINE 65536
+static struct {
+    pthread_mutex_t lock;
+    nb_tensor *ring[NB__QUARANTINE];
+    size_t next;
+} g_quarantine = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static void header_free(nb_tensor *t)
+{
+    if (nb__debug_on) {
+        pthread_mutex_lock(&g_quarantine.lock);
+        nb_tensor *old = g_quarantine.ring[g_quarantine.next];
+        g_quarantine.ring[g_quarantine.next] = t;
+        g_quarantine.next = (g_quarantine.next + 1) % NB__QUARANTINE;
+        pthread_mutex_unlock(&g_quarantine.lock);
+        t = old;
+    }
+    nb__obj_free(t, sizeof *t);
 }
 
 void nb_tensor_release(nb_tensor *t)
 {
     if (!t)
         return;
+    nb__check_live("nb_tensor_release", t);
     if (t->refcount <= 0)
         nb__fail("nb_tensor_release: tensor released more often than retained");
     if (--t->refcount > 0)
         return;
-    nb_tensor_release(t->grad);
-    if (t->grad_fn && --t->grad_fn->refcount == 0)
-        t->grad_fn->free_fn(t->grad_fn);
+    t->live = 0;
+    nb_tensor *grad = t->grad;
+    nb__object *fn = t->grad_fn;
+    t->grad = NULL;
+    t->grad_fn = NULL;
+    nb_tensor_release(grad);
+    if (fn && --fn->refcount == 0)
+        fn->free_fn(fn);
     nb__storage_release(t->storage);
-    nb__obj_free(t, sizeof *t);
+    header_free(t);
 }
 
-/* ---- accessors ------------------------------------------------------------------------------ */
+uint64_t nb_tensor_debug_id(const nb_tensor *t) { return t->serial; }
+
+/* ---- accessors ------------------------------------------------------------------------------
+ * The geometry accessors and nb_tensor_data do not check the live tag: kernels call them before
+ * the op's own checks, which then name the op (nb__record checks every differentiable op's
+ * inputs). The element accessors and the lifecycle functions check. */
 nb_dtype nb_tensor_dtype(const nb_tensor *t) { return t->dtype; }
 int nb_tensor_ndim(const nb_tensor *t) { return t->ndim; }
 const int64_t *nb_tensor_shape(const nb_tensor *t) { return t->shape; }
@@ -212,6 +350,7 @@ int64_t nb_tensor_numel(const nb_tensor *t) { return nb__numel(t->ndim, t->shape
 
 int64_t nb_tensor_size(const nb_tensor *t, int dim)
 {
+    nb__check_live("nb_tensor_size", t);
     if (t->ndim == 0)
         nb__fail("nb_tensor_size: a 0-dim tensor has no dim %d", dim);
     return t->shape[nb__wrap_dim("nb_tensor_size", dim, t->ndim)];
@@ -244,6 +383,7 @@ bool nb_tensor_same_shape(const nb_tensor *a, const nb_tensor *b)
 
 static char *elem_at(const char *op, const nb_tensor *t, const int64_t *idx)
 {
+    nb__check_live(op, t);
     int64_t off = t->offset;
     for (int i = 0; i < t->ndim; i++) {
         if (idx[i] < 0 || idx[i] >= t->shape[i])
@@ -271,20 +411,24 @@ double nb_tensor_get(const nb_tensor *t, const int64_t *idx)
 
 void nb_tensor_set(nb_tensor *t, const int64_t *idx, double v)
 {
+    nb__check_live("nb_tensor_set", t);
+    nb__check_fits("nb_tensor_set", t->dtype, v);
     nb__store(t->dtype, elem_at("nb_tensor_set", t, idx), v);
     nb__bump_version(t);
 }
 
 double nb_tensor_item(const nb_tensor *t)
 {
+    nb__check_live("nb_tensor_item", t);
     if (nb_tensor_numel(t) != 1)
         nb__fail("nb_tensor_item: a tensor of shape %s has %lld elements, item() needs exactly 1",
                  NB__SHAPE(t), (long long)nb_tensor_numel(t));
-    return nb__load(t->dtype, nb_tensor_data(t) );
+    return nb__load(t->dtype, nb_tensor_data(t));
 }
 
 void nb_tensor_to_doubles(const nb_tensor *t, double *dst)
 {
+    nb__check_live("nb_tensor_to_doubles", t);
     int64_t n = nb_tensor_numel(t);
     for (int64_t i = 0; i < n; i++)
         dst[i] = nb__load(t->dtype, nb__elem_ptr(t, i));
@@ -292,6 +436,7 @@ void nb_tensor_to_doubles(const nb_tensor *t, double *dst)
 
 void nb_tensor_to_floats(const nb_tensor *t, float *dst)
 {
+    nb__check_live("nb_tensor_to_floats", t);
     int64_t n = nb_tensor_numel(t);
     for (int64_t i = 0; i < n; i++)
         dst[i] = (float)nb__load(t->dtype, nb__elem_ptr(t, i));

@@ -169,3 +169,12 @@ tests_test_loss_SOURCES = tests/test_loss.c tests/refcase.c tests/refcase.h
 tests_test_loss_CFLAGS = $(TEST_CFLAGS)
 tests_test_loss_LDADD = $(TEST_LDADD)
 EXTRA_DIST += tests/ref_norm.py tests/ref_loss.py
+
+# harden (issue #16): overflow at extreme sizes/values, debug-mode use-after-release checks
+NB_TESTS += tests/test_overflow tests/test_debug
+tests_test_overflow_SOURCES = tests/test_overflow.c
+tests_test_overflow_CFLAGS = $(TEST_CFLAGS)
+tests_test_overflow_LDADD = $(TEST_LDADD)
+tests_test_debug_SOURCES = tests/test_debug.c
+tests_test_debug_CFLAGS = $(TEST_CFLAGS)
+tests_test_debug_LDADD = $(TEST_LDADD)
