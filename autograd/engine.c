@@ -442,6 +442,8 @@ static _Thread_local uint64_t g_visit_epoch;
 
 void nb_backward(nb_tensor *root, const nb_tensor *grad_output, bool retain_graph)
 {
+    nb__check_live("nb_backward", root);
+    nb__check_live("nb_backward", grad_output);
     if (!root->requires_grad)
         nb__fail("nb_backward: the tensor (shape %s) does not require grad and has no grad_fn",
                  NB__SHAPE(root));

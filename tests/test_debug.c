@@ -44,6 +44,7 @@ START_TEST(test_use_after_release_names_the_op)
     TU_EXPECT_ERROR("nb_tensor_to_doubles: " UAR, nb_tensor_to_doubles(a, (double[4]){0}));
     TU_EXPECT_ERROR("nb_tensor_retain: " UAR, nb_tensor_retain(a));
     TU_EXPECT_ERROR("nb_tensor_set_grad: " UAR, nb_tensor_set_grad(b, a));
+    TU_EXPECT_ERROR("nb_backward: " UAR, nb_backward(a, NULL, false));
 }
 END_TEST
 
