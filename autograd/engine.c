@@ -346,7 +346,7 @@ void nb_tensor_retain_grad(nb_tensor *t)
     if (!t->requires_grad)
         nb__fail("nb_tensor_retain_grad: the tensor does not require grad");
     if (t->grad_fn) {
-        ((nb__node *)t->grad_fn)->retained = t;
+        t->grad_fn->retained_out = t; /* weak: cleared when t is released */
         t->retains_grad = true;
     }
 }
@@ -507,11 +507,12 @@ void nb_backward(nb_tensor *root, const nb_tensor *grad_output, bool retain_grap
         n->grad_acc = NULL;
         double t_prof = prof_on() ? prof_now() : 0;
         int inner = nb_scope_begin();
-        if (g && n->retained) {
-            if (n->retained->grad)
-                nb_add_(n->retained->grad, g);
+        nb_tensor *kept = n->obj.retained_out;
+        if (g && kept) {
+            if (kept->grad)
+                nb_add_(kept->grad, g);
             else
-                n->retained->grad = nb_tensor_retain(nb__contiguous_copy(g));
+                kept->grad = nb_tensor_retain(nb__contiguous_copy(g));
         }
         nb_tensor **gi = n->n_inputs <= 64 ? gin : calloc((size_t)n->n_inputs, sizeof *gi);
         if (!gi)

@@ -94,7 +94,7 @@ struct nb__node {
     nb_dtype out_dtype;
     int out_ndim;
     int64_t out_shape[NB_MAX_DIMS];
-    nb_tensor *retained; /* weak: the output, when retain_grad() was called on it */
+    /* (the output whose gradient is retained: obj.retained_out) */
     /* engine scratch */
     uint64_t visit;
     int64_t deps;

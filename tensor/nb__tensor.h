@@ -22,6 +22,9 @@ typedef struct nb__storage {
 typedef struct nb__object {
     int64_t refcount;
     void (*free_fn)(struct nb__object *self);
+    /* weak: the tensor whose grad_fn this is, when it asked to retain its gradient; cleared by
+     * that tensor's release (the object may live on in the graph) */
+    struct nb_tensor *retained_out;
 } nb__object;
 
 struct nb_tensor {

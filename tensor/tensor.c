@@ -329,6 +329,8 @@ void nb_tensor_release(nb_tensor *t)
     t->grad = NULL;
     t->grad_fn = NULL;
     nb_tensor_release(grad);
+    if (fn && fn->retained_out == t)
+        fn->retained_out = NULL;
     if (fn && --fn->refcount == 0)
         fn->free_fn(fn);
     nb__storage_release(t->storage);

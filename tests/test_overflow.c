@@ -4,7 +4,8 @@
  * (Python's slice semantics; PyTorch 1.13 values where it defines them, printed by
  * /usr/bin/python3 -c "import torch; ...", quoted at each check) or stops through the misuse
  * handler naming the op. The sanitizer build (UBSan with float-cast-overflow) runs this suite
- * too, so a silent signed overflow or an out-of-range float-to-int cast fails it there. */
+ * too, so a silent signed overflow or an out-of-range float-to-int cast fails it there. Also
+ * the gradient a released tensor had asked to retain (a write through a dangling pointer). */
 #include "testutil.h"
 
 #include "nb__tensor.h" /* nb__numel, nb__fits */
@@ -270,6 +271,27 @@ START_TEST(test_set_grad_checks)
 }
 END_TEST
 
+/* ---- a released tensor's retained gradient ---------------------------------------------------- */
+START_TEST(test_retain_grad_of_released_tensor)
+{
+    /* h asks to keep its gradient and is released while y's graph still holds h's node: backward
+     * wrote the gradient through the node's pointer to the freed h, i.e. into whatever tensor
+     * reused h's header (z here, with the caching allocator; ASan reports it otherwise) */
+    nb_tensor *x = nb_tensor_requires_grad_(nb_full(NB_DIMS(2), 3.0, NB_F32), true);
+    nb_tensor *h = nb_mul(x, x);
+    nb_tensor_retain_grad(h);
+    nb_tensor *y = nb_sum(h, NB_ALL_AXES, false);
+    nb_tensor_release(h);
+    nb_tensor *z = nb_zeros(NB_DIMS(2), NB_F32);
+    nb_backward(y, NULL, false);
+    ck_assert_ptr_null(nb_tensor_grad(z));
+    tu_assert_values(nb_tensor_grad(x), (const double[]){6, 6}, 0);
+    nb_tensor_release(z);
+    nb_tensor_release(y);
+    nb_tensor_release(x);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("overflow");
@@ -289,5 +311,8 @@ int main(void)
     tcase_add_test(tc, test_integer_add_sum_wrap);
     tcase_add_test(tc, test_set_grad_checks);
     suite_add_tcase(s, tc);
+    TCase *tr = tcase_create("released"); /* no scope: the test releases by hand */
+    tcase_add_test(tr, test_retain_grad_of_released_tensor);
+    suite_add_tcase(s, tr);
     return tu_run_suite(s);
 }
