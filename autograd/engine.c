@@ -300,6 +300,7 @@ nb_tensor *nb__sum_to(nb_tensor *g, const nb__node *n, int i)
 /* ---- public tensor autograd state ----------------------------------------------------------- */
 nb_tensor *nb_tensor_requires_grad_(nb_tensor *t, bool requires_grad)
 {
+    nb__check_live("nb_tensor_requires_grad_", t);
     if (t->grad_fn)
         nb__fail("nb_tensor_requires_grad_: only leaf tensors can change requires_grad (this one "
                  "was produced by %s)", ((nb__node *)t->grad_fn)->op->name);
@@ -331,6 +332,7 @@ void nb_tensor_set_grad(nb_tensor *t, nb_tensor *g)
 
 void nb_tensor_zero_grad(nb_tensor *t, bool set_to_none)
 {
+    nb__check_live("nb_tensor_zero_grad", t);
     if (!t->grad)
         return;
     if (set_to_none) {
@@ -343,6 +345,7 @@ void nb_tensor_zero_grad(nb_tensor *t, bool set_to_none)
 
 void nb_tensor_retain_grad(nb_tensor *t)
 {
+    nb__check_live("nb_tensor_retain_grad", t);
     if (!t->requires_grad)
         nb__fail("nb_tensor_retain_grad: the tensor does not require grad");
     if (t->grad_fn) {
@@ -358,7 +361,7 @@ const char *nb_tensor_grad_fn_name(const nb_tensor *t)
 
 nb_tensor *nb_detach(const nb_tensor *t)
 {
-    return nb__tensor_view(t, t->ndim, t->shape, t->strides, t->offset);
+    return nb__tensor_view_op("nb_detach", t, t->ndim, t->shape, t->strides, t->offset);
 }
 
 /* ---- backward ------------------------------------------------------------------------------- */

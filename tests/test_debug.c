@@ -44,6 +44,13 @@ START_TEST(test_use_after_release_names_the_op)
     TU_EXPECT_ERROR("nb_tensor_to_doubles: " UAR, nb_tensor_to_doubles(a, (double[4]){0}));
     TU_EXPECT_ERROR("nb_tensor_retain: " UAR, nb_tensor_retain(a));
     TU_EXPECT_ERROR("nb_tensor_set_grad: " UAR, nb_tensor_set_grad(b, a));
+    TU_EXPECT_ERROR("nb_tensor_requires_grad_: " UAR, nb_tensor_requires_grad_(a, true));
+    TU_EXPECT_ERROR("nb_tensor_zero_grad: " UAR, nb_tensor_zero_grad(a, true));
+    TU_EXPECT_ERROR("nb_detach: " UAR, nb_detach(a));
+    TU_EXPECT_ERROR("nb_max: " UAR, nb_max(a, 0, false, NULL));
+    TU_EXPECT_ERROR("nb_softmax: " UAR, nb_softmax(a, 1));
+    TU_EXPECT_ERROR("nb_where: " UAR, nb_where(nb_zeros(NB_DIMS(2, 2), NB_BOOL), a, b));
+    TU_EXPECT_ERROR("nb_stack: " UAR, nb_stack(2, (nb_tensor *[]){a, b}, 0));
     TU_EXPECT_ERROR("nb_backward: " UAR, nb_backward(a, NULL, false));
 }
 END_TEST
