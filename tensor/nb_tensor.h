@@ -22,26 +22,31 @@
  *   return an nb_status and leave a message in nb_last_error(). The library never calls exit().
  *
  *   After a handler longjmp's out of a failed call, the library's data structures are intact
- *   (no lock is held; misuse is not reported from inside a parallel region, except running out
- *   of memory inside a multithreaded kernel, after which the process cannot go on) and the call's arguments are unchanged unless
- *   it was an in-place op, whose destination may be partly written. Three things are left as the
- *   failure found them: scopes the call opened stay open (their tensors alive), grad mode may be
- *   off (a failure inside nb_backward or an NB_NO_GRAD block), and tensors the call created
- *   outside any scope are leaked. nb_recover(depth) (nb_autograd.h) closes the scopes and turns
- *   grad mode back on; the program can then go on.
+ *   (misuse is reported outside locks and parallel regions; running out of memory inside a
+ *   multithreaded kernel is the exception: the process cannot go on after it) and the call's
+ *   arguments are unchanged, except an in-place op's destination, which may be partly written.
+ *   Three things stay as the failure left them: scopes the call opened stay open (their tensors
+ *   alive), grad mode may be off (a failure inside nb_backward or an NB_NO_GRAD block), and
+ *   tensors the call created outside any scope are leaked. nb_recover(depth) (nb_autograd.h)
+ *   closes the scopes and turns grad mode back on; then the program can go on.
  *
  *   Sizes, strides and offsets are computed with checked arithmetic: a shape whose element count
  *   (or the product of its nonzero sizes) exceeds 2^59 - 1, or a view reaching outside its
  *   storage, is misuse. A float value that does not fit an integer dtype (NaN, +-inf, out of
  *   range, e.g. nb_full(..., 1e30, NB_I32)) is misuse; finite ones are truncated toward zero.
- *   Integer arithmetic wraps (two's complement), as PyTorch's.
+ *   Integer narrowing (int64 -> int32) and integer arithmetic wrap (two's complement), as
+ *   PyTorch's.
  *
  *   Debug mode (NB_DEBUG=1 in the environment, read at the first allocation; or a build with
- *   CPPFLAGS=-DNB_DEBUG_CHECKS_DEFAULT, where NB_DEBUG=0 turns it off): every public op checks that the
- *   tensors it receives are alive, so a use after release stops with "nb_mul: tensor used after
- *   it was released (created as tensor #N, shape [2, 2], float32)"; released tensor headers and
- *   storage are quarantined (not reused for the next 65536 tensors / 4096 storages, 256 MiB) and
- *   freed storage is filled with 0xFF bytes (NaN, -1). Slower; for finding bugs.
+ *   CPPFLAGS=-DNB_DEBUG_CHECKS_DEFAULT, where NB_DEBUG=0 turns it off): the ops check that the
+ *   tensors they receive are alive, so a use after release stops with "nb_mul: tensor used after
+ *   it was released (created as tensor #N, shape [2, 2], float32)". Checked: every recorded
+ *   (differentiable) op, in-place op, view, copy, conversion and creation *_like, nb_backward,
+ *   the autograd state functions, the element accessors, retain and release (a double release);
+ *   not the geometry accessors and nb_tensor_data (kernels call them first; the op then reports).
+ *   Released tensor headers and storage are quarantined (not reused for the next 65536 tensors /
+ *   4096 storages or 256 MiB) and freed storage is filled with 0xFF bytes (NaN, -1). Slower, and
+ *   memory is not reused at once; for finding bugs.
  *
  * Threads
  *   Kernels use OpenMP internally. Tensors and their refcounts are not thread-safe: one thread
