@@ -2,7 +2,7 @@
  *   chargpt train --data FILE --out-dir DIR [options]
  *   chargpt sample --checkpoint FILE --prompt TEXT [options]
  *   chargpt eval --checkpoint FILE --data FILE [--split val|train]
- *   chargpt plot DIR [DIR ...] [--output PNG]
+ *   chargpt plot DIR [DIR ...] [--output PNG] [--label NAME ...]
  * Exit status: 0 success, 1 failure (bad data, file errors), 2 bad usage, 3 training diverged. */
 #define _DEFAULT_SOURCE /* POSIX: truncate, fork, mkstemp, sigaction */
 #include "config.h"
@@ -24,6 +24,14 @@ nb_gpt_config chargpt_model_config(const chargpt_opts *o, int64_t vocab_size)
     return c;
 }
 
+/* chargpt's checkpoints, or nanoGPT-named ones (--n-head and --data fill in missing metadata; the
+ * n_head default does not apply here: main leaves it 0 unless --n-head is given). */
+static nb_status load_checkpoint(const chargpt_opts *o, nb_gpt **g, nb_char_vocab *v)
+{
+    nb_ckpt_hints h = {.n_head = o->n_head, .data_path = o->data};
+    return nb_ckpt_load_ex(o->checkpoint, &h, g, v);
+}
+
 /* ---- sample --------------------------------------------------------------------------------- */
 static int cmd_sample(const chargpt_opts *o)
 {
@@ -33,7 +41,7 @@ static int cmd_sample(const chargpt_opts *o)
     }
     nb_gpt *g;
     nb_char_vocab v;
-    if (nb_ckpt_load(o->checkpoint, &g, &v) != NB_OK) {
+    if (load_checkpoint(o, &g, &v) != NB_OK) {
         fprintf(stderr, "chargpt sample: %s\n", nb_last_error());
         return 1;
     }
@@ -76,7 +84,7 @@ static int cmd_eval(const chargpt_opts *o)
     }
     nb_gpt *g;
     nb_char_vocab v;
-    if (nb_ckpt_load(o->checkpoint, &g, &v) != NB_OK) {
+    if (load_checkpoint(o, &g, &v) != NB_OK) {
         fprintf(stderr, "chargpt eval: %s\n", nb_last_error());
         return 1;
     }
@@ -108,7 +116,7 @@ static int cmd_eval(const chargpt_opts *o)
         nb_scope_end(scope);
     }
     nb_set_grad_enabled(prev);
-    printf("%s_loss %.4f\n", val ? "val" : "train", total / (double)(windows * T));
+    printf("%s_loss %.*f\n", val ? "val" : "train", o->eval_digits ? o->eval_digits : 4, total / (double)(windows * T));
     nb_char_data_free(&d);
     nb_module_free(&g->base);
     return 0;
@@ -125,6 +133,8 @@ int main(int argc, char **argv)
     chargpt_opts_default(&o);
     const char *output = NULL;
     bool milestones_given = false;
+    if (!strcmp(cmd, "sample") || !strcmp(cmd, "eval"))
+        o.n_head = 0; /* given only by --n-head (for a checkpoint without a config) */
     int rc = chargpt_parse_args(argc - 1, argv + 1, &o, &output, &milestones_given);
     if (rc)
         return rc < 0 ? 0 : rc;
@@ -163,7 +173,7 @@ int main(int argc, char **argv)
             char png[4096];
             snprintf(png, sizeof png, "%s/loss.png", o.out_dir);
             char *dirs[1] = {(char *)o.out_dir};
-            rc = chargpt_plot(1, dirs, png);
+            rc = chargpt_plot(1, dirs, o.n_labels ? o.labels : NULL, png);
         }
         return rc;
     }
@@ -177,10 +187,14 @@ int main(int argc, char **argv)
             fprintf(stderr, "chargpt plot: give one or more run directories\n");
             return 2;
         }
+        if (o.n_labels > n) {
+            fprintf(stderr, "chargpt plot: %d --label for %d run directories\n", o.n_labels, n);
+            return 2;
+        }
         char png[4096];
         if (!output)
             snprintf(png, sizeof png, "%s/loss.png", argv[1 + optind]);
-        return chargpt_plot(n, argv + 1 + optind, output ? output : png);
+        return chargpt_plot(n, argv + 1 + optind, o.labels, output ? output : png);
     }
     fprintf(stderr, "chargpt: unknown command '%s' (train, sample, eval, plot)\n", cmd);
     return 2;

@@ -5,6 +5,7 @@
 #include "checkpoint.h"
 
 #define CHARGPT_MAX_MILESTONES 256
+#define CHARGPT_MAX_LABELS 256
 
 typedef enum { CHARGPT_LR_COSINE, CHARGPT_LR_MULTISTEP, CHARGPT_LR_CONSTANT } chargpt_lr_schedule;
 
@@ -34,6 +35,10 @@ typedef struct chargpt_opts {
     int64_t max_new_tokens, top_k, num_samples;
     double temperature, top_p;
     bool no_kv_cache;
+    /* plot: --label NAME, the i-th for the i-th run directory (interop) */
+    int n_labels;
+    const char *labels[CHARGPT_MAX_LABELS];
+    int eval_digits; /* eval: --digits N decimals of the printed loss (0: 4) */
 } chargpt_opts;
 
 /* nanoGPT's CPU shakespeare_char defaults (DESIGN-NOTES §5). */
@@ -63,7 +68,10 @@ int chargpt_dist_share_state(nb_gpt *g, nb_optimizer *opt, nb_lr_scheduler *sche
 /* --debug-dist: 0 when weights and optimizer state are bitwise identical on every rank (rank 0
  * prints the checksum), else 1 (rank 0 prints which rank differs). */
 int chargpt_dist_check(nb_gpt *g, nb_optimizer *opt, int64_t iter);
-/* Plots the log.csv of each directory into `out_png` with gnuplot. */
-int chargpt_plot(int n_dirs, char *const *dirs, const char *out_png);
+/* Plots the log.csv of each directory into `out_png` with gnuplot; the legend names run i
+ * labels[i] (labels NULL or labels[i] NULL: the directory's base name). Names and paths never
+ * enter the gnuplot script as text (octal-escaped strings); a failure leaves out_png untouched.
+ * 0, or 1 after printing why. */
+int chargpt_plot(int n_dirs, char *const *dirs, const char *const *labels, const char *out_png);
 
 #endif

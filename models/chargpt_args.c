@@ -31,7 +31,7 @@ const char chargpt_usage[] =
     "usage: chargpt train --data FILE --out-dir DIR [options]\n"
     "       chargpt sample --checkpoint FILE [--prompt TEXT] [options]\n"
     "       chargpt eval --checkpoint FILE --data FILE [--split val|train]\n"
-    "       chargpt plot DIR [DIR ...] [--output PNG]\n"
+    "       chargpt plot DIR [DIR ...] [--output PNG] [--label NAME ...]\n"
     "\n"
     "train (nanoGPT's CPU shakespeare_char defaults in brackets):\n"
     "  --n-layer N [4]  --n-head N [4]  --n-embd N [128]  --block-size N [64]  --batch-size N [12]\n"
@@ -50,7 +50,12 @@ const char chargpt_usage[] =
     "  --checkpoint FILE  --prompt TEXT [\\n]  --max-new-tokens N [500]  --temperature T [0.8]\n"
     "  --top-k K [200] (0 = off)  --top-p P [1.0]  --seed S [1337]  --num-samples M [1]  --no-kv-cache\n"
     "eval:\n"
-    "  --checkpoint FILE  --data FILE  --split val|train [val]: mean loss over all non-overlapping windows\n";
+    "  --checkpoint FILE  --data FILE  --split val|train [val]: mean loss over all non-overlapping windows\n"
+    "  --digits N [4] decimals printed\n"
+    "sample/eval of a checkpoint written by PyTorch with nanoGPT's names and no config/vocab metadata:\n"
+    "  --n-head N  --data FILE (its sorted characters are the vocabulary, as nanoGPT's prepare.py)\n"
+    "plot:\n"
+    "  --output PNG [first DIR/loss.png]  --label NAME (once per DIR, in order) [the DIR's base name]\n";
 
 /* ---- strict option value parsing ------------------------------------------------------------ */
 static bool parse_i64(const char *opt, const char *s, int64_t lo, int64_t hi, int64_t *out)
@@ -108,7 +113,8 @@ enum {
     O_DATA = 256, O_OUT, O_NLAYER, O_NHEAD, O_NEMBD, O_BLOCK, O_BATCH, O_DROPOUT, O_BIAS, O_GELU, O_MAXIT, O_EVALINT,
     O_EVALIT, O_LR, O_MINLR, O_WARMUP, O_DECAY, O_WD, O_B1, O_B2, O_CLIP, O_SEED, O_SCHED, O_MILE, O_GAMMA, O_THREADS,
     O_RESUME, O_SAMPLING, O_QUIET, O_PLOT, O_CKPT, O_PROMPT, O_MAXNEW, O_TEMP, O_TOPK, O_TOPP, O_NSAMP, O_NOKV,
-    O_SPLIT, O_OUTPUT, O_HELP, O_ACCUM, O_DEBUGDIST, O_ALWAYS
+    O_SPLIT, O_OUTPUT, O_HELP, O_ACCUM, O_DEBUGDIST, O_ALWAYS,
+    O_LABEL, O_DIGITS /* interop */
 };
 
 static const struct option k_options[] = {
@@ -134,7 +140,9 @@ static const struct option k_options[] = {
     {"split", required_argument, 0, O_SPLIT}, {"output", required_argument, 0, O_OUTPUT},
     {"help", no_argument, 0, O_HELP}, {"gradient-accumulation-steps", required_argument, 0, O_ACCUM},
     {"debug-dist", no_argument, 0, O_DEBUGDIST},
-    {"always-save-checkpoint", no_argument, 0, O_ALWAYS}, {0, 0, 0, 0}};
+    {"always-save-checkpoint", no_argument, 0, O_ALWAYS},
+    {"label", required_argument, 0, O_LABEL}, {"digits", required_argument, 0, O_DIGITS}, /* interop */
+    {0, 0, 0, 0}};
 
 int chargpt_parse_args(int argc, char **argv, chargpt_opts *o, const char **output, bool *milestones_given)
 {
@@ -211,6 +219,11 @@ int chargpt_parse_args(int argc, char **argv, chargpt_opts *o, const char **outp
         case O_ACCUM: ok = parse_i64("gradient-accumulation-steps", a, 1, 1 << 20, &o->grad_accum); break;
         case O_DEBUGDIST: o->debug_dist = true; break;
         case O_ALWAYS: o->always_save = true; break;
+        case O_LABEL: /* interop: plot legend names */
+            if (o->n_labels == CHARGPT_MAX_LABELS) { fprintf(stderr, "chargpt: more than %d --label\n", CHARGPT_MAX_LABELS); ok = false; }
+            else o->labels[o->n_labels++] = a;
+            break;
+        case O_DIGITS: ok = parse_i64("digits", a, 1, 17, &v); o->eval_digits = (int)v; break;
         default: /* optopt: the letter of an unknown short option (optind has not moved past it) */
             if (optopt > 0 && optopt < 256)
                 fprintf(stderr, "chargpt: unknown option '-%c' (see chargpt --help)\n", optopt);

@@ -138,23 +138,35 @@ static nb_status check_size(const nb_state_dict *sd, const char *path, const nb_
 
 nb_status nb_ckpt_load(const char *path, nb_gpt **g, nb_char_vocab *v)
 {
+    return nb_ckpt_load_ex(path, NULL, g, v);
+}
+
+nb_status nb_ckpt_load_ex(const char *path, const nb_ckpt_hints *h, nb_gpt **g, nb_char_vocab *v)
+{
     *g = NULL;
-    nb_state_dict *sd;
+    nb_state_dict *sd, *w = NULL;
     nb_status st = nb_safetensors_load(path, &sd);
     if (st != NB_OK)
         return st;
     nb_gpt_config c;
+    const char *fmt = nb_state_dict_get_meta(sd, "format");
     if (nb_state_dict_get_meta(sd, "log_rows")) /* resume.safetensors: weights are named model.* */
         st = nb_error(NB_ERR_FORMAT, "%s: a training resume state, not a model checkpoint (use ckpt.safetensors)", path);
-    else if ((st = get_config(sd, path, &c, v)) == NB_OK && (st = check_size(sd, path, &c)) == NB_OK) {
+    else if (fmt && !strncmp(fmt, "nabla-", 6)) /* ours, or another version of ours */
+        st = get_config(sd, path, &c, v);
+    else /* written by PyTorch (nanoGPT's names), with or without metadata */
+        st = nb__ckpt_nanogpt_config(sd, path, h, &c, v, &w);
+    const nb_state_dict *weights = w ? w : sd;
+    if (st == NB_OK && (st = check_size(weights, path, &c)) == NB_OK) {
         nb_gpt *m = nb_gpt_new(&c, NULL);
-        if ((st = nb_module_load_state_dict(&m->base, sd, true)) != NB_OK) {
+        if ((st = nb_module_load_state_dict(&m->base, weights, true)) != NB_OK) {
             st = prefix_error(st, path, "");
             nb_module_free(&m->base);
         } else {
             *g = m;
         }
     }
+    nb_state_dict_free(w);
     nb_state_dict_free(sd);
     return st;
 }

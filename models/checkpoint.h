@@ -13,8 +13,34 @@
 #include "nb_state_dict.h"
 
 nb_status nb_ckpt_save(const char *path, nb_gpt *g, const nb_char_vocab *v, int64_t iter, double val_loss);
-/* Loads a checkpoint: builds the model from its config (*g, free with nb_module_free) and vocab. */
+/* Loads a checkpoint: builds the model from its config (*g, free with nb_module_free) and vocab.
+ * Same as nb_ckpt_load_ex(path, NULL, g, v). */
 nb_status nb_ckpt_load(const char *path, nb_gpt **g, nb_char_vocab *v);
+
+/* What a foreign checkpoint may lack: the number of heads, and the training text whose sorted
+ * distinct characters are the vocabulary (as nanoGPT's prepare.py builds meta.pkl). */
+typedef struct nb_ckpt_hints {
+    int64_t n_head;        /* 0: unknown */
+    const char *data_path; /* NULL: unknown */
+} nb_ckpt_hints;
+
+/* Loads chargpt's own checkpoints (metadata format "nabla-chargpt-1") and GPT checkpoints
+ * written by PyTorch with nanoGPT's parameter names: transformer.wte/wpe.weight,
+ * transformer.h.N.{ln_1,attn.c_attn,attn.c_proj,ln_2,mlp.c_fc,mlp.c_proj}.{weight,bias},
+ * transformer.ln_f.*, lm_head.weight (absent, or equal to wte: tied), with or without biases,
+ * keys possibly prefixed "_orig_mod." (torch.compile), causal-mask buffers ignored. Their sizes
+ * come from the shapes; n_head (and optional dropout, gelu) from metadata "config" (JSON of
+ * nanoGPT's model_args: n_layer, n_head, n_embd, block_size, vocab_size, bias — checked against
+ * the shapes) or else h->n_head; the vocabulary from metadata "vocab" (the characters in id order,
+ * sorted) or else the text at h->data_path. GELU is erf (nanoGPT's) unless config says "tanh".
+ * h may be NULL. NB_ERR_FORMAT naming the missing tensor or key for anything that is not a GPT;
+ * NB_ERR_IO for unreadable files. *g is NULL on failure. */
+nb_status nb_ckpt_load_ex(const char *path, const nb_ckpt_hints *h, nb_gpt **g, nb_char_vocab *v);
+
+/* checkpoint_nanogpt.c, for nb_ckpt_load_ex: the config, vocabulary and nanoGPT-named weights
+ * (a new dict in *weights, sharing sd's tensors) of a foreign checkpoint's loaded dict. */
+nb_status nb__ckpt_nanogpt_config(const nb_state_dict *sd, const char *path, const nb_ckpt_hints *h,
+                                  nb_gpt_config *c, nb_char_vocab *v, nb_state_dict **weights);
 
 typedef struct nb_train_state {
     int64_t iter;         /* next iteration to run */

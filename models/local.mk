@@ -9,3 +9,7 @@ chargpt_SOURCES = models/chargpt.h models/chargpt.c models/chargpt_train.c model
 	models/chargpt_dist.c
 chargpt_LDADD = models/libnbmodels.la libnabla.la $(JEMALLOC_LIBS) -lm
 EXTRA_DIST += models/fetch_data.sh data/tinyshakespeare.txt data/tinyshakespeare.txt.sha256
+# interop: nanoGPT-named checkpoints (the JSON config in the metadata is read with jansson)
+models_libnbmodels_la_SOURCES += models/checkpoint_nanogpt.c
+models_libnbmodels_la_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
+models_libnbmodels_la_LIBADD = $(JANSSON_LIBS)

@@ -178,3 +178,8 @@ tests_test_overflow_LDADD = $(TEST_LDADD)
 tests_test_debug_SOURCES = tests/test_debug.c
 tests_test_debug_CFLAGS = $(TEST_CFLAGS)
 tests_test_debug_LDADD = $(TEST_LDADD)
+# interop: nanoGPT-named checkpoints from PyTorch, the converters in tools/, plot with hostile names
+# (PyTorch from /usr/bin/python3; without it only the plot checks run and the test reports SKIP).
+TESTS += tests/test_interop.sh
+EXTRA_DIST += tests/test_interop.sh tests/interop_ref.py tools/safetensors_io.py tools/nanogpt_to_safetensors.py \
+	tools/safetensors_to_nanogpt.py
