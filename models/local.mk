@@ -13,3 +13,6 @@ EXTRA_DIST += models/fetch_data.sh data/tinyshakespeare.txt data/tinyshakespeare
 models_libnbmodels_la_SOURCES += models/checkpoint_nanogpt.c
 models_libnbmodels_la_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
 models_libnbmodels_la_LIBADD = $(JANSSON_LIBS)
+# interop: the installed chargpt finds libnabla.so next door ($prefix/lib) in any prefix, without
+# LD_LIBRARY_PATH or ldconfig (the build tree's libtool wrapper sets its own path)
+chargpt_LDFLAGS = $(AM_LDFLAGS) -Wl,-rpath,'$$ORIGIN/../lib'
