@@ -41,3 +41,6 @@ bench_bench_rmsnorm_SOURCES = bench/bench_rmsnorm.c
 bench_bench_rmsnorm_LDADD = libnabla_core.la $(JEMALLOC_LIBS)
 CLEANFILES += bench/bench_rmsnorm$(EXEEXT)
 EXTRA_DIST += bench/torch_rmsnorm.py
+
+# interop: bench/plot_loss.sh regenerates bench/chargpt_loss.png (two 2000-iteration runs, labelled).
+EXTRA_DIST += bench/plot_loss.sh
