@@ -102,12 +102,14 @@ if command -v "$GP" >/dev/null 2>&1; then
         >"$tmp/p1.out" 2>&1
     rc_p1=$?
     check1a() {
+        r=0
+        for i in 1 2 3 4 5 6 7 8; do
+            [ ! -e "$tmp/w/pwned$i" ] || { say "injected command $i ran"; r=1; }
+        done
         [ "$rc_p1" -eq 0 ] || { say "exit $rc_p1"; cat "$tmp/p1.out"; return 1; }
         [ "$(od -An -tx1 -N8 "$tmp/w/$evil_out" | tr -d ' \n')" = "89504e470d0a1a0a" ] ||
             { say "no PNG at the hostile path"; return 1; }
-        for i in 1 2 3 4 5 6 7 8; do
-            [ ! -e "$tmp/w/pwned$i" ] || { say "injected command $i ran"; return 1; }
-        done
+        return $r
     }
     check "1a hostile DIR, --output, --label (newline+!, backquotes, quotes, backslash, @): PNG written, no command ran" check1a
     check1b() { # the script holds no user text: no backquote, no '!' line, strings decode exactly
