@@ -134,229 +134,353 @@ static int make_dirs(const char *dir)
     return mkdir(buf, 0777) != 0 && errno != EEXIST ? -1 : 0;
 }
 
+/* ---- the trainer: everything one run holds --------------------------------------------------- */
+typedef struct trainer {
+    const chargpt_opts *o;
+    int rank, world;
+    bool lead;                 /* rank 0: writes the files and prints */
+    nb_char_data data;
+    nb_gpt *g;
+    nb_param_list pl;
+    nb_optimizer *opt;
+    nb_lr_scheduler *sched;
+    nb_train_state ts;         /* ts.iter: the iteration being run */
+    FILE *log;                 /* log.csv (rank 0) */
+    char ckpt_path[4096], resume_path[4096], log_path[4096];
+    int64_t first_iter;        /* the first iteration of this process (after a resume: not 0) */
+    double t_start, grad_norm_avg;
+    bool interrupted;          /* agreed by every rank at each step */
+} trainer;
+
+/* The step's agreement, the one place where ranks exchange what each saw during an iteration.
+ * One reduction carries this rank's sum of micro-batch losses and whether it was interrupted;
+ * then, when the loss is finite, the gradients are averaged over the ranks (before clipping).
+ * With one process both are no-ops. Returns 0, 1 (a reduction failed), 3 (loss NaN/Inf). */
+static int sync_step(trainer *t, double loss_sum, double *mean_loss)
+{
+    double red[2] = {loss_sum, g_interrupted};
+    if (nb_dist_allreduce_doubles(red, 2, NB_DIST_SUM) != NB_OK) {
+        fprintf(stderr, "\nchargpt train [rank %d]: %s\n", t->rank, nb_last_error());
+        return 1;
+    }
+    t->interrupted = red[1] > 0;
+    *mean_loss = red[0] / (double)(t->world * t->o->grad_accum); /* mean loss of the step's micro-batches */
+    if (!isfinite(*mean_loss)) {
+        if (t->lead)
+            fprintf(stderr, "\nchargpt train: loss is %s at iter %lld; stopping (last good checkpoint kept: %s)\n",
+                    isnan(*mean_loss) ? "NaN" : "Inf", (long long)t->ts.iter, t->ckpt_path);
+        return 3;
+    }
+    if (nb_dist_allreduce_grads_mean(t->pl.n, t->pl.params) != NB_OK) {
+        fprintf(stderr, "\nchargpt train [rank %d]: %s\n", t->rank, nb_last_error());
+        return 1;
+    }
+    return 0;
+}
+
+/* ---- setup -------------------------------------------------------------------------------- */
+static int load_data(trainer *t)
+{
+    if (nb_char_data_load(&t->data, t->o->data, NULL, t->o->block_size) == NB_OK)
+        return 0;
+    fprintf(stderr, "chargpt train: %s\n", nb_last_error());
+    return 1;
+}
+
+static int make_out_dir(trainer *t)
+{
+    const chargpt_opts *o = t->o;
+    snprintf(t->ckpt_path, sizeof t->ckpt_path, "%s/ckpt.safetensors", o->out_dir);
+    snprintf(t->resume_path, sizeof t->resume_path, "%s/resume.safetensors", o->out_dir);
+    snprintf(t->log_path, sizeof t->log_path, "%s/log.csv", o->out_dir);
+    if (!t->lead || make_dirs(o->out_dir) == 0)
+        return 0;
+    fprintf(stderr, "chargpt train: cannot create %s: %s\n", o->out_dir, strerror(errno));
+    return 1;
+}
+
+/* Model (rank 0's initial weights on every rank), optimizer, scheduler, batch generator. */
+static int build_model(trainer *t)
+{
+    const chargpt_opts *o = t->o;
+    nb_set_num_threads(o->threads);
+    if (!o->threads && nb_dist_local_size() > 1) /* ranks sharing a host share its cores */
+        nb_set_num_threads(nb_get_num_threads() > nb_dist_local_size() ? nb_get_num_threads() / nb_dist_local_size() : 1);
+    nb_gpt_config c = chargpt_model_config(o, t->data.vocab.n);
+    nb_generator init_gen;
+    nb_generator_seed(&init_gen, o->seed);
+    t->g = nb_gpt_new(&c, &init_gen);
+    nb_module_parameters(&t->g->base, false, &t->pl);
+    t->opt = nb_gpt_configure_optimizers(t->g, o->weight_decay, o->learning_rate, o->beta1, o->beta2);
+    if (o->lr_schedule == CHARGPT_LR_COSINE)
+        t->sched = nb_lambda_lr_new(t->opt, cosine_factor, (void *)o);
+    else if (o->lr_schedule == CHARGPT_LR_MULTISTEP)
+        t->sched = nb_multistep_lr_new(t->opt, o->n_milestones, o->milestones, o->gamma);
+    else
+        t->sched = nb_lambda_lr_new(t->opt, constant_factor, NULL);
+    t->ts = (nb_train_state){.iter = 0, .best_val_loss = 1e9, .log_rows = 0};
+    nb_generator_seed(&t->ts.rng, o->seed ^ 0x5eed5eed5eedULL); /* one stream, the same on every rank */
+    if (nb_dist_broadcast_params(t->pl.n, t->pl.params) == NB_OK)
+        return 0;
+    fprintf(stderr, "chargpt train [rank %d]: %s\n", t->rank, nb_last_error());
+    return 1;
+}
+
+/* --resume, rank 0: the resume state in, log.csv trimmed to the rows it knows of. */
+static int load_resume(trainer *t)
+{
+    if (!t->lead)
+        return 0;
+    if (nb_resume_load(t->resume_path, t->g, &t->data.vocab, t->opt, t->sched, &t->data, &t->ts) != NB_OK) {
+        fprintf(stderr, "chargpt train: cannot resume: %s\n", nb_last_error());
+        return 1;
+    }
+    if (log_truncate(t->log_path, t->ts.log_rows) != 0) {
+        fprintf(stderr, "chargpt train: cannot trim %s: %s\n", t->log_path, strerror(errno));
+        return 1;
+    }
+    return 0;
+}
+
+static void report_resume(const trainer *t)
+{
+    if (!t->lead)
+        return;
+    printf("resuming from iter %lld (best val loss %.4f)\n", (long long)t->ts.iter, t->ts.best_val_loss);
+    if (t->ts.world_size * t->ts.grad_accum != t->world * t->o->grad_accum)
+        printf("warning: the resume state was written by %lld rank(s) x %lld micro-batch(es) per step, this run "
+               "takes %lld x %lld: training goes on, but not as the interrupted run would have\n",
+               (long long)t->ts.world_size, (long long)t->ts.grad_accum, (long long)t->world,
+               (long long)t->o->grad_accum);
+}
+
+/* Rank 0: log.csv appended to (resume) or started. */
+static int open_log(trainer *t)
+{
+    if (!t->lead)
+        return 0;
+    t->log = fopen(t->log_path, t->ts.iter > 0 ? "a" : "w");
+    if (!t->log) {
+        fprintf(stderr, "chargpt train: cannot write %s: %s\n", t->log_path, strerror(errno));
+        return 1;
+    }
+    if (t->ts.iter == 0) {
+        fprintf(t->log, "iter,train_loss,val_loss,lr,tokens_per_s\n");
+        unlink(t->resume_path); /* an older run's state must not be resumed into this run's log */
+    }
+    return 0;
+}
+
+static void print_banner(const trainer *t)
+{
+    const chargpt_opts *o = t->o;
+    if (!t->lead)
+        return;
+    if (t->world > 1 || o->grad_accum > 1)
+        printf("data parallel: %d rank(s) x %lld micro-batch(es) of %lld per step = %lld tokens per step\n", t->world,
+               (long long)o->grad_accum, (long long)o->batch_size,
+               (long long)(t->world * o->grad_accum * o->batch_size * o->block_size));
+    printf("chargpt: %lld parameters, vocab %d, %lld train / %lld val tokens, %d threads\n",
+           (long long)nb_module_num_parameters(&t->g->base), t->data.vocab.n, (long long)t->data.n_train,
+           (long long)(t->data.n - t->data.n_train), nb_get_num_threads());
+}
+
+/* Every setup phase returns this rank's status; chargpt_dist_agree makes it every rank's, so all
+ * ranks stop at the same phase. */
+static int setup(trainer *t)
+{
+    int rc;
+    if ((rc = chargpt_dist_agree(load_data(t))) || (rc = chargpt_dist_agree(make_out_dir(t))) ||
+        (rc = chargpt_dist_agree(build_model(t))))
+        return rc;
+    if (t->o->resume) { /* rank 0 reads the resume state and hands it to the others */
+        if ((rc = chargpt_dist_agree(load_resume(t))) ||
+            (rc = chargpt_dist_share_state(t->g, t->opt, t->sched, &t->data, &t->ts)))
+            return rc;
+        report_resume(t);
+    }
+    t->ts.world_size = t->world, t->ts.grad_accum = t->o->grad_accum;
+    if ((rc = chargpt_dist_agree(open_log(t))) != 0)
+        return rc;
+    print_banner(t);
+    return 0;
+}
+
+static void teardown(trainer *t)
+{
+    nb_param_list_free(&t->pl);
+    if (t->sched)
+        nb_lr_scheduler_free(t->sched);
+    if (t->opt)
+        nb_optimizer_free(t->opt);
+    if (t->g)
+        nb_module_free(&t->g->base);
+    nb_char_data_free(&t->data);
+}
+
+/* ---- one iteration's phases ----------------------------------------------------------------- */
+/* Train and val loss (nanoGPT's estimate_loss); the checkpoint when val improved (or always);
+ * --debug-dist's identity check. Every rank returns the same status. */
+static int evaluate(trainer *t, double *val_loss)
+{
+    const chargpt_opts *o = t->o;
+    int64_t it = t->ts.iter;
+    double tl = estimate_loss(t->g, &t->data, NB_SPLIT_TRAIN, o, &t->ts.rng);
+    *val_loss = estimate_loss(t->g, &t->data, NB_SPLIT_VAL, o, &t->ts.rng);
+    if (t->lead)
+        printf("\rstep %lld: train loss %.4f, val loss %.4f%20s\n", (long long)it, tl, *val_loss, "");
+    if (*val_loss < t->ts.best_val_loss || o->always_save) { /* the same val_loss on every rank */
+        if (*val_loss < t->ts.best_val_loss)
+            t->ts.best_val_loss = *val_loss;
+        /* iter 0 too (nanoGPT skips it): a checkpoint of this run always exists, so the "last good
+         * checkpoint" after a divergence is never missing or an older run's */
+        int rc = 0;
+        if (t->lead && nb_ckpt_save(t->ckpt_path, t->g, &t->data.vocab, it, *val_loss) != NB_OK) {
+            fprintf(stderr, "chargpt train: cannot save checkpoint: %s\n", nb_last_error());
+            rc = 1;
+        }
+        if ((rc = chargpt_dist_agree(rc)) != 0)
+            return rc;
+    }
+    return o->debug_dist ? chargpt_dist_check(t->g, t->opt, it) : 0;
+}
+
+/* The next batch of this rank's micro-step k; with dropout over several micro-batches, the masks
+ * are seeded from the batch's place in the stream (the same masks however the batches are split). */
+static void get_batch(trainer *t, int64_t k, nb_tensor **x, nb_tensor **y)
+{
+    const chargpt_opts *o = t->o;
+    chargpt_dist_draw(&t->data, o, &t->ts.rng, x, y);
+    if (o->dropout > 0 && t->world * o->grad_accum > 1)
+        nb_generator_seed(&t->g->dropout_gen, o->seed ^ (UINT64_C(0x9E3779B97F4A7C15) *
+                                              (uint64_t)((t->ts.iter * o->grad_accum + k) * t->world + t->rank + 1)));
+}
+
+/* Forward and backward over --gradient-accumulation-steps micro-batches (each loss scaled by 1/K:
+ * the gradients accumulate to the mean), then the step's agreement. *loss: the step's mean loss. */
+static int forward_backward(trainer *t, double *loss)
+{
+    const chargpt_opts *o = t->o;
+    double loss_sum = 0; /* this rank's sum of micro-batch losses */
+    for (int64_t k = 0; k < o->grad_accum; k++) {
+        int ms = nb_scope_begin();
+        nb_tensor *x, *y;
+        get_batch(t, k, &x, &y);
+        nb_tensor *l = nb_gpt_loss(nb_gpt_forward(t->g, x), y);
+        loss_sum += nb_tensor_item(l);
+        nb_backward(o->grad_accum > 1 ? nb_mul_scalar(l, 1.0 / (double)o->grad_accum) : l, NULL, false);
+        nb_scope_end(ms);
+    }
+    return sync_step(t, loss_sum, loss);
+}
+
+/* Gradient clipping (with a warning on a norm spike), the optimizer and scheduler steps. */
+static void clip_and_step(trainer *t)
+{
+    const chargpt_opts *o = t->o;
+    int64_t it = t->ts.iter;
+    double gn = o->grad_clip > 0 ? nb_optimizer_clip_grad_norm(t->opt, o->grad_clip) : 0;
+    if (t->lead && it > t->first_iter + 10 && gn > 10 * t->grad_norm_avg)
+        printf("\rwarning: gradient norm spike at iter %lld: %.3g (running mean %.3g)\n", (long long)it, gn,
+               t->grad_norm_avg);
+    t->grad_norm_avg = it > t->first_iter ? 0.95 * t->grad_norm_avg + 0.05 * gn : gn;
+    nb_optimizer_step(t->opt);
+    nb_optimizer_zero_grad(t->opt, true);
+    nb_lr_scheduler_step(t->sched);
+}
+
+/* One log.csv row (rank 0) and the progress line. */
+static void log_iteration(trainer *t, double loss, double val_loss, double lr, double dt)
+{
+    const chargpt_opts *o = t->o;
+    int64_t it = t->ts.iter;
+    double tps = (double)(o->batch_size * o->block_size * o->grad_accum * t->world) / dt;
+    if (t->log && isnan(val_loss))
+        fprintf(t->log, "%lld,%.6f,,%.8g,%.0f\n", (long long)it, loss, lr, tps);
+    else if (t->log)
+        fprintf(t->log, "%lld,%.6f,%.6f,%.8g,%.0f\n", (long long)it, loss, val_loss, lr, tps);
+    t->ts.log_rows++;
+    double elapsed = now_s() - t->t_start, per = elapsed / (double)(it - t->first_iter + 1);
+    char eta[32];
+    format_eta(per * (double)(o->max_iters - it), eta, sizeof eta);
+    if (!o->quiet && t->lead)
+        printf("\riter %lld/%lld | loss %.4f | lr %.2e | %.0f tok/s | ETA %s   ", (long long)it,
+               (long long)o->max_iters, loss, lr, tps, eta);
+    fflush(stdout);
+}
+
+/* The resume state after each eval interval, at the end and on an interrupt (it resumes at the
+ * next iteration). Every rank returns the same status. */
+static int checkpoint_resume(trainer *t)
+{
+    const chargpt_opts *o = t->o;
+    int64_t it = t->ts.iter;
+    if ((it + 1) % o->eval_interval != 0 && it != o->max_iters && !t->interrupted)
+        return 0;
+    nb_train_state save = t->ts;
+    save.iter = it + 1;
+    int rc = 0;
+    if (t->lead) {
+        fflush(t->log);
+        if (nb_resume_save(t->resume_path, t->g, &t->data.vocab, t->opt, t->sched, &t->data, &save) != NB_OK) {
+            fprintf(stderr, "\nchargpt train: cannot save resume state: %s\n", nb_last_error());
+            rc = 1;
+        }
+    }
+    return chargpt_dist_agree(rc);
+}
+
+/* ---- the loop (nanoGPT's train.py) --------------------------------------------------------- */
+static int train_loop(trainer *t)
+{
+    const chargpt_opts *o = t->o;
+    int rc = 0;
+    t->t_start = now_s();
+    t->first_iter = t->ts.iter;
+    for (; t->ts.iter <= o->max_iters; t->ts.iter++) {
+        double lr = nb_optimizer_get_lr(t->opt, 0), val_loss = NAN, loss = 0;
+        if (t->ts.iter % o->eval_interval == 0 && (rc = evaluate(t, &val_loss)) != 0)
+            break;
+        double t0 = now_s();
+        int scope = nb_scope_begin();
+        if ((rc = forward_backward(t, &loss)) == 0)
+            clip_and_step(t);
+        nb_scope_end(scope);
+        if (rc != 0)
+            break;
+        log_iteration(t, loss, val_loss, lr, now_s() - t0);
+        if ((rc = checkpoint_resume(t)) != 0)
+            break;
+        if (t->interrupted) {
+            if (t->lead)
+                printf("\ninterrupted at iter %lld: resume state saved to %s (continue with --resume)\n",
+                       (long long)t->ts.iter, t->resume_path);
+            break;
+        }
+    }
+    return rc;
+}
+
 int chargpt_train(const chargpt_opts *o)
 {
     /* Under mpirun every rank runs this function in step; rank 0 alone writes files and prints
      * progress, and a failure on any rank is agreed on (chargpt_dist_agree) so all stop together. */
-    const int rank = nb_dist_rank(), world = nb_dist_world_size();
-    const bool lead = rank == 0;
-    int rc = 0;
-    nb_char_data data;
-    if (nb_char_data_load(&data, o->data, NULL, o->block_size) != NB_OK) {
-        fprintf(stderr, "chargpt train: %s\n", nb_last_error());
+    trainer t = {.o = o, .rank = nb_dist_rank(), .world = nb_dist_world_size()};
+    t.lead = t.rank == 0;
+    int rc = setup(&t);
+    if (rc == 0) {
+        struct sigaction sa = {0}, old_sa;
+        sa.sa_handler = on_sigint;
+        sigaction(SIGINT, &sa, &old_sa);
+        rc = train_loop(&t);
+        sigaction(SIGINT, &old_sa, NULL);
+    }
+    if (t.log && fclose(t.log) != 0 && rc == 0) {
+        fprintf(stderr, "chargpt train: error writing %s\n", t.log_path);
         rc = 1;
     }
-    if (chargpt_dist_agree(rc)) {
-        if (!rc)
-            nb_char_data_free(&data);
-        return 1;
-    }
-    if (lead && make_dirs(o->out_dir) != 0) {
-        fprintf(stderr, "chargpt train: cannot create %s: %s\n", o->out_dir, strerror(errno));
-        rc = 1;
-    }
-    if (chargpt_dist_agree(rc)) {
-        nb_char_data_free(&data);
-        return 1;
-    }
-    char ckpt_path[4096], resume_path[4096], log_path[4096];
-    snprintf(ckpt_path, sizeof ckpt_path, "%s/ckpt.safetensors", o->out_dir);
-    snprintf(resume_path, sizeof resume_path, "%s/resume.safetensors", o->out_dir);
-    snprintf(log_path, sizeof log_path, "%s/log.csv", o->out_dir);
-
-    nb_set_num_threads(o->threads);
-    if (!o->threads && nb_dist_local_size() > 1) /* ranks sharing a host share its cores */
-        nb_set_num_threads(nb_get_num_threads() > nb_dist_local_size() ? nb_get_num_threads() / nb_dist_local_size() : 1);
-    nb_gpt_config c = chargpt_model_config(o, data.vocab.n);
-    nb_generator init_gen;
-    nb_generator_seed(&init_gen, o->seed);
-    nb_gpt *g = nb_gpt_new(&c, &init_gen);
-
-    nb_param_list pl;
-    nb_module_parameters(&g->base, false, &pl);
-    nb_optimizer *opt = nb_gpt_configure_optimizers(g, o->weight_decay, o->learning_rate, o->beta1, o->beta2);
-    nb_lr_scheduler *sched;
-    if (o->lr_schedule == CHARGPT_LR_COSINE)
-        sched = nb_lambda_lr_new(opt, cosine_factor, (void *)o);
-    else if (o->lr_schedule == CHARGPT_LR_MULTISTEP)
-        sched = nb_multistep_lr_new(opt, o->n_milestones, o->milestones, o->gamma);
-    else
-        sched = nb_lambda_lr_new(opt, constant_factor, NULL);
-
-    nb_train_state ts = {.iter = 0, .best_val_loss = 1e9, .log_rows = 0};
-    nb_generator_seed(&ts.rng, o->seed ^ 0x5eed5eed5eedULL); /* one stream, the same on every rank */
-    FILE *log = NULL;
-    if (nb_dist_broadcast_params(pl.n, pl.params) != NB_OK) { /* rank 0's initial weights everywhere */
-        fprintf(stderr, "chargpt train [rank %d]: %s\n", rank, nb_last_error());
-        rc = 1;
-    }
-    if ((rc = chargpt_dist_agree(rc)) != 0)
-        goto done;
-    if (o->resume) { /* rank 0 reads the resume state and hands it to the others */
-        if (lead && nb_resume_load(resume_path, g, &data.vocab, opt, sched, &data, &ts) != NB_OK) {
-            fprintf(stderr, "chargpt train: cannot resume: %s\n", nb_last_error());
-            rc = 1;
-        }
-        if (lead && !rc && log_truncate(log_path, ts.log_rows) != 0) {
-            fprintf(stderr, "chargpt train: cannot trim %s: %s\n", log_path, strerror(errno));
-            rc = 1;
-        }
-        if ((rc = chargpt_dist_agree(rc)) != 0 || (rc = chargpt_dist_share_state(g, opt, sched, &data, &ts)) != 0)
-            goto done;
-        if (lead)
-            printf("resuming from iter %lld (best val loss %.4f)\n", (long long)ts.iter, ts.best_val_loss);
-        if (lead && ts.world_size * ts.grad_accum != world * o->grad_accum)
-            printf("warning: the resume state was written by %lld rank(s) x %lld micro-batch(es) per step, this run "
-                   "takes %lld x %lld: training goes on, but not as the interrupted run would have\n",
-                   (long long)ts.world_size, (long long)ts.grad_accum, (long long)world, (long long)o->grad_accum);
-    }
-    ts.world_size = world, ts.grad_accum = o->grad_accum;
-    if (lead) {
-        log = fopen(log_path, ts.iter > 0 ? "a" : "w");
-        if (!log) {
-            fprintf(stderr, "chargpt train: cannot write %s: %s\n", log_path, strerror(errno));
-            rc = 1;
-        }
-    }
-    if ((rc = chargpt_dist_agree(rc)) != 0) {
-        if (log)
-            fclose(log);
-        goto done;
-    }
-    if (log && ts.iter == 0) { /* rank 0 */
-        fprintf(log, "iter,train_loss,val_loss,lr,tokens_per_s\n");
-        unlink(resume_path); /* an older run's state must not be resumed into this run's log */
-    }
-    if (lead && (world > 1 || o->grad_accum > 1))
-        printf("data parallel: %d rank(s) x %lld micro-batch(es) of %lld per step = %lld tokens per step\n", world,
-               (long long)o->grad_accum, (long long)o->batch_size,
-               (long long)(world * o->grad_accum * o->batch_size * o->block_size));
-    if (lead)
-        printf("chargpt: %lld parameters, vocab %d, %lld train / %lld val tokens, %d threads\n",
-               (long long)nb_module_num_parameters(&g->base), data.vocab.n, (long long)data.n_train,
-               (long long)(data.n - data.n_train), nb_get_num_threads());
-
-    struct sigaction sa = {0}, old_sa;
-    sa.sa_handler = on_sigint;
-    sigaction(SIGINT, &sa, &old_sa);
-    double t_start = now_s(), grad_norm_avg = 0;
-    bool interrupted = false; /* agreed by every rank at each step */
-    int64_t first_iter = ts.iter;
-    for (; ts.iter <= o->max_iters; ts.iter++) {
-        int64_t it = ts.iter;
-        double lr = nb_optimizer_get_lr(opt, 0), val_loss = NAN;
-        if (it % o->eval_interval == 0) {
-            double tl = estimate_loss(g, &data, NB_SPLIT_TRAIN, o, &ts.rng);
-            val_loss = estimate_loss(g, &data, NB_SPLIT_VAL, o, &ts.rng);
-            if (lead)
-                printf("\rstep %lld: train loss %.4f, val loss %.4f%20s\n", (long long)it, tl, val_loss, "");
-            if (val_loss < ts.best_val_loss || o->always_save) { /* the same val_loss on every rank */
-                if (val_loss < ts.best_val_loss)
-                    ts.best_val_loss = val_loss;
-                /* iter 0 too (nanoGPT skips it): a checkpoint of this run always exists, so the
-                 * "last good checkpoint" after a divergence is never missing or an older run's */
-                if (lead && nb_ckpt_save(ckpt_path, g, &data.vocab, it, val_loss) != NB_OK) {
-                    fprintf(stderr, "chargpt train: cannot save checkpoint: %s\n", nb_last_error());
-                    rc = 1;
-                }
-                if ((rc = chargpt_dist_agree(rc)) != 0)
-                    break;
-            }
-            if (o->debug_dist && (rc = chargpt_dist_check(g, opt, it)) != 0)
-                break;
-        }
-        double t0 = now_s();
-        int scope = nb_scope_begin();
-        double red[2] = {0, 0}; /* this rank's sum of micro-batch losses; interrupted */
-        for (int64_t k = 0; k < o->grad_accum; k++) { /* micro-batches: gradients accumulate */
-            int ms = nb_scope_begin();
-            nb_tensor *x, *y;
-            chargpt_dist_draw(&data, o, &ts.rng, &x, &y);
-            if (o->dropout > 0 && world * o->grad_accum > 1) /* masks from the batch's place in the stream */
-                nb_generator_seed(&g->dropout_gen, o->seed ^ (UINT64_C(0x9E3779B97F4A7C15) *
-                                                   (uint64_t)((it * o->grad_accum + k) * world + rank + 1)));
-            nb_tensor *loss = nb_gpt_loss(nb_gpt_forward(g, x), y);
-            red[0] += nb_tensor_item(loss);
-            nb_backward(o->grad_accum > 1 ? nb_mul_scalar(loss, 1.0 / (double)o->grad_accum) : loss, NULL, false);
-            nb_scope_end(ms);
-        }
-        red[1] = g_interrupted;
-        if (nb_dist_allreduce_doubles(red, 2, NB_DIST_SUM) != NB_OK) { /* no-op with one process */
-            fprintf(stderr, "\nchargpt train [rank %d]: %s\n", rank, nb_last_error());
-            nb_scope_end(scope);
-            rc = 1;
-            break;
-        }
-        interrupted = red[1] > 0;
-        double lv = red[0] / (double)(world * o->grad_accum); /* mean loss of the step's micro-batches */
-        if (!isfinite(lv)) {
-            if (lead)
-                fprintf(stderr, "\nchargpt train: loss is %s at iter %lld; stopping (last good checkpoint kept: %s)\n",
-                        isnan(lv) ? "NaN" : "Inf", (long long)it, ckpt_path);
-            nb_scope_end(scope);
-            rc = 3;
-            break;
-        }
-        if (nb_dist_allreduce_grads_mean(pl.n, pl.params) != NB_OK) { /* mean over ranks, before clipping */
-            fprintf(stderr, "\nchargpt train [rank %d]: %s\n", rank, nb_last_error());
-            nb_scope_end(scope);
-            rc = 1;
-            break;
-        }
-        double gn = o->grad_clip > 0 ? nb_optimizer_clip_grad_norm(opt, o->grad_clip) : 0;
-        if (lead && it > first_iter + 10 && gn > 10 * grad_norm_avg)
-            printf("\rwarning: gradient norm spike at iter %lld: %.3g (running mean %.3g)\n", (long long)it, gn,
-                   grad_norm_avg);
-        grad_norm_avg = it > first_iter ? 0.95 * grad_norm_avg + 0.05 * gn : gn;
-        nb_optimizer_step(opt);
-        nb_optimizer_zero_grad(opt, true);
-        nb_lr_scheduler_step(sched);
-        nb_scope_end(scope);
-        double dt = now_s() - t0, tps = (double)(o->batch_size * o->block_size * o->grad_accum * world) / dt;
-        if (log && isnan(val_loss)) /* log: rank 0 */
-            fprintf(log, "%lld,%.6f,,%.8g,%.0f\n", (long long)it, lv, lr, tps);
-        else if (log)
-            fprintf(log, "%lld,%.6f,%.6f,%.8g,%.0f\n", (long long)it, lv, val_loss, lr, tps);
-        ts.log_rows++;
-        double elapsed = now_s() - t_start, per = elapsed / (double)(it - first_iter + 1);
-        char eta[32];
-        format_eta(per * (double)(o->max_iters - it), eta, sizeof eta);
-        if (!o->quiet && lead)
-            printf("\riter %lld/%lld | loss %.4f | lr %.2e | %.0f tok/s | ETA %s   ", (long long)it,
-                   (long long)o->max_iters, lv, lr, tps, eta);
-        fflush(stdout);
-        if ((it + 1) % o->eval_interval == 0 || it == o->max_iters || interrupted) { /* resume point: next iter */
-            nb_train_state save = ts;
-            save.iter = it + 1;
-            if (lead) {
-                fflush(log);
-                if (nb_resume_save(resume_path, g, &data.vocab, opt, sched, &data, &save) != NB_OK) {
-                    fprintf(stderr, "\nchargpt train: cannot save resume state: %s\n", nb_last_error());
-                    rc = 1;
-                }
-            }
-            if ((rc = chargpt_dist_agree(rc)) != 0)
-                break;
-        }
-        if (interrupted) {
-            if (lead)
-                printf("\ninterrupted at iter %lld: resume state saved to %s (continue with --resume)\n",
-                       (long long)it, resume_path);
-            break;
-        }
-    }
-    sigaction(SIGINT, &old_sa, NULL);
-    if (log && fclose(log) != 0 && rc == 0) {
-        fprintf(stderr, "chargpt train: error writing %s\n", log_path);
-        rc = 1;
-    }
-    if (rc == 0 && !interrupted && lead)
-        printf("done: best val loss %.4f, checkpoint %s\n", ts.best_val_loss, ckpt_path);
-done:
-    nb_param_list_free(&pl);
-    nb_lr_scheduler_free(sched);
-    nb_optimizer_free(opt);
-    nb_module_free(&g->base);
-    nb_char_data_free(&data);
+    if (rc == 0 && !t.interrupted && t.lead)
+        printf("done: best val loss %.4f, checkpoint %s\n", t.ts.best_val_loss, t.ckpt_path);
+    teardown(&t);
     return rc;
 }
