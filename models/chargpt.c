@@ -3,7 +3,8 @@
  *   chargpt sample --checkpoint FILE --prompt TEXT [options]
  *   chargpt eval --checkpoint FILE --data FILE [--split val|train]
  *   chargpt plot DIR [DIR ...] [--output PNG] [--label NAME ...]
- * Exit status: 0 success, 1 failure (bad data, file errors), 2 bad usage, 3 training diverged. */
+ * Exit status: 0 success, 1 failure (bad data, file errors), 2 bad usage, 3 training diverged,
+ * 130 / 143 training interrupted by SIGINT / SIGTERM (resume state saved: continue with --resume). */
 #define _DEFAULT_SOURCE /* POSIX: truncate, fork, mkstemp, sigaction */
 #include "config.h"
 #include "chargpt.h"

@@ -30,6 +30,7 @@ typedef struct chargpt_opts {
     bool debug_dist;    /* --debug-dist: check that every rank holds the same weights at each eval */
     bool resume, epoch_sampling, quiet, plot;
     bool always_save;   /* --always-save-checkpoint: save at every eval, not only when val improves */
+    int64_t log_interval; /* --log-interval: stdout not a terminal: a progress line every N iterations */
     /* sample / eval */
     const char *checkpoint, *prompt, *split;
     int64_t max_new_tokens, top_k, num_samples;

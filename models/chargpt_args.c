@@ -22,6 +22,7 @@ void chargpt_opts_default(chargpt_opts *o)
     o->lr_schedule = CHARGPT_LR_COSINE, o->gamma = 0.5;
     o->threads = 0;
     o->grad_accum = 1;
+    o->log_interval = 10;
     o->split = "val";
     o->prompt = "\n", o->max_new_tokens = 500, o->temperature = 0.8, o->top_k = 200, o->top_p = 1.0;
     o->num_samples = 1;
@@ -41,6 +42,7 @@ const char chargpt_usage[] =
     "  --lr-schedule cosine|multistep|constant [cosine]  --milestones 50,100,... [every 50]  --gamma G [0.5]\n"
     "  --weight-decay W [0.1]  --beta1 B [0.9]  --beta2 B [0.99]  --grad-clip C [1.0] (0 = off)\n"
     "  --seed S [1337]  --threads N [cores]  --sampling random|epoch [random]  --resume  --plot  --quiet\n"
+    "  --log-interval N [10] (progress on a terminal: one line redrawn; otherwise a line every N iters)\n"
     "  --always-save-checkpoint (save ckpt.safetensors at every eval, not only when val loss improves)\n"
     "  --gradient-accumulation-steps K [1] (K micro-batches of --batch-size per step, loss/K each)\n"
     "  several processes: mpirun -np N chargpt train ... (N ranks x K micro-batches per step; rank 0\n"
@@ -114,7 +116,8 @@ enum {
     O_EVALIT, O_LR, O_MINLR, O_WARMUP, O_DECAY, O_WD, O_B1, O_B2, O_CLIP, O_SEED, O_SCHED, O_MILE, O_GAMMA, O_THREADS,
     O_RESUME, O_SAMPLING, O_QUIET, O_PLOT, O_CKPT, O_PROMPT, O_MAXNEW, O_TEMP, O_TOPK, O_TOPP, O_NSAMP, O_NOKV,
     O_SPLIT, O_OUTPUT, O_HELP, O_ACCUM, O_DEBUGDIST, O_ALWAYS,
-    O_LABEL, O_DIGITS /* interop */
+    O_LABEL, O_DIGITS, /* interop */
+    O_LOGINT
 };
 
 static const struct option k_options[] = {
@@ -140,7 +143,7 @@ static const struct option k_options[] = {
     {"split", required_argument, 0, O_SPLIT}, {"output", required_argument, 0, O_OUTPUT},
     {"help", no_argument, 0, O_HELP}, {"gradient-accumulation-steps", required_argument, 0, O_ACCUM},
     {"debug-dist", no_argument, 0, O_DEBUGDIST},
-    {"always-save-checkpoint", no_argument, 0, O_ALWAYS},
+    {"always-save-checkpoint", no_argument, 0, O_ALWAYS}, {"log-interval", required_argument, 0, O_LOGINT},
     {"label", required_argument, 0, O_LABEL}, {"digits", required_argument, 0, O_DIGITS}, /* interop */
     {0, 0, 0, 0}};
 
@@ -224,6 +227,7 @@ int chargpt_parse_args(int argc, char **argv, chargpt_opts *o, const char **outp
             else o->labels[o->n_labels++] = a;
             break;
         case O_DIGITS: ok = parse_i64("digits", a, 1, 17, &v); o->eval_digits = (int)v; break;
+        case O_LOGINT: ok = parse_i64("log-interval", a, 1, BIG, &o->log_interval); break;
         default: /* optopt: the letter of an unknown short option (optind has not moved past it) */
             if (optopt > 0 && optopt < 256)
                 fprintf(stderr, "chargpt: unknown option '-%c' (see chargpt --help)\n", optopt);

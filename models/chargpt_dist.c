@@ -131,10 +131,10 @@ int chargpt_dist_check(nb_gpt *g, nb_optimizer *opt, int64_t iter)
     int rc = 0;
     if (nb_dist_check_identical(pl.n, pl.params) != NB_OK || nb_dist_check_identical(nst, st) != NB_OK) {
         if (nb_dist_rank() == 0)
-            fprintf(stderr, "\nchargpt train: --debug-dist at iter %lld: %s\n", (long long)iter, nb_last_error());
+            fprintf(stderr, "chargpt train: --debug-dist at iter %lld: %s\n", (long long)iter, nb_last_error());
         rc = 1;
     } else if (nb_dist_rank() == 0) {
-        printf("\rdebug-dist: iter %lld: weights and optimizer state identical on %d rank(s) (checksum %016llx)\n",
+        printf("debug-dist: iter %lld: weights and optimizer state identical on %d rank(s) (checksum %016llx)\n",
                (long long)iter, nb_dist_world_size(), (unsigned long long)sum);
     }
     free(st);

@@ -14,11 +14,17 @@
 #include <time.h>
 #include <unistd.h>
 
-static volatile sig_atomic_t g_interrupted;
-static void on_sigint(int sig)
+/* SIGINT and SIGTERM: the signal, for the loop to save the resume state and stop at the end of
+ * the step. A second signal while that is pending ends the process the default way. */
+static volatile sig_atomic_t g_signal;
+static void on_signal(int sig)
 {
-    (void)sig;
-    g_interrupted = 1;
+    if (g_signal) {
+        signal(sig, SIG_DFL);
+        raise(sig);
+        return;
+    }
+    g_signal = sig;
 }
 
 static double now_s(void)
@@ -72,7 +78,7 @@ static double estimate_loss(nb_gpt *g, const nb_char_data *d, nb_data_split spli
             nb_scope_end(scope);
         }
         if (nb_dist_allreduce_doubles(part, n, NB_DIST_SUM) != NB_OK) {
-            fprintf(stderr, "\nchargpt train [rank %d]: %s\n", rank, nb_last_error());
+            fprintf(stderr, "chargpt train [rank %d]: %s\n", rank, nb_last_error());
             sum = NAN;
         }
         for (int j = 0; j < n; j++)
@@ -150,29 +156,47 @@ typedef struct trainer {
     int64_t first_iter;        /* the first iteration of this process (after a resume: not 0) */
     double t_start, grad_norm_avg;
     bool interrupted;          /* agreed by every rank at each step */
+    int signal;                /* with interrupted: SIGTERM if any rank got it, else SIGINT */
+    bool tty;                  /* stdout is a terminal: one progress line redrawn with \r */
+    int progress_len;          /* characters of the progress line now on screen (0: none) */
 } trainer;
 
+/* Clears the progress line (a terminal only) before a line that stays. */
+static void end_progress(trainer *t)
+{
+    if (t->progress_len > 0) {
+        printf("\r%*s\r", t->progress_len, "");
+        fflush(stdout);
+        t->progress_len = 0;
+    }
+}
+
 /* The step's agreement, the one place where ranks exchange what each saw during an iteration.
- * One reduction carries this rank's sum of micro-batch losses and whether it was interrupted;
+ * One reduction carries this rank's sum of micro-batch losses and the signals it got;
  * then, when the loss is finite, the gradients are averaged over the ranks (before clipping).
  * With one process both are no-ops. Returns 0, 1 (a reduction failed), 3 (loss NaN/Inf). */
 static int sync_step(trainer *t, double loss_sum, double *mean_loss)
 {
-    double red[2] = {loss_sum, g_interrupted};
-    if (nb_dist_allreduce_doubles(red, 2, NB_DIST_SUM) != NB_OK) {
-        fprintf(stderr, "\nchargpt train [rank %d]: %s\n", t->rank, nb_last_error());
+    int sig = g_signal;
+    double red[3] = {loss_sum, sig == SIGINT, sig == SIGTERM};
+    if (nb_dist_allreduce_doubles(red, 3, NB_DIST_SUM) != NB_OK) {
+        end_progress(t);
+        fprintf(stderr, "chargpt train [rank %d]: %s\n", t->rank, nb_last_error());
         return 1;
     }
-    t->interrupted = red[1] > 0;
+    t->interrupted = red[1] + red[2] > 0;
+    t->signal = red[2] > 0 ? SIGTERM : SIGINT;
     *mean_loss = red[0] / (double)(t->world * t->o->grad_accum); /* mean loss of the step's micro-batches */
     if (!isfinite(*mean_loss)) {
+        end_progress(t);
         if (t->lead)
-            fprintf(stderr, "\nchargpt train: loss is %s at iter %lld; stopping (last good checkpoint kept: %s)\n",
+            fprintf(stderr, "chargpt train: loss is %s at iter %lld; stopping (last good checkpoint kept: %s)\n",
                     isnan(*mean_loss) ? "NaN" : "Inf", (long long)t->ts.iter, t->ckpt_path);
         return 3;
     }
     if (nb_dist_allreduce_grads_mean(t->pl.n, t->pl.params) != NB_OK) {
-        fprintf(stderr, "\nchargpt train [rank %d]: %s\n", t->rank, nb_last_error());
+        end_progress(t);
+        fprintf(stderr, "chargpt train [rank %d]: %s\n", t->rank, nb_last_error());
         return 1;
     }
     return 0;
@@ -325,10 +349,11 @@ static int evaluate(trainer *t, double *val_loss)
 {
     const chargpt_opts *o = t->o;
     int64_t it = t->ts.iter;
+    end_progress(t);
     double tl = estimate_loss(t->g, &t->data, NB_SPLIT_TRAIN, o, &t->ts.rng);
     *val_loss = estimate_loss(t->g, &t->data, NB_SPLIT_VAL, o, &t->ts.rng);
     if (t->lead)
-        printf("\rstep %lld: train loss %.4f, val loss %.4f%20s\n", (long long)it, tl, *val_loss, "");
+        printf("step %lld: train loss %.4f, val loss %.4f\n", (long long)it, tl, *val_loss);
     if (*val_loss < t->ts.best_val_loss || o->always_save) { /* the same val_loss on every rank */
         if (*val_loss < t->ts.best_val_loss)
             t->ts.best_val_loss = *val_loss;
@@ -380,9 +405,11 @@ static void clip_and_step(trainer *t)
     const chargpt_opts *o = t->o;
     int64_t it = t->ts.iter;
     double gn = o->grad_clip > 0 ? nb_optimizer_clip_grad_norm(t->opt, o->grad_clip) : 0;
-    if (t->lead && it > t->first_iter + 10 && gn > 10 * t->grad_norm_avg)
-        printf("\rwarning: gradient norm spike at iter %lld: %.3g (running mean %.3g)\n", (long long)it, gn,
+    if (t->lead && it > t->first_iter + 10 && gn > 10 * t->grad_norm_avg) {
+        end_progress(t);
+        printf("warning: gradient norm spike at iter %lld: %.3g (running mean %.3g)\n", (long long)it, gn,
                t->grad_norm_avg);
+    }
     t->grad_norm_avg = it > t->first_iter ? 0.95 * t->grad_norm_avg + 0.05 * gn : gn;
     nb_optimizer_step(t->opt);
     nb_optimizer_zero_grad(t->opt, true);
@@ -403,9 +430,17 @@ static void log_iteration(trainer *t, double loss, double val_loss, double lr, d
     double elapsed = now_s() - t->t_start, per = elapsed / (double)(it - t->first_iter + 1);
     char eta[32];
     format_eta(per * (double)(o->max_iters - it), eta, sizeof eta);
-    if (!o->quiet && t->lead)
-        printf("\riter %lld/%lld | loss %.4f | lr %.2e | %.0f tok/s | ETA %s   ", (long long)it,
-               (long long)o->max_iters, loss, lr, tps, eta);
+    if (o->quiet || !t->lead)
+        return;
+    char line[256];
+    int n = snprintf(line, sizeof line, "iter %lld/%lld | loss %.4f | lr %.2e | %.0f tok/s | ETA %s", (long long)it,
+                     (long long)o->max_iters, loss, lr, tps, eta);
+    if (t->tty) { /* one line, redrawn */
+        printf("\r%s%*s", line, t->progress_len > n ? t->progress_len - n : 0, "");
+        t->progress_len = n > t->progress_len ? n : t->progress_len;
+    } else if ((it - t->first_iter) % o->log_interval == 0 || it == o->max_iters) { /* a log, line by line */
+        printf("%s\n", line);
+    }
     fflush(stdout);
 }
 
@@ -423,7 +458,8 @@ static int checkpoint_resume(trainer *t)
     if (t->lead) {
         fflush(t->log);
         if (nb_resume_save(t->resume_path, t->g, &t->data.vocab, t->opt, t->sched, &t->data, &save) != NB_OK) {
-            fprintf(stderr, "\nchargpt train: cannot save resume state: %s\n", nb_last_error());
+            end_progress(t);
+            fprintf(stderr, "chargpt train: cannot save resume state: %s\n", nb_last_error());
             rc = 1;
         }
     }
@@ -452,9 +488,11 @@ static int train_loop(trainer *t)
         if ((rc = checkpoint_resume(t)) != 0)
             break;
         if (t->interrupted) {
+            end_progress(t);
             if (t->lead)
-                printf("\ninterrupted at iter %lld: resume state saved to %s (continue with --resume)\n",
-                       (long long)t->ts.iter, t->resume_path);
+                printf("interrupted at iter %lld (%s): resume state saved to %s (continue with --resume)\n",
+                       (long long)t->ts.iter, t->signal == SIGTERM ? "SIGTERM" : "SIGINT", t->resume_path);
+            rc = 128 + t->signal;
             break;
         }
     }
@@ -467,15 +505,20 @@ int chargpt_train(const chargpt_opts *o)
      * progress, and a failure on any rank is agreed on (chargpt_dist_agree) so all stop together. */
     trainer t = {.o = o, .rank = nb_dist_rank(), .world = nb_dist_world_size()};
     t.lead = t.rank == 0;
+    t.tty = isatty(STDOUT_FILENO);
     int rc = setup(&t);
     if (rc == 0) {
-        struct sigaction sa = {0}, old_sa;
-        sa.sa_handler = on_sigint;
-        sigaction(SIGINT, &sa, &old_sa);
+        struct sigaction sa = {0}, old_int, old_term;
+        sa.sa_handler = on_signal;
+        g_signal = 0;
+        sigaction(SIGINT, &sa, &old_int);
+        sigaction(SIGTERM, &sa, &old_term);
         rc = train_loop(&t);
-        sigaction(SIGINT, &old_sa, NULL);
+        sigaction(SIGINT, &old_int, NULL);
+        sigaction(SIGTERM, &old_term, NULL);
+        end_progress(&t);
     }
-    if (t.log && fclose(t.log) != 0 && rc == 0) {
+    if (t.log && fclose(t.log) != 0 && (rc == 0 || t.interrupted)) {
         fprintf(stderr, "chargpt train: error writing %s\n", t.log_path);
         rc = 1;
     }

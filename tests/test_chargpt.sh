@@ -176,7 +176,7 @@ while :; do
     # the run finished before the signal came (very slow polling): try again
 done
 check3_sigint() {
-    [ "$sig_rc" -eq 0 ] || { say "exit $sig_rc after SIGINT (expected 0)"; cat "$S2.err"; return 1; }
+    [ "$sig_rc" -eq 130 ] || { say "exit $sig_rc after SIGINT (expected 130)"; cat "$S2.err"; return 1; }
     grep -q "^interrupted at iter" "$S2.out" || { say "no 'interrupted at iter' line:"; tail -n 3 "$S2.out"; return 1; }
     r=$(rows "$S2")
     [ "$r" -gt 15 ] && [ "$r" -lt 501 ] || { say "$r rows logged at the interruption"; return 1; }
@@ -184,7 +184,7 @@ check3_sigint() {
     train "$S2" --max-iters 500 --resume || { say "resume exit $?"; cat "$S2.err"; return 1; }
     resumed "$S2" $((r)) && same_run "$S1" "$S2" && cmp "$S1/resume.safetensors" "$S2/resume.safetensors"
 }
-check "3d SIGINT mid-run exits 0 saving the resume state; --resume == uninterrupted (log, ckpt, resume bytes)" \
+check "3d SIGINT mid-run exits 130 saving the resume state; --resume == uninterrupted (log, ckpt, resume bytes)" \
     check3_sigint
 
 # ---- 4. lr schedules ---------------------------------------------------------------------------

@@ -221,11 +221,11 @@ check6() {
     wait "$bgpid"
     rc=$?
     bgpid=
-    [ "$rc" -eq 0 ] || { say "exit $rc"; cat "$I.out" "$I.err"; return 1; }
+    [ "$rc" -eq 130 ] || { say "exit $rc, expected 130 (interrupted by SIGINT)"; cat "$I.out" "$I.err"; return 1; }
     grep -q "^interrupted at iter" "$I.out" && [ -s "$I/resume.safetensors" ] ||
         { say "no interrupt message or resume state"; cat "$I.out"; return 1; }
 }
-check "6 SIGINT to one rank alone: both ranks stop at the same step, exit 0, rank 0 saves the resume state" check6
+check "6 SIGINT to one rank alone: both ranks stop at the same step, exit 130, rank 0 saves the resume state" check6
 [ -n "$bgpid" ] && kill "$bgpid" 2>/dev/null
 bgpid=
 
