@@ -4,9 +4,12 @@
 #include "chardata.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 /* Decodes one code point at s[*i] (len bytes); returns false on invalid UTF-8. */
 static bool utf8_next(const unsigned char *s, size_t len, size_t *i, uint32_t *cp)
@@ -193,17 +196,57 @@ static nb_status prefix_error(nb_status st, const char *path, const char *what)
 }
 
 /* ---- dataset -------------------------------------------------------------------------------- */
+/* Opens a regular file for reading without blocking on a FIFO or a device (rejected: "not a
+ * regular file"; a directory is "read error: Is a directory"); *size gets its size. */
+static nb_status open_text(const char *path, FILE **out, off_t *size)
+{
+    *out = NULL;
+    if (!*path)
+        return nb_error(NB_ERR_IO, "the file name is empty");
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0)
+        return nb_error(NB_ERR_IO, "%s: %s", path, strerror(errno));
+    struct stat sb;
+    nb_status st = NB_OK;
+    if (fstat(fd, &sb) != 0)
+        st = nb_error(NB_ERR_IO, "%s: %s", path, strerror(errno));
+    else if (S_ISDIR(sb.st_mode))
+        st = nb_error(NB_ERR_IO, "%s: read error: %s", path, strerror(EISDIR));
+    else if (!S_ISREG(sb.st_mode))
+        st = nb_error(NB_ERR_IO, "%s: not a regular file (a FIFO, device or socket cannot be a text)", path);
+    else if (sb.st_size > NB_CHAR_DATA_MAX_BYTES)
+        st = nb_error(NB_ERR_INVALID, "%s: %lld bytes, larger than the %d MiB a text may hold", path,
+                      (long long)sb.st_size, NB_CHAR_DATA_MAX_BYTES >> 20);
+    if (st == NB_OK) {
+        fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+        if (!(*out = fdopen(fd, "rb")))
+            st = nb_error(NB_ERR_IO, "%s: %s", path, strerror(errno));
+    }
+    if (st != NB_OK)
+        close(fd);
+    *size = sb.st_size;
+    return st;
+}
+
 nb_status nb_char_data_load(nb_char_data *d, const char *path, const nb_char_vocab *vocab, int64_t block_size)
 {
     memset(d, 0, sizeof *d);
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return nb_error(NB_ERR_IO, "%s: %s", path, strerror(errno));
+    FILE *f;
+    off_t size = 0;
+    nb_status ost = open_text(path, &f, &size);
+    if (ost != NB_OK)
+        return ost;
     char *text = NULL;
     size_t len = 0, cap = 0;
     for (;;) {
+        if (len > NB_CHAR_DATA_MAX_BYTES) { /* the file grew while being read */
+            free(text);
+            fclose(f);
+            return nb_error(NB_ERR_INVALID, "%s: larger than the %d MiB a text may hold", path,
+                            NB_CHAR_DATA_MAX_BYTES >> 20);
+        }
         if (len + 65536 > cap) {
-            cap = cap ? 2 * cap : 1 << 20;
+            cap = cap ? 2 * cap : (size_t)size + 65536;
             char *t = realloc(text, cap);
             if (!t) {
                 free(text);

@@ -37,9 +37,12 @@ typedef struct nb_char_data {
     int64_t *perm, n_perm, cursor, epoch;
 } nb_char_data;
 
+/* The largest text nb_char_data_load reads (256 MiB: 2 GiB of token ids). */
+#define NB_CHAR_DATA_MAX_BYTES (256 << 20)
 /* Reads a text file and tokenizes it with its own vocabulary (or with `vocab` when not NULL, e.g.
- * a checkpoint's). NB_ERR_IO for a missing/unreadable file; NB_ERR_INVALID for an empty file or
- * one too short for block_size in either split. */
+ * a checkpoint's). NB_ERR_IO for a missing/unreadable file, a directory, or anything but a regular
+ * file (a FIFO or device is rejected without blocking or reading); NB_ERR_INVALID for a file over
+ * NB_CHAR_DATA_MAX_BYTES, an empty file or one too short for block_size in either split. */
 nb_status nb_char_data_load(nb_char_data *d, const char *path, const nb_char_vocab *vocab, int64_t block_size);
 void nb_char_data_free(nb_char_data *d);
 

@@ -46,6 +46,15 @@ static int cmd_sample(const chargpt_opts *o)
         fprintf(stderr, "chargpt sample: %s\n", nb_last_error());
         return 1;
     }
+    int64_t bad = chargpt_nonfinite_weights(g);
+    if (bad && !o->allow_nonfinite) {
+        fprintf(stderr, "chargpt sample: %s: %lld non-finite weights (NaN/Inf): refusing to sample (--allow-nonfinite "
+                "samples anyway)\n", o->checkpoint, (long long)bad);
+        nb_module_free(&g->base);
+        return 1;
+    }
+    if (bad)
+        fprintf(stderr, "chargpt sample: warning: %s: %lld non-finite weights (NaN/Inf)\n", o->checkpoint, (long long)bad);
     int64_t *ids, n;
     if (nb_vocab_encode(&v, o->prompt, strlen(o->prompt), &ids, &n) != NB_OK || n == 0) {
         fprintf(stderr, "chargpt sample: prompt: %s\n", n == 0 && ids ? "the prompt is empty" : nb_last_error());
@@ -89,6 +98,9 @@ static int cmd_eval(const chargpt_opts *o)
         fprintf(stderr, "chargpt eval: %s\n", nb_last_error());
         return 1;
     }
+    int64_t bad = chargpt_nonfinite_weights(g);
+    if (bad)
+        fprintf(stderr, "chargpt eval: warning: %s: %lld non-finite weights (NaN/Inf)\n", o->checkpoint, (long long)bad);
     nb_char_data d;
     int64_t T = g->config.block_size;
     if (nb_char_data_load(&d, o->data, &v, T) != NB_OK) {

@@ -31,6 +31,8 @@ typedef struct chargpt_opts {
     bool resume, epoch_sampling, quiet, plot;
     bool always_save;   /* --always-save-checkpoint: save at every eval, not only when val improves */
     int64_t log_interval; /* --log-interval: stdout not a terminal: a progress line every N iterations */
+    bool overwrite;     /* --overwrite: a new run may replace the files of an earlier one in out_dir */
+    bool allow_nonfinite; /* sample --allow-nonfinite: sample from weights holding NaN/Inf */
     /* sample / eval */
     const char *checkpoint, *prompt, *split;
     int64_t max_new_tokens, top_k, num_samples;
@@ -55,6 +57,8 @@ int chargpt_parse_args(int argc, char **argv, chargpt_opts *o, const char **outp
 nb_gpt_config chargpt_model_config(const chargpt_opts *o, int64_t vocab_size);
 
 int chargpt_train(const chargpt_opts *o);
+/* The number of NaN/Inf values in g's parameters. */
+int64_t chargpt_nonfinite_weights(nb_gpt *g);
 
 /* ---- several MPI ranks (chargpt_dist.c; with one process these do nothing or the obvious) ---- */
 /* The largest rc over the ranks: a failure on any rank stops all of them at the same point. */

@@ -43,7 +43,8 @@ const char chargpt_usage[] =
     "  --weight-decay W [0.1]  --beta1 B [0.9]  --beta2 B [0.99]  --grad-clip C [1.0] (0 = off)\n"
     "  --seed S [1337]  --threads N [cores]  --sampling random|epoch [random]  --resume  --plot  --quiet\n"
     "  --log-interval N [10] (progress on a terminal: one line redrawn; otherwise a line every N iters)\n"
-    "  --always-save-checkpoint (save ckpt.safetensors at every eval, not only when val loss improves)\n"
+    "  --always-save-checkpoint (save ckpt.safetensors at every eval, not only when val loss improves;\n"
+    "  never a checkpoint with NaN/Inf)  --overwrite (replace the run already in --out-dir)\n"
     "  --gradient-accumulation-steps K [1] (K micro-batches of --batch-size per step, loss/K each)\n"
     "  several processes: mpirun -np N chargpt train ... (N ranks x K micro-batches per step; rank 0\n"
     "  writes the files; threads default to cores/ranks per host)  --debug-dist (check every eval that\n"
@@ -51,6 +52,7 @@ const char chargpt_usage[] =
     "sample:\n"
     "  --checkpoint FILE  --prompt TEXT [\\n]  --max-new-tokens N [500]  --temperature T [0.8]\n"
     "  --top-k K [200] (0 = off)  --top-p P [1.0]  --seed S [1337]  --num-samples M [1]  --no-kv-cache\n"
+    "  --allow-nonfinite (sample even from a checkpoint whose weights hold NaN/Inf)\n"
     "eval:\n"
     "  --checkpoint FILE  --data FILE  --split val|train [val]: mean loss over all non-overlapping windows\n"
     "  --digits N [4] decimals printed\n"
@@ -117,7 +119,7 @@ enum {
     O_RESUME, O_SAMPLING, O_QUIET, O_PLOT, O_CKPT, O_PROMPT, O_MAXNEW, O_TEMP, O_TOPK, O_TOPP, O_NSAMP, O_NOKV,
     O_SPLIT, O_OUTPUT, O_HELP, O_ACCUM, O_DEBUGDIST, O_ALWAYS,
     O_LABEL, O_DIGITS, /* interop */
-    O_LOGINT
+    O_LOGINT, O_OVERWRITE, O_ALLOWNF
 };
 
 static const struct option k_options[] = {
@@ -145,7 +147,7 @@ static const struct option k_options[] = {
     {"debug-dist", no_argument, 0, O_DEBUGDIST},
     {"always-save-checkpoint", no_argument, 0, O_ALWAYS}, {"log-interval", required_argument, 0, O_LOGINT},
     {"label", required_argument, 0, O_LABEL}, {"digits", required_argument, 0, O_DIGITS}, /* interop */
-    {0, 0, 0, 0}};
+    {"overwrite", no_argument, 0, O_OVERWRITE}, {"allow-nonfinite", no_argument, 0, O_ALLOWNF}, {0, 0, 0, 0}};
 
 int chargpt_parse_args(int argc, char **argv, chargpt_opts *o, const char **output, bool *milestones_given)
 {
@@ -228,6 +230,8 @@ int chargpt_parse_args(int argc, char **argv, chargpt_opts *o, const char **outp
             break;
         case O_DIGITS: ok = parse_i64("digits", a, 1, 17, &v); o->eval_digits = (int)v; break;
         case O_LOGINT: ok = parse_i64("log-interval", a, 1, BIG, &o->log_interval); break;
+        case O_OVERWRITE: o->overwrite = true; break;
+        case O_ALLOWNF: o->allow_nonfinite = true; break;
         default: /* optopt: the letter of an unknown short option (optind has not moved past it) */
             if (optopt > 0 && optopt < 256)
                 fprintf(stderr, "chargpt: unknown option '-%c' (see chargpt --help)\n", optopt);

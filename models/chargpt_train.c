@@ -5,11 +5,13 @@
 #include "chargpt.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -89,11 +91,41 @@ static double estimate_loss(nb_gpt *g, const nb_char_data *d, nb_data_split spli
     return sum / (double)o->eval_iters;
 }
 
+/* fopen for a regular file only: opened with O_NONBLOCK and checked with fstat, so a FIFO (or a
+ * device) at the path is refused at once instead of blocking; errno ENOTSUP then ("not a regular
+ * file" in messages, see file_error). mode: "r", "a" or "w". */
+static FILE *fopen_regular(const char *path, const char *mode)
+{
+    int flags = mode[0] == 'r' ? O_RDONLY : O_WRONLY | O_CREAT | (mode[0] == 'a' ? O_APPEND : 0);
+    int fd = open(path, flags | O_NONBLOCK | O_CLOEXEC, 0666);
+    if (fd < 0)
+        return NULL;
+    struct stat sb;
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        close(fd);
+        errno = ENOTSUP;
+        return NULL;
+    }
+    if (mode[0] == 'w' && ftruncate(fd, 0) != 0) { /* truncated only once known to be a regular file */
+        int e = errno;
+        close(fd);
+        errno = e;
+        return NULL;
+    }
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+    FILE *f = fdopen(fd, mode);
+    if (!f)
+        close(fd);
+    return f;
+}
+
+static const char *file_error(int e) { return e == ENOTSUP ? "not a regular file" : strerror(e); }
+
 /* Keeps the header and the first `rows` data rows of log.csv (resume: drop rows written after
  * the resume state was saved). Returns 0, or -1 with errno. */
 static int log_truncate(const char *path, int64_t rows)
 {
-    FILE *f = fopen(path, "r");
+    FILE *f = fopen_regular(path, "r");
     if (!f)
         return errno == ENOENT && rows == 0 ? 0 : -1;
     char line[512];
@@ -140,6 +172,32 @@ static int make_dirs(const char *dir)
     return mkdir(buf, 0777) != 0 && errno != EEXIST ? -1 : 0;
 }
 
+int64_t chargpt_nonfinite_weights(nb_gpt *g)
+{
+    nb_param_list pl;
+    nb_module_parameters(&g->base, false, &pl);
+    int64_t bad = 0;
+    bool prev = nb_set_grad_enabled(false);
+    int scope = nb_scope_begin();
+    for (int i = 0; i < pl.n; i++) {
+        nb_tensor *p = nb_contiguous(pl.params[i]); /* the parameter itself when contiguous */
+        int64_t n = nb_tensor_numel(p);
+        if (nb_tensor_dtype(p) == NB_F32) {
+            const float *v = nb_tensor_data(p);
+            for (int64_t k = 0; k < n; k++)
+                bad += !isfinite(v[k]);
+        } else if (nb_tensor_dtype(p) == NB_F64) {
+            const double *v = nb_tensor_data(p);
+            for (int64_t k = 0; k < n; k++)
+                bad += !isfinite(v[k]);
+        }
+    }
+    nb_scope_end(scope);
+    nb_set_grad_enabled(prev);
+    nb_param_list_free(&pl);
+    return bad;
+}
+
 /* ---- the trainer: everything one run holds --------------------------------------------------- */
 typedef struct trainer {
     const chargpt_opts *o;
@@ -152,6 +210,7 @@ typedef struct trainer {
     nb_lr_scheduler *sched;
     nb_train_state ts;         /* ts.iter: the iteration being run */
     FILE *log;                 /* log.csv (rank 0) */
+    int lock_fd;               /* rank 0: DIR/train.lock, flock'ed for the whole run (-1: none) */
     char ckpt_path[4096], resume_path[4096], log_path[4096];
     int64_t first_iter;        /* the first iteration of this process (after a resume: not 0) */
     double t_start, grad_norm_avg;
@@ -223,6 +282,51 @@ static int make_out_dir(trainer *t)
     return 1;
 }
 
+/* Rank 0: an exclusive flock on DIR/train.lock for the run, so two trainers never write one log.
+ * A second trainer is refused at once (LOCK_NB). */
+static int lock_run_dir(trainer *t)
+{
+    if (!t->lead)
+        return 0;
+    char path[4200];
+    snprintf(path, sizeof path, "%s/train.lock", t->o->out_dir);
+    t->lock_fd = open(path, O_RDWR | O_CREAT | O_NONBLOCK | O_CLOEXEC, 0666);
+    struct stat sb;
+    if (t->lock_fd < 0 || fstat(t->lock_fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        fprintf(stderr, "chargpt train: cannot create the lock file %s: %s\n", path,
+                t->lock_fd < 0 ? strerror(errno) : "not a regular file");
+        return 1;
+    }
+    if (flock(t->lock_fd, LOCK_EX | LOCK_NB) == 0)
+        return 0;
+    if (errno == EWOULDBLOCK)
+        fprintf(stderr, "chargpt train: %s is in use by another chargpt train (it holds %s); wait for it or stop it\n",
+                t->o->out_dir, path);
+    else
+        fprintf(stderr, "chargpt train: cannot lock %s: %s\n", path, strerror(errno));
+    return 1;
+}
+
+/* Rank 0, a new run (no --resume): the files of an earlier run in DIR are not replaced unless
+ * --overwrite says so. */
+static int check_fresh(trainer *t)
+{
+    if (!t->lead || t->o->resume || t->o->overwrite)
+        return 0;
+    const char *names[3] = {"ckpt.safetensors", "log.csv", "resume.safetensors"};
+    const char *paths[3] = {t->ckpt_path, t->log_path, t->resume_path};
+    char found[128] = "";
+    struct stat sb;
+    for (int i = 0; i < 3; i++)
+        if (lstat(paths[i], &sb) == 0)
+            snprintf(found + strlen(found), sizeof found - strlen(found), "%s%s", *found ? ", " : "", names[i]);
+    if (!*found)
+        return 0;
+    fprintf(stderr, "chargpt train: %s already holds a run (%s): continue it with --resume, or replace it with "
+            "--overwrite\n", t->o->out_dir, found);
+    return 1;
+}
+
 /* Model (rank 0's initial weights on every rank), optimizer, scheduler, batch generator. */
 static int build_model(trainer *t)
 {
@@ -260,7 +364,7 @@ static int load_resume(trainer *t)
         return 1;
     }
     if (log_truncate(t->log_path, t->ts.log_rows) != 0) {
-        fprintf(stderr, "chargpt train: cannot trim %s: %s\n", t->log_path, strerror(errno));
+        fprintf(stderr, "chargpt train: cannot trim %s: %s\n", t->log_path, file_error(errno));
         return 1;
     }
     return 0;
@@ -283,9 +387,9 @@ static int open_log(trainer *t)
 {
     if (!t->lead)
         return 0;
-    t->log = fopen(t->log_path, t->ts.iter > 0 ? "a" : "w");
+    t->log = fopen_regular(t->log_path, t->ts.iter > 0 ? "a" : "w");
     if (!t->log) {
-        fprintf(stderr, "chargpt train: cannot write %s: %s\n", t->log_path, strerror(errno));
+        fprintf(stderr, "chargpt train: cannot write %s: %s\n", t->log_path, file_error(errno));
         return 1;
     }
     if (t->ts.iter == 0) {
@@ -315,6 +419,7 @@ static int setup(trainer *t)
 {
     int rc;
     if ((rc = chargpt_dist_agree(load_data(t))) || (rc = chargpt_dist_agree(make_out_dir(t))) ||
+        (rc = chargpt_dist_agree(lock_run_dir(t))) || (rc = chargpt_dist_agree(check_fresh(t))) ||
         (rc = chargpt_dist_agree(build_model(t))))
         return rc;
     if (t->o->resume) { /* rank 0 reads the resume state and hands it to the others */
@@ -332,6 +437,8 @@ static int setup(trainer *t)
 
 static void teardown(trainer *t)
 {
+    if (t->lock_fd >= 0)
+        close(t->lock_fd); /* releases the flock; the file stays (removing it would race a waiting trainer) */
     nb_param_list_free(&t->pl);
     if (t->sched)
         nb_lr_scheduler_free(t->sched);
@@ -360,6 +467,14 @@ static int evaluate(trainer *t, double *val_loss)
         /* iter 0 too (nanoGPT skips it): a checkpoint of this run always exists, so the "last good
          * checkpoint" after a divergence is never missing or an older run's */
         int rc = 0;
+        int64_t bad = isfinite(*val_loss) ? chargpt_nonfinite_weights(t->g) : 0; /* the same on every rank */
+        if (!isfinite(*val_loss) || bad) { /* --always-save-checkpoint only: NaN never improves */
+            if (t->lead)
+                fprintf(stderr, "chargpt train: warning: not saving the checkpoint of iter %lld (%s); %s keeps the "
+                        "last good one\n", (long long)it, bad ? "non-finite weights" : "val loss is not finite",
+                        t->ckpt_path);
+            return 0;
+        }
         if (t->lead && nb_ckpt_save(t->ckpt_path, t->g, &t->data.vocab, it, *val_loss) != NB_OK) {
             fprintf(stderr, "chargpt train: cannot save checkpoint: %s\n", nb_last_error());
             rc = 1;
@@ -452,6 +567,13 @@ static int checkpoint_resume(trainer *t)
     int64_t it = t->ts.iter;
     if ((it + 1) % o->eval_interval != 0 && it != o->max_iters && !t->interrupted)
         return 0;
+    int64_t bad = chargpt_nonfinite_weights(t->g); /* the same on every rank */
+    if (bad) {
+        if (t->lead)
+            fprintf(stderr, "chargpt train: %lld weights are NaN/Inf after iter %lld; stopping (the resume state and "
+                    "the checkpoint of the last good point are kept)\n", (long long)bad, (long long)it);
+        return 3;
+    }
     nb_train_state save = t->ts;
     save.iter = it + 1;
     int rc = 0;
@@ -503,7 +625,7 @@ int chargpt_train(const chargpt_opts *o)
 {
     /* Under mpirun every rank runs this function in step; rank 0 alone writes files and prints
      * progress, and a failure on any rank is agreed on (chargpt_dist_agree) so all stop together. */
-    trainer t = {.o = o, .rank = nb_dist_rank(), .world = nb_dist_world_size()};
+    trainer t = {.o = o, .rank = nb_dist_rank(), .world = nb_dist_world_size(), .lock_fd = -1};
     t.lead = t.rank == 0;
     t.tty = isatty(STDOUT_FILENO);
     int rc = setup(&t);

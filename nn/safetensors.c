@@ -498,7 +498,8 @@ nb_status nb_safetensors_load(const char *path, nb_state_dict **out)
     *out = NULL;
     if (!path)
         nb__fail("nb_safetensors_load: path is NULL");
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: opening a FIFO with no writer must not hang (it is rejected below) */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0)
         return nb__status(NB_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     struct stat sb;
@@ -511,6 +512,7 @@ nb_status nb_safetensors_load(const char *path, nb_state_dict **out)
         close(fd);
         return nb__status(NB_ERR_IO, "%s: not a regular file", path);
     }
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
     FILE *f = fdopen(fd, "rb");
     if (!f) {
         int e = errno;

@@ -373,8 +373,8 @@ fi
 # not leave the old run's resume state behind (a later --resume would mix the two runs).
 N2=$tmp/N2
 cp -r "$A" "$N2"
-train "$N2" --max-iters 40 --learning-rate 1000
-check "9b a fresh run in an old run's directory keeps neither the old resume state nor the old ckpt" \
+train "$N2" --max-iters 40 --learning-rate 1000 --overwrite
+check "9b a fresh run (--overwrite) in an old run's directory keeps neither the old resume state nor the old ckpt" \
     eval '! cmp -s "$A/resume.safetensors" "$N2/resume.safetensors" && ! cmp -s "$A/ckpt.safetensors" "$N2/ckpt.safetensors"'
 
 # ---- 10. --always-save-checkpoint: the checkpoint holds the last eval's weights, not the best ----
