@@ -151,6 +151,12 @@ int main(int argc, char **argv)
     int rc = chargpt_parse_args(argc - 1, argv + 1, &o, &output, &milestones_given);
     if (rc)
         return rc < 0 ? 0 : rc;
+    if (strcmp(cmd, "train") && strcmp(cmd, "sample") && strcmp(cmd, "eval") && strcmp(cmd, "plot")) {
+        fprintf(stderr, "chargpt: unknown command '%s' (train, sample, eval, plot)\n", cmd);
+        return 2;
+    }
+    if ((rc = chargpt_check_command(cmd, &o, argc - 1 - optind, argv + 1 + optind)) != 0)
+        return rc;
     if (!strcmp(cmd, "train")) {
         if (!o.data || !o.out_dir) {
             fprintf(stderr, "chargpt train: --data FILE and --out-dir DIR are required\n");
@@ -164,10 +170,6 @@ int main(int argc, char **argv)
         if (o.lr_schedule == CHARGPT_LR_COSINE && (o.warmup_iters >= o.lr_decay_iters || o.min_lr > o.learning_rate)) {
             fprintf(stderr, "chargpt train: cosine schedule needs --warmup-iters < --lr-decay-iters and --min-lr <= "
                             "--learning-rate\n");
-            return 2;
-        }
-        if (o.learning_rate <= 0) {
-            fprintf(stderr, "chargpt train: --learning-rate must be > 0\n");
             return 2;
         }
         if (o.lr_schedule == CHARGPT_LR_MULTISTEP && !milestones_given) { /* every 50 steps */

@@ -33,6 +33,7 @@ typedef struct chargpt_opts {
     int64_t log_interval; /* --log-interval: stdout not a terminal: a progress line every N iterations */
     bool overwrite;     /* --overwrite: a new run may replace the files of an earlier one in out_dir */
     bool allow_nonfinite; /* sample --allow-nonfinite: sample from weights holding NaN/Inf */
+    uint64_t given;     /* the options present on the command line (a bit per option, chargpt_args.c) */
     /* sample / eval */
     const char *checkpoint, *prompt, *split;
     int64_t max_new_tokens, top_k, num_samples;
@@ -54,6 +55,10 @@ extern const char chargpt_usage[];
  * printing the usage for --help. Non-option arguments are left at argv[optind..] (getopt_long
  * permutes them to the end). Reusable: every call parses from scratch (chargpt_args.c). */
 int chargpt_parse_args(int argc, char **argv, chargpt_opts *o, const char **output, bool *milestones_given);
+/* After chargpt_parse_args, for subcommand cmd: refuses (2, after printing why) positional
+ * arguments (args[0..n_args-1]; plot takes them), options cmd does not read, and --milestones or
+ * --gamma without the multistep schedule. Returns 0 when all is well. */
+int chargpt_check_command(const char *cmd, const chargpt_opts *o, int n_args, char *const *args);
 nb_gpt_config chargpt_model_config(const chargpt_opts *o, int64_t vocab_size);
 
 int chargpt_train(const chargpt_opts *o);

@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,16 +77,41 @@ static bool parse_i64(const char *opt, const char *s, int64_t lo, int64_t hi, in
     return true;
 }
 
-static bool parse_f64(const char *opt, const char *s, double lo, double hi, double *out)
+/* A number in the interval lo..hi; lo_open / hi_open exclude the bound (the message writes the
+ * interval as [lo, hi], (lo, hi], [lo, hi)). A value strtod cannot represent is called too small
+ * or too large, not out of the interval. */
+static bool parse_real(const char *opt, const char *s, double lo, bool lo_open, double hi, bool hi_open, double *out)
 {
     char *end;
     errno = 0;
     double v = strtod(s, &end);
-    if (errno || end == s || *end || !(v >= lo && v <= hi)) {
-        fprintf(stderr, "chargpt: --%s expects a number in [%g, %g], got '%s'\n", opt, lo, hi, s);
+    if (end != s && !*end && errno == ERANGE) {
+        fprintf(stderr, "chargpt: --%s: '%s' is too %s to represent as a double\n", opt, s,
+                fabs(v) <= 1.0 ? "small" : "large");
+        return false;
+    }
+    if (errno || end == s || *end || !(lo_open ? v > lo : v >= lo) || !(hi_open ? v < hi : v <= hi)) {
+        fprintf(stderr, "chargpt: --%s expects a number in %c%g, %g%c, got '%s'\n", opt, lo_open ? '(' : '[', lo, hi,
+                hi_open ? ')' : ']', s);
         return false;
     }
     *out = v;
+    return true;
+}
+
+static bool parse_f64(const char *opt, const char *s, double lo, double hi, double *out)
+{
+    return parse_real(opt, s, lo, false, hi, false, out);
+}
+
+/* A file or directory name: not empty. */
+static bool parse_path(const char *opt, const char *s, const char **out)
+{
+    if (!*s) {
+        fprintf(stderr, "chargpt: --%s expects a file name, got ''\n", opt);
+        return false;
+    }
+    *out = s;
     return true;
 }
 
@@ -119,7 +145,8 @@ enum {
     O_RESUME, O_SAMPLING, O_QUIET, O_PLOT, O_CKPT, O_PROMPT, O_MAXNEW, O_TEMP, O_TOPK, O_TOPP, O_NSAMP, O_NOKV,
     O_SPLIT, O_OUTPUT, O_HELP, O_ACCUM, O_DEBUGDIST, O_ALWAYS,
     O_LABEL, O_DIGITS, /* interop */
-    O_LOGINT, O_OVERWRITE, O_ALLOWNF
+    O_LOGINT, O_OVERWRITE, O_ALLOWNF,
+    O_END /* at most O_DATA + 64: chargpt_opts.given is a 64-bit set */
 };
 
 static const struct option k_options[] = {
@@ -149,6 +176,43 @@ static const struct option k_options[] = {
     {"label", required_argument, 0, O_LABEL}, {"digits", required_argument, 0, O_DIGITS}, /* interop */
     {"overwrite", no_argument, 0, O_OVERWRITE}, {"allow-nonfinite", no_argument, 0, O_ALLOWNF}, {0, 0, 0, 0}};
 
+/* Why getopt_long refused the long option `arg` ("--name" or "--name=value"): unknown, ambiguous
+ * (the candidates named), missing its value, or given a value it does not take. */
+static void bad_option(const char *arg)
+{
+    const char *name = arg + (strncmp(arg, "--", 2) ? 0 : 2), *eq = strchr(name, '=');
+    size_t len = eq ? (size_t)(eq - name) : strlen(name);
+    int n = 0, hit = -1;
+    char cands[512] = "";
+    for (int i = 0; k_options[i].name; i++) {
+        if (strncmp(k_options[i].name, name, len))
+            continue;
+        if (strlen(k_options[i].name) == len) { /* exact */
+            hit = i, n = 1;
+            break;
+        }
+        size_t l = strlen(cands);
+        snprintf(cands + l, sizeof cands - l, "%s--%s", n ? ", " : "", k_options[i].name);
+        hit = i, n++;
+    }
+    if (n > 1)
+        fprintf(stderr, "chargpt: ambiguous option '--%.*s' (%s)\n", (int)len, name, cands);
+    else if (n == 1 && k_options[hit].has_arg == required_argument && !eq)
+        fprintf(stderr, "chargpt: option '--%s' needs a value\n", k_options[hit].name);
+    else if (n == 1 && k_options[hit].has_arg == no_argument && eq)
+        fprintf(stderr, "chargpt: option '--%s' takes no value\n", k_options[hit].name);
+    else
+        fprintf(stderr, "chargpt: unknown option '%s' (see chargpt --help)\n", arg);
+}
+
+static const char *option_name(int c)
+{
+    for (int i = 0; k_options[i].name; i++)
+        if (k_options[i].val == c)
+            return k_options[i].name;
+    return "?";
+}
+
 int chargpt_parse_args(int argc, char **argv, chargpt_opts *o, const char **output, bool *milestones_given)
 {
     const int64_t BIG = INT64_C(1) << 40;
@@ -160,12 +224,15 @@ int chargpt_parse_args(int argc, char **argv, chargpt_opts *o, const char **outp
 #endif
     opterr = 0;
     int c;
+    o->given = 0;
     while ((c = getopt_long(argc, argv, "", k_options, NULL)) != -1) {
         const char *a = optarg;
         bool ok = true;
+        if (c >= O_DATA && c < O_END)
+            o->given |= UINT64_C(1) << (c - O_DATA);
         switch (c) {
-        case O_DATA: o->data = a; break;
-        case O_OUT: o->out_dir = a; break;
+        case O_DATA: ok = parse_path("data", a, &o->data); break;
+        case O_OUT: ok = parse_path("out-dir", a, &o->out_dir); break;
         case O_NLAYER: ok = parse_i64("n-layer", a, 1, 1024, &o->n_layer); break;
         case O_NHEAD: ok = parse_i64("n-head", a, 1, 4096, &o->n_head); break;
         case O_NEMBD: ok = parse_i64("n-embd", a, 1, 65536, &o->n_embd); break;
@@ -181,13 +248,13 @@ int chargpt_parse_args(int argc, char **argv, chargpt_opts *o, const char **outp
         case O_MAXIT: ok = parse_i64("max-iters", a, 0, BIG, &o->max_iters); break;
         case O_EVALINT: ok = parse_i64("eval-interval", a, 1, BIG, &o->eval_interval); break;
         case O_EVALIT: ok = parse_i64("eval-iters", a, 1, BIG, &o->eval_iters); break;
-        case O_LR: ok = parse_f64("learning-rate", a, 0, 1e3, &o->learning_rate); break;
+        case O_LR: ok = parse_real("learning-rate", a, 0, true, 1e3, false, &o->learning_rate); break;
         case O_MINLR: ok = parse_f64("min-lr", a, 0, 1e3, &o->min_lr); break;
         case O_WARMUP: ok = parse_i64("warmup-iters", a, 0, BIG, &o->warmup_iters); break;
         case O_DECAY: ok = parse_i64("lr-decay-iters", a, 1, BIG, &o->lr_decay_iters); break;
         case O_WD: ok = parse_f64("weight-decay", a, 0, 1e3, &o->weight_decay); break;
-        case O_B1: ok = parse_f64("beta1", a, 0, 0.999999, &o->beta1); break;
-        case O_B2: ok = parse_f64("beta2", a, 0, 0.999999999, &o->beta2); break;
+        case O_B1: ok = parse_real("beta1", a, 0, false, 1, true, &o->beta1); break;
+        case O_B2: ok = parse_real("beta2", a, 0, false, 1, true, &o->beta2); break;
         case O_CLIP: ok = parse_f64("grad-clip", a, 0, 1e9, &o->grad_clip); break;
         case O_SEED: ok = parse_i64("seed", a, 0, INT64_MAX, &v); o->seed = (uint64_t)v; break;
         case O_SCHED:
@@ -207,19 +274,19 @@ int chargpt_parse_args(int argc, char **argv, chargpt_opts *o, const char **outp
             break;
         case O_QUIET: o->quiet = true; break;
         case O_PLOT: o->plot = true; break;
-        case O_CKPT: o->checkpoint = a; break;
+        case O_CKPT: ok = parse_path("checkpoint", a, &o->checkpoint); break;
         case O_PROMPT: o->prompt = a; break;
         case O_MAXNEW: ok = parse_i64("max-new-tokens", a, 0, 1 << 24, &o->max_new_tokens); break;
         case O_TEMP: ok = parse_f64("temperature", a, 1e-6, 1e6, &o->temperature); break;
         case O_TOPK: ok = parse_i64("top-k", a, 0, BIG, &o->top_k); break;
-        case O_TOPP: ok = parse_f64("top-p", a, 1e-9, 1.0, &o->top_p); break;
+        case O_TOPP: ok = parse_real("top-p", a, 0, true, 1.0, false, &o->top_p); break;
         case O_NSAMP: ok = parse_i64("num-samples", a, 1, 100000, &o->num_samples); break;
         case O_NOKV: o->no_kv_cache = true; break;
         case O_SPLIT:
             if (strcmp(a, "val") && strcmp(a, "train")) { fprintf(stderr, "chargpt: --split expects val or train, got '%s'\n", a); ok = false; }
             o->split = a;
             break;
-        case O_OUTPUT: *output = a; break;
+        case O_OUTPUT: ok = parse_path("output", a, output); break;
         case O_HELP: fputs(chargpt_usage, stdout); return -1;
         case O_ACCUM: ok = parse_i64("gradient-accumulation-steps", a, 1, 1 << 20, &o->grad_accum); break;
         case O_DEBUGDIST: o->debug_dist = true; break;
@@ -236,11 +303,47 @@ int chargpt_parse_args(int argc, char **argv, chargpt_opts *o, const char **outp
             if (optopt > 0 && optopt < 256)
                 fprintf(stderr, "chargpt: unknown option '-%c' (see chargpt --help)\n", optopt);
             else
-                fprintf(stderr, "chargpt: unknown or incomplete option '%s' (see chargpt --help)\n", argv[optind - 1]);
+                bad_option(argv[optind - 1]);
             return 2;
         }
         if (!ok)
             return 2;
+    }
+    return 0;
+}
+
+/* The options each subcommand reads (bits of chargpt_opts.given); --help everywhere. */
+#define BIT(c) (UINT64_C(1) << ((c) - O_DATA))
+static uint64_t command_options(const char *cmd)
+{
+    uint64_t common = BIT(O_HELP) | BIT(O_THREADS);
+    if (!strcmp(cmd, "train"))
+        return ~(BIT(O_CKPT) | BIT(O_PROMPT) | BIT(O_MAXNEW) | BIT(O_TEMP) | BIT(O_TOPK) | BIT(O_TOPP) |
+                 BIT(O_NSAMP) | BIT(O_NOKV) | BIT(O_SPLIT) | BIT(O_OUTPUT) | BIT(O_ALLOWNF));
+    if (!strcmp(cmd, "sample"))
+        return common | BIT(O_CKPT) | BIT(O_PROMPT) | BIT(O_MAXNEW) | BIT(O_TEMP) | BIT(O_TOPK) | BIT(O_TOPP) |
+               BIT(O_SEED) | BIT(O_NSAMP) | BIT(O_NOKV) | BIT(O_ALLOWNF);
+    if (!strcmp(cmd, "eval"))
+        return common | BIT(O_CKPT) | BIT(O_DATA) | BIT(O_SPLIT);
+    return BIT(O_HELP) | BIT(O_OUTPUT); /* plot */
+}
+
+int chargpt_check_command(const char *cmd, const chargpt_opts *o, int n_args, char *const *args)
+{
+    if (strcmp(cmd, "plot") && n_args > 0) {
+        fprintf(stderr, "chargpt %s: unexpected argument '%s' (options start with --)\n", cmd, args[0]);
+        return 2;
+    }
+    uint64_t extra = o->given & ~command_options(cmd);
+    for (int c = O_DATA; c < O_END; c++)
+        if (extra & BIT(c)) {
+            fprintf(stderr, "chargpt %s: --%s is not a%s %s option (see chargpt --help)\n", cmd, option_name(c),
+                    cmd[0] == 'e' ? "n" : "", cmd);
+            return 2;
+        }
+    if (!strcmp(cmd, "train") && o->lr_schedule != CHARGPT_LR_MULTISTEP && (o->given & (BIT(O_MILE) | BIT(O_GAMMA)))) {
+        fprintf(stderr, "chargpt train: --milestones and --gamma need --lr-schedule multistep\n");
+        return 2;
     }
     return 0;
 }

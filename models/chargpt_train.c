@@ -15,6 +15,9 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#ifdef __linux__
+#include <sys/sysinfo.h>
+#endif
 
 /* SIGINT and SIGTERM: the signal, for the loop to save the resume state and stop at the end of
  * the step. A second signal while that is pending ends the process the default way. */
@@ -282,6 +285,36 @@ static int make_out_dir(trainer *t)
     return 1;
 }
 
+/* Bytes of RAM + swap (what nb_alloc refuses to exceed), or 0 when unknown. */
+static double memory_bytes(void)
+{
+#ifdef __linux__
+    struct sysinfo si;
+    if (sysinfo(&si) == 0 && si.mem_unit > 0)
+        return ((double)si.totalram + (double)si.totalswap) * si.mem_unit;
+#endif
+    long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
+    return pages > 0 && psize > 0 ? (double)pages * (double)psize : 0;
+}
+
+/* Before anything is built or created: a model whose training state cannot fit in this machine's
+ * memory is refused with a message (it aborted in the allocator, leaving a new out dir behind).
+ * The estimate is a lower bound: float32 weights, gradients and AdamW's two moments, and the
+ * activations backward keeps (about 16 floats per token and layer, the logits three times). */
+static int check_memory(trainer *t)
+{
+    const chargpt_opts *o = t->o;
+    double C = (double)o->n_embd, L = (double)o->n_layer, V = t->data.vocab.n, T = (double)o->block_size;
+    double tokens = (double)o->batch_size * T, params = 12.0 * L * C * C + (V + T) * C;
+    double need = 16.0 * params + 4.0 * tokens * (16.0 * L * C + 3.0 * V), have = memory_bytes();
+    if (have <= 0 || need <= have)
+        return 0;
+    fprintf(stderr, "chargpt train: the model needs about %.3g GB (%.3g parameters with their gradients and AdamW "
+            "moments, activations of --batch-size %lld x --block-size %lld), more than the %.3g GB of memory and swap "
+            "here\n", need / 1e9, params, (long long)o->batch_size, (long long)o->block_size, have / 1e9);
+    return 2;
+}
+
 /* Rank 0: an exclusive flock on DIR/train.lock for the run, so two trainers never write one log.
  * A second trainer is refused at once (LOCK_NB). */
 static int lock_run_dir(trainer *t)
@@ -370,11 +403,51 @@ static int load_resume(trainer *t)
     return 0;
 }
 
+/* The options a resumed run should keep, as "name value" lines (saved in the resume state). */
+static void options_text(const chargpt_opts *o, char *buf, size_t n)
+{
+    static const char *const sched[] = {"cosine", "multistep", "constant"};
+    snprintf(buf, n,
+             "learning-rate %.15g\nmin-lr %.15g\nwarmup-iters %lld\nlr-decay-iters %lld\nlr-schedule %s\n"
+             "batch-size %lld\nseed %llu\nsampling %s\nweight-decay %.15g\nbeta1 %.15g\nbeta2 %.15g\n"
+             "grad-clip %.15g\neval-interval %lld\neval-iters %lld\n",
+             o->learning_rate, o->min_lr, (long long)o->warmup_iters, (long long)o->lr_decay_iters,
+             sched[o->lr_schedule], (long long)o->batch_size, (unsigned long long)o->seed,
+             o->epoch_sampling ? "epoch" : "random", o->weight_decay, o->beta1, o->beta2, o->grad_clip,
+             (long long)o->eval_interval, (long long)o->eval_iters);
+}
+
+/* A warning on stderr for each option whose value differs from the resumed run's (saved) one. */
+static void warn_changed_options(const char *saved, const char *now)
+{
+    for (const char *l = now; *l;) {
+        const char *nl = strchr(l, '\n'), *sp = strchr(l, ' ');
+        size_t key = (size_t)(sp - l), len = (size_t)(nl - l);
+        for (const char *m = saved; *m;) { /* the same key in the saved text */
+            const char *mnl = strchr(m, '\n');
+            if (!mnl)
+                break;
+            if (strncmp(m, l, key + 1) == 0) {
+                size_t mlen = (size_t)(mnl - m);
+                if (mlen != len || strncmp(m, l, len))
+                    fprintf(stderr, "chargpt train: warning: --%.*s (the resumed run used %.*s)\n", (int)len, l,
+                            (int)(mlen - key - 1), m + key + 1);
+                break;
+            }
+            m = mnl + 1;
+        }
+        l = nl + 1;
+    }
+}
+
 static void report_resume(const trainer *t)
 {
     if (!t->lead)
         return;
     printf("resuming from iter %lld (best val loss %.4f)\n", (long long)t->ts.iter, t->ts.best_val_loss);
+    char now[sizeof t->ts.options];
+    options_text(t->o, now, sizeof now);
+    warn_changed_options(t->ts.options, now);
     if (t->ts.world_size * t->ts.grad_accum != t->world * t->o->grad_accum)
         printf("warning: the resume state was written by %lld rank(s) x %lld micro-batch(es) per step, this run "
                "takes %lld x %lld: training goes on, but not as the interrupted run would have\n",
@@ -418,9 +491,10 @@ static void print_banner(const trainer *t)
 static int setup(trainer *t)
 {
     int rc;
-    if ((rc = chargpt_dist_agree(load_data(t))) || (rc = chargpt_dist_agree(make_out_dir(t))) ||
-        (rc = chargpt_dist_agree(lock_run_dir(t))) || (rc = chargpt_dist_agree(check_fresh(t))) ||
-        (rc = chargpt_dist_agree(build_model(t))))
+    /* validate and build first; create files after: a refused run leaves nothing behind */
+    if ((rc = chargpt_dist_agree(load_data(t))) || (rc = chargpt_dist_agree(check_memory(t))) ||
+        (rc = chargpt_dist_agree(build_model(t))) || (rc = chargpt_dist_agree(make_out_dir(t))) ||
+        (rc = chargpt_dist_agree(lock_run_dir(t))) || (rc = chargpt_dist_agree(check_fresh(t))))
         return rc;
     if (t->o->resume) { /* rank 0 reads the resume state and hands it to the others */
         if ((rc = chargpt_dist_agree(load_resume(t))) ||
@@ -429,6 +503,7 @@ static int setup(trainer *t)
         report_resume(t);
     }
     t->ts.world_size = t->world, t->ts.grad_accum = t->o->grad_accum;
+    options_text(t->o, t->ts.options, sizeof t->ts.options);
     if ((rc = chargpt_dist_agree(open_log(t))) != 0)
         return rc;
     print_banner(t);

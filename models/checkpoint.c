@@ -253,6 +253,8 @@ nb_status nb_resume_save(const char *path, nb_gpt *g, const nb_char_vocab *v, nb
     meta_i64(sd, "data_epoch", d->epoch);
     put_rng(sd, "rng", &ts->rng);
     put_rng(sd, "dropout_rng", &g->dropout_gen);
+    if (ts->options[0])
+        nb_state_dict_set_meta(sd, "train_options", ts->options);
     int ns = nb_lr_scheduler_state_size(sched);
     double *sv = malloc((size_t)(ns ? ns : 1) * sizeof *sv);
     if (!sv)
@@ -327,6 +329,8 @@ nb_status nb_resume_load(const char *path, nb_gpt *g, const nb_char_vocab *v, nb
         st = get_i64(sd, path, "world_size", &nts.world_size);
     if (st == NB_OK && nb_state_dict_get_meta(sd, "grad_accum"))
         st = get_i64(sd, path, "grad_accum", &nts.grad_accum);
+    const char *topts = nb_state_dict_get_meta(sd, "train_options"); /* optional: for warnings only */
+    snprintf(nts.options, sizeof nts.options, "%s", topts ? topts : "");
     if (st == NB_OK)
         st = get_i64(sd, path, "data_cursor", &cursor);
     if (st == NB_OK)

@@ -50,6 +50,7 @@ typedef struct nb_train_state {
     nb_generator dropout_rng;
     int64_t data_cursor, data_epoch;
     int64_t world_size, grad_accum; /* ranks x micro-batches per step of the run (1 when absent) */
+    char options[512];    /* the run's training options as "name value" lines ("" when absent) */
 } nb_train_state;
 
 nb_status nb_resume_save(const char *path, nb_gpt *g, const nb_char_vocab *v, nb_optimizer *opt,

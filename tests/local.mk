@@ -183,3 +183,7 @@ tests_test_debug_LDADD = $(TEST_LDADD)
 TESTS += tests/test_interop.sh
 EXTRA_DIST += tests/test_interop.sh tests/interop_ref.py tools/safetensors_io.py tools/nanogpt_to_safetensors.py \
 	tools/safetensors_to_nanogpt.py
+# chargpt as a command-line tool (cli): progress display, signals and exit codes, nothing lost
+# (existing run, lock, non-finite weights, FIFOs, --data cap), option checks; runs ./chargpt.
+TESTS += tests/test_cli.sh
+EXTRA_DIST += tests/test_cli.sh

@@ -314,14 +314,16 @@ check "8d data too short for --block-size 16" fails_with 1 "too few" $T --data "
 check "8e binary data (invalid UTF-8)" fails_with 1 "bin.dat: not a text file" $T --data "$tmp/bin.dat"
 check "8f binary data (NUL byte)" fails_with 1 "nul.txt: not a text file: NUL byte" $T --data "$tmp/nul.txt"
 for cmd in sample eval; do
+    dopt= # eval reads --data; sample refuses options it does not read
+    [ "$cmd" = eval ] && dopt="--data $data"
     check "8g $cmd: truncated checkpoint" \
-        fails_with 1 "trunc.safetensors: " "$CHARGPT" $cmd --checkpoint "$tmp/trunc.safetensors" --data "$data"
+        fails_with 1 "trunc.safetensors: " "$CHARGPT" $cmd --checkpoint "$tmp/trunc.safetensors" $dopt
     check "8h $cmd: random-bytes checkpoint" \
-        fails_with 1 "rand.safetensors: " "$CHARGPT" $cmd --checkpoint "$tmp/rand.safetensors" --data "$data"
+        fails_with 1 "rand.safetensors: " "$CHARGPT" $cmd --checkpoint "$tmp/rand.safetensors" $dopt
     check "8i $cmd: resume.safetensors given as the checkpoint" \
-        fails_with 1 "resume state" "$CHARGPT" $cmd --checkpoint "$A/resume.safetensors" --data "$data"
+        fails_with 1 "resume state" "$CHARGPT" $cmd --checkpoint "$A/resume.safetensors" $dopt
     check "8j $cmd: missing checkpoint file" \
-        fails_with 1 "nope.safetensors" "$CHARGPT" $cmd --checkpoint "$tmp/nope.safetensors" --data "$data"
+        fails_with 1 "nope.safetensors" "$CHARGPT" $cmd --checkpoint "$tmp/nope.safetensors" $dopt
 done
 check "8k eval: checkpoint of another vocabulary on data with unknown characters" \
     fails_with 1 "is not in the vocabulary" "$CHARGPT" eval --checkpoint "$OV/ckpt.safetensors" --data "$data"
