@@ -277,6 +277,91 @@ nb_status nb_resume_save(const char *path, nb_gpt *g, const nb_char_vocab *v, nb
     return st;
 }
 
+/* ---- resume state validation: every field against its real range, before anything changes ---- */
+/* A tensor of the file against the live one it will be copied into: the same dtype, and values in
+ * range — weights and first moments finite, second moments finite and >= 0, step counts >= 0. */
+static nb_status check_resume_tensor(const char *path, const char *name, const nb_tensor *t, const nb_tensor *live,
+                                     bool values)
+{
+    if (nb_tensor_dtype(t) != nb_tensor_dtype(live))
+        return nb_error(NB_ERR_FORMAT, "%s: %s is %s, expected %s", path, name, nb_dtype_name(nb_tensor_dtype(t)),
+                        nb_dtype_name(nb_tensor_dtype(live)));
+    if (!values)
+        return NB_OK;
+    int64_t n = nb_tensor_numel(t);
+    const char *leaf = strrchr(name, '.') ? strrchr(name, '.') + 1 : name;
+    bool nonneg = !strcmp(leaf, "exp_avg_sq") || !strcmp(leaf, "max_exp_avg_sq");
+    if (nb_tensor_dtype(t) == NB_I64) { /* step */
+        const int64_t *v = nb_tensor_data(t);
+        for (int64_t i = 0; i < n; i++)
+            if (v[i] < 0)
+                return nb_error(NB_ERR_FORMAT, "%s: %s = %lld is negative", path, name, (long long)v[i]);
+        return NB_OK;
+    }
+    for (int64_t i = 0; i < n; i++) {
+        double x = nb_tensor_dtype(t) == NB_F32 ? (double)((const float *)nb_tensor_data(t))[i]
+                                                : ((const double *)nb_tensor_data(t))[i];
+        if (!isfinite(x) || (nonneg && x < 0))
+            return nb_error(NB_ERR_FORMAT, "%s: %s[%lld] = %g is not %s", path, name, (long long)i, x,
+                            nonneg ? "a finite value >= 0" : "finite");
+    }
+    return NB_OK;
+}
+
+/* One scheduler's state (recursively its sub-schedulers') from sv[*at..ns): counts that are
+ * integers, last_epoch and step_count >= 0, learning rates finite and >= 0. The layout is
+ * nb_lr_scheduler_state_get's; its shape against the live scheduler is checked by _state_set. */
+static nb_status check_sched_state(const char *path, const double *sv, int ns, int *at, int depth)
+{
+    int p = *at;
+    if (depth > 8 || p + 5 > ns)
+        return nb_error(NB_ERR_FORMAT, "%s: scheduler state is truncated", path);
+    double ng = sv[p + 1], nsubs = sv[p + 2], last_epoch = sv[p + 3], steps = sv[p + 4];
+    if (!(ng >= 0 && ng <= 64 && ng == floor(ng)) || !(nsubs >= 0 && nsubs <= 8 && nsubs == floor(nsubs)) ||
+        p + 5 + 2 * (int)ng > ns)
+        return nb_error(NB_ERR_FORMAT, "%s: scheduler state is malformed (%g groups, %g sub-schedulers)", path, ng,
+                        nsubs);
+    if (!(last_epoch >= 0 && last_epoch < 9e15 && last_epoch == floor(last_epoch)) ||
+        !(steps >= 0 && steps < 9e15 && steps == floor(steps)))
+        return nb_error(NB_ERR_FORMAT, "%s: scheduler last_epoch %g / step_count %g are not counts >= 0", path,
+                        last_epoch, steps);
+    for (int k = 0; k < 2 * (int)ng; k++)
+        if (!(isfinite(sv[p + 5 + k]) && sv[p + 5 + k] >= 0))
+            return nb_error(NB_ERR_FORMAT, "%s: scheduler %s lr %g is not a finite value >= 0", path,
+                            k < (int)ng ? "base" : "last", sv[p + 5 + k]);
+    *at = p + 5 + 2 * (int)ng;
+    for (int i = 0; i < (int)nsubs; i++) {
+        nb_status st = check_sched_state(path, sv, ns, at, depth + 1);
+        if (st != NB_OK)
+            return st;
+    }
+    return NB_OK;
+}
+
+/* The counters, generators and learning rates of a resume state against their ranges. */
+static nb_status check_resume_counters(const char *path, const nb_train_state *ts, const double *lrs, int ng,
+                                       int64_t cursor, int64_t epoch)
+{
+    if (ts->iter < 0 || ts->log_rows < 0 || cursor < 0 || epoch < 0)
+        return nb_error(NB_ERR_FORMAT, "%s: iter %lld, log_rows %lld, data_cursor %lld, data_epoch %lld: counts must "
+                        "be >= 0", path, (long long)ts->iter, (long long)ts->log_rows, (long long)cursor,
+                        (long long)epoch);
+    if (!(ts->best_val_loss >= 0)) /* a cross-entropy: NaN and negative values are corrupt (+inf: none yet) */
+        return nb_error(NB_ERR_FORMAT, "%s: best_val_loss %g is not a loss (>= 0)", path, ts->best_val_loss);
+    if (ts->world_size < 1 || ts->world_size > (1 << 24) || ts->grad_accum < 1 || ts->grad_accum > (1 << 20))
+        return nb_error(NB_ERR_FORMAT, "%s: world_size %lld / grad_accum %lld out of range (>= 1)", path,
+                        (long long)ts->world_size, (long long)ts->grad_accum);
+    const nb_generator *r[2] = {&ts->rng, &ts->dropout_rng};
+    for (int k = 0; k < 2; k++)
+        if ((r[k]->s[0] | r[k]->s[1] | r[k]->s[2] | r[k]->s[3]) == 0)
+            return nb_error(NB_ERR_FORMAT, "%s: %s is the all-zero generator state (it would draw only zeros)", path,
+                            k ? "dropout_rng" : "rng");
+    for (int i = 0; i < ng; i++)
+        if (!(isfinite(lrs[i]) && lrs[i] >= 0))
+            return nb_error(NB_ERR_FORMAT, "%s: group_lrs[%d] = %g is not a finite learning rate >= 0", path, i, lrs[i]);
+    return NB_OK;
+}
+
 nb_status nb_resume_load(const char *path, nb_gpt *g, const nb_char_vocab *v, nb_optimizer *opt,
                          nb_lr_scheduler *sched, nb_char_data *d, nb_train_state *ts)
 {
@@ -305,6 +390,8 @@ nb_status nb_resume_load(const char *path, nb_gpt *g, const nb_char_vocab *v, nb
         nb_tensor *t = nb_state_dict_get(sd, name);
         if (!t || !nb_tensor_same_shape(t, l.params[i]))
             st = nb_error(NB_ERR_MISMATCH, "%s: %s is missing or has the wrong shape", path, name);
+        else
+            st = check_resume_tensor(path, name, t, l.params[i], false);
     }
     int nst = nb_optimizer_state_count(opt);
     for (int k = 0; k < nst && st == NB_OK; k++) {
@@ -313,6 +400,8 @@ nb_status nb_resume_load(const char *path, nb_gpt *g, const nb_char_vocab *v, nb
         nb_tensor *t = nb_state_dict_get(sd, name);
         if (!t || !nb_tensor_same_shape(t, s.tensor))
             st = nb_error(NB_ERR_MISMATCH, "%s: %s is missing or has the wrong shape", path, name);
+        else
+            st = check_resume_tensor(path, name, t, s.tensor, false);
     }
     nb_train_state nts = *ts;
     int64_t cursor = 0, epoch = 0;
@@ -345,6 +434,11 @@ nb_status nb_resume_load(const char *path, nb_gpt *g, const nb_char_vocab *v, nb
         if (ns < 0 || ng != nb_optimizer_group_count(opt))
             st = nb_error(NB_ERR_FORMAT, "%s: scheduler or learning-rate state is malformed", path);
     }
+    int at = 0;
+    if (st == NB_OK && (st = check_sched_state(path, sv, ns, &at, 0)) == NB_OK && at != ns)
+        st = nb_error(NB_ERR_FORMAT, "%s: scheduler state has %d values, its layout %d", path, ns, at);
+    if (st == NB_OK)
+        st = check_resume_counters(path, &nts, lrs, ng, cursor, epoch);
     nb_tensor *perm = nb_state_dict_get(sd, "data.perm");
     if (st == NB_OK && perm && (nb_tensor_ndim(perm) != 1 || nb_tensor_dtype(perm) != NB_I64 || cursor < 0 ||
                                 cursor > nb_tensor_size(perm, 0)))
@@ -355,6 +449,15 @@ nb_status nb_resume_load(const char *path, nb_gpt *g, const nb_char_vocab *v, nb
             if (pv[i] < 0 || pv[i] > hi)
                 st = nb_error(NB_ERR_FORMAT, "%s: data.perm[%lld] = %lld is not a window start in [0, %lld]", path,
                               (long long)i, (long long)pv[i], (long long)hi);
+    }
+    for (int i = 0; i < l.n && st == NB_OK; i++) { /* values last: the cheap checks name the problem first */
+        snprintf(name, sizeof name, "model.%s", l.names[i]);
+        st = check_resume_tensor(path, name, nb_state_dict_get(sd, name), l.params[i], true);
+    }
+    for (int k = 0; k < nst && st == NB_OK; k++) {
+        nb_optim_state s = nb_optimizer_state_at(opt, k);
+        snprintf(name, sizeof name, "optim.%d.%s", s.param, s.name);
+        st = check_resume_tensor(path, name, nb_state_dict_get(sd, name), s.tensor, true);
     }
     if (st == NB_OK) {
         if ((st = nb_lr_scheduler_state_set(sched, ns, sv)) != NB_OK)

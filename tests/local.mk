@@ -185,5 +185,10 @@ EXTRA_DIST += tests/test_interop.sh tests/interop_ref.py tools/safetensors_io.py
 	tools/safetensors_to_nanogpt.py
 # chargpt as a command-line tool (cli): progress display, signals and exit codes, nothing lost
 # (existing run, lock, non-finite weights, FIFOs, --data cap), option checks; runs ./chargpt.
+# test_resume_state: every resume-state field validated before the live state changes.
 TESTS += tests/test_cli.sh
 EXTRA_DIST += tests/test_cli.sh
+NB_TESTS += tests/test_resume_state
+tests_test_resume_state_SOURCES = tests/test_resume_state.c
+tests_test_resume_state_CFLAGS = $(TEST_CFLAGS) -I$(top_srcdir)/models
+tests_test_resume_state_LDADD = models/libnbmodels.la $(TEST_LDADD)
