@@ -526,7 +526,7 @@ static void teardown(trainer *t)
 
 /* ---- one iteration's phases ----------------------------------------------------------------- */
 /* Train and val loss (nanoGPT's estimate_loss); the checkpoint when val improved (or always);
- * --debug-dist's identity check. Every rank returns the same status. */
+ * --debug-dist's identity check. Returns this rank's status. */
 static int evaluate(trainer *t, double *val_loss)
 {
     const chargpt_opts *o = t->o;
@@ -554,7 +554,7 @@ static int evaluate(trainer *t, double *val_loss)
             fprintf(stderr, "chargpt train: cannot save checkpoint: %s\n", nb_last_error());
             rc = 1;
         }
-        if ((rc = chargpt_dist_agree(rc)) != 0)
+        if (rc)
             return rc;
     }
     return o->debug_dist ? chargpt_dist_check(t->g, t->opt, it) : 0;
@@ -635,7 +635,7 @@ static void log_iteration(trainer *t, double loss, double val_loss, double lr, d
 }
 
 /* The resume state after each eval interval, at the end and on an interrupt (it resumes at the
- * next iteration). Every rank returns the same status. */
+ * next iteration). Returns this rank's status. */
 static int checkpoint_resume(trainer *t)
 {
     const chargpt_opts *o = t->o;
@@ -660,10 +660,14 @@ static int checkpoint_resume(trainer *t)
             rc = 1;
         }
     }
-    return chargpt_dist_agree(rc);
+    return rc;
 }
 
 /* ---- the loop (nanoGPT's train.py) --------------------------------------------------------- */
+/* Under mpirun the ranks agree at three points of each iteration, all in this loop: after
+ * evaluate and after the resume point (chargpt_dist_agree: the worst status of any rank, so a
+ * failed save on rank 0 stops every rank at the same iteration), and in sync_step inside
+ * forward_backward (the losses, the signals, the gradient mean). With one process they are no-ops. */
 static int train_loop(trainer *t)
 {
     const chargpt_opts *o = t->o;
@@ -672,7 +676,7 @@ static int train_loop(trainer *t)
     t->first_iter = t->ts.iter;
     for (; t->ts.iter <= o->max_iters; t->ts.iter++) {
         double lr = nb_optimizer_get_lr(t->opt, 0), val_loss = NAN, loss = 0;
-        if (t->ts.iter % o->eval_interval == 0 && (rc = evaluate(t, &val_loss)) != 0)
+        if (t->ts.iter % o->eval_interval == 0 && (rc = chargpt_dist_agree(evaluate(t, &val_loss))) != 0)
             break;
         double t0 = now_s();
         int scope = nb_scope_begin();
@@ -682,7 +686,7 @@ static int train_loop(trainer *t)
         if (rc != 0)
             break;
         log_iteration(t, loss, val_loss, lr, now_s() - t0);
-        if ((rc = checkpoint_resume(t)) != 0)
+        if ((rc = chargpt_dist_agree(checkpoint_resume(t))) != 0)
             break;
         if (t->interrupted) {
             end_progress(t);
