@@ -224,7 +224,8 @@ static nb_status open_text(const char *path, FILE **out, off_t *size)
     }
     if (st != NB_OK)
         close(fd);
-    *size = sb.st_size;
+    else
+        *size = sb.st_size;
     return st;
 }
 

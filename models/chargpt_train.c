@@ -101,8 +101,11 @@ static FILE *fopen_regular(const char *path, const char *mode)
 {
     int flags = mode[0] == 'r' ? O_RDONLY : O_WRONLY | O_CREAT | (mode[0] == 'a' ? O_APPEND : 0);
     int fd = open(path, flags | O_NONBLOCK | O_CLOEXEC, 0666);
-    if (fd < 0)
+    if (fd < 0) {
+        if (errno == ENXIO) /* a FIFO without a reader, opened for writing */
+            errno = ENOTSUP;
         return NULL;
+    }
     struct stat sb;
     if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
         close(fd);
