@@ -66,6 +66,11 @@ static int write_script(FILE *f, int n_dirs, char *const *dirs, const char *cons
             fprintf(stderr, "chargpt plot: run directory name too long\n");
             return 1;
         }
+        struct stat sb; /* gnuplot would wait forever on a FIFO */
+        if (stat(p, &sb) == 0 && !S_ISREG(sb.st_mode)) {
+            fprintf(stderr, "chargpt plot: cannot read %s: not a regular file\n", p);
+            return 1;
+        }
         fprintf(f, "file_%d = ", i);
         put_string(f, p);
         base_name(dirs[i], base, sizeof base);

@@ -216,6 +216,8 @@ check "3l --resume with log.csv a FIFO: refused at once" \
     fails_with 1 "log.csv: not a regular file" "$CHARGPT" train --data "$data" --out-dir "$F2" $COMMON --max-iters 9 --resume
 check "3l2 --overwrite with log.csv a FIFO: refused at once (opening it for writing waited for a reader)" \
     fails_with 1 "log.csv: not a regular file" "$CHARGPT" train --data "$data" --out-dir "$F2" $COMMON --max-iters 9 --overwrite
+check "3l3 plot of a run whose log.csv is a FIFO: refused at once" \
+    fails_with 1 "log.csv: not a regular file" "$CHARGPT" plot "$F2" --output "$tmp/f2.png"
 truncate -s 300M "$tmp/huge.txt" 2>/dev/null || dd if=/dev/zero of="$tmp/huge.txt" bs=1 count=0 seek=300M 2>/dev/null
 check "3m --data of 300 MB: refused before reading (the cap is named)" \
     fails_with 1 "larger than the 256 MiB" "$CHARGPT" train --data "$tmp/huge.txt" --out-dir "$tmp/h" $COMMON
