@@ -321,13 +321,16 @@ static uint64_t command_options(const char *cmd)
     uint64_t common = BIT(O_HELP) | BIT(O_THREADS);
     if (!strcmp(cmd, "train"))
         return ~(BIT(O_CKPT) | BIT(O_PROMPT) | BIT(O_MAXNEW) | BIT(O_TEMP) | BIT(O_TOPK) | BIT(O_TOPP) |
-                 BIT(O_NSAMP) | BIT(O_NOKV) | BIT(O_SPLIT) | BIT(O_OUTPUT) | BIT(O_ALLOWNF));
+                 BIT(O_NSAMP) | BIT(O_NOKV) | BIT(O_SPLIT) | BIT(O_OUTPUT) | BIT(O_ALLOWNF) | BIT(O_LABEL) |
+                 BIT(O_DIGITS));
+    /* sample and eval: --n-head and --data also describe a nanoGPT checkpoint without metadata */
+    uint64_t nanogpt = BIT(O_NHEAD) | BIT(O_DATA);
     if (!strcmp(cmd, "sample"))
-        return common | BIT(O_CKPT) | BIT(O_PROMPT) | BIT(O_MAXNEW) | BIT(O_TEMP) | BIT(O_TOPK) | BIT(O_TOPP) |
-               BIT(O_SEED) | BIT(O_NSAMP) | BIT(O_NOKV) | BIT(O_ALLOWNF);
+        return common | nanogpt | BIT(O_CKPT) | BIT(O_PROMPT) | BIT(O_MAXNEW) | BIT(O_TEMP) | BIT(O_TOPK) |
+               BIT(O_TOPP) | BIT(O_SEED) | BIT(O_NSAMP) | BIT(O_NOKV) | BIT(O_ALLOWNF);
     if (!strcmp(cmd, "eval"))
-        return common | BIT(O_CKPT) | BIT(O_DATA) | BIT(O_SPLIT);
-    return BIT(O_HELP) | BIT(O_OUTPUT); /* plot */
+        return common | nanogpt | BIT(O_CKPT) | BIT(O_SPLIT) | BIT(O_DIGITS);
+    return BIT(O_HELP) | BIT(O_OUTPUT) | BIT(O_LABEL); /* plot */
 }
 
 int chargpt_check_command(const char *cmd, const chargpt_opts *o, int n_args, char *const *args)

@@ -186,10 +186,22 @@ check3d() {
 }
 check "3d --always-save-checkpoint on a diverging run keeps the last finite checkpoint" check3d
 
-# A checkpoint whose weights hold NaN: the last 4 bytes (the last float of the last tensor) set to a NaN.
+# A checkpoint whose weights hold NaN: the last 4 bytes (the last float of the last tensor) set to a
+# NaN, as another writer would store it: without nabla's checksums (which would reject the patched
+# data as corrupted), so the weights themselves are what sample and eval must catch.
 NANCK=$tmp/nan.safetensors
-cp "$G/ckpt.safetensors" "$NANCK"
-printf '\377\377\377\177' | dd of="$NANCK" bs=1 seek=$(($(wc -c <"$NANCK") - 4)) conv=notrunc 2>/dev/null
+/usr/bin/python3 - "$G/ckpt.safetensors" "$NANCK" <<'PY'
+import json, struct, sys
+b = open(sys.argv[1], "rb").read()
+n = struct.unpack("<Q", b[:8])[0]
+h = json.loads(b[8:8 + n])
+h["__metadata__"].pop("nabla.xxh3_64", None)
+t = json.dumps(h, separators=(",", ":")).encode()
+t += b" " * (-len(t) % 8)
+data = bytearray(b[8 + n:])
+data[-4:] = b"\xff\xff\xff\x7f"
+open(sys.argv[2], "wb").write(struct.pack("<Q", len(t)) + t + bytes(data))
+PY
 check "3e sample refuses a checkpoint with NaN weights (naming the count)" \
     fails_with 1 "1 non-finite" "$CHARGPT" sample --checkpoint "$NANCK" --max-new-tokens 5
 check "3f sample --allow-nonfinite samples anyway, with the warning" \
