@@ -443,7 +443,8 @@ static void check_grad(const nb__node *n, int i, const nb_tensor *g)
 
 static _Thread_local uint64_t g_visit_epoch;
 
-void nb_backward(nb_tensor *root, const nb_tensor *grad_output, bool retain_graph)
+/* Misuse unless root can start a backward with grad_output (NULL: ones, for one element). */
+static void check_backward_args(nb_tensor *root, const nb_tensor *grad_output)
 {
     nb__check_live("nb_backward", root);
     nb__check_live("nb_backward", grad_output);
@@ -458,35 +459,45 @@ void nb_backward(nb_tensor *root, const nb_tensor *grad_output, bool retain_grap
         nb__fail("nb_backward: grad_output of shape %s (%s) does not match the output's shape %s (%s)",
                  NB__SHAPE(grad_output), nb_dtype_name(grad_output->dtype), NB__SHAPE(root),
                  nb_dtype_name(root->dtype));
-    bool prev_mode = nb_set_grad_enabled(false);
-    int scope = nb_scope_begin();
-    nb_tensor *g0 = grad_output ? (nb_tensor *)grad_output : nb_ones_like(root);
+}
 
-    if (!root->grad_fn) { /* a leaf: its gradient is grad_output itself */
-        accumulate_leaf(root, g0);
-        nb_scope_end(scope);
-        nb_set_grad_enabled(prev_mode);
-        return;
-    }
+/* The work lists of one backward. They keep their capacity across calls (per thread): no
+ * allocation per backward. A nested call (or one after a misuse longjmp'd out of a call) uses
+ * lists of its own, freed by lists_done. */
+typedef struct {
+    node_stack *todo, *ready;
+    node_stack own_todo, own_ready;
+    bool shared;
+} work_lists;
+static _Thread_local node_stack t_todo, t_ready;
+static _Thread_local bool t_lists_busy;
 
-    /* 1. collect reachable nodes and count, per node, the edges reaching it */
-    uint64_t epoch = ++g_visit_epoch;
-    nb__node *rootn = (nb__node *)root->grad_fn;
-    /* the work lists keep their capacity across calls (per thread): no allocation per backward.
-     * A nested call (or one after a misuse longjmp'd out of a call) uses lists of its own. */
-    static _Thread_local node_stack t_todo, t_ready;
-    static _Thread_local bool t_lists_busy;
-    node_stack own_todo = {0}, own_ready = {0};
-    bool shared_lists = !t_lists_busy;
-    node_stack *todo_p = shared_lists ? &t_todo : &own_todo;
-    node_stack *ready_p = shared_lists ? &t_ready : &own_ready;
+static void lists_take(work_lists *w)
+{
+    *w = (work_lists){.shared = !t_lists_busy};
+    w->todo = w->shared ? &t_todo : &w->own_todo;
+    w->ready = w->shared ? &t_ready : &w->own_ready;
     t_lists_busy = true;
-    todo_p->n = ready_p->n = 0;
+    w->todo->n = w->ready->n = 0;
+}
+
+static void lists_done(work_lists *w)
+{
+    if (w->shared)
+        t_lists_busy = false;
+    free(w->own_todo.items);
+    free(w->own_ready.items);
+}
+
+/* Step 1: marks every node reachable from rootn with this epoch and counts, per node, the edges
+ * reaching it (its consumers in this graph): a node runs once they all have. */
+static void count_consumers(nb__node *rootn, uint64_t epoch, node_stack *todo)
+{
     rootn->visit = epoch;
     rootn->deps = 0;
-    stack_push(todo_p, rootn);
-    while (todo_p->n) {
-        nb__node *n = todo_p->items[--todo_p->n];
+    stack_push(todo, rootn);
+    while (todo->n) {
+        nb__node *n = todo->items[--todo->n];
         for (int i = 0; i < n->n_inputs; i++) {
             nb__node *c = n->inputs[i].fn;
             if (!c)
@@ -494,80 +505,119 @@ void nb_backward(nb_tensor *root, const nb_tensor *grad_output, bool retain_grap
             if (c->visit != epoch) {
                 c->visit = epoch;
                 c->deps = 0;
-                stack_push(todo_p, c);
+                stack_push(todo, c);
             }
             c->deps++;
         }
     }
+}
 
-    /* 2. Kahn's order from the root; every node runs once all its consumers have run */
-    rootn->grad_acc = nb_tensor_retain(g0);
-    stack_push(ready_p, rootn);
-    nb_tensor *gin[64];
-    while (ready_p->n) {
-        nb__node *n = ready_p->items[--ready_p->n];
-        nb_tensor *g = n->grad_acc;
-        n->grad_acc = NULL;
-        double t_prof = prof_on() ? prof_now() : 0;
-        int inner = nb_scope_begin();
-        nb_tensor *kept = n->obj.retained_out;
-        if (g && kept) {
-            if (kept->grad)
-                nb_add_(kept->grad, g);
-            else
-                kept->grad = nb_tensor_retain(nb__contiguous_copy(g));
-        }
-        nb_tensor **gi = n->n_inputs <= 64 ? gin : calloc((size_t)n->n_inputs, sizeof *gi);
-        if (!gi)
-            nb__fail("nb_backward: out of memory");
-        memset(gi, 0, (size_t)n->n_inputs * sizeof *gi);
-        /* a scatter-like op whose input already has an exclusive gradient: add into it */
-        nb_tensor *acc = NULL;
-        if (g && n->op->accumulate_into && n->n_inputs == 1) {
-            const nb__edge *e0 = &n->inputs[0];
-            acc = e0->fn ? e0->fn->grad_acc : e0->leaf ? e0->leaf->grad : NULL;
-        }
-        if (acc && exclusive(acc) && acc->dtype == g->dtype) {
-            n->op->accumulate_into(n, g, acc);
-        } else if (g) {
-            if (!n->op->strided_grad && !nb_tensor_is_contiguous(g)) { /* most formulas want contiguous grads */
-                nb_tensor *c = nb_tensor_retain(nb__contiguous_copy(g));
-                nb_tensor_release(g);
-                g = c;
-            }
-            if (!n->op->backward)
-                nb__fail("nb_backward: op %s has no backward formula", n->op->name);
-            n->op->backward(n, g, gi);
-        }
-        for (int i = 0; i < n->n_inputs; i++) {
-            nb__edge *e = &n->inputs[i];
-            if (gi[i] && (e->fn || e->leaf)) {
-                check_grad(n, i, gi[i]);
-                if (e->leaf)
-                    accumulate_leaf(e->leaf, gi[i]);
-                else
-                    accumulate(&e->fn->grad_acc, gi[i], false);
-            }
-            if (e->fn && --e->fn->deps == 0)
-                stack_push(ready_p, e->fn);
-        }
-        if (gi != gin)
-            free(gi);
-        nb_tensor_release(g);
-        if (!retain_graph)
-            node_release_saved(n);
-        nb_scope_end(inner);
-        if (t_prof > 0) {
-            g_prof[n->op->id].bwd_s += prof_now() - t_prof;
-            g_prof[n->op->id].bwd_calls++;
-        }
+/* retain_grad(): the output's .grad receives g as well. */
+static void feed_retained(nb__node *n, nb_tensor *g)
+{
+    nb_tensor *kept = n->obj.retained_out;
+    if (!g || !kept)
+        return;
+    if (kept->grad)
+        nb_add_(kept->grad, g);
+    else
+        kept->grad = nb_tensor_retain(nb__contiguous_copy(g));
+}
+
+/* Runs n's backward formula on g (owned; may be replaced by a contiguous copy, returned), filling
+ * gi[i] for the inputs that need a gradient. A scatter-like op whose single input already holds an
+ * exclusive gradient adds into it instead (accumulate_into), leaving gi empty. */
+static nb_tensor *run_formula(nb__node *n, nb_tensor *g, nb_tensor **gi)
+{
+    if (!g)
+        return NULL;
+    nb_tensor *acc = NULL;
+    if (n->op->accumulate_into && n->n_inputs == 1) {
+        const nb__edge *e0 = &n->inputs[0];
+        acc = e0->fn ? e0->fn->grad_acc : e0->leaf ? e0->leaf->grad : NULL;
     }
-    if (prof_on())
-        g_prof_last = 0; /* the optimizer step and the next batch are not the first op's forward */
-    if (shared_lists)
-        t_lists_busy = false;
-    free(own_todo.items);
-    free(own_ready.items);
+    if (acc && exclusive(acc) && acc->dtype == g->dtype) {
+        n->op->accumulate_into(n, g, acc);
+        return g;
+    }
+    if (!n->op->strided_grad && !nb_tensor_is_contiguous(g)) { /* most formulas want contiguous grads */
+        nb_tensor *c = nb_tensor_retain(nb__contiguous_copy(g));
+        nb_tensor_release(g);
+        g = c;
+    }
+    if (!n->op->backward)
+        nb__fail("nb_backward: op %s has no backward formula", n->op->name);
+    n->op->backward(n, g, gi);
+    return g;
+}
+
+/* Hands each input its gradient (a leaf's .grad or the producing node's accumulator) and queues
+ * the producers whose last consumer this was. */
+static void distribute(nb__node *n, nb_tensor **gi, node_stack *ready)
+{
+    for (int i = 0; i < n->n_inputs; i++) {
+        nb__edge *e = &n->inputs[i];
+        if (gi[i] && (e->fn || e->leaf)) {
+            check_grad(n, i, gi[i]);
+            if (e->leaf)
+                accumulate_leaf(e->leaf, gi[i]);
+            else
+                accumulate(&e->fn->grad_acc, gi[i], false);
+        }
+        if (e->fn && --e->fn->deps == 0)
+            stack_push(ready, e->fn);
+    }
+}
+
+/* Step 2 for one node: its accumulated gradient through its formula to its inputs. */
+static void backward_node(nb__node *n, bool retain_graph, node_stack *ready)
+{
+    nb_tensor *gin[64];
+    nb_tensor *g = n->grad_acc;
+    n->grad_acc = NULL;
+    double t_prof = prof_on() ? prof_now() : 0;
+    int inner = nb_scope_begin(); /* the formula's temporaries */
+    feed_retained(n, g);
+    nb_tensor **gi = n->n_inputs <= 64 ? gin : calloc((size_t)n->n_inputs, sizeof *gi);
+    if (!gi)
+        nb__fail("nb_backward: out of memory");
+    memset(gi, 0, (size_t)n->n_inputs * sizeof *gi);
+    g = run_formula(n, g, gi);
+    distribute(n, gi, ready);
+    if (gi != gin)
+        free(gi);
+    nb_tensor_release(g);
+    if (!retain_graph)
+        node_release_saved(n);
+    nb_scope_end(inner);
+    if (t_prof > 0) {
+        g_prof[n->op->id].bwd_s += prof_now() - t_prof;
+        g_prof[n->op->id].bwd_calls++;
+    }
+}
+
+void nb_backward(nb_tensor *root, const nb_tensor *grad_output, bool retain_graph)
+{
+    check_backward_args(root, grad_output);
+    bool prev_mode = nb_set_grad_enabled(false);
+    int scope = nb_scope_begin();
+    nb_tensor *g0 = grad_output ? (nb_tensor *)grad_output : nb_ones_like(root);
+    if (!root->grad_fn) { /* a leaf: its gradient is grad_output itself */
+        accumulate_leaf(root, g0);
+    } else {
+        work_lists w;
+        lists_take(&w);
+        nb__node *rootn = (nb__node *)root->grad_fn;
+        count_consumers(rootn, ++g_visit_epoch, w.todo);
+        /* Kahn's order from the root: every node runs once all its consumers have run */
+        rootn->grad_acc = nb_tensor_retain(g0);
+        stack_push(w.ready, rootn);
+        while (w.ready->n)
+            backward_node(w.ready->items[--w.ready->n], retain_graph, w.ready);
+        if (prof_on())
+            g_prof_last = 0; /* the optimizer step and the next batch are not the first op's forward */
+        lists_done(&w);
+    }
     nb_scope_end(scope);
     nb_set_grad_enabled(prev_mode);
 }
