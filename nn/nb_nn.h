@@ -338,6 +338,62 @@ NB_API nb_tensor *nb_nll_loss(const nb_tensor *input, const nb_tensor *target, c
  *   loss = -sum_c p'_c log_softmax(x)_c with p' = (1 - label_smoothing) p + label_smoothing / C,
  *   mean over the N*d1*... items; ignore_index does not apply; differentiable in the targets too. */
 
+/* ==== convolution and pooling (nn/conv.c, nn/pool.c; autograd family "nn") ==================== */
+/* Options of nb_conv1d/nb_conv2d, as torch.nn.functional.conv1d/conv2d. Arrays are per spatial dim
+ * ({h, w} for 2-D; the 1-D ops read [0] only). */
+typedef struct nb_conv_opts {
+    int64_t stride[2];   /* >= 1; default 1 */
+    int64_t padding[2];  /* zeros on both sides, >= 0; default 0 */
+    int64_t dilation[2]; /* >= 1; default 1 */
+    int64_t groups;      /* >= 1, dividing both channel counts; default 1 */
+    /* torch's padding="same" (stride 1 only): padding is ignored; each dim is padded by
+     * dilation*(k-1) in total, half before, the odd one extra after (right/bottom), so the output
+     * has the input's size. */
+    bool padding_same;
+} nb_conv_opts;
+NB_API nb_conv_opts nb_conv_opts_default(void);
+/* 2-D convolution (cross-correlation, as torch): x [N, Cin, H, W], weight [Cout, Cin/groups, kh,
+ * kw], bias [Cout] or NULL → [N, Cout, OH, OW] with OH = (H + 2*padding - dilation*(kh-1) - 1) /
+ * stride + 1 (likewise OW). opts NULL = defaults. Same float dtype throughout, any strides. One
+ * autograd op: im2col + GEMM forward, analytic backward (dx by col2im of W^T dy, dweight = dy
+ * col^T, dbias = sums of dy). Results are bit-identical for any thread count. Misuse (names the
+ * op and the values): wrong ndim, channels not divisible by groups or not matching the weight,
+ * bias shape, stride/dilation < 1, padding < 0, padding_same with stride != 1, a dilated kernel
+ * larger than the padded input, dtype mismatch. */
+NB_API nb_tensor *nb_conv2d(const nb_tensor *x, const nb_tensor *weight, const nb_tensor *bias,
+                            const nb_conv_opts *opts);
+/* 1-D convolution: x [N, Cin, L], weight [Cout, Cin/groups, k], bias [Cout] or NULL →
+ * [N, Cout, OL]; opts index [0] only. Otherwise as nb_conv2d. */
+NB_API nb_tensor *nb_conv1d(const nb_tensor *x, const nb_tensor *weight, const nb_tensor *bias,
+                            const nb_conv_opts *opts);
+
+/* Options of the pooling ops, as torch.nn.functional.max_pool*d / avg_pool*d (arrays as in
+ * nb_conv_opts). Output size: floor (ceil with ceil_mode) of (size + 2*padding -
+ * dilation*(k-1) - 1) / stride, plus 1; with ceil_mode the last window must start inside the
+ * input or the left padding (else it is dropped), as torch. */
+typedef struct nb_pool_opts {
+    int64_t stride[2];      /* >= 1, or 0 for the kernel size (torch's default); default 0 */
+    int64_t padding[2];     /* 0 <= padding <= kernel/2; default 0 */
+    int64_t dilation[2];    /* max pooling only (avg pooling needs 1); default 1 */
+    bool ceil_mode;         /* default false */
+    bool count_include_pad; /* avg pooling: divide by the window's size including padding
+                               (clipped to the padded input) or only its in-bounds part; default true */
+} nb_pool_opts;
+NB_API nb_pool_opts nb_pool_opts_default(void);
+/* Max pooling over the last two dims of x [N, C, H, W] or [C, H, W]: padding is ignored (never
+ * the max). The backward routes each output's gradient to its window's first maximum (a NaN
+ * wins), as torch. opts NULL = defaults. Misuse: wrong ndim, kernel/stride/dilation < 1 (stride
+ * 0 = kernel), padding outside [0, kernel/2], an empty output. */
+NB_API nb_tensor *nb_max_pool2d(const nb_tensor *x, int64_t kh, int64_t kw, const nb_pool_opts *opts);
+/* Max pooling over the last dim of x [N, C, L] or [C, L] (opts index [0]). */
+NB_API nb_tensor *nb_max_pool1d(const nb_tensor *x, int64_t k, const nb_pool_opts *opts);
+/* Average pooling over the last two dims of x [N, C, H, W] or [C, H, W] (see count_include_pad);
+ * sums in double. The backward spreads each output's gradient evenly (by the same divisor) over
+ * its window's in-bounds elements. Misuse as nb_max_pool2d, and dilation != 1. */
+NB_API nb_tensor *nb_avg_pool2d(const nb_tensor *x, int64_t kh, int64_t kw, const nb_pool_opts *opts);
+/* Average pooling over the last dim of x [N, C, L] or [C, L] (opts index [0]). */
+NB_API nb_tensor *nb_avg_pool1d(const nb_tensor *x, int64_t k, const nb_pool_opts *opts);
+
 #ifdef __cplusplus
 }
 #endif

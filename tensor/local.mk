@@ -23,3 +23,5 @@ libnabla_core_la_SOURCES += tensor/k_attention_base_impl.h tensor/k_attention_mm
 libnabla_core_la_SOURCES += tensor/k_reduce_impl.h
 libnabla_core_la_SOURCES += tensor/k_index_add_impl.h
 libnabla_core_la_SOURCES += tensor/random_fill_impl.h
+# convolution and pooling kernels (im2col + GEMM; per-dtype loops in k_conv_impl.h)
+libnabla_core_la_SOURCES += tensor/nb__k_conv.h tensor/k_conv.c tensor/k_conv_impl.h

@@ -1316,6 +1316,92 @@ static void e_ce_prob(gc_run *r)
         CHECK(r, f_ce_prob, &p, 3, U(r, -2, 2, 0, 5), U(r, 0, 1, 0, 5));
     }
 }
+/* ==== convolution and pooling ================================================================== */
+/* nb_conv1d/2d: x, weight, bias (when given); ctx an nb_conv_opts */
+static nb_tensor *f_conv2d(nb_tensor *const *x, int n, void *c) { return nb_conv2d(x[0], x[1], n > 2 ? x[2] : NULL, c); }
+static nb_tensor *f_conv1d(nb_tensor *const *x, int n, void *c) { return nb_conv1d(x[0], x[1], n > 2 ? x[2] : NULL, c); }
+
+static void e_conv2d(gc_run *r)
+{
+    nb_conv_opts o = {{2, 1}, {1, 0}, {1, 2}, 2, false}; /* groups 2, strided, padded, dilated */
+    if (layout_class(r)) {
+        CHECK(r, f_conv2d, &o, 7, U(r, -1, 1, 2, 4, 5, 6), U(r, -1, 1, 6, 2, 3, 2), U(r, -1, 1, 6));
+        CHECK(r, f_conv2d, &o, 5, U(r, -1, 1, 1, 4, 4, 5), U(r, -1, 1, 2, 2, 2, 2), U(r, -1, 1, 2)); /* fixed W */
+        nb_conv_opts same = nb_conv_opts_default(); /* even kernel: the extra pad goes right/bottom */
+        same.padding_same = true, same.dilation[1] = 2;
+        CHECK(r, f_conv2d, &same, 7, U(r, -1, 1, 2, 2, 4, 5), U(r, -1, 1, 3, 2, 2, 4), U(r, -1, 1, 3));
+        nb_conv_opts one = nb_conv_opts_default(); /* 1x1: the input is its own im2col */
+        CHECK(r, f_conv2d, &one, 3, U(r, -1, 1, 2, 3, 3, 4), U(r, -1, 1, 2, 3, 1, 1));
+    } else {
+        CHECK(r, f_conv2d, &o, 7, U(r, -1, 1, 0, 4, 5, 6), U(r, -1, 1, 6, 2, 3, 2), U(r, -1, 1, 6));
+    }
+}
+
+static void e_conv1d(gc_run *r)
+{
+    nb_conv_opts o = {{2, 1}, {1, 0}, {2, 1}, 2, false};
+    if (layout_class(r)) {
+        CHECK(r, f_conv1d, &o, 7, U(r, -1, 1, 2, 4, 9), U(r, -1, 1, 6, 2, 3), U(r, -1, 1, 6));
+        nb_conv_opts same = nb_conv_opts_default();
+        same.padding_same = true;
+        CHECK(r, f_conv1d, &same, 7, U(r, -1, 1, 2, 3, 6), U(r, -1, 1, 2, 3, 4), U(r, -1, 1, 2));
+        CHECK(r, f_conv1d, NULL, 3, U(r, -1, 1, 1, 3, 5), U(r, -1, 1, 4, 3, 2)); /* defaults, no bias */
+    } else {
+        CHECK(r, f_conv1d, &o, 7, U(r, -1, 1, 0, 4, 9), U(r, -1, 1, 6, 2, 3), U(r, -1, 1, 6));
+    }
+}
+
+/* pooling: ctx a pool_ctx; distinct values (no ties for the max) */
+typedef struct {
+    int64_t k[2];
+    nb_pool_opts o;
+} pool_ctx;
+static nb_tensor *f_max_pool2d(nb_tensor *const *x, int n, void *c)
+{
+    (void)n;
+    pool_ctx *p = c;
+    return nb_max_pool2d(x[0], p->k[0], p->k[1], &p->o);
+}
+static nb_tensor *f_max_pool1d(nb_tensor *const *x, int n, void *c)
+{
+    (void)n;
+    pool_ctx *p = c;
+    return nb_max_pool1d(x[0], p->k[0], &p->o);
+}
+static nb_tensor *f_avg_pool2d(nb_tensor *const *x, int n, void *c)
+{
+    (void)n;
+    pool_ctx *p = c;
+    return nb_avg_pool2d(x[0], p->k[0], p->k[1], &p->o);
+}
+static nb_tensor *f_avg_pool1d(nb_tensor *const *x, int n, void *c)
+{
+    (void)n;
+    pool_ctx *p = c;
+    return nb_avg_pool1d(x[0], p->k[0], &p->o);
+}
+
+static void pool_shapes(gc_run *r, nb_gradcheck_fn f, bool is_max, bool two_d)
+{
+    pool_ctx p = {{3, 2}, nb_pool_opts_default()};
+    p.o.stride[0] = 2, p.o.padding[0] = 1, p.o.padding[1] = 1;
+    if (is_max)
+        p.o.dilation[1] = 2;
+    if (!layout_class(r)) {
+        CHECK(r, f, &p, 1, two_d ? DV(r, -1, 1, 0, 2, 5, 6) : DV(r, -1, 1, 0, 2, 7));
+        return;
+    }
+    CHECK(r, f, &p, 1, two_d ? DV(r, -1, 1, 2, 3, 5, 6) : DV(r, -1, 1, 2, 3, 7));
+    p.o.ceil_mode = true, p.o.count_include_pad = false;
+    CHECK(r, f, &p, 1, two_d ? DV(r, -1, 1, 2, 2, 6, 7) : DV(r, -1, 1, 2, 2, 8));
+    pool_ctx q = {{2, 2}, nb_pool_opts_default()}; /* stride = kernel, ceil mode, unbatched */
+    q.o.ceil_mode = true;
+    CHECK(r, f, &q, 1, two_d ? DV(r, -1, 1, 3, 5, 5) : DV(r, -1, 1, 3, 5));
+}
+static void e_max_pool2d(gc_run *r) { pool_shapes(r, f_max_pool2d, true, true); }
+static void e_max_pool1d(gc_run *r) { pool_shapes(r, f_max_pool1d, true, false); }
+static void e_avg_pool2d(gc_run *r) { pool_shapes(r, f_avg_pool2d, false, true); }
+static void e_avg_pool1d(gc_run *r) { pool_shapes(r, f_avg_pool1d, false, false); }
 
 /* ==== the registry ============================================================================== */
 static const gc_entry k_entries[] = {
@@ -1406,6 +1492,13 @@ static const gc_entry k_entries[] = {
     {"nb_kl_div", NO_BCAST, e_kl_div},
     {"nb_nll_loss", LAYOUTS | CB(C_ZERO), e_nll_loss},
     {"nb_cross_entropy_prob", LAYOUTS | CB(C_ZERO), e_ce_prob},
+    /* convolution and pooling (nn/conv.c, nn/pool.c) */
+    {"nb_conv1d", LAYOUTS | CB(C_ZERO), e_conv1d}, /* 3-D / 4-D inputs only */
+    {"nb_conv2d", LAYOUTS | CB(C_ZERO), e_conv2d},
+    {"nb_max_pool1d", LAYOUTS | CB(C_ZERO), e_max_pool1d},
+    {"nb_max_pool2d", LAYOUTS | CB(C_ZERO), e_max_pool2d},
+    {"nb_avg_pool1d", LAYOUTS | CB(C_ZERO), e_avg_pool1d},
+    {"nb_avg_pool2d", LAYOUTS | CB(C_ZERO), e_avg_pool2d},
 };
 #define N_ENTRIES ((int)(sizeof k_entries / sizeof *k_entries))
 

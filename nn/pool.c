@@ -1,0 +1,167 @@
+/* pool.c — nb_max_pool1d/2d and nb_avg_pool1d/2d: argument checks (as torch's), the plane
+ * kernels of tensor/k_conv.c, node recording, and each backward right above its forwards. A 1-D
+ * pool runs as the 2-D one over [1, L] planes with a 1 x k window. */
+#include "config.h"
+#include "nb__autograd.h"
+#include "nb__k_conv.h"
+#include "nb_nn.h"
+
+nb_pool_opts nb_pool_opts_default(void) { return (nb_pool_opts){{0, 0}, {0, 0}, {1, 1}, false, true}; }
+
+/* iargs of a pool node: the geometry (input sizes come from the input's edge) */
+enum { IA_KH, IA_KW, IA_SH, IA_SW, IA_PH, IA_PW, IA_DH, IA_DW, IA_OH, IA_OW, IA_INCLUDE_PAD, IA_ND };
+
+/* The kernels' geometry of a pool node and its plane count. */
+static nb__conv_geom geom_of(const nb__node *n, int64_t *planes)
+{
+    const nb__edge *e = &n->inputs[0];
+    const int64_t *ia = n->iargs;
+    int nd = (int)ia[IA_ND];
+    *planes = nb__numel(e->ndim - nd, e->shape);
+    return (nb__conv_geom){nd == 2 ? e->shape[e->ndim - 2] : 1, e->shape[e->ndim - 1], ia[IA_KH], ia[IA_KW],
+                           ia[IA_SH], ia[IA_SW], ia[IA_PH], ia[IA_PW], ia[IA_DH], ia[IA_DW], ia[IA_OH], ia[IA_OW]};
+}
+
+/* Floor division for a possibly negative numerator (positive d). */
+static int64_t floor_div(int64_t a, int64_t d) { return a >= 0 ? a / d : -((-a + d - 1) / d); }
+
+/* Output size of one dim, as torch's pooling_output_shape; misuse when the pad exceeds half the
+ * kernel or the output is empty. */
+static int64_t pool_out(const char *op, int64_t in, int64_t k, int64_t s, int64_t p, int64_t d, bool ceil_mode,
+                        const nb_tensor *x)
+{
+    if (p > k / 2)
+        nb__fail("%s: padding %lld must be at most half the kernel size %lld", op, (long long)p, (long long)k);
+    int64_t o = floor_div(in + 2 * p - d * (k - 1) - 1 + (ceil_mode ? s - 1 : 0), s) + 1;
+    if (ceil_mode && o > 0 && (o - 1) * s >= in + p)
+        o--;
+    if (o < 1)
+        nb__fail("%s: input of shape %s is too small: kernel %lld, stride %lld, padding %lld, dilation %lld give "
+                 "output size %lld",
+                 op, NB__SHAPE(x), (long long)k, (long long)s, (long long)p, (long long)d, (long long)o);
+    return o;
+}
+
+/* Validates x and the options for a pool of `nd` spatial dims with kernel k[nd], fills iargs, the
+ * 2-D geometry and the plane count; returns the output shape's ndim (in `oshape`). */
+static int pool_setup(const char *op, int nd, const nb_tensor *x, const int64_t *k, const nb_pool_opts *o,
+                      bool is_max, int64_t *ia, nb__conv_geom *g, int64_t *planes, int64_t *oshape)
+{
+    nb__check_float(op, x);
+    if (x->ndim != nd + 1 && x->ndim != nd + 2)
+        nb__fail("%s: expected a %d-D or %d-D input ([N, C, %s] or [C, %s]), got shape %s", op, nd + 1, nd + 2,
+                 nd == 2 ? "H, W" : "L", nd == 2 ? "H, W" : "L", NB__SHAPE(x));
+    for (int i = 0; i < nd; i++) {
+        if (k[i] < 1 || o->stride[i] < 0 || o->dilation[i] < 1)
+            nb__fail("%s: kernel size %lld and dilation %lld must be >= 1 and stride %lld >= 0 (0: the kernel size)",
+                     op, (long long)k[i], (long long)o->dilation[i], (long long)o->stride[i]);
+        if (o->padding[i] < 0)
+            nb__fail("%s: padding must be >= 0, got %lld", op, (long long)o->padding[i]);
+        if (!is_max && o->dilation[i] != 1)
+            nb__fail("%s: average pooling has no dilation, got %lld", op, (long long)o->dilation[i]);
+    }
+    int64_t v[2][5]; /* per 2-D dim (h, w): in, k, stride, pad, dilation */
+    for (int i = 0; i < 2; i++) {
+        bool real = nd == 2 || i == 1;
+        int oi = nd == 2 ? i : 0;
+        v[i][0] = real ? x->shape[x->ndim - nd + oi] : 1, v[i][1] = real ? k[oi] : 1;
+        v[i][2] = !real ? 1 : o->stride[oi] ? o->stride[oi] : k[oi];
+        v[i][3] = real ? o->padding[oi] : 0, v[i][4] = real ? o->dilation[oi] : 1;
+        ia[IA_OH + i] = pool_out(op, v[i][0], v[i][1], v[i][2], v[i][3], v[i][4], o->ceil_mode, x);
+        ia[IA_KH + i] = v[i][1], ia[IA_SH + i] = v[i][2], ia[IA_PH + i] = v[i][3], ia[IA_DH + i] = v[i][4];
+    }
+    ia[IA_INCLUDE_PAD] = o->count_include_pad, ia[IA_ND] = nd;
+    *g = (nb__conv_geom){v[0][0], v[1][0], ia[IA_KH], ia[IA_KW], ia[IA_SH], ia[IA_SW], ia[IA_PH], ia[IA_PW],
+                         ia[IA_DH], ia[IA_DW], ia[IA_OH], ia[IA_OW]};
+    int lead = x->ndim - nd;
+    *planes = nb__numel(lead, x->shape);
+    memcpy(oshape, x->shape, (size_t)lead * sizeof *oshape);
+    if (nd == 2)
+        oshape[lead] = g->OH;
+    oshape[x->ndim - 1] = g->OW;
+    return x->ndim;
+}
+
+/* ---- max pooling ---------------------------------------------------------------------------- */
+/* saved: 0 the argmax indices (int64, the output's shape, flat within each plane) */
+static void max_pool_backward(nb__node *n, nb_tensor *g, nb_tensor **gin)
+{
+    int64_t planes;
+    nb__conv_geom geo = geom_of(n, &planes);
+    const nb__edge *e = &n->inputs[0];
+    nb_tensor *dx = nb__tensor_new(e->dtype, e->ndim, e->shape);
+    nb__k_max_pool_backward(e->dtype, &geo, planes, nb_tensor_data(nb__saved(n, 0)), nb_tensor_data(g),
+                            nb_tensor_data(dx));
+    gin[0] = dx;
+}
+NB__DEFINE_OP(max_pool1d, max_pool_backward);
+NB__DEFINE_OP(max_pool2d, max_pool_backward);
+
+static nb_tensor *max_pool_nd(const char *op, int nd, const nb_tensor *x, const int64_t *k, const nb_pool_opts *opts)
+{
+    nb_pool_opts o = opts ? *opts : nb_pool_opts_default();
+    int64_t ia[NB__NODE_IARGS] = {0}, planes, oshape[NB_MAX_DIMS];
+    nb__conv_geom geo;
+    int ond = pool_setup(op, nd, x, k, &o, true, ia, &geo, &planes, oshape);
+    int scope = nb_scope_begin();
+    const nb_tensor *xc = nb_tensor_is_contiguous(x) ? x : nb__contiguous_copy(x);
+    nb_tensor *y = nb__tensor_new(x->dtype, ond, oshape), *idx = nb__tensor_new(NB_I64, ond, oshape);
+    nb__k_max_pool_forward(x->dtype, &geo, planes, nb_tensor_data(xc), nb_tensor_data(y), nb_tensor_data(idx));
+    nb__node *n = nd == 2 ? NB__RECORD(max_pool2d, y, x) : NB__RECORD(max_pool1d, y, x);
+    if (n) {
+        nb__save(n, idx);
+        memcpy(n->iargs, ia, sizeof ia);
+    }
+    return nb__scope_return(scope, y);
+}
+
+nb_tensor *nb_max_pool2d(const nb_tensor *x, int64_t kh, int64_t kw, const nb_pool_opts *opts)
+{
+    return max_pool_nd("nb_max_pool2d", 2, x, (int64_t[]){kh, kw}, opts);
+}
+
+nb_tensor *nb_max_pool1d(const nb_tensor *x, int64_t k, const nb_pool_opts *opts)
+{
+    return max_pool_nd("nb_max_pool1d", 1, x, (int64_t[]){k}, opts);
+}
+
+/* ---- average pooling ------------------------------------------------------------------------ */
+/* nothing saved: the geometry is all the backward needs */
+static void avg_pool_backward(nb__node *n, nb_tensor *g, nb_tensor **gin)
+{
+    int64_t planes;
+    nb__conv_geom geo = geom_of(n, &planes);
+    const nb__edge *e = &n->inputs[0];
+    nb_tensor *dx = nb__tensor_new(e->dtype, e->ndim, e->shape);
+    nb__k_avg_pool_backward(e->dtype, &geo, planes, n->iargs[IA_INCLUDE_PAD], nb_tensor_data(g),
+                            nb_tensor_data(dx));
+    gin[0] = dx;
+}
+NB__DEFINE_OP(avg_pool1d, avg_pool_backward);
+NB__DEFINE_OP(avg_pool2d, avg_pool_backward);
+
+static nb_tensor *avg_pool_nd(const char *op, int nd, const nb_tensor *x, const int64_t *k, const nb_pool_opts *opts)
+{
+    nb_pool_opts o = opts ? *opts : nb_pool_opts_default();
+    int64_t ia[NB__NODE_IARGS] = {0}, planes, oshape[NB_MAX_DIMS];
+    nb__conv_geom geo;
+    int ond = pool_setup(op, nd, x, k, &o, false, ia, &geo, &planes, oshape);
+    int scope = nb_scope_begin();
+    const nb_tensor *xc = nb_tensor_is_contiguous(x) ? x : nb__contiguous_copy(x);
+    nb_tensor *y = nb__tensor_new(x->dtype, ond, oshape);
+    nb__k_avg_pool_forward(x->dtype, &geo, planes, o.count_include_pad, nb_tensor_data(xc), nb_tensor_data(y));
+    nb__node *n = nd == 2 ? NB__RECORD(avg_pool2d, y, x) : NB__RECORD(avg_pool1d, y, x);
+    if (n)
+        memcpy(n->iargs, ia, sizeof ia);
+    return nb__scope_return(scope, y);
+}
+
+nb_tensor *nb_avg_pool2d(const nb_tensor *x, int64_t kh, int64_t kw, const nb_pool_opts *opts)
+{
+    return avg_pool_nd("nb_avg_pool2d", 2, x, (int64_t[]){kh, kw}, opts);
+}
+
+nb_tensor *nb_avg_pool1d(const nb_tensor *x, int64_t k, const nb_pool_opts *opts)
+{
+    return avg_pool_nd("nb_avg_pool1d", 1, x, (int64_t[]){k}, opts);
+}

@@ -1,0 +1,183 @@
+/* k_conv_impl.h — the per-dtype loops of k_conv.c, included once per element type with
+ *     #define NB_T float      (the element type)
+ *     #define NB_SFX f32      (the name suffix)
+ * Defines static functions named <name>_<sfx>. No autograd, no threading (callers split planes
+ * or samples over threads). */
+#ifndef NB_T
+#error "define NB_T and NB_SFX before including k_conv_impl.h"
+#endif
+
+#define NB__CC2(a, b) a##_##b
+#define NB__CC(a, b) NB__CC2(a, b)
+#define FN(name) NB__CC(name, NB_SFX)
+
+/* x [C, H, W] → col [C*kh*kw, OH*OW]. Each row is the input plane shifted by its tap: for stride 1
+ * an in-bounds run is one memcpy, the padding a run of zeros. */
+static void FN(im2col)(const nb__conv_geom *g, int64_t C, const NB_T *x, NB_T *col)
+{
+    int64_t OW = g->OW, OHW = g->OH * g->OW;
+    for (int64_t c = 0; c < C; c++)
+        for (int64_t ki = 0; ki < g->kh; ki++)
+            for (int64_t kj = 0; kj < g->kw; kj++) {
+                NB_T *row = col + ((c * g->kh + ki) * g->kw + kj) * OHW;
+                const NB_T *xc = x + c * g->H * g->W;
+                int64_t offw = kj * g->dw - g->pw, lo, hi;
+                conv_valid(offw, g->sw, g->W, OW, &lo, &hi);
+                for (int64_t oh = 0; oh < g->OH; oh++) {
+                    NB_T *r = row + oh * OW;
+                    int64_t ih = oh * g->sh + ki * g->dh - g->ph;
+                    if (ih < 0 || ih >= g->H || lo >= hi) {
+                        memset(r, 0, (size_t)OW * sizeof *r);
+                        continue;
+                    }
+                    const NB_T *src = xc + ih * g->W + offw;
+                    memset(r, 0, (size_t)lo * sizeof *r);
+                    if (g->sw == 1)
+                        memcpy(r + lo, src + lo, (size_t)(hi - lo) * sizeof *r);
+                    else
+                        for (int64_t ow = lo; ow < hi; ow++)
+                            r[ow] = src[ow * g->sw];
+                    memset(r + hi, 0, (size_t)(OW - hi) * sizeof *r);
+                }
+            }
+}
+
+/* dx [C, H, W] = the sum, over col's entries, of each into the input element it was unfolded from
+ * (overwrites dx; taps added in (ki, kj, oh, ow) order). */
+static void FN(col2im)(const nb__conv_geom *g, int64_t C, const NB_T *col, NB_T *dx)
+{
+    int64_t OW = g->OW, OHW = g->OH * g->OW;
+    memset(dx, 0, (size_t)(C * g->H * g->W) * sizeof *dx);
+    for (int64_t c = 0; c < C; c++)
+        for (int64_t ki = 0; ki < g->kh; ki++)
+            for (int64_t kj = 0; kj < g->kw; kj++) {
+                const NB_T *row = col + ((c * g->kh + ki) * g->kw + kj) * OHW;
+                NB_T *dc = dx + c * g->H * g->W;
+                int64_t offw = kj * g->dw - g->pw, lo, hi;
+                conv_valid(offw, g->sw, g->W, OW, &lo, &hi);
+                for (int64_t oh = 0; oh < g->OH; oh++) {
+                    int64_t ih = oh * g->sh + ki * g->dh - g->ph;
+                    if (ih < 0 || ih >= g->H)
+                        continue;
+                    const NB_T *r = row + oh * OW;
+                    NB_T *dst = dc + ih * g->W + offw;
+                    if (g->sw == 1)
+                        for (int64_t ow = lo; ow < hi; ow++)
+                            dst[ow] += r[ow];
+                    else
+                        for (int64_t ow = lo; ow < hi; ow++)
+                            dst[ow * g->sw] += r[ow];
+                }
+            }
+}
+
+/* y [C, n] += b[c] per row. */
+static void FN(bias_rows)(int64_t C, int64_t n, NB_T *y, const NB_T *b)
+{
+    for (int64_t c = 0; c < C; c++) {
+        NB_T v = b[c], *r = y + c * n;
+        for (int64_t i = 0; i < n; i++)
+            r[i] += v;
+    }
+}
+
+/* out[i] = sum over k of parts[k*n + i], in k order. */
+static void FN(sum_parts)(int64_t nparts, int64_t n, const NB_T *parts, NB_T *out)
+{
+    memcpy(out, parts, (size_t)n * sizeof *out);
+    for (int64_t k = 1; k < nparts; k++)
+        for (int64_t i = 0; i < n; i++)
+            out[i] += parts[k * n + i];
+}
+
+/* db[c] = sum over samples and positions of dy [N, C, n], in double. Channels c0..c1. */
+static void FN(bias_grad)(int64_t N, int64_t C, int64_t n, const NB_T *dy, NB_T *db, int64_t c0, int64_t c1)
+{
+    for (int64_t c = c0; c < c1; c++) {
+        double s = 0;
+        for (int64_t b = 0; b < N; b++) {
+            const NB_T *r = dy + (b * C + c) * n;
+            for (int64_t i = 0; i < n; i++)
+                s += (double)r[i];
+        }
+        db[c] = (NB_T)s;
+    }
+}
+
+/* ---- pooling, one plane ------------------------------------------------------------------- */
+static void FN(max_plane)(const nb__conv_geom *g, const NB_T *x, NB_T *y, int64_t *idx)
+{
+    for (int64_t oh = 0; oh < g->OH; oh++)
+        for (int64_t ow = 0; ow < g->OW; ow++) {
+            NB_T best = (NB_T)-INFINITY;
+            int64_t at = -1;
+            for (int64_t ki = 0; ki < g->kh; ki++) {
+                int64_t ih = oh * g->sh - g->ph + ki * g->dh;
+                if (ih < 0 || ih >= g->H)
+                    continue;
+                for (int64_t kj = 0; kj < g->kw; kj++) {
+                    int64_t iw = ow * g->sw - g->pw + kj * g->dw;
+                    if (iw < 0 || iw >= g->W)
+                        continue;
+                    NB_T v = x[ih * g->W + iw];
+                    if (at < 0 || v > best || isnan(v)) /* as torch: ties keep the first, NaN wins */
+                        best = v, at = ih * g->W + iw;
+                }
+            }
+            y[oh * g->OW + ow] = best;
+            idx[oh * g->OW + ow] = at;
+        }
+}
+
+static void FN(max_plane_back)(const nb__conv_geom *g, const int64_t *idx, const NB_T *dy, NB_T *dx)
+{
+    memset(dx, 0, (size_t)(g->H * g->W) * sizeof *dx);
+    for (int64_t o = 0; o < g->OH * g->OW; o++)
+        if (idx[o] >= 0)
+            dx[idx[o]] += dy[o];
+}
+
+/* The window of output (oh, ow) clipped to the data ([h0, h1) x [w0, w1)); returns the divisor. */
+static inline double FN(avg_window)(const nb__conv_geom *g, bool include_pad, int64_t oh, int64_t ow,
+                                    int64_t *h0, int64_t *h1, int64_t *w0, int64_t *w1)
+{
+    int64_t a = oh * g->sh - g->ph, b = ow * g->sw - g->pw;
+    int64_t ae = a + g->kh < g->H + g->ph ? a + g->kh : g->H + g->ph;
+    int64_t be = b + g->kw < g->W + g->pw ? b + g->kw : g->W + g->pw;
+    int64_t padded = (ae - a) * (be - b);
+    *h0 = a < 0 ? 0 : a, *w0 = b < 0 ? 0 : b;
+    *h1 = ae < g->H ? ae : g->H, *w1 = be < g->W ? be : g->W;
+    int64_t inside = (*h1 - *h0) * (*w1 - *w0);
+    return (double)(include_pad ? padded : inside);
+}
+
+static void FN(avg_plane)(const nb__conv_geom *g, bool include_pad, const NB_T *x, NB_T *y)
+{
+    for (int64_t oh = 0; oh < g->OH; oh++)
+        for (int64_t ow = 0; ow < g->OW; ow++) {
+            int64_t h0, h1, w0, w1;
+            double div = FN(avg_window)(g, include_pad, oh, ow, &h0, &h1, &w0, &w1), s = 0;
+            for (int64_t ih = h0; ih < h1; ih++)
+                for (int64_t iw = w0; iw < w1; iw++)
+                    s += (double)x[ih * g->W + iw];
+            y[oh * g->OW + ow] = (NB_T)(s / div);
+        }
+}
+
+static void FN(avg_plane_back)(const nb__conv_geom *g, bool include_pad, const NB_T *dy, NB_T *dx)
+{
+    memset(dx, 0, (size_t)(g->H * g->W) * sizeof *dx);
+    for (int64_t oh = 0; oh < g->OH; oh++)
+        for (int64_t ow = 0; ow < g->OW; ow++) {
+            int64_t h0, h1, w0, w1;
+            double div = FN(avg_window)(g, include_pad, oh, ow, &h0, &h1, &w0, &w1);
+            NB_T v = (NB_T)((double)dy[oh * g->OW + ow] / div);
+            for (int64_t ih = h0; ih < h1; ih++)
+                for (int64_t iw = w0; iw < w1; iw++)
+                    dx[ih * g->W + iw] += v;
+        }
+}
+
+#undef FN
+#undef NB__CC
+#undef NB__CC2
