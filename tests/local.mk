@@ -192,3 +192,9 @@ NB_TESTS += tests/test_resume_state
 tests_test_resume_state_SOURCES = tests/test_resume_state.c
 tests_test_resume_state_CFLAGS = $(TEST_CFLAGS) -I$(top_srcdir)/models
 tests_test_resume_state_LDADD = models/libnbmodels.la $(TEST_LDADD)
+# convolution and pooling (nn/conv.c, nn/pool.c): values from tests/ref_conv.py
+NB_TESTS += tests/test_conv
+tests_test_conv_SOURCES = tests/test_conv.c
+tests_test_conv_CFLAGS = $(TEST_CFLAGS)
+tests_test_conv_LDADD = $(TEST_LDADD)
+EXTRA_DIST += tests/ref_conv.py

@@ -1,0 +1,161 @@
+#!/usr/bin/python3
+"""Reference values for tests/test_conv.c from PyTorch 1.13, in float64 and float32.
+
+Run:  /usr/bin/python3 tests/ref_conv.py > /tmp/ref.h   and paste the output into the block
+between "BEGIN ref_conv.py output" and "END ref_conv.py output" in tests/test_conv.c.
+
+Inputs are closed formulas of the flat (row-major) index i, computed in double and rounded to the
+dtype (tests/test_conv.c computes the same):
+  x[i]  = sin(0.37*i + 0.1) * (1 + 0.1*(i % 5))
+  w[i]  = 0.5 * cos(0.23*i + 0.5)
+  b[i]  = 0.1*i - 0.2
+  dy[i] = cos(0.19*i) - 0.25      (the backward seed: the gradient of sum(y * dy))
+  "ties" inputs (pooling only): x[i] = floor(2.5 * sin(0.7*i)) / 2, with many equal values, to
+  check that the max routes to the first maximum of each window as torch does.
+For each case the script prints y, dx, dweight, dbias (convolution) or y, dx (pooling) for both
+dtypes, and one table row with the case's parameters pointing at them.
+"""
+import math
+import warnings
+
+import torch
+import torch.nn.functional as F
+
+
+def xval(i, ties):
+    if ties:
+        return math.floor(2.5 * math.sin(0.7 * i)) / 2
+    return math.sin(0.37 * i + 0.1) * (1 + 0.1 * (i % 5))
+
+
+def tensor(shape, f, dt):
+    n = math.prod(shape)
+    return torch.tensor([f(i) for i in range(n)], dtype=torch.float64).reshape(shape).to(dt)
+
+
+def f32lit(v):
+    s = "%.9g" % v
+    return s + (".0f" if "." not in s and "e" not in s else "f")
+
+
+def fmt(t, dt):
+    vals = t.detach().reshape(-1).tolist()
+    if dt == torch.float64:
+        return "{" + ", ".join(repr(float(v)) for v in vals) + "}"
+    return "{" + ", ".join(f32lit(v) for v in vals) + "}"
+
+
+def cname(dt):
+    return "double" if dt == torch.float64 else "float"
+
+
+def sfx(dt):
+    return "64" if dt == torch.float64 else "32"
+
+
+def arr(name, t, dt):
+    n = max(t.numel(), 1)
+    print(f"static const {cname(dt)} {name}[{n}] = {fmt(t, dt) if t.numel() else '{0}'};")
+
+
+def c_ints(v):
+    return "{" + ", ".join(str(int(a)) for a in v) + "}"
+
+
+# name, nd, x shape, w shape, bias, stride, padding, dilation, groups, same
+CONV = [
+    ("c2_basic", 2, (2, 3, 5, 6), (4, 3, 3, 3), True, (1, 1), (0, 0), (1, 1), 1, False),
+    ("c2_strided", 2, (2, 4, 6, 7), (6, 2, 3, 2), True, (2, 1), (1, 0), (1, 2), 2, False),
+    ("c2_same_even", 2, (1, 2, 5, 6), (3, 2, 2, 4), True, (1, 1), (0, 0), (2, 1), 1, True),
+    ("c2_same_dil", 2, (1, 2, 7, 5), (2, 2, 3, 3), False, (1, 1), (0, 0), (2, 2), 1, True),
+    ("c2_1x1", 2, (2, 3, 4, 4), (5, 3, 1, 1), False, (1, 1), (0, 0), (1, 1), 1, False),
+    ("c2_depthwise", 2, (1, 4, 5, 5), (4, 1, 3, 3), True, (2, 2), (1, 1), (1, 1), 4, False),
+    ("c2_big_pad", 2, (1, 1, 3, 3), (2, 1, 3, 3), True, (3, 2), (2, 3), (1, 1), 1, False),
+    ("c1_strided", 1, (2, 3, 9), (4, 3, 3), True, (2, 1), (1, 0), (2, 1), 1, False),
+    ("c1_same_even", 1, (2, 2, 7), (3, 2, 4), True, (1, 1), (0, 0), (1, 1), 1, True),
+    ("c1_groups", 1, (1, 6, 8), (4, 3, 2), False, (1, 1), (1, 0), (1, 1), 2, False),
+]
+
+# name, max?, nd, x shape, kernel, stride (None: kernel), padding, dilation, ceil, count_include_pad, ties
+POOL = [
+    ("mp2_basic", True, 2, (1, 2, 7, 8), (3, 2), (2, 1), (1, 1), (1, 2), False, True, False),
+    ("mp2_ceil", True, 2, (1, 2, 5, 7), (2, 2), None, (0, 0), (1, 1), True, True, False),
+    ("mp2_ceil_pad", True, 2, (1, 2, 8, 8), (3, 3), (2, 2), (1, 1), (1, 1), True, True, False),
+    ("mp2_ties", True, 2, (2, 2, 6, 6), (3, 3), (1, 2), (1, 1), (1, 1), False, True, True),
+    ("mp1_basic", True, 1, (2, 3, 11), (3,), (2,), (1,), (2,), True, True, False),
+    ("mp1_ties", True, 1, (2, 2, 12), (4,), (1,), (2,), (1,), False, True, True),
+    ("ap2_incl", False, 2, (1, 2, 7, 8), (3, 2), (2, 1), (1, 1), (1, 1), False, True, False),
+    ("ap2_excl_ceil", False, 2, (1, 2, 7, 8), (3, 2), (2, 1), (1, 1), (1, 1), True, False, False),
+    ("ap2_ceil", False, 2, (1, 2, 5, 7), (2, 2), None, (0, 0), (1, 1), True, True, False),
+    ("ap2_ceil_pad", False, 2, (1, 2, 8, 8), (3, 3), (2, 2), (1, 1), (1, 1), True, True, False),
+    ("ap1_incl", False, 1, (2, 3, 11), (3,), (2,), (1,), (1,), True, True, False),
+    ("ap1_excl", False, 1, (2, 3, 11), (4,), (3,), (2,), (1,), True, False, False),
+]
+
+
+def conv_case(c, dt):
+    name, nd, xs, ws, has_b, stride, pad, dil, groups, same = c
+    x = tensor(xs, lambda i: xval(i, False), dt).requires_grad_(True)
+    w = tensor(ws, lambda i: 0.5 * math.cos(0.23 * i + 0.5), dt).requires_grad_(True)
+    b = tensor((ws[0],), lambda i: 0.1 * i - 0.2, dt).requires_grad_(True) if has_b else None
+    fn = F.conv2d if nd == 2 else F.conv1d
+    st, dl = (stride, dil) if nd == 2 else (stride[0], dil[0])
+    padding = "same" if same else (pad if nd == 2 else pad[0])
+    y = fn(x, w, b, stride=st, padding=padding, dilation=dl, groups=groups)
+    dy = tensor(tuple(y.shape), lambda i: math.cos(0.19 * i) - 0.25, dt)
+    (y * dy).sum().backward()
+    tag = f"ref_{name}_{sfx(dt)}"
+    arr(tag + "_y", y, dt)
+    arr(tag + "_dx", x.grad, dt)
+    arr(tag + "_dw", w.grad, dt)
+    arr(tag + "_db", b.grad if has_b else torch.zeros(0), dt)
+    return tuple(y.shape)
+
+
+def pool_case(c, dt):
+    name, is_max, nd, xs, k, stride, pad, dil, ceil, incl, ties = c
+    x = tensor(xs, lambda i: xval(i, ties), dt).requires_grad_(True)
+    if is_max:
+        fn = F.max_pool2d if nd == 2 else F.max_pool1d
+        y = fn(x, k, stride=stride, padding=pad, dilation=dil, ceil_mode=ceil)
+    else:
+        fn = F.avg_pool2d if nd == 2 else F.avg_pool1d
+        y = fn(x, k, stride=stride, padding=pad, ceil_mode=ceil, count_include_pad=incl)
+    dy = tensor(tuple(y.shape), lambda i: math.cos(0.19 * i) - 0.25, dt)
+    (y * dy).sum().backward()
+    tag = f"ref_{name}_{sfx(dt)}"
+    arr(tag + "_y", y, dt)
+    arr(tag + "_dx", x.grad, dt)
+    return tuple(y.shape)
+
+
+def main():
+    warnings.filterwarnings("ignore", message=".*padding='same'.*")
+    print(f"/* generated by tests/ref_conv.py with torch {torch.__version__} */")
+    rows = []
+    for c in CONV:
+        for dt in (torch.float64, torch.float32):
+            ys = conv_case(c, dt)
+        name, nd, xs, ws, has_b, stride, pad, dil, groups, same = c
+        refs = ", ".join(f"ref_{name}_{s}_{k}" for s in ("64", "32") for k in ("y", "dx", "dw", "db"))
+        rows.append(f'    {{"{name}", {nd}, {c_ints(xs)}, {c_ints(ws)}, {c_ints(ys)}, {int(has_b)}, {c_ints(stride)}, '
+                    f"{c_ints(pad)}, {c_ints(dil)}, {groups}, {int(same)},\n     {refs}}},")
+    print("static const conv_ref k_conv_refs[] = {")
+    print("\n".join(rows))
+    print("};")
+    rows = []
+    for c in POOL:
+        for dt in (torch.float64, torch.float32):
+            ys = pool_case(c, dt)
+        name, is_max, nd, xs, k, stride, pad, dil, ceil, incl, ties = c
+        st = stride if stride is not None else (0,) * nd
+        refs = ", ".join(f"ref_{name}_{s}_{k}" for s in ("64", "32") for k in ("y", "dx"))
+        rows.append(f'    {{"{name}", {int(is_max)}, {nd}, {c_ints(xs)}, {c_ints(ys)}, {c_ints(k)}, {c_ints(st)}, '
+                    f"{c_ints(pad)}, {c_ints(dil)}, {int(ceil)}, {int(incl)}, {int(ties)},\n     {refs}}},")
+    print("static const pool_ref k_pool_refs[] = {")
+    print("\n".join(rows))
+    print("};")
+
+
+if __name__ == "__main__":
+    main()
