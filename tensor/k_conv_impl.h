@@ -11,11 +11,46 @@
 #define NB__CC(a, b) NB__CC2(a, b)
 #define FN(name) NB__CC(name, NB_SFX)
 
+/* im2col for stride 1 with OW == W (e.g. "same" padding): a tap's row of col is the plane shifted
+ * by one offset, so its in-bounds rows are one contiguous copy; then the columns that wrapped
+ * around a row edge (the horizontal padding) are zeroed. */
+static void FN(im2col_rows)(const nb__conv_geom *g, int64_t C, const NB_T *x, NB_T *col)
+{
+    int64_t W = g->W, HW = g->H * g->W, OHW = g->OH * W;
+    for (int64_t c = 0; c < C; c++)
+        for (int64_t ki = 0; ki < g->kh; ki++)
+            for (int64_t kj = 0; kj < g->kw; kj++) {
+                NB_T *row = col + ((c * g->kh + ki) * g->kw + kj) * OHW;
+                const NB_T *xc = x + c * HW;
+                int64_t offw = kj * g->dw - g->pw, offh = ki * g->dh - g->ph, oh0, oh1, lo, hi;
+                conv_valid(offh, 1, g->H, g->OH, &oh0, &oh1);
+                conv_valid(offw, 1, W, W, &lo, &hi);
+                int64_t shift = offh * W + offw, d0 = oh0 * W, d1 = oh1 * W;
+                int64_t c0 = d0 > -shift ? d0 : -shift, c1 = d1 < HW - shift ? d1 : HW - shift;
+                if (c1 < c0)
+                    c0 = c1 = d0;
+                memset(row, 0, (size_t)c0 * sizeof *row);
+                memcpy(row + c0, xc + c0 + shift, (size_t)(c1 - c0) * sizeof *row);
+                memset(row + c1, 0, (size_t)(OHW - c1) * sizeof *row);
+                if (lo > 0 || hi < W)
+                    for (int64_t oh = oh0; oh < oh1; oh++) {
+                        for (int64_t ow = 0; ow < lo; ow++)
+                            row[oh * W + ow] = 0;
+                        for (int64_t ow = hi; ow < W; ow++)
+                            row[oh * W + ow] = 0;
+                    }
+            }
+}
+
 /* x [C, H, W] → col [C*kh*kw, OH*OW]. Each row is the input plane shifted by its tap: for stride 1
  * an in-bounds run is one memcpy, the padding a run of zeros. */
 static void FN(im2col)(const nb__conv_geom *g, int64_t C, const NB_T *x, NB_T *col)
 {
     int64_t OW = g->OW, OHW = g->OH * g->OW;
+    if (g->sh == 1 && g->sw == 1 && OW == g->W) {
+        FN(im2col_rows)(g, C, x, col);
+        return;
+    }
     for (int64_t c = 0; c < C; c++)
         for (int64_t ki = 0; ki < g->kh; ki++)
             for (int64_t kj = 0; kj < g->kw; kj++) {
@@ -42,12 +77,44 @@ static void FN(im2col)(const nb__conv_geom *g, int64_t C, const NB_T *x, NB_T *c
             }
 }
 
+/* col2im for stride 1 with OW == W (the transpose of im2col_rows): the wrapped columns of each
+ * tap's row are zeroed in col (scratch), then the row is added to the shifted plane in one run. */
+static void FN(col2im_rows)(const nb__conv_geom *g, int64_t C, NB_T *col, NB_T *restrict dx)
+{
+    int64_t W = g->W, HW = g->H * g->W, OHW = g->OH * W;
+    for (int64_t c = 0; c < C; c++)
+        for (int64_t ki = 0; ki < g->kh; ki++)
+            for (int64_t kj = 0; kj < g->kw; kj++) {
+                NB_T *restrict row = col + ((c * g->kh + ki) * g->kw + kj) * OHW;
+                NB_T *dc = dx + c * HW;
+                int64_t offw = kj * g->dw - g->pw, offh = ki * g->dh - g->ph, oh0, oh1, lo, hi;
+                conv_valid(offh, 1, g->H, g->OH, &oh0, &oh1);
+                conv_valid(offw, 1, W, W, &lo, &hi);
+                if (lo > 0 || hi < W)
+                    for (int64_t oh = oh0; oh < oh1; oh++) {
+                        for (int64_t ow = 0; ow < lo; ow++)
+                            row[oh * W + ow] = 0;
+                        for (int64_t ow = hi; ow < W; ow++)
+                            row[oh * W + ow] = 0;
+                    }
+                int64_t shift = offh * W + offw, d0 = oh0 * W, d1 = oh1 * W;
+                int64_t c0 = d0 > -shift ? d0 : -shift, c1 = d1 < HW - shift ? d1 : HW - shift;
+                NB_T *dst = dc + shift;
+                for (int64_t d = c0; d < c1; d++)
+                    dst[d] += row[d];
+            }
+}
+
 /* dx [C, H, W] = the sum, over col's entries, of each into the input element it was unfolded from
- * (overwrites dx; taps added in (ki, kj, oh, ow) order). */
-static void FN(col2im)(const nb__conv_geom *g, int64_t C, const NB_T *col, NB_T *dx)
+ * (overwrites dx; taps added in (ki, kj, oh, ow) order). col is scratch: it may be modified. */
+static void FN(col2im)(const nb__conv_geom *g, int64_t C, NB_T *col, NB_T *dx)
 {
     int64_t OW = g->OW, OHW = g->OH * g->OW;
     memset(dx, 0, (size_t)(C * g->H * g->W) * sizeof *dx);
+    if (g->sh == 1 && g->sw == 1 && OW == g->W) {
+        FN(col2im_rows)(g, C, col, dx);
+        return;
+    }
     for (int64_t c = 0; c < C; c++)
         for (int64_t ki = 0; ki < g->kh; ki++)
             for (int64_t kj = 0; kj < g->kw; kj++) {
@@ -81,13 +148,19 @@ static void FN(bias_rows)(int64_t C, int64_t n, NB_T *y, const NB_T *b)
     }
 }
 
-/* out[i] = sum over k of parts[k*n + i], in k order. */
-static void FN(sum_parts)(int64_t nparts, int64_t n, const NB_T *parts, NB_T *out)
+/* out [G, Cog, CK] = the sum over k, in k order, of parts[k] [G, CK, Cog] (transposed per group). */
+static void FN(sum_parts)(int64_t nparts, int64_t G, int64_t CK, int64_t Cog, const NB_T *parts, NB_T *out)
 {
-    memcpy(out, parts, (size_t)n * sizeof *out);
-    for (int64_t k = 1; k < nparts; k++)
-        for (int64_t i = 0; i < n; i++)
-            out[i] += parts[k * n + i];
+    int64_t n = G * CK * Cog;
+    for (int64_t g = 0; g < G; g++)
+        for (int64_t k = 0; k < CK; k++)
+            for (int64_t o = 0; o < Cog; o++) {
+                const NB_T *src = parts + (g * CK + k) * Cog + o;
+                NB_T v = src[0];
+                for (int64_t p = 1; p < nparts; p++)
+                    v += src[p * n];
+                out[(g * Cog + o) * CK + k] = v;
+            }
 }
 
 /* db[c] = sum over samples and positions of dy [N, C, n], in double. Channels c0..c1. */
