@@ -44,3 +44,9 @@ EXTRA_DIST += bench/torch_rmsnorm.py
 
 # interop: bench/plot_loss.sh regenerates bench/chargpt_loss.png (two 2000-iteration runs, labelled).
 EXTRA_DIST += bench/plot_loss.sh
+# conv2d forward/backward vs PyTorch (bench/conv.sh); built only on request: make bench/bench_conv
+EXTRA_PROGRAMS += bench/bench_conv
+bench_bench_conv_SOURCES = bench/bench_conv.c
+bench_bench_conv_LDADD = libnabla_core.la $(JEMALLOC_LIBS)
+CLEANFILES += bench/bench_conv$(EXEEXT)
+EXTRA_DIST += bench/conv.sh bench/torch_conv.py

@@ -46,7 +46,11 @@ NB__DEFINE_OP(conv2d, conv_backward);
 static int64_t conv_out(const char *op, int64_t in, int64_t k, int64_t s, int64_t plo, int64_t phi, int64_t d,
                         const char *dim)
 {
-    int64_t span = d * (k - 1) + 1, padded = in + plo + phi;
+    int64_t span, padded;
+    if (__builtin_mul_overflow(d, k - 1, &span) || __builtin_add_overflow(span, 1, &span) ||
+        __builtin_add_overflow(in, plo, &padded) || __builtin_add_overflow(padded, phi, &padded))
+        nb__fail("%s: dilation %lld or padding %lld + %lld along %s overflows the size arithmetic", op, (long long)d,
+                 (long long)plo, (long long)phi, dim);
     if (span > padded)
         nb__fail("%s: kernel size %lld (dilated to %lld) along %s exceeds the padded input size %lld (%lld + padding %lld + %lld)",
                  op, (long long)k, (long long)span, dim, (long long)padded, (long long)in, (long long)plo,
@@ -101,6 +105,8 @@ static void conv_check(const char *op, int nd, const nb_tensor *x, const nb_tens
     }
     ia[IA_OH] = conv_out(op, in[0], k[0], sh[0], ph[0], phi[0], dh[0], nd == 2 ? "height" : "-");
     ia[IA_OW] = conv_out(op, in[1], k[1], sh[1], ph[1], phi[1], dh[1], nd == 2 ? "width" : "length");
+    /* the unfolded sample [Cin * kh * kw, OH * OW] must be addressable */
+    nb__check_shape(op, 5, (int64_t[]){Cin, k[0], k[1], ia[IA_OH], ia[IA_OW]});
     ia[IA_SH] = sh[0], ia[IA_SW] = sh[1], ia[IA_PH] = ph[0], ia[IA_PW] = ph[1];
     ia[IA_DH] = dh[0], ia[IA_DW] = dh[1], ia[IA_GROUPS] = G, ia[IA_ND] = nd;
 }

@@ -32,7 +32,10 @@ static int64_t pool_out(const char *op, int64_t in, int64_t k, int64_t s, int64_
 {
     if (p > k / 2)
         nb__fail("%s: padding %lld must be at most half the kernel size %lld", op, (long long)p, (long long)k);
-    int64_t o = floor_div(in + 2 * p - d * (k - 1) - 1 + (ceil_mode ? s - 1 : 0), s) + 1;
+    int64_t span; /* p <= k/2 and in, k are sizes: only the dilation and stride can overflow */
+    if (__builtin_mul_overflow(d, k - 1, &span) || span > INT64_MAX / 4 || s > INT64_MAX / 4)
+        nb__fail("%s: dilation %lld or stride %lld overflows the size arithmetic", op, (long long)d, (long long)s);
+    int64_t o = floor_div(in + 2 * p - span - 1 + (ceil_mode ? s - 1 : 0), s) + 1;
     if (ceil_mode && o > 0 && (o - 1) * s >= in + p)
         o--;
     if (o < 1)

@@ -449,6 +449,9 @@ START_TEST(test_conv_misuse)
                     nb_conv2d(x, w, NULL, &o));
     o.dilation[1] = 1, o.padding_same = true, o.stride[0] = 2;
     TU_EXPECT_ERROR("nb_conv2d: padding_same needs stride 1, got stride 2 (dim 0)", nb_conv2d(x, w, NULL, &o));
+    o.padding_same = false, o.stride[0] = 1, o.dilation[0] = INT64_MAX / 2 + 1;
+    TU_EXPECT_ERROR("nb_conv2d: dilation 4611686018427387904 or padding 0 + 0 along height overflows the size arithmetic",
+                    nb_conv2d(x, w, NULL, &o));
     o = nb_conv_opts_default(), o.groups = 2;
     TU_EXPECT_ERROR("nb_conv2d: bias of shape [5] does not fit weight of shape [6, 2, 3, 3] (expected [6])",
                     nb_conv2d(x, w, nb_zeros(NB_DIMS(5), NB_F32), &o));
@@ -461,6 +464,9 @@ START_TEST(test_conv_misuse)
     p.padding[1] = 0;
     TU_EXPECT_ERROR("nb_max_pool2d: input of shape [1, 4, 5, 5] is too small: kernel 6, stride 6, padding 0, dilation 1 give output size 0",
                     nb_max_pool2d(x, 6, 6, &p));
+    p.dilation[0] = INT64_MAX / 2;
+    TU_EXPECT_ERROR("nb_max_pool2d: dilation 4611686018427387903 or stride 2 overflows the size arithmetic",
+                    nb_max_pool2d(x, 2, 2, &p));
     p.dilation[0] = 2;
     TU_EXPECT_ERROR("nb_avg_pool2d: average pooling has no dilation, got 2", nb_avg_pool2d(x, 2, 2, &p));
     TU_EXPECT_ERROR("nb_max_pool1d: kernel size 0 and dilation 1 must be >= 1 and stride 0 >= 0 (0: the kernel size)",

@@ -1,0 +1,70 @@
+/* bench_conv.c — conv2d forward and forward + backward on the issue's case: x [32, 64, 32, 32],
+ * weight [64, 64, 3, 3], bias [64], padding 1, float32 (im2col + GEMM, tensor/k_conv.c).
+ *
+ * Build and run (not part of make check): make bench/bench_conv && bench/bench_conv [threads] [reps]
+ * (defaults 2 and 5). Times each phase `reps` times and keeps the best, after one warm-up. Prints
+ * one machine-readable line per phase, as bench/torch_conv.py does for PyTorch:
+ *     RESULT impl=nabla threads=2 case=fwd ms=...
+ *     RESULT impl=nabla threads=2 case=fwdbwd ms=...
+ * bench/conv.sh runs both interleaved and prints them side by side with the ratio. */
+#include "config.h"
+#include "nabla.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* One forward (and backward of sum(y * g) when bwd) in its own scope; returns seconds. */
+static double step(nb_tensor *x, nb_tensor *w, nb_tensor *b, nb_tensor *g, const nb_conv_opts *o, bool bwd)
+{
+    int s = nb_scope_begin();
+    double t0 = now_s();
+    nb_tensor *y = nb_conv2d(x, w, b, o);
+    if (bwd)
+        nb_backward(y, g, false);
+    double t = now_s() - t0;
+    nb_scope_end(s);
+    if (bwd) {
+        nb_tensor_zero_grad(x, true);
+        nb_tensor_zero_grad(w, true);
+        nb_tensor_zero_grad(b, true);
+    }
+    return t;
+}
+
+int main(int argc, char **argv)
+{
+    int threads = argc > 1 ? atoi(argv[1]) : 2, reps = argc > 2 ? atoi(argv[2]) : 5;
+    if (threads < 1 || reps < 1) {
+        fprintf(stderr, "usage: bench_conv [threads >= 1] [reps >= 1]\n");
+        return 2;
+    }
+    nb_set_num_threads(threads);
+    nb_generator gen;
+    nb_generator_seed(&gen, 1);
+    nb_tensor *x = nb_tensor_requires_grad_(nb_randn(NB_DIMS(32, 64, 32, 32), NB_F32, &gen), true);
+    nb_tensor *w = nb_tensor_requires_grad_(nb_randn(NB_DIMS(64, 64, 3, 3), NB_F32, &gen), true);
+    nb_tensor *b = nb_tensor_requires_grad_(nb_randn(NB_DIMS(64), NB_F32, &gen), true);
+    nb_tensor *g = nb_randn(NB_DIMS(32, 64, 32, 32), NB_F32, &gen);
+    nb_conv_opts o = nb_conv_opts_default();
+    o.padding[0] = o.padding[1] = 1;
+    step(x, w, b, g, &o, true); /* warm-up */
+    double fwd = 1e300, both = 1e300;
+    for (int r = 0; r < reps; r++) { /* interleaved: both phases see the same machine load */
+        double t = step(x, w, b, g, &o, false);
+        fwd = t < fwd ? t : fwd;
+        t = step(x, w, b, g, &o, true);
+        both = t < both ? t : both;
+    }
+    printf("RESULT impl=nabla threads=%d case=fwd ms=%.2f\n", threads, fwd * 1e3);
+    printf("RESULT impl=nabla threads=%d case=fwdbwd ms=%.2f\n", threads, both * 1e3);
+    nb_tensor_release(x), nb_tensor_release(w), nb_tensor_release(b), nb_tensor_release(g);
+    return 0;
+}
