@@ -52,7 +52,8 @@ static int64_t conv_out(const char *op, int64_t in, int64_t k, int64_t s, int64_
         nb__fail("%s: dilation %lld or padding %lld + %lld along %s overflows the size arithmetic", op, (long long)d,
                  (long long)plo, (long long)phi, dim);
     if (span > padded)
-        nb__fail("%s: kernel size %lld (dilated to %lld) along %s exceeds the padded input size %lld (%lld + padding %lld + %lld)",
+        nb__fail("%s: kernel size %lld (dilated to %lld) along %s exceeds the padded input size %lld "
+                 "(%lld + padding %lld + %lld)",
                  op, (long long)k, (long long)span, dim, (long long)padded, (long long)in, (long long)plo,
                  (long long)phi);
     return (padded - span) / s + 1;

@@ -222,7 +222,8 @@ void nb__k_conv_backward(nb_dtype dt, const nb__conv_shape *s, const void *x, co
         return;
     }
     int64_t chunks = dw ? (s->N < DW_CHUNKS ? s->N : DW_CHUNKS) : s->N;
-    double fmas = (double)s->Cout * (double)p.CK * (double)p.OHW * (double)(s->N / chunks) * ((dx != NULL) + (dw != NULL));
+    double fmas = (double)s->Cout * (double)p.CK * (double)p.OHW * (double)(s->N / chunks);
+    fmas *= (dx != NULL) + (dw != NULL);
     int nt = task_threads(chunks, fmas);
     size_t cb = col_bytes(&p);
     char *ws = cb ? nb__alloc((size_t)nt * cb) : NULL;
