@@ -2,7 +2,8 @@
  * weight [64, 64, 3, 3], bias [64], padding 1, float32 (im2col + GEMM, tensor/k_conv.c).
  *
  * Build and run (not part of make check): make bench/bench_conv && bench/bench_conv [threads] [reps]
- * (defaults 2 and 5). Times each phase `reps` times and keeps the best, after one warm-up. Prints
+ * (defaults 2 and 5). threads N >= 1 runs exactly N threads (dynamic threads off); 0 runs the
+ * library's default (every core, fewer while other processes keep them busy). Times each phase `reps` times and keeps the best, after one warm-up. Prints
  * one machine-readable line per phase, as bench/torch_conv.py does for PyTorch:
  *     RESULT impl=nabla threads=2 case=fwd ms=...
  *     RESULT impl=nabla threads=2 case=fwdbwd ms=...
@@ -42,11 +43,14 @@ static double step(nb_tensor *x, nb_tensor *w, nb_tensor *b, nb_tensor *g, const
 int main(int argc, char **argv)
 {
     int threads = argc > 1 ? atoi(argv[1]) : 2, reps = argc > 2 ? atoi(argv[2]) : 5;
-    if (threads < 1 || reps < 1) {
-        fprintf(stderr, "usage: bench_conv [threads >= 1] [reps >= 1]\n");
+    if (threads < 0 || reps < 1) {
+        fprintf(stderr, "usage: bench_conv [threads >= 0] [reps >= 1]\n");
         return 2;
     }
-    nb_set_num_threads(threads);
+    if (threads > 0) {
+        nb_set_num_threads(threads);
+        nb_set_dynamic_threads(false);
+    }
     nb_generator gen;
     nb_generator_seed(&gen, 1);
     nb_tensor *x = nb_tensor_requires_grad_(nb_randn(NB_DIMS(32, 64, 32, 32), NB_F32, &gen), true);

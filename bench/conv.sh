@@ -7,7 +7,8 @@
 #
 # Every setting runs once per round, the rounds interleave all settings (the shared machine's
 # speed drifts; each setting meets it alike), and each setting keeps its best round. Settings:
-# nabla with 1 and 2 threads; PyTorch with torch.set_num_threads(1) and (2), oneDNN (mkldnn) on
+# nabla with 1 and 2 threads (fixed) and its default (dynamic threads: every core, fewer while
+# other processes keep them busy); PyTorch with torch.set_num_threads(1) and (2), oneDNN (mkldnn) on
 # and off, OPENBLAS_CORETYPE unset and =Haswell. The table compares each side's best setting.
 # Environment: CONV_ROUNDS (default 5), CONV_REPS (timed repeats per run, default 5),
 # PYTHON (default /usr/bin/python3), BUILDDIR (default .), SRCDIR (default: this script's parent).
@@ -22,6 +23,7 @@ trap 'rm -f "$res"' EXIT INT TERM
 
 r=1
 while [ "$r" -le "$ROUNDS" ]; do
+    "$BUILDDIR/bench/bench_conv" 0 "$REPS" | sed -n "s/^RESULT /nabla-default /p" >>"$res"
     for t in 1 2; do
         "$BUILDDIR/bench/bench_conv" "$t" "$REPS" | sed -n "s/^RESULT /nabla-t$t /p" >>"$res"
         for m in 1 0; do

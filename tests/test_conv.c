@@ -398,6 +398,8 @@ START_TEST(test_conv_threads_identical)
     int64_t N = _i ? 3 : 16;
     nb_tensor *res[2][4];
     nb_conv_opts o = {{1, 1}, {1, 1}, {1, 1}, 1, false};
+    bool dyn = nb_get_dynamic_threads();
+    nb_set_dynamic_threads(false); /* 2 threads even on a busy machine */
     for (int t = 0; t < 2; t++) {
         nb_set_num_threads(t + 1);
         nb_tensor *x = nb_tensor_requires_grad_(tu_random(NB_F32, NB_DIMS(N, 16, 20, 20), -1, 1, 5), true);
@@ -408,6 +410,7 @@ START_TEST(test_conv_threads_identical)
         res[t][0] = y, res[t][1] = nb_tensor_grad(x), res[t][2] = nb_tensor_grad(w), res[t][3] = nb_tensor_grad(b);
     }
     nb_set_num_threads(0);
+    nb_set_dynamic_threads(dyn);
     for (int k = 0; k < 4; k++) {
         ck_assert_int_eq(nb_tensor_numel(res[0][k]), nb_tensor_numel(res[1][k]));
         ck_assert(!memcmp(nb_tensor_data(res[0][k]), nb_tensor_data(res[1][k]),
