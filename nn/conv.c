@@ -115,6 +115,11 @@ static void conv_check(const char *op, int nd, const nb_tensor *x, const nb_tens
 static nb_tensor *conv_nd(const char *op, int nd, const nb_tensor *x, const nb_tensor *w, const nb_tensor *b,
                           const nb_conv_opts *opts)
 {
+    if (x->ndim == nd + 1 && w->ndim == nd + 2) { /* unbatched: a batch of one, dropped again */
+        int scope = nb_scope_begin();
+        nb_tensor *y = nb_squeeze(conv_nd(op, nd, nb_unsqueeze(x, 0), w, b, opts), 0);
+        return nb__scope_return(scope, y);
+    }
     nb_conv_opts o = opts ? *opts : nb_conv_opts_default();
     int64_t ia[NB__NODE_IARGS] = {0};
     conv_check(op, nd, x, w, b, &o, ia);

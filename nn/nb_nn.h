@@ -352,8 +352,8 @@ typedef struct nb_conv_opts {
     bool padding_same;
 } nb_conv_opts;
 NB_API nb_conv_opts nb_conv_opts_default(void);
-/* 2-D convolution (cross-correlation, as torch): x [N, Cin, H, W], weight [Cout, Cin/groups, kh,
- * kw], bias [Cout] or NULL → [N, Cout, OH, OW] with OH = (H + 2*padding - dilation*(kh-1) - 1) /
+/* 2-D convolution (cross-correlation, as torch): x [N, Cin, H, W] (or unbatched [Cin, H, W] →
+ * [Cout, OH, OW]), weight [Cout, Cin/groups, kh, kw], bias [Cout] or NULL → [N, Cout, OH, OW] with OH = (H + 2*padding - dilation*(kh-1) - 1) /
  * stride + 1 (likewise OW). opts NULL = defaults. Same float dtype throughout, any strides. One
  * autograd op: im2col + GEMM forward, analytic backward (dx by col2im of W^T dy, dweight = dy
  * col^T, dbias = sums of dy). Results are bit-identical for any thread count. Misuse (names the
@@ -362,7 +362,7 @@ NB_API nb_conv_opts nb_conv_opts_default(void);
  * larger than the padded input, dtype mismatch. */
 NB_API nb_tensor *nb_conv2d(const nb_tensor *x, const nb_tensor *weight, const nb_tensor *bias,
                             const nb_conv_opts *opts);
-/* 1-D convolution: x [N, Cin, L], weight [Cout, Cin/groups, k], bias [Cout] or NULL →
+/* 1-D convolution: x [N, Cin, L] (or unbatched [Cin, L]), weight [Cout, Cin/groups, k], bias [Cout] or NULL →
  * [N, Cout, OL]; opts index [0] only. Otherwise as nb_conv2d. */
 NB_API nb_tensor *nb_conv1d(const nb_tensor *x, const nb_tensor *weight, const nb_tensor *bias,
                             const nb_conv_opts *opts);

@@ -327,6 +327,26 @@ START_TEST(test_pool_unbatched)
 }
 END_TEST
 
+/* Unbatched convolutions ([C, H, W] / [C, L]) equal the batch-of-one results, gradients included
+ * (_i: c2_same_even, c1_groups: both N = 1). */
+START_TEST(test_conv_unbatched)
+{
+    const conv_ref *c = &k_conv_refs[_i ? 9 : 2];
+    ck_assert_int_eq(c->xs[0], 1);
+    nb_conv_opts o = ref_opts(c);
+    int nd = c->nd + 1;
+    nb_tensor *x = nb_tensor_requires_grad_(formula(F_X, NB_F64, nd, c->xs + 1), true);
+    nb_tensor *w = nb_tensor_requires_grad_(formula(F_W, NB_F64, nd + 1, c->ws), true);
+    nb_tensor *y = c->nd == 2 ? nb_conv2d(x, w, NULL, &o) : nb_conv1d(x, w, NULL, &o);
+    tu_assert_shape(y, nd, c->ys + 1);
+    if (!c->bias)
+        assert_ref("y", c->name, y, c->y64, c->y32);
+    nb_backward(y, formula(F_DY, NB_F64, nd, c->ys + 1), false);
+    assert_ref("dx", c->name, nb_tensor_grad(x), c->dx64, c->dx32);
+    assert_ref("dw", c->name, nb_tensor_grad(w), c->dw64, c->dw32);
+}
+END_TEST
+
 /* ==== a larger batch against a plain double loop ============================================== */
 /* y, dx, dw, db of a 2-D convolution by direct loops in double (symmetric padding ph, pw). */
 typedef struct {
@@ -487,6 +507,7 @@ int main(void)
     tcase_add_loop_test(tc, test_conv_matches_torch, 0, 2 * N_CONV_REFS);
     tcase_add_loop_test(tc, test_pool_matches_torch, 0, 2 * N_POOL_REFS);
     tcase_add_test(tc, test_pool_unbatched);
+    tcase_add_loop_test(tc, test_conv_unbatched, 0, 2);
     tcase_add_loop_test(tc, test_conv_vs_loops, 0, 4);
     tcase_add_loop_test(tc, test_conv_threads_identical, 0, 2);
     tcase_add_test(tc, test_conv_zero_size);
