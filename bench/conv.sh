@@ -5,59 +5,88 @@
 #
 #   make bench/bench_conv && sh bench/conv.sh
 #
-# Every setting runs once per round, the rounds interleave all settings (the shared machine's
-# speed drifts; each setting meets it alike), and each setting keeps its best round. Settings:
-# nabla with 1 and 2 threads (fixed) and its default (dynamic threads: every core, fewer while
-# other processes keep them busy); PyTorch with torch.set_num_threads(1) and (2), oneDNN (mkldnn) on
-# and off, OPENBLAS_CORETYPE unset and =Haswell. The table compares each side's best setting.
-# Environment: CONV_ROUNDS (default 5), CONV_REPS (timed repeats per run, default 5),
-# PYTHON (default /usr/bin/python3), BUILDDIR (default .), SRCDIR (default: this script's parent).
+# Phase 1 (settings): every setting runs once per round, rounds interleaved, each keeping its best.
+#   nabla: 1 and 2 threads (fixed), and its default (dynamic threads: every core, fewer while other
+#   processes keep them busy). PyTorch: torch.set_num_threads(1) and (2), oneDNN (mkldnn) on and
+#   off, OPENBLAS_CORETYPE unset and =Haswell.
+# Phase 2 (head to head): each side's best setting by forward + backward time runs alternately,
+#   the same number of times (phase 1 gives PyTorch more settings, so more lucky draws on a shared
+#   host; phase 2 does not). Reported: best of each, best/best ratio, and the median over the
+#   pairs of the ratio of two back-to-back runs (the host's drift cancels).
+# Environment: CONV_ROUNDS (phase 1, default 2), CONV_PAIRS (phase 2, default 6), CONV_REPS
+# (timed repeats inside each run, default 5), PYTHON (default /usr/bin/python3), BUILDDIR
+# (default .), SRCDIR (default: this script's parent).
 set -u
 SRCDIR=${SRCDIR:-$(cd "$(dirname "$0")/.." && pwd)}
 BUILDDIR=${BUILDDIR:-$(pwd)}
 PYTHON=${PYTHON:-/usr/bin/python3}
-ROUNDS=${CONV_ROUNDS:-5}
+ROUNDS=${CONV_ROUNDS:-2}
+PAIRS=${CONV_PAIRS:-6}
 REPS=${CONV_REPS:-5}
-res=$(mktemp "${TMPDIR:-/tmp}/nabla-conv.XXXXXX") || exit 1
-trap 'rm -f "$res"' EXIT INT TERM
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/nabla-conv.XXXXXX") || exit 1
+trap 'rm -rf "$tmp"' EXIT INT TERM
 
+# run SETTING: one run of a setting, its RESULT lines tagged with the setting's name
+run() {
+    case $1 in
+    nabla-default) "$BUILDDIR/bench/bench_conv" 0 "$REPS" ;;
+    nabla-t*) "$BUILDDIR/bench/bench_conv" "${1#nabla-t}" "$REPS" ;;
+    torch-*)
+        t=$(echo "$1" | sed 's/torch-t\([0-9]*\).*/\1/')
+        m=$(echo "$1" | sed 's/.*mkldnn\([01]\).*/\1/')
+        case $1 in
+        *-haswell) OPENBLAS_CORETYPE=Haswell OPENBLAS_NUM_THREADS=$t "$PYTHON" "$SRCDIR/bench/torch_conv.py" "$t" "$REPS" "$m" ;;
+        *) env -u OPENBLAS_CORETYPE OPENBLAS_NUM_THREADS="$t" "$PYTHON" "$SRCDIR/bench/torch_conv.py" "$t" "$REPS" "$m" ;;
+        esac 2>/dev/null ;;
+    esac | sed -n "s/^RESULT /$1 /p"
+}
+
+# best FILE: "setting fwd_ms fwdbwd_ms" per setting, each the best of its runs, sorted by name
+best() {
+    awk '{ c = ""; ms = 0
+           for (i = 2; i <= NF; i++) { split($i, kv, "="); if (kv[1] == "case") c = kv[2]; if (kv[1] == "ms") ms = kv[2] + 0 }
+           k = $1 " " c; if (!(k in b) || ms < b[k]) b[k] = ms; s[$1] = 1 }
+         END { for (x in s) printf "%s %.2f %.2f\n", x, b[x " fwd"], b[x " fwdbwd"] }' "$1" | sort
+}
+
+NABLA="nabla-default nabla-t1 nabla-t2"
+TORCH="torch-t1-mkldnn1 torch-t2-mkldnn1 torch-t1-mkldnn0 torch-t2-mkldnn0"
+TORCH="$TORCH torch-t1-mkldnn1-haswell torch-t2-mkldnn1-haswell torch-t1-mkldnn0-haswell torch-t2-mkldnn0-haswell"
 r=1
 while [ "$r" -le "$ROUNDS" ]; do
-    "$BUILDDIR/bench/bench_conv" 0 "$REPS" | sed -n "s/^RESULT /nabla-default /p" >>"$res"
-    for t in 1 2; do
-        "$BUILDDIR/bench/bench_conv" "$t" "$REPS" | sed -n "s/^RESULT /nabla-t$t /p" >>"$res"
-        for m in 1 0; do
-            env -u OPENBLAS_CORETYPE OPENBLAS_NUM_THREADS="$t" "$PYTHON" "$SRCDIR/bench/torch_conv.py" "$t" "$REPS" "$m" \
-                2>/dev/null | sed -n "s/^RESULT /torch-t$t-mkldnn$m /p" >>"$res"
-            OPENBLAS_CORETYPE=Haswell OPENBLAS_NUM_THREADS="$t" "$PYTHON" "$SRCDIR/bench/torch_conv.py" "$t" "$REPS" "$m" \
-                2>/dev/null | sed -n "s/^RESULT /torch-t$t-mkldnn$m-haswell /p" >>"$res"
-        done
-    done
+    for s in $NABLA $TORCH; do run "$s" >>"$tmp/phase1"; done
     r=$((r + 1))
 done
+best "$tmp/phase1" >"$tmp/best1"
+bn=$(grep '^nabla' "$tmp/best1" | sort -g -k3 | head -1 | cut -d' ' -f1)
+bt=$(grep '^torch' "$tmp/best1" | sort -g -k3 | head -1 | cut -d' ' -f1)
 
-echo "conv2d x [32, 64, 32, 32] * w [64, 64, 3, 3] + bias, padding 1, float32; best of $ROUNDS rounds x $REPS reps"
-echo "CPU: $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'), $(nproc) cores (shared); $("$PYTHON" -c 'import torch; print("torch", torch.__version__)' 2>/dev/null)"
-awk '
-{ tag = $1; c = ""; ms = 0
-  for (i = 2; i <= NF; i++) { split($i, kv, "="); if (kv[1] == "case") c = kv[2]; if (kv[1] == "ms") ms = kv[2] + 0 }
-  k = tag SUBSEP c
-  if (!(k in best) || ms < best[k]) best[k] = ms
-  tags[tag] = 1; cases[c] = 1 }
-END {
-  printf "%-28s %12s %12s\n", "setting", "fwd ms", "fwd+bwd ms"
-  n = 0; for (t in tags) list[n++] = t
-  for (i = 0; i < n; i++) for (j = i + 1; j < n; j++) if (list[j] < list[i]) { x = list[i]; list[i] = list[j]; list[j] = x }
-  for (i = 0; i < n; i++) printf "%-28s %12.2f %12.2f\n", list[i], best[list[i], "fwd"], best[list[i], "fwdbwd"]
-  print ""
-  printf "%-10s %12s %-24s %12s %-24s %14s\n", "case", "nabla ms", "(setting)", "torch ms", "(setting)", "torch / nabla"
-  split("fwd fwdbwd", cs, " ")
-  for (ci = 1; ci <= 2; ci++) {
-    c = cs[ci]; bn = 1e30; bt = 1e30
-    for (i = 0; i < n; i++) {
-      v = best[list[i], c]; if (v == "" || v <= 0) continue
-      if (list[i] ~ /^nabla/) { if (v < bn) { bn = v; sn = list[i] } } else if (v < bt) { bt = v; st = list[i] }
-    }
-    printf "%-10s %12.2f %-24s %12.2f %-24s %14.2f\n", c, bn, "(" sn ")", bt, "(" st ")", bt / bn
-  }
-}' "$res"
+p=1
+while [ "$p" -le "$PAIRS" ]; do # alternate which side goes first
+    if [ $((p % 2)) -eq 1 ]; then run "$bn" >"$tmp/a"; run "$bt" >"$tmp/b"; else run "$bt" >"$tmp/b"; run "$bn" >"$tmp/a"; fi
+    cat "$tmp/a" "$tmp/b" >>"$tmp/phase2"
+    for c in fwd fwdbwd; do
+        a=$(sed -n "s/.*case=$c ms=//p" "$tmp/a"); b=$(sed -n "s/.*case=$c ms=//p" "$tmp/b")
+        [ -n "$a" ] && [ -n "$b" ] && echo "$c $a $b" >>"$tmp/pairs"
+    done
+    p=$((p + 1))
+done
+
+echo "conv2d x [32, 64, 32, 32] * w [64, 64, 3, 3] + bias, padding 1, float32"
+echo "CPU: $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'), $(nproc) cores (shared; load $(cut -d' ' -f1-3 /proc/loadavg)); $("$PYTHON" -c 'import torch; print("torch", torch.__version__, "mkldnn", torch.backends.mkldnn.is_available())' 2>/dev/null)"
+echo
+echo "phase 1: every setting, best of $ROUNDS rounds x $REPS reps (ms)"
+printf "%-28s %10s %12s\n" setting fwd fwd+bwd
+awk '{ printf "%-28s %10.2f %12.2f\n", $1, $2, $3 }' "$tmp/best1"
+echo
+echo "phase 2: $bn vs $bt, $PAIRS alternating pairs x $REPS reps"
+best "$tmp/phase2" >"$tmp/best2"
+printf "%-8s %10s %10s %14s %22s\n" case nabla torch "torch/nabla" "paired median (n)"
+for c in fwd fwdbwd; do
+    col=2; [ "$c" = fwdbwd ] && col=3
+    a=$(grep "^$bn " "$tmp/best2" | cut -d' ' -f$col); b=$(grep "^$bt " "$tmp/best2" | cut -d' ' -f$col)
+    med=$(awk -v c="$c" '$1 == c { print $3 / $2 }' "$tmp/pairs" | sort -g |
+        awk '{ v[NR] = $1 } END { if (NR == 0) print "-"; else if (NR % 2) printf "%.2f (%d)", v[(NR + 1) / 2], NR; else printf "%.2f (%d)", (v[NR / 2] + v[NR / 2 + 1]) / 2, NR }')
+    awk -v c="$c" -v a="$a" -v b="$b" -v m="$med" 'BEGIN { printf "%-8s %10.2f %10.2f %14.2f %22s\n", c, a, b, b / a, m }'
+done
+echo "(torch/nabla > 1: nabla is faster)"

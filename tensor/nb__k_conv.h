@@ -9,7 +9,8 @@
  * input [C, H, W] is unfolded into col [C*kh*kw, OH*OW] (row (c, ki, kj), column (oh, ow)), then
  *     forward       y[n]_g  = W_g @ col_g                       (Cout/G x OH*OW)
  *     input grad    col'_g  = W_g^T @ dy[n]_g, folded back into dx[n] (col2im)
- *     weight grad   dW_g   += dy[n]_g @ col_g^T
+ *     weight grad   dW_g^T += col_g @ dy[n]_g^T   (transposed: col is packed as stored; the
+ *                                                 sum is transposed back once at the end)
  * A 1x1 window with stride 1 and no padding uses the input itself as col. Samples are split over
  * threads (each thread unfolds into its own buffer and runs single-threaded GEMMs) when there are
  * enough of them, else they run one after another with the GEMM threaded. The weight gradient is
