@@ -3,7 +3,8 @@
 backward on x [32, 64, 32, 32], weight [64, 64, 3, 3], bias [64], padding 1, float32, with
 torch.set_num_threads(threads). PyTorch 1.13 on CPU runs this through oneDNN (mkldnn) when it is
 built in (torch.backends.mkldnn.is_available()); the script reports which. Best of `reps` after a
-warm-up, phases interleaved. Prints the same RESULT lines as bench_conv:
+warm-up, phases interleaved; wall time (ms) and process CPU time (cpu_ms, all threads). Prints the
+same RESULT lines as bench_conv:
 
     /usr/bin/python3 bench/torch_conv.py [threads] [reps] [mkldnn]   (defaults 2, 5, 1)
 
@@ -30,26 +31,27 @@ def main():
     g = torch.randn(32, 64, 32, 32)
 
     def step(bwd):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         if bwd:
             y = F.conv2d(x, w, b, padding=1)
             y.backward(g)
         else:
             with torch.no_grad():
                 y = F.conv2d(x, w, b, padding=1)
-        t = time.perf_counter() - t0
+        t, c = time.perf_counter() - t0, time.process_time() - c0
         x.grad = w.grad = b.grad = None
-        return t
+        return t, c
 
     step(True)
-    fwd = both = float("inf")
+    best = {"fwd": (float("inf"), float("inf")), "fwdbwd": (float("inf"), float("inf"))}
     for _ in range(reps):
-        fwd = min(fwd, step(False))
-        both = min(both, step(True))
+        for case in ("fwd", "fwdbwd"):
+            t, c = step(case == "fwdbwd")
+            best[case] = (min(best[case][0], t), min(best[case][1], c))
     print(f"# torch {torch.__version__}, mkldnn available {torch.backends.mkldnn.is_available()}, "
           f"enabled {torch.backends.mkldnn.enabled}, threads {torch.get_num_threads()}", file=sys.stderr)
-    print(f"RESULT impl=torch threads={threads} mkldnn={mkldnn} case=fwd ms={fwd * 1e3:.2f}")
-    print(f"RESULT impl=torch threads={threads} mkldnn={mkldnn} case=fwdbwd ms={both * 1e3:.2f}")
+    for case, (t, c) in best.items():
+        print(f"RESULT impl=torch threads={threads} mkldnn={mkldnn} case={case} ms={t * 1e3:.2f} cpu_ms={c * 1e3:.2f}")
 
 
 if __name__ == "__main__":
