@@ -64,43 +64,46 @@ NB_API nb_tensor *nb_clone(const nb_tensor *t);
 NB_API nb_tensor *nb_to_dtype(const nb_tensor *t, nb_dtype dt);
 
 /* ==== elementwise (autograd/ops_elementwise.c) =============================================== */
-NB_API nb_tensor *nb_neg(const nb_tensor *t);
-NB_API nb_tensor *nb_abs(const nb_tensor *t);
-NB_API nb_tensor *nb_exp(const nb_tensor *t);
-NB_API nb_tensor *nb_log(const nb_tensor *t);
-NB_API nb_tensor *nb_sqrt(const nb_tensor *t);
-NB_API nb_tensor *nb_rsqrt(const nb_tensor *t);
-NB_API nb_tensor *nb_tanh(const nb_tensor *t);
-NB_API nb_tensor *nb_sigmoid(const nb_tensor *t);
-NB_API nb_tensor *nb_relu(const nb_tensor *t);
+/* The pointwise ops, one per row of nb_pointwise.def (whose comment above each row is that op's
+ * contract), declared here from the table:
+ *   unary:   nb_<name>(const nb_tensor *t [, double p0 [, double p1]]), e.g. nb_exp(t),
+ *            nb_clamp(t, lo, hi), nb_softplus(t, beta, threshold); the result has t's shape and
+ *            dtype (bool for isnan / isfinite);
+ *   binary:  nb_<name>(const nb_tensor *a, const nb_tensor *b), e.g. nb_add, nb_atan2: a and b
+ *            broadcast, one dtype.
+ * A row's dtype class is NUM (float32, float64, int32, int64), FLT (float only; others are misuse)
+ * or BOOL (bool only). NUM rows with a scalar (add_scalar, mul_scalar, clamp's finite bounds)
+ * need an integral scalar on integer tensors. Rows in the "not differentiable" sections (sign,
+ * floor, ceil, round, isnan, isfinite, logical_*) record nothing: their result never requires
+ * grad. */
+#define NB_PW_DECL_0(a, b)
+#define NB_PW_DECL_1(a, b) , double a
+#define NB_PW_DECL_2(a, b) , double a, double b
+#define NB_PW_UNARY(name, dtypes, np, pa, pb, ...) NB_API nb_tensor *nb_##name(const nb_tensor *t NB_PW_DECL_##np(pa, pb));
+#define NB_PW_UNARY_ND(name, ...) NB_API nb_tensor *nb_##name(const nb_tensor *t);
+#define NB_PW_BINARY(name, ...) NB_API nb_tensor *nb_##name(const nb_tensor *a, const nb_tensor *b);
+#define NB_PW_BINARY_ND(name, ...) NB_API nb_tensor *nb_##name(const nb_tensor *a, const nb_tensor *b);
+#include "nb_pointwise.def"
+#undef NB_PW_DECL_0
+#undef NB_PW_DECL_1
+#undef NB_PW_DECL_2
 
 typedef enum { NB_GELU_ERF, NB_GELU_TANH } nb_gelu_approx;
 /* GELU: x*Phi(x) (NB_GELU_ERF, exact) or the tanh approximation of GPT-2 (NB_GELU_TANH).
- * One op with an analytic backward. */
+ * One op with an analytic backward (the table's gelu_erf / gelu_tanh rows). */
 NB_API nb_tensor *nb_gelu(const nb_tensor *t, nb_gelu_approx approx);
-/* t ** p for a scalar exponent p. */
-NB_API nb_tensor *nb_pow_scalar(const nb_tensor *t, double p);
-/* Clamps into [lo, hi]; pass -INFINITY / INFINITY for no bound. Gradient 0 outside. */
-NB_API nb_tensor *nb_clamp(const nb_tensor *t, double lo, double hi);
-
-NB_API nb_tensor *nb_add(const nb_tensor *a, const nb_tensor *b);
-NB_API nb_tensor *nb_sub(const nb_tensor *a, const nb_tensor *b);
-NB_API nb_tensor *nb_mul(const nb_tensor *a, const nb_tensor *b);
-NB_API nb_tensor *nb_div(const nb_tensor *a, const nb_tensor *b);
-/* Elementwise max/min; at ties the gradient is split equally (as PyTorch). */
-NB_API nb_tensor *nb_maximum(const nb_tensor *a, const nb_tensor *b);
-NB_API nb_tensor *nb_minimum(const nb_tensor *a, const nb_tensor *b);
-
-/* On int32/int64 tensors the scalar (also clamp's finite bounds, masked_fill's value and
- * add_scaled_'s alpha) must be an integer (misuse otherwise); div and div_scalar are float-only. */
-NB_API nb_tensor *nb_add_scalar(const nb_tensor *t, double s);
-NB_API nb_tensor *nb_mul_scalar(const nb_tensor *t, double s);
-NB_API nb_tensor *nb_div_scalar(const nb_tensor *t, double s);
 
 typedef enum { NB_CMP_EQ, NB_CMP_NE, NB_CMP_LT, NB_CMP_LE, NB_CMP_GT, NB_CMP_GE } nb_cmp;
 /* a <op> b elementwise (broadcast) → bool tensor. Not differentiable. */
 NB_API nb_tensor *nb_compare(const nb_tensor *a, const nb_tensor *b, nb_cmp op);
 NB_API nb_tensor *nb_compare_scalar(const nb_tensor *a, double s, nb_cmp op);
+/* Shorthands: nb_compare(a, b, NB_CMP_EQ) ... NB_CMP_GE. */
+NB_API nb_tensor *nb_eq(const nb_tensor *a, const nb_tensor *b);
+NB_API nb_tensor *nb_ne(const nb_tensor *a, const nb_tensor *b);
+NB_API nb_tensor *nb_lt(const nb_tensor *a, const nb_tensor *b);
+NB_API nb_tensor *nb_le(const nb_tensor *a, const nb_tensor *b);
+NB_API nb_tensor *nb_gt(const nb_tensor *a, const nb_tensor *b);
+NB_API nb_tensor *nb_ge(const nb_tensor *a, const nb_tensor *b);
 /* cond ? a : b, with cond a bool tensor; all three broadcast together. */
 NB_API nb_tensor *nb_where(const nb_tensor *cond, const nb_tensor *a, const nb_tensor *b);
 /* Copy of t with `value` where mask (bool, broadcastable to t) is true. */

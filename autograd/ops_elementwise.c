@@ -1,11 +1,14 @@
-/* ops_elementwise.c — elementwise ops: each checks its inputs, runs a kernel of
- * tensor/k_elementwise.c, records its node, and has its backward formula right above it.
- * Broadcast inputs get their gradient summed back with nb__sum_to. */
+/* ops_elementwise.c — elementwise ops: the pointwise table's ops (tensor/nb_pointwise.def, whose
+ * rows hold each op's forward and backward formulas; generated here), gelu, comparisons, where,
+ * masked_fill and the in-place ops. Each checks its inputs, runs a kernel of
+ * tensor/k_elementwise.c and records its node. Broadcast inputs get their gradient summed back
+ * with nb__sum_to. */
 #include "config.h"
 #include "nb__autograd.h"
 #include "nb__k_elementwise.h"
 
 #include <math.h>
+#include <string.h>
 
 _Static_assert((int)NB_CMP_EQ == (int)NB__CMP_EQ && (int)NB_CMP_NE == (int)NB__CMP_NE &&
                    (int)NB_CMP_LT == (int)NB__CMP_LT && (int)NB_CMP_LE == (int)NB__CMP_LE &&
@@ -28,353 +31,188 @@ static void check_scalar(const char *op, const nb_tensor *t, const char *what, d
         nb__fail("%s: %s %g is not an integer, as a %s tensor needs", op, what, v, nb_dtype_name(t->dtype));
 }
 
-static nb_tensor *unary(nb__unary_op k, const nb_tensor *t, double p0, double p1)
+static void check_bool(const char *op, const char *what, const nb_tensor *t)
 {
-    nb_tensor *out = nb__tensor_new(t->dtype, t->ndim, t->shape);
-    nb__k_unary(k, out, t, p0, p1);
-    return out;
+    if (t->dtype != NB_BOOL)
+        nb__fail("%s: %s must be a bool tensor, got %s", op, what, nb_dtype_name(t->dtype));
 }
 
-/* New tensor of g's shape: k(g, x) for backward formulas. */
-static nb_tensor *grad_kernel(nb__binary_op k, nb_tensor *g, const nb_tensor *x, double p0, double p1)
+/* ---- the pointwise table (tensor/nb_pointwise.def) ------------------------------------------- */
+/* Every row's op is generated here: its descriptor (one backward function per arity, the formula
+ * being the row's gradient kernel), a public one-line nb_<name> calling pw_unary / pw_binary, and
+ * the row's facts in k_pw. Parameter checks named by the rows: */
+static void chk_none(const char *op, const nb_tensor *t, double p0, double p1) { (void)op, (void)t, (void)p0, (void)p1; }
+
+static void chk_int_params(const char *op, const nb_tensor *t, double p0, double p1)
 {
-    nb_tensor *r = nb__tensor_new(g->dtype, g->ndim, g->shape);
-    nb__k_binary(k, r, g, x, p0, p1);
-    return r;
+    (void)p1;
+    check_scalar(op, t, "scalar", p0, false);
 }
 
-static nb_tensor *binary(const char *op, nb__binary_op k, const nb_tensor *a, const nb_tensor *b, bool float_only)
+static void chk_clamp_bounds(const char *op, const nb_tensor *t, double lo, double hi)
 {
-    nb__check_same_dtype(op, a, b);
-    if (float_only)
-        nb__check_float(op, a);
+    if (isnan(lo) || isnan(hi))
+        nb__fail("%s: bound %s is NaN (lo %g, hi %g)", op, isnan(lo) ? "lo" : "hi", lo, hi);
+    check_scalar(op, t, "bound", lo, true);
+    check_scalar(op, t, "bound", hi, true);
+}
+
+enum { PW_NUM, PW_FLT, PW_BOOL };
+enum { PW_SAVES_NONE, PW_SAVES_X, PW_SAVES_Y, PW_SAVES_AB };
+typedef struct {
+    const char *name;  /* "nb_neg" */
+    const nb__op *op;  /* NULL: not differentiable, or kernels of a hand-written op */
+    int cls, saves;
+    bool bool_out;
+    const char *da, *db; /* the gradient expressions as the table writes them */
+    void (*check)(const char *op, const nb_tensor *t, double p0, double p1);
+} pw_desc;
+
+static void pw_unary_backward(nb__node *n, nb_tensor *g, nb_tensor **gin);
+static void pw_binary_backward(nb__node *n, nb_tensor *g, nb_tensor **gin);
+#define NB_PW_UNARY(name, ...) NB__DEFINE_OP(name, pw_unary_backward);
+#define NB_PW_BINARY(name, ...) NB__DEFINE_OP(name, pw_binary_backward);
+#include "nb_pointwise.def"
+
+static const pw_desc k_pw[NB__PW_COUNT] = {
+#define NB_PW_UNARY(name, dt, np, pa, pb, chk, fwd, fk, sv, dx, bk, test) \
+    [NB__PW_##name] = {"nb_" #name, &nb__op_##name, PW_##dt, PW_SAVES_##sv, false, #dx, NULL, chk_##chk},
+#define NB_PW_UNARY_K(name, dt, np, pa, pb, chk, fwd, fk, sv, dx, bk, test) \
+    [NB__PW_##name] = {"nb_" #name, NULL, PW_##dt, PW_SAVES_##sv, false, #dx, NULL, chk_##chk},
+#define NB_PW_UNARY_ND(name, dt, out, fwd, fk) [NB__PW_##name] = {"nb_" #name, NULL, PW_##dt, 0, PW_BOOL_##out, NULL, NULL, chk_none},
+#define NB_PW_BINARY(name, dt, fwd, fk, sv, da, db, bk, test) \
+    [NB__PW_##name] = {"nb_" #name, &nb__op_##name, PW_##dt, PW_SAVES_##sv, false, #da, #db, chk_none},
+#define NB_PW_BINARY_K(name, dt, fwd, fk, sv, da, db, bk, test) \
+    [NB__PW_##name] = {"nb_" #name, NULL, PW_##dt, PW_SAVES_##sv, false, #da, #db, chk_none},
+#define NB_PW_BINARY_ND(name, dt, fwd, fk) [NB__PW_##name] = {"nb_" #name, NULL, PW_##dt, 0, false, NULL, NULL, chk_none},
+#define PW_BOOL_SAME false
+#define PW_BOOL_BOOL true
+#include "nb_pointwise.def"
+};
+
+static void check_class(const pw_desc *d, const nb_tensor *t)
+{
+    if (d->cls == PW_FLT)
+        nb__check_float(d->name, t);
+    else if (d->cls == PW_BOOL)
+        check_bool(d->name, "the input", t);
     else
-        check_numeric(op, a);
-    int64_t sh[NB_MAX_DIMS];
-    int nd = nb__broadcast_shape(op, a->ndim, a->shape, b->ndim, b->shape, sh);
-    nb_tensor *out = nb__tensor_new(a->dtype, nd, sh);
-    nb__k_binary(k, out, a, b, 0, 0);
-    return out;
+        check_numeric(d->name, t);
 }
 
-/* ---- unary ops ------------------------------------------------------------------------------ */
-static void neg_backward(nb__node *n, nb_tensor *g, nb_tensor **gin)
+/* A gradient written exactly `g` in the table is g itself: no kernel runs. */
+static bool grad_is_g(const char *expr) { return expr[0] == 'g' && expr[1] == '\0'; }
+
+/* Unary rows: iargs[0] the row, fargs[0..1] its parameters, saved 0 the row's x or y (if any). */
+static void pw_unary_backward(nb__node *n, nb_tensor *g, nb_tensor **gin)
 {
-    (void)n;
-    gin[0] = nb_neg(g);
-}
-NB__DEFINE_OP(neg, neg_backward);
-
-nb_tensor *nb_neg(const nb_tensor *t)
-{
-    check_numeric("nb_neg", t);
-    nb_tensor *out = unary(NB__U_NEG, t, 0, 0);
-    NB__RECORD(neg, out, t);
-    return out;
-}
-
-static void abs_backward(nb__node *n, nb_tensor *g, nb_tensor **gin)
-{
-    gin[0] = grad_kernel(NB__B_ABS_BWD, g, nb__saved(n, 0), 0, 0);
-}
-NB__DEFINE_OP(abs, abs_backward);
-
-nb_tensor *nb_abs(const nb_tensor *t)
-{
-    check_numeric("nb_abs", t);
-    nb_tensor *out = unary(NB__U_ABS, t, 0, 0);
-    nb__node *n = NB__RECORD(abs, out, t);
-    if (n)
-        nb__save(n, t);
-    return out;
-}
-
-static void exp_backward(nb__node *n, nb_tensor *g, nb_tensor **gin) { gin[0] = nb_mul(g, nb__saved(n, 0)); }
-NB__DEFINE_OP(exp, exp_backward);
-
-nb_tensor *nb_exp(const nb_tensor *t)
-{
-    nb__check_float("nb_exp", t);
-    nb_tensor *out = unary(NB__U_EXP, t, 0, 0);
-    nb__node *n = NB__RECORD(exp, out, t);
-    if (n)
-        nb__save_output(n, out);
-    return out;
-}
-
-static void log_backward(nb__node *n, nb_tensor *g, nb_tensor **gin) { gin[0] = nb_div(g, nb__saved(n, 0)); }
-NB__DEFINE_OP(log, log_backward);
-
-nb_tensor *nb_log(const nb_tensor *t)
-{
-    nb__check_float("nb_log", t);
-    nb_tensor *out = unary(NB__U_LOG, t, 0, 0);
-    nb__node *n = NB__RECORD(log, out, t);
-    if (n)
-        nb__save(n, t);
-    return out;
-}
-
-/* Unary float ops whose backward is k(g, y) of the saved output y. */
-static void output_grad_backward(nb__node *n, nb_tensor *g, nb_tensor **gin)
-{
-    gin[0] = grad_kernel((nb__binary_op)n->iargs[0], g, nb__saved(n, 0), 0, 0);
-}
-NB__DEFINE_OP(sqrt, output_grad_backward);
-NB__DEFINE_OP(rsqrt, output_grad_backward);
-NB__DEFINE_OP(tanh, output_grad_backward);
-NB__DEFINE_OP(sigmoid, output_grad_backward);
-NB__DEFINE_OP(relu, output_grad_backward);
-
-static nb_tensor *unary_saving_output(const nb__op *op, nb__unary_op k, nb__binary_op kb, const nb_tensor *t)
-{
-    nb_tensor *out = unary(k, t, 0, 0);
-    nb__node *n = nb__record(op, out, 1, &t);
-    if (n) {
-        n->iargs[0] = kb;
-        nb__save_output(n, out);
+    nb__pw_op k = (nb__pw_op)n->iargs[0];
+    if (grad_is_g(k_pw[k].da)) {
+        gin[0] = nb__new_ref(g);
+        return;
     }
-    return out;
+    nb_tensor *r = nb__tensor_new(g->dtype, g->ndim, g->shape);
+    nb__k_pointwise_grad(k, 0, r, g, n->n_saved ? nb__saved(n, 0) : g, NULL, n->fargs[0], n->fargs[1]);
+    gin[0] = r;
 }
 
-nb_tensor *nb_sqrt(const nb_tensor *t)
+static nb_tensor *pw_unary_op(const nb__op *op, nb__pw_op k, const nb_tensor *t, double p0, double p1)
 {
-    nb__check_float("nb_sqrt", t);
-    return unary_saving_output(&nb__op_sqrt, NB__U_SQRT, NB__B_SQRT_BWD, t);
-}
-
-nb_tensor *nb_rsqrt(const nb_tensor *t)
-{
-    nb__check_float("nb_rsqrt", t);
-    return unary_saving_output(&nb__op_rsqrt, NB__U_RSQRT, NB__B_RSQRT_BWD, t);
-}
-
-nb_tensor *nb_tanh(const nb_tensor *t)
-{
-    nb__check_float("nb_tanh", t);
-    return unary_saving_output(&nb__op_tanh, NB__U_TANH, NB__B_TANH_BWD, t);
-}
-
-nb_tensor *nb_sigmoid(const nb_tensor *t)
-{
-    nb__check_float("nb_sigmoid", t);
-    return unary_saving_output(&nb__op_sigmoid, NB__U_SIGMOID, NB__B_SIGMOID_BWD, t);
-}
-
-nb_tensor *nb_relu(const nb_tensor *t)
-{
-    check_numeric("nb_relu", t);
-    return unary_saving_output(&nb__op_relu, NB__U_RELU, NB__B_RELU_BWD, t);
-}
-
-/* Unary float ops whose backward is k(g, x, p0, p1) of the saved input x. */
-static void input_grad_backward(nb__node *n, nb_tensor *g, nb_tensor **gin)
-{
-    gin[0] = grad_kernel((nb__binary_op)n->iargs[0], g, nb__saved(n, 0), n->fargs[0], n->fargs[1]);
-}
-NB__DEFINE_OP(gelu, input_grad_backward);
-NB__DEFINE_OP(pow_scalar, input_grad_backward);
-NB__DEFINE_OP(clamp, input_grad_backward);
-
-static nb_tensor *unary_saving_input(const nb__op *op, nb__unary_op k, nb__binary_op kb, const nb_tensor *t,
-                                     double p0, double p1)
-{
-    nb_tensor *out = unary(k, t, p0, p1);
-    nb__node *n = nb__record(op, out, 1, &t);
+    const pw_desc *d = &k_pw[k];
+    check_class(d, t);
+    d->check(d->name, t, p0, p1);
+    nb_tensor *out = nb__tensor_new(d->bool_out ? NB_BOOL : t->dtype, t->ndim, t->shape);
+    nb__k_pointwise(k, out, t, NULL, p0, p1);
+    nb__node *n = op ? nb__record(op, out, 1, &t) : NULL;
     if (n) {
-        n->iargs[0] = kb;
+        n->iargs[0] = k;
         n->fargs[0] = p0;
         n->fargs[1] = p1;
-        nb__save(n, t);
+        if (d->saves == PW_SAVES_X)
+            nb__save(n, t);
+        else if (d->saves == PW_SAVES_Y)
+            nb__save_output(n, out);
     }
     return out;
 }
+static nb_tensor *pw_unary(nb__pw_op k, const nb_tensor *t, double p0, double p1)
+{
+    return pw_unary_op(k_pw[k].op, k, t, p0, p1);
+}
+
+/* Binary rows: iargs[0] the row; saved 0 and 1 are a and b when the row saves AB. A broadcast
+ * input gets its gradient summed back with nb__sum_to. */
+static void pw_binary_backward(nb__node *n, nb_tensor *g, nb_tensor **gin)
+{
+    nb__pw_op k = (nb__pw_op)n->iargs[0];
+    for (int i = 0; i < 2; i++) {
+        if (!nb__needs_grad(n, i))
+            continue;
+        if (grad_is_g(i ? k_pw[k].db : k_pw[k].da)) {
+            gin[i] = nb__sum_to(g, n, i);
+            continue;
+        }
+        const nb_tensor *a = n->n_saved ? nb__saved(n, 0) : g, *b = n->n_saved ? nb__saved(n, 1) : g;
+        nb_tensor *r = nb__tensor_new(g->dtype, g->ndim, g->shape);
+        nb__k_pointwise_grad(k, i, r, g, a, b, 0, 0);
+        gin[i] = nb__sum_to(r, n, i);
+    }
+}
+
+static nb_tensor *pw_binary(nb__pw_op k, const nb_tensor *a, const nb_tensor *b)
+{
+    const pw_desc *d = &k_pw[k];
+    nb__check_same_dtype(d->name, a, b);
+    check_class(d, a);
+    int64_t sh[NB_MAX_DIMS];
+    int nd = nb__broadcast_shape(d->name, a->ndim, a->shape, b->ndim, b->shape, sh);
+    nb_tensor *out = nb__tensor_new(a->dtype, nd, sh);
+    nb__k_pointwise(k, out, a, b, 0, 0);
+    nb__node *n = d->op ? nb__record(d->op, out, 2, (const nb_tensor *[]){a, b}) : NULL;
+    if (n) {
+        n->iargs[0] = k;
+        if (d->saves == PW_SAVES_AB) {
+            nb__save(n, a);
+            nb__save(n, b);
+        }
+    }
+    return out;
+}
+
+/* The public functions, one line per row. */
+#define PW_DECL_0(a, b)
+#define PW_DECL_1(a, b) , double a
+#define PW_DECL_2(a, b) , double a, double b
+#define PW_VAL_0(a, b) 0, 0
+#define PW_VAL_1(a, b) a, 0
+#define PW_VAL_2(a, b) a, b
+#define NB_PW_UNARY(name, dt, np, pa, pb, ...) \
+    nb_tensor *nb_##name(const nb_tensor *t PW_DECL_##np(pa, pb)) { return pw_unary(NB__PW_##name, t, PW_VAL_##np(pa, pb)); }
+#define NB_PW_UNARY_ND(name, ...) \
+    nb_tensor *nb_##name(const nb_tensor *t) { return pw_unary(NB__PW_##name, t, 0, 0); }
+#define NB_PW_BINARY(name, ...) \
+    nb_tensor *nb_##name(const nb_tensor *a, const nb_tensor *b) { return pw_binary(NB__PW_##name, a, b); }
+#define NB_PW_BINARY_ND NB_PW_BINARY
+#include "nb_pointwise.def"
+
+/* ---- hand-written ops on table kernels -------------------------------------------------------- */
+/* gelu: the rows gelu_erf / gelu_tanh; the backward is theirs (pw_unary_backward). */
+NB__DEFINE_OP(gelu, pw_unary_backward);
 
 nb_tensor *nb_gelu(const nb_tensor *t, nb_gelu_approx approx)
 {
     nb__check_float("nb_gelu", t);
     if (approx != NB_GELU_ERF && approx != NB_GELU_TANH)
         nb__fail("nb_gelu: invalid approximation %d (NB_GELU_ERF or NB_GELU_TANH)", (int)approx);
-    bool erf_ = approx == NB_GELU_ERF;
-    return unary_saving_input(&nb__op_gelu, erf_ ? NB__U_GELU_ERF : NB__U_GELU_TANH,
-                              erf_ ? NB__B_GELU_ERF_BWD : NB__B_GELU_TANH_BWD, t, 0, 0);
+    return pw_unary_op(&nb__op_gelu, approx == NB_GELU_ERF ? NB__PW_gelu_erf : NB__PW_gelu_tanh, t, 0, 0);
 }
 
-nb_tensor *nb_pow_scalar(const nb_tensor *t, double p)
-{
-    nb__check_float("nb_pow_scalar", t);
-    return unary_saving_input(&nb__op_pow_scalar, NB__U_POW, NB__B_POW_BWD, t, p, 0);
-}
-
-nb_tensor *nb_clamp(const nb_tensor *t, double lo, double hi)
-{
-    check_numeric("nb_clamp", t);
-    check_scalar("nb_clamp", t, "bound", lo, true);
-    check_scalar("nb_clamp", t, "bound", hi, true);
-    return unary_saving_input(&nb__op_clamp, NB__U_CLAMP, NB__B_CLAMP_BWD, t, lo, hi);
-}
-
-/* ---- binary ops ----------------------------------------------------------------------------- */
-static void add_backward(nb__node *n, nb_tensor *g, nb_tensor **gin)
-{
-    if (nb__needs_grad(n, 0))
-        gin[0] = nb__sum_to(g, n, 0);
-    if (nb__needs_grad(n, 1))
-        gin[1] = nb__sum_to(g, n, 1);
-}
-NB__DEFINE_OP(add, add_backward);
-
-nb_tensor *nb_add(const nb_tensor *a, const nb_tensor *b)
-{
-    nb_tensor *out = binary("nb_add", NB__B_ADD, a, b, false);
-    NB__RECORD(add, out, a, b);
-    return out;
-}
-
-static void sub_backward(nb__node *n, nb_tensor *g, nb_tensor **gin)
-{
-    if (nb__needs_grad(n, 0))
-        gin[0] = nb__sum_to(g, n, 0);
-    if (nb__needs_grad(n, 1))
-        gin[1] = nb_neg(nb__sum_to(g, n, 1));
-}
-NB__DEFINE_OP(sub, sub_backward);
-
-nb_tensor *nb_sub(const nb_tensor *a, const nb_tensor *b)
-{
-    nb_tensor *out = binary("nb_sub", NB__B_SUB, a, b, false);
-    NB__RECORD(sub, out, a, b);
-    return out;
-}
-
-/* mul: iargs[i] is the saved slot of the OTHER input (what input i's gradient needs), or -1. */
-static void mul_backward(nb__node *n, nb_tensor *g, nb_tensor **gin)
-{
-    for (int i = 0; i < 2; i++)
-        if (nb__needs_grad(n, i))
-            gin[i] = nb__sum_to(nb_mul(g, nb__saved(n, (int)n->iargs[i])), n, i);
-}
-NB__DEFINE_OP(mul, mul_backward);
-
-nb_tensor *nb_mul(const nb_tensor *a, const nb_tensor *b)
-{
-    nb_tensor *out = binary("nb_mul", NB__B_MUL, a, b, false);
-    nb__node *n = NB__RECORD(mul, out, a, b);
-    if (n) {
-        const nb_tensor *ins[2] = {a, b};
-        for (int i = 0; i < 2; i++) {
-            n->iargs[i] = -1;
-            if (nb__needs_grad(n, i)) {
-                n->iargs[i] = n->n_saved;
-                nb__save(n, ins[1 - i]);
-            }
-        }
-    }
-    return out;
-}
-
-/* div: saved 0 is b; saved 1 is a when b needs a gradient.
- * d/da = g / b, d/db = -g a / b^2. */
-static void div_backward(nb__node *n, nb_tensor *g, nb_tensor **gin)
-{
-    nb_tensor *b = nb__saved(n, 0);
-    if (nb__needs_grad(n, 0))
-        gin[0] = nb__sum_to(nb_div(g, b), n, 0);
-    if (nb__needs_grad(n, 1))
-        gin[1] = nb__sum_to(nb_neg(nb_div(nb_mul(g, nb__saved(n, 1)), nb_mul(b, b))), n, 1);
-}
-NB__DEFINE_OP(div, div_backward);
-
-nb_tensor *nb_div(const nb_tensor *a, const nb_tensor *b)
-{
-    nb_tensor *out = binary("nb_div", NB__B_DIV, a, b, true);
-    nb__node *n = NB__RECORD(div, out, a, b);
-    if (n) {
-        nb__save(n, b);
-        if (nb__needs_grad(n, 1))
-            nb__save(n, a);
-    }
-    return out;
-}
-
-/* maximum/minimum: the selected input gets g, ties split it equally (as PyTorch). */
-static void maxmin_backward(nb__node *n, nb_tensor *g, nb_tensor **gin)
-{
-    nb_tensor *a = nb__saved(n, 0), *b = nb__saved(n, 1);
-    for (int i = 0; i < 2; i++) {
-        if (!nb__needs_grad(n, i))
-            continue;
-        nb_tensor *r = nb__tensor_new(g->dtype, g->ndim, g->shape);
-        nb__k_maxmin_grad(r, g, a, b, n->op->id == NB_OP_maximum, i);
-        gin[i] = nb__sum_to(r, n, i);
-    }
-}
-NB__DEFINE_OP(maximum, maxmin_backward);
-NB__DEFINE_OP(minimum, maxmin_backward);
-
-static nb_tensor *maxmin(const nb__op *op, nb__binary_op k, const nb_tensor *a, const nb_tensor *b)
-{
-    nb_tensor *out = binary(op->name, k, a, b, false);
-    nb__node *n = nb__record(op, out, 2, (const nb_tensor *[]){a, b});
-    if (n) {
-        nb__save(n, a);
-        nb__save(n, b);
-    }
-    return out;
-}
-
-nb_tensor *nb_maximum(const nb_tensor *a, const nb_tensor *b) { return maxmin(&nb__op_maximum, NB__B_MAX, a, b); }
-nb_tensor *nb_minimum(const nb_tensor *a, const nb_tensor *b) { return maxmin(&nb__op_minimum, NB__B_MIN, a, b); }
-
-/* ---- scalar ops ----------------------------------------------------------------------------- */
-static void add_scalar_backward(nb__node *n, nb_tensor *g, nb_tensor **gin)
-{
-    (void)n;
-    gin[0] = nb__new_ref(g);
-}
-NB__DEFINE_OP(add_scalar, add_scalar_backward);
-
-nb_tensor *nb_add_scalar(const nb_tensor *t, double s)
-{
-    check_numeric("nb_add_scalar", t);
-    check_scalar("nb_add_scalar", t, "scalar", s, false);
-    nb_tensor *out = unary(NB__U_ADD_S, t, s, 0);
-    NB__RECORD(add_scalar, out, t);
-    return out;
-}
-
-static void mul_scalar_backward(nb__node *n, nb_tensor *g, nb_tensor **gin)
-{
-    gin[0] = nb_mul_scalar(g, n->fargs[0]);
-}
-NB__DEFINE_OP(mul_scalar, mul_scalar_backward);
-
-nb_tensor *nb_mul_scalar(const nb_tensor *t, double s)
-{
-    check_numeric("nb_mul_scalar", t);
-    check_scalar("nb_mul_scalar", t, "scalar", s, false);
-    nb_tensor *out = unary(NB__U_MUL_S, t, s, 0);
-    nb__node *n = NB__RECORD(mul_scalar, out, t);
-    if (n)
-        n->fargs[0] = s;
-    return out;
-}
-
-static void div_scalar_backward(nb__node *n, nb_tensor *g, nb_tensor **gin)
-{
-    gin[0] = nb_div_scalar(g, n->fargs[0]);
-}
-NB__DEFINE_OP(div_scalar, div_scalar_backward);
-
-nb_tensor *nb_div_scalar(const nb_tensor *t, double s)
-{
-    nb__check_float("nb_div_scalar", t);
-    nb_tensor *out = unary(NB__U_DIV_S, t, s, 0);
-    nb__node *n = NB__RECORD(div_scalar, out, t);
-    if (n)
-        n->fargs[0] = s;
-    return out;
-}
+nb_tensor *nb_eq(const nb_tensor *a, const nb_tensor *b) { return nb_compare(a, b, NB_CMP_EQ); }
+nb_tensor *nb_ne(const nb_tensor *a, const nb_tensor *b) { return nb_compare(a, b, NB_CMP_NE); }
+nb_tensor *nb_lt(const nb_tensor *a, const nb_tensor *b) { return nb_compare(a, b, NB_CMP_LT); }
+nb_tensor *nb_le(const nb_tensor *a, const nb_tensor *b) { return nb_compare(a, b, NB_CMP_LE); }
+nb_tensor *nb_gt(const nb_tensor *a, const nb_tensor *b) { return nb_compare(a, b, NB_CMP_GT); }
+nb_tensor *nb_ge(const nb_tensor *a, const nb_tensor *b) { return nb_compare(a, b, NB_CMP_GE); }
 
 /* ---- comparisons, where, masked_fill -------------------------------------------------------- */
 static void check_cmp(const char *op, nb_cmp c)
@@ -400,12 +238,6 @@ nb_tensor *nb_compare_scalar(const nb_tensor *a, double s, nb_cmp op)
     nb_tensor *out = nb__tensor_new(NB_BOOL, a->ndim, a->shape);
     nb__k_compare_scalar((nb__cmp)op, out, a, s);
     return out;
-}
-
-static void check_bool(const char *op, const char *what, const nb_tensor *t)
-{
-    if (t->dtype != NB_BOOL)
-        nb__fail("%s: %s must be a bool tensor, got %s", op, what, nb_dtype_name(t->dtype));
 }
 
 /* where: inputs (cond, a, b); saved 0 is cond. */
@@ -495,7 +327,7 @@ static nb_tensor *add_scaled_inplace(const char *op, nb_tensor *a, const nb_tens
     if (!nb__broadcastable_to(b->ndim, b->shape, a->ndim, a->shape))
         nb__fail("%s: shape %s cannot be broadcast to shape %s", op, NB__SHAPE(b), NB__SHAPE(a));
     int scope = nb_scope_begin();
-    nb__k_binary(scaled ? NB__B_ADD_SCALED : NB__B_ADD, a, a, unaliased(a, b), alpha, 0);
+    nb__k_pointwise(scaled ? NB__PW_add_scaled : NB__PW_add, a, a, unaliased(a, b), alpha, 0);
     nb_scope_end(scope);
     nb__bump_version(a);
     return a;
@@ -513,7 +345,7 @@ nb_tensor *nb_mul_scalar_(nb_tensor *a, double s)
     check_dest("nb_mul_scalar_", a);
     check_numeric("nb_mul_scalar_", a);
     check_scalar("nb_mul_scalar_", a, "scalar", s, false);
-    nb__k_unary(NB__U_MUL_S, a, a, s, 0);
+    nb__k_pointwise(NB__PW_mul_scalar, a, a, NULL, s, 0);
     nb__bump_version(a);
     return a;
 }

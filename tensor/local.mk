@@ -25,3 +25,6 @@ libnabla_core_la_SOURCES += tensor/k_index_add_impl.h
 libnabla_core_la_SOURCES += tensor/random_fill_impl.h
 # convolution and pooling kernels (im2col + GEMM; per-dtype loops in k_conv_impl.h)
 libnabla_core_la_SOURCES += tensor/nb__k_conv.h tensor/k_conv.c tensor/k_conv_impl.h
+# pointwise table (tensor/nb_pointwise.def, public: nb_ops.h declares its ops from it)
+libnabla_core_la_SOURCES += tensor/k_pointwise_impl.h
+include_HEADERS += tensor/nb_pointwise.def

@@ -370,14 +370,10 @@ static void e_clone(gc_run *r) { simple_unary_shapes(r, f_clone, NULL); }
 static void e_to_dtype(gc_run *r) { simple_unary_shapes(r, f_to_f64, NULL); }
 
 /* ==== elementwise =============================================================================== */
-FN(f_unary, p->u(x[0]))
 FN(f_binary, p->bin(x[0], x[1]))
 FN(f_gelu, nb_gelu(x[0], (nb_gelu_approx)p->a))
 FN(f_pow, nb_pow_scalar(x[0], p->s))
 FN(f_clamp, nb_clamp(x[0], p->s, p->s2))
-FN(f_add_scalar, nb_add_scalar(x[0], p->s))
-FN(f_mul_scalar, nb_mul_scalar(x[0], p->s))
-FN(f_div_scalar, nb_div_scalar(x[0], p->s))
 FN(f_where, nb_where(x[0], x[1], x[2]))
 FN(f_masked_fill, nb_masked_fill(x[0], x[1], p->s))
 
@@ -393,18 +389,6 @@ static void unary_shapes(gc_run *r, nb_gradcheck_fn f, P *p, int k, double lo, d
         CHECK(r, f, p, 1, vals(r, NB_SCALAR, k, lo, hi));
     }
 }
-#define UNARY(name, k, lo, hi) \
-    static void e_##name(gc_run *r) { P p = {.u = nb_##name}; unary_shapes(r, f_unary, &p, k, lo, hi); }
-UNARY(neg, K_UNIF, -2, 2)
-UNARY(abs, K_GRID5, -2, 2)
-UNARY(exp, K_UNIF, -1.5, 1.5)
-UNARY(log, K_UNIF, 0.5, 3)
-UNARY(sqrt, K_UNIF, 0.5, 3)
-UNARY(rsqrt, K_UNIF, 0.5, 3)
-UNARY(tanh, K_UNIF, -1.5, 1.5)
-UNARY(sigmoid, K_UNIF, -3, 3)
-UNARY(relu, K_GRID5, -2, 2)
-
 static void e_gelu(gc_run *r)
 {
     P p = {.a = NB_GELU_ERF};
@@ -433,12 +417,6 @@ static void e_clamp(gc_run *r)
     unary_shapes(r, f_clamp, &p, K_GRID5, -1, 1);
 }
 
-#define SCALAR_OP(name, sv, lo, hi) \
-    static void e_##name(gc_run *r) { P p = {.s = sv}; unary_shapes(r, f_##name, &p, K_UNIF, lo, hi); }
-SCALAR_OP(add_scalar, 0.7, -2, 2)
-SCALAR_OP(mul_scalar, -1.3, -2, 2)
-SCALAR_OP(div_scalar, 2.5, -2, 2)
-
 /* Binary shapes: same shape for the layouts; (S,1)x(S,), (M,1,S)x(1,M,S), ()x(S,S), (S,S)x()
  * broadcast; (0,3)x(0,3), (0,1,3)x(0,4,3), (0,3)x(3) zero-size; ()x(). */
 static void binary_shapes(gc_run *r, P *p, int ka, double la, double ha, int kb, double lb, double hb)
@@ -464,14 +442,28 @@ static void binary_shapes(gc_run *r, P *p, int ka, double la, double ha, int kb,
     }
 #undef AB
 }
-#define BINARY(name, ka, la, ha, kb, lb, hb) \
-    static void e_##name(gc_run *r) { P p = {.bin = nb_##name}; binary_shapes(r, &p, ka, la, ha, kb, lb, hb); }
-BINARY(add, K_UNIF, -2, 2, K_UNIF, -2, 2)
-BINARY(sub, K_UNIF, -2, 2, K_UNIF, -2, 2)
-BINARY(mul, K_UNIF, -2, 2, K_UNIF, -2, 2)
-BINARY(div, K_UNIF, -2, 2, K_UNIF, 0.5, 2)
-BINARY(maximum, K_GRID5, -2, 2, K_GRID0, -2, 2)
-BINARY(minimum, K_GRID0, -2, 2, K_GRID5, -2, 2)
+/* The rows of tensor/nb_pointwise.def: an e_<name> per differentiable row from its test domain
+ * (unary: NO_BCAST classes on unary_shapes; binary: every class on binary_shapes), except rows
+ * whose domain is CUSTOM (their e_<name> is written above). */
+#define PW_K_SMOOTH K_UNIF
+#define PW_K_KINKS K_GRID5
+#define PW_K_GRID K_GRID0
+#define PW_TARGS_0
+#define PW_TARGS_1 , p->s
+#define PW_TARGS_2 , p->s, p->s2
+#define PW_CALL(m, ...) m(__VA_ARGS__)
+#define PW_UNPACK(...) __VA_ARGS__
+#define PW_UTEST(name, np, kind, lo, hi, t0, t1) PW_UTEST_##kind(name, np, kind, lo, hi, t0, t1)
+#define PW_UTEST_CUSTOM(...)
+#define PW_UTEST_SMOOTH(name, np, kind, lo, hi, t0, t1) \
+    FN(f_pw_##name, nb_##name(x[0] PW_TARGS_##np)) \
+    static void e_##name(gc_run *r) { P p = {.s = t0, .s2 = t1}; unary_shapes(r, f_pw_##name, &p, PW_K_##kind, lo, hi); }
+#define PW_UTEST_KINKS PW_UTEST_SMOOTH
+#define PW_BTEST(name, ka, la, ha, kb, lb, hb) \
+    static void e_##name(gc_run *r) { P p = {.bin = nb_##name}; binary_shapes(r, &p, PW_K_##ka, la, ha, PW_K_##kb, lb, hb); }
+#define NB_PW_UNARY(name, dt, np, pa, pb, chk, fwd, fk, sv, dx, bk, test) PW_CALL(PW_UTEST, name, np, PW_UNPACK test)
+#define NB_PW_BINARY(name, dt, fwd, fk, sv, da, db, bk, test) PW_CALL(PW_BTEST, name, PW_UNPACK test)
+#include "nb_pointwise.def"
 
 static void e_where(gc_run *r)
 {
@@ -1422,27 +1414,10 @@ static const gc_entry k_entries[] = {
     {"nb_contiguous", NO_BCAST, e_contiguous},
     {"nb_clone", NO_BCAST, e_clone},
     {"nb_to_dtype", NO_BCAST, e_to_dtype},
-    {"nb_neg", NO_BCAST, e_neg},
-    {"nb_abs", NO_BCAST, e_abs},
-    {"nb_exp", NO_BCAST, e_exp},
-    {"nb_log", NO_BCAST, e_log},
-    {"nb_sqrt", NO_BCAST, e_sqrt},
-    {"nb_rsqrt", NO_BCAST, e_rsqrt},
-    {"nb_tanh", NO_BCAST, e_tanh},
-    {"nb_sigmoid", NO_BCAST, e_sigmoid},
-    {"nb_relu", NO_BCAST, e_relu},
     {"nb_gelu", NO_BCAST, e_gelu},
-    {"nb_pow_scalar", NO_BCAST, e_pow_scalar},
-    {"nb_clamp", NO_BCAST, e_clamp},
-    {"nb_add", ALL, e_add},
-    {"nb_sub", ALL, e_sub},
-    {"nb_mul", ALL, e_mul},
-    {"nb_div", ALL, e_div},
-    {"nb_maximum", ALL, e_maximum},
-    {"nb_minimum", ALL, e_minimum},
-    {"nb_add_scalar", NO_BCAST, e_add_scalar},
-    {"nb_mul_scalar", NO_BCAST, e_mul_scalar},
-    {"nb_div_scalar", NO_BCAST, e_div_scalar},
+#define NB_PW_UNARY(name, ...) {"nb_" #name, NO_BCAST, e_##name},
+#define NB_PW_BINARY(name, ...) {"nb_" #name, ALL, e_##name},
+#include "nb_pointwise.def"
     {"nb_where", ALL, e_where},
     {"nb_masked_fill", ALL, e_masked_fill},
     {"nb_sum", NO_BCAST, e_sum},
