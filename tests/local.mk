@@ -198,3 +198,14 @@ tests_test_conv_SOURCES = tests/test_conv.c
 tests_test_conv_CFLAGS = $(TEST_CFLAGS)
 tests_test_conv_LDADD = $(TEST_LDADD)
 EXTRA_DIST += tests/ref_conv.py
+
+
+# Pointwise table (tensor/nb_pointwise.def): every row against PyTorch (tests/ref_pointwise.py).
+NB_TESTS += tests/test_pointwise
+tests_test_pointwise_SOURCES = tests/test_pointwise.c
+tests_test_pointwise_CFLAGS = $(TEST_CFLAGS)
+tests_test_pointwise_LDADD = $(TEST_LDADD)
+EXTRA_DIST += tests/ref_pointwise.py
+# README.md's "Adding an op" rows must be the real ones.
+TESTS += tests/test_readme_pointwise.sh
+EXTRA_DIST += tests/test_readme_pointwise.sh
