@@ -58,11 +58,18 @@ static void chk_clamp_bounds(const char *op, const nb_tensor *t, double lo, doub
 }
 
 enum { PW_NUM, PW_FLT, PW_BOOL };
-enum { PW_SAVES_NONE, PW_SAVES_X, PW_SAVES_Y, PW_SAVES_AB };
+enum { PW_SAVES_NONE, PW_SAVES_X, PW_SAVES_Y };
+/* Binary rows: which inputs each gradient reads (bit 0 a, bit 1 b). */
+#define PW_NEEDS(da, db) {PW_M_##da, PW_M_##db}
+#define PW_M_NONE 0
+#define PW_M_A 1
+#define PW_M_B 2
+#define PW_M_AB 3
 typedef struct {
     const char *name;  /* "nb_neg" */
     const nb__op *op;  /* NULL: not differentiable, or kernels of a hand-written op */
-    int cls, saves;
+    int cls, saves;    /* saves: unary rows */
+    int needs[2];      /* binary rows: what da and db read */
     bool bool_out;
     const char *da, *db; /* the gradient expressions as the table writes them */
     void (*check)(const char *op, const nb_tensor *t, double p0, double p1);
@@ -76,15 +83,16 @@ static void pw_binary_backward(nb__node *n, nb_tensor *g, nb_tensor **gin);
 
 static const pw_desc k_pw[NB__PW_COUNT] = {
 #define NB_PW_UNARY(name, dt, np, pa, pb, chk, fwd, fk, sv, dx, bk, test) \
-    [NB__PW_##name] = {"nb_" #name, &nb__op_##name, PW_##dt, PW_SAVES_##sv, false, #dx, NULL, chk_##chk},
+    [NB__PW_##name] = {"nb_" #name, &nb__op_##name, PW_##dt, PW_SAVES_##sv, {0, 0}, false, #dx, NULL, chk_##chk},
 #define NB_PW_UNARY_K(name, dt, np, pa, pb, chk, fwd, fk, sv, dx, bk, test) \
-    [NB__PW_##name] = {"nb_" #name, NULL, PW_##dt, PW_SAVES_##sv, false, #dx, NULL, chk_##chk},
-#define NB_PW_UNARY_ND(name, dt, out, fwd, fk) [NB__PW_##name] = {"nb_" #name, NULL, PW_##dt, 0, PW_BOOL_##out, NULL, NULL, chk_none},
+    [NB__PW_##name] = {"nb_" #name, NULL, PW_##dt, PW_SAVES_##sv, {0, 0}, false, #dx, NULL, chk_##chk},
+#define NB_PW_UNARY_ND(name, dt, out, fwd, fk) \
+    [NB__PW_##name] = {"nb_" #name, NULL, PW_##dt, 0, {0, 0}, PW_BOOL_##out, NULL, NULL, chk_none},
 #define NB_PW_BINARY(name, dt, fwd, fk, sv, da, db, bk, test) \
-    [NB__PW_##name] = {"nb_" #name, &nb__op_##name, PW_##dt, PW_SAVES_##sv, false, #da, #db, chk_none},
+    [NB__PW_##name] = {"nb_" #name, &nb__op_##name, PW_##dt, 0, PW_NEEDS sv, false, #da, #db, chk_none},
 #define NB_PW_BINARY_K(name, dt, fwd, fk, sv, da, db, bk, test) \
-    [NB__PW_##name] = {"nb_" #name, NULL, PW_##dt, PW_SAVES_##sv, false, #da, #db, chk_none},
-#define NB_PW_BINARY_ND(name, dt, fwd, fk) [NB__PW_##name] = {"nb_" #name, NULL, PW_##dt, 0, false, NULL, NULL, chk_none},
+    [NB__PW_##name] = {"nb_" #name, NULL, PW_##dt, 0, PW_NEEDS sv, false, #da, #db, chk_none},
+#define NB_PW_BINARY_ND(name, dt, fwd, fk) [NB__PW_##name] = {"nb_" #name, NULL, PW_##dt, 0, {0, 0}, false, NULL, NULL, chk_none},
 #define PW_BOOL_SAME false
 #define PW_BOOL_BOOL true
 #include "nb_pointwise.def"
@@ -140,8 +148,9 @@ static nb_tensor *pw_unary(nb__pw_op k, const nb_tensor *t, double p0, double p1
     return pw_unary_op(k_pw[k].op, k, t, p0, p1);
 }
 
-/* Binary rows: iargs[0] the row; saved 0 and 1 are a and b when the row saves AB. A broadcast
- * input gets its gradient summed back with nb__sum_to. */
+/* Binary rows: iargs[0] the row, iargs[1] / iargs[2] the saved slots of a / b (or -1): an input is
+ * saved when the gradient of an input that needs one reads it. A broadcast input gets its
+ * gradient summed back with nb__sum_to. */
 static void pw_binary_backward(nb__node *n, nb_tensor *g, nb_tensor **gin)
 {
     nb__pw_op k = (nb__pw_op)n->iargs[0];
@@ -152,7 +161,9 @@ static void pw_binary_backward(nb__node *n, nb_tensor *g, nb_tensor **gin)
             gin[i] = nb__sum_to(g, n, i);
             continue;
         }
-        const nb_tensor *a = n->n_saved ? nb__saved(n, 0) : g, *b = n->n_saved ? nb__saved(n, 1) : g;
+        int need = k_pw[k].needs[i];
+        const nb_tensor *a = need & PW_M_A ? nb__saved(n, (int)n->iargs[1]) : g;
+        const nb_tensor *b = need & PW_M_B ? nb__saved(n, (int)n->iargs[2]) : g;
         nb_tensor *r = nb__tensor_new(g->dtype, g->ndim, g->shape);
         nb__k_pointwise_grad(k, i, r, g, a, b, 0, 0);
         gin[i] = nb__sum_to(r, n, i);
@@ -171,9 +182,14 @@ static nb_tensor *pw_binary(nb__pw_op k, const nb_tensor *a, const nb_tensor *b)
     nb__node *n = d->op ? nb__record(d->op, out, 2, (const nb_tensor *[]){a, b}) : NULL;
     if (n) {
         n->iargs[0] = k;
-        if (d->saves == PW_SAVES_AB) {
-            nb__save(n, a);
-            nb__save(n, b);
+        int need = (nb__needs_grad(n, 0) ? d->needs[0] : 0) | (nb__needs_grad(n, 1) ? d->needs[1] : 0);
+        const nb_tensor *ins[2] = {a, b};
+        for (int j = 0; j < 2; j++) {
+            n->iargs[1 + j] = -1;
+            if (need & (1 << j)) {
+                n->iargs[1 + j] = n->n_saved;
+                nb__save(n, ins[j]);
+            }
         }
     }
     return out;

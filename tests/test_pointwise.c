@@ -3,7 +3,7 @@
  * float64, from tests/ref_pointwise.py (one row per op, pasted between the BEGIN/END markers); a
  * check that every public row of the table has a reference row; non-differentiable rows record
  * nothing; integer and bool dtypes; misuse (dtype classes, clamp's NaN bounds); and the README's
- * "Adding an op" walkthrough row equals the table's (tests/readme_pointwise.sh runs that part). */
+ * "Adding an op" walkthrough row equals the table's (tests/test_readme_pointwise.sh checks that part). */
 #include "testutil.h"
 
 #include <math.h>
@@ -301,6 +301,28 @@ START_TEST(test_integer_and_bool_dtypes)
 }
 END_TEST
 
+/* A binary row saves only what the needed gradients read: mul's gradient for w reads c alone, so
+ * changing w in place before backward is fine (w is not saved); div's gradient for b reads a. */
+START_TEST(test_saves_only_what_is_read)
+{
+    nb_tensor *w = nb_tensor_requires_grad_(nb_from_doubles((double[]){1, 2}, NB_DIMS(2), NB_F64), true);
+    nb_tensor *c = nb_from_doubles((double[]){3, -4}, NB_DIMS(2), NB_F64);
+    nb_tensor *y = nb_mul(w, c);
+    bool was = nb_set_grad_enabled(false);
+    nb_mul_scalar_(w, 2);
+    nb_set_grad_enabled(was);
+    nb_backward(y, nb_ones(NB_DIMS(2), NB_F64), false);
+    double gw[2];
+    nb_tensor_to_doubles(nb_tensor_grad(w), gw);
+    ck_assert(gw[0] == 3 && gw[1] == -4);
+    nb_tensor *q = nb_div(c, w); /* d/dw reads c and w: changing w now is caught */
+    nb_set_grad_enabled(false);
+    nb_mul_scalar_(w, 2);
+    nb_set_grad_enabled(was);
+    TU_EXPECT_ERROR("modified", nb_backward(q, nb_ones(NB_DIMS(2), NB_F64), false));
+}
+END_TEST
+
 START_TEST(test_misuse)
 {
     nb_tensor *i32 = nb_from_doubles((double[]){1, 2}, NB_DIMS(2), NB_I32);
@@ -327,6 +349,7 @@ int main(void)
     tcase_add_loop_test(tc, test_against_torch, 0, 2 * N_REFS);
     tcase_add_test(tc, test_nondifferentiable_record_nothing);
     tcase_add_test(tc, test_integer_and_bool_dtypes);
+    tcase_add_test(tc, test_saves_only_what_is_read);
     tcase_add_test(tc, test_misuse);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);
