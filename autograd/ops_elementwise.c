@@ -100,6 +100,7 @@ static const pw_desc k_pw[NB__PW_COUNT] = {
 
 static void check_class(const pw_desc *d, const nb_tensor *t)
 {
+    nb__check_live(d->name, t); /* debug mode: a released tensor is misuse */
     if (d->cls == PW_FLT)
         nb__check_float(d->name, t);
     else if (d->cls == PW_BOOL)
@@ -173,6 +174,7 @@ static void pw_binary_backward(nb__node *n, nb_tensor *g, nb_tensor **gin)
 static nb_tensor *pw_binary(nb__pw_op k, const nb_tensor *a, const nb_tensor *b)
 {
     const pw_desc *d = &k_pw[k];
+    nb__check_live(d->name, b);
     nb__check_same_dtype(d->name, a, b);
     check_class(d, a);
     int64_t sh[NB_MAX_DIMS];
