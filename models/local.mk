@@ -16,3 +16,5 @@ models_libnbmodels_la_LIBADD = $(JANSSON_LIBS)
 # interop: the installed chargpt finds libnabla.so next door ($prefix/lib) in any prefix, without
 # LD_LIBRARY_PATH or ldconfig (the build tree's libtool wrapper sets its own path)
 chargpt_LDFLAGS = $(AM_LDFLAGS) -Wl,-rpath,'$$ORIGIN/../lib'
+# LLaMA (llama2.c-style decoder)
+models_libnbmodels_la_SOURCES += models/llama.h models/llama.c

@@ -394,6 +394,20 @@ NB_API nb_tensor *nb_avg_pool2d(const nb_tensor *x, int64_t kh, int64_t kw, cons
 /* Average pooling over the last dim of x [N, C, L] or [C, L] (opts index [0]). */
 NB_API nb_tensor *nb_avg_pool1d(const nb_tensor *x, int64_t k, const nb_pool_opts *opts);
 
+/* ---- RMSNorm module (nn/modules_norm.c; LLaMA) ---------------------------------------------- */
+/* torch/llama2.c RMSNorm over the last dim of size `dim`: y = x / sqrt(mean(x^2) + eps) * weight,
+ * weight [dim] initialized to ones (parameter "weight"). nb_module_forward works on it. Misuse:
+ * dim <= 0 or eps < 0 (new); an input whose last dim is not `dim` (forward, naming the shape). */
+typedef struct nb_rms_norm_mod {
+    nb_module base;
+    int64_t dim;
+    double eps;
+    nb_tensor *weight;
+} nb_rms_norm_mod;
+NB_API nb_rms_norm_mod *nb_rms_norm_mod_new(nb_module *parent, const char *name, int64_t dim, double eps);
+/* x [..., dim] -> same shape (nb_rms_norm with normalized_ndim 1). */
+NB_API nb_tensor *nb_rms_norm_forward(nb_rms_norm_mod *n, const nb_tensor *x);
+
 #ifdef __cplusplus
 }
 #endif

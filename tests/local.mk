@@ -209,3 +209,9 @@ EXTRA_DIST += tests/ref_pointwise.py
 # README.md's "Adding an op" rows must be the real ones.
 TESTS += tests/test_readme_pointwise.sh
 EXTRA_DIST += tests/test_readme_pointwise.sh
+# LLaMA (llama2.c-style decoder): names, init, PyTorch parity (tests/ref_llama.py), trainability
+NB_TESTS += tests/test_llama
+tests_test_llama_SOURCES = tests/test_llama.c
+tests_test_llama_CFLAGS = $(TEST_CFLAGS) -I$(top_srcdir)/models -DNB_SRCDIR=\"$(abs_top_srcdir)\"
+tests_test_llama_LDADD = models/libnbmodels.la $(TEST_LDADD)
+EXTRA_DIST += tests/ref_llama.py
