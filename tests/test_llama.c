@@ -41,6 +41,26 @@ START_TEST(test_hidden_dim_rule)
 }
 END_TEST
 
+/* nb_rms_norm_mod: ones weight, the closed form x / sqrt(mean(x^2) + eps) * w, misuse. */
+START_TEST(test_rms_norm_module)
+{
+    nb_set_default_dtype(NB_F64);
+    nb_rms_norm_mod *n = nb_rms_norm_mod_new(NULL, NULL, 4, 1e-5);
+    double ones[4] = {1, 1, 1, 1};
+    tu_assert_values(n->weight, ones, 0);
+    ck_assert(nb_tensor_requires_grad(n->weight));
+    double xv[8] = {1, 2, 3, 4, -2, 0, 0, 2}, wv[4] = {0.5, 1, 2, -1};
+    NB_NO_GRAD { nb_copy_(n->weight, tu_tensor(NB_F64, NB_DIMS(4), wv)); }
+    nb_tensor *y = nb_module_forward(&n->base, tu_tensor(NB_F64, NB_DIMS(2, 4), xv));
+    double r0 = 1 / sqrt(30.0 / 4 + 1e-5), r1 = 1 / sqrt(8.0 / 4 + 1e-5);
+    double want[8] = {0.5 * r0, 2 * r0, 6 * r0, -4 * r0, -1 * r1, 0, 0, -2 * r1};
+    tu_assert_values(y, want, 1e-14);
+    TU_EXPECT_ERROR("does not fit RMSNorm(4)", nb_rms_norm_forward(n, nb_zeros(NB_DIMS(2, 3), NB_F64)));
+    TU_EXPECT_ERROR("must be positive", nb_rms_norm_mod_new(NULL, NULL, 0, 1e-5));
+    nb_module_free(&n->base);
+}
+END_TEST
+
 START_TEST(test_names_and_count)
 {
     for (int tied = 0; tied < 2; tied++) {
@@ -349,6 +369,7 @@ int main(void)
     tcase_add_checked_fixture(tc, tu_scope_setup, tu_scope_teardown);
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_hidden_dim_rule);
+    tcase_add_test(tc, test_rms_norm_module);
     tcase_add_test(tc, test_names_and_count);
     tcase_add_test(tc, test_init);
     tcase_add_test(tc, test_shapes_and_misuse);
