@@ -50,3 +50,11 @@ bench_bench_conv_SOURCES = bench/bench_conv.c
 bench_bench_conv_LDADD = libnabla_core.la $(JEMALLOC_LIBS)
 CLEANFILES += bench/bench_conv$(EXEEXT)
 EXTRA_DIST += bench/conv.sh bench/torch_conv.py
+
+# LLaMA: training tokens/s of the default char-size llama vs PyTorch (bench/torch_llama.py runs
+# both interleaved). Built only on request: make bench/bench_llama
+EXTRA_PROGRAMS += bench/bench_llama
+bench_bench_llama_SOURCES = bench/bench_llama.c
+bench_bench_llama_LDADD = models/libnbmodels.la libnabla_core.la $(JEMALLOC_LIBS) -lm
+CLEANFILES += bench/bench_llama$(EXEEXT)
+EXTRA_DIST += bench/torch_llama.py
