@@ -155,16 +155,31 @@ static nb_tensor *repeat_kv(const nb_tensor *x, int64_t n_rep)
     return nb_reshape(e, NB_DIMS(B, kvh * n_rep, T, hs));                        /* [B, nh, T, hs] */
 }
 
-static nb_tensor *attention_forward(nb_llama_attention *a, const nb_tensor *x)
+/* Per-layer KV cache for generation: keys (already rotated) and values of the positions so far. */
+typedef struct kv_cache {
+    nb_tensor *k, *v; /* [1, n_kv_heads, max_seq_len, hs] */
+    int64_t len;
+} kv_cache;
+
+/* x [B, T, D] at positions pos0 .. pos0+T-1 (pos0 = kv->len with a cache, else 0). */
+static nb_tensor *attention_forward(nb_llama_attention *a, const nb_tensor *x, kv_cache *kv)
 {
     int64_t B = nb_tensor_size(x, 0), T = nb_tensor_size(x, 1), D = nb_tensor_size(x, 2);
     int64_t nh = a->n_heads, kvh = a->n_kv_heads, hs = D / nh;
     nb_tensor *q = nb_view(nb_linear_forward(a->wq, x), NB_DIMS(B, T, nh, hs));  /* [B, T, nh, hs] */
     nb_tensor *k = nb_view(nb_linear_forward(a->wk, x), NB_DIMS(B, T, kvh, hs)); /* [B, T, kvh, hs] */
     nb_tensor *v = nb_view(nb_linear_forward(a->wv, x), NB_DIMS(B, T, kvh, hs)); /* [B, T, kvh, hs] */
-    q = nb_rope(nb_transpose(q, 1, 2), 0, a->rope_theta);                      /* [B, nh, T, hs], rotated */
-    k = nb_rope(nb_transpose(k, 1, 2), 0, a->rope_theta);                      /* [B, kvh, T, hs], rotated */
+    int64_t P = kv ? kv->len : 0;                                                /* cached positions */
+    q = nb_rope(nb_transpose(q, 1, 2), P, a->rope_theta);                      /* [B, nh, T, hs], rotated */
+    k = nb_rope(nb_transpose(k, 1, 2), P, a->rope_theta);                      /* [B, kvh, T, hs], rotated */
     v = nb_transpose(v, 1, 2);                                                   /* [B, kvh, T, hs] */
+    if (kv) { /* append, then attend over all P + T positions */
+        nb_copy_(nb_narrow(kv->k, 2, P, T), k);
+        nb_copy_(nb_narrow(kv->v, 2, P, T), v);
+        kv->len += T;
+        k = nb_narrow(kv->k, 2, 0, P + T); /* [1, kvh, P + T, hs] */
+        v = nb_narrow(kv->v, 2, 0, P + T);
+    }
     k = repeat_kv(k, nh / kvh);                                                  /* [B, nh, T, hs] */
     v = repeat_kv(v, nh / kvh);                                                  /* [B, nh, T, hs] */
     double scale = 1.0 / sqrt((double)hs);
@@ -187,10 +202,21 @@ static nb_tensor *feed_forward(nb_llama_feed_forward *f, const nb_tensor *x)
     return nb_module_forward(&f->dropout->base, nb_linear_forward(f->w2, h));              /* [B, T, D] */
 }
 
-static nb_tensor *block_forward(nb_llama_block *b, nb_tensor *x)
+static nb_tensor *block_forward(nb_llama_block *b, nb_tensor *x, kv_cache *kv)
 {
-    nb_tensor *h = nb_add(x, attention_forward(b->attention, nb_rms_norm_forward(b->attention_norm, x)));
+    nb_tensor *h = nb_add(x, attention_forward(b->attention, nb_rms_norm_forward(b->attention_norm, x), kv));
     return nb_add(h, feed_forward(b->feed_forward, nb_rms_norm_forward(b->ffn_norm, h)));
+}
+
+/* The transformer on idx [B, T]; with caches (one per layer), T new positions after the cached. */
+static nb_tensor *llama_logits(nb_llama *m, const nb_tensor *idx, kv_cache *caches)
+{
+    nb_tensor *h = nb_embedding_forward(m->tok_embeddings, idx); /* [B, T, D] */
+    h = nb_module_forward(&m->dropout->base, h);
+    for (int i = 0; i < nb_module_list_len(m->layers); i++)
+        h = block_forward((nb_llama_block *)nb_module_list_get(m->layers, i), h, caches ? &caches[i] : NULL);
+    h = nb_rms_norm_forward(m->norm, h);
+    return nb_fused_linear(h, m->output->weight, NULL); /* [B, T, V] */
 }
 
 nb_tensor *nb_llama_forward(nb_llama *m, const nb_tensor *idx)
@@ -202,13 +228,7 @@ nb_tensor *nb_llama_forward(nb_llama *m, const nb_tensor *idx)
         nb_fail("nb_llama_forward: cannot forward a sequence of length %lld, max_seq_len is only %lld", (long long)T,
                 (long long)m->config.max_seq_len);
     int scope = nb_scope_begin();
-    nb_tensor *h = nb_embedding_forward(m->tok_embeddings, idx); /* [B, T, D] */
-    h = nb_module_forward(&m->dropout->base, h);
-    for (int i = 0; i < nb_module_list_len(m->layers); i++)
-        h = block_forward((nb_llama_block *)nb_module_list_get(m->layers, i), h); /* [B, T, D] */
-    h = nb_rms_norm_forward(m->norm, h);
-    nb_tensor *logits = nb_fused_linear(h, m->output->weight, NULL); /* [B, T, V] */
-    return nb_scope_return(scope, logits);
+    return nb_scope_return(scope, llama_logits(m, idx, NULL));
 }
 
 nb_tensor *nb_llama_loss(const nb_tensor *logits, const nb_tensor *targets)
@@ -258,16 +278,38 @@ void nb_llama_generate(nb_llama *m, int64_t *ids, int64_t n_ids, const nb_sample
         gen = nb_default_generator();
     bool was_training = m->base.training, prev = nb_set_grad_enabled(false);
     nb_module_train(&m->base, false);
-    int64_t L = m->config.max_seq_len, n = n_ids;
+    const nb_llama_config *c = &m->config;
+    int64_t L = c->max_seq_len, n_layers = nb_module_list_len(m->layers), n = n_ids, fed = 0;
+    kv_cache *caches = NULL;
+    int keep = nb_scope_begin();
+    if (o->use_kv_cache) {
+        caches = calloc((size_t)n_layers, sizeof *caches);
+        if (!caches)
+            nb_fail("nb_llama_generate: out of memory");
+        nb_dtype dt = nb_tensor_dtype(m->tok_embeddings->weight);
+        for (int64_t i = 0; i < n_layers; i++) {
+            caches[i].k = nb_zeros(NB_DIMS(1, c->n_kv_heads, L, c->dim / c->n_heads), dt);
+            caches[i].v = nb_zeros(NB_DIMS(1, c->n_kv_heads, L, c->dim / c->n_heads), dt);
+        }
+    }
     for (int64_t step = 0; step < o->max_new_tokens; step++) {
         int scope = nb_scope_begin();
         int64_t start = n > L ? n - L : 0; /* crop the context to max_seq_len */
-        nb_tensor *idx = nb_from_data(ids + start, NB_DIMS(1, n - start), NB_I64);
-        nb_tensor *logits = nb_llama_forward(m, idx); /* [1, T, V] */
-        int64_t next = nb_sample_logits(nb_select(nb_select(logits, 0, 0), 0, n - start - 1), o, gen);
+        /* RoPE positions count from the window's start: once it slides, the cache is refilled */
+        bool incremental = caches && start == 0 && fed > 0;
+        if (caches && !incremental)
+            for (int64_t i = 0; i < n_layers; i++)
+                caches[i].len = 0;
+        int64_t from = incremental ? fed : start;
+        nb_tensor *idx = nb_from_data(ids + from, NB_DIMS(1, n - from), NB_I64);
+        nb_tensor *logits = llama_logits(m, idx, caches); /* [1, n - from, V] */
+        fed = caches && start == 0 ? n : 0;
+        int64_t next = nb_sample_logits(nb_select(nb_select(logits, 0, 0), 0, n - from - 1), o, gen);
         ids[n++] = next;
         nb_scope_end(scope);
     }
+    nb_scope_end(keep);
+    free(caches);
     nb_module_train(&m->base, was_training);
     nb_set_grad_enabled(prev);
 }

@@ -89,8 +89,10 @@ nb_optimizer *nb_llama_configure_optimizers(nb_llama *m, double weight_decay, do
 
 /* Appends o->max_new_tokens sampled ids (nb_sample_logits: temperature, top_k, top_p) to `ids`
  * (n_ids >= 1 given; the buffer holds n_ids + max_new_tokens). The context is cropped to
- * max_seq_len as llama2.c's generate does; no KV cache (o->use_kv_cache is ignored). Runs in eval
- * mode with grad off. */
+ * max_seq_len as llama2.c's generate does. o->use_kv_cache keeps each layer's rotated keys and
+ * values, so a step runs one new position (the same tokens as without it, up to rounding); when
+ * the window slides past max_seq_len the cache is refilled from the cropped context (RoPE
+ * positions restart at the window). Runs in eval mode with grad off. */
 void nb_llama_generate(nb_llama *m, int64_t *ids, int64_t n_ids, const nb_sample_opts *o, nb_generator *gen);
 
 #endif

@@ -178,6 +178,44 @@ START_TEST(test_causal)
 }
 END_TEST
 
+/* Generation with the KV cache draws the same tokens as full forwards (sampling at temperature 1,
+ * same seed), also after the window slides past max_seq_len 8; f64 and GQA (kvh 2). */
+START_TEST(test_generate_kv_cache)
+{
+    nb_set_default_dtype(NB_F64);
+    nb_llama_config c = tiny(2, false);
+    nb_generator gen;
+    nb_generator_seed(&gen, 9);
+    nb_llama *m = nb_llama_new(&c, &gen);
+    /* larger weights than the 0.02 init, so that the logits (and the draws) depend on every input */
+    nb_param_list l;
+    nb_module_parameters(&m->base, false, &l);
+    for (int i = 0; i < l.n; i++)
+        if (nb_tensor_ndim(l.params[i]) == 2)
+            nb_init_normal_(l.params[i], 0.0, 0.5, &gen);
+    nb_param_list_free(&l);
+    int64_t a[3 + 20] = {1, 2, 3}, b[3 + 20] = {1, 2, 3};
+    nb_sample_opts o = nb_sample_opts_default();
+    o.max_new_tokens = 20;
+    nb_generator g1, g2;
+    nb_generator_seed(&g1, 4);
+    nb_generator_seed(&g2, 4);
+    o.use_kv_cache = true;
+    nb_llama_generate(m, a, 3, &o, &g1);
+    o.use_kv_cache = false;
+    nb_llama_generate(m, b, 3, &o, &g2);
+    int distinct = 0;
+    for (int i = 0; i < 23; i++) {
+        ck_assert_msg(a[i] == b[i], "token %d: %lld with the cache, %lld without", i, (long long)a[i], (long long)b[i]);
+        ck_assert(a[i] >= 0 && a[i] < 11);
+        distinct += i > 3 && a[i] != a[i - 1];
+    }
+    ck_assert_int_gt(distinct, 3); /* sampled, not one token repeated */
+    ck_assert(m->base.training);
+    nb_module_free(&m->base);
+}
+END_TEST
+
 /* ---- with torch ----------------------------------------------------------------------------- */
 static void save(nb_llama *m, nb_tensor *x, nb_tensor *y, const char *path)
 {
@@ -374,6 +412,7 @@ int main(void)
     tcase_add_test(tc, test_init);
     tcase_add_test(tc, test_shapes_and_misuse);
     tcase_add_test(tc, test_causal);
+    tcase_add_test(tc, test_generate_kv_cache);
     tcase_add_test(tc, test_learns_periodic_text);
     suite_add_tcase(s, tc);
     bool torch = have_torch();
