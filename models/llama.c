@@ -49,8 +49,6 @@ int64_t nb_llama_hidden_dim(const nb_llama_config *c)
     return c->multiple_of * ((hidden + c->multiple_of - 1) / c->multiple_of);
 }
 
-/* silu(x) = x * sigmoid(x), torch.nn.functional.silu (switch to nb_silu once the library has it). */
-static nb_tensor *silu(const nb_tensor *x) { return nb_mul(x, nb_sigmoid(x)); }
 
 /* ---- modules -------------------------------------------------------------------------------- */
 static const nb_module_type attention_type = {"Attention", NULL, NULL};
@@ -198,7 +196,7 @@ static nb_tensor *attention_forward(nb_llama_attention *a, const nb_tensor *x, k
 /* SwiGLU: w2(silu(w1 x) * w3 x). */
 static nb_tensor *feed_forward(nb_llama_feed_forward *f, const nb_tensor *x)
 {
-    nb_tensor *h = nb_mul(silu(nb_linear_forward(f->w1, x)), nb_linear_forward(f->w3, x)); /* [B, T, hidden] */
+    nb_tensor *h = nb_mul(nb_silu(nb_linear_forward(f->w1, x)), nb_linear_forward(f->w3, x)); /* [B, T, hidden] */
     return nb_module_forward(&f->dropout->base, nb_linear_forward(f->w2, h));              /* [B, T, D] */
 }
 
