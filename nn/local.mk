@@ -21,3 +21,5 @@ libnabla_core_la_SOURCES += nn/optim_update_impl.h nn/optim_clip_impl.h
 libnabla_core_la_SOURCES += nn/conv.c nn/pool.c
 # RMSNorm module (LLaMA)
 libnabla_core_la_SOURCES += nn/modules_norm.c
+# recurrent layers (LSTM, GRU and their cells)
+libnabla_core_la_SOURCES += nn/rnn.c

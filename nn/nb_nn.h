@@ -407,6 +407,63 @@ typedef struct nb_rms_norm_mod {
 NB_API nb_rms_norm_mod *nb_rms_norm_mod_new(nb_module *parent, const char *name, int64_t dim, double eps);
 /* x [..., dim] -> same shape (nb_rms_norm with normalized_ndim 1). */
 NB_API nb_tensor *nb_rms_norm_forward(nb_rms_norm_mod *n, const nb_tensor *x);
+/* ==== recurrent layers (nn/rnn.c; torch.nn.LSTMCell, GRUCell, LSTM, GRU) ======================== */
+/* A cell: weight_ih [G*H, I], weight_hh [G*H, H], bias_ih, bias_hh [G*H] (NULL without bias),
+ * G = 4 for LSTM (gate rows i, f, g, o) and 3 for GRU (r, z, n), exactly torch's layout, so
+ * torch weights copy over unchanged. Init: every weight and bias ~ U(-1/sqrt(H), 1/sqrt(H)) from
+ * gen (NULL = default generator) in registration order weight_ih, weight_hh, bias_ih, bias_hh. */
+typedef struct nb_rnn_cell {
+    nb_module base;
+    int64_t input_size, hidden_size;
+    nb_tensor *weight_ih, *weight_hh, *bias_ih, *bias_hh;
+} nb_rnn_cell;
+typedef nb_rnn_cell nb_lstm_cell;
+typedef nb_rnn_cell nb_gru_cell;
+NB_API nb_lstm_cell *nb_lstm_cell_new(nb_module *parent, const char *name, int64_t input_size, int64_t hidden_size,
+                                      bool bias, nb_generator *gen);
+/* One LSTM step: x [B, I], h and c [B, H] (each NULL = zeros). Sets *h_out, *c_out to new
+ * references [B, H]: c' = f*c + i*g, h' = o*tanh(c'). Misuse: shapes that do not fit. */
+NB_API void nb_lstm_cell_forward(nb_lstm_cell *cell, const nb_tensor *x, const nb_tensor *h, const nb_tensor *c,
+                                 nb_tensor **h_out, nb_tensor **c_out);
+NB_API nb_gru_cell *nb_gru_cell_new(nb_module *parent, const char *name, int64_t input_size, int64_t hidden_size,
+                                    bool bias, nb_generator *gen);
+/* One GRU step: x [B, I], h [B, H] (NULL = zeros) → new h' [B, H] = (1-z)*n + z*h with
+ * n = tanh(W_in x + b_in + r*(W_hn h + b_hn)), as torch. */
+NB_API nb_tensor *nb_gru_cell_forward(nb_gru_cell *cell, const nb_tensor *x, const nb_tensor *h);
+
+/* Multi-layer LSTM / GRU (torch.nn.LSTM / GRU without dropout, unidirectional). Layer k has
+ * weight_ih_l{k} [G*H, I or H], weight_hh_l{k} [G*H, H], bias_ih_l{k}, bias_hh_l{k} [G*H]
+ * (registered in that order, layer by layer; init as the cells). The arrays below hold
+ * num_layers borrowed pointers (bias arrays all NULL without bias). */
+typedef struct nb_rnn {
+    nb_module base;
+    bool is_lstm, bias, batch_first;
+    int num_layers;
+    int64_t input_size, hidden_size;
+    nb_tensor **weight_ih, **weight_hh, **bias_ih, **bias_hh;
+} nb_rnn;
+typedef nb_rnn nb_lstm;
+typedef nb_rnn nb_gru;
+NB_API nb_lstm *nb_lstm_new(nb_module *parent, const char *name, int64_t input_size, int64_t hidden_size,
+                            int num_layers, bool bias, bool batch_first, nb_generator *gen);
+NB_API nb_gru *nb_gru_new(nb_module *parent, const char *name, int64_t input_size, int64_t hidden_size,
+                          int num_layers, bool bias, bool batch_first, nb_generator *gen);
+/* x [B, T, I] (batch_first) or [T, B, I], T, B >= 1, the weights' float dtype. h0, c0: initial
+ * state [num_layers, B, H], both or neither (NULL = zeros). Returns the last layer's hidden states
+ * [B, T, H] (or [T, B, H]), a new reference; *h_n, *c_n (when not NULL) get the final states
+ * [num_layers, B, H] as new references, still attached to the graph (detach them for truncated
+ * BPTT with nb_detach_carry). The input of all timesteps is projected by one GEMM per layer; each
+ * step computes h W_hh^T + b_hh and the gates. Misuse: shapes or dtypes that do not fit. */
+NB_API nb_tensor *nb_lstm_forward(nb_lstm *m, const nb_tensor *x, const nb_tensor *h0, const nb_tensor *c0,
+                                  nb_tensor **h_n, nb_tensor **c_n);
+NB_API nb_tensor *nb_gru_forward(nb_gru *m, const nb_tensor *x, const nb_tensor *h0, nb_tensor **h_n);
+/* Truncated BPTT in one call: replaces *slot by a detached copy-free view of t (nb_detach: same
+ * values, no history, no grad) owned by the SLOT, i.e. it outlives every open scope, and releases
+ * the tensor *slot held before (NULL allowed). t NULL just clears the slot. Returns the new *slot
+ * (borrowed). The caller releases the last one with nb_tensor_release (or nb_detach_carry(slot,
+ * NULL)). Typical loop: out = nb_lstm_forward(m, x, h, c, &hn, &cn); nb_detach_carry(&h, hn);
+ * nb_detach_carry(&c, cn); */
+NB_API nb_tensor *nb_detach_carry(nb_tensor **slot, const nb_tensor *t);
 
 #ifdef __cplusplus
 }

@@ -215,3 +215,8 @@ tests_test_llama_SOURCES = tests/test_llama.c
 tests_test_llama_CFLAGS = $(TEST_CFLAGS) -I$(top_srcdir)/models -DNB_SRCDIR=\"$(abs_top_srcdir)\"
 tests_test_llama_LDADD = models/libnbmodels.la $(TEST_LDADD)
 EXTRA_DIST += tests/ref_llama.py
+# recurrent layers (nn/rnn.c) and the char-rnn model
+NB_TESTS += tests/test_rnn
+tests_test_rnn_SOURCES = tests/test_rnn.c
+tests_test_rnn_CFLAGS = $(TEST_CFLAGS)
+tests_test_rnn_LDADD = $(TEST_LDADD)
