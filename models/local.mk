@@ -3,6 +3,8 @@
 noinst_LTLIBRARIES += models/libnbmodels.la
 models_libnbmodels_la_SOURCES = models/gpt.h models/gpt.c models/chardata.h models/chardata.c \
 	models/checkpoint.h models/checkpoint.c models/mlp_lm.h models/mlp_lm.c
+# char-rnn (LSTM/GRU language model)
+models_libnbmodels_la_SOURCES += models/char_rnn.h models/char_rnn.c
 
 bin_PROGRAMS += chargpt
 chargpt_SOURCES = models/chargpt.h models/chargpt.c models/chargpt_train.c models/chargpt_plot.c models/chargpt_args.c \

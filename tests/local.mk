@@ -220,3 +220,7 @@ NB_TESTS += tests/test_rnn
 tests_test_rnn_SOURCES = tests/test_rnn.c
 tests_test_rnn_CFLAGS = $(TEST_CFLAGS)
 tests_test_rnn_LDADD = $(TEST_LDADD)
+NB_TESTS += tests/test_char_rnn
+tests_test_char_rnn_SOURCES = tests/test_char_rnn.c
+tests_test_char_rnn_CFLAGS = $(TEST_CFLAGS) -I$(top_srcdir)/models
+tests_test_char_rnn_LDADD = models/libnbmodels.la $(TEST_LDADD)
