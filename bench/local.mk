@@ -58,3 +58,10 @@ bench_bench_llama_SOURCES = bench/bench_llama.c
 bench_bench_llama_LDADD = models/libnbmodels.la libnabla_core.la $(JEMALLOC_LIBS) -lm
 CLEANFILES += bench/bench_llama$(EXEEXT)
 EXTRA_DIST += bench/torch_llama.py
+# char LSTM training throughput vs PyTorch (bench/torch_rnn.py): make bench/bench_rnn && bench/bench_rnn
+EXTRA_PROGRAMS += bench/bench_rnn
+bench_bench_rnn_SOURCES = bench/bench_rnn.c
+bench_bench_rnn_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/models
+bench_bench_rnn_LDADD = models/libnbmodels.la libnabla_core.la $(JEMALLOC_LIBS) -lm
+CLEANFILES += bench/bench_rnn$(EXEEXT)
+EXTRA_DIST += bench/torch_rnn.py
