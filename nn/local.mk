@@ -23,3 +23,5 @@ libnabla_core_la_SOURCES += nn/conv.c nn/pool.c
 libnabla_core_la_SOURCES += nn/modules_norm.c
 # recurrent layers (LSTM, GRU and their cells)
 libnabla_core_la_SOURCES += nn/rnn.c
+# more modules: activations, RMSNorm, GroupNorm, BatchNorm1d/2d
+libnabla_core_la_SOURCES += nn/modules_more.c

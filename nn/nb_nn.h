@@ -393,6 +393,117 @@ NB_API nb_tensor *nb_max_pool1d(const nb_tensor *x, int64_t k, const nb_pool_opt
 NB_API nb_tensor *nb_avg_pool2d(const nb_tensor *x, int64_t kh, int64_t kw, const nb_pool_opts *opts);
 /* Average pooling over the last dim of x [N, C, L] or [C, L] (opts index [0]). */
 NB_API nb_tensor *nb_avg_pool1d(const nb_tensor *x, int64_t k, const nb_pool_opts *opts);
+/* ==== more modules: activations, GroupNorm, BatchNorm (nn/modules_more.c) =================== */
+/* Each has torch.nn's name (the type name), constructor defaults stated below, PyTorch's default
+ * init (norm weights ones, biases zeros), is created like the modules above (registered as child
+ * `name` of parent when not NULL) and has a typed forward plus the type's single-input forward
+ * (so nb_sequential runs it). Forwards return a new reference; x is borrowed. */
+
+/* Typed forwards of the modules above: nb_gelu(x, approx), nb_dropout(x, p, training, gen),
+ * nb_softmax(x, dim), nb_relu(x), nb_tanh(x). */
+NB_API nb_tensor *nb_gelu_forward(nb_gelu_mod *m, const nb_tensor *x);
+NB_API nb_tensor *nb_dropout_forward(nb_dropout_mod *m, const nb_tensor *x);
+NB_API nb_tensor *nb_softmax_forward(nb_softmax_mod *m, const nb_tensor *x);
+NB_API nb_tensor *nb_relu_forward(nb_relu_mod *m, const nb_tensor *x);
+NB_API nb_tensor *nb_tanh_forward(nb_tanh_mod *m, const nb_tensor *x);
+
+/* SiLU: x * sigmoid(x) (torch.nn.SiLU). */
+typedef struct nb_silu_mod {
+    nb_module base;
+} nb_silu_mod;
+NB_API nb_silu_mod *nb_silu_new(nb_module *parent, const char *name);
+NB_API nb_tensor *nb_silu_forward(nb_silu_mod *m, const nb_tensor *x);
+
+/* Sigmoid: 1 / (1 + exp(-x)). */
+typedef struct nb_sigmoid_mod {
+    nb_module base;
+} nb_sigmoid_mod;
+NB_API nb_sigmoid_mod *nb_sigmoid_new(nb_module *parent, const char *name);
+NB_API nb_tensor *nb_sigmoid_forward(nb_sigmoid_mod *m, const nb_tensor *x);
+
+/* Softplus: log(1 + exp(beta x)) / beta, and x itself where beta x > threshold (torch's defaults
+ * beta 1, threshold 20). Misuse: beta zero or not finite, threshold NaN. */
+typedef struct nb_softplus_mod {
+    nb_module base;
+    double beta, threshold;
+} nb_softplus_mod;
+NB_API nb_softplus_mod *nb_softplus_new(nb_module *parent, const char *name, double beta, double threshold);
+NB_API nb_tensor *nb_softplus_forward(nb_softplus_mod *m, const nb_tensor *x);
+
+/* LeakyReLU: x where x > 0, else negative_slope * x (torch's default slope 0.01; the gradient at
+ * 0 is the slope, as torch). Misuse: a slope that is not finite. */
+typedef struct nb_leaky_relu_mod {
+    nb_module base;
+    double negative_slope;
+} nb_leaky_relu_mod;
+NB_API nb_leaky_relu_mod *nb_leaky_relu_new(nb_module *parent, const char *name, double negative_slope);
+NB_API nb_tensor *nb_leaky_relu_forward(nb_leaky_relu_mod *m, const nb_tensor *x);
+
+/* Identity: returns x itself (a new reference, as torch returns the same tensor). */
+typedef struct nb_identity_mod {
+    nb_module base;
+} nb_identity_mod;
+NB_API nb_identity_mod *nb_identity_new(nb_module *parent, const char *name);
+NB_API nb_tensor *nb_identity_forward(nb_identity_mod *m, const nb_tensor *x);
+
+/* Flatten dims start_dim..end_dim (negative counts from the end) into one: nb_flatten (torch's
+ * defaults start_dim 1, end_dim -1). Dims out of range for x are misuse, at forward. */
+typedef struct nb_flatten_mod {
+    nb_module base;
+    int start_dim, end_dim;
+} nb_flatten_mod;
+NB_API nb_flatten_mod *nb_flatten_new(nb_module *parent, const char *name, int start_dim, int end_dim);
+NB_API nb_tensor *nb_flatten_forward(nb_flatten_mod *m, const nb_tensor *x);
+
+/* LogSoftmax over dim (stable; nb_log_softmax). */
+typedef struct nb_log_softmax_mod {
+    nb_module base;
+    int dim;
+} nb_log_softmax_mod;
+NB_API nb_log_softmax_mod *nb_log_softmax_new(nb_module *parent, const char *name, int dim);
+NB_API nb_tensor *nb_log_softmax_forward(nb_log_softmax_mod *m, const nb_tensor *x);
+
+/* RMSNorm: nb_rms_norm_mod below (nn/modules_norm.c). */
+
+/* GroupNorm(num_groups, num_channels, eps = 1e-5, affine = true): x [N, C, *] with C ==
+ * num_channels, statistics per (sample, group); weight [C] ones, bias [C] zeros (NULL without
+ * affine). Misuse: num_channels not divisible by num_groups (as torch, at construction); at
+ * forward, an input that is not [N, num_channels, *]. */
+typedef struct nb_group_norm_mod {
+    nb_module base;
+    int64_t num_groups, num_channels;
+    double eps;
+    nb_tensor *weight, *bias; /* NULL when not affine */
+} nb_group_norm_mod;
+NB_API nb_group_norm_mod *nb_group_norm_new(nb_module *parent, const char *name, int64_t num_groups,
+                                            int64_t num_channels, double eps, bool affine);
+NB_API nb_tensor *nb_group_norm_forward(nb_group_norm_mod *m, const nb_tensor *x);
+
+/* BatchNorm1d / BatchNorm2d(num_features, eps = 1e-5, momentum = 0.1, affine = true,
+ * track_running_stats = true). BatchNorm1d takes [N, C] or [N, C, L], BatchNorm2d [N, C, H, W],
+ * C == num_features. Parameters weight [C] ones, bias [C] zeros (NULL without affine); persistent
+ * buffers running_mean [C] zeros, running_var [C] ones (default dtype) and num_batches_tracked
+ * (int64, 0-dim, 0); without track_running_stats the three are empty (NULL, in no state dict).
+ * Training (or no running statistics): batch statistics; with track_running_stats each training
+ * forward adds 1 to num_batches_tracked and updates the running statistics in place with
+ * momentum (the unbiased batch variance), or, when momentum is NaN (torch's None), with the
+ * cumulative average factor 1 / num_batches_tracked. Eval: the running statistics. Misuse:
+ * num_features <= 0, eps < 0, momentum outside [0, 1] (NaN allowed); at forward, an input of the
+ * wrong rank or channel count (names both), a training batch with one value per channel. */
+typedef struct nb_batch_norm_mod {
+    nb_module base;
+    int64_t num_features;
+    int dims; /* 1 (BatchNorm1d) or 2 (BatchNorm2d) */
+    double eps, momentum;
+    bool affine, track_running_stats;
+    nb_tensor *weight, *bias;                                     /* NULL when not affine */
+    nb_tensor *running_mean, *running_var, *num_batches_tracked; /* NULL when not tracked */
+} nb_batch_norm_mod;
+NB_API nb_batch_norm_mod *nb_batch_norm1d_new(nb_module *parent, const char *name, int64_t num_features, double eps,
+                                              double momentum, bool affine, bool track_running_stats);
+NB_API nb_batch_norm_mod *nb_batch_norm2d_new(nb_module *parent, const char *name, int64_t num_features, double eps,
+                                              double momentum, bool affine, bool track_running_stats);
+NB_API nb_tensor *nb_batch_norm_forward(nb_batch_norm_mod *m, const nb_tensor *x);
 
 /* ---- RMSNorm module (nn/modules_norm.c; LLaMA) ---------------------------------------------- */
 /* torch/llama2.c RMSNorm over the last dim of size `dim`: y = x / sqrt(mean(x^2) + eps) * weight,
