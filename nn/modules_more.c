@@ -109,7 +109,7 @@ nb_identity_mod *nb_identity_new(nb_module *parent, const char *name)
 nb_tensor *nb_identity_forward(nb_identity_mod *m, const nb_tensor *x)
 {
     (void)m;
-    return nb_tensor_retain((nb_tensor *)x);
+    return nb__new_ref((nb_tensor *)x); /* a new reference, tracked by the open scope */
 }
 
 /* ---- activations with options --------------------------------------------------------------- */

@@ -393,6 +393,7 @@ NB_API nb_tensor *nb_max_pool1d(const nb_tensor *x, int64_t k, const nb_pool_opt
 NB_API nb_tensor *nb_avg_pool2d(const nb_tensor *x, int64_t kh, int64_t kw, const nb_pool_opts *opts);
 /* Average pooling over the last dim of x [N, C, L] or [C, L] (opts index [0]). */
 NB_API nb_tensor *nb_avg_pool1d(const nb_tensor *x, int64_t k, const nb_pool_opts *opts);
+
 /* ==== more modules: activations, GroupNorm, BatchNorm (nn/modules_more.c) =================== */
 /* Each has torch.nn's name (the type name), constructor defaults stated below, PyTorch's default
  * init (norm weights ones, biases zeros), is created like the modules above (registered as child

@@ -224,3 +224,9 @@ NB_TESTS += tests/test_char_rnn
 tests_test_char_rnn_SOURCES = tests/test_char_rnn.c
 tests_test_char_rnn_CFLAGS = $(TEST_CFLAGS) -I$(top_srcdir)/models
 tests_test_char_rnn_LDADD = models/libnbmodels.la $(TEST_LDADD)
+# more modules (nn/modules_more.c): activations, RMSNorm, GroupNorm, BatchNorm against torch.nn (tests/ref_modules.py)
+NB_TESTS += tests/test_modules_more
+tests_test_modules_more_SOURCES = tests/test_modules_more.c tests/refcase.c tests/refcase.h
+tests_test_modules_more_CFLAGS = $(TEST_CFLAGS)
+tests_test_modules_more_LDADD = $(TEST_LDADD)
+EXTRA_DIST += tests/ref_modules.py
