@@ -63,13 +63,6 @@ nb_tensor *nb_tanh_forward(nb_tanh_mod *m, const nb_tensor *x)
 }
 
 /* ---- activations without state -------------------------------------------------------------- */
-/* x * sigmoid(x), composed while nb_silu is not in nb_pointwise.def. */
-static nb_tensor *silu_op(const nb_tensor *x)
-{
-    int scope = nb_scope_begin();
-    return nb__scope_return(scope, nb_mul(x, nb_sigmoid(x)));
-}
-
 static nb_tensor *silu_fwd(nb_module *m, const nb_tensor *x) { return nb_silu_forward((nb_silu_mod *)m, x); }
 static const nb_module_type silu_type = {"SiLU", silu_fwd, NULL};
 nb_silu_mod *nb_silu_new(nb_module *parent, const char *name)
@@ -79,7 +72,7 @@ nb_silu_mod *nb_silu_new(nb_module *parent, const char *name)
 nb_tensor *nb_silu_forward(nb_silu_mod *m, const nb_tensor *x)
 {
     (void)m;
-    return silu_op(x);
+    return nb_silu(x);
 }
 
 static nb_tensor *sigmoid_fwd(nb_module *m, const nb_tensor *x)
@@ -113,18 +106,6 @@ nb_tensor *nb_identity_forward(nb_identity_mod *m, const nb_tensor *x)
 }
 
 /* ---- activations with options --------------------------------------------------------------- */
-/* log(1 + exp(beta x)) / beta, x where beta x > threshold; composed while nb_softplus is not in
- * nb_pointwise.def (exp's argument is clamped at the threshold so the unused branch stays finite
- * and its zero gradient does not become 0 * inf). */
-static nb_tensor *softplus_op(const nb_tensor *x, double beta, double threshold)
-{
-    int scope = nb_scope_begin();
-    nb_tensor *bx = nb_mul_scalar(x, beta);
-    nb_tensor *z = nb_clamp(bx, -HUGE_VAL, threshold);
-    nb_tensor *sp = nb_mul_scalar(nb_log(nb_add_scalar(nb_exp(z), 1.0)), 1.0 / beta);
-    return nb__scope_return(scope, nb_where(nb_compare_scalar(bx, threshold, NB_CMP_GT), x, sp));
-}
-
 static nb_tensor *softplus_fwd(nb_module *m, const nb_tensor *x)
 {
     return nb_softplus_forward((nb_softplus_mod *)m, x);
@@ -141,15 +122,7 @@ nb_softplus_mod *nb_softplus_new(nb_module *parent, const char *name, double bet
 }
 nb_tensor *nb_softplus_forward(nb_softplus_mod *m, const nb_tensor *x)
 {
-    return softplus_op(x, m->beta, m->threshold);
-}
-
-/* x where x > 0, else slope * x; composed while nb_leaky_relu is not in nb_pointwise.def. */
-static nb_tensor *leaky_relu_op(const nb_tensor *x, double slope)
-{
-    int scope = nb_scope_begin();
-    nb_tensor *pos = nb_compare_scalar(x, 0.0, NB_CMP_GT);
-    return nb__scope_return(scope, nb_where(pos, x, nb_mul_scalar(x, slope)));
+    return nb_softplus(x, m->beta, m->threshold);
 }
 
 static nb_tensor *leaky_relu_fwd(nb_module *m, const nb_tensor *x)
@@ -167,7 +140,7 @@ nb_leaky_relu_mod *nb_leaky_relu_new(nb_module *parent, const char *name, double
 }
 nb_tensor *nb_leaky_relu_forward(nb_leaky_relu_mod *m, const nb_tensor *x)
 {
-    return leaky_relu_op(x, m->negative_slope);
+    return nb_leaky_relu(x, m->negative_slope);
 }
 
 static nb_tensor *flatten_fwd(nb_module *m, const nb_tensor *x) { return nb_flatten_forward((nb_flatten_mod *)m, x); }
