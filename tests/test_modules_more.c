@@ -313,6 +313,21 @@ START_TEST(test_activation_shapes)
 }
 END_TEST
 
+/* Dropout's typed forward in training draws its mask from the module's generator as nb_dropout
+ * does (same seed, same values); eval returns x unchanged. */
+START_TEST(test_dropout_typed)
+{
+    nb_generator g1, g2;
+    nb_generator_seed(&g1, 7), nb_generator_seed(&g2, 7);
+    nb_dropout_mod *d = nb_dropout_new(NULL, NULL, 0.4, &g1);
+    nb_tensor *x = RC_FS(NB_F64, 2, 0.7, 0.3, 0.1, 8, 9);
+    tu_assert_close(nb_dropout_forward(d, x), nb_dropout(x, 0.4, true, &g2), 0, 0);
+    nb_module_train(&d->base, false);
+    tu_assert_close(nb_dropout_forward(d, x), x, 0, 0);
+    nb_module_free(&d->base);
+}
+END_TEST
+
 /* ==== norms ==================================================================================== */
 static nb_module *mk_rms(void) { return &nb_rms_norm_mod_new(NULL, NULL, 6, 1e-6)->base; }
 static nb_module *mk_gn(void) { return &nb_group_norm_new(NULL, NULL, 3, 6, 1e-5, true)->base; }
@@ -592,6 +607,7 @@ int main(void)
     tcase_add_checked_fixture(tc, tu_scope_setup, tu_scope_teardown);
     tcase_add_loop_test(tc, test_activation_matches_torch, 0, 2 * N_ACTS);
     tcase_add_test(tc, test_activation_shapes);
+    tcase_add_test(tc, test_dropout_typed);
     tcase_add_loop_test(tc, test_norm_matches_torch, 0, 2 * (int)(sizeof NORMS / sizeof NORMS[0]));
     tcase_add_loop_test(tc, test_bn_matches_torch, 0, 2 * (int)(sizeof BNS / sizeof BNS[0]));
     tcase_add_test(tc, test_bn_state_roundtrip);
