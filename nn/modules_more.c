@@ -263,7 +263,7 @@ nb_tensor *nb_batch_norm_forward(nb_batch_norm_mod *m, const nb_tensor *x)
     }
     /* eval without running statistics (not tracked) normalizes with the batch's, as torch */
     bool batch_stats = m->base.training || !m->track_running_stats;
-    return nb_batch_norm(x, batch_stats && !update ? NULL : m->running_mean,
-                         batch_stats && !update ? NULL : m->running_var, m->weight, m->bias, batch_stats, factor,
-                         m->eps);
+    bool running = update || !batch_stats; /* updated in training, read in eval */
+    return nb_batch_norm(x, running ? m->running_mean : NULL, running ? m->running_var : NULL, m->weight, m->bias,
+                         batch_stats, factor, m->eps);
 }
