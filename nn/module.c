@@ -2,6 +2,7 @@
  * names, training mode, parameter and buffer listing, dtype conversion, zero_grad, freeing. */
 #include "config.h"
 #include "nb__autograd.h"
+#include "nb__module.h"
 #include "nb_nn.h"
 
 #include <stdlib.h>
@@ -243,7 +244,8 @@ typedef struct {
     nb_param_list *l;
     int cap;
     bool aliases;
-    int buffers; /* 0: parameters; 1: every buffer; 2: persistent buffers */
+    int buffers; /* 0: parameters; 1: every buffer; 2: persistent buffers; 3: parameters, then
+                  * persistent buffers, module by module (a state dict's order, as torch's) */
 } collect_ctx;
 
 static bool listed(const nb_param_list *l, const nb_tensor *t)
@@ -254,14 +256,16 @@ static bool listed(const nb_param_list *l, const nb_tensor *t)
     return false;
 }
 
-static void collect(collect_ctx *c, nb_module *m, const char *prefix)
+/* Appends m's own parameters (bufs false) or buffers (bufs true; only persistent ones when
+ * persistent_only) under prefix. */
+static void collect_own(collect_ctx *c, nb_module *m, const char *prefix, bool bufs, bool persistent_only)
 {
-    int n = c->buffers ? m->n_buffers : m->n_params;
+    int n = bufs ? m->n_buffers : m->n_params;
     for (int i = 0; i < n; i++) {
-        nb_tensor *t = c->buffers ? m->buffers[i] : m->params[i];
-        if (!t || (c->buffers == 2 && !m->buffer_persistent[i]) || (!c->aliases && listed(c->l, t)))
+        nb_tensor *t = bufs ? m->buffers[i] : m->params[i];
+        if (!t || (persistent_only && !m->buffer_persistent[i]) || (!c->aliases && listed(c->l, t)))
             continue;
-        const char *own = c->buffers ? m->buffer_names[i] : m->param_names[i];
+        const char *own = bufs ? m->buffer_names[i] : m->param_names[i];
         size_t len = strlen(prefix) + strlen(own) + 2;
         char *name = malloc(len);
         if (!name)
@@ -275,6 +279,14 @@ static void collect(collect_ctx *c, nb_module *m, const char *prefix)
         c->l->names[c->l->n] = name;
         c->l->params[c->l->n++] = t;
     }
+}
+
+static void collect(collect_ctx *c, nb_module *m, const char *prefix)
+{
+    if (c->buffers != 1 && c->buffers != 2)
+        collect_own(c, m, prefix, false, false);
+    if (c->buffers)
+        collect_own(c, m, prefix, true, c->buffers != 1);
     for (int i = 0; i < m->n_children; i++) {
         size_t len = strlen(prefix) + strlen(m->child_names[i]) + 2;
         char *p = malloc(len);
@@ -290,6 +302,13 @@ void nb_module_parameters(nb_module *m, bool with_aliases, nb_param_list *out)
 {
     memset(out, 0, sizeof *out);
     collect_ctx c = {out, 0, with_aliases, 0};
+    collect(&c, m, "");
+}
+
+void nb__module_state_tensors(nb_module *m, bool with_aliases, nb_param_list *out)
+{
+    memset(out, 0, sizeof *out);
+    collect_ctx c = {out, 0, with_aliases, 3};
     collect(&c, m, "");
 }
 

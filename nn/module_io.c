@@ -2,39 +2,16 @@
  * state_dict semantics). */
 #include "config.h"
 #include "nb__autograd.h"
+#include "nb__module.h"
 #include "nb_nn.h"
 #include "nb_state_dict.h"
 
 #include <stdlib.h>
 
-/* Parameters (all names, or each tensor once), then persistent buffers: what a state dict holds. */
-static void state_tensors(nb_module *m, bool with_aliases, nb_param_list *out)
-{
-    nb_param_list b;
-    nb_module_parameters(m, with_aliases, out);
-    nb_module_buffers(m, true, &b);
-    if (b.n) {
-        char **names = realloc(out->names, (size_t)(out->n + b.n) * sizeof *names);
-        nb_tensor **ts = names ? realloc(out->params, (size_t)(out->n + b.n) * sizeof *ts) : NULL;
-        if (names)
-            out->names = names;
-        if (!ts)
-            nb__fail("nb_module_state_dict: out of memory");
-        out->params = ts;
-        for (int i = 0; i < b.n; i++) {
-            out->names[out->n + i] = b.names[i];
-            out->params[out->n + i] = b.params[i];
-        }
-        out->n += b.n;
-        free(b.names); /* the names moved to out */
-        free(b.params);
-    }
-}
-
 struct nb_state_dict *nb_module_state_dict(nb_module *m)
 {
     nb_param_list l;
-    state_tensors(m, false, &l);
+    nb__module_state_tensors(m, false, &l);
     nb_state_dict *sd = nb_state_dict_new();
     for (int i = 0; i < l.n; i++)
         nb_state_dict_add(sd, l.names[i], l.params[i]);
@@ -56,8 +33,8 @@ static void list_add(char *buf, size_t cap, const char *name)
 nb_status nb_module_load_state_dict(nb_module *m, const struct nb_state_dict *sd, bool strict)
 {
     nb_param_list all, uniq;
-    state_tensors(m, true, &all);
-    state_tensors(m, false, &uniq);
+    nb__module_state_tensors(m, true, &all);
+    nb__module_state_tensors(m, false, &uniq);
     char missing[400] = "", unexpected[400] = "";
     nb_status st = NB_OK;
     /* 1. validate: every key names a parameter of the right shape */

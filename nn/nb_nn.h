@@ -124,9 +124,10 @@ NB_API void nb_module_to_dtype(nb_module *m, nb_dtype dt);
 
 /* ==== state dicts ============================================================================ */
 struct nb_state_dict; /* nn/nb_state_dict.h */
-/* A new state dict holding (references to) every parameter under its full name, then every
- * persistent buffer; a tied tensor appears once, under its first name (as safetensors stores
- * shared tensors once). */
+/* A new state dict holding (references to) every parameter and persistent buffer under its full
+ * name, in torch's order (module by module: its parameters, its persistent buffers, then its
+ * children's); a tied tensor appears once, under its first name (as safetensors stores shared
+ * tensors once). */
 NB_API struct nb_state_dict *nb_module_state_dict(nb_module *m);
 /* Copies values from sd into the module's parameters and persistent buffers (dtype converted).
  * strict: every parameter and persistent buffer must be present (under any of its names) and
