@@ -17,7 +17,9 @@
 # three val/train curves overlaid), samples.md (each model's text after "I saw a cat jumping onto
 # the table,", sampled with one seed) and results.txt (each run's full-split val loss from
 # `chargpt eval`). Takes about 3 minutes per run on an idle 2-core Zen 3 (~9 in all); EXP_ITERS=N
-# shortens it, EXP_ARGS adds train options (e.g. a smaller model for a quick check).
+# shortens it, EXP_ARGS adds train options (e.g. a smaller model for a quick check), EXP_JOBS=3 runs
+# the three trainings at once with one thread each (the same numbers: results do not depend on the
+# thread count).
 set -eu
 SRCDIR=$(cd "$(dirname "$0")/.." && pwd)
 BUILDDIR=${1:-$SRCDIR}
@@ -38,23 +40,38 @@ warmup=$(( ITERS >= 1000 ? 100 : ITERS / 10 ))
 # full-split losses and the samples compare where each schedule ended
 common="--data $DATA --max-iters $ITERS --eval-interval $eval_interval --seed 1337 --quiet --always-save-checkpoint ${EXP_ARGS:-}"
 
-mkdir -p "$OUT"
-: >"$OUT/results.txt"
-for run in constant multistep cosine; do
-    case $run in
-    constant) sched="--lr-schedule constant" ;;
-    multistep) sched="--lr-schedule multistep --gamma $gamma" ;;
-    cosine) sched="--lr-schedule cosine --lr-decay-iters $ITERS --warmup-iters $warmup" ;;
+sched_of() {
+    case $1 in
+    constant) echo "--lr-schedule constant" ;;
+    multistep) echo "--lr-schedule multistep --gamma $gamma" ;;
+    cosine) echo "--lr-schedule cosine --lr-decay-iters $ITERS --warmup-iters $warmup" ;;
     esac
-    rm -rf "${OUT:?}/$run" # this script's own run directory: a fresh run every time
-    echo "== $run: chargpt train $sched ($ITERS iterations)"
+}
+train() { # train RUN: one run into its own fresh directory, its time in RUN.seconds
+    rm -rf "${OUT:?}/$1" # this script's own run directory: a fresh run every time
+    echo "== $1: chargpt train $(sched_of "$1") ($ITERS iterations)"
     start=$(date +%s)
     # shellcheck disable=SC2086 # word splitting of the option lists intended
-    "$CHARGPT" train $common $sched --out-dir "$OUT/$run"
-    took=$(( $(date +%s) - start ))
+    "$CHARGPT" train $common $(sched_of "$1") --out-dir "$OUT/$1" ${EXP_JOBS:+--threads 1} || return 1
+    echo $(( $(date +%s) - start )) >"$OUT/$1.seconds"
+}
+
+mkdir -p "$OUT"
+: >"$OUT/results.txt"
+if [ "${EXP_JOBS:-1}" -gt 1 ]; then # the three runs at once, one thread each (same results)
+    for run in constant multistep cosine; do train $run & done
+    fail=0
+    for run in constant multistep cosine; do wait -n 2>/dev/null || wait || fail=1; done
+    [ $fail = 0 ] || { echo "lr_decay_experiment: a run failed" >&2; exit 1; }
+else
+    for run in constant multistep cosine; do train $run; done
+fi
+for run in constant multistep cosine; do
+    [ -s "$OUT/$run.seconds" ] || { echo "lr_decay_experiment: the $run run failed" >&2; exit 1; }
     val=$("$CHARGPT" eval --checkpoint "$OUT/$run/ckpt.safetensors" --data "$DATA" --split val |
         sed -n 's/.*loss \([0-9.]*\).*/\1/p' | tail -n 1)
-    printf '%-10s full-split val loss %s  (%s; %d s)\n' "$run" "$val" "$sched" "$took" | tee -a "$OUT/results.txt"
+    printf '%-10s full-split val loss %s  (%s; %d s)\n' "$run" "$val" "$(sched_of $run)" "$(cat "$OUT/$run.seconds")" |
+        tee -a "$OUT/results.txt"
 done
 
 "$CHARGPT" plot "$OUT/constant" "$OUT/multistep" "$OUT/cosine" --output "$OUT/loss.png"
