@@ -99,6 +99,23 @@ PW_DECLARE_HELPERS(double)
 #define gelu_erf_grad(x) PW_BY_TYPE(x, gelu_erf_grad_float, gelu_erf_grad_double)
 #define sigmoid_of(x) PW_BY_TYPE(x, sigmoid_of_float, sigmoid_of_double)
 #define is_nan(x) _Generic((x), float: isnan_float, double: isnan_double, default: never_nan)(x)
+/* Integer arithmetic wraps (two's complement, as PyTorch) instead of overflowing, which C leaves
+ * undefined; the float versions are the plain expressions, so float results are unchanged. */
+static inline float add_float(float a, float b) { return a + b; }
+static inline double add_double(double a, double b) { return a + b; }
+static inline float sub_float(float a, float b) { return a - b; }
+static inline double sub_double(double a, double b) { return a - b; }
+static inline float mul_float(float a, float b) { return a * b; }
+static inline double mul_double(double a, double b) { return a * b; }
+static inline float add_scaled_float(float a, float p, float b) { return a + p * b; }
+static inline double add_scaled_double(double a, double p, double b) { return a + p * b; }
+static inline int32_t add_scaled_i32(int32_t a, int32_t p, int32_t b) { return nb__wrap_add_i32(a, nb__wrap_mul_i32(p, b)); }
+static inline int64_t add_scaled_i64(int64_t a, int64_t p, int64_t b) { return nb__wrap_add_i64(a, nb__wrap_mul_i64(p, b)); }
+#define PW_ARITH(x, f32, f64, i32, i64) _Generic((x), float: f32, double: f64, int32_t: i32, int64_t: i64)
+#define wadd(a, b) PW_ARITH(a, add_float, add_double, nb__wrap_add_i32, nb__wrap_add_i64)(a, b)
+#define wsub(a, b) PW_ARITH(a, sub_float, sub_double, nb__wrap_sub_i32, nb__wrap_sub_i64)(a, b)
+#define wmul(a, b) PW_ARITH(a, mul_float, mul_double, nb__wrap_mul_i32, nb__wrap_mul_i64)(a, b)
+#define wadd_scaled(a, p, b) PW_ARITH(a, add_scaled_float, add_scaled_double, add_scaled_i32, add_scaled_i64)(a, p, b)
 
 #define PW_CMP_CASES(LOOP)                  \
     switch ((nb__cmp)c->op) {               \

@@ -112,7 +112,9 @@ static inline bool nan_never(int64_t v)
 
 /* ---- sum / mean ----------------------------------------------------------------------------- */
 #define FIN_FLOAT(acc) ((acc) * scale)
-#define FIN_INT(acc) (acc)
+/* integer sums accumulate in uint64_t: they wrap as PyTorch's int64 sums do, where signed
+ * overflow would be undefined */
+#define FIN_INT(acc) ((int64_t)(acc))
 #define ROW_BLOCK 1024
 
 /* Column block width for scheme B: wide (long contiguous row reads) but split enough to give
@@ -153,17 +155,17 @@ static void split_at(const nb_tensor *t, int dim, int64_t *outer, int64_t *size,
 #define NB_FLOAT 1
 #include "k_reduce_impl.h"
 #define NB_T int32_t
-#define NB_ACC int64_t
+#define NB_ACC uint64_t
 #define NB_OUT int64_t
 #define NB_FIN FIN_INT
 #include "k_reduce_impl.h"
 #define NB_T int64_t
-#define NB_ACC int64_t
+#define NB_ACC uint64_t
 #define NB_OUT int64_t
 #define NB_FIN FIN_INT
 #include "k_reduce_impl.h"
 #define NB_T uint8_t
-#define NB_ACC int64_t
+#define NB_ACC uint64_t
 #define NB_OUT int64_t
 #define NB_FIN FIN_INT
 #include "k_reduce_impl.h"

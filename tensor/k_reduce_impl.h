@@ -1,6 +1,6 @@
 /* k_reduce_impl.h — the reduction kernels of k_reduce.c for one element type, included once per
  * type with
- *   NB_T     element type                NB_ACC  accumulator of sums (double; int64_t for integers)
+ *   NB_T     element type                NB_ACC  accumulator of sums (double; uint64_t for integers, wrapping)
  *   NB_OUT   element type of sums (NB_T; int64_t for integers)
  *   NB_FIN(acc)  a sum's final value (FIN_FLOAT: acc * scale; FIN_INT: acc)
  *   NB_FLOAT defined for float types: adds max_run, var / std / logsumexp, softmax and the
