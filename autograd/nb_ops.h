@@ -122,7 +122,8 @@ NB_API nb_tensor *nb_zero_(nb_tensor *t);
 
 /* ==== reductions and softmax (autograd/ops_reduce.c) ========================================= */
 /* Reductions take a dim list (NB_AXES(...), or NB_ALL_AXES for every dim). A dim listed twice is
- * misuse. keepdim keeps reduced dims with size 1. Sums accumulate in double. nb_sum of an int32,
+ * misuse. keepdim keeps reduced dims with size 1. Float sums accumulate in double; integer sums
+ * wrap on overflow as PyTorch's int64 sums do. nb_sum of an int32,
  * int64 or bool tensor gives int64; mean, var, std and logsumexp take float tensors only. */
 NB_API nb_tensor *nb_sum(const nb_tensor *t, int ndims, const int *dims, bool keepdim);
 NB_API nb_tensor *nb_mean(const nb_tensor *t, int ndims, const int *dims, bool keepdim);
