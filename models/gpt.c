@@ -207,30 +207,7 @@ nb_tensor *nb_gpt_loss(const nb_tensor *logits, const nb_tensor *targets)
 
 nb_optimizer *nb_gpt_configure_optimizers(nb_gpt *g, double weight_decay, double lr, double beta1, double beta2)
 {
-    nb_param_list l;
-    nb_module_parameters(&g->base, false, &l);
-    nb_tensor **decay = calloc((size_t)l.n, sizeof *decay), **no_decay = calloc((size_t)l.n, sizeof *no_decay);
-    if (!decay || !no_decay)
-        nb_fail("nb_gpt_configure_optimizers: out of memory");
-    int nd = 0, nn = 0;
-    for (int i = 0; i < l.n; i++) {
-        if (nb_tensor_ndim(l.params[i]) >= 2)
-            decay[nd++] = l.params[i];
-        else
-            no_decay[nn++] = l.params[i];
-    }
-    nb_adam_opts ao = nb_adamw_opts_default();
-    ao.lr = lr, ao.beta1 = beta1, ao.beta2 = beta2, ao.eps = 1e-8, ao.weight_decay = weight_decay;
-    nb_optimizer *opt = nb_adamw_new(nd, decay, &ao);
-    if (nn) {
-        nb_param_group_opts go = nb_param_group_opts_inherit();
-        go.weight_decay = 0.0;
-        nb_optimizer_add_param_group(opt, nn, no_decay, &go);
-    }
-    free(decay);
-    free(no_decay);
-    nb_param_list_free(&l);
-    return opt;
+    return nb_module_adamw_new(&g->base, weight_decay, lr, beta1, beta2);
 }
 
 /* ---- generation ----------------------------------------------------------------------------- */

@@ -1,5 +1,5 @@
 # nn/ — modules, losses, optimizers, LR schedulers, safetensors checkpoints.
-libnabla_core_la_SOURCES += nn/nb_nn.h nn/nb__module.h nn/module.c nn/modules.c nn/init.c nn/functional.c nn/module_io.c \
+libnabla_core_la_SOURCES += nn/nb_nn.h nn/nb__module.h nn/module.c nn/optim_groups.c nn/modules.c nn/init.c nn/functional.c nn/module_io.c \
 	tensor/nb__k_nn.h tensor/k_nn.c
 include_HEADERS += nn/nb_nn.h
 libnabla_core_la_SOURCES += nn/nb_state_dict.h nn/state_dict.c nn/nb_safetensors.h nn/nb__safetensors.h nn/safetensors.c

@@ -155,6 +155,14 @@ NB_API double nb_clip_grad_norm(int n, nb_tensor *const *params, double max_norm
 /* The same over all parameters of opt. */
 NB_API double nb_optimizer_clip_grad_norm(nb_optimizer *opt, double max_norm);
 
+/* ---- a model's optimizer, as nanoGPT's configure_optimizers (nn/optim_groups.c) --------------- */
+struct nb_module;
+/* AdamW (eps 1e-8) over every parameter of the module tree m: group 0, with weight_decay, holds
+ * the parameters of two or more dims (matmul weights, embeddings); group 1 (when any), without
+ * decay, the rest (norm weights, biases). Free with nb_optimizer_free. */
+NB_API nb_optimizer *nb_module_adamw_new(struct nb_module *m, double weight_decay, double lr, double beta1,
+                                         double beta2);
+
 #ifdef __cplusplus
 }
 #endif
