@@ -1,5 +1,5 @@
 #!/bin/sh
-# bench/plot_loss.sh — regenerates bench/chargpt_loss.png (README, "Results"): train and val loss of
+# bench/plot_loss.sh — draws bench/chargpt_loss.png (not committed): train and val loss of
 # the default char GPT (nanoGPT's CPU shakespeare_char config: warmup + cosine decay) beside the
 # original mini-project's schedule (MultiStepLR every 50 steps, --gamma 0.9), seed 1337, each run
 # labelled by its schedule in the legend.
