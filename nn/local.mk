@@ -25,3 +25,5 @@ libnabla_core_la_SOURCES += nn/modules_norm.c
 libnabla_core_la_SOURCES += nn/rnn.c
 # more modules: activations, RMSNorm, GroupNorm, BatchNorm1d/2d
 libnabla_core_la_SOURCES += nn/modules_more.c
+# convolution and pooling modules (Conv1d/2d, MaxPool/AvgPool 1d/2d, AdaptiveAvgPool2d)
+libnabla_core_la_SOURCES += nn/modules_conv.c

@@ -578,6 +578,85 @@ NB_API nb_tensor *nb_gru_forward(nb_gru *m, const nb_tensor *x, const nb_tensor 
  * nb_detach_carry(&c, cn); */
 NB_API nb_tensor *nb_detach_carry(nb_tensor **slot, const nb_tensor *t);
 
+/* ---- convolution and pooling modules, RMSNorm without weight (nn/modules_conv.c, nn/modules_norm.c) ---- */
+/* Conv1d / Conv2d(in_channels, out_channels, kernel_size, opts, bias) as torch.nn.Conv1d/Conv2d:
+ * opts (NULL = defaults) carries stride, padding, dilation, groups and padding "same"
+ * (opts->padding_same) as nb_conv_opts; Conv1d uses index [0] of its arrays (the module stores
+ * [1] as the defaults). Parameters weight [out, in/groups, k] (Conv1d) or [out, in/groups, kh,
+ * kw] (Conv2d) and bias [out] (NULL without bias). Init as torch's reset_parameters: weight
+ * kaiming_uniform_(a = sqrt(5)), i.e. U(-1/sqrt(fan_in), 1/sqrt(fan_in)) with fan_in =
+ * in/groups * kernel elements, then bias U(-1/sqrt(fan_in), 1/sqrt(fan_in)), drawn from gen (NULL
+ * = default generator) in that order. Misuse (at construction, as torch): a size or groups < 1,
+ * channels not divisible by groups, kernel/stride/dilation < 1, padding < 0, padding_same with a
+ * stride != 1. */
+typedef struct nb_conv_mod {
+    nb_module base;
+    int dims; /* 1 (Conv1d) or 2 (Conv2d) */
+    int64_t in_channels, out_channels;
+    int64_t kernel_size[2]; /* {kh, kw}; Conv1d {k, 1} */
+    nb_conv_opts opts;
+    nb_tensor *weight, *bias; /* bias NULL when disabled */
+} nb_conv_mod;
+NB_API nb_conv_mod *nb_conv1d_new(nb_module *parent, const char *name, int64_t in_channels, int64_t out_channels,
+                                  int64_t kernel_size, const nb_conv_opts *opts, bool bias, nb_generator *gen);
+NB_API nb_conv_mod *nb_conv2d_new(nb_module *parent, const char *name, int64_t in_channels, int64_t out_channels,
+                                  int64_t kh, int64_t kw, const nb_conv_opts *opts, bool bias, nb_generator *gen);
+/* x [N, in, L] or [in, L] (Conv1d), [N, in, H, W] or [in, H, W] (Conv2d) → nb_conv1d/nb_conv2d
+ * with the module's weight, bias and opts (output sizes there). Misuse: another rank or channel
+ * count (names the shape and the module), then the op's own checks. */
+NB_API nb_tensor *nb_conv_forward(nb_conv_mod *m, const nb_tensor *x);
+
+/* MaxPool1d/2d and AvgPool1d/2d(kernel_size, opts) as torch.nn's: opts (NULL = defaults) as
+ * nb_pool_opts (stride 0 = the kernel size, torch's default, resolved at construction;
+ * padding in [0, kernel/2]; dilation for max pooling only; ceil_mode; count_include_pad for
+ * average pooling, default true as torch). No parameters or buffers. Misuse at construction:
+ * kernel or dilation < 1, stride < 0, padding outside [0, kernel/2], dilation != 1 for average
+ * pooling; at forward, the op's checks (nb_max_pool2d …). */
+typedef struct nb_pool_mod {
+    nb_module base;
+    int dims; /* 1 or 2 */
+    bool is_max;
+    int64_t kernel_size[2]; /* {kh, kw}; 1-D {k, 1} */
+    nb_pool_opts opts;      /* stride resolved (never 0) */
+} nb_pool_mod;
+typedef nb_pool_mod nb_max_pool_mod;
+typedef nb_pool_mod nb_avg_pool_mod;
+NB_API nb_max_pool_mod *nb_max_pool1d_new(nb_module *parent, const char *name, int64_t kernel_size,
+                                          const nb_pool_opts *opts);
+NB_API nb_max_pool_mod *nb_max_pool2d_new(nb_module *parent, const char *name, int64_t kh, int64_t kw,
+                                          const nb_pool_opts *opts);
+NB_API nb_avg_pool_mod *nb_avg_pool1d_new(nb_module *parent, const char *name, int64_t kernel_size,
+                                          const nb_pool_opts *opts);
+NB_API nb_avg_pool_mod *nb_avg_pool2d_new(nb_module *parent, const char *name, int64_t kh, int64_t kw,
+                                          const nb_pool_opts *opts);
+/* x [N, C, L] or [C, L] (1-D), [N, C, H, W] or [C, H, W] (2-D) → nb_max_pool1d/2d or
+ * nb_avg_pool1d/2d. Misuse: a max module given to nb_avg_pool_forward or the reverse. */
+NB_API nb_tensor *nb_max_pool_forward(nb_max_pool_mod *m, const nb_tensor *x);
+NB_API nb_tensor *nb_avg_pool_forward(nb_avg_pool_mod *m, const nb_tensor *x);
+
+/* torch.nn.functional.adaptive_avg_pool2d: x [N, C, H, W] or [C, H, W] (float) → [..., oh, ow];
+ * output cell (i, j) averages rows [floor(i*H/oh), ceil((i+1)*H/oh)) and the same columns of W;
+ * oh or ow 0 keeps that size (torch's None). Not an op of its own: per dim, one nb_avg_pool2d
+ * when the size divides evenly (oh = 1 included), else a nb_narrow + nb_mean per cell and a
+ * nb_cat; differentiable through those. Misuse: rank, non-float, an empty input, a negative
+ * size. */
+NB_API nb_tensor *nb_adaptive_avg_pool2d(const nb_tensor *x, int64_t oh, int64_t ow);
+/* AdaptiveAvgPool2d((oh, ow)) (oh = ow = 1: global average pooling); 0 keeps the input's size. */
+typedef struct nb_adaptive_avg_pool2d_mod {
+    nb_module base;
+    int64_t output_size[2];
+} nb_adaptive_avg_pool2d_mod;
+NB_API nb_adaptive_avg_pool2d_mod *nb_adaptive_avg_pool2d_new(nb_module *parent, const char *name, int64_t oh,
+                                                              int64_t ow);
+NB_API nb_tensor *nb_adaptive_avg_pool2d_forward(nb_adaptive_avg_pool2d_mod *m, const nb_tensor *x);
+
+/* RMSNorm(dim, eps, elementwise_affine) as torch.nn.RMSNorm (torch >= 2.4): as
+ * nb_rms_norm_mod_new, and without elementwise_affine no weight parameter (n->weight NULL,
+ * y = x / sqrt(mean(x^2) + eps)). eps NaN is torch's eps=None: the machine epsilon of the input's
+ * dtype (FLT_EPSILON, DBL_EPSILON), chosen at each forward. Misuse: dim <= 0, eps < 0. */
+NB_API nb_rms_norm_mod *nb_rms_norm_mod_new_ex(nb_module *parent, const char *name, int64_t dim, double eps,
+                                               bool elementwise_affine);
+
 #ifdef __cplusplus
 }
 #endif
