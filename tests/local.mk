@@ -232,7 +232,7 @@ tests_test_modules_more_LDADD = $(TEST_LDADD)
 EXTRA_DIST += tests/ref_modules.py
 # convolution/pooling modules, RMSNorm without weight, and a small CNN against PyTorch (tests/ref_cnn.py)
 NB_TESTS += tests/test_cnn
-tests_test_cnn_SOURCES = tests/test_cnn.c tests/refcase.c tests/refcase.h
+tests_test_cnn_SOURCES = tests/test_cnn.c tests/test_cnn_ref.h tests/refcase.c tests/refcase.h
 tests_test_cnn_CFLAGS = $(TEST_CFLAGS)
 tests_test_cnn_LDADD = $(TEST_LDADD)
 EXTRA_DIST += tests/ref_cnn.py

@@ -4,7 +4,7 @@
 and a small CNN trained on generated shape images.
 
 Run:  /usr/bin/python3 tests/ref_cnn.py > /tmp/ref.h   and paste the output into the block
-between "BEGIN ref_cnn.py output" and "END ref_cnn.py output" in tests/test_cnn.c.
+between "BEGIN ref_cnn.py output" and "END ref_cnn.py output" in tests/test_cnn_ref.h.
 
 Module cases. Inputs are closed formulas of the flat (row-major) index k, rebuilt by the C side:
 fs(shape, a, b, c, d)[k] = a * sin(b * k + c) + d. A module's weights are PyTorch's own default
