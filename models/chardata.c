@@ -355,3 +355,31 @@ void nb_char_data_batch_epoch(nb_char_data *d, int64_t B, int64_t T, nb_generato
     fill_batch(d->ids, starts, B, T, x, y);
     free(starts);
 }
+
+/* ---- chargpt --sampling sequential (truncated BPTT streams) ---------------------------------- */
+int64_t nb_char_data_sequential_windows(const nb_char_data *d, int64_t B, int64_t T)
+{
+    return B > 0 && T > 0 ? (d->n_train - 1) / B / T : 0;
+}
+
+bool nb_char_data_batch_sequential(nb_char_data *d, int64_t B, int64_t T, nb_tensor **x, nb_tensor **y)
+{
+    int64_t windows = nb_char_data_sequential_windows(d, B, T), stride = (d->n_train - 1) / (B > 0 ? B : 1);
+    if (windows < 1)
+        nb_fail("nb_char_data_batch_sequential: %lld train tokens are too few for B=%lld streams of T=%lld",
+                (long long)d->n_train, (long long)B, (long long)T);
+    bool fresh = d->cursor <= 0 || d->cursor >= windows;
+    if (d->cursor < 0 || d->cursor >= windows) { /* the pass is over: every stream starts again */
+        d->cursor = 0;
+        d->epoch++;
+    }
+    int64_t *starts = malloc((size_t)B * sizeof *starts);
+    if (!starts)
+        nb_fail("nb_char_data_batch_sequential: out of memory");
+    for (int64_t b = 0; b < B; b++) /* row b reads its own stream ids[b * stride .. (b + 1) * stride] */
+        starts[b] = b * stride + d->cursor * T;
+    d->cursor++;
+    fill_batch(d->ids, starts, B, T, x, y);
+    free(starts);
+    return fresh;
+}

@@ -55,4 +55,15 @@ void nb_char_data_batch(const nb_char_data *d, nb_data_split split, int64_t B, i
  * shuffle (from gen) starts each epoch. */
 void nb_char_data_batch_epoch(nb_char_data *d, int64_t B, int64_t T, nb_generator *gen, nb_tensor **x, nb_tensor **y);
 
+/* ---- chargpt --sampling sequential ---- */
+/* The windows per stream of nb_char_data_batch_sequential for B streams of T tokens (0: the
+ * train split is too short). */
+int64_t nb_char_data_sequential_windows(const nb_char_data *d, int64_t B, int64_t T);
+/* Consecutive windows for truncated BPTT: the train split minus its last token is cut into B
+ * equal contiguous streams, row b of every batch reads stream b, and batch k holds each stream's
+ * k-th window of T tokens (d->cursor = k; d->epoch counts the passes). Returns true when the
+ * batch starts a pass (k = 0: the carried state must start from zeros). New references in *x,
+ * *y. Misuse when nb_char_data_sequential_windows is 0. */
+bool nb_char_data_batch_sequential(nb_char_data *d, int64_t B, int64_t T, nb_tensor **x, nb_tensor **y);
+
 #endif

@@ -25,12 +25,29 @@ nb_gpt_config chargpt_model_config(const chargpt_opts *o, int64_t vocab_size)
     return c;
 }
 
+nb_lm_config chargpt_lm_config(const chargpt_opts *o, int64_t vocab_size)
+{
+    nb_lm_config c = nb_lm_config_default(o->model);
+    if (o->model == NB_LM_GPT) { /* exactly the config train built before --model existed */
+        nb_gpt_config g = chargpt_model_config(o, vocab_size);
+        c.n_layer = g.n_layer, c.n_head = g.n_head, c.n_embd = g.n_embd, c.block_size = g.block_size;
+        c.vocab_size = g.vocab_size, c.dropout = g.dropout, c.bias = g.bias, c.gelu = g.gelu;
+        return c;
+    }
+    uint64_t given = o->given; /* the kind's default where an option is absent (lstm: 2 layers) */
+    c.n_layer = o->model == NB_LM_LSTM && !(given & CHARGPT_GIVEN_N_LAYER) ? c.n_layer : o->n_layer;
+    c.n_head = o->n_head, c.n_embd = o->n_embd, c.block_size = o->block_size, c.vocab_size = vocab_size;
+    c.n_kv_head = o->n_kv_head ? o->n_kv_head : o->n_head;
+    c.multiple_of = o->multiple_of, c.cell = o->cell, c.dropout = o->model == NB_LM_LSTM ? 0.0 : o->dropout;
+    return c;
+}
+
 /* chargpt's checkpoints, or nanoGPT-named ones (--n-head and --data fill in missing metadata; the
  * n_head default does not apply here: main leaves it 0 unless --n-head is given). */
-static nb_status load_checkpoint(const chargpt_opts *o, nb_gpt **g, nb_char_vocab *v)
+static nb_status load_checkpoint(const chargpt_opts *o, nb_lm *m, nb_char_vocab *v)
 {
     nb_ckpt_hints h = {.n_head = o->n_head, .data_path = o->data};
-    return nb_ckpt_load_ex(o->checkpoint, &h, g, v);
+    return nb_ckpt_load_lm(o->checkpoint, &h, m, v);
 }
 
 /* ---- sample --------------------------------------------------------------------------------- */
@@ -40,17 +57,17 @@ static int cmd_sample(const chargpt_opts *o)
         fprintf(stderr, "chargpt sample: --checkpoint FILE is required\n");
         return 2;
     }
-    nb_gpt *g;
+    nb_lm g;
     nb_char_vocab v;
     if (load_checkpoint(o, &g, &v) != NB_OK) {
         fprintf(stderr, "chargpt sample: %s\n", nb_last_error());
         return 1;
     }
-    int64_t bad = chargpt_nonfinite_weights(g);
+    int64_t bad = chargpt_nonfinite_weights(g.module);
     if (bad && !o->allow_nonfinite) {
         fprintf(stderr, "chargpt sample: %s: %lld non-finite weights (NaN/Inf): refusing to sample (--allow-nonfinite "
                 "samples anyway)\n", o->checkpoint, (long long)bad);
-        nb_module_free(&g->base);
+        nb_lm_free(&g);
         return 1;
     }
     if (bad)
@@ -59,7 +76,7 @@ static int cmd_sample(const chargpt_opts *o)
     if (nb_vocab_encode(&v, o->prompt, strlen(o->prompt), &ids, &n) != NB_OK || n == 0) {
         fprintf(stderr, "chargpt sample: prompt: %s\n", n == 0 && ids ? "the prompt is empty" : nb_last_error());
         free(ids);
-        nb_module_free(&g->base);
+        nb_lm_free(&g);
         return 1;
     }
     if (o->threads)
@@ -74,14 +91,14 @@ static int cmd_sample(const chargpt_opts *o)
         nb_fail("chargpt sample: out of memory");
     for (int64_t s = 0; s < o->num_samples; s++) {
         memcpy(buf, ids, (size_t)n * sizeof *buf);
-        nb_gpt_generate(g, buf, n, &so, &gen);
+        nb_lm_generate(&g, buf, n, &so, &gen);
         char *text = nb_vocab_decode(&v, buf, n + so.max_new_tokens);
         printf("%s\n---------------\n", text);
         free(text);
     }
     free(buf);
     free(ids);
-    nb_module_free(&g->base);
+    nb_lm_free(&g);
     return 0;
 }
 
@@ -92,20 +109,20 @@ static int cmd_eval(const chargpt_opts *o)
         fprintf(stderr, "chargpt eval: --checkpoint FILE and --data FILE are required\n");
         return 2;
     }
-    nb_gpt *g;
+    nb_lm g;
     nb_char_vocab v;
     if (load_checkpoint(o, &g, &v) != NB_OK) {
         fprintf(stderr, "chargpt eval: %s\n", nb_last_error());
         return 1;
     }
-    int64_t bad = chargpt_nonfinite_weights(g);
+    int64_t bad = chargpt_nonfinite_weights(g.module);
     if (bad)
         fprintf(stderr, "chargpt eval: warning: %s: %lld non-finite weights (NaN/Inf)\n", o->checkpoint, (long long)bad);
     nb_char_data d;
-    int64_t T = g->config.block_size;
+    int64_t T = g.config.block_size;
     if (nb_char_data_load(&d, o->data, &v, T) != NB_OK) {
         fprintf(stderr, "chargpt eval: %s\n", nb_last_error());
-        nb_module_free(&g->base);
+        nb_lm_free(&g);
         return 1;
     }
     if (o->threads)
@@ -115,7 +132,7 @@ static int cmd_eval(const chargpt_opts *o)
     int64_t len = val ? d.n - d.n_train : d.n_train, windows = (len - 1) / T, B = 32;
     double total = 0;
     bool prev = nb_set_grad_enabled(false);
-    nb_module_train(&g->base, false);
+    nb_module_train(g.module, false); /* an RNN: every window from a zero state */
     for (int64_t w0 = 0; w0 < windows; w0 += B) {
         int scope = nb_scope_begin();
         int64_t nb = windows - w0 < B ? windows - w0 : B;
@@ -125,13 +142,13 @@ static int cmd_eval(const chargpt_opts *o)
             memcpy(xv + b * T, data + (w0 + b) * T, (size_t)T * sizeof *xv);
             memcpy(yv + b * T, data + (w0 + b) * T + 1, (size_t)T * sizeof *yv);
         }
-        total += nb_tensor_item(nb_gpt_loss(nb_gpt_forward(g, x), y)) * (double)(nb * T);
+        total += nb_tensor_item(nb_lm_loss(&g, nb_lm_forward(&g, x, false), y)) * (double)(nb * T);
         nb_scope_end(scope);
     }
     nb_set_grad_enabled(prev);
     printf("%s_loss %.*f\n", val ? "val" : "train", o->eval_digits ? o->eval_digits : 4, total / (double)(windows * T));
     nb_char_data_free(&d);
-    nb_module_free(&g->base);
+    nb_lm_free(&g);
     return 0;
 }
 
@@ -162,7 +179,12 @@ int main(int argc, char **argv)
             fprintf(stderr, "chargpt train: --data FILE and --out-dir DIR are required\n");
             return 2;
         }
-        if (o.n_embd % o.n_head) {
+        nb_lm_config lc = chargpt_lm_config(&o, 65); /* the sizes' rules (the vocabulary comes later) */
+        if (o.model != NB_LM_GPT && nb_lm_config_validate(&lc) != NB_OK) {
+            fprintf(stderr, "chargpt train: --model %s: %s\n", nb_lm_kind_name(o.model), nb_last_error());
+            return 2;
+        }
+        if (o.model == NB_LM_GPT && o.n_embd % o.n_head) {
             fprintf(stderr, "chargpt train: --n-embd %lld is not divisible by --n-head %lld\n", (long long)o.n_embd,
                     (long long)o.n_head);
             return 2;

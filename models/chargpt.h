@@ -43,7 +43,16 @@ typedef struct chargpt_opts {
     int n_labels;
     const char *labels[CHARGPT_MAX_LABELS];
     int eval_digits; /* eval: --digits N decimals of the printed loss (0: 4) */
+    /* train --model gpt|llama|lstm and the options of one model */
+    nb_lm_kind model;
+    int64_t n_kv_head;     /* llama: 0 = n_head */
+    int64_t multiple_of;   /* llama */
+    nb_char_rnn_cell cell; /* lstm: lstm|gru */
+    bool sequential;       /* --sampling sequential: each batch row walks its own contiguous stream */
 } chargpt_opts;
+
+/* chargpt_opts.given: --n-layer was on the command line (chargpt_args.c keeps the bit in step) */
+#define CHARGPT_GIVEN_N_LAYER (UINT64_C(1) << 2)
 
 /* nanoGPT's CPU shakespeare_char defaults (DESIGN-NOTES §5). */
 void chargpt_opts_default(chargpt_opts *o);
@@ -60,24 +69,27 @@ int chargpt_parse_args(int argc, char **argv, chargpt_opts *o, const char **outp
  * --gamma without the multistep schedule. Returns 0 when all is well. */
 int chargpt_check_command(const char *cmd, const chargpt_opts *o, int n_args, char *const *args);
 nb_gpt_config chargpt_model_config(const chargpt_opts *o, int64_t vocab_size);
+/* The config of --model (its defaults where an option is not given; gpt: chargpt_model_config). */
+nb_lm_config chargpt_lm_config(const chargpt_opts *o, int64_t vocab_size);
 
 int chargpt_train(const chargpt_opts *o);
 /* The number of NaN/Inf values in g's parameters. */
-int64_t chargpt_nonfinite_weights(nb_gpt *g);
+int64_t chargpt_nonfinite_weights(nb_module *m);
 
 /* ---- several MPI ranks (chargpt_dist.c; with one process these do nothing or the obvious) ---- */
 /* The largest rc over the ranks: a failure on any rank stops all of them at the same point. */
 int chargpt_dist_agree(int rc);
 /* This rank's micro-batch (new references in *x, *y): draws one batch per rank from the shared
- * stream rng (or the epoch order), keeps the rank's own. */
-void chargpt_dist_draw(nb_char_data *d, const chargpt_opts *o, nb_generator *rng, nb_tensor **x, nb_tensor **y);
+ * stream rng (or the epoch order, or the sequential streams: one rank only), keeps the rank's own.
+ * Returns true when a sequential batch starts a pass (the carried state restarts from zeros). */
+bool chargpt_dist_draw(nb_char_data *d, const chargpt_opts *o, nb_generator *rng, nb_tensor **x, nb_tensor **y);
 /* After rank 0 alone loaded the resume state: weights, optimizer state, scheduler, counters,
  * generators and data position from rank 0 to every rank. 0, or 1 (message printed). */
-int chargpt_dist_share_state(nb_gpt *g, nb_optimizer *opt, nb_lr_scheduler *sched, nb_char_data *d,
+int chargpt_dist_share_state(nb_lm *g, nb_optimizer *opt, nb_lr_scheduler *sched, nb_char_data *d,
                              nb_train_state *ts);
 /* --debug-dist: 0 when weights and optimizer state are bitwise identical on every rank (rank 0
  * prints the checksum), else 1 (rank 0 prints which rank differs). */
-int chargpt_dist_check(nb_gpt *g, nb_optimizer *opt, int64_t iter);
+int chargpt_dist_check(nb_lm *g, nb_optimizer *opt, int64_t iter);
 /* Plots the log.csv of each directory into `out_png` with gnuplot; the legend names run i
  * labels[i] (labels NULL or labels[i] NULL: the directory's base name). Names and paths never
  * enter the gnuplot script as text (octal-escaped strings); a failure leaves out_png untouched.

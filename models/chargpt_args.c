@@ -27,6 +27,7 @@ void chargpt_opts_default(chargpt_opts *o)
     o->split = "val";
     o->prompt = "\n", o->max_new_tokens = 500, o->temperature = 0.8, o->top_k = 200, o->top_p = 1.0;
     o->num_samples = 1;
+    o->model = NB_LM_GPT, o->n_kv_head = 0, o->multiple_of = 32, o->cell = NB_CHAR_RNN_LSTM;
 }
 
 const char chargpt_usage[] =
@@ -42,7 +43,9 @@ const char chargpt_usage[] =
     "  --learning-rate LR [1e-3]  --min-lr LR [1e-4]  --warmup-iters N [100]  --lr-decay-iters N [2000]\n"
     "  --lr-schedule cosine|multistep|constant [cosine]  --milestones 50,100,... [every 50]  --gamma G [0.5]\n"
     "  --weight-decay W [0.1]  --beta1 B [0.9]  --beta2 B [0.99]  --grad-clip C [1.0] (0 = off)\n"
-    "  --seed S [1337]  --threads N [cores]  --sampling random|epoch [random]  --resume  --plot  --quiet\n"
+    "  --seed S [1337]  --threads N [cores]  --sampling random|epoch|sequential [random]  --resume  --plot\n"
+    "  --quiet  (sequential: batch row b walks its own contiguous stream of the train split, window after\n"
+    "  window; the lstm model carries its state from one window to the next: truncated BPTT)\n"
     "  --log-interval N [10] (progress on a terminal: one line redrawn; otherwise a line every N iters)\n"
     "  --always-save-checkpoint (save ckpt.safetensors at every eval, not only when val loss improves;\n"
     "  never a checkpoint with NaN/Inf)  --overwrite (replace the run already in --out-dir)\n"
@@ -50,6 +53,14 @@ const char chargpt_usage[] =
     "  several processes: mpirun -np N chargpt train ... (N ranks x K micro-batches per step; rank 0\n"
     "  writes the files; threads default to cores/ranks per host)  --debug-dist (check every eval that\n"
     "  all ranks hold identical weights)\n"
+    "models (--model gpt|llama|lstm [gpt]; the options keep one meaning across models):\n"
+    "  gpt    GPT-2 (nanoGPT): --n-layer --n-head --n-embd --block-size --dropout --bias --gelu\n"
+    "  llama  LLaMA-style (llama2.c names; RMSNorm, RoPE, SwiGLU, tied output): --n-layer --n-head\n"
+    "         --n-kv-head N [= n-head] (grouped-query attention)  --multiple-of N [32] (SwiGLU hidden size\n"
+    "         rounded up to it)  --n-embd --block-size --dropout\n"
+    "  lstm   char-rnn (embedding, LSTM or GRU, linear head): --n-layer N [2]  --n-embd N [128] (embedding\n"
+    "         and hidden size)  --block-size N [64] (BPTT length)  --cell lstm|gru [lstm]\n"
+    "  an option another model uses is refused; sample and eval read the model from the checkpoint\n"
     "sample:\n"
     "  --checkpoint FILE  --prompt TEXT [\\n]  --max-new-tokens N [500]  --temperature T [0.8]\n"
     "  --top-k K [200] (0 = off)  --top-p P [1.0]  --seed S [1337]  --num-samples M [1]  --no-kv-cache\n"
@@ -148,6 +159,7 @@ enum {
     O_SPLIT, O_OUTPUT, O_HELP, O_ACCUM, O_DEBUGDIST, O_ALWAYS,
     O_LABEL, O_DIGITS, /* interop */
     O_LOGINT, O_OVERWRITE, O_ALLOWNF,
+    O_MODEL, O_NKVHEAD, O_MULTOF, O_CELL, /* models */
     O_END /* at most O_DATA + 64: chargpt_opts.given is a 64-bit set */
 };
 
@@ -176,7 +188,9 @@ static const struct option k_options[] = {
     {"debug-dist", no_argument, 0, O_DEBUGDIST},
     {"always-save-checkpoint", no_argument, 0, O_ALWAYS}, {"log-interval", required_argument, 0, O_LOGINT},
     {"label", required_argument, 0, O_LABEL}, {"digits", required_argument, 0, O_DIGITS}, /* interop */
-    {"overwrite", no_argument, 0, O_OVERWRITE}, {"allow-nonfinite", no_argument, 0, O_ALLOWNF}, {0, 0, 0, 0}};
+    {"overwrite", no_argument, 0, O_OVERWRITE}, {"allow-nonfinite", no_argument, 0, O_ALLOWNF},
+    {"model", required_argument, 0, O_MODEL}, {"n-kv-head", required_argument, 0, O_NKVHEAD}, /* models */
+    {"multiple-of", required_argument, 0, O_MULTOF}, {"cell", required_argument, 0, O_CELL}, {0, 0, 0, 0}};
 
 /* Why getopt_long refused the long option `arg` ("--name" or "--name=value"): unknown, ambiguous
  * (the candidates named), missing its value, or given a value it does not take. */
@@ -272,7 +286,9 @@ int chargpt_parse_args(int argc, char **argv, chargpt_opts *o, const char **outp
         case O_SAMPLING:
             if (!strcmp(a, "random")) o->epoch_sampling = false;
             else if (!strcmp(a, "epoch")) o->epoch_sampling = true;
-            else { fprintf(stderr, "chargpt: --sampling expects random or epoch, got '%s'\n", a); ok = false; }
+            else if (!strcmp(a, "sequential")) o->sequential = true, o->epoch_sampling = false;
+            else { fprintf(stderr, "chargpt: --sampling expects random, epoch or sequential, got '%s'\n", a); ok = false; }
+            if (ok && strcmp(a, "sequential")) o->sequential = false;
             break;
         case O_QUIET: o->quiet = true; break;
         case O_PLOT: o->plot = true; break;
@@ -301,6 +317,16 @@ int chargpt_parse_args(int argc, char **argv, chargpt_opts *o, const char **outp
         case O_LOGINT: ok = parse_i64("log-interval", a, 1, BIG, &o->log_interval); break;
         case O_OVERWRITE: o->overwrite = true; break;
         case O_ALLOWNF: o->allow_nonfinite = true; break;
+        case O_MODEL: /* models */
+            if (!nb_lm_kind_parse(a, &o->model)) { fprintf(stderr, "chargpt: --model expects gpt, llama or lstm, got '%s'\n", a); ok = false; }
+            break;
+        case O_NKVHEAD: ok = parse_i64("n-kv-head", a, 1, 4096, &o->n_kv_head); break;
+        case O_MULTOF: ok = parse_i64("multiple-of", a, 1, 65536, &o->multiple_of); break;
+        case O_CELL:
+            if (!strcmp(a, "lstm")) o->cell = NB_CHAR_RNN_LSTM;
+            else if (!strcmp(a, "gru")) o->cell = NB_CHAR_RNN_GRU;
+            else { fprintf(stderr, "chargpt: --cell expects lstm or gru, got '%s'\n", a); ok = false; }
+            break;
         default: /* optopt: the letter of an unknown short option (optind has not moved past it) */
             if (optopt > 0 && optopt < 256)
                 fprintf(stderr, "chargpt: unknown option '-%c' (see chargpt --help)\n", optopt);
@@ -316,6 +342,7 @@ int chargpt_parse_args(int argc, char **argv, chargpt_opts *o, const char **outp
 
 /* The options each subcommand reads (bits of chargpt_opts.given); --help everywhere. */
 #define BIT(c) (UINT64_C(1) << ((c) - O_DATA))
+_Static_assert(BIT(O_NLAYER) == CHARGPT_GIVEN_N_LAYER, "chargpt.h names the --n-layer bit");
 static uint64_t command_options(const char *cmd)
 {
     uint64_t common = BIT(O_HELP) | BIT(O_THREADS);
@@ -346,6 +373,18 @@ int chargpt_check_command(const char *cmd, const chargpt_opts *o, int n_args, ch
                     cmd[0] == 'e' ? "n" : "", cmd);
             return 2;
         }
+    if (!strcmp(cmd, "train")) { /* models: the options of another model */
+        uint64_t other = o->model == NB_LM_GPT     ? BIT(O_NKVHEAD) | BIT(O_MULTOF) | BIT(O_CELL)
+                         : o->model == NB_LM_LLAMA ? BIT(O_BIAS) | BIT(O_GELU) | BIT(O_CELL)
+                                                   : BIT(O_NHEAD) | BIT(O_NKVHEAD) | BIT(O_MULTOF) | BIT(O_DROPOUT) |
+                                                         BIT(O_BIAS) | BIT(O_GELU);
+        for (int c = O_DATA; c < O_END; c++)
+            if (o->given & other & BIT(c)) {
+                fprintf(stderr, "chargpt train: --%s is not an option of --model %s (see chargpt --help)\n",
+                        option_name(c), nb_lm_kind_name(o->model));
+                return 2;
+            }
+    }
     if (!strcmp(cmd, "train") && o->lr_schedule != CHARGPT_LR_MULTISTEP && (o->given & (BIT(O_MILE) | BIT(O_GAMMA)))) {
         fprintf(stderr, "chargpt train: --milestones and --gamma need --lr-schedule multistep\n");
         return 2;

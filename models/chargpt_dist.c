@@ -26,13 +26,16 @@ int chargpt_dist_agree(int rc)
     return (int)v;
 }
 
-void chargpt_dist_draw(nb_char_data *d, const chargpt_opts *o, nb_generator *rng, nb_tensor **x, nb_tensor **y)
+bool chargpt_dist_draw(nb_char_data *d, const chargpt_opts *o, nb_generator *rng, nb_tensor **x, nb_tensor **y)
 {
     int rank = nb_dist_rank(), world = nb_dist_world_size();
+    bool fresh = false;
     for (int r = 0; r < world; r++) {
         int scope = nb_scope_begin();
         nb_tensor *bx, *by;
-        if (o->epoch_sampling)
+        if (o->sequential) /* one rank (chargpt_train refuses more) */
+            fresh = nb_char_data_batch_sequential(d, o->batch_size, o->block_size, &bx, &by);
+        else if (o->epoch_sampling)
             nb_char_data_batch_epoch(d, o->batch_size, o->block_size, rng, &bx, &by);
         else
             nb_char_data_batch(d, NB_SPLIT_TRAIN, o->batch_size, o->block_size, rng, &bx, &by);
@@ -47,6 +50,7 @@ void chargpt_dist_draw(nb_char_data *d, const chargpt_opts *o, nb_generator *rng
         *t = nb_scope_return(nb_scope_begin(), own);
         nb_tensor_release(own);
     }
+    return fresh;
 }
 
 /* Rank 0's values of a plain buffer everywhere; false (message printed) on failure. */
@@ -58,14 +62,14 @@ static bool bcast(void *p, size_t n)
     return false;
 }
 
-int chargpt_dist_share_state(nb_gpt *g, nb_optimizer *opt, nb_lr_scheduler *sched, nb_char_data *d,
+int chargpt_dist_share_state(nb_lm *g, nb_optimizer *opt, nb_lr_scheduler *sched, nb_char_data *d,
                              nb_train_state *ts)
 {
     if (nb_dist_world_size() == 1)
         return 0;
     bool lead = nb_dist_rank() == 0, ok = true;
     nb_param_list pl;
-    nb_module_parameters(&g->base, false, &pl);
+    nb_module_parameters(g->module, false, &pl);
     int nst = nb_optimizer_state_count(opt);
     nb_tensor **st = malloc((size_t)(nst ? nst : 1) * sizeof *st);
     if (!st)
@@ -97,7 +101,7 @@ int chargpt_dist_share_state(nb_gpt *g, nb_optimizer *opt, nb_lr_scheduler *sche
     }
     free(sv);
     /* counters, generators, data position */
-    ok = ok && bcast(ts, sizeof *ts) && bcast(&g->dropout_gen, sizeof g->dropout_gen);
+    ok = ok && bcast(ts, sizeof *ts) && bcast(nb_lm_dropout_gen(g), sizeof(nb_generator));
     int64_t pos[3] = {d->cursor, d->epoch, d->perm ? d->n_perm : -1};
     ok = ok && bcast(pos, sizeof pos);
     if (ok && !lead) {
@@ -117,10 +121,10 @@ int chargpt_dist_share_state(nb_gpt *g, nb_optimizer *opt, nb_lr_scheduler *sche
     return chargpt_dist_agree(ok ? 0 : 1);
 }
 
-int chargpt_dist_check(nb_gpt *g, nb_optimizer *opt, int64_t iter)
+int chargpt_dist_check(nb_lm *g, nb_optimizer *opt, int64_t iter)
 {
     nb_param_list pl;
-    nb_module_parameters(&g->base, false, &pl);
+    nb_module_parameters(g->module, false, &pl);
     int nst = nb_optimizer_state_count(opt);
     nb_tensor **st = malloc((size_t)(nst ? nst : 1) * sizeof *st);
     if (!st)

@@ -67,10 +67,10 @@ static double constant_factor(int64_t it, void *ctx)
  * ranks, every rank draws every batch (the generator stays shared) and evaluates batch k when
  * k % world == rank; the losses are gathered and summed in batch order, as one process sums
  * them, so the estimate does not depend on the number of ranks. */
-static double estimate_loss(nb_gpt *g, const nb_char_data *d, nb_data_split split, const chargpt_opts *o, nb_generator *gen)
+static double estimate_loss(nb_lm *g, const nb_char_data *d, nb_data_split split, const chargpt_opts *o, nb_generator *gen)
 {
     bool prev = nb_set_grad_enabled(false);
-    nb_module_train(&g->base, false);
+    nb_module_train(g->module, false); /* an RNN starts every batch from zeros (as chargpt eval) */
     int rank = nb_dist_rank(), world = nb_dist_world_size();
     double sum = 0, part[256];
     for (int64_t k0 = 0; k0 < o->eval_iters; k0 += 256) {
@@ -79,7 +79,7 @@ static double estimate_loss(nb_gpt *g, const nb_char_data *d, nb_data_split spli
             int scope = nb_scope_begin();
             nb_tensor *x, *y;
             nb_char_data_batch(d, split, o->batch_size, o->block_size, gen, &x, &y);
-            part[j] = (k0 + j) % world == rank ? nb_tensor_item(nb_gpt_loss(nb_gpt_forward(g, x), y)) : 0.0;
+            part[j] = (k0 + j) % world == rank ? nb_tensor_item(nb_lm_loss(g, nb_lm_forward(g, x, false), y)) : 0.0;
             nb_scope_end(scope);
         }
         if (nb_dist_allreduce_doubles(part, n, NB_DIST_SUM) != NB_OK) {
@@ -89,7 +89,7 @@ static double estimate_loss(nb_gpt *g, const nb_char_data *d, nb_data_split spli
         for (int j = 0; j < n; j++)
             sum += part[j];
     }
-    nb_module_train(&g->base, true);
+    nb_module_train(g->module, true);
     nb_set_grad_enabled(prev);
     return sum / (double)o->eval_iters;
 }
@@ -178,10 +178,10 @@ static int make_dirs(const char *dir)
     return mkdir(buf, 0777) != 0 && errno != EEXIST ? -1 : 0;
 }
 
-int64_t chargpt_nonfinite_weights(nb_gpt *g)
+int64_t chargpt_nonfinite_weights(nb_module *m)
 {
     nb_param_list pl;
-    nb_module_parameters(&g->base, false, &pl);
+    nb_module_parameters(m, false, &pl);
     int64_t bad = 0;
     bool prev = nb_set_grad_enabled(false);
     int scope = nb_scope_begin();
@@ -210,7 +210,7 @@ typedef struct trainer {
     int rank, world;
     bool lead;                 /* rank 0: writes the files and prints */
     nb_char_data data;
-    nb_gpt *g;
+    nb_lm m;                   /* the --model (m.module: its module tree) */
     nb_param_list pl;
     nb_optimizer *opt;
     nb_lr_scheduler *sched;
@@ -270,10 +270,22 @@ static int sync_step(trainer *t, double loss_sum, double *mean_loss)
 /* ---- setup -------------------------------------------------------------------------------- */
 static int load_data(trainer *t)
 {
-    if (nb_char_data_load(&t->data, t->o->data, NULL, t->o->block_size) == NB_OK)
-        return 0;
-    fprintf(stderr, "chargpt train: %s\n", nb_last_error());
-    return 1;
+    const chargpt_opts *o = t->o;
+    if (nb_char_data_load(&t->data, o->data, NULL, o->block_size) != NB_OK) {
+        fprintf(stderr, "chargpt train: %s\n", nb_last_error());
+        return 1;
+    }
+    if (o->sequential && (t->world > 1 || o->grad_accum > 1)) {
+        fprintf(stderr, "chargpt train: --sampling sequential needs one process and --gradient-accumulation-steps 1 "
+                "(its streams and carried state are one batch's rows)\n");
+        return 2;
+    }
+    if (o->sequential && nb_char_data_sequential_windows(&t->data, o->batch_size, o->block_size) < 1) {
+        fprintf(stderr, "chargpt train: --sampling sequential: %lld train tokens cannot hold --batch-size %lld streams "
+                "of --block-size %lld\n", (long long)t->data.n_train, (long long)o->batch_size, (long long)o->block_size);
+        return 2;
+    }
+    return 0;
 }
 
 static int make_out_dir(trainer *t)
@@ -370,12 +382,12 @@ static int build_model(trainer *t)
     nb_set_num_threads(o->threads);
     if (!o->threads && nb_dist_local_size() > 1) /* ranks sharing a host share its cores */
         nb_set_num_threads(nb_get_num_threads() > nb_dist_local_size() ? nb_get_num_threads() / nb_dist_local_size() : 1);
-    nb_gpt_config c = chargpt_model_config(o, t->data.vocab.n);
+    nb_lm_config c = chargpt_lm_config(o, t->data.vocab.n);
     nb_generator init_gen;
     nb_generator_seed(&init_gen, o->seed);
-    t->g = nb_gpt_new(&c, &init_gen);
-    nb_module_parameters(&t->g->base, false, &t->pl);
-    t->opt = nb_gpt_configure_optimizers(t->g, o->weight_decay, o->learning_rate, o->beta1, o->beta2);
+    nb_lm_init(&t->m, &c, &init_gen); /* gpt: nb_gpt_new, as before --model */
+    nb_module_parameters(t->m.module, false, &t->pl);
+    t->opt = nb_lm_configure_optimizers(&t->m, o->weight_decay, o->learning_rate, o->beta1, o->beta2);
     if (o->lr_schedule == CHARGPT_LR_COSINE)
         t->sched = nb_lambda_lr_new(t->opt, cosine_factor, (void *)o);
     else if (o->lr_schedule == CHARGPT_LR_MULTISTEP)
@@ -395,8 +407,13 @@ static int load_resume(trainer *t)
 {
     if (!t->lead)
         return 0;
-    if (nb_resume_load(t->resume_path, t->g, &t->data.vocab, t->opt, t->sched, &t->data, &t->ts) != NB_OK) {
+    if (nb_resume_load_lm(t->resume_path, &t->m, &t->data.vocab, t->opt, t->sched, &t->data, &t->ts) != NB_OK) {
         fprintf(stderr, "chargpt train: cannot resume: %s\n", nb_last_error());
+        return 1;
+    }
+    if (t->m.carry.h && (!t->o->sequential || nb_tensor_size(t->m.carry.h, 1) != t->o->batch_size)) {
+        fprintf(stderr, "chargpt train: cannot resume: the resume state carries the state of --sampling sequential "
+                "with --batch-size %lld streams; resume with those options\n", (long long)nb_tensor_size(t->m.carry.h, 1));
         return 1;
     }
     if (log_truncate(t->log_path, t->ts.log_rows) != 0) {
@@ -416,7 +433,7 @@ static void options_text(const chargpt_opts *o, char *buf, size_t n)
              "grad-clip %.15g\neval-interval %lld\neval-iters %lld\n",
              o->learning_rate, o->min_lr, (long long)o->warmup_iters, (long long)o->lr_decay_iters,
              sched[o->lr_schedule], (long long)o->batch_size, (unsigned long long)o->seed,
-             o->epoch_sampling ? "epoch" : "random", o->weight_decay, o->beta1, o->beta2, o->grad_clip,
+             o->sequential ? "sequential" : o->epoch_sampling ? "epoch" : "random", o->weight_decay, o->beta1, o->beta2, o->grad_clip,
              (long long)o->eval_interval, (long long)o->eval_iters);
 }
 
@@ -484,8 +501,14 @@ static void print_banner(const trainer *t)
         printf("data parallel: %d rank(s) x %lld micro-batch(es) of %lld per step = %lld tokens per step\n", t->world,
                (long long)o->grad_accum, (long long)o->batch_size,
                (long long)(t->world * o->grad_accum * o->batch_size * o->block_size));
+    if (o->model != NB_LM_GPT) /* the GPT's banner stays as it was */
+    {
+        char *js = nb_lm_config_to_json(&t->m.config);
+        printf("model: %s\n", js);
+        free(js);
+    }
     printf("chargpt: %lld parameters, vocab %d, %lld train / %lld val tokens, %d threads\n",
-           (long long)nb_module_num_parameters(&t->g->base), t->data.vocab.n, (long long)t->data.n_train,
+           (long long)nb_module_num_parameters(t->m.module), t->data.vocab.n, (long long)t->data.n_train,
            (long long)(t->data.n - t->data.n_train), nb_get_num_threads());
 }
 
@@ -501,7 +524,7 @@ static int setup(trainer *t)
         return rc;
     if (t->o->resume) { /* rank 0 reads the resume state and hands it to the others */
         if ((rc = chargpt_dist_agree(load_resume(t))) ||
-            (rc = chargpt_dist_share_state(t->g, t->opt, t->sched, &t->data, &t->ts)))
+            (rc = chargpt_dist_share_state(&t->m, t->opt, t->sched, &t->data, &t->ts)))
             return rc;
         report_resume(t);
     }
@@ -522,8 +545,8 @@ static void teardown(trainer *t)
         nb_lr_scheduler_free(t->sched);
     if (t->opt)
         nb_optimizer_free(t->opt);
-    if (t->g)
-        nb_module_free(&t->g->base);
+    if (t->m.module)
+        nb_lm_free(&t->m);
     nb_char_data_free(&t->data);
 }
 
@@ -535,8 +558,8 @@ static int evaluate(trainer *t, double *val_loss)
     const chargpt_opts *o = t->o;
     int64_t it = t->ts.iter;
     end_progress(t);
-    double tl = estimate_loss(t->g, &t->data, NB_SPLIT_TRAIN, o, &t->ts.rng);
-    *val_loss = estimate_loss(t->g, &t->data, NB_SPLIT_VAL, o, &t->ts.rng);
+    double tl = estimate_loss(&t->m, &t->data, NB_SPLIT_TRAIN, o, &t->ts.rng);
+    *val_loss = estimate_loss(&t->m, &t->data, NB_SPLIT_VAL, o, &t->ts.rng);
     if (t->lead)
         printf("step %lld: train loss %.4f, val loss %.4f\n", (long long)it, tl, *val_loss);
     if (*val_loss < t->ts.best_val_loss || o->always_save) { /* the same val_loss on every rank */
@@ -545,7 +568,7 @@ static int evaluate(trainer *t, double *val_loss)
         /* iter 0 too (nanoGPT skips it): a checkpoint of this run always exists, so the "last good
          * checkpoint" after a divergence is never missing or an older run's */
         int rc = 0;
-        int64_t bad = isfinite(*val_loss) ? chargpt_nonfinite_weights(t->g) : 0; /* the same on every rank */
+        int64_t bad = isfinite(*val_loss) ? chargpt_nonfinite_weights(t->m.module) : 0; /* the same on every rank */
         if (!isfinite(*val_loss) || bad) { /* --always-save-checkpoint only: NaN never improves */
             if (t->lead)
                 fprintf(stderr, "chargpt train: warning: not saving the checkpoint of iter %lld (%s); %s keeps the "
@@ -553,14 +576,14 @@ static int evaluate(trainer *t, double *val_loss)
                         t->ckpt_path);
             return 0;
         }
-        if (t->lead && nb_ckpt_save(t->ckpt_path, t->g, &t->data.vocab, it, *val_loss) != NB_OK) {
+        if (t->lead && nb_ckpt_save_lm(t->ckpt_path, &t->m, &t->data.vocab, it, *val_loss) != NB_OK) {
             fprintf(stderr, "chargpt train: cannot save checkpoint: %s\n", nb_last_error());
             rc = 1;
         }
         if (rc)
             return rc;
     }
-    return o->debug_dist ? chargpt_dist_check(t->g, t->opt, it) : 0;
+    return o->debug_dist ? chargpt_dist_check(&t->m, t->opt, it) : 0;
 }
 
 /* The next batch of this rank's micro-step k; with dropout over several micro-batches, the masks
@@ -568,9 +591,10 @@ static int evaluate(trainer *t, double *val_loss)
 static void get_batch(trainer *t, int64_t k, nb_tensor **x, nb_tensor **y)
 {
     const chargpt_opts *o = t->o;
-    chargpt_dist_draw(&t->data, o, &t->ts.rng, x, y);
+    if (chargpt_dist_draw(&t->data, o, &t->ts.rng, x, y)) /* a new pass of the sequential streams */
+        nb_char_rnn_state_clear(&t->m.carry);
     if (o->dropout > 0 && t->world * o->grad_accum > 1)
-        nb_generator_seed(&t->g->dropout_gen, o->seed ^ (UINT64_C(0x9E3779B97F4A7C15) *
+        nb_generator_seed(nb_lm_dropout_gen(&t->m), o->seed ^ (UINT64_C(0x9E3779B97F4A7C15) *
                                               (uint64_t)((t->ts.iter * o->grad_accum + k) * t->world + t->rank + 1)));
 }
 
@@ -584,7 +608,7 @@ static int forward_backward(trainer *t, double *loss)
         int ms = nb_scope_begin();
         nb_tensor *x, *y;
         get_batch(t, k, &x, &y);
-        nb_tensor *l = nb_gpt_loss(nb_gpt_forward(t->g, x), y);
+        nb_tensor *l = nb_lm_loss(&t->m, nb_lm_forward(&t->m, x, o->sequential), y); /* RNN: carried state */
         loss_sum += nb_tensor_item(l);
         nb_backward(o->grad_accum > 1 ? nb_mul_scalar(l, 1.0 / (double)o->grad_accum) : l, NULL, false);
         nb_scope_end(ms);
@@ -645,7 +669,7 @@ static int checkpoint_resume(trainer *t)
     int64_t it = t->ts.iter;
     if ((it + 1) % o->eval_interval != 0 && it != o->max_iters && !t->interrupted)
         return 0;
-    int64_t bad = chargpt_nonfinite_weights(t->g); /* the same on every rank */
+    int64_t bad = chargpt_nonfinite_weights(t->m.module); /* the same on every rank */
     if (bad) {
         if (t->lead)
             fprintf(stderr, "chargpt train: %lld weights are NaN/Inf after iter %lld; stopping (the resume state and "
@@ -657,7 +681,7 @@ static int checkpoint_resume(trainer *t)
     int rc = 0;
     if (t->lead) {
         fflush(t->log);
-        if (nb_resume_save(t->resume_path, t->g, &t->data.vocab, t->opt, t->sched, &t->data, &save) != NB_OK) {
+        if (nb_resume_save_lm(t->resume_path, &t->m, &t->data.vocab, t->opt, t->sched, &t->data, &save) != NB_OK) {
             end_progress(t);
             fprintf(stderr, "chargpt train: cannot save resume state: %s\n", nb_last_error());
             rc = 1;

@@ -61,30 +61,36 @@ static nb_status get_f64(const nb_state_dict *sd, const char *path, const char *
     return NB_OK;
 }
 
-static void put_config(nb_state_dict *sd, const nb_gpt_config *c, const nb_char_vocab *v)
+/* The model's config: its JSON ("config", with "model") for every kind; a GPT keeps the flat keys
+ * older readers know. Then the vocabulary. */
+static void put_config(nb_state_dict *sd, const nb_lm_config *lc, const nb_char_vocab *v)
 {
     nb_state_dict_set_meta(sd, "format", CKPT_FORMAT);
-    meta_i64(sd, "n_layer", c->n_layer);
-    meta_i64(sd, "n_head", c->n_head);
-    meta_i64(sd, "n_embd", c->n_embd);
-    meta_i64(sd, "block_size", c->block_size);
-    meta_i64(sd, "vocab_size", c->vocab_size);
-    meta_f64(sd, "dropout", c->dropout);
-    nb_state_dict_set_meta(sd, "bias", c->bias ? "true" : "false");
-    nb_state_dict_set_meta(sd, "gelu", c->gelu == NB_GELU_TANH ? "tanh" : "erf");
+    nb_state_dict_set_meta(sd, "model", nb_lm_kind_name(lc->model));
+    char *js = nb_lm_config_to_json(lc);
+    nb_state_dict_set_meta(sd, "config", js);
+    free(js);
+    if (lc->model == NB_LM_GPT) {
+        nb_gpt_config gc = nb_lm_gpt_config(lc), *c = &gc;
+        meta_i64(sd, "n_layer", c->n_layer);
+        meta_i64(sd, "n_head", c->n_head);
+        meta_i64(sd, "n_embd", c->n_embd);
+        meta_i64(sd, "block_size", c->block_size);
+        meta_i64(sd, "vocab_size", c->vocab_size);
+        meta_f64(sd, "dropout", c->dropout);
+        nb_state_dict_set_meta(sd, "bias", c->bias ? "true" : "false");
+        nb_state_dict_set_meta(sd, "gelu", c->gelu == NB_GELU_TANH ? "tanh" : "erf");
+    }
     char *vs = nb_vocab_to_utf8(v);
     nb_state_dict_set_meta(sd, "vocab", vs);
     free(vs);
 }
 
-static nb_status get_config(const nb_state_dict *sd, const char *path, nb_gpt_config *c, nb_char_vocab *v)
+/* A GPT checkpoint written before the "config" key: the flat keys. */
+static nb_status get_legacy_gpt(const nb_state_dict *sd, const char *path, nb_lm_config *lc)
 {
-    const char *fmt = nb_state_dict_get_meta(sd, "format");
-    if (!fmt || strcmp(fmt, CKPT_FORMAT))
-        return nb_error(NB_ERR_FORMAT, "%s: not a chargpt checkpoint (metadata format \"%s\", expected \"%s\")", path,
-                        fmt ? fmt : "(none)", CKPT_FORMAT);
     nb_status st;
-    *c = nb_gpt_config_default();
+    nb_gpt_config cc = nb_gpt_config_default(), *c = &cc;
     if ((st = get_i64(sd, path, "n_layer", &c->n_layer)) || (st = get_i64(sd, path, "n_head", &c->n_head)) ||
         (st = get_i64(sd, path, "n_embd", &c->n_embd)) || (st = get_i64(sd, path, "block_size", &c->block_size)) ||
         (st = get_i64(sd, path, "vocab_size", &c->vocab_size)) || (st = get_f64(sd, path, "dropout", &c->dropout)))
@@ -98,6 +104,29 @@ static nb_status get_config(const nb_state_dict *sd, const char *path, nb_gpt_co
     c->gelu = !strcmp(gelu, "tanh") ? NB_GELU_TANH : NB_GELU_ERF;
     if (nb_gpt_config_validate(c) != NB_OK)
         return prefix_error(NB_ERR_FORMAT, path, "invalid config: ");
+    *lc = nb_lm_config_default(NB_LM_GPT);
+    lc->n_layer = c->n_layer, lc->n_head = c->n_head, lc->n_embd = c->n_embd, lc->block_size = c->block_size;
+    lc->vocab_size = c->vocab_size, lc->dropout = c->dropout, lc->bias = c->bias, lc->gelu = c->gelu;
+    return NB_OK;
+}
+
+static nb_status get_config(const nb_state_dict *sd, const char *path, nb_lm_config *c, nb_char_vocab *v)
+{
+    const char *fmt = nb_state_dict_get_meta(sd, "format");
+    if (!fmt || strcmp(fmt, CKPT_FORMAT))
+        return nb_error(NB_ERR_FORMAT, "%s: not a chargpt checkpoint (metadata format \"%s\", expected \"%s\")", path,
+                        fmt ? fmt : "(none)", CKPT_FORMAT);
+    nb_status st;
+    const char *js = nb_state_dict_get_meta(sd, "config"), *model = nb_state_dict_get_meta(sd, "model");
+    if (!js) /* no "config": a GPT of an earlier version */
+        st = get_legacy_gpt(sd, path, c);
+    else if ((st = nb_lm_config_from_json(js, c)) != NB_OK)
+        return prefix_error(st, path, "metadata: ");
+    if (st != NB_OK)
+        return st;
+    if (model && strcmp(model, nb_lm_kind_name(c->model)))
+        return nb_error(NB_ERR_FORMAT, "%s: metadata \"model\" is \"%s\" but the config's model is \"%s\"", path, model,
+                        nb_lm_kind_name(c->model));
     const char *vs = nb_state_dict_get_meta(sd, "vocab");
     if (!vs)
         return nb_error(NB_ERR_FORMAT, "%s: metadata \"vocab\" is missing", path);
@@ -109,10 +138,10 @@ static nb_status get_config(const nb_state_dict *sd, const char *path, nb_gpt_co
     return NB_OK;
 }
 
-nb_status nb_ckpt_save(const char *path, nb_gpt *g, const nb_char_vocab *v, int64_t iter, double val_loss)
+nb_status nb_ckpt_save_lm(const char *path, nb_lm *m, const nb_char_vocab *v, int64_t iter, double val_loss)
 {
-    nb_state_dict *sd = nb_module_state_dict(&g->base);
-    put_config(sd, &g->config, v);
+    nb_state_dict *sd = nb_module_state_dict(m->module);
+    put_config(sd, &m->config, v);
     meta_i64(sd, "iter", iter);
     meta_f64(sd, "val_loss", val_loss);
     nb_status st = nb_safetensors_save(sd, path);
@@ -120,13 +149,18 @@ nb_status nb_ckpt_save(const char *path, nb_gpt *g, const nb_char_vocab *v, int6
     return st;
 }
 
+nb_status nb_ckpt_save(const char *path, nb_gpt *g, const nb_char_vocab *v, int64_t iter, double val_loss)
+{
+    nb_lm m = nb_lm_wrap_gpt(g);
+    return nb_ckpt_save_lm(path, &m, v, iter, val_loss);
+}
+
 /* The file must hold at least the values of the model its config describes (a lower bound on
  * the parameter count, computed without building it): a corrupt config such as n_embd 65536 in
  * a small file is rejected instead of allocating gigabytes for a model that cannot load. */
-static nb_status check_size(const nb_state_dict *sd, const char *path, const nb_gpt_config *c)
+static nb_status check_size(const nb_state_dict *sd, const char *path, const nb_lm_config *c)
 {
-    double have = 0, C = (double)c->n_embd;
-    double need = 12.0 * (double)c->n_layer * C * C + (double)(c->vocab_size + c->block_size) * C;
+    double have = 0, need = nb_lm_min_params(c);
     for (int i = 0, n = nb_state_dict_count(sd); i < n; i++)
         have += (double)nb_tensor_numel(nb_state_dict_tensor_at(sd, i));
     if (have < need)
@@ -141,34 +175,58 @@ nb_status nb_ckpt_load(const char *path, nb_gpt **g, nb_char_vocab *v)
     return nb_ckpt_load_ex(path, NULL, g, v);
 }
 
-nb_status nb_ckpt_load_ex(const char *path, const nb_ckpt_hints *h, nb_gpt **g, nb_char_vocab *v)
+nb_status nb_ckpt_load_lm(const char *path, const nb_ckpt_hints *h, nb_lm *out, nb_char_vocab *v)
 {
-    *g = NULL;
+    memset(out, 0, sizeof *out);
     nb_state_dict *sd, *w = NULL;
     nb_status st = nb_safetensors_load(path, &sd);
     if (st != NB_OK)
         return st;
-    nb_gpt_config c;
+    nb_lm_config c;
     const char *fmt = nb_state_dict_get_meta(sd, "format");
     if (nb_state_dict_get_meta(sd, "log_rows")) /* resume.safetensors: weights are named model.* */
         st = nb_error(NB_ERR_FORMAT, "%s: a training resume state, not a model checkpoint (use ckpt.safetensors)", path);
     else if (fmt && !strncmp(fmt, "nabla-", 6)) /* ours, or another version of ours */
         st = get_config(sd, path, &c, v);
-    else /* written by PyTorch (nanoGPT's names), with or without metadata */
-        st = nb__ckpt_nanogpt_config(sd, path, h, &c, v, &w);
+    else { /* written by PyTorch (nanoGPT's names), with or without metadata */
+        nb_gpt_config gc;
+        st = nb__ckpt_nanogpt_config(sd, path, h, &gc, v, &w);
+        if (st == NB_OK) {
+            c = nb_lm_config_default(NB_LM_GPT);
+            c.n_layer = gc.n_layer, c.n_head = gc.n_head, c.n_embd = gc.n_embd, c.block_size = gc.block_size;
+            c.vocab_size = gc.vocab_size, c.dropout = gc.dropout, c.bias = gc.bias, c.gelu = gc.gelu;
+        }
+    }
     const nb_state_dict *weights = w ? w : sd;
     if (st == NB_OK && (st = check_size(weights, path, &c)) == NB_OK) {
-        nb_gpt *m = nb_gpt_new(&c, NULL);
-        if ((st = nb_module_load_state_dict(&m->base, weights, true)) != NB_OK) {
+        nb_lm m;
+        nb_lm_init(&m, &c, NULL);
+        if ((st = nb_module_load_state_dict(m.module, weights, true)) != NB_OK) {
             st = prefix_error(st, path, "");
-            nb_module_free(&m->base);
+            nb_lm_free(&m);
         } else {
-            *g = m;
+            *out = m;
         }
     }
     nb_state_dict_free(w);
     nb_state_dict_free(sd);
     return st;
+}
+
+nb_status nb_ckpt_load_ex(const char *path, const nb_ckpt_hints *h, nb_gpt **g, nb_char_vocab *v)
+{
+    *g = NULL;
+    nb_lm m;
+    nb_status st = nb_ckpt_load_lm(path, h, &m, v);
+    if (st != NB_OK)
+        return st;
+    if (!m.gpt) {
+        st = nb_error(NB_ERR_FORMAT, "%s: a %s checkpoint, not a GPT", path, nb_lm_kind_name(m.config.model));
+        nb_lm_free(&m);
+        return st;
+    }
+    *g = m.gpt;
+    return NB_OK;
 }
 
 /* ---- resume state --------------------------------------------------------------------------- */
@@ -226,15 +284,26 @@ static int parse_doubles(const char *s, double *v, int cap)
 nb_status nb_resume_save(const char *path, nb_gpt *g, const nb_char_vocab *v, nb_optimizer *opt,
                          nb_lr_scheduler *sched, const nb_char_data *d, const nb_train_state *ts)
 {
+    nb_lm m = nb_lm_wrap_gpt(g);
+    return nb_resume_save_lm(path, &m, v, opt, sched, d, ts);
+}
+
+nb_status nb_resume_save_lm(const char *path, nb_lm *g, const nb_char_vocab *v, nb_optimizer *opt,
+                            nb_lr_scheduler *sched, const nb_char_data *d, const nb_train_state *ts)
+{
     int scope = nb_scope_begin();
     nb_state_dict *sd = nb_state_dict_new();
     nb_param_list l;
-    nb_module_parameters(&g->base, false, &l);
+    nb_module_parameters(g->module, false, &l);
     char name[512];
     for (int i = 0; i < l.n; i++) {
         snprintf(name, sizeof name, "model.%s", l.names[i]);
         nb_state_dict_add(sd, name, l.params[i]);
     }
+    if (g->carry.h) /* the RNN's state carried into the next window */
+        nb_state_dict_add(sd, "carry.h", nb_contiguous(g->carry.h));
+    if (g->carry.c)
+        nb_state_dict_add(sd, "carry.c", nb_contiguous(g->carry.c));
     nb_param_list_free(&l);
     for (int k = 0; k < nb_optimizer_state_count(opt); k++) {
         nb_optim_state s = nb_optimizer_state_at(opt, k);
@@ -252,7 +321,7 @@ nb_status nb_resume_save(const char *path, nb_gpt *g, const nb_char_vocab *v, nb
     meta_i64(sd, "data_cursor", d->cursor);
     meta_i64(sd, "data_epoch", d->epoch);
     put_rng(sd, "rng", &ts->rng);
-    put_rng(sd, "dropout_rng", &g->dropout_gen);
+    put_rng(sd, "dropout_rng", nb_lm_dropout_gen(g));
     if (ts->options[0])
         nb_state_dict_set_meta(sd, "train_options", ts->options);
     int ns = nb_lr_scheduler_state_size(sched);
@@ -365,25 +434,64 @@ static nb_status check_resume_counters(const char *path, const nb_train_state *t
 nb_status nb_resume_load(const char *path, nb_gpt *g, const nb_char_vocab *v, nb_optimizer *opt,
                          nb_lr_scheduler *sched, nb_char_data *d, nb_train_state *ts)
 {
+    nb_lm m = nb_lm_wrap_gpt(g);
+    return nb_resume_load_lm(path, &m, v, opt, sched, d, ts);
+}
+
+/* The saved carried state (or NULL) against the model: [n_layer, B, n_embd], the weights' dtype,
+ * both h and c for an LSTM, h alone for a GRU, none for a transformer. */
+static nb_status check_carry(const nb_state_dict *sd, const char *path, const nb_lm *g, nb_tensor **h, nb_tensor **c)
+{
+    *h = nb_state_dict_get(sd, "carry.h"), *c = nb_state_dict_get(sd, "carry.c");
+    bool lstm = g->rnn && g->config.cell == NB_CHAR_RNN_LSTM;
+    if (!*h && !*c)
+        return NB_OK;
+    if (!g->rnn || !*h || (lstm != (*c != NULL)))
+        return nb_error(NB_ERR_FORMAT, "%s: carried state (carry.h, carry.c) does not fit a %s model", path,
+                        nb_lm_kind_name(g->config.model));
+    for (int k = 0; k < 2; k++) {
+        nb_tensor *t = k ? *c : *h;
+        if (t && (nb_tensor_ndim(t) != 3 || nb_tensor_size(t, 0) != g->config.n_layer ||
+                  nb_tensor_size(t, 2) != g->config.n_embd || nb_tensor_size(t, 1) < 1 ||
+                  (k && nb_tensor_size(t, 1) != nb_tensor_size(*h, 1))))
+            return nb_error(NB_ERR_FORMAT, "%s: carry.%c is not [n_layer %lld, B, n_embd %lld]", path, k ? 'c' : 'h',
+                            (long long)g->config.n_layer, (long long)g->config.n_embd);
+        nb_status st = t ? check_resume_tensor(path, k ? "carry.c" : "carry.h", t, g->rnn->head->weight, true) : NB_OK;
+        if (st != NB_OK)
+            return st;
+    }
+    return NB_OK;
+}
+
+nb_status nb_resume_load_lm(const char *path, nb_lm *g, const nb_char_vocab *v, nb_optimizer *opt,
+                            nb_lr_scheduler *sched, nb_char_data *d, nb_train_state *ts)
+{
     nb_state_dict *sd;
     nb_status st = nb_safetensors_load(path, &sd);
     if (st != NB_OK)
         return st;
-    nb_gpt_config c;
+    nb_lm_config c;
     nb_char_vocab fv;
     if ((st = get_config(sd, path, &c, &fv)) != NB_OK)
         goto out;
-    const nb_gpt_config *gc = &g->config; /* field by field: memcmp would compare padding bytes */
-    bool same = c.n_layer == gc->n_layer && c.n_head == gc->n_head && c.n_embd == gc->n_embd &&
-                c.block_size == gc->block_size && c.vocab_size == gc->vocab_size && c.dropout == gc->dropout &&
-                c.bias == gc->bias && c.gelu == gc->gelu;
-    if (!same || fv.n != v->n || memcmp(fv.cp, v->cp, (size_t)v->n * sizeof v->cp[0])) {
-        st = nb_error(NB_ERR_MISMATCH, "%s: the resume state is for another model config or vocabulary", path);
+    char *js_file = nb_lm_config_to_json(&c), *js_live = nb_lm_config_to_json(&g->config);
+    bool same = !strcmp(js_file, js_live); /* the keys the kind uses, compared as their JSON */
+    if (!same)
+        st = nb_error(NB_ERR_MISMATCH, "%s: the resume state is for another model config or vocabulary: it holds %s, "
+                      "this run asks for %s", path, js_file, js_live);
+    else if (fv.n != v->n || memcmp(fv.cp, v->cp, (size_t)v->n * sizeof v->cp[0]))
+        st = nb_error(NB_ERR_MISMATCH, "%s: the resume state is for another model config or vocabulary (the "
+                      "vocabulary differs)", path);
+    free(js_file);
+    free(js_live);
+    if (st != NB_OK)
         goto out;
-    }
+    nb_tensor *carry_h, *carry_c;
+    if ((st = check_carry(sd, path, g, &carry_h, &carry_c)) != NB_OK)
+        goto out;
     /* validate everything before touching the live state */
     nb_param_list l;
-    nb_module_parameters(&g->base, false, &l);
+    nb_module_parameters(g->module, false, &l);
     char name[512];
     for (int i = 0; i < l.n && st == NB_OK; i++) {
         snprintf(name, sizeof name, "model.%s", l.names[i]);
@@ -489,7 +597,14 @@ nb_status nb_resume_load(const char *path, nb_gpt *g, const nb_char_vocab *v, nb
         }
         d->cursor = cursor;
         d->epoch = epoch;
-        g->dropout_gen = nts.dropout_rng;
+        *nb_lm_dropout_gen(g) = nts.dropout_rng;
+        nb_char_rnn_state_clear(&g->carry);
+        int cs = nb_scope_begin(); /* copies: the file's tensors go with sd */
+        if (carry_h)
+            nb_detach_carry(&g->carry.h, nb_clone(carry_h));
+        if (carry_c)
+            nb_detach_carry(&g->carry.c, nb_clone(carry_c));
+        nb_scope_end(cs);
         *ts = nts;
     }
     nb_param_list_free(&l);

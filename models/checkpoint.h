@@ -6,6 +6,7 @@
 #define NB_CHECKPOINT_H
 
 #include "chardata.h"
+#include "chargpt_model.h"
 #include "gpt.h"
 #include "nb_lr_scheduler.h"
 #include "nb_optim.h"
@@ -39,6 +40,16 @@ nb_status nb_ckpt_load_ex(const char *path, const nb_ckpt_hints *h, nb_gpt **g, 
 
 /* checkpoint_nanogpt.c, for nb_ckpt_load_ex: the config, vocabulary and nanoGPT-named weights
  * (a new dict in *weights, sharing sd's tensors) of a foreign checkpoint's loaded dict. */
+/* ---- any chargpt model (chargpt_model.h): the GPT functions above and below are these on a GPT ---- */
+/* The checkpoint of m: its weights, metadata "format", "model" (gpt|llama|lstm), "config" (the
+ * JSON of nb_lm_config_to_json; a GPT also keeps the flat keys n_layer, n_head, ... of earlier
+ * versions), "vocab", "iter", "val_loss". */
+nb_status nb_ckpt_save_lm(const char *path, nb_lm *m, const nb_char_vocab *v, int64_t iter, double val_loss);
+/* Loads any chargpt checkpoint into *m (nb_lm_init'ed, free with nb_lm_free; zeroed on failure):
+ * "config" names the model (a file without it is a GPT of an earlier version; a foreign file is
+ * read as nb_ckpt_load_ex does). Errors as nb_ckpt_load_ex. */
+nb_status nb_ckpt_load_lm(const char *path, const nb_ckpt_hints *h, nb_lm *m, nb_char_vocab *v);
+
 nb_status nb__ckpt_nanogpt_config(const nb_state_dict *sd, const char *path, const nb_ckpt_hints *h,
                                   nb_gpt_config *c, nb_char_vocab *v, nb_state_dict **weights);
 
@@ -59,5 +70,12 @@ nb_status nb_resume_save(const char *path, nb_gpt *g, const nb_char_vocab *v, nb
  * different config or vocabulary is NB_ERR_MISMATCH) and the data position. */
 nb_status nb_resume_load(const char *path, nb_gpt *g, const nb_char_vocab *v, nb_optimizer *opt,
                          nb_lr_scheduler *sched, nb_char_data *d, nb_train_state *ts);
+/* The same for any model. The RNN's carried state m->carry (when set) is saved as carry.h,
+ * carry.c and restored; a config that differs from m's (compared as nb_lm_config_to_json) is
+ * NB_ERR_MISMATCH naming both. */
+nb_status nb_resume_save_lm(const char *path, nb_lm *m, const nb_char_vocab *v, nb_optimizer *opt,
+                            nb_lr_scheduler *sched, const nb_char_data *d, const nb_train_state *ts);
+nb_status nb_resume_load_lm(const char *path, nb_lm *m, const nb_char_vocab *v, nb_optimizer *opt,
+                            nb_lr_scheduler *sched, nb_char_data *d, nb_train_state *ts);
 
 #endif

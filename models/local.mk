@@ -20,3 +20,5 @@ models_libnbmodels_la_LIBADD = $(JANSSON_LIBS)
 chargpt_LDFLAGS = $(AM_LDFLAGS) -Wl,-rpath,'$$ORIGIN/../lib'
 # LLaMA (llama2.c-style decoder)
 models_libnbmodels_la_SOURCES += models/llama.h models/llama.c
+# chargpt --model gpt|llama|lstm: one interface over the models (the checkpoint uses it)
+models_libnbmodels_la_SOURCES += models/chargpt_model.h models/chargpt_model.c

@@ -236,3 +236,7 @@ tests_test_cnn_SOURCES = tests/test_cnn.c tests/test_cnn_ref.h tests/refcase.c t
 tests_test_cnn_CFLAGS = $(TEST_CFLAGS)
 tests_test_cnn_LDADD = $(TEST_LDADD)
 EXTRA_DIST += tests/ref_cnn.py
+# chargpt --model gpt|llama|lstm end to end (train, resume, eval, sample, metadata; a llama
+# checkpoint in a llama2.c-style PyTorch model); runs ./chargpt
+TESTS += tests/test_chargpt_models.sh
+EXTRA_DIST += tests/test_chargpt_models.sh tests/llama_ckpt_torch.py

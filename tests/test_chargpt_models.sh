@@ -1,0 +1,234 @@
+#!/bin/sh
+# tests/test_chargpt_models.sh — `chargpt train --model gpt|llama|lstm` end to end on a synthetic
+# text: each model (and the lstm's --cell gru) trains, its loss falls, --resume continues
+# bit-identically to an uninterrupted run (the lstm with --sampling sequential, so the carried
+# state is part of the resume state), `eval` gives the training log's last val loss, `sample`
+# continues the prompt, the checkpoint's JSON config names the model; a resume with another model
+# or config is refused, options of another model are refused; a GPT checkpoint of the earlier
+# format (no "model"/"config" metadata) still loads; a llama checkpoint loads into a llama2.c-style
+# PyTorch model (tests/llama_ckpt_torch.py) with the same loss within 1e-4.
+# Run from the top build directory (as `make check` does). Python: $PYTHON (/usr/bin/python3); the
+# PyTorch check needs torch: without it the script exits 77 (skip) after the other checks, or fails
+# when NB_REQUIRE_TORCH is set.
+# Prints one line per check and "N passed, M failed"; exit 0 pass, 1 failure, 77 skip.
+
+CHARGPT=${CHARGPT:-./chargpt}
+PYTHON=${PYTHON:-/usr/bin/python3}
+srcdir=${srcdir:-.}
+if [ ! -x "$CHARGPT" ]; then
+    echo "SKIP: $CHARGPT not found or not executable (build it with: make chargpt)"
+    exit 77
+fi
+LC_ALL=C
+export LC_ALL
+OMP_WAIT_POLICY=passive
+export OMP_WAIT_POLICY
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/test_chargpt_models.XXXXXX") || exit 1
+trap 'rm -rf "$tmp"' EXIT
+trap 'exit 1' INT TERM HUP
+
+pass=0 fail=0
+ok() { pass=$((pass + 1)); echo "ok   - $*"; }
+bad() { fail=$((fail + 1)); echo "FAIL - $*"; }
+check() { # check DESC COMMAND...: one check; on failure shows what COMMAND printed
+    d=$1
+    shift
+    if "$@" >"$tmp/check.out" 2>&1; then
+        ok "$d"
+    else
+        bad "$d"
+        sed -e 's/^/       | /' "$tmp/check.out" | head -n 25
+    fi
+}
+say() { echo "$*"; }
+fails_with() { # fails_with RC TEXT COMMAND...: exit RC, one stderr line containing TEXT
+    want=$1 text=$2
+    shift 2
+    "$@" >"$tmp/f.out" 2>"$tmp/f.err"
+    got=$?
+    r=0
+    [ "$got" -eq "$want" ] || { say "exit $got, expected $want"; r=1; }
+    [ "$(wc -l <"$tmp/f.err")" -eq 1 ] || { say "stderr is not one line"; r=1; }
+    grep -qF -- "$text" "$tmp/f.err" || { say "stderr lacks '$text'"; r=1; }
+    [ "$r" -eq 0 ] || sed -e 's/^/stderr: /' "$tmp/f.err"
+    return $r
+}
+near() { # near A B TOL: |A - B| <= TOL
+    awk -v a="$1" -v b="$2" -v t="$3" 'BEGIN { d = a - b; if (d < 0) d = -d
+        if (a == "" || b == "" || d > t) { print "|" a " - " b "| = " d " > " t; exit 1 } }'
+}
+same_log() { # same_log A B: log.csv identical in iter,train_loss,val_loss,lr (tokens_per_s is timing)
+    cut -d, -f1-4 "$1/log.csv" >"$tmp/la" && cut -d, -f1-4 "$2/log.csv" >"$tmp/lb" || return 1
+    cmp "$tmp/la" "$tmp/lb" || { diff "$tmp/la" "$tmp/lb" | head -n 6; return 1; }
+}
+same_run() { # same_run A B: same log (cols 1-4) and byte-identical checkpoint and resume state
+    same_log "$1" "$2" && cmp "$1/ckpt.safetensors" "$2/ckpt.safetensors" &&
+        cmp "$1/resume.safetensors" "$2/resume.safetensors"
+}
+meta() { # meta FILE KEY: a metadata value of a safetensors file (python3 without torch)
+    "$PYTHON" -c 'import json, struct, sys
+f = open(sys.argv[1], "rb"); n = struct.unpack("<Q", f.read(8))[0]
+print(json.loads(f.read(n))["__metadata__"].get(sys.argv[2], ""))' "$1" "$2"
+}
+
+# ---- the text: English-like lines from a deterministic LCG, then a run of one character ------
+# The val split (the last 10%) is all 'e' (the train split ends with some too): every val window
+# holds the same tokens, so the log's val loss (random windows) and `eval` (all windows) are the
+# same number up to the rounding of the mean.
+data=$tmp/data.txt
+awk 'BEGIN {
+    nw = split("the of and to in he she it was his her that with for as had you on not be at by", W1, " ")
+    nv = split("king queen lord lady man maid knight fool duke friend", W2, " ")
+    np = split("speaks runs sleeps sings weeps laughs waits rides prays dreams", W3, " ")
+    s = 11
+    for (i = 0; i < 300; i++) {
+        s = (s * 75 + 74) % 65537; a = W1[1 + s % nw]
+        s = (s * 75 + 74) % 65537; b = W2[1 + s % nv]
+        s = (s * 75 + 74) % 65537; c = W3[1 + s % np]
+        print toupper(substr(a, 1, 1)) substr(a, 2) " " b " " c "."
+    }
+    for (i = 0; i < 1600; i++) printf "e"
+    print ""
+}' >"$data"
+
+COMMON="--n-layer 2 --n-embd 32 --block-size 16 --batch-size 8 --eval-interval 10 --eval-iters 2 --threads 1
+ --learning-rate 1e-2 --warmup-iters 4 --lr-decay-iters 40 --quiet --always-save-checkpoint"
+# opts MODEL: the model's options (the lstm walks consecutive windows with carried state)
+opts() {
+    case $1 in
+    gpt) echo "--model gpt --n-head 2" ;;
+    llama) echo "--model llama --n-head 4 --n-kv-head 2 --multiple-of 16" ;;
+    lstm) echo "--model lstm --sampling sequential" ;;
+    gru) echo "--model lstm --cell gru --sampling sequential" ;;
+    esac
+}
+# train OUTDIR MODEL [options]: stdout/stderr to OUTDIR.out/.err; returns chargpt's status
+train() {
+    o=$1 m=$2
+    shift 2
+    # shellcheck disable=SC2086
+    "$CHARGPT" train --data "$data" --out-dir "$o" $COMMON $(opts "$m") "$@" >"$o.out" 2>"$o.err"
+}
+resumed() { # resumed DIR FROM: the second run continued from iter FROM
+    grep -q "^resuming from iter $2 " "$1.out" || { say "did not resume from iter $2:"; cat "$1.out" "$1.err"; return 1; }
+}
+loss_falls() { # loss_falls DIR DROP: the mean train loss of iters 36..40 is DROP below iter 0's
+    awk -F, -v drop="$2" 'NR == 2 { first = $2 } NR > 1 && $1 >= 36 { s += $2; n++ }
+        END { m = s / n; printf "train loss %.4f at iter 0, %.4f over iters 36-40\n", first, m
+              exit !(n == 5 && m < first - drop) }' "$1/log.csv"
+}
+last_val() { awk -F, 'NR > 1 && $3 != "" { v = $3 } END { print v }' "$1/log.csv"; }
+eval_matches() { # eval_matches DIR: eval --digits 6 of the checkpoint (the last eval's) == log's last val
+    e=$("$CHARGPT" eval --checkpoint "$1/ckpt.safetensors" --data "$data" --digits 6 --threads 1 2>&1) ||
+        { say "$e"; return 1; }
+    say "eval: $e; log's last val_loss: $(last_val "$1")"
+    near "${e#val_loss }" "$(last_val "$1")" 2e-6
+}
+sample_ok() { # sample_ok DIR: the prompt, then 40 sampled characters, then the separator
+    "$CHARGPT" sample --checkpoint "$1/ckpt.safetensors" --prompt "The king" --max-new-tokens 40 \
+        --threads 1 >"$tmp/s.out" 2>&1 || { cat "$tmp/s.out"; return 1; }
+    cat "$tmp/s.out"
+    awk 'NR == 1 && substr($0, 1, 8) != "The king" { bad = 1 } /^---------------$/ { sep = NR; exit }
+         { len += length($0) + 1 }
+         END { exit bad || !sep || len - 1 != 48 }' "$tmp/s.out"
+}
+config_is() { # config_is DIR JSON: the checkpoint's metadata "config" and "model"
+    got=$(meta "$1/ckpt.safetensors" config) m=$(meta "$1/ckpt.safetensors" model)
+    say "config: $got; model: $m"
+    [ "$got" = "$2" ] && [ "$m" = "$(echo "$2" | sed 's/^{"model":"\([a-z]*\)".*/\1/')" ]
+}
+
+VOCAB=$("$PYTHON" -c 'import sys; print(len(set(open(sys.argv[1]).read())))' "$data") # distinct characters
+expect_gpt='{"model":"gpt","n_layer":2,"n_head":2,"n_embd":32,"block_size":16,"vocab_size":'$VOCAB',"dropout":0.0,"bias":false,"gelu":"tanh"}'
+expect_llama='{"model":"llama","n_layer":2,"n_head":4,"n_kv_head":2,"n_embd":32,"block_size":16,"vocab_size":'$VOCAB',"norm_eps":1.0000000000000001e-5,"rope_theta":10000.0,"multiple_of":16,"dropout":0.0}'
+expect_lstm='{"model":"lstm","n_layer":2,"n_embd":32,"block_size":16,"vocab_size":'$VOCAB',"cell":"lstm"}'
+expect_gru='{"model":"lstm","n_layer":2,"n_embd":32,"block_size":16,"vocab_size":'$VOCAB',"cell":"gru"}'
+
+for m in gpt llama lstm gru; do
+    A=$tmp/$m.A R=$tmp/$m.R
+    train "$A" "$m" --max-iters 40
+    rc=$?
+    check "$m 1 train 40 iterations exits 0" eval '[ "$rc" -eq 0 ] || { cat "$A.err"; false; }'
+    check "$m 2 the train loss falls by more than 0.8 (iter 0 vs mean of 36-40)" loss_falls "$A" 0.8
+    train "$R" "$m" --max-iters 17 && train "$R" "$m" --max-iters 40 --resume
+    check "$m 3 --max-iters 17 then --resume to 40 == uninterrupted (log, ckpt and resume bytes)" \
+        eval 'resumed "$R" 18 && same_run "$A" "$R"'
+    check "$m 4 eval of the checkpoint == the log's last val loss (within 2e-6)" eval_matches "$A"
+    check "$m 5 sample prints the prompt and its 40-character continuation" sample_ok "$A"
+    eval "want=\$expect_$m"
+    check "$m 6 checkpoint metadata: config $want" config_is "$A" "$want"
+done
+check "lstm 7 the resume state of --sampling sequential holds the carried state (carry.h, carry.c)" \
+    eval '"$PYTHON" -c "import json, struct, sys
+f = open(sys.argv[1], \"rb\"); n = struct.unpack(\"<Q\", f.read(8))[0]; h = json.loads(f.read(n))
+sys.exit(not (h[\"carry.h\"][\"shape\"] == [2, 8, 32] and h[\"carry.c\"][\"shape\"] == [2, 8, 32]))" "$tmp/lstm.A/resume.safetensors"'
+check "lstm 8 --sampling sequential and random train differently (10 iterations each)" \
+    eval 'train "$tmp/lstm.rand" lstm --max-iters 10 --sampling random && train "$tmp/lstm.seq" lstm --max-iters 10 &&
+          ! cmp -s "$tmp/lstm.rand/ckpt.safetensors" "$tmp/lstm.seq/ckpt.safetensors"'
+
+# ---- refused: another model or config on resume, options of another model -----------------------
+W=$tmp/llama.A
+check "resume a llama run with --model gpt: refused, naming both configs" \
+    fails_with 1 'the resume state is for another model config or vocabulary: it holds {"model":"llama"' \
+    "$CHARGPT" train --data "$data" --out-dir "$W" $COMMON --model gpt --n-head 2 --max-iters 50 --resume
+check "resume an lstm run with --cell gru: refused" \
+    fails_with 1 "another model config" "$CHARGPT" train --data "$data" --out-dir "$tmp/lstm.A" $COMMON --model lstm \
+    --cell gru --sampling sequential --max-iters 50 --resume
+check "resume a llama run with another --n-kv-head: refused" \
+    fails_with 1 "another model config" "$CHARGPT" train --data "$data" --out-dir "$W" $COMMON --model llama \
+    --n-head 4 --n-kv-head 4 --multiple-of 16 --max-iters 50 --resume
+T="$CHARGPT train --data $data --out-dir $tmp/never"
+check "--model lstm --n-head 2: refused" fails_with 2 "--n-head is not an option of --model lstm" $T --model lstm --n-head 2
+check "--model lstm --dropout 0.1: refused" fails_with 2 "--dropout is not an option of --model lstm" $T --model lstm --dropout 0.1
+check "--model gpt --cell gru: refused" fails_with 2 "--cell is not an option of --model gpt" $T --cell gru
+check "--model llama --bias: refused" fails_with 2 "--bias is not an option of --model llama" $T --model llama --bias
+check "--model gpt --n-kv-head 2: refused" fails_with 2 "--n-kv-head is not an option of --model gpt" $T --n-kv-head 2
+check "--model rnn: refused" fails_with 2 "--model expects gpt, llama or lstm" $T --model rnn
+check "--model llama --n-head 3 (head size 128/3): refused" fails_with 2 "--model llama: dim 128 is not divisible" $T --model llama --n-head 3
+check "sample --model: refused (the checkpoint names the model)" \
+    fails_with 2 "--model is not a sample option" "$CHARGPT" sample --checkpoint "$W/ckpt.safetensors" --model gpt
+check "--help documents --model, --n-kv-head, --multiple-of, --cell, --sampling sequential" \
+    eval '"$CHARGPT" --help | grep -q -- "--model gpt|llama|lstm" && "$CHARGPT" --help | grep -q -- "--n-kv-head" &&
+          "$CHARGPT" --help | grep -q -- "--multiple-of" && "$CHARGPT" --help | grep -q -- "--cell lstm|gru" &&
+          "$CHARGPT" --help | grep -q -- "random|epoch|sequential"'
+
+# ---- a GPT checkpoint of the earlier format (flat keys only) loads as a GPT -----------------------
+old_ckpt() { # the gpt checkpoint without its "model" and "config" metadata, evaluated
+    "$PYTHON" -c 'import json, struct, sys
+d = open(sys.argv[1], "rb").read(); n = struct.unpack("<Q", d[:8])[0]; h = json.loads(d[8:8 + n])
+del h["__metadata__"]["model"], h["__metadata__"]["config"]
+t = json.dumps(h).encode(); t += b" " * (-len(t) % 8)
+open(sys.argv[2], "wb").write(struct.pack("<Q", len(t)) + t + d[8 + n:])' "$tmp/gpt.A/ckpt.safetensors" "$tmp/old.safetensors" &&
+        [ -z "$(meta "$tmp/old.safetensors" config)" ] || return 1
+    a=$("$CHARGPT" eval --checkpoint "$tmp/old.safetensors" --data "$data" --digits 6 2>&1) &&
+        b=$("$CHARGPT" eval --checkpoint "$tmp/gpt.A/ckpt.safetensors" --data "$data" --digits 6 2>&1) || return 1
+    say "earlier format: $a; this format: $b"
+    [ "$a" = "$b" ]
+}
+check "a GPT checkpoint without \"model\"/\"config\" metadata loads as gpt (same eval)" old_ckpt
+
+# ---- a llama checkpoint in a llama2.c-style PyTorch model ----------------------------------------
+if ! "$PYTHON" -c 'import torch' >/dev/null 2>&1; then
+    echo "$pass passed, $fail failed, 1 skipped"
+    if [ -n "$NB_REQUIRE_TORCH" ]; then
+        echo "FAIL: NB_REQUIRE_TORCH is set but PyTorch is not importable by $PYTHON"
+        exit 1
+    fi
+    echo "SKIP: PyTorch missing: the llama checkpoint was not checked against PyTorch"
+    [ "$fail" -eq 0 ] && exit 77
+    exit 1
+fi
+torch_llama() {
+    for split in train val; do
+        own=$("$CHARGPT" eval --checkpoint "$W/ckpt.safetensors" --data "$data" --split $split --digits 8 2>&1) &&
+            pt=$("$PYTHON" "$srcdir/tests/llama_ckpt_torch.py" "$W/ckpt.safetensors" "$data" $split 2>&1) ||
+            { say "$own"; say "$pt"; return 1; }
+        say "chargpt: $own; PyTorch: $pt"
+        near "${own#*_loss }" "${pt#*_loss }" 1e-4 || return 1
+    done
+}
+check "llama checkpoint in a llama2.c-style PyTorch model: train and val loss equal chargpt eval's within 1e-4" torch_llama
+
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
