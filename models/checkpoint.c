@@ -124,6 +124,18 @@ static nb_status get_config(const nb_state_dict *sd, const char *path, nb_lm_con
         return prefix_error(st, path, "metadata: ");
     if (st != NB_OK)
         return st;
+    if (js && c->model == NB_LM_GPT && nb_state_dict_get_meta(sd, "n_layer")) { /* both forms: they must agree */
+        nb_lm_config flat;
+        if ((st = get_legacy_gpt(sd, path, &flat)) != NB_OK)
+            return st;
+        char *a = nb_lm_config_to_json(&flat), *b = nb_lm_config_to_json(c);
+        bool same = !strcmp(a, b);
+        free(a);
+        free(b);
+        if (!same)
+            return nb_error(NB_ERR_FORMAT, "%s: metadata \"config\" and the keys n_layer, n_head, ... describe "
+                            "different models", path);
+    }
     if (model && strcmp(model, nb_lm_kind_name(c->model)))
         return nb_error(NB_ERR_FORMAT, "%s: metadata \"model\" is \"%s\" but the config's model is \"%s\"", path, model,
                         nb_lm_kind_name(c->model));

@@ -34,7 +34,8 @@ typedef struct nb_ckpt_hints {
  * nanoGPT's model_args: n_layer, n_head, n_embd, block_size, vocab_size, bias — checked against
  * the shapes) or else h->n_head; the vocabulary from metadata "vocab" (the characters in id order,
  * sorted) or else the text at h->data_path. GELU is erf (nanoGPT's) unless config says "tanh".
- * h may be NULL. NB_ERR_FORMAT naming the missing tensor or key for anything that is not a GPT;
+ * h may be NULL. NB_ERR_FORMAT naming the missing tensor or key for anything that is not a GPT
+ * (a chargpt llama or lstm checkpoint: "a llama checkpoint, not a GPT"; see nb_ckpt_load_lm);
  * NB_ERR_IO for unreadable files. *g is NULL on failure. */
 nb_status nb_ckpt_load_ex(const char *path, const nb_ckpt_hints *h, nb_gpt **g, nb_char_vocab *v);
 

@@ -194,12 +194,18 @@ check "--help documents --model, --n-kv-head, --multiple-of, --cell, --sampling 
           "$CHARGPT" --help | grep -q -- "random|epoch|sequential"'
 
 # ---- a GPT checkpoint of the earlier format (flat keys only) loads as a GPT -----------------------
-old_ckpt() { # the gpt checkpoint without its "model" and "config" metadata, evaluated
+edit_meta() { # edit_meta IN OUT KEY=VALUE|KEY ...: a copy of IN with metadata keys set or deleted
     "$PYTHON" -c 'import json, struct, sys
 d = open(sys.argv[1], "rb").read(); n = struct.unpack("<Q", d[:8])[0]; h = json.loads(d[8:8 + n])
-del h["__metadata__"]["model"], h["__metadata__"]["config"]
+for e in sys.argv[3:]:
+    k, _, v = e.partition("=")
+    if v: h["__metadata__"][k] = v
+    else: del h["__metadata__"][k]
 t = json.dumps(h).encode(); t += b" " * (-len(t) % 8)
-open(sys.argv[2], "wb").write(struct.pack("<Q", len(t)) + t + d[8 + n:])' "$tmp/gpt.A/ckpt.safetensors" "$tmp/old.safetensors" &&
+open(sys.argv[2], "wb").write(struct.pack("<Q", len(t)) + t + d[8 + n:])' "$@"
+}
+old_ckpt() { # the gpt checkpoint without its "model" and "config" metadata, evaluated
+    edit_meta "$tmp/gpt.A/ckpt.safetensors" "$tmp/old.safetensors" model config &&
         [ -z "$(meta "$tmp/old.safetensors" config)" ] || return 1
     a=$("$CHARGPT" eval --checkpoint "$tmp/old.safetensors" --data "$data" --digits 6 2>&1) &&
         b=$("$CHARGPT" eval --checkpoint "$tmp/gpt.A/ckpt.safetensors" --data "$data" --digits 6 2>&1) || return 1
@@ -207,6 +213,12 @@ open(sys.argv[2], "wb").write(struct.pack("<Q", len(t)) + t + d[8 + n:])' "$tmp/
     [ "$a" = "$b" ]
 }
 check "a GPT checkpoint without \"model\"/\"config\" metadata loads as gpt (same eval)" old_ckpt
+edit_meta "$tmp/gpt.A/ckpt.safetensors" "$tmp/flat3.safetensors" n_layer=3
+check "a GPT checkpoint whose flat n_layer disagrees with its \"config\": refused" \
+    fails_with 1 "describe different models" "$CHARGPT" eval --checkpoint "$tmp/flat3.safetensors" --data "$data"
+edit_meta "$tmp/lstm.A/ckpt.safetensors" "$tmp/model.safetensors" model=gpt
+check "a checkpoint whose \"model\" disagrees with its \"config\": refused" \
+    fails_with 1 'metadata "model" is "gpt" but the config' "$CHARGPT" eval --checkpoint "$tmp/model.safetensors" --data "$data"
 
 # ---- a llama checkpoint in a llama2.c-style PyTorch model ----------------------------------------
 if ! "$PYTHON" -c 'import torch' >/dev/null 2>&1; then
