@@ -3,7 +3,8 @@
 # Tiny Shakespeare for the same wall time, the three at once (the same machine load for each), one
 # thread each; then the full-split val loss of each run's last checkpoint (`chargpt eval`, every
 # window; the lstm from a zero state) and the training tokens/s (median of log.csv's per-step
-# column, evaluations excluded). Prints a Markdown table with the CPU model and the load average.
+# column, evaluations excluded; --eval-interval 25 --eval-iters 2 keep the checkpoint recent and the
+# evaluations cheap). Prints a Markdown table with the CPU model and the load average.
 # The lstm trains as char-rnn does: --sampling sequential (carried state, truncated BPTT).
 #   sh bench/chargpt_models.sh [SECONDS [OUTDIR]]   (defaults 180, a temporary directory)
 # Run from the top build directory; DATA (data/tinyshakespeare.txt) and CHARGPT (./chargpt) override.
@@ -20,7 +21,7 @@ for m in gpt llama lstm; do
     [ "$m" = lstm ] && extra="--sampling sequential"
     # shellcheck disable=SC2086
     timeout -s INT "$SECONDS_" "$CHARGPT" train --data "$DATA" --out-dir "$out/$m" --model $m $extra --threads 1 \
-        --eval-interval 50 --always-save-checkpoint --overwrite --log-interval 50 >"$out/$m.out" 2>&1 &
+        --eval-interval 25 --eval-iters 2 --always-save-checkpoint --overwrite --log-interval 50 >"$out/$m.out" 2>&1 &
 done
 wait
 load1=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null)

@@ -318,7 +318,10 @@ int chargpt_parse_args(int argc, char **argv, chargpt_opts *o, const char **outp
         case O_OVERWRITE: o->overwrite = true; break;
         case O_ALLOWNF: o->allow_nonfinite = true; break;
         case O_MODEL: /* models */
-            if (!nb_lm_kind_parse(a, &o->model)) { fprintf(stderr, "chargpt: --model expects gpt, llama or lstm, got '%s'\n", a); ok = false; }
+            if (!nb_lm_kind_parse(a, &o->model)) {
+                fprintf(stderr, "chargpt: --model expects gpt, llama or lstm, got '%s'\n", a);
+                ok = false;
+            }
             break;
         case O_NKVHEAD: ok = parse_i64("n-kv-head", a, 1, 4096, &o->n_kv_head); break;
         case O_MULTOF: ok = parse_i64("multiple-of", a, 1, 65536, &o->multiple_of); break;

@@ -75,7 +75,8 @@ nb_status nb_lm_config_validate(const nb_lm_config *c)
     if (c->model != NB_LM_LSTM)
         return nb_error(NB_ERR_INVALID, "unknown model kind %d", (int)c->model);
     if (c->n_layer <= 0 || c->n_embd <= 0 || c->block_size <= 0 || c->vocab_size <= 0)
-        return nb_error(NB_ERR_INVALID, "n_layer %lld, n_embd %lld, block_size %lld, vocab_size %lld must all be positive",
+        return nb_error(NB_ERR_INVALID,
+                        "n_layer %lld, n_embd %lld, block_size %lld, vocab_size %lld must all be positive",
                         (long long)c->n_layer, (long long)c->n_embd, (long long)c->block_size,
                         (long long)c->vocab_size);
     if (c->n_layer > 1024 || c->n_embd > 1 << 16 || c->block_size > 1 << 20 || c->vocab_size > 1 << 24)

@@ -413,7 +413,8 @@ static int load_resume(trainer *t)
     }
     if (t->m.carry.h && (!t->o->sequential || nb_tensor_size(t->m.carry.h, 1) != t->o->batch_size)) {
         fprintf(stderr, "chargpt train: cannot resume: the resume state carries the state of --sampling sequential "
-                "with --batch-size %lld streams; resume with those options\n", (long long)nb_tensor_size(t->m.carry.h, 1));
+                "with --batch-size %lld streams; resume with those options\n",
+                (long long)nb_tensor_size(t->m.carry.h, 1));
         return 1;
     }
     if (log_truncate(t->log_path, t->ts.log_rows) != 0) {
@@ -433,7 +434,8 @@ static void options_text(const chargpt_opts *o, char *buf, size_t n)
              "grad-clip %.15g\neval-interval %lld\neval-iters %lld\n",
              o->learning_rate, o->min_lr, (long long)o->warmup_iters, (long long)o->lr_decay_iters,
              sched[o->lr_schedule], (long long)o->batch_size, (unsigned long long)o->seed,
-             o->sequential ? "sequential" : o->epoch_sampling ? "epoch" : "random", o->weight_decay, o->beta1, o->beta2, o->grad_clip,
+             o->sequential ? "sequential" : o->epoch_sampling ? "epoch" : "random", o->weight_decay, o->beta1, o->beta2,
+             o->grad_clip,
              (long long)o->eval_interval, (long long)o->eval_iters);
 }
 
@@ -501,8 +503,7 @@ static void print_banner(const trainer *t)
         printf("data parallel: %d rank(s) x %lld micro-batch(es) of %lld per step = %lld tokens per step\n", t->world,
                (long long)o->grad_accum, (long long)o->batch_size,
                (long long)(t->world * o->grad_accum * o->batch_size * o->block_size));
-    if (o->model != NB_LM_GPT) /* the GPT's banner stays as it was */
-    {
+    if (o->model != NB_LM_GPT) { /* the GPT's banner stays as it was */
         char *js = nb_lm_config_to_json(&t->m.config);
         printf("model: %s\n", js);
         free(js);
