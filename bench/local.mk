@@ -65,3 +65,5 @@ bench_bench_rnn_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/models
 bench_bench_rnn_LDADD = models/libnbmodels.la libnabla_core.la $(JEMALLOC_LIBS) -lm
 CLEANFILES += bench/bench_rnn$(EXEEXT)
 EXTRA_DIST += bench/torch_rnn.py
+# chargpt --model gpt|llama|lstm for the same wall time (README "Models" table): sh bench/chargpt_models.sh [SECONDS]
+EXTRA_DIST += bench/chargpt_models.sh
