@@ -67,7 +67,7 @@ NB__INTERNAL const nb__op *nb__op_by_id(nb__op_id id);
 NB__INTERNAL const char *nb__op_family(nb__op_id id);
 
 /* ---- nodes ---------------------------------------------------------------------------------- */
-#define NB__MAX_SAVED 4
+#define NB__MAX_SAVED 6 /* sdpa: q, k, v, lse, attn_mask, dropout flags */
 #define NB__NODE_IARGS 16
 
 typedef struct nb__edge {

@@ -118,17 +118,6 @@ typedef struct kv_cache {
     int64_t len;
 } kv_cache;
 
-/* Causal mask for T new positions after P cached ones: true where key j > query P+i. */
-static nb_tensor *causal_mask(int64_t T, int64_t P)
-{
-    nb_tensor *m = nb_zeros(NB_DIMS(T, P + T), NB_BOOL);
-    uint8_t *d = nb_tensor_data(m);
-    for (int64_t i = 0; i < T; i++)
-        for (int64_t j = P + i + 1; j < P + T; j++)
-            d[i * (P + T) + j] = 1;
-    return m;
-}
-
 static nb_tensor *attn_forward(nb_gpt_attn *a, const nb_tensor *x, kv_cache *kv)
 {
     int64_t B = nb_tensor_size(x, 0), T = nb_tensor_size(x, 1), C = nb_tensor_size(x, 2);
@@ -146,18 +135,11 @@ static nb_tensor *attn_forward(nb_gpt_attn *a, const nb_tensor *x, kv_cache *kv)
         k = nb_narrow(kv->k, 2, 0, P + T);
         v = nb_narrow(kv->v, 2, 0, P + T);
     }
-    nb_tensor *y; /* [B, nh, T, hs] */
-    if (!(a->attn_dropout->base.training && a->attn_dropout->p > 0)) {
-        /* fused softmax(q k^T / sqrt(hs) + causal mask) v, the mask aligned to the P cached keys */
-        y = nb_scaled_dot_product_attention(q, k, v, true, 1.0 / sqrt((double)hs));
-    } else { /* dropout on the attention probabilities: the composite ops */
-        nb_tensor *att = nb_mul_scalar(nb_matmul(q, nb_transpose(k, -2, -1)), 1.0 / sqrt((double)hs));
-        if (T > 1)
-            att = nb_masked_fill(att, causal_mask(T, P), -INFINITY);
-        att = nb_softmax(att, -1);
-        att = nb_module_forward(&a->attn_dropout->base, att);
-        y = nb_matmul(att, v);
-    }
+    /* fused softmax(q k^T / sqrt(hs) + causal mask) v, the mask aligned to the P cached keys, with
+     * attn_dropout's dropout on the probabilities (drawn as the module would draw it) in training */
+    nb_dropout_mod *ad = a->attn_dropout;
+    nb_tensor *y = nb_scaled_dot_product_attention(q, k, v, NULL, ad->base.training ? ad->p : 0, true,
+                                                   1.0 / sqrt((double)hs), ad->gen); /* [B, nh, T, hs] */
     y = nb_reshape(nb_transpose(y, 1, 2), NB_DIMS(B, T, C));
     y = nb_linear_forward(a->c_proj, y);
     return nb_module_forward(&a->resid_dropout->base, y);

@@ -131,17 +131,6 @@ nb_llama *nb_llama_new(const nb_llama_config *c, nb_generator *gen)
 }
 
 /* ---- forward -------------------------------------------------------------------------------- */
-/* Causal mask for T positions: true where key j > query i (the composite path with dropout). */
-static nb_tensor *causal_mask(int64_t T)
-{
-    nb_tensor *mask = nb_zeros(NB_DIMS(T, T), NB_BOOL);
-    uint8_t *d = nb_tensor_data(mask);
-    for (int64_t i = 0; i < T; i++)
-        for (int64_t j = i + 1; j < T; j++)
-            d[i * T + j] = 1;
-    return mask;
-}
-
 /* llama2.c's repeat_kv as torch.repeat_interleave on the head dim: [B, kvh, T, hs] ->
  * [B, kvh * n_rep, T, hs], head h of the result being kv head h / n_rep. */
 static nb_tensor *repeat_kv(const nb_tensor *x, int64_t n_rep)
@@ -181,14 +170,9 @@ static nb_tensor *attention_forward(nb_llama_attention *a, const nb_tensor *x, k
     k = repeat_kv(k, nh / kvh);                                                  /* [B, nh, T, hs] */
     v = repeat_kv(v, nh / kvh);                                                  /* [B, nh, T, hs] */
     double scale = 1.0 / sqrt((double)hs);
-    nb_tensor *y; /* [B, nh, T, hs] */
-    if (!(a->attn_dropout->base.training && a->attn_dropout->p > 0)) {
-        y = nb_scaled_dot_product_attention(q, k, v, true, scale);
-    } else { /* dropout on the attention probabilities: the composite ops */
-        nb_tensor *att = nb_mul_scalar(nb_matmul(q, nb_transpose(k, -2, -1)), scale); /* [B, nh, T, T] */
-        att = nb_softmax(nb_masked_fill(att, causal_mask(T), -INFINITY), -1);
-        y = nb_matmul(nb_module_forward(&a->attn_dropout->base, att), v);
-    }
+    nb_dropout_mod *ad = a->attn_dropout; /* dropout on the probabilities in training */
+    nb_tensor *y = nb_scaled_dot_product_attention(q, k, v, NULL, ad->base.training ? ad->p : 0, true, scale,
+                                                   ad->gen); /* [B, nh, T, hs] */
     y = nb_reshape(nb_transpose(y, 1, 2), NB_DIMS(B, T, D)); /* [B, T, D], heads side by side */
     return nb_module_forward(&a->resid_dropout->base, nb_linear_forward(a->wo, y));
 }

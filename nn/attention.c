@@ -1,7 +1,8 @@
 /* attention.c — fused scaled-dot-product attention (torch.nn.functional.scaled_dot_product_attention
- * without dropout): shape checks, the kernel call, node recording, and the backward right below.
- * Flash-attention style: the forward keeps q, k, v and the per-row logsumexp, never the T x T
- * probabilities; the backward recomputes them (tensor/k_attention.c). */
+ * with an optional attention mask and dropout): shape checks, the kernel call, node recording, and
+ * the backward right below. Flash-attention style: the forward keeps q, k, v and the per-row
+ * logsumexp, never the T x T probabilities (with dropout it keeps the T x T keep flags, one byte
+ * each); the backward recomputes them (tensor/k_attention.c). */
 #include "config.h"
 #include "nb__autograd.h"
 #include "nb__k_attention.h"
@@ -41,15 +42,40 @@ static nb__attn_geom geom_of(const nb_tensor *q, const nb_tensor *k, const nb_te
     return g;
 }
 
-/* saved: 0 q, 1 k, 2 v (as the kernel read them: unit last stride), 3 lse [B, H, Tq] f64.
- * iargs 0: causal; fargs 0: the scale actually used. */
+/* The mask (read in place through its strides, 0 along broadcast dims) and the dropout flags. */
+static void set_mask(nb__attn_geom *g, const nb_tensor *m, int kind, const nb_tensor *keep, double keep_scale)
+{
+    if (m) {
+        g->mask_kind = kind;
+        g->mask = nb_tensor_data(m);
+        for (int i = 0; i < 4; i++) {
+            int d = m->ndim - 4 + i;
+            g->ms[i] = d >= 0 && m->shape[d] > 1 ? m->strides[d] : 0;
+        }
+    }
+    if (keep) {
+        g->keep = nb_tensor_data(keep);
+        g->keep_scale = keep_scale;
+    }
+}
+
+/* saved: 0 q, 1 k, 2 v (as the kernel read them: unit last stride), 3 lse [B, H, Tq] f64, then the
+ * attention mask when given, then the dropout keep flags [B, H, Tq, Tk] (bool) when dropout_p > 0.
+ * iargs 0: causal, 1: mask kind (NB__ATTN_MASK_*), 2: dropout on; fargs 0: the scale actually
+ * used, 1: the keep scale 1/(1-p). Inputs: q, k, v, mask (NULL when none). */
 static void sdpa_backward(nb__node *n, nb_tensor *g, nb_tensor **gin)
 {
     nb_tensor *q = nb__saved(n, 0), *k = nb__saved(n, 1), *v = nb__saved(n, 2), *lse = nb__saved(n, 3);
+    nb_tensor *mask = n->iargs[1] ? nb__saved(n, 4) : NULL;
+    nb_tensor *keep = n->iargs[2] ? nb__saved(n, n->iargs[1] ? 5 : 4) : NULL;
     nb__attn_geom geo = geom_of(q, k, v, n->iargs[0] != 0, n->fargs[0]);
+    set_mask(&geo, mask, (int)n->iargs[1], keep, n->fargs[1]);
     nb_tensor *dq = nb__needs_grad(n, 0) ? new_like_layout(q->dtype, q, q->shape[2], q->shape[3]) : NULL;
     nb_tensor *dk = nb__needs_grad(n, 1) ? new_like_layout(k->dtype, k, k->shape[2], k->shape[3]) : NULL;
     nb_tensor *dv = nb__needs_grad(n, 2) ? new_like_layout(v->dtype, v, v->shape[2], v->shape[3]) : NULL;
+    nb_tensor *dm = mask && nb__needs_grad(n, 3)
+                        ? nb__tensor_new(q->dtype, 4, (const int64_t[]){geo.B, geo.H, geo.Tq, geo.Tk})
+                        : NULL;
     if (g->shape[3] > 1 && g->strides[3] != 1) /* the kernel reads rows of unit stride */
         g = nb__contiguous_copy(g);
     strides3(g, geo.dos);
@@ -61,8 +87,11 @@ static void sdpa_backward(nb__node *n, nb_tensor *g, nb_tensor **gin)
         strides3(dv, geo.dvs);
     nb__k_attention_backward(q->dtype, &geo, nb_tensor_data(q), nb_tensor_data(k), nb_tensor_data(v),
                              nb_tensor_data(lse), nb_tensor_data(g), dq ? nb_tensor_data(dq) : NULL,
-                             dk ? nb_tensor_data(dk) : NULL, dv ? nb_tensor_data(dv) : NULL);
+                             dk ? nb_tensor_data(dk) : NULL, dv ? nb_tensor_data(dv) : NULL,
+                             dm ? nb_tensor_data(dm) : NULL);
     gin[0] = dq, gin[1] = dk, gin[2] = dv;
+    if (dm) /* the additive mask's gradient: dS summed over the dims it is broadcast along */
+        gin[3] = nb__sum_to(dm, n, 3);
 }
 NB__DEFINE_OP_STRIDED_GRAD(scaled_dot_product_attention, sdpa_backward);
 
@@ -74,8 +103,7 @@ static nb_tensor *unit_last(const nb_tensor *t)
     return nb__contiguous_copy(t);
 }
 
-nb_tensor *nb_scaled_dot_product_attention(const nb_tensor *q, const nb_tensor *k, const nb_tensor *v, bool causal,
-                                           double scale)
+static void check_qkv(const nb_tensor *q, const nb_tensor *k, const nb_tensor *v, bool causal, double scale)
 {
     if (q->ndim != 4 || k->ndim != 4 || v->ndim != 4)
         nb__fail(OP ": q, k, v must be 4-D [B, H, T, D], got shapes %s, %s, %s", NB__SHAPE(q), NB__SHAPE(k),
@@ -93,26 +121,83 @@ nb_tensor *nb_scaled_dot_product_attention(const nb_tensor *q, const nb_tensor *
                  NB__SHAPE(k));
     if (isnan(scale) || isinf(scale))
         nb__fail(OP ": scale must be finite, got %g", scale);
+}
+
+/* Checks attn_mask against [B, H, Tq, Tk] (broadcast from the right, size-1 dims repeat) and
+ * returns its kind. */
+static int check_mask(const nb_tensor *m, const nb_tensor *q, const nb_tensor *k, bool causal)
+{
+    if (!m)
+        return NB__ATTN_MASK_NONE;
+    if (causal)
+        nb__fail(OP ": is_causal and attn_mask are exclusive, got is_causal true and an attn_mask %s", NB__SHAPE(m));
+    if (m->dtype != NB_BOOL && m->dtype != q->dtype)
+        nb__fail(OP ": attn_mask must be bool or q's dtype %s, got %s", nb_dtype_name(q->dtype),
+                 nb_dtype_name(m->dtype));
+    int64_t want[4] = {q->shape[0], q->shape[1], q->shape[2], k->shape[2]};
+    bool fits = m->ndim <= 4;
+    for (int i = 0; fits && i < m->ndim; i++) {
+        int64_t s = m->shape[m->ndim - 1 - i];
+        fits = s == 1 || s == want[3 - i];
+    }
+    if (!fits)
+        nb__fail(OP ": attn_mask %s does not broadcast to [B, H, Tq, Tk] = [%lld, %lld, %lld, %lld]", NB__SHAPE(m),
+                 (long long)want[0], (long long)want[1], (long long)want[2], (long long)want[3]);
+    return m->dtype == NB_BOOL ? NB__ATTN_MASK_BOOL : NB__ATTN_MASK_ADD;
+}
+
+/* The keep flags of dropout on the [B, H, Tq, Tk] probabilities, drawn exactly as nb_dropout
+ * draws its mask on a tensor of that shape: one uniform per element in row-major order, the
+ * element dropped when it is < p. */
+static nb_tensor *draw_keep(const int64_t shape[4], double p, nb_generator *gen)
+{
+    nb_tensor *keep = nb__tensor_new(NB_BOOL, 4, shape);
+    uint8_t *z = nb_tensor_data(keep);
+    int64_t numel = nb_tensor_numel(keep);
+    for (int64_t i = 0; i < numel; i++)
+        z[i] = !(nb_generator_uniform(gen) < p);
+    return keep;
+}
+
+nb_tensor *nb_scaled_dot_product_attention(const nb_tensor *q, const nb_tensor *k, const nb_tensor *v,
+                                           const nb_tensor *attn_mask, double dropout_p, bool is_causal,
+                                           double scale, nb_generator *gen)
+{
+    check_qkv(q, k, v, is_causal, scale);
+    int kind = check_mask(attn_mask, q, k, is_causal);
+    if (!(dropout_p >= 0 && dropout_p < 1))
+        nb__fail(OP ": dropout_p must be in [0, 1), got %g", dropout_p);
     int64_t D = q->shape[3];
     if (scale <= 0)
         scale = D > 0 ? 1.0 / sqrt((double)D) : 1.0;
     int scope = nb_scope_begin();
     nb_tensor *qc = unit_last(q), *kc = unit_last(k), *vc = unit_last(v);
-    nb__attn_geom g = geom_of(qc, kc, vc, causal, scale);
+    nb__attn_geom g = geom_of(qc, kc, vc, is_causal, scale);
+    nb_tensor *keep = NULL;
+    if (dropout_p > 0)
+        keep = draw_keep((const int64_t[]){g.B, g.H, g.Tq, g.Tk}, dropout_p, gen ? gen : nb_default_generator());
+    set_mask(&g, attn_mask, kind, keep, 1.0 / (1.0 - dropout_p));
     int64_t oshape[4] = {g.B, g.H, g.Tq, g.Dv};
     nb_tensor *out = new_like_layout(q->dtype, qc, g.Tq, g.Dv);
     nb_tensor *lse = nb__tensor_new(NB_F64, 3, oshape);
     strides3(out, g.os);
     nb__k_attention_forward(q->dtype, &g, nb_tensor_data(qc), nb_tensor_data(kc), nb_tensor_data(vc),
                             nb_tensor_data(out), nb_tensor_data(lse));
-    nb__node *n = NB__RECORD(scaled_dot_product_attention, out, q, k, v);
+    nb__node *n = NB__RECORD(scaled_dot_product_attention, out, q, k, v, attn_mask);
     if (n) {
         nb__save(n, qc);
         nb__save(n, kc);
         nb__save(n, vc);
         nb__save(n, lse);
-        n->iargs[0] = causal;
+        if (attn_mask)
+            nb__save(n, attn_mask);
+        if (keep)
+            nb__save(n, keep);
+        n->iargs[0] = is_causal;
+        n->iargs[1] = kind;
+        n->iargs[2] = keep != NULL;
         n->fargs[0] = scale;
+        n->fargs[1] = 1.0 / (1.0 - dropout_p);
     }
     return nb__scope_return(scope, out);
 }

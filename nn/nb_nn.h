@@ -262,19 +262,31 @@ NB_API nb_tensor *nb_fused_linear(const nb_tensor *x, const nb_tensor *weight, c
 /* Inverted dropout: zeroes each element with probability p, scales the rest by 1/(1-p).
  * training false or p == 0 returns x itself (a new reference). */
 NB_API nb_tensor *nb_dropout(const nb_tensor *x, double p, bool training, nb_generator *gen);
-/* Scaled-dot-product attention, fused (torch.nn.functional.scaled_dot_product_attention without
- * dropout): out = softmax(q k^T * scale + mask) v, per (batch, head).
+/* Scaled-dot-product attention, fused (torch.nn.functional.scaled_dot_product_attention(query,
+ * key, value, attn_mask, dropout_p, is_causal, scale) with an explicit generator):
+ *     out = dropout(softmax(q k^T * scale + mask), dropout_p) v, per (batch, head).
  * q [B, H, Tq, D], k [B, H, Tk, D], v [B, H, Tk, Dv], same float dtype, any strides (a last dim
- * without unit stride is copied once); returns a new contiguous [B, H, Tq, Dv]. scale <= 0 means
- * 1/sqrt(D). causal masks key j for query i when j > i + (Tk - Tq): the usual lower triangle when
- * Tq == Tk, and with a KV cache (Tk > Tq) the new queries see every cached key; causal needs
- * Tk >= Tq. Tk == 0 (not causal) gives zeros. One autograd op: the forward keeps q, k, v and the
- * per-row logsumexp (not the Tq x Tk probabilities), the backward recomputes the probabilities.
- * Parallel over (b, h) pairs; results are bit-identical for any thread count. Misuse (not 4-D,
- * shapes that do not fit, non-float or mixed dtypes, causal with Tk < Tq, non-finite scale) names
- * the op and the shapes. */
+ * without unit stride is copied once); returns a new [B, H, Tq, Dv]. scale <= 0 means 1/sqrt(D).
+ * attn_mask: NULL, or broadcastable to [B, H, Tq, Tk] (right-aligned, size-1 dims repeat, any
+ * strides, read in place): bool, true = the key takes part (PyTorch's convention), or q's float
+ * dtype, added to the scores (-inf removes a key). A row whose keys are all removed gives output 0
+ * and gradients 0 (PyTorch gives NaN there). A float mask that requires grad gets its gradient
+ * (the scores' gradient summed over its broadcast dims); a bool mask has none.
+ * is_causal masks key j for query i when j > i + (Tk - Tq): the usual lower triangle when
+ * Tq == Tk, and with a KV cache (Tk > Tq) the new queries see every cached key; needs Tk >= Tq.
+ * dropout_p in [0, 1): inverted dropout on the probabilities (kept ones scaled by 1/(1-p)), one
+ * draw per element of the [B, H, Tq, Tk] probabilities from gen (NULL: the default generator) in
+ * row-major order, exactly as nb_dropout(probs, dropout_p, true, gen) draws (masked entries draw
+ * too); 0 draws nothing (pass 0 in eval mode). Tk == 0 (not causal) gives zeros.
+ * One autograd op (inputs q, k, v, attn_mask): the forward keeps q, k, v, the per-row logsumexp,
+ * the mask and, with dropout, one byte per probability (not the probabilities themselves); the
+ * backward recomputes the probabilities. Parallel over (b, h) pairs; bit-identical for any thread
+ * count. Misuse names the op and the values: q, k, v not 4-D, shapes that do not fit, non-float or
+ * mixed dtypes, causal with Tk < Tq, non-finite scale, is_causal together with attn_mask, a mask
+ * that does not broadcast or is neither bool nor q's dtype, dropout_p outside [0, 1). */
 NB_API nb_tensor *nb_scaled_dot_product_attention(const nb_tensor *q, const nb_tensor *k, const nb_tensor *v,
-                                                  bool causal, double scale);
+                                                  const nb_tensor *attn_mask, double dropout_p, bool is_causal,
+                                                  double scale, nb_generator *gen);
 
 /* ---- norms, rotary embedding, losses (nn/functional_norm.c, nn/functional_loss.c) ---------- */
 /* RMSNorm over the last normalized_ndim dims (1..ndim): y = x / sqrt(mean(x^2) + eps) * weight.

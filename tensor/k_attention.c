@@ -214,7 +214,7 @@ void nb__k_attention_forward(nb_dtype dt, const nb__attn_geom *g0, const void *q
 }
 
 void nb__k_attention_backward(nb_dtype dt, const nb__attn_geom *g0, const void *q, const void *k, const void *v,
-                              const double *lse, const void *dout, void *dq, void *dk, void *dv)
+                              const double *lse, const void *dout, void *dq, void *dk, void *dv, void *dmask)
 {
     if (g0->B * g0->H == 0)
         return;
@@ -224,7 +224,7 @@ void nb__k_attention_backward(nb_dtype dt, const nb__attn_geom *g0, const void *
     default_strides(geo.dks, g->H, g->Tk, g->D);
     default_strides(geo.dvs, g->H, g->Tk, g->Dv);
     switch (dt) {
-#define NB_X(E, T) case E: bwd_##T(g, q, k, v, lse, dout, dq, dk, dv); break;
+#define NB_X(E, T) case E: bwd_##T(g, q, k, v, lse, dout, dq, dk, dv, dmask); break;
         NB__FLOAT_TYPES(NB_X)
 #undef NB_X
     default: nb__fail("nb_scaled_dot_product_attention: unsupported dtype %s", nb_dtype_name(dt));

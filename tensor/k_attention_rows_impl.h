@@ -9,7 +9,9 @@
  * Row ii of a block of r rows (stride ld) has lim = min(base + ii, n) visible keys; entries
  * [lim, n) are set to 0. Sums are accumulated in double (4 partial sums, fixed order).
  *   softmax: s = exp(s - max) / sum, lse[ii] = max + log(sum)           (forward)
+ *            (a row whose max is -inf, every key masked: s = 0, lse[ii] = -inf)
  *   exps:    s = exp(s - lse[ii])                                        (backward: P again)
+ *            (lse[ii] = -inf: s = 0)
  *   ds:      d = s * (d - sum_j s*d)                                     (backward: dS from P, dP) */
 #define NB_FN(name) NB__PASTE4(name, _, NB_KSET, NB__PASTE(_, NB_T))
 #define NB_V NB__PASTE4(rv_, NB_KSET, _, NB_T)
@@ -71,6 +73,11 @@ NB_TGT static void NB_FN(softmax)(NB_T *S, int64_t r, int64_t ld, int64_t n, int
         }
         for (; j < lim; j++)
             m = s[j] > m ? s[j] : m;
+        if (m == -INFINITY) { /* no key takes part (a mask's empty row): P = 0 */
+            memset(s, 0, (size_t)n * sizeof(NB_T));
+            lse[ii] = -INFINITY;
+            continue;
+        }
         NB_FN(rexp)(s, lim, m);
         double sum = NB_FN(rsum)(s, NULL, lim);
         NB_T inv = (NB_T)(1.0 / sum);
@@ -89,6 +96,10 @@ NB_TGT static void NB_FN(exps)(NB_T *S, int64_t r, int64_t ld, int64_t n, int64_
 {
     for (int64_t ii = 0; ii < r; ii++) {
         int64_t lim = base + ii < n ? base + ii : n;
+        if (lse[ii] == -INFINITY) { /* the forward's empty row */
+            memset(S + ii * ld, 0, (size_t)n * sizeof(NB_T));
+            continue;
+        }
         NB_FN(rexp)(S + ii * ld, lim, (NB_T)lse[ii]);
         memset(S + ii * ld + lim, 0, (size_t)(n - lim) * sizeof(NB_T));
     }

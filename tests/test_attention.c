@@ -17,6 +17,12 @@
 
 #define OP "nb_scaled_dot_product_attention"
 
+/* The op without a mask or dropout (tests/test_sdpa.c covers those). */
+static nb_tensor *sdpa(const nb_tensor *q, const nb_tensor *k, const nb_tensor *v, bool causal, double scale)
+{
+    return nb_scaled_dot_product_attention(q, k, v, NULL, 0, causal, scale, NULL);
+}
+
 typedef struct {
     int64_t B, H, Tq, Tk, D, Dv;
     bool causal;
@@ -82,7 +88,7 @@ static nb_tensor *composite(const cfg *c, const nb_tensor *q, const nb_tensor *k
 
 static nb_tensor *fused(const cfg *c, const nb_tensor *q, const nb_tensor *k, const nb_tensor *v)
 {
-    return nb_scaled_dot_product_attention(q, k, v, c->causal, c->scale);
+    return sdpa(q, k, v, c->causal, c->scale);
 }
 
 static void inputs(const cfg *c, nb_dtype dt, uint64_t seed, nb_tensor **q, nb_tensor **k, nb_tensor **v)
@@ -144,20 +150,20 @@ START_TEST(test_forward_known_values)
     nb_tensor *k = tu_tensor(NB_F64, 4, (int64_t[]){1, 1, 3, 2}, (const double[]){1, 0, 0, 1, 2, 0});
     nb_tensor *v = tu_tensor(NB_F64, 4, (int64_t[]){1, 1, 3, 1}, (const double[]){1, 10, 100});
     double e1 = exp(1), e0 = 1, e2 = exp(2), z = e1 + e0 + e2;
-    tu_assert_values(nb_scaled_dot_product_attention(q, k, v, false, 1.0),
+    tu_assert_values(sdpa(q, k, v, false, 1.0),
                      (const double[]){(e1 * 1 + e0 * 10 + e2 * 100) / z}, 1e-12);
     /* causal with Tq 1, Tk 3: the single (newest) query sees every key */
-    tu_assert_values(nb_scaled_dot_product_attention(q, k, v, true, 1.0),
+    tu_assert_values(sdpa(q, k, v, true, 1.0),
                      (const double[]){(e1 * 1 + e0 * 10 + e2 * 100) / z}, 1e-12);
     /* default scale 1/sqrt(2) */
     double a = exp(1 / sqrt(2.0)), b = 1, c2 = exp(2 / sqrt(2.0));
-    tu_assert_values(nb_scaled_dot_product_attention(q, k, v, false, 0),
+    tu_assert_values(sdpa(q, k, v, false, 0),
                      (const double[]){(a * 1 + b * 10 + c2 * 100) / (a + b + c2)}, 1e-12);
-    tu_assert_values(nb_scaled_dot_product_attention(q, k, v, false, -3),
+    tu_assert_values(sdpa(q, k, v, false, -3),
                      (const double[]){(a * 1 + b * 10 + c2 * 100) / (a + b + c2)}, 1e-12);
     /* causal, Tq == Tk: row 0 sees only key 0 -> v[0] exactly */
     nb_tensor *q3 = tu_random(NB_F64, 4, (int64_t[]){1, 1, 3, 2}, -1, 1, 5);
-    nb_tensor *o = nb_scaled_dot_product_attention(q3, k, v, true, 1.0);
+    nb_tensor *o = sdpa(q3, k, v, true, 1.0);
     ck_assert_double_eq(nb_tensor_item(nb_narrow(nb_narrow(o, 2, 0, 1), 3, 0, 1)), 1.0);
     nb_scope_end(s);
 }
@@ -395,7 +401,7 @@ static nb_tensor *gc_fn(nb_tensor *const *x, int n, void *ctx)
 {
     (void)n;
     gc_ctx *c = ctx;
-    return nb_scaled_dot_product_attention(x[0], x[1], x[2], c->causal, c->scale);
+    return sdpa(x[0], x[1], x[2], c->causal, c->scale);
 }
 
 START_TEST(test_gradcheck)
@@ -490,26 +496,26 @@ START_TEST(test_misuse)
     nb_tensor *k = nb_zeros(4, (int64_t[]){2, 3, 4, 5}, NB_F32);
     nb_tensor *v = nb_zeros(4, (int64_t[]){2, 3, 4, 5}, NB_F32);
     TU_EXPECT_ERROR(OP ": q, k, v must be 4-D [B, H, T, D], got shapes [2, 3, 4], [2, 3, 4, 5], [2, 3, 4, 5]",
-                    nb_scaled_dot_product_attention(nb_zeros(3, (int64_t[]){2, 3, 4}, NB_F32), k, v, true, 0));
-    TU_EXPECT_ERROR("[6, 4, 5]", nb_scaled_dot_product_attention(q, k, nb_zeros(3, (int64_t[]){6, 4, 5}, NB_F32),
+                    sdpa(nb_zeros(3, (int64_t[]){2, 3, 4}, NB_F32), k, v, true, 0));
+    TU_EXPECT_ERROR("[6, 4, 5]", sdpa(q, k, nb_zeros(3, (int64_t[]){6, 4, 5}, NB_F32),
                                                                  true, 0));
     TU_EXPECT_ERROR(OP ": expected a float32 or float64 tensor, got int32",
-                    nb_scaled_dot_product_attention(nb_zeros(4, (int64_t[]){2, 3, 4, 5}, NB_I32), k, v, true, 0));
+                    sdpa(nb_zeros(4, (int64_t[]){2, 3, 4, 5}, NB_I32), k, v, true, 0));
     TU_EXPECT_ERROR(OP ": q, k, v must have the same dtype, got float32, float64, float32",
-                    nb_scaled_dot_product_attention(q, nb_zeros(4, (int64_t[]){2, 3, 4, 5}, NB_F64), v, true, 0));
+                    sdpa(q, nb_zeros(4, (int64_t[]){2, 3, 4, 5}, NB_F64), v, true, 0));
     const char *fit = OP ": shapes q [2, 3, 4, 5], k [2, 3, 4, 6], v [2, 3, 4, 5] do not fit";
-    TU_EXPECT_ERROR(fit, nb_scaled_dot_product_attention(q, nb_zeros(4, (int64_t[]){2, 3, 4, 6}, NB_F32), v, false, 0));
+    TU_EXPECT_ERROR(fit, sdpa(q, nb_zeros(4, (int64_t[]){2, 3, 4, 6}, NB_F32), v, false, 0));
     TU_EXPECT_ERROR("k [2, 2, 4, 5]",
-                    nb_scaled_dot_product_attention(q, nb_zeros(4, (int64_t[]){2, 2, 4, 5}, NB_F32), v, false, 0));
+                    sdpa(q, nb_zeros(4, (int64_t[]){2, 2, 4, 5}, NB_F32), v, false, 0));
     TU_EXPECT_ERROR("k [1, 3, 4, 5]",
-                    nb_scaled_dot_product_attention(q, nb_zeros(4, (int64_t[]){1, 3, 4, 5}, NB_F32), v, false, 0));
+                    sdpa(q, nb_zeros(4, (int64_t[]){1, 3, 4, 5}, NB_F32), v, false, 0));
     TU_EXPECT_ERROR("v [2, 3, 3, 5]",
-                    nb_scaled_dot_product_attention(q, k, nb_zeros(4, (int64_t[]){2, 3, 3, 5}, NB_F32), false, 0));
+                    sdpa(q, k, nb_zeros(4, (int64_t[]){2, 3, 3, 5}, NB_F32), false, 0));
     TU_EXPECT_ERROR(OP ": a causal mask needs at least as many keys as queries, got q [2, 3, 4, 5] and k [2, 3, 3, 5]",
-                    nb_scaled_dot_product_attention(q, nb_zeros(4, (int64_t[]){2, 3, 3, 5}, NB_F32),
+                    sdpa(q, nb_zeros(4, (int64_t[]){2, 3, 3, 5}, NB_F32),
                                                     nb_zeros(4, (int64_t[]){2, 3, 3, 5}, NB_F32), true, 0));
-    TU_EXPECT_ERROR(OP ": scale must be finite, got nan", nb_scaled_dot_product_attention(q, k, v, true, NAN));
-    TU_EXPECT_ERROR(OP ": scale must be finite, got inf", nb_scaled_dot_product_attention(q, k, v, true, INFINITY));
+    TU_EXPECT_ERROR(OP ": scale must be finite, got nan", sdpa(q, k, v, true, NAN));
+    TU_EXPECT_ERROR(OP ": scale must be finite, got inf", sdpa(q, k, v, true, INFINITY));
     nb_scope_end(s);
 }
 END_TEST

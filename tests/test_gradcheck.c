@@ -857,7 +857,7 @@ static nb_tensor *f_sdpa(nb_tensor *const *x, int n, void *c)
 {
     (void)n;
     P *p = c;
-    return nb_scaled_dot_product_attention(x[0], x[1], x[2], p->a, p->s);
+    return nb_scaled_dot_product_attention(x[0], x[1], x[2], NULL, 0, p->a, p->s, NULL);
 }
 
 static void e_sdpa(gc_run *r)
