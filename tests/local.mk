@@ -240,3 +240,9 @@ EXTRA_DIST += tests/ref_cnn.py
 # checkpoint in a llama2.c-style PyTorch model); runs ./chargpt
 TESTS += tests/test_chargpt_models.sh
 EXTRA_DIST += tests/test_chargpt_models.sh tests/llama_ckpt_torch.py
+# attention with a mask and dropout (nn/attention.c) against PyTorch's math (tests/ref_sdpa.py) and the composite ops
+NB_TESTS += tests/test_sdpa
+tests_test_sdpa_SOURCES = tests/test_sdpa.c tests/refcase.c tests/refcase.h
+tests_test_sdpa_CFLAGS = $(TEST_CFLAGS)
+tests_test_sdpa_LDADD = $(TEST_LDADD)
+EXTRA_DIST += tests/ref_sdpa.py

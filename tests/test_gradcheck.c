@@ -852,12 +852,15 @@ static void e_fused_linear(gc_run *r)
     }
 }
 
-/* nb_scaled_dot_product_attention: q, k, v [B, H, T, D]; p.a causal, p.s scale (<= 0: 1/sqrt(D)) */
+/* nb_scaled_dot_product_attention: q, k, v [B, H, T, D], attn_mask x[3] when given; p.a causal,
+ * p.s scale (<= 0: 1/sqrt(D)), p.s2 dropout_p from a generator re-seeded per call (every
+ * evaluation draws the same keep flags) */
 static nb_tensor *f_sdpa(nb_tensor *const *x, int n, void *c)
 {
-    (void)n;
     P *p = c;
-    return nb_scaled_dot_product_attention(x[0], x[1], x[2], NULL, 0, p->a, p->s, NULL);
+    nb_generator g;
+    nb_generator_seed(&g, 4243);
+    return nb_scaled_dot_product_attention(x[0], x[1], x[2], n > 3 ? x[3] : NULL, p->s2, p->a, p->s, &g);
 }
 
 static void e_sdpa(gc_run *r)
@@ -866,12 +869,38 @@ static void e_sdpa(gc_run *r)
     if (layout_class(r)) {
         CHECK(r, f_sdpa, &p, 7, U(r, -1, 1, 2, 2, 3, 4), U(r, -1, 1, 2, 2, 3, 4), U(r, -1, 1, 2, 2, 3, 4));
         CHECK(r, f_sdpa, &p, 7, U(r, -1, 1, 1, 2, 2, 3), U(r, -1, 1, 1, 2, 4, 3), U(r, -1, 1, 1, 2, 4, 3));
-        p.a = 0, p.s = 0.7; /* no mask, Tq != Tk, Dv != D */
+        p.s2 = 0.4; /* causal with dropout (GPT's training attention) */
+        CHECK(r, f_sdpa, &p, 7, U(r, -1, 1, 2, 2, 3, 4), U(r, -1, 1, 2, 2, 3, 4), U(r, -1, 1, 2, 2, 3, 4));
+        p.a = 0, p.s = 0.7, p.s2 = 0; /* no mask, Tq != Tk, Dv != D */
         CHECK(r, f_sdpa, &p, 7, U(r, -1, 1, 1, 2, 3, 2), U(r, -1, 1, 1, 2, 5, 2), U(r, -1, 1, 1, 2, 5, 3));
         CHECK(r, f_sdpa, &p, 5, U(r, -1, 1, 2, 1, 3, 2), U(r, -1, 1, 2, 1, 3, 2), U(r, -1, 1, 2, 1, 3, 2));
+        /* full-shape bool mask (some rows lose every key: 0 out, 0 gradient), float mask with its gradient */
+        CHECK(r, f_sdpa, &p, 7, U(r, -1, 1, 2, 2, 3, 2), U(r, -1, 1, 2, 2, 4, 2), U(r, -1, 1, 2, 2, 4, 3),
+              mask(r, NB_DIMS(2, 2, 3, 4)));
+        CHECK(r, f_sdpa, &p, 15, U(r, -1, 1, 1, 2, 3, 2), U(r, -1, 1, 1, 2, 4, 2), U(r, -1, 1, 1, 2, 4, 3),
+              U(r, -2, 2, 1, 2, 3, 4));
+        p.s2 = 0.3; /* dropout with a bool mask, with a float mask */
+        CHECK(r, f_sdpa, &p, 7, U(r, -1, 1, 2, 2, 3, 2), U(r, -1, 1, 2, 2, 4, 2), U(r, -1, 1, 2, 2, 4, 3),
+              mask(r, NB_DIMS(2, 2, 3, 4)));
+        CHECK(r, f_sdpa, &p, 15, U(r, -1, 1, 1, 2, 3, 2), U(r, -1, 1, 1, 2, 4, 2), U(r, -1, 1, 1, 2, 4, 3),
+              U(r, -2, 2, 1, 2, 3, 4));
+    } else if (r->cls == C_BCAST) { /* masks broadcast over batch, heads, queries; float ones summed back */
+        p.a = 0, p.s = 0.6;
+        CHECK(r, f_sdpa, &p, 15, U(r, -1, 1, 2, 2, 3, 2), U(r, -1, 1, 2, 2, 4, 2), U(r, -1, 1, 2, 2, 4, 3),
+              U(r, -2, 2, 3, 4));
+        CHECK(r, f_sdpa, &p, 15, U(r, -1, 1, 2, 2, 3, 2), U(r, -1, 1, 2, 2, 4, 2), U(r, -1, 1, 2, 2, 4, 3),
+              U(r, -2, 2, 2, 1, 1, 4));
+        CHECK(r, f_sdpa, &p, 7, U(r, -1, 1, 2, 2, 3, 2), U(r, -1, 1, 2, 2, 4, 2), U(r, -1, 1, 2, 2, 4, 3),
+              mask(r, NB_DIMS(1, 2, 1, 4)));
+        p.s2 = 0.3;
+        CHECK(r, f_sdpa, &p, 15, U(r, -1, 1, 2, 2, 3, 2), U(r, -1, 1, 2, 2, 4, 2), U(r, -1, 1, 2, 2, 4, 3),
+              U0(r, -2, 2));
     } else {
         CHECK(r, f_sdpa, &p, 7, U(r, -1, 1, 0, 2, 3, 4), U(r, -1, 1, 0, 2, 3, 4), U(r, -1, 1, 0, 2, 3, 4));
         CHECK(r, f_sdpa, &p, 7, U(r, -1, 1, 1, 2, 0, 4), U(r, -1, 1, 1, 2, 0, 4), U(r, -1, 1, 1, 2, 0, 4));
+        p.a = 0, p.s2 = 0.3; /* no keys: every row masked, 0 out */
+        CHECK(r, f_sdpa, &p, 15, U(r, -1, 1, 1, 2, 3, 4), U(r, -1, 1, 1, 2, 0, 4), U(r, -1, 1, 1, 2, 0, 4),
+              U(r, -1, 1, 3, 0));
     }
 }
 
@@ -1442,7 +1471,7 @@ static const gc_entry k_entries[] = {
     {"nb_cross_entropy", NO_BCAST, e_cross_entropy},
     {"nb_dropout", NO_BCAST, e_dropout},
     {"nb_fused_linear", LAYOUTS | CB(C_ZERO), e_fused_linear}, /* weight is 2-D */
-    {"nb_scaled_dot_product_attention", LAYOUTS | CB(C_ZERO), e_sdpa}, /* 4-D only */
+    {"nb_scaled_dot_product_attention", LAYOUTS | CB(C_BCAST) | CB(C_ZERO), e_sdpa}, /* 4-D; masks broadcast */
     /* scans, products, norms, sorting, shape ops */
     {"nb_cumsum", NO_BCAST, e_cumsum},
     {"nb_cumprod", NO_BCAST, e_cumprod},
