@@ -67,3 +67,8 @@ CLEANFILES += bench/bench_rnn$(EXEEXT)
 EXTRA_DIST += bench/torch_rnn.py
 # chargpt --model gpt|llama|lstm for the same wall time (README "Models" table): sh bench/chargpt_models.sh [SECONDS]
 EXTRA_DIST += bench/chargpt_models.sh
+# attention with a mask / dropout: the fused op vs the composite ops, interleaved (make bench/bench_sdpa)
+EXTRA_PROGRAMS += bench/bench_sdpa
+bench_bench_sdpa_SOURCES = bench/bench_sdpa.c
+bench_bench_sdpa_LDADD = libnabla_core.la $(JEMALLOC_LIBS) -lm
+CLEANFILES += bench/bench_sdpa$(EXEEXT)
