@@ -6,7 +6,8 @@
  *     make bench/bench_sdpa && bench/bench_sdpa [iterations] [threads] [repeats]   (default 50, 1, 7)
  * Each case times `iterations` steps of the fused op, then of the composite, `repeats` times
  * interleaved (so a load change on a shared machine hits both alike), and prints the medians,
- * the ratio composite / fused and the CPU model; one line per case:
+ * the ratio composite / fused and the CPU model; one line per case. Times are the process's CPU
+ * time (robust on a shared machine with 1 thread; with more threads, the sum over threads):
  *     RESULT case=... fused_us=... composite_us=... speedup=... */
 #include "config.h"
 #include "nabla.h"
@@ -27,7 +28,7 @@ typedef struct {
 static double now_s(void)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
@@ -90,7 +91,7 @@ int main(int argc, char **argv)
     nb_set_num_threads(threads);
     char cpu[256];
     cpu_model(cpu, sizeof cpu);
-    printf("fused sdpa vs composite ops, f32 forward+backward, %d thread(s), %s, median of %d x %ld\n", threads,
+    printf("fused sdpa vs composite ops, f32 forward+backward, CPU time, %d thread(s), %s, median of %d x %ld\n", threads,
            cpu, reps, n);
     const bcase cases[] = {
         {"gpt_causal_dropout0.1", 12, 4, 64, 32, 0, 0.1}, /* chargpt's default size, --dropout 0.1 */
