@@ -91,8 +91,8 @@ int main(int argc, char **argv)
     nb_set_num_threads(threads);
     char cpu[256];
     cpu_model(cpu, sizeof cpu);
-    printf("fused sdpa vs composite ops, f32 forward+backward, CPU time, %d thread(s), %s, median of %d x %ld\n", threads,
-           cpu, reps, n);
+    printf("fused sdpa vs composite ops, f32 forward+backward, CPU time, %d thread(s), %s, median of %d x %ld\n",
+           threads, cpu, reps, n);
     const bcase cases[] = {
         {"gpt_causal_dropout0.1", 12, 4, 64, 32, 0, 0.1}, /* chargpt's default size, --dropout 0.1 */
         {"bool_mask_dropout0.1", 12, 4, 64, 32, 1, 0.1},

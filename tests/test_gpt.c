@@ -381,6 +381,83 @@ START_TEST(test_eval_mode_disables_dropout)
 }
 END_TEST
 
+/* ---- attention dropout: the fused op against the composite path ---------------------------- */
+/* nanoGPT's forward with the attention written out as its slow path (matmul, causal masked_fill,
+ * softmax, attn_dropout, matmul): what models/gpt.c computed in training with dropout before the
+ * fused op took the dropout too. Every module draws from the model's dropout generator. */
+static nb_tensor *composite_logits(nb_gpt *g, const nb_tensor *idx)
+{
+    int64_t B = nb_tensor_size(idx, 0), T = nb_tensor_size(idx, 1), C = g->config.n_embd;
+    int64_t nh = g->config.n_head, hs = C / nh;
+    nb_tensor *pos = nb_arange(0, (double)T, 1, NB_I64);
+    nb_tensor *x = nb_add(nb_embedding_forward(g->wte, idx), nb_embedding_forward(g->wpe, pos));
+    x = nb_dropout_forward(g->drop, x);
+    nb_tensor *removed = nb_triu(nb_ones(NB_DIMS(T, T), NB_BOOL), 1); /* key j > query i */
+    for (int i = 0; i < nb_module_list_len(g->h); i++) {
+        nb_gpt_block *b = (nb_gpt_block *)nb_module_list_get(g->h, i);
+        nb_gpt_attn *a = b->attn;
+        nb_tensor *qkv = nb_linear_forward(a->c_attn, nb_layer_norm_forward(b->ln_1, x)), *hd[3];
+        for (int j = 0; j < 3; j++)
+            hd[j] = nb_transpose(nb_view(nb_narrow(qkv, 2, j * C, C), NB_DIMS(B, T, nh, hs)), 1, 2);
+        nb_tensor *att = nb_mul_scalar(nb_matmul(hd[0], nb_transpose(hd[1], -2, -1)), 1.0 / sqrt((double)hs));
+        att = nb_dropout_forward(a->attn_dropout, nb_softmax(nb_masked_fill(att, removed, -INFINITY), -1));
+        nb_tensor *y = nb_reshape(nb_transpose(nb_matmul(att, hd[2]), 1, 2), NB_DIMS(B, T, C));
+        x = nb_add(x, nb_dropout_forward(a->resid_dropout, nb_linear_forward(a->c_proj, y)));
+        nb_tensor *h = nb_linear_forward(b->mlp->c_fc, nb_layer_norm_forward(b->ln_2, x));
+        h = nb_linear_forward(b->mlp->c_proj, nb_gelu_forward(b->mlp->gelu, h));
+        x = nb_add(x, nb_dropout_forward(b->mlp->dropout, h));
+    }
+    return nb_fused_linear(nb_layer_norm_forward(g->ln_f, x), g->lm_head->weight, NULL);
+}
+
+/* Training with dropout 0.2: three AdamW steps through nb_gpt_forward (fused attention with
+ * dropout) give the losses and weights of three steps through the composite path from the same
+ * weights and the same dropout generator state (the same keep masks: drawn in the same order). */
+START_TEST(test_dropout_training_matches_composite)
+{
+    nb_gpt_config c = tiny_config();
+    c.dropout = 0.2;
+    nb_gpt *m[2];
+    nb_optimizer *opt[2];
+    for (int k = 0; k < 2; k++) {
+        nb_generator init;
+        nb_generator_seed(&init, 77);
+        m[k] = nb_gpt_new(&c, &init);
+        opt[k] = nb_gpt_configure_optimizers(m[k], 0.1, 1e-2, 0.9, 0.99);
+    }
+    int64_t ids[2 * 12], tg[2 * 12];
+    for (int i = 0; i < 24; i++)
+        ids[i] = (i * 5 + 1) % 13, tg[i] = (i * 7 + 3) % 13;
+    for (int step = 0; step < 3; step++) {
+        double loss[2];
+        for (int k = 0; k < 2; k++) {
+            int scope = nb_scope_begin();
+            nb_tensor *x = nb_from_data(ids, NB_DIMS(2, 12), NB_I64), *y = nb_from_data(tg, NB_DIMS(2, 12), NB_I64);
+            nb_optimizer_zero_grad(opt[k], true);
+            nb_tensor *l = nb_gpt_loss(k ? composite_logits(m[k], x) : nb_gpt_forward(m[k], x), y);
+            loss[k] = nb_tensor_item(l);
+            nb_backward(l, NULL, false);
+            nb_optimizer_step(opt[k]);
+            nb_scope_end(scope);
+        }
+        ck_assert_msg(fabs(loss[0] - loss[1]) <= 1e-6, "step %d: fused loss %.9g, composite %.9g", step, loss[0],
+                      loss[1]);
+        ck_assert(nb_generator_next(&m[0]->dropout_gen) == nb_generator_next(&m[1]->dropout_gen));
+    }
+    nb_param_list l0, l1;
+    nb_module_parameters(&m[0]->base, false, &l0);
+    nb_module_parameters(&m[1]->base, false, &l1);
+    for (int i = 0; i < l0.n; i++)
+        tu_assert_close(l0.params[i], l1.params[i], 1e-5, 1e-5);
+    nb_param_list_free(&l0);
+    nb_param_list_free(&l1);
+    for (int k = 0; k < 2; k++) {
+        nb_optimizer_free(opt[k]);
+        nb_module_free(&m[k]->base);
+    }
+}
+END_TEST
+
 /* ---- tokenizer and data --------------------------------------------------------------------- */
 START_TEST(test_vocab_and_round_trip)
 {
@@ -574,6 +651,7 @@ int main(void)
     tcase_add_test(m, test_sampling_matches_exact_distribution);
     tcase_add_test(m, test_optimizer_groups_by_name);
     tcase_add_test(m, test_eval_mode_disables_dropout);
+    tcase_add_test(m, test_dropout_training_matches_composite);
     suite_add_tcase(s, m);
     TCase *d = tcase_create("data");
     tcase_add_test(d, test_vocab_and_round_trip);
