@@ -27,3 +27,5 @@ libnabla_core_la_SOURCES += nn/rnn.c
 libnabla_core_la_SOURCES += nn/modules_more.c
 # convolution and pooling modules (Conv1d/2d, MaxPool/AvgPool 1d/2d, AdaptiveAvgPool2d)
 libnabla_core_la_SOURCES += nn/modules_conv.c
+# perf: fused LSTM recurrence op (kernels in tensor/k_lstm.c)
+libnabla_core_la_SOURCES += nn/lstm_op.c

@@ -589,6 +589,14 @@ NB_API nb_tensor *nb_gru_forward(nb_gru *m, const nb_tensor *x, const nb_tensor 
  * NULL)). Typical loop: out = nb_lstm_forward(m, x, h, c, &hn, &cn); nb_detach_carry(&h, hn);
  * nb_detach_carry(&c, cn); */
 NB_API nb_tensor *nb_detach_carry(nb_tensor **slot, const nb_tensor *t);
+/* perf: the fused LSTM recurrence (nn/lstm_op.c). One LSTM layer over T timesteps as one op, torch.nn.LSTM's
+ * equations with gate order (i, f, g, o): a_t = gx[t] + h_{t-1} w_hh^T + b_hh, c_t = f*c_{t-1} + i*g,
+ * h_t = o*tanh(c_t). gx [T, B, 4H] is the input already projected (x W_ih^T + b_ih), w_hh [4H, H],
+ * b_hh [4H] or NULL, h0 and c0 [B, H] or NULL (zeros). Returns hc [T, B, 2H], a new reference:
+ * hc[t, :, :H] = h_t and hc[t, :, H:] = c_t. Differentiable in every input (backward through time in one
+ * node: one GEMM per step plus one GEMM for w_hh's gradient). Misuse: shapes or dtypes that do not fit. */
+NB_API nb_tensor *nb_lstm_recurrence(const nb_tensor *gx, const nb_tensor *w_hh, const nb_tensor *b_hh,
+                                     const nb_tensor *h0, const nb_tensor *c0);
 
 /* ---- convolution and pooling modules, RMSNorm without weight (nn/modules_conv.c, nn/modules_norm.c) ---- */
 /* Conv1d / Conv2d(in_channels, out_channels, kernel_size, opts, bias) as torch.nn.Conv1d/Conv2d:

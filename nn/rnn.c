@@ -1,10 +1,11 @@
 /* rnn.c — recurrent layers as torch.nn has them: LSTMCell, GRUCell, LSTM, GRU, and
  * nb_detach_carry for truncated backpropagation through time.
  *
- * Everything is composed from differentiable ops (nb_fused_linear, nb_sigmoid, nb_tanh, nb_mul,
- * nb_add, nb_narrow, nb_stack), so the backward is autograd's. The multi-layer modules project
- * the input of ALL timesteps with one GEMM per layer (x W_ih^T + b_ih over [T*B, I]); each step
- * then only does h W_hh^T + b_hh and the gate arithmetic. */
+ * The multi-layer modules project the input of ALL timesteps with one GEMM per layer
+ * (x W_ih^T + b_ih over [T*B, I]). An LSTM layer's recurrence (and an LSTMCell step) is then one
+ * fused op, nb_lstm_recurrence (nn/lstm_op.c: per step one GEMM and one pointwise pass, backward
+ * through time in one node); a GRU step is composed from differentiable ops (nb_fused_linear,
+ * nb_sigmoid, nb_tanh, nb_mul, nb_add, nb_narrow, nb_stack) and autograd does its backward. */
 #include "config.h"
 #include "nb__autograd.h"
 #include "nb_nn.h"
@@ -69,18 +70,17 @@ nb_tensor *nb_detach_carry(nb_tensor **slot, const nb_tensor *t)
 }
 
 /* ---- one step of each cell kind (shared by the cells and the multi-layer modules) ---------- */
-/* gx = x W_ih^T + b_ih [B, 4H] (already projected), h, c [B, H]. New h and c (scope-owned). */
-static void lstm_step(const nb_tensor *gx, const nb_tensor *h, const nb_tensor *c, const nb_tensor *w_hh,
-                      const nb_tensor *b_hh, int64_t H, nb_tensor **h_out, nb_tensor **c_out)
+/* The LSTM recurrence over gx [T, B, 4H] (already projected) from h, c [B, H] (NULL: zeros):
+ * nb_lstm_recurrence (nn/lstm_op.c). Sets *hseq to the hidden states [T, B, H] (a view) and *h_last,
+ * *c_last to the last step's h and c [B, H] (views). All scope-owned. */
+static void lstm_run(const nb_tensor *gx, const nb_tensor *h, const nb_tensor *c, const nb_tensor *w_hh,
+                     const nb_tensor *b_hh, int64_t H, nb_tensor **hseq, nb_tensor **h_last, nb_tensor **c_last)
 {
-    nb_tensor *g = nb_add(gx, nb_fused_linear(h, w_hh, b_hh)); /* [B, 4H]: i, f, g, o */
-    nb_tensor *i_f = nb_sigmoid(nb_narrow(g, 1, 0, 2 * H));   /* [B, 2H] */
-    nb_tensor *gg = nb_tanh(nb_narrow(g, 1, 2 * H, H));        /* [B, H] */
-    nb_tensor *o = nb_sigmoid(nb_narrow(g, 1, 3 * H, H));      /* [B, H] */
-    nb_tensor *ig = nb_mul(nb_narrow(i_f, 1, 0, H), gg);
-    nb_tensor *cn = c ? nb_add(nb_mul(nb_narrow(i_f, 1, H, H), c), ig) : ig;
-    *c_out = cn;
-    *h_out = nb_mul(o, nb_tanh(cn));
+    nb_tensor *hc = nb_lstm_recurrence(gx, w_hh, b_hh, h, c); /* [T, B, 2H]: h_t, c_t */
+    int64_t T = hc->shape[0];
+    *hseq = nb_narrow(hc, 2, 0, H);
+    *h_last = nb_select(*hseq, 0, T - 1);
+    *c_last = nb_select(nb_narrow(hc, 2, H, H), 0, T - 1);
 }
 
 /* gx = x W_ih^T + b_ih [B, 3H]: r, z, n. h [B, H] or NULL (zeros). New h (scope-owned). */
@@ -149,11 +149,9 @@ void nb_lstm_cell_forward(nb_lstm_cell *c, const nb_tensor *x, const nb_tensor *
     if (!h_out || !c_out)
         nb__fail("nb_lstm_cell_forward: h_out and c_out must not be NULL");
     int scope = nb_scope_begin();
-    int64_t B = x->shape[0], H = c->hidden_size;
-    nb_tensor *hz = h ? (nb_tensor *)h : nb_zeros(NB_DIMS(B, H), x->dtype);
-    nb_tensor *gx = nb_fused_linear(x, c->weight_ih, c->bias_ih);
-    nb_tensor *hn, *cn;
-    lstm_step(gx, hz, cx, c->weight_hh, c->bias_hh, H, &hn, &cn);
+    nb_tensor *gx = nb_unsqueeze(nb_fused_linear(x, c->weight_ih, c->bias_ih), 0); /* [1, B, 4H] */
+    nb_tensor *hseq, *hn, *cn;
+    lstm_run(gx, h, cx, c->weight_hh, c->bias_hh, c->hidden_size, &hseq, &hn, &cn);
     nb_tensor *res[2] = {hn, cn};
     scope_return_n(scope, 2, res);
     *h_out = res[0], *c_out = res[1];
@@ -269,18 +267,18 @@ static nb_tensor *rnn_layers(nb_rnn *m, const nb_tensor *x, const nb_tensor *h0,
         nb_tensor *gx = nb_fused_linear(layer_in, m->weight_ih[k], m->bias_ih[k]); /* [T, B, G]: one GEMM */
         nb_tensor *h = h0 ? nb_select(h0, 0, k) : NULL;
         nb_tensor *c = c0 ? nb_select(c0, 0, k) : NULL;
-        if (m->is_lstm && !h)
-            h = nb_zeros(NB_DIMS(B, H), x->dtype);
+        bool last = k == m->num_layers - 1;
+        if (m->is_lstm) { /* the whole recurrence is one op */
+            nb_tensor *hseq;
+            lstm_run(gx, h, c, m->weight_hh[k], m->bias_hh[k], H, &hseq, &hs_last[k], &cs_last[k]);
+            layer_in = out = last ? nb_contiguous(out_dim ? nb_transpose(hseq, 0, 1) : hseq) : hseq;
+            continue;
+        }
         for (int64_t t = 0; t < T; t++) {
-            nb_tensor *g = nb_select(gx, 0, t); /* [B, G] */
-            if (m->is_lstm)
-                lstm_step(g, h, c, m->weight_hh[k], m->bias_hh[k], H, &h, &c);
-            else
-                h = gru_step(g, h, m->weight_hh[k], m->bias_hh[k], H, B, x->dtype);
+            h = gru_step(nb_select(gx, 0, t), h, m->weight_hh[k], m->bias_hh[k], H, B, x->dtype);
             hs[t] = h;
         }
         hs_last[k] = h, cs_last[k] = c;
-        bool last = k == m->num_layers - 1;
         layer_in = out = nb_stack((int)T, hs, last ? out_dim : 0);
     }
     free(hs);

@@ -28,3 +28,5 @@ libnabla_core_la_SOURCES += tensor/nb__k_conv.h tensor/k_conv.c tensor/k_conv_im
 # pointwise table (tensor/nb_pointwise.def, public: nb_ops.h declares its ops from it)
 libnabla_core_la_SOURCES += tensor/k_pointwise_impl.h
 include_HEADERS += tensor/nb_pointwise.def
+# perf: fused LSTM recurrence kernels (per-dtype passes in k_lstm_impl.h)
+libnabla_core_la_SOURCES += tensor/nb__k_lstm.h tensor/k_lstm.c tensor/k_lstm_impl.h

@@ -1427,6 +1427,29 @@ static void e_avg_pool2d(gc_run *r) { pool_shapes(r, f_avg_pool2d, false, true);
 static void e_avg_pool1d(gc_run *r) { pool_shapes(r, f_avg_pool1d, false, false); }
 #undef DPV
 
+/* ==== perf: fused LSTM recurrence (nn/lstm_op.c) ================================================ */
+/* x: gx [T, B, 4H], w_hh [4H, H], then (as n allows) b_hh [4H], h0 and c0 [B, H] */
+static nb_tensor *f_lstm_recurrence(nb_tensor *const *x, int n, void *c)
+{
+    (void)c;
+    return nb_lstm_recurrence(x[0], x[1], n > 2 ? x[2] : NULL, n > 3 ? x[3] : NULL, n > 4 ? x[4] : NULL);
+}
+static void e_lstm_recurrence(gc_run *r)
+{
+    if (layout_class(r)) {
+        CHECK(r, f_lstm_recurrence, NULL, 31, U(r, -1, 1, 3, 2, 8), U(r, -1, 1, 8, 2), U(r, -1, 1, 8),
+              U(r, -1, 1, 2, 2), U(r, -1, 1, 2, 2));
+        CHECK(r, f_lstm_recurrence, NULL, 3, U(r, -1, 1, 2, 3, 12), U(r, -1, 1, 12, 3)); /* zero state, no bias */
+        CHECK(r, f_lstm_recurrence, NULL, 29, U(r, -1, 1, 4, 1, 4), U(r, -1, 1, 4, 1), U(r, -1, 1, 4),
+              U(r, -1, 1, 1, 1), U(r, -1, 1, 1, 1)); /* fixed w_hh, H = 1 */
+    } else {
+        CHECK(r, f_lstm_recurrence, NULL, 31, U(r, -1, 1, 0, 2, 8), U(r, -1, 1, 8, 2), U(r, -1, 1, 8),
+              U(r, -1, 1, 2, 2), U(r, -1, 1, 2, 2)); /* T = 0 */
+        CHECK(r, f_lstm_recurrence, NULL, 31, U(r, -1, 1, 3, 0, 8), U(r, -1, 1, 8, 2), U(r, -1, 1, 8),
+              U(r, -1, 1, 0, 2), U(r, -1, 1, 0, 2)); /* B = 0 */
+    }
+}
+
 /* ==== the registry ============================================================================== */
 static const gc_entry k_entries[] = {
     {"nb_view", NO_BCAST, e_view},
@@ -1506,6 +1529,8 @@ static const gc_entry k_entries[] = {
     {"nb_max_pool2d", LAYOUTS | CB(C_ZERO), e_max_pool2d},
     {"nb_avg_pool1d", LAYOUTS | CB(C_ZERO), e_avg_pool1d},
     {"nb_avg_pool2d", LAYOUTS | CB(C_ZERO), e_avg_pool2d},
+    /* perf: fused LSTM recurrence (nn/lstm_op.c) */
+    {"nb_lstm_recurrence", LAYOUTS | CB(C_ZERO), e_lstm_recurrence}, /* [T, B, 4H] only */
 };
 #define N_ENTRIES ((int)(sizeof k_entries / sizeof *k_entries))
 
