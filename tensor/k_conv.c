@@ -41,14 +41,21 @@ static int thread_id(void)
 }
 
 /* ==== convolution ============================================================================= */
+/* Output columns unfolded at a time: whole output rows, about this many columns (a part of
+ * 64 channels x 3x3 taps x 256 columns is 590 KB: it stays in L2 for the GEMM that packs it). */
+#define PART_COLS 256
+
 /* One convolution's derived sizes and the per-group GEMM offsets (in elements). */
 typedef struct {
     const nb__conv_shape *s;
     nb_dtype dt;
     size_t esz;
     int64_t Cig, Cog, CK, OHW, HW; /* CK = Cig*kh*kw: one group's col rows */
+    int64_t kk, rows;              /* kh*kw; output rows per unfolded part */
     bool direct;                   /* 1x1, stride 1, no padding: col is the input itself */
-    int64_t *offw, *offy, *offc;   /* [groups]: g*Cog*CK (weight), g*Cog*OHW (y), g*CK*OHW (col) */
+    bool same;   /* stride 1, no dilation, odd window, padding (k-1)/2: dx is a convolution of dy */
+    int64_t *offw, *offy, *offx, *offwf; /* [groups]: g*Cog*CK (weight), g*Cog*OHW (y), g*Cig*HW (x),
+                                            g*Cig*Cog*kk (flipped weight) */
 } plan;
 
 static void plan_init(plan *p, nb_dtype dt, const nb__conv_shape *s)
@@ -56,26 +63,55 @@ static void plan_init(plan *p, nb_dtype dt, const nb__conv_shape *s)
     const nb__conv_geom *g = &s->g;
     p->s = s, p->dt = dt, p->esz = dt == NB_F32 ? sizeof(float) : sizeof(double);
     p->Cig = s->Cin / s->groups, p->Cog = s->Cout / s->groups;
-    p->CK = p->Cig * g->kh * g->kw, p->OHW = g->OH * g->OW, p->HW = g->H * g->W;
+    p->kk = g->kh * g->kw;
+    p->CK = p->Cig * p->kk, p->OHW = g->OH * g->OW, p->HW = g->H * g->W;
     p->direct = g->kh == 1 && g->kw == 1 && g->sh == 1 && g->sw == 1 && g->ph == 0 && g->pw == 0 &&
                 g->OH == g->H && g->OW == g->W;
+    p->same = !p->direct && g->sh == 1 && g->sw == 1 && g->dh == 1 && g->dw == 1 && g->OH == g->H &&
+              g->OW == g->W && 2 * g->ph == g->kh - 1 && 2 * g->pw == g->kw - 1;
+    p->rows = p->direct ? g->OH : (g->OW >= PART_COLS ? 1 : PART_COLS / (g->OW > 0 ? g->OW : 1));
     size_t n = (size_t)s->groups * sizeof(int64_t);
-    p->offw = nb__alloc(3 * n);
-    p->offy = p->offw + s->groups, p->offc = p->offy + s->groups;
-    for (int64_t i = 0; i < s->groups; i++)
-        p->offw[i] = i * p->Cog * p->CK, p->offy[i] = i * p->Cog * p->OHW, p->offc[i] = i * p->CK * p->OHW;
+    p->offw = nb__alloc(4 * n);
+    p->offy = p->offw + s->groups, p->offx = p->offy + s->groups, p->offwf = p->offx + s->groups;
+    for (int64_t i = 0; i < s->groups; i++) {
+        p->offw[i] = i * p->Cog * p->CK, p->offy[i] = i * p->Cog * p->OHW, p->offx[i] = i * p->Cig * p->HW;
+        p->offwf[i] = i * p->Cig * p->Cog * p->kk;
+    }
 }
 
-static void plan_free(plan *p) { nb__free(p->offw, 3 * (size_t)p->s->groups * sizeof(int64_t)); }
+static void plan_free(plan *p) { nb__free(p->offw, 4 * (size_t)p->s->groups * sizeof(int64_t)); }
 
-/* Bytes of one unfolded sample (0 when the input is used directly). */
-static size_t col_bytes(const plan *p) { return p->direct ? 0 : (size_t)(p->s->groups * p->CK * p->OHW) * p->esz; }
+/* Columns of one unfolded part (whole output rows). */
+static int64_t part_cols(const plan *p) { return p->rows * p->s->g.OW; }
+
+/* Per-thread workspace: the unfolded part of x, (same) the unfolded part of dy, or (dx otherwise)
+ * one whole unfolded sample, then 2*groups part offsets. */
+typedef struct {
+    size_t xcol, dcol, offs, total; /* byte offsets / sizes within one thread's block */
+} ws_layout;
+
+static ws_layout ws_for(const plan *p, bool dx)
+{
+    ws_layout l;
+    size_t cols = (size_t)part_cols(p), rows = (size_t)(p->s->Cin * p->kk);
+    size_t xc = p->direct ? 0 : rows * cols * p->esz;
+    if (dx && !p->direct && !p->same) { /* the GEMM + col2im path unfolds a whole sample */
+        size_t full = rows * (size_t)p->OHW * p->esz;
+        xc = full > xc ? full : xc;
+    }
+    size_t dc = dx && p->same ? (size_t)(p->s->Cout * p->kk) * cols * p->esz : 0;
+    l.xcol = 0, l.dcol = (xc + 63) / 64 * 64, l.offs = l.dcol + (dc + 63) / 64 * 64;
+    l.total = l.offs + 2 * (size_t)p->s->groups * sizeof(int64_t);
+    return l;
+}
 
 /* Address of sample n of a [N, rows] tensor. */
 static const char *sample(const plan *p, const void *base, int64_t rows, int64_t n)
 {
     return (const char *)base + (size_t)(n * rows) * p->esz;
 }
+
+static const char *elems(const plan *p, const void *base, int64_t k) { return (const char *)base + (size_t)k * p->esz; }
 
 /* Threads to run `tasks` independent tasks of `fmas` multiply-adds each on, one task per thread
  * at a time (each task's GEMMs then run single-threaded); 1 when the tasks would balance badly,
@@ -89,12 +125,13 @@ static int task_threads(int64_t tasks, double fmas)
     return nt > 1 && (tasks % nt == 0 || tasks >= 4 * nt) ? nt : 1;
 }
 
-static void im2col(const plan *p, const void *x, void *col)
+/* Output rows [oh0, oh1) of the unfolded sample x [C, H, W] into col. */
+static void unfold(const plan *p, int64_t C, const void *x, void *col, int64_t oh0, int64_t oh1)
 {
     if (p->dt == NB_F32)
-        im2col_f32(&p->s->g, p->s->Cin, x, col);
+        im2col_part_f32(&p->s->g, C, x, col, oh0, oh1);
     else
-        im2col_f64(&p->s->g, p->s->Cin, x, col);
+        im2col_part_f64(&p->s->g, C, x, col, oh0, oh1);
 }
 
 static void col2im(const plan *p, void *col, void *dx)
@@ -105,19 +142,33 @@ static void col2im(const plan *p, void *col, void *dx)
         col2im_f64(&p->s->g, p->s->Cin, col, dx);
 }
 
-/* y[n] = W @ col(x[n]) (+ b), one GEMM per group. */
-static void forward_sample(const plan *p, int64_t n, const void *x, const void *w, const void *b, void *y,
-                           void *colbuf)
+/* offs[g] = g * rows * cols (a part's per-group offsets). */
+static int64_t *part_offsets(const plan *p, char *ws, const ws_layout *l, int which, int64_t rows, int64_t cols)
+{
+    int64_t *o = (int64_t *)(void *)(ws + l->offs) + which * p->s->groups;
+    for (int64_t g = 0; g < p->s->groups; g++)
+        o[g] = g * rows * cols;
+    return o;
+}
+
+/* y[n] = W @ col(x[n]) (+ b), one GEMM per group and part of output rows. */
+static void forward_sample(const plan *p, const ws_layout *l, int64_t n, const void *x, const void *w, const void *b,
+                           void *y, char *ws)
 {
     const nb__conv_shape *s = p->s;
-    const void *col = sample(p, x, s->Cin * p->HW, n);
-    if (!p->direct) {
-        im2col(p, col, colbuf);
-        col = colbuf;
-    }
+    const void *xn = sample(p, x, s->Cin * p->HW, n);
     void *yn = (void *)sample(p, y, s->Cout * p->OHW, n);
-    nb__gemm_batched(p->dt, false, false, p->Cog, p->OHW, p->CK, 1.0, w, p->CK, p->offw, col, p->OHW, p->offc,
-                     0.0, yn, p->OHW, p->offy, s->groups);
+    for (int64_t oh0 = 0; oh0 < s->g.OH; oh0 += p->rows) {
+        int64_t oh1 = oh0 + p->rows < s->g.OH ? oh0 + p->rows : s->g.OH, nc = (oh1 - oh0) * s->g.OW;
+        const void *col = xn;
+        int64_t ldb = p->OHW, *offc = p->offx; /* direct: the input itself (one part) */
+        if (!p->direct) {
+            unfold(p, s->Cin, xn, ws + l->xcol, oh0, oh1);
+            col = ws + l->xcol, ldb = nc, offc = part_offsets(p, ws, l, 0, p->CK, nc);
+        }
+        nb__gemm_batched(p->dt, false, false, p->Cog, nc, p->CK, 1.0, w, p->CK, p->offw, col, ldb, offc, 0.0,
+                         (void *)elems(p, yn, oh0 * s->g.OW), p->OHW, p->offy, s->groups);
+    }
     if (!b)
         return;
     if (p->dt == NB_F32)
@@ -133,49 +184,79 @@ void nb__k_conv_forward(nb_dtype dt, const nb__conv_shape *s, const void *x, con
     plan p;
     plan_init(&p, dt, s);
     int nt = task_threads(s->N, (double)s->Cout * (double)p.CK * (double)p.OHW);
-    size_t cb = col_bytes(&p);
-    char *ws = cb ? nb__alloc((size_t)nt * cb) : NULL;
+    ws_layout l = ws_for(&p, false);
+    char *ws = nb__alloc((size_t)nt * l.total);
     if (nt > 1) {
         NB__OMP_PARALLEL_FOR(nt)
         for (int64_t n = 0; n < s->N; n++)
-            forward_sample(&p, n, x, w, b, y, ws + (size_t)thread_id() * cb);
+            forward_sample(&p, &l, n, x, w, b, y, ws + (size_t)thread_id() * l.total);
     } else { /* no region around the GEMMs: each uses every thread */
         for (int64_t n = 0; n < s->N; n++)
-            forward_sample(&p, n, x, w, b, y, ws);
+            forward_sample(&p, &l, n, x, w, b, y, ws);
     }
-    if (ws)
-        nb__free(ws, (size_t)nt * cb);
+    nb__free(ws, (size_t)nt * l.total);
     plan_free(&p);
 }
 
-/* The backward of samples [n0, n1): dw_part = the sum of (dy[n] @ col(x[n])^T)^T per group, as
- * [groups, CK, Cog] (when wanted), and
- * dx[n] = col2im(W^T @ dy[n]) (when wanted). buf holds one unfolded sample, then its gradient. */
-static void backward_chunk(const plan *p, int64_t n0, int64_t n1, const void *x, const void *w, const void *dy,
-                           void *dx, void *dw_part, void *buf)
+/* dW_part += (dy[n] @ col(x[n])^T)^T per group, as [groups, CK, Cog], one GEMM per part of output
+ * rows (the first one of the chunk overwrites: beta 0). */
+static void weight_grad_sample(const plan *p, const ws_layout *l, const void *xn, const void *dyn, bool first,
+                               void *dw_part, char *ws)
+{
+    const nb__conv_shape *s = p->s;
+    for (int64_t oh0 = 0; oh0 < s->g.OH; oh0 += p->rows) {
+        int64_t oh1 = oh0 + p->rows < s->g.OH ? oh0 + p->rows : s->g.OH, nc = (oh1 - oh0) * s->g.OW;
+        const void *col = xn;
+        int64_t lda = p->OHW, *offc = p->offx;
+        if (!p->direct) {
+            unfold(p, s->Cin, xn, ws + l->xcol, oh0, oh1);
+            col = ws + l->xcol, lda = nc, offc = part_offsets(p, ws, l, 0, p->CK, nc);
+        }
+        /* dW_g^T [CK, Cog] += col_g @ dy_g^T: the unfolded part is A (packed as stored) and the
+         * small dy the transposed B (~15% faster than dW_g = dy_g @ col_g^T, measured) */
+        nb__gemm_batched(p->dt, false, true, p->CK, p->Cog, nc, 1.0, col, lda, offc,
+                         elems(p, dyn, oh0 * s->g.OW), p->OHW, p->offy, first && oh0 == 0 ? 0.0 : 1.0, dw_part,
+                         p->Cog, p->offw, s->groups);
+    }
+}
+
+/* dx[n] (same geometry): the convolution of dy[n] with the flipped weights wf, one GEMM per group
+ * and part of rows. Otherwise: col'_g = W_g^T @ dy[n]_g, folded back (col2im). */
+static void input_grad_sample(const plan *p, const ws_layout *l, const void *w, const void *wf, const void *dyn,
+                              void *dxn, char *ws)
+{
+    const nb__conv_shape *s = p->s;
+    if (p->same) {
+        int64_t Kd = p->Cog * p->kk;
+        for (int64_t oh0 = 0; oh0 < s->g.OH; oh0 += p->rows) {
+            int64_t oh1 = oh0 + p->rows < s->g.OH ? oh0 + p->rows : s->g.OH, nc = (oh1 - oh0) * s->g.OW;
+            unfold(p, s->Cout, dyn, ws + l->dcol, oh0, oh1);
+            int64_t *offd = part_offsets(p, ws, l, 1, Kd, nc);
+            nb__gemm_batched(p->dt, false, false, p->Cig, nc, Kd, 1.0, wf, Kd, p->offwf, ws + l->dcol, nc, offd, 0.0,
+                             (void *)elems(p, dxn, oh0 * s->g.W), p->HW, p->offx, s->groups);
+        }
+        return;
+    }
+    void *cg = p->direct ? dxn : ws + l->xcol;
+    int64_t *offc = p->direct ? p->offx : part_offsets(p, ws, l, 0, p->CK, p->OHW);
+    nb__gemm_batched(p->dt, true, false, p->CK, p->OHW, p->Cog, 1.0, w, p->CK, p->offw, dyn, p->OHW, p->offy, 0.0,
+                     cg, p->OHW, offc, s->groups);
+    if (!p->direct)
+        col2im(p, cg, dxn);
+}
+
+/* The backward of samples [n0, n1): dw_part = the sum of the samples' weight gradients (when
+ * wanted), dx[n] (when wanted). */
+static void backward_chunk(const plan *p, const ws_layout *l, int64_t n0, int64_t n1, const void *x, const void *w,
+                           const void *wf, const void *dy, void *dx, void *dw_part, char *ws)
 {
     const nb__conv_shape *s = p->s;
     for (int64_t n = n0; n < n1; n++) {
         const void *dyn = sample(p, dy, s->Cout * p->OHW, n);
-        if (dw_part) {
-            const void *col = sample(p, x, s->Cin * p->HW, n);
-            if (!p->direct) {
-                im2col(p, col, buf);
-                col = buf;
-            }
-            /* dW_g^T [CK, Cog] = col_g @ dy_g^T: the unfolded sample is A (packed as stored) and the
-             * small dy the transposed B (~15% faster than dW_g = dy_g @ col_g^T, measured) */
-            nb__gemm_batched(p->dt, false, true, p->CK, p->Cog, p->OHW, 1.0, col, p->OHW, p->offc, dyn, p->OHW,
-                             p->offy, n == n0 ? 0.0 : 1.0, dw_part, p->Cog, p->offw, s->groups);
-        }
-        if (dx) {
-            void *dxn = (void *)sample(p, dx, s->Cin * p->HW, n);
-            void *cg = p->direct ? dxn : buf;
-            nb__gemm_batched(p->dt, true, false, p->CK, p->OHW, p->Cog, 1.0, w, p->CK, p->offw, dyn, p->OHW,
-                             p->offy, 0.0, cg, p->OHW, p->offc, s->groups);
-            if (!p->direct)
-                col2im(p, cg, dxn);
-        }
+        if (dw_part)
+            weight_grad_sample(p, l, sample(p, x, s->Cin * p->HW, n), dyn, n == n0, dw_part, ws);
+        if (dx)
+            input_grad_sample(p, l, w, wf, dyn, (void *)sample(p, dx, s->Cin * p->HW, n), ws);
     }
 }
 
@@ -225,19 +306,26 @@ void nb__k_conv_backward(nb_dtype dt, const nb__conv_shape *s, const void *x, co
     double fmas = (double)s->Cout * (double)p.CK * (double)p.OHW * (double)(s->N / chunks);
     fmas *= (dx != NULL) + (dw != NULL);
     int nt = task_threads(chunks, fmas);
-    size_t cb = col_bytes(&p);
-    char *ws = cb ? nb__alloc((size_t)nt * cb) : NULL;
+    ws_layout l = ws_for(&p, dx != NULL);
+    char *ws = nb__alloc((size_t)nt * l.total);
     char *parts = dw ? nb__alloc((size_t)chunks * wbytes) : NULL;
+    char *wf = dx && p.same ? nb__alloc(wbytes) : NULL; /* the flipped weights of the input gradient */
+    if (wf && dt == NB_F32)
+        flip_weights_f32(s->groups, p.Cog, p.Cig, s->g.kh, s->g.kw, w, (float *)(void *)wf);
+    else if (wf)
+        flip_weights_f64(s->groups, p.Cog, p.Cig, s->g.kh, s->g.kw, w, (double *)(void *)wf);
     if (nt > 1) {
         NB__OMP_PARALLEL_FOR(nt)
         for (int64_t k = 0; k < chunks; k++)
-            backward_chunk(&p, s->N * k / chunks, s->N * (k + 1) / chunks, x, w, dy, dx,
-                           parts ? parts + (size_t)k * wbytes : NULL, ws + (size_t)thread_id() * cb);
+            backward_chunk(&p, &l, s->N * k / chunks, s->N * (k + 1) / chunks, x, w, wf, dy, dx,
+                           parts ? parts + (size_t)k * wbytes : NULL, ws + (size_t)thread_id() * l.total);
     } else {
         for (int64_t k = 0; k < chunks; k++)
-            backward_chunk(&p, s->N * k / chunks, s->N * (k + 1) / chunks, x, w, dy, dx,
+            backward_chunk(&p, &l, s->N * k / chunks, s->N * (k + 1) / chunks, x, w, wf, dy, dx,
                            parts ? parts + (size_t)k * wbytes : NULL, ws);
     }
+    if (wf)
+        nb__free(wf, wbytes);
     if (parts) {
         if (dt == NB_F32)
             sum_parts_f32(chunks, s->groups, p.CK, p.Cog, (const float *)parts, dw);
@@ -245,8 +333,7 @@ void nb__k_conv_backward(nb_dtype dt, const nb__conv_shape *s, const void *x, co
             sum_parts_f64(chunks, s->groups, p.CK, p.Cog, (const double *)parts, dw);
         nb__free(parts, (size_t)chunks * wbytes);
     }
-    if (ws)
-        nb__free(ws, (size_t)nt * cb);
+    nb__free(ws, (size_t)nt * l.total);
     plan_free(&p);
 }
 

@@ -11,55 +11,61 @@
 #define NB__CC(a, b) NB__CC2(a, b)
 #define FN(name) NB__CC(name, NB_SFX)
 
-/* im2col for stride 1 with OW == W (e.g. "same" padding): a tap's row of col is the plane shifted
- * by one offset, so its in-bounds rows are one contiguous copy; then the columns that wrapped
- * around a row edge (the horizontal padding) are zeroed. */
-static void FN(im2col_rows)(const nb__conv_geom *g, int64_t C, const NB_T *x, NB_T *col)
+/* im2col_part for stride 1 with OW == W (e.g. "same" padding): a tap's row of the part is the
+ * plane shifted by one offset, so its in-bounds run is one contiguous copy; then the columns that
+ * wrapped around a row edge (the horizontal padding) are zeroed. */
+static void FN(im2col_rows_part)(const nb__conv_geom *g, int64_t C, const NB_T *x, NB_T *col, int64_t oh0,
+                                 int64_t oh1)
 {
-    int64_t W = g->W, HW = g->H * g->W, OHW = g->OH * W;
+    int64_t W = g->W, HW = g->H * g->W, n = (oh1 - oh0) * W, base = oh0 * W;
     for (int64_t c = 0; c < C; c++)
         for (int64_t ki = 0; ki < g->kh; ki++)
             for (int64_t kj = 0; kj < g->kw; kj++) {
-                NB_T *row = col + ((c * g->kh + ki) * g->kw + kj) * OHW;
+                NB_T *row = col + ((c * g->kh + ki) * g->kw + kj) * n;
                 const NB_T *xc = x + c * HW;
-                int64_t offw = kj * g->dw - g->pw, offh = ki * g->dh - g->ph, oh0, oh1, lo, hi;
-                conv_valid(offh, 1, g->H, g->OH, &oh0, &oh1);
+                int64_t offw = kj * g->dw - g->pw, offh = ki * g->dh - g->ph, v0, v1, lo, hi;
+                conv_valid(offh, 1, g->H, g->OH, &v0, &v1);
                 conv_valid(offw, 1, W, W, &lo, &hi);
-                int64_t shift = offh * W + offw, d0 = oh0 * W, d1 = oh1 * W;
+                int64_t a0 = v0 > oh0 ? v0 : oh0, a1 = v1 < oh1 ? v1 : oh1;
+                a1 = a1 < a0 ? a0 : a1;
+                int64_t shift = offh * W + offw, d0 = a0 * W, d1 = a1 * W;
                 int64_t c0 = d0 > -shift ? d0 : -shift, c1 = d1 < HW - shift ? d1 : HW - shift;
                 if (c1 < c0)
                     c0 = c1 = d0;
-                memset(row, 0, (size_t)c0 * sizeof *row);
-                memcpy(row + c0, xc + c0 + shift, (size_t)(c1 - c0) * sizeof *row);
-                memset(row + c1, 0, (size_t)(OHW - c1) * sizeof *row);
+                memset(row, 0, (size_t)(c0 - base) * sizeof *row);
+                memcpy(row + c0 - base, xc + c0 + shift, (size_t)(c1 - c0) * sizeof *row);
+                memset(row + c1 - base, 0, (size_t)(oh1 * W - c1) * sizeof *row);
                 if (lo > 0 || hi < W)
-                    for (int64_t oh = oh0; oh < oh1; oh++) {
+                    for (int64_t oh = a0; oh < a1; oh++) {
+                        NB_T *r = row + (oh - oh0) * W;
                         for (int64_t ow = 0; ow < lo; ow++)
-                            row[oh * W + ow] = 0;
+                            r[ow] = 0;
                         for (int64_t ow = hi; ow < W; ow++)
-                            row[oh * W + ow] = 0;
+                            r[ow] = 0;
                     }
             }
 }
 
-/* x [C, H, W] → col [C*kh*kw, OH*OW]. Each row is the input plane shifted by its tap: for stride 1
- * an in-bounds run is one memcpy, the padding a run of zeros. */
-static void FN(im2col)(const nb__conv_geom *g, int64_t C, const NB_T *x, NB_T *col)
+/* Output rows [oh0, oh1) of the unfolded x [C, H, W]: col [C*kh*kw, (oh1 - oh0)*OW], row
+ * (c, ki, kj), column (oh - oh0, ow). Each row of col is the input plane shifted by its tap: for
+ * stride 1 an in-bounds run is one memcpy, the padding a run of zeros. A part of a few output
+ * rows stays in cache for the GEMM that reads it (k_conv.c). */
+static void FN(im2col_part)(const nb__conv_geom *g, int64_t C, const NB_T *x, NB_T *col, int64_t oh0, int64_t oh1)
 {
-    int64_t OW = g->OW, OHW = g->OH * g->OW;
+    int64_t OW = g->OW, n = (oh1 - oh0) * OW;
     if (g->sh == 1 && g->sw == 1 && OW == g->W) {
-        FN(im2col_rows)(g, C, x, col);
+        FN(im2col_rows_part)(g, C, x, col, oh0, oh1);
         return;
     }
     for (int64_t c = 0; c < C; c++)
         for (int64_t ki = 0; ki < g->kh; ki++)
             for (int64_t kj = 0; kj < g->kw; kj++) {
-                NB_T *row = col + ((c * g->kh + ki) * g->kw + kj) * OHW;
+                NB_T *row = col + ((c * g->kh + ki) * g->kw + kj) * n;
                 const NB_T *xc = x + c * g->H * g->W;
                 int64_t offw = kj * g->dw - g->pw, lo, hi;
                 conv_valid(offw, g->sw, g->W, OW, &lo, &hi);
-                for (int64_t oh = 0; oh < g->OH; oh++) {
-                    NB_T *r = row + oh * OW;
+                for (int64_t oh = oh0; oh < oh1; oh++) {
+                    NB_T *r = row + (oh - oh0) * OW;
                     int64_t ih = oh * g->sh + ki * g->dh - g->ph;
                     if (ih < 0 || ih >= g->H || lo >= hi) {
                         memset(r, 0, (size_t)OW * sizeof *r);
@@ -75,6 +81,19 @@ static void FN(im2col)(const nb__conv_geom *g, int64_t C, const NB_T *x, NB_T *c
                     memset(r + hi, 0, (size_t)(OW - hi) * sizeof *r);
                 }
             }
+}
+
+/* The weights of the input gradient as a convolution of dy (stride 1, "same" padding): per group,
+ * wf [Cig, Cog*kh*kw] with wf[ci][(co, ki, kj)] = w[co][ci][kh-1-ki][kw-1-kj] (w [G*Cog, Cig, kh, kw],
+ * wf [G, Cig, Cog*kh*kw]). */
+static void FN(flip_weights)(int64_t G, int64_t Cog, int64_t Cig, int64_t kh, int64_t kw, const NB_T *w, NB_T *wf)
+{
+    int64_t kk = kh * kw;
+    for (int64_t g = 0; g < G; g++)
+        for (int64_t ci = 0; ci < Cig; ci++)
+            for (int64_t co = 0; co < Cog; co++)
+                for (int64_t k = 0; k < kk; k++)
+                    wf[((g * Cig + ci) * Cog + co) * kk + k] = w[((g * Cog + co) * Cig + ci) * kk + (kk - 1 - k)];
 }
 
 /* col2im for stride 1 with OW == W (the transpose of im2col_rows): the wrapped columns of each
