@@ -132,4 +132,17 @@ NB__INTERNAL void nb__check_inplace(const char *op, const nb_tensor *t);
 /* With anomaly mode on, misuse when t has a NaN/Inf, naming `what` (e.g. "nb_log forward"). */
 NB__INTERNAL void nb__anomaly_check(const char *what, const nb_tensor *t);
 
+/* ---- dim lists of reductions (autograd/ops_reduce.c; used by ops_reduce.c and ops_scan.c) -------- */
+typedef struct nb__red_dims {
+    bool mask[NB_MAX_DIMS]; /* reduced input dims */
+    int64_t bits;           /* the same as a bit mask, kept in a node's iargs */
+    int out_ndim;
+    int64_t out_shape[NB_MAX_DIMS];
+    int64_t nout, nred; /* output elements; input elements reduced into each output */
+} nb__red_dims;
+/* Parses a dim list (ndims == 0: every dim). Dims may be negative; a 0-dim tensor accepts 0 and -1
+ * (reducing nothing). An invalid list or a dim listed twice is misuse naming op. */
+NB__INTERNAL void nb__parse_dims(const char *op, const nb_tensor *t, int ndims, const int *dims, bool keepdim,
+                                 nb__red_dims *r);
+
 #endif /* NB__AUTOGRAD_H */

@@ -6,17 +6,9 @@
 #include "nb__k_reduce.h"
 
 /* ---- dim lists ------------------------------------------------------------------------------ */
-typedef struct {
-    bool mask[NB_MAX_DIMS]; /* reduced input dims */
-    int64_t bits;           /* the same as a bit mask, kept in the node */
-    int out_ndim;
-    int64_t out_shape[NB_MAX_DIMS];
-    int64_t n; /* elements reduced into each output */
-} red_dims;
+typedef nb__red_dims red_dims;
 
-/* Parses a dim list (ndims == 0: every dim). Dims may be negative; a 0-dim tensor accepts 0 and -1
- * (reducing nothing). A dim listed twice is misuse naming op. */
-static void parse_dims(const char *op, const nb_tensor *t, int ndims, const int *dims, bool keepdim, red_dims *r)
+void nb__parse_dims(const char *op, const nb_tensor *t, int ndims, const int *dims, bool keepdim, nb__red_dims *r)
 {
     memset(r, 0, sizeof *r);
     if (ndims < 0 || (ndims > 0 && !dims))
@@ -28,15 +20,16 @@ static void parse_dims(const char *op, const nb_tensor *t, int ndims, const int 
             nb__fail("%s: dim %d appears more than once in the dim list", op, d);
         seen[d] = true;
     }
-    r->n = 1;
+    r->nout = r->nred = 1;
     for (int d = 0; d < t->ndim; d++) {
         r->mask[d] = ndims == 0 || seen[d];
         if (r->mask[d]) {
             r->bits |= (int64_t)1 << d;
-            r->n *= t->shape[d];
+            r->nred *= t->shape[d];
             if (keepdim)
                 r->out_shape[r->out_ndim++] = 1;
         } else {
+            r->nout *= t->shape[d];
             r->out_shape[r->out_ndim++] = t->shape[d];
         }
     }
@@ -94,7 +87,7 @@ NB__DEFINE_OP(sum, sum_backward);
 nb_tensor *nb_sum(const nb_tensor *t, int ndims, const int *dims, bool keepdim)
 {
     red_dims r;
-    parse_dims("nb_sum", t, ndims, dims, keepdim, &r);
+    nb__parse_dims("nb_sum", t, ndims, dims, keepdim, &r);
     nb_tensor *out = nb__tensor_new(nb_dtype_is_float(t->dtype) ? t->dtype : NB_I64, r.out_ndim, r.out_shape);
     nb__k_sum(out, t, r.mask, 1.0);
     nb__node *n = NB__RECORD(sum, out, t);
@@ -115,9 +108,9 @@ nb_tensor *nb_mean(const nb_tensor *t, int ndims, const int *dims, bool keepdim)
 {
     nb__check_float("nb_mean", t);
     red_dims r;
-    parse_dims("nb_mean", t, ndims, dims, keepdim, &r);
+    nb__parse_dims("nb_mean", t, ndims, dims, keepdim, &r);
     nb_tensor *out = nb__tensor_new(t->dtype, r.out_ndim, r.out_shape);
-    nb__k_sum(out, t, r.mask, 1.0 / (double)r.n); /* n == 0: 0 * inf = NaN, as PyTorch */
+    nb__k_sum(out, t, r.mask, 1.0 / (double)r.nred); /* nred == 0: 0 * inf = NaN, as PyTorch */
     nb__node *n = NB__RECORD(mean, out, t);
     if (n)
         n->iargs[0] = r.bits;
@@ -166,7 +159,7 @@ static nb_tensor *var_impl(const nb__op *op, const nb_tensor *t, int ndims, cons
 {
     nb__check_float(op->name, t);
     red_dims r;
-    parse_dims(op->name, t, ndims, dims, keepdim, &r);
+    nb__parse_dims(op->name, t, ndims, dims, keepdim, &r);
     nb_tensor *out = nb__tensor_new(t->dtype, r.out_ndim, r.out_shape);
     nb__k_var(out, t, r.mask, correction, take_sqrt);
     nb__node *n = nb__record(op, out, 1, &t);
@@ -204,7 +197,7 @@ nb_tensor *nb_logsumexp(const nb_tensor *t, int ndims, const int *dims, bool kee
 {
     nb__check_float("nb_logsumexp", t);
     red_dims r;
-    parse_dims("nb_logsumexp", t, ndims, dims, keepdim, &r);
+    nb__parse_dims("nb_logsumexp", t, ndims, dims, keepdim, &r);
     nb_tensor *out = nb__tensor_new(t->dtype, r.out_ndim, r.out_shape);
     nb__k_logsumexp(out, t, r.mask);
     nb__node *n = NB__RECORD(logsumexp, out, t);

@@ -31,43 +31,8 @@ static void shape_with(const nb_tensor *t, int d, int64_t len, int64_t *sh)
         sh[d] = len;
 }
 
-/* A dim list: reduced dims as mask and bits, the output shape, counts. */
-typedef struct {
-    bool mask[NB_MAX_DIMS];
-    int64_t bits;
-    int out_ndim;
-    int64_t out_shape[NB_MAX_DIMS];
-    int64_t nout, nred;
-} red_dims;
-
-/* Parses a dim list (ndims == 0: every dim); a 0-dim tensor accepts 0 and -1. A dim listed twice
- * is misuse naming op. */
-static void parse_dims(const char *op, const nb_tensor *t, int ndims, const int *dims, bool keepdim, red_dims *r)
-{
-    memset(r, 0, sizeof *r);
-    if (ndims < 0 || (ndims > 0 && !dims))
-        nb__fail("%s: invalid dim list (%d dims%s)", op, ndims, dims ? "" : ", NULL array");
-    bool seen[NB_MAX_DIMS] = {0};
-    for (int i = 0; i < ndims; i++) {
-        int d = nb__wrap_dim(op, dims[i], t->ndim);
-        if (seen[d])
-            nb__fail("%s: dim %d appears more than once in the dim list", op, d);
-        seen[d] = true;
-    }
-    r->nout = r->nred = 1;
-    for (int d = 0; d < t->ndim; d++) {
-        r->mask[d] = ndims == 0 || seen[d];
-        if (r->mask[d]) {
-            r->bits |= (int64_t)1 << d;
-            r->nred *= t->shape[d];
-            if (keepdim)
-                r->out_shape[r->out_ndim++] = 1;
-        } else {
-            r->nout *= t->shape[d];
-            r->out_shape[r->out_ndim++] = t->shape[d];
-        }
-    }
-}
+/* A dim list (nb__parse_dims, autograd/ops_reduce.c). */
+typedef nb__red_dims red_dims;
 
 /* The reduction as lines [outer, nred, inner] of a contiguous tensor whose output order is
  * (outer, inner) row-major: t itself (or its contiguous copy) when the reduced dims of size != 1
@@ -229,7 +194,7 @@ static nb_tensor *amaxmin_impl(const nb__op *op, const nb_tensor *t, int ndims, 
                                bool is_max)
 {
     red_dims r;
-    parse_dims(op->name, t, ndims, dims, keepdim, &r);
+    nb__parse_dims(op->name, t, ndims, dims, keepdim, &r);
     if (r.nred == 0 && r.nout > 0)
         nb__fail("%s: cannot reduce over a dim of size 0 (shape %s): the operation has no identity", op->name,
                  NB__SHAPE(t));
@@ -283,7 +248,7 @@ nb_tensor *nb_norm(const nb_tensor *t, double p, int ndims, const int *dims, boo
     if (!(p == 1 || p == 2 || (isinf(p) && p > 0)))
         nb__fail("nb_norm: p must be 1, 2 or INFINITY, got %g", p);
     red_dims r;
-    parse_dims("nb_norm", t, ndims, dims, keepdim, &r);
+    nb__parse_dims("nb_norm", t, ndims, dims, keepdim, &r);
     if (isinf(p) && r.nred == 0 && r.nout > 0)
         nb__fail("nb_norm: the inf-norm of a dim of size 0 is undefined (shape %s)", NB__SHAPE(t));
     int scope = nb_scope_begin();
@@ -367,7 +332,7 @@ static nb_tensor *any_all_impl(const char *op, const nb_tensor *t, int ndims, co
                                bool all)
 {
     red_dims r;
-    parse_dims(op, t, ndims, dims, keepdim, &r);
+    nb__parse_dims(op, t, ndims, dims, keepdim, &r);
     int scope = nb_scope_begin();
     nb_tensor *out = nb__tensor_new(NB_BOOL, r.out_ndim, r.out_shape);
     nb__lines l;
