@@ -1,7 +1,8 @@
 /* bench_rnn.c — training throughput of a char LSTM (models/char_rnn), nabla vs PyTorch 1.13.
  *
  *   make bench/bench_rnn && bench/bench_rnn [--rounds 3] [--steps 10] [--cell lstm|gru]
- *       [--torch bench/torch_rnn.py | --no-torch]   (PYTHON=/usr/bin/python3 by default)
+ *       [--threads N] [--torch bench/torch_rnn.py | --no-torch]   (PYTHON=/usr/bin/python3 by default)
+ * --threads N runs only that thread count (both sides); default: 1 and 2.
  *
  * Model: Embedding(65, 64) -> 2-layer LSTM(64 -> 256) -> Linear(256, 65), B=32, T=64. A step:
  * forward with the state carried (detached) from the previous step, mean cross-entropy, backward,
@@ -102,7 +103,7 @@ static void cpu_model(char *buf, size_t n)
 
 int main(int argc, char **argv)
 {
-    int rounds = 3, steps = 10, warmup = 2;
+    int rounds = 3, steps = 10, warmup = 2, only = 0;
     const char *script = "bench/torch_rnn.py", *cell = "lstm";
     const char *python = getenv("PYTHON") ? getenv("PYTHON") : "/usr/bin/python3";
     for (int i = 1; i < argc; i++) {
@@ -114,14 +115,16 @@ int main(int argc, char **argv)
             steps = atoi(argv[++i]);
         else if (i + 1 < argc && !strcmp(argv[i], "--torch"))
             script = argv[++i];
+        else if (i + 1 < argc && !strcmp(argv[i], "--threads"))
+            only = atoi(argv[++i]);
         else if (i + 1 < argc && !strcmp(argv[i], "--cell"))
             cell = argv[++i];
         else {
-            fprintf(stderr, "usage: bench_rnn [--rounds N] [--steps N] [--cell lstm|gru] [--torch FILE | --no-torch]\n");
+            fprintf(stderr, "usage: bench_rnn [--rounds N] [--steps N] [--threads 1|2] [--cell lstm|gru] [--torch FILE | --no-torch]\n");
             return 2;
         }
     }
-    if (rounds < 1 || steps < 1 || (strcmp(cell, "lstm") && strcmp(cell, "gru"))) {
+    if (rounds < 1 || steps < 1 || only < 0 || only > 2 || (strcmp(cell, "lstm") && strcmp(cell, "gru"))) {
         fprintf(stderr, "bench_rnn: bad --rounds, --steps or --cell\n");
         return 2;
     }
@@ -134,6 +137,8 @@ int main(int argc, char **argv)
     double best[2][2] = {{0, 0}, {0, 0}}; /* [nabla, torch][threads-1] */
     for (int r = 0; r < rounds; r++)
         for (int t = 1; t <= 2; t++) {
+            if (only && t != only)
+                continue;
             double loss = 0, a = run_nabla(t, steps, warmup, kind, &loss);
             double b = script ? run_torch(python, script, t, steps, warmup, cell) : -1;
             printf("round %d, %d thread(s): nabla %.0f tok/s (loss %.3f), PyTorch %.0f tok/s\n", r + 1, t, a, loss, b);
@@ -147,7 +152,8 @@ int main(int argc, char **argv)
     double th_best = best[1][0] > best[1][1] ? best[1][0] : best[1][1];
     printf("\n%-10s %14s %14s %14s\n", "threads", "nabla tok/s", "PyTorch tok/s", "ratio");
     for (int t = 0; t < 2; t++)
-        printf("%-10d %14.0f %14.0f %14.2f\n", t + 1, best[0][t], best[1][t], th_best > 0 ? best[0][t] / best[1][t] : 0);
+        if (!only || t + 1 == only)
+            printf("%-10d %14.0f %14.0f %14.2f\n", t + 1, best[0][t], best[1][t], th_best > 0 ? best[0][t] / best[1][t] : 0);
     printf("%-10s %14.0f %14.0f %14.2f   (nabla best / PyTorch best)\n", "best", nb_best, th_best,
            th_best > 0 ? nb_best / th_best : 0);
     if (!script || th_best <= 0)
