@@ -9,6 +9,7 @@
 #include "config.h"
 #include "nb__autograd.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -97,6 +98,34 @@ bool nb_set_grad_enabled(bool enabled)
     t_grad_disabled = !enabled;
     return prev;
 }
+
+/* ---- bfloat16 autocast (nb_autograd.h) ------------------------------------------------------ */
+static _Thread_local int t_autocast_depth;
+
+void nb_autocast_begin(void)
+{
+    if (t_autocast_depth == INT_MAX)
+        nb__fail("nb_autocast_begin: too many nested autocast regions (%d)", t_autocast_depth);
+    t_autocast_depth++;
+}
+
+void nb_autocast_end(void)
+{
+    if (t_autocast_depth <= 0)
+        nb__fail("nb_autocast_end: no autocast region is open on this thread");
+    t_autocast_depth--;
+}
+
+bool nb_is_autocast_enabled(void) { return t_autocast_depth > 0; }
+
+int nb__autocast_swap(int depth)
+{
+    int prev = t_autocast_depth;
+    t_autocast_depth = depth;
+    return prev;
+}
+
+bool nb__autocast_for(nb_dtype dt) { return t_autocast_depth > 0 && dt == NB_F32; }
 
 void nb_set_detect_anomaly(bool on) { g_anomaly = on; }
 
@@ -200,6 +229,7 @@ nb__node *nb__record(const nb__op *op, nb_tensor *out, int n, const nb_tensor *c
     node->obj.refcount = 1; /* held by out */
     node->obj.free_fn = node_free;
     node->op = op;
+    node->autocast = t_autocast_depth > 0;
     node->n_inputs = n;
     node->inputs = (nb__edge *)(node + 1);
     for (int i = 0; i < n; i++) {
@@ -600,6 +630,7 @@ void nb_backward(nb_tensor *root, const nb_tensor *grad_output, bool retain_grap
 {
     check_backward_args(root, grad_output);
     bool prev_mode = nb_set_grad_enabled(false);
+    int prev_autocast = nb__autocast_swap(0); /* each node's backward uses its own node->autocast */
     int scope = nb_scope_begin();
     nb_tensor *g0 = grad_output ? (nb_tensor *)grad_output : nb_ones_like(root);
     if (!root->grad_fn) { /* a leaf: its gradient is grad_output itself */
@@ -619,6 +650,7 @@ void nb_backward(nb_tensor *root, const nb_tensor *grad_output, bool retain_grap
         lists_done(&w);
     }
     nb_scope_end(scope);
+    nb__autocast_swap(prev_autocast);
     nb_set_grad_enabled(prev_mode);
 }
 
@@ -627,4 +659,5 @@ void nb_recover(int scope_depth)
 {
     nb__scope_unwind("nb_recover", scope_depth);
     t_grad_disabled = false;
+    t_autocast_depth = 0;
 }

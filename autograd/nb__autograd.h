@@ -87,6 +87,7 @@ struct nb__node {
     nb_tensor *saved[NB__MAX_SAVED];
     uint64_t saved_version[NB__MAX_SAVED];
     bool released; /* saved tensors freed after a backward without retain_graph */
+    bool autocast; /* recorded inside nb_autocast_begin/end: its backward products take bf16 operands */
     /* op parameters, set by the forward for its backward */
     int64_t iargs[NB__NODE_IARGS];
     double fargs[4];
@@ -122,6 +123,15 @@ static inline bool nb__needs_grad(const nb__node *n, int i) { return n->inputs[i
 NB__INTERNAL nb_tensor *nb__sum_to(nb_tensor *g, const nb__node *n, int i);
 /* Same, to an explicit shape. */
 NB__INTERNAL nb_tensor *nb__sum_to_shape(nb_tensor *g, int ndim, const int64_t *shape);
+
+/* ---- bfloat16 autocast ---------------------------------------------------------------------- */
+/* True when autocast is on on this thread and dt is float32 (autocast leaves float64 alone): the
+ * op then rounds its product operands to bfloat16 (nb__gemm_batched_bf16, nb__attn_geom.bf16). */
+NB__INTERNAL bool nb__autocast_for(nb_dtype dt);
+/* Sets this thread's autocast depth (0: off); returns the previous one. nb_backward runs with 0;
+ * a backward formula whose products follow its node's mode wraps them in
+ * prev = nb__autocast_swap(n->autocast) ... nb__autocast_swap(prev). */
+NB__INTERNAL int nb__autocast_swap(int depth);
 
 /* ---- in-place guard ------------------------------------------------------------------------- */
 /* Misuse when grad mode is on and t requires grad ("op: in-place operation on a tensor that

@@ -37,6 +37,23 @@ NB_API bool nb_set_grad_enabled(bool enabled);
  * outside any scope, and references it held, are not recovered (a leak, not a corruption). */
 NB_API void nb_recover(int scope_depth);
 
+/* ---- bfloat16 autocast (mixed precision; torch.autocast("cpu", dtype=torch.bfloat16)) -------- */
+/* Between nb_autocast_begin() and nb_autocast_end() on this thread, nb_matmul, nb_linear (and
+ * nb_fused_linear) and nb_scaled_dot_product_attention on float32 tensors round the operands of
+ * their matrix products to bfloat16 (nb_bf16_round: nearest, ties to even) and accumulate in
+ * float32; attention also rounds its probabilities before P V. Outputs are float32 tensors, and
+ * every other op (LayerNorm, softmax, cross-entropy, the loss, optimizers) is unchanged, as is any
+ * float64 op. A node recorded inside the region remembers it: its backward products round their
+ * operands too (gradients flow through the rounding unchanged, as through PyTorch's casts),
+ * wherever nb_backward is called. Parameters, gradients and optimizer state stay float32.
+ * Outside any region every result is bit-identical to a build without autocast.
+ * Regions nest (a depth counter); nb_autocast_end without an open region is misuse. nb_recover
+ * closes every region of the thread (autocast off), as it turns grad mode on. Per thread. */
+NB_API void nb_autocast_begin(void);
+NB_API void nb_autocast_end(void);
+/* True inside an autocast region on this thread. */
+NB_API bool nb_is_autocast_enabled(void);
+
 /* ---- tensor autograd state ------------------------------------------------------------------ */
 /* Marks a leaf tensor as requiring grad. Non-float dtype or a non-leaf is misuse. Returns t. */
 NB_API nb_tensor *nb_tensor_requires_grad_(nb_tensor *t, bool requires_grad);

@@ -9,7 +9,10 @@
  * GEMM of (batch*M) x K by K x N (as PyTorch folds it).
  *
  * Backward: dA = g @ B^T, dB = A^T @ g, computed by nb_matmul on transposed views, broadcast batch
- * dims summed back with nb__sum_to_shape, 1-D promotions undone with a reshape. */
+ * dims summed back with nb__sum_to_shape, 1-D promotions undone with a reshape.
+ *
+ * bfloat16 autocast (nb_autocast_begin): a float32 product rounds its operands as the GEMM packs
+ * them (nb__gemm_batched_bf16); the node remembers it and its backward's two products do the same. */
 #include "config.h"
 #include "nb__autograd.h"
 #include "nb__k_gemm.h"
@@ -148,11 +151,15 @@ nb_tensor *nb_matmul(const nb_tensor *a, const nb_tensor *b)
 
     const char *pa = nb_tensor_data(ac), *pb = nb_tensor_data(bc);
     int64_t rs;
+    void (*gemm)(nb_dtype, bool, bool, int64_t, int64_t, int64_t, double, const void *, int64_t,
+                 const int64_t *, const void *, int64_t, const int64_t *, double, void *, int64_t,
+                 const int64_t *, int64_t) =
+        nb__autocast_for(a->dtype) ? nb__gemm_batched_bf16 : nb__gemm_batched;
     if (nbatch * M * N == 0) {
         /* nothing to compute */
     } else if (bn == 0 && !A.trans && rows_fold(&A, &rs)) {
-        nb__gemm_batched(a->dtype, false, B.trans, nbatch * M, N, K, 1.0, pa, rs, NULL, pb, B.ld, NULL,
-                         0.0, nb_tensor_data(out), N, NULL, 1);
+        gemm(a->dtype, false, B.trans, nbatch * M, N, K, 1.0, pa, rs, NULL, pb, B.ld, NULL, 0.0,
+             nb_tensor_data(out), N, NULL, 1);
     } else {
         int64_t *offs = nb__alloc(3 * (size_t)nbatch * sizeof *offs);
         for (int64_t i = 0; i < nbatch; i++) {
@@ -160,8 +167,8 @@ nb_tensor *nb_matmul(const nb_tensor *a, const nb_tensor *b)
             offs[nbatch + i] = batch_offset(&B, bnd, bshape, i);
             offs[2 * nbatch + i] = i * M * N;
         }
-        nb__gemm_batched(a->dtype, A.trans, B.trans, M, N, K, 1.0, pa, A.ld, offs, pb, B.ld,
-                         offs + nbatch, 0.0, nb_tensor_data(out), N, offs + 2 * nbatch, nbatch);
+        gemm(a->dtype, A.trans, B.trans, M, N, K, 1.0, pa, A.ld, offs, pb, B.ld, offs + nbatch, 0.0,
+             nb_tensor_data(out), N, offs + 2 * nbatch, nbatch);
         nb__free(offs, 3 * (size_t)nbatch * sizeof *offs);
     }
     out = nb__scope_return(scope, out);
@@ -187,6 +194,7 @@ static void matmul_backward(nb__node *n, nb_tensor *g, nb_tensor **gin)
     gs[gbatch] = a2->shape[a2->ndim - 2];
     gs[gbatch + 1] = b2->shape[b2->ndim - 1];
     nb_tensor *g2 = nb_reshape(g, gnd, gs);
+    int prev_autocast = nb__autocast_swap(n->autocast); /* the products below, as the forward's */
 
     if (nb__needs_grad(n, 0)) {
         nb_tensor *da = nb_matmul(g2, nb_transpose(b2, -1, -2));
@@ -208,4 +216,5 @@ static void matmul_backward(nb__node *n, nb_tensor *g, nb_tensor **gin)
         }
         gin[1] = nb_reshape(db, b->ndim, b->shape);
     }
+    nb__autocast_swap(prev_autocast);
 }

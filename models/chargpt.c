@@ -91,7 +91,11 @@ static int cmd_sample(const chargpt_opts *o)
         nb_fail("chargpt sample: out of memory");
     for (int64_t s = 0; s < o->num_samples; s++) {
         memcpy(buf, ids, (size_t)n * sizeof *buf);
+        if (o->bf16)
+            nb_autocast_begin();
         nb_lm_generate(&g, buf, n, &so, &gen);
+        if (o->bf16)
+            nb_autocast_end();
         char *text = nb_vocab_decode(&v, buf, n + so.max_new_tokens);
         printf("%s\n---------------\n", text);
         free(text);
@@ -142,7 +146,11 @@ static int cmd_eval(const chargpt_opts *o)
             memcpy(xv + b * T, data + (w0 + b) * T, (size_t)T * sizeof *xv);
             memcpy(yv + b * T, data + (w0 + b) * T + 1, (size_t)T * sizeof *yv);
         }
+        if (o->bf16)
+            nb_autocast_begin();
         total += nb_tensor_item(nb_lm_loss(&g, nb_lm_forward(&g, x, false), y)) * (double)(nb * T);
+        if (o->bf16)
+            nb_autocast_end();
         nb_scope_end(scope);
     }
     nb_set_grad_enabled(prev);

@@ -49,6 +49,7 @@ typedef struct chargpt_opts {
     int64_t multiple_of;   /* llama */
     nb_char_rnn_cell cell; /* lstm: lstm|gru */
     bool sequential;       /* --sampling sequential: each batch row walks its own contiguous stream */
+    bool bf16;       /* --dtype bfloat16: forwards inside nb_autocast_begin/end (train, sample, eval) */
 } chargpt_opts;
 
 /* chargpt_opts.given: --n-layer was on the command line (chargpt_args.c keeps the bit in step) */

@@ -53,6 +53,9 @@ const char chargpt_usage[] =
     "  several processes: mpirun -np N chargpt train ... (N ranks x K micro-batches per step; rank 0\n"
     "  writes the files; threads default to cores/ranks per host)  --debug-dist (check every eval that\n"
     "  all ranks hold identical weights)\n"
+    "  --dtype float32|bfloat16 [float32] (bfloat16: nanoGPT's mixed precision: matmul, Linear and attention\n"
+    "  take bfloat16 operands with float32 accumulation; weights, gradients, AdamW state, LayerNorm, softmax\n"
+    "  and the loss stay float32; sample and eval take it too)\n"
     "models (--model gpt|llama|lstm [gpt]; the options keep one meaning across models):\n"
     "  gpt    GPT-2 (nanoGPT): --n-layer --n-head --n-embd --block-size --dropout --bias --gelu\n"
     "  llama  LLaMA-style (llama2.c names; RMSNorm, RoPE, SwiGLU, tied output): --n-layer --n-head\n"
@@ -160,6 +163,7 @@ enum {
     O_LABEL, O_DIGITS, /* interop */
     O_LOGINT, O_OVERWRITE, O_ALLOWNF,
     O_MODEL, O_NKVHEAD, O_MULTOF, O_CELL, /* models */
+    O_DTYPE, /* bfloat16 autocast */
     O_END /* at most O_DATA + 64: chargpt_opts.given is a 64-bit set */
 };
 
@@ -190,7 +194,9 @@ static const struct option k_options[] = {
     {"label", required_argument, 0, O_LABEL}, {"digits", required_argument, 0, O_DIGITS}, /* interop */
     {"overwrite", no_argument, 0, O_OVERWRITE}, {"allow-nonfinite", no_argument, 0, O_ALLOWNF},
     {"model", required_argument, 0, O_MODEL}, {"n-kv-head", required_argument, 0, O_NKVHEAD}, /* models */
-    {"multiple-of", required_argument, 0, O_MULTOF}, {"cell", required_argument, 0, O_CELL}, {0, 0, 0, 0}};
+    {"multiple-of", required_argument, 0, O_MULTOF}, {"cell", required_argument, 0, O_CELL},
+    {"dtype", required_argument, 0, O_DTYPE}, /* bfloat16 autocast */
+    {0, 0, 0, 0}};
 
 /* Why getopt_long refused the long option `arg` ("--name" or "--name=value"): unknown, ambiguous
  * (the candidates named), missing its value, or given a value it does not take. */
@@ -330,6 +336,11 @@ int chargpt_parse_args(int argc, char **argv, chargpt_opts *o, const char **outp
             else if (!strcmp(a, "gru")) o->cell = NB_CHAR_RNN_GRU;
             else { fprintf(stderr, "chargpt: --cell expects lstm or gru, got '%s'\n", a); ok = false; }
             break;
+        case O_DTYPE: /* bfloat16 autocast */
+            if (!strcmp(a, "float32")) o->bf16 = false;
+            else if (!strcmp(a, "bfloat16")) o->bf16 = true;
+            else { fprintf(stderr, "chargpt: --dtype expects float32 or bfloat16, got '%s'\n", a); ok = false; }
+            break;
         default: /* optopt: the letter of an unknown short option (optind has not moved past it) */
             if (optopt > 0 && optopt < 256)
                 fprintf(stderr, "chargpt: unknown option '-%c' (see chargpt --help)\n", optopt);
@@ -348,7 +359,7 @@ int chargpt_parse_args(int argc, char **argv, chargpt_opts *o, const char **outp
 _Static_assert(BIT(O_NLAYER) == CHARGPT_GIVEN_N_LAYER, "chargpt.h names the --n-layer bit");
 static uint64_t command_options(const char *cmd)
 {
-    uint64_t common = BIT(O_HELP) | BIT(O_THREADS);
+    uint64_t common = BIT(O_HELP) | BIT(O_THREADS) | BIT(O_DTYPE);
     if (!strcmp(cmd, "train"))
         return ~(BIT(O_CKPT) | BIT(O_PROMPT) | BIT(O_MAXNEW) | BIT(O_TEMP) | BIT(O_TOPK) | BIT(O_TOPP) |
                  BIT(O_NSAMP) | BIT(O_NOKV) | BIT(O_SPLIT) | BIT(O_OUTPUT) | BIT(O_ALLOWNF) | BIT(O_LABEL) |

@@ -79,7 +79,11 @@ static double estimate_loss(nb_lm *g, const nb_char_data *d, nb_data_split split
             int scope = nb_scope_begin();
             nb_tensor *x, *y;
             nb_char_data_batch(d, split, o->batch_size, o->block_size, gen, &x, &y);
+            if (o->bf16) /* nanoGPT evaluates in its training dtype too */
+                nb_autocast_begin();
             part[j] = (k0 + j) % world == rank ? nb_tensor_item(nb_lm_loss(g, nb_lm_forward(g, x, false), y)) : 0.0;
+            if (o->bf16)
+                nb_autocast_end();
             nb_scope_end(scope);
         }
         if (nb_dist_allreduce_doubles(part, n, NB_DIST_SUM) != NB_OK) {
@@ -431,12 +435,12 @@ static void options_text(const chargpt_opts *o, char *buf, size_t n)
     snprintf(buf, n,
              "learning-rate %.15g\nmin-lr %.15g\nwarmup-iters %lld\nlr-decay-iters %lld\nlr-schedule %s\n"
              "batch-size %lld\nseed %llu\nsampling %s\nweight-decay %.15g\nbeta1 %.15g\nbeta2 %.15g\n"
-             "grad-clip %.15g\neval-interval %lld\neval-iters %lld\n",
+             "grad-clip %.15g\neval-interval %lld\neval-iters %lld\ndtype %s\n",
              o->learning_rate, o->min_lr, (long long)o->warmup_iters, (long long)o->lr_decay_iters,
              sched[o->lr_schedule], (long long)o->batch_size, (unsigned long long)o->seed,
              o->sequential ? "sequential" : o->epoch_sampling ? "epoch" : "random", o->weight_decay, o->beta1, o->beta2,
              o->grad_clip,
-             (long long)o->eval_interval, (long long)o->eval_iters);
+             (long long)o->eval_interval, (long long)o->eval_iters, o->bf16 ? "bfloat16" : "float32");
 }
 
 /* A warning on stderr for each option whose value differs from the resumed run's (saved) one. */
@@ -609,7 +613,11 @@ static int forward_backward(trainer *t, double *loss)
         int ms = nb_scope_begin();
         nb_tensor *x, *y;
         get_batch(t, k, &x, &y);
+        if (o->bf16) /* --dtype bfloat16: the forward under autocast; backward follows each node's mode */
+            nb_autocast_begin();
         nb_tensor *l = nb_lm_loss(&t->m, nb_lm_forward(&t->m, x, o->sequential), y); /* RNN: carried state */
+        if (o->bf16)
+            nb_autocast_end();
         loss_sum += nb_tensor_item(l);
         nb_backward(o->grad_accum > 1 ? nb_mul_scalar(l, 1.0 / (double)o->grad_accum) : l, NULL, false);
         nb_scope_end(ms);

@@ -5,6 +5,7 @@
  * each); the backward recomputes them (tensor/k_attention.c). */
 #include "config.h"
 #include "nb__autograd.h"
+#include "nb__bf16.h"
 #include "nb__k_attention.h"
 #include "nb_nn.h"
 
@@ -70,13 +71,16 @@ static void sdpa_backward(nb__node *n, nb_tensor *g, nb_tensor **gin)
     nb_tensor *keep = n->iargs[2] ? nb__saved(n, n->iargs[1] ? 5 : 4) : NULL;
     nb__attn_geom geo = geom_of(q, k, v, n->iargs[0] != 0, n->fargs[0]);
     set_mask(&geo, mask, (int)n->iargs[1], keep, n->fargs[1]);
+    geo.bf16 = n->autocast && q->dtype == NB_F32; /* q, k, v were saved rounded: round dO too */
     nb_tensor *dq = nb__needs_grad(n, 0) ? new_like_layout(q->dtype, q, q->shape[2], q->shape[3]) : NULL;
     nb_tensor *dk = nb__needs_grad(n, 1) ? new_like_layout(k->dtype, k, k->shape[2], k->shape[3]) : NULL;
     nb_tensor *dv = nb__needs_grad(n, 2) ? new_like_layout(v->dtype, v, v->shape[2], v->shape[3]) : NULL;
     nb_tensor *dm = mask && nb__needs_grad(n, 3)
                         ? nb__tensor_new(q->dtype, 4, (const int64_t[]){geo.B, geo.H, geo.Tq, geo.Tk})
                         : NULL;
-    if (g->shape[3] > 1 && g->strides[3] != 1) /* the kernel reads rows of unit stride */
+    if (geo.bf16)
+        g = nb__bf16_round_copy(g);
+    else if (g->shape[3] > 1 && g->strides[3] != 1) /* the kernel reads rows of unit stride */
         g = nb__contiguous_copy(g);
     strides3(g, geo.dos);
     if (dq)
@@ -171,8 +175,14 @@ nb_tensor *nb_scaled_dot_product_attention(const nb_tensor *q, const nb_tensor *
     if (scale <= 0)
         scale = D > 0 ? 1.0 / sqrt((double)D) : 1.0;
     int scope = nb_scope_begin();
-    nb_tensor *qc = unit_last(q), *kc = unit_last(k), *vc = unit_last(v);
+    bool bf16 = nb__autocast_for(q->dtype);
+    nb_tensor *qc, *kc, *vc;
+    if (bf16) /* autocast: bfloat16 copies of q, k, v (contiguous), saved for the backward */
+        qc = nb__bf16_round_copy(q), kc = nb__bf16_round_copy(k), vc = nb__bf16_round_copy(v);
+    else
+        qc = unit_last(q), kc = unit_last(k), vc = unit_last(v);
     nb__attn_geom g = geom_of(qc, kc, vc, is_causal, scale);
+    g.bf16 = bf16;
     nb_tensor *keep = NULL;
     if (dropout_p > 0)
         keep = draw_keep((const int64_t[]){g.B, g.H, g.Tq, g.Tk}, dropout_p, gen ? gen : nb_default_generator());

@@ -101,12 +101,17 @@ static void fused_linear_grad(int task, nb__node *n, nb_tensor *g, nb_tensor *dx
     bool rowmajor = true;
     int64_t ld = 0;
     weight_layout(w, &rowmajor, &ld);
+    /* recorded under autocast: both products take bfloat16 operands, as the forward's */
+    void (*gemm)(nb_dtype, bool, bool, int64_t, int64_t, int64_t, double, const void *, int64_t,
+                 const int64_t *, const void *, int64_t, const int64_t *, double, void *, int64_t,
+                 const int64_t *, int64_t) =
+        n->autocast && x->dtype == NB_F32 ? nb__gemm_batched_bf16 : nb__gemm_batched;
     if (task == 0 && dx)
-        nb__gemm_batched(x->dtype, false, !rowmajor, R, in, out, 1.0, nb_tensor_data(g), out, NULL,
-                         nb_tensor_data(w), ld, NULL, 0.0, nb_tensor_data(dx), in, NULL, 1);
+        gemm(x->dtype, false, !rowmajor, R, in, out, 1.0, nb_tensor_data(g), out, NULL, nb_tensor_data(w), ld,
+             NULL, 0.0, nb_tensor_data(dx), in, NULL, 1);
     if (task == 1 && dw)
-        nb__gemm_batched(x->dtype, true, false, out, in, R, 1.0, nb_tensor_data(g), out, NULL, nb_tensor_data(x),
-                         in, NULL, 0.0, nb_tensor_data(dw), in, NULL, 1);
+        gemm(x->dtype, true, false, out, in, R, 1.0, nb_tensor_data(g), out, NULL, nb_tensor_data(x), in, NULL,
+             0.0, nb_tensor_data(dw), in, NULL, 1);
 }
 
 static void fused_linear_backward(nb__node *n, nb_tensor *g, nb_tensor **gin)
@@ -171,8 +176,10 @@ nb_tensor *nb_fused_linear(const nb_tensor *x, const nb_tensor *weight, const nb
     nb_tensor *y = nb__tensor_new(x->dtype, x->ndim, shape);
     int64_t R = nb__numel(x->ndim - 1, x->shape);
     /* y = x W^T: A = x [R, in], op(B) = W^T [in, out] (W row-major: B stored [out, in], transposed) */
-    nb__gemm_batched(x->dtype, false, rowmajor, R, out, in, 1.0, nb_tensor_data(xc), in, NULL,
-                     nb_tensor_data(wc), ld, NULL, 0.0, nb_tensor_data(y), out, NULL, 1);
+    /* (inside nb_autocast_begin/end: x and W rounded to bfloat16 as they are packed) */
+    (nb__autocast_for(x->dtype) ? nb__gemm_batched_bf16 : nb__gemm_batched)(
+        x->dtype, false, rowmajor, R, out, in, 1.0, nb_tensor_data(xc), in, NULL, nb_tensor_data(wc), ld, NULL,
+        0.0, nb_tensor_data(y), out, NULL, 1);
     if (bias && R && out) {
         const nb_tensor *bc = nb_tensor_is_contiguous(bias) ? bias : nb__contiguous_copy(bias);
         nb__k_bias_add_rows(x->dtype, R, out, nb_tensor_data(y), nb_tensor_data(bc));

@@ -5,6 +5,7 @@
  * time like the GEMM's kernels. The type-generic code is in k_attention_*_impl.h, included below once
  * per type / kernel set. */
 #include "config.h"
+#include "nb__bf16.h"
 #include "nb__k_attention.h"
 #include "nb__k_gemm.h"
 #include "nb__paste.h"
@@ -185,6 +186,10 @@ static int threads_for_pairs(const nb__attn_geom *g)
     return nt < BH ? nt : (int)(BH > 0 ? BH : 1);
 }
 
+/* bfloat16 operands (g->bf16): float only; a double geometry never has it set. */
+static void round_tile_float(float *t, int64_t n) { nb__bf16_round_buf(t, t, n); }
+static void round_tile_double(double *t, int64_t n) { (void)t, (void)n; }
+
 #define NB_T float
 #include "k_attention_impl.h"
 #define NB_T double
@@ -205,6 +210,8 @@ void nb__k_attention_forward(nb_dtype dt, const nb__attn_geom *g0, const void *q
         return;
     nb__attn_geom geo = *g0, *g = &geo;
     default_strides(geo.os, g->H, g->Tq, g->Dv);
+    if (g->bf16 && dt != NB_F32)
+        nb__fail("nb_scaled_dot_product_attention: bfloat16 operands need float32, got %s", nb_dtype_name(dt));
     switch (dt) {
 #define NB_X(E, T) case E: fwd_##T(g, q, k, v, out, lse); break;
         NB__FLOAT_TYPES(NB_X)
@@ -223,6 +230,8 @@ void nb__k_attention_backward(nb_dtype dt, const nb__attn_geom *g0, const void *
     default_strides(geo.dqs, g->H, g->Tq, g->D);
     default_strides(geo.dks, g->H, g->Tk, g->D);
     default_strides(geo.dvs, g->H, g->Tk, g->Dv);
+    if (g->bf16 && dt != NB_F32)
+        nb__fail("nb_scaled_dot_product_attention: bfloat16 operands need float32, got %s", nb_dtype_name(dt));
     switch (dt) {
 #define NB_X(E, T) case E: bwd_##T(g, q, k, v, lse, dout, dq, dk, dv, dmask); break;
         NB__FLOAT_TYPES(NB_X)

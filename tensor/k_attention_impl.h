@@ -101,6 +101,8 @@ static void NB_FN(fwd_pair)(const NB_FN(kset) *ks, const nb__attn_geom *g, int64
             NB_FN(mask_zero)(g, moff, i0, r, S, ld, n);
         if (keep)
             NB_FN(drop_rows)(g, keep + i0 * g->Tk, r, S, ld, n, base);
+        if (g->bf16) /* P's bfloat16 operand for P V (after mask and dropout) */
+            NB_FN(round_tile)(S, r * ld);
         ks->mm(r, g->Dv, n, 1, S, ld, 1, v, vt, false, o + i0 * ot, ot);
     }
 }
@@ -164,6 +166,8 @@ static void NB_FN(bwd_pair)(const NB_FN(kset) *ks, const nb__attn_geom *g, int64
             ks->ds(S, dP, r, ld, n, base);
             for (int64_t ii = 0; dm && ii < r; ii++) /* not causal: n == Tk */
                 memcpy(dm + (i0 + ii) * Tk, dP + ii * ld, (size_t)Tk * sizeof(NB_T));
+            if (g->bf16) /* dS's bfloat16 operand for dQ and dK (dm got the float32 dS) */
+                NB_FN(round_tile)(dP, r * ld);
             if (dq)
                 ks->mm(r, D, n, sc, dP, ld, 1, k, kt, false, dq + i0 * dqt, dqt);
             if (dk) /* dK[0:n] += scale dS^T Q */
@@ -171,6 +175,8 @@ static void NB_FN(bwd_pair)(const NB_FN(kset) *ks, const nb__attn_geom *g, int64
         }
         if (dv && keep)
             NB_FN(drop_rows)(g, keep + i0 * Tk, r, S, ld, n, base);
+        if (dv && g->bf16) /* (P Z)'s bfloat16 operand for dV */
+            NB_FN(round_tile)(S, r * ld);
         if (dv) /* dV[0:n] += (P Z)^T dO: A(j, i) = S[i*ld + j] */
             ks->mm(n, Dv, r, 1, S, 1, ld, dOb, dot, true, dv, dvt);
     }

@@ -33,6 +33,7 @@
  * k_gemm_ukr_impl.h (micro-kernels, packing), k_gemm_driver_impl.h (blocking loops, threads).
  */
 #include "config.h"
+#include "nb__bf16.h"
 #include "nb__k_gemm.h"
 #include "nb__paste.h"
 
@@ -343,6 +344,12 @@ static bool blas_usable(bool ta, bool tb, int64_t M, int64_t N, int64_t K, int64
 }
 #endif
 
+/* ==== bfloat16 operands (nb__gemm_batched_bf16): float only ================================== */
+static void round_panel_float(float *buf, int64_t n) { nb__bf16_round_buf(buf, buf, n); }
+static float round_elem_float(float x) { return nb__bf16_round(x); }
+static void round_panel_double(double *buf, int64_t n) { (void)buf, (void)n; } /* never bf16 */
+static double round_elem_double(double x) { return x; }
+
 /* ==== the driver, written once over T (k_gemm_driver_impl.h) ================================= */
 /* The micro-kernel for a column panel with `left` columns: the half-width one when it suffices. */
 #define NB__UKR_FOR(k, left) ((left) * 2 <= (k)->nr ? (k)->ukr_half : (k)->ukr)
@@ -378,12 +385,24 @@ void nb__gemm_batched(nb_dtype dt, bool ta, bool tb, int64_t M, int64_t N, int64
     switch (dt) {
     case NB_F32:
         batched_float(ta, tb, M, N, K, (float)alpha, A, lda, aoff, B, ldb, boff, (float)beta, C, ldc,
-                      coff, nbatch);
+                      coff, nbatch, false);
         break;
     case NB_F64:
-        batched_double(ta, tb, M, N, K, alpha, A, lda, aoff, B, ldb, boff, beta, C, ldc, coff, nbatch);
+        batched_double(ta, tb, M, N, K, alpha, A, lda, aoff, B, ldb, boff, beta, C, ldc, coff, nbatch,
+                       false);
         break;
     default:
         nb__fail("nb__gemm_batched: unsupported dtype %s", nb_dtype_name(dt));
     }
+}
+
+void nb__gemm_batched_bf16(nb_dtype dt, bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha,
+                           const void *A, int64_t lda, const int64_t *aoff, const void *B, int64_t ldb,
+                           const int64_t *boff, double beta, void *C, int64_t ldc, const int64_t *coff,
+                           int64_t nbatch)
+{
+    if (dt != NB_F32)
+        nb__fail("nb__gemm_batched_bf16: bfloat16 operands need float32 tensors, got %s", nb_dtype_name(dt));
+    batched_float(ta, tb, M, N, K, (float)alpha, A, lda, aoff, B, ldb, boff, (float)beta, C, ldc, coff,
+                  nbatch, true);
 }

@@ -28,6 +28,7 @@ typedef struct {
     NB_T *C;
     int64_t ldc;
     NB_T alpha, beta;
+    bool bf16; /* operands rounded to bfloat16 as they are packed (float only) */
 } NB_FN(prob);
 
 static NB_FN(kern) NB_FN(kern_select)(void)
@@ -66,9 +67,13 @@ static void NB_FN(region)(const NB_FN(kern) *k, const blocking *bl, const NB_FN(
             int64_t kc = min64(bl->kc, P->K - pc);
             NB_T beta = pc == 0 ? P->beta : (NB_T)1;
             k->pack_b(kc, nc, P->B + pc * P->rsb + jc * P->csb, P->rsb, P->csb, bbuf);
+            if (P->bf16) /* the packed panel is in cache: rounding it costs one pass there */
+                NB_FN(round_panel)(bbuf, round_up(nc, NR) * kc);
             for (int64_t ic = m0; ic < m1; ic += bl->mc) {
                 int64_t mc = min64(bl->mc, m1 - ic);
                 k->pack_a(mc, kc, P->A + ic * P->rsa + pc * P->csa, P->rsa, P->csa, abuf);
+                if (P->bf16)
+                    NB_FN(round_panel)(abuf, round_up(mc, MR) * kc);
                 NB_T *c = P->C + ic * P->ldc + jc;
                 if (k->plan->b_outer) {
                     for (int64_t jr = 0; jr < nc; jr += NR)
@@ -91,7 +96,8 @@ static void NB_FN(region)(const NB_FN(kern) *k, const blocking *bl, const NB_FN(
 }
 
 /* Unpacked loops for K == 0, alpha == 0 and vector shapes (M == 1 or N == 1): each c[i][j]
- * accumulates a[i][p]*b[p][j] in k order in NB_T, then the same write-back as the tiles. */
+ * accumulates a[i][p]*b[p][j] in k order in NB_T, then the same write-back as the tiles. With
+ * bf16, each operand element is rounded as it is read. */
 static void NB_FN(simple)(const NB_FN(prob) *P)
 {
     enum { W = 256 };
@@ -104,6 +110,12 @@ static void NB_FN(simple)(const NB_FN(prob) *P)
             for (int64_t p = 0; P->alpha != 0 && p < P->K; p++) {
                 NB_T a = P->A[i * P->rsa + p * P->csa];
                 const NB_T *b = P->B + p * P->rsb + j0 * P->csb;
+                if (P->bf16) {
+                    a = NB_FN(round_elem)(a);
+                    for (int j = 0; j < jn; j++)
+                        acc[j] = acc[j] + a * NB_FN(round_elem)(b[j * P->csb]);
+                    continue;
+                }
                 for (int j = 0; j < jn; j++)
                     acc[j] = acc[j] + a * b[j * P->csb];
             }
@@ -115,12 +127,12 @@ static void NB_FN(simple)(const NB_FN(prob) *P)
 static void NB_FN(batched)(bool ta, bool tb, int64_t M, int64_t N, int64_t K, NB_T alpha,
                            const NB_T *A, int64_t lda, const int64_t *aoff, const NB_T *B,
                            int64_t ldb, const int64_t *boff, NB_T beta, NB_T *C, int64_t ldc,
-                           const int64_t *coff, int64_t nbatch)
+                           const int64_t *coff, int64_t nbatch, bool bf16)
 {
     if (M <= 0 || N <= 0 || nbatch <= 0)
         return;
     const NB_FN(prob) P0 = {M, N, K, A, ta ? 1 : lda, ta ? lda : 1, B, tb ? 1 : ldb, tb ? ldb : 1,
-                         C, ldc, alpha, beta};
+                         C, ldc, alpha, beta, bf16};
     NB_FN(prob) P = P0;
     if (K == 0 || alpha == 0 || M == 1 || N == 1) {
         for (int64_t bi = 0; bi < nbatch; bi++) {
@@ -131,7 +143,7 @@ static void NB_FN(batched)(bool ta, bool tb, int64_t M, int64_t N, int64_t K, NB
         return;
     }
 #ifdef NB_HAVE_BLAS
-    if (blas_usable(ta, tb, M, N, K, lda, ldb, ldc)) {
+    if (!bf16 && blas_usable(ta, tb, M, N, K, lda, ldb, ldc)) {
         for (int64_t bi = 0; bi < nbatch; bi++)
             NB_BLASFN(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
                       (int)M, (int)N, (int)K, alpha, A + (aoff ? aoff[bi] : 0), (int)lda,
@@ -192,7 +204,7 @@ void NB__PASTE(nb__gemm_, NB_SFX)(bool ta, bool tb, int64_t M, int64_t N, int64_
                                   const NB_T *A, int64_t lda, const NB_T *B, int64_t ldb, NB_T beta,
                                   NB_T *C, int64_t ldc)
 {
-    NB_FN(batched)(ta, tb, M, N, K, alpha, A, lda, NULL, B, ldb, NULL, beta, C, ldc, NULL, 1);
+    NB_FN(batched)(ta, tb, M, N, K, alpha, A, lda, NULL, B, ldb, NULL, beta, C, ldc, NULL, 1, false);
 }
 
 #undef NB_FN

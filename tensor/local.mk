@@ -30,3 +30,5 @@ libnabla_core_la_SOURCES += tensor/k_pointwise_impl.h
 include_HEADERS += tensor/nb_pointwise.def
 # perf: fused LSTM recurrence kernels (per-dtype passes in k_lstm_impl.h)
 libnabla_core_la_SOURCES += tensor/nb__k_lstm.h tensor/k_lstm.c tensor/k_lstm_impl.h
+# bfloat16 rounding (autocast's portable path)
+libnabla_core_la_SOURCES += tensor/nb__bf16.h tensor/bf16.c

@@ -41,6 +41,11 @@ typedef struct nb__attn_geom {
      * where keep_ij != 0, else 0 (keep_scale = 1/(1-p), rounded to the element type). */
     const uint8_t *keep;
     double keep_scale;
+    /* bfloat16 autocast (float only): the caller passes q, k, v (and dout) already rounded to
+     * bfloat16 (nb__bf16.h); the kernels round P before O = P V, and in the backward P and dS
+     * (computed in float32 from the float32 P) before dV = (P Z)^T dO, dQ = scale dS K and
+     * dK = scale dS^T Q. Scores, softmax and lse stay float32. */
+    bool bf16;
 } nb__attn_geom;
 enum { NB__ATTN_MASK_NONE, NB__ATTN_MASK_BOOL, NB__ATTN_MASK_ADD };
 

@@ -98,6 +98,10 @@ NB_API const char *nb_dtype_name(nb_dtype dt);
 NB_API size_t nb_dtype_size(nb_dtype dt);
 /* True for NB_F32 and NB_F64. */
 NB_API bool nb_dtype_is_float(nb_dtype dt);
+/* bfloat16 mixed precision (nb_autocast_begin in nb_autograd.h): x rounded to the nearest
+ * bfloat16 value, ties to even, returned as a float32 (low 16 bits zero). Past the largest
+ * bfloat16 rounds to +-inf; infinities stay; a NaN stays a NaN of the same sign (quiet). */
+NB_API float nb_bf16_round(float x);
 
 /* ---- status codes (outside-data failures) ----------------------------------------------------- */
 #define NB_STATUS_LIST(X) \

@@ -246,3 +246,8 @@ tests_test_sdpa_SOURCES = tests/test_sdpa.c tests/refcase.c tests/refcase.h
 tests_test_sdpa_CFLAGS = $(TEST_CFLAGS)
 tests_test_sdpa_LDADD = $(TEST_LDADD)
 EXTRA_DIST += tests/ref_sdpa.py
+# bfloat16 autocast
+NB_TESTS += tests/test_autocast
+tests_test_autocast_SOURCES = tests/test_autocast.c
+tests_test_autocast_CFLAGS = $(TEST_CFLAGS)
+tests_test_autocast_LDADD = $(TEST_LDADD)
