@@ -581,7 +581,8 @@ static int evaluate(trainer *t, double *val_loss)
                         t->ckpt_path);
             return 0;
         }
-        if (t->lead && nb_ckpt_save_lm(t->ckpt_path, &t->m, &t->data.vocab, it, *val_loss) != NB_OK) {
+        const char *dt = o->bf16 ? "bfloat16" : "float32"; /* --dtype, in the metadata */
+        if (t->lead && nb_ckpt_save_lm_ex(t->ckpt_path, &t->m, &t->data.vocab, it, *val_loss, dt) != NB_OK) {
             fprintf(stderr, "chargpt train: cannot save checkpoint: %s\n", nb_last_error());
             rc = 1;
         }

@@ -152,10 +152,18 @@ static nb_status get_config(const nb_state_dict *sd, const char *path, nb_lm_con
 
 nb_status nb_ckpt_save_lm(const char *path, nb_lm *m, const nb_char_vocab *v, int64_t iter, double val_loss)
 {
+    return nb_ckpt_save_lm_ex(path, m, v, iter, val_loss, NULL);
+}
+
+nb_status nb_ckpt_save_lm_ex(const char *path, nb_lm *m, const nb_char_vocab *v, int64_t iter, double val_loss,
+                             const char *train_dtype)
+{
     nb_state_dict *sd = nb_module_state_dict(m->module);
     put_config(sd, &m->config, v);
     meta_i64(sd, "iter", iter);
     meta_f64(sd, "val_loss", val_loss);
+    if (train_dtype)
+        nb_state_dict_set_meta(sd, "train_dtype", train_dtype);
     nb_status st = nb_safetensors_save(sd, path);
     nb_state_dict_free(sd);
     return st;

@@ -46,6 +46,10 @@ nb_status nb_ckpt_load_ex(const char *path, const nb_ckpt_hints *h, nb_gpt **g, 
  * JSON of nb_lm_config_to_json; a GPT also keeps the flat keys n_layer, n_head, ... of earlier
  * versions), "vocab", "iter", "val_loss". */
 nb_status nb_ckpt_save_lm(const char *path, nb_lm *m, const nb_char_vocab *v, int64_t iter, double val_loss);
+/* Same, also recording the training's compute dtype ("float32", "bfloat16": chargpt --dtype) as
+ * metadata "train_dtype" (NULL: none). The weights are float32 either way. */
+nb_status nb_ckpt_save_lm_ex(const char *path, nb_lm *m, const nb_char_vocab *v, int64_t iter, double val_loss,
+                             const char *train_dtype);
 /* Loads any chargpt checkpoint into *m (nb_lm_init'ed, free with nb_lm_free; zeroed on failure):
  * "config" names the model (a file without it is a GPT of an earlier version; a foreign file is
  * read as nb_ckpt_load_ex does). Errors as nb_ckpt_load_ex. */

@@ -5,7 +5,8 @@
 
 float nb_bf16_round(float x) { return nb__bf16_round(x); }
 
-NB__TARGET_CLONES void nb__bf16_round_buf(float *dst, const float *src, int64_t n)
+/* (static: a target_clones function's resolver would otherwise be exported) */
+static NB__TARGET_CLONES void round_loop(float *dst, const float *src, int64_t n)
 {
     for (int64_t i = 0; i < n; i++) {
         uint32_t u;
@@ -14,6 +15,8 @@ NB__TARGET_CLONES void nb__bf16_round_buf(float *dst, const float *src, int64_t 
         memcpy(dst + i, &u, sizeof u);
     }
 }
+
+void nb__bf16_round_buf(float *dst, const float *src, int64_t n) { round_loop(dst, src, n); }
 
 nb_tensor *nb__bf16_round_copy(const nb_tensor *t)
 {

@@ -277,6 +277,19 @@ check4n() {
         ! grep -q warning "$O.err" || { say "warnings with the options of the resumed run:"; cat "$O.err"; return 1; }
 }
 check "4n --resume with changed options warns for each (and not when they match)" check4n
+# --dtype (bfloat16 autocast)
+check "4o --dtype takes float32 or bfloat16 only" fails_with 2 "--dtype expects float32 or bfloat16, got 'float16'" \
+    $T --dtype float16
+check4p() {
+    A=$tmp/A16
+    train "$A" --max-iters 10 --quiet --dtype bfloat16 || { say "exit $?"; cat "$A.err"; return 1; }
+    head -c 65536 "$A/ckpt.safetensors" | grep -qF '"train_dtype":"bfloat16"' || { say "no train_dtype metadata"; return 1; }
+    train "$A" --max-iters 12 --quiet --resume --dtype float32 || { say "exit $?"; cat "$A.err"; return 1; }
+    grep -qF -- "warning: --dtype float32 (the resumed run used bfloat16)" "$A.err" || { cat "$A.err"; return 1; }
+    limit "$CHARGPT" eval --checkpoint "$A/ckpt.safetensors" --data "$data" --dtype bfloat16 | grep -q "^val_loss" &&
+        limit "$CHARGPT" sample --checkpoint "$A/ckpt.safetensors" --max-new-tokens 5 --dtype bfloat16 >/dev/null
+}
+check "4p --dtype bfloat16 trains, is kept in the resume state (a change warns), eval and sample take it" check4p
 
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
