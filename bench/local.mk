@@ -72,3 +72,5 @@ EXTRA_PROGRAMS += bench/bench_sdpa
 bench_bench_sdpa_SOURCES = bench/bench_sdpa.c
 bench_bench_sdpa_LDADD = libnabla_core.la $(JEMALLOC_LIBS) -lm
 CLEANFILES += bench/bench_sdpa$(EXEEXT)
+# bfloat16 autocast speed (bench/autocast_speed.sh: chargpt train --dtype float32 vs bfloat16, interleaved)
+EXTRA_DIST += bench/autocast_speed.sh

@@ -5,6 +5,9 @@ clip 1.0, warmup 100 then cosine to 1e-4 at 2000, iters 0..2000, eval every 250 
 Prints the eval lines like chargpt, tokens/s, and finally the mean loss over every non-overlapping
 64-token window of the val split (what `chargpt eval` computes).
 usage: torch_chargpt.py DATA [--seed S] [--threads N] [--max-iters N] [--gelu tanh|erf] [--no-embedding-decay]
+                        [--dtype float32|bfloat16]
+--dtype bfloat16: forwards (training and evaluation) under torch.autocast("cpu", dtype=torch.bfloat16),
+as nanoGPT's dtype='bfloat16' (chargpt train --dtype bfloat16).
 --gelu: the tanh approximation (GPT-2, chargpt's default) or exact erf (nanoGPT's current code).
 --no-embedding-decay: weight decay on the Linear weights only, not on wte/wpe (nanoGPT's optimizer
 groups before mid-2023, when its README's CPU result was measured; today's decay every >= 2-D
@@ -27,6 +30,7 @@ ap.add_argument("--threads", type=int, default=1)
 ap.add_argument("--max-iters", type=int, default=2000)
 ap.add_argument("--gelu", choices=["tanh", "erf"], default="tanh")
 ap.add_argument("--no-embedding-decay", action="store_true")
+ap.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32")
 a = ap.parse_args()
 torch.set_default_dtype(torch.float32)
 torch.manual_seed(a.seed)
@@ -44,6 +48,10 @@ decay = [p for p in model.parameters() if p.dim() >= 2 and id(p) not in emb]
 nodecay = [p for p in model.parameters() if p.dim() < 2 or id(p) in emb]
 opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1}, {"params": nodecay, "weight_decay": 0.0}],
                         lr=1e-3, betas=(0.9, 0.99), eps=1e-8)
+
+
+def ctx():
+    return torch.autocast("cpu", dtype=torch.bfloat16, enabled=a.dtype == "bfloat16")
 
 
 def batch(d):
@@ -65,11 +73,12 @@ for it in range(a.max_iters + 1):
         g["lr"] = lr_at(it)
     if it % 250 == 0:
         model.eval()
-        with torch.no_grad():
+        with torch.no_grad(), ctx():
             ls = [sum(model(*batch(d)).item() for _ in range(20)) / 20 for d in (train, val)]
         model.train()
         print("step %d: train loss %.4f, val loss %.4f" % (it, ls[0], ls[1]), flush=True)
-    loss = model(*batch(train))
+    with ctx():
+        loss = model(*batch(train))
     opt.zero_grad(set_to_none=True)
     loss.backward()
     torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -77,7 +86,7 @@ for it in range(a.max_iters + 1):
     toks += B * T
 print("tokens/s %.0f" % (toks / (time.time() - t0)))
 model.eval()
-with torch.no_grad():
+with torch.no_grad(), ctx():
     w = (len(val) - 1) // T
     x = val[:w * T].view(w, T)
     y = val[1:w * T + 1].view(w, T)

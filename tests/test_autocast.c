@@ -127,6 +127,36 @@ START_TEST(test_round_random_bits)
 }
 END_TEST
 
+/* The vector rounding of packed GEMM panels against the scalar rule: random finite bit patterns
+ * (a quarter of them exact ties) times the identity inside autocast give the rounded values back
+ * exactly (x*1 and x + 0 are exact; zeros compared by value: -0 + 0 is +0). */
+START_TEST(test_round_in_gemm_panels)
+{
+    int s = nb_scope_begin();
+    const int64_t n = 96;
+    nb_tensor *a = nb_empty(NB_DIMS(n, n), NB_F32), *eye = nb_zeros(NB_DIMS(n, n), NB_F32);
+    float *av = nb_tensor_data(a), *ev = nb_tensor_data(eye);
+    uint64_t st = 12345;
+    for (int64_t i = 0; i < n * n; i++) {
+        st ^= st << 13, st ^= st >> 7, st ^= st << 17;
+        uint32_t u = (uint32_t)(st >> 11) & 0xbfffffffu; /* exponent below 128: finite, no overflow */
+        if (i % 4 == 1)
+            u = (u & 0xffff0000u) | 0x8000u;
+        av[i] = float_of(u);
+    }
+    for (int64_t i = 0; i < n; i++)
+        ev[i * n + i] = 1;
+    nb_autocast_begin();
+    nb_tensor *p = nb_matmul(a, eye);
+    nb_autocast_end();
+    const float *pv = nb_tensor_data(p);
+    for (int64_t i = 0; i < n * n; i++)
+        ck_assert_msg(pv[i] == nb_bf16_round(av[i]), "element %lld: 0x%08x -> %.9g, want %.9g", (long long)i,
+                      bits_of(av[i]), (double)pv[i], (double)nb_bf16_round(av[i]));
+    nb_scope_end(s);
+}
+END_TEST
+
 /* ---- helpers ------------------------------------------------------------------------------ */
 /* A new contiguous float32 tensor holding t's values rounded to bfloat16. */
 static nb_tensor *rnd(const nb_tensor *t)
@@ -492,6 +522,7 @@ static Suite *autocast_suite(void)
     tcase_add_checked_fixture(tc, tu_scope_setup, tu_scope_teardown);
     tcase_add_test(tc, test_round_rules);
     tcase_add_test(tc, test_round_random_bits);
+    tcase_add_test(tc, test_round_in_gemm_panels);
     tcase_add_loop_test(tc, test_matmul_exact, 0, (int)(sizeof k_mm / sizeof *k_mm));
     tcase_add_test(tc, test_linear_exact);
     tcase_add_loop_test(tc, test_sdpa_composed, 0, 2);
