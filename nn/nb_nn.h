@@ -257,7 +257,9 @@ NB_API nb_tensor *nb_cross_entropy(const nb_tensor *logits, const nb_tensor *tar
  * weight [out, in], bias [out] or NULL; returns [..., out]. One GEMM forward; the backward is
  * analytic: dx = dy weight, dweight = dy^T x (leading dims of x flattened into rows), dbias =
  * column sums of dy; no transposed copies, no broadcast reduction. Misuse (shapes that do not
- * fit, non-float or mixed dtypes) names the op and the shapes. */
+ * fit, non-float or mixed dtypes) names the op and the shapes.
+ * Inside nb_autocast_begin/end (nb_autograd.h), float32: x and weight rounded to bfloat16 in both
+ * GEMMs and the backward's, float32 accumulation; the bias added in float32. */
 NB_API nb_tensor *nb_fused_linear(const nb_tensor *x, const nb_tensor *weight, const nb_tensor *bias);
 /* Inverted dropout: zeroes each element with probability p, scales the rest by 1/(1-p).
  * training false or p == 0 returns x itself (a new reference). */
@@ -283,7 +285,10 @@ NB_API nb_tensor *nb_dropout(const nb_tensor *x, double p, bool training, nb_gen
  * backward recomputes the probabilities. Parallel over (b, h) pairs; bit-identical for any thread
  * count. Misuse names the op and the values: q, k, v not 4-D, shapes that do not fit, non-float or
  * mixed dtypes, causal with Tk < Tq, non-finite scale, is_causal together with attn_mask, a mask
- * that does not broadcast or is neither bool nor q's dtype, dropout_p outside [0, 1). */
+ * that does not broadcast or is neither bool nor q's dtype, dropout_p outside [0, 1).
+ * Inside nb_autocast_begin/end (nb_autograd.h), float32: q, k, v and the probabilities (after mask
+ * and dropout; in the backward also dout and dS) rounded to bfloat16 for the products; scores,
+ * softmax in float32. */
 NB_API nb_tensor *nb_scaled_dot_product_attention(const nb_tensor *q, const nb_tensor *k, const nb_tensor *v,
                                                   const nb_tensor *attn_mask, double dropout_p, bool is_causal,
                                                   double scale, nb_generator *gen);
