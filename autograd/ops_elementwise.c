@@ -18,6 +18,7 @@ _Static_assert((int)NB_CMP_EQ == (int)NB__CMP_EQ && (int)NB_CMP_NE == (int)NB__C
 /* ---- helpers -------------------------------------------------------------------------------- */
 static void check_numeric(const char *op, const nb_tensor *t)
 {
+    nb__check_compute(op, t);
     if (t->dtype == NB_BOOL)
         nb__fail("%s: expected a float32, float64, int32 or int64 tensor, got bool", op);
 }
@@ -252,6 +253,7 @@ nb_tensor *nb_compare(const nb_tensor *a, const nb_tensor *b, nb_cmp op)
 
 nb_tensor *nb_compare_scalar(const nb_tensor *a, double s, nb_cmp op)
 {
+    nb__check_compute("nb_compare_scalar", a);
     check_cmp("nb_compare_scalar", op);
     nb_tensor *out = nb__tensor_new(NB_BOOL, a->ndim, a->shape);
     nb__k_compare_scalar((nb__cmp)op, out, a, s);
@@ -293,6 +295,7 @@ NB__DEFINE_OP(masked_fill, masked_fill_backward);
 
 nb_tensor *nb_masked_fill(const nb_tensor *t, const nb_tensor *mask, double value)
 {
+    nb__check_compute("nb_masked_fill", t);
     check_bool("nb_masked_fill", "mask", mask);
     if (!nb__broadcastable_to(mask->ndim, mask->shape, t->ndim, t->shape))
         nb__fail("nb_masked_fill: mask of shape %s cannot be broadcast to shape %s", NB__SHAPE(mask),

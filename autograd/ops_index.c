@@ -304,7 +304,9 @@ nb_tensor *nb_stack(int n, nb_tensor *const *ts, int dim)
         nb__fail("nb_stack: tensors of shape %s cannot gain a dim (max %d dims)", NB__SHAPE(r), NB_MAX_DIMS);
     int d = nb__wrap_dim("nb_stack", dim, r->ndim + 1);
     for (int i = 1; i < n; i++) {
-        nb__check_same_dtype("nb_stack", r, ts[i]);
+        nb__check_live("nb_stack", ts[i]);
+        if (ts[i]->dtype != r->dtype) /* any dtype: stacking moves bits (storage-only ones too) */
+            nb__fail("nb_stack: dtype mismatch (%s and %s)", nb_dtype_name(r->dtype), nb_dtype_name(ts[i]->dtype));
         if (!nb_tensor_same_shape(r, ts[i]))
             nb__fail("nb_stack: tensor %d of shape %s differs from tensor 0 of shape %s", i, NB__SHAPE(ts[i]),
                      NB__SHAPE(r));

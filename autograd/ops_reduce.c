@@ -10,6 +10,7 @@ typedef nb__red_dims red_dims;
 
 void nb__parse_dims(const char *op, const nb_tensor *t, int ndims, const int *dims, bool keepdim, nb__red_dims *r)
 {
+    nb__check_compute(op, t);
     memset(r, 0, sizeof *r);
     if (ndims < 0 || (ndims > 0 && !dims))
         nb__fail("%s: invalid dim list (%d dims%s)", op, ndims, dims ? "" : ", NULL array");
@@ -224,6 +225,7 @@ NB__DEFINE_OP(min, maxmin_backward);
 static void maxmin_prepare(const char *op, const nb_tensor *t, int dim, bool keepdim, int *d, int *nd,
                            int64_t *shape)
 {
+    nb__check_compute(op, t);
     *d = nb__wrap_dim(op, dim, t->ndim);
     if (t->ndim && t->shape[*d] == 0)
         nb__fail("%s: cannot reduce over dim %d of size 0 (shape %s): the operation has no identity", op, *d,
@@ -272,6 +274,7 @@ nb_tensor *nb_min(const nb_tensor *t, int dim, bool keepdim, nb_tensor **indices
 
 static nb_tensor *arg_impl(const char *op, const nb_tensor *t, int dim, bool keepdim, bool is_max)
 {
+    nb__check_compute(op, t);
     int d, nd;
     int64_t shape[NB_MAX_DIMS];
     maxmin_prepare(op, t, dim, keepdim, &d, &nd, shape);

@@ -116,6 +116,7 @@ NB__DEFINE_OP(cumprod, cumprod_backward);
 
 static nb_tensor *cumulative(const nb__op *op, const nb_tensor *t, int dim, bool prod)
 {
+    nb__check_compute(op->name, t);
     int d = nb__wrap_dim(op->name, dim, t->ndim);
     int scope = nb_scope_begin();
     nb_tensor *x = is_int_like(t->dtype) && t->dtype != NB_I64 ? nb__convert(t, NB_I64) : contig(t);
@@ -150,6 +151,7 @@ NB__DEFINE_OP(prod, prod_backward);
 /* d < 0: over every element (0-dim result). */
 static nb_tensor *prod_impl(const nb_tensor *t, int d, bool keepdim)
 {
+    nb__check_compute(d < 0 ? "nb_prod_all" : "nb_prod", t);
     int64_t sh[NB_MAX_DIMS];
     int nd = 0;
     for (int k = 0; k < t->ndim && d >= 0; k++)
@@ -281,6 +283,7 @@ NB__DEFINE_OP(topk, sort_backward);
 static nb_tensor *sorted_impl(const nb__op *op, const nb_tensor *t, int d, int64_t k, bool desc, bool want_vals,
                               nb_tensor **indices)
 {
+    nb__check_compute(op ? op->name : "nb_argsort", t);
     int64_t sh[NB_MAX_DIMS];
     shape_with(t, d, k, sh);
     int scope = nb_scope_begin();
@@ -331,6 +334,7 @@ nb_tensor *nb_topk(const nb_tensor *t, int64_t k, int dim, bool largest, bool so
 static nb_tensor *any_all_impl(const char *op, const nb_tensor *t, int ndims, const int *dims, bool keepdim,
                                bool all)
 {
+    nb__check_compute(op, t);
     red_dims r;
     nb__parse_dims(op, t, ndims, dims, keepdim, &r);
     int scope = nb_scope_begin();

@@ -45,8 +45,8 @@ static bool same_values(const nb_tensor *a, const nb_tensor *b)
 {
     int scope = nb_scope_begin();
     nb_tensor *bb = nb_tensor_dtype(a) == nb_tensor_dtype(b) ? (nb_tensor *)b : nb_to_dtype(b, nb_tensor_dtype(a));
-    size_t bytes = (size_t)nb_tensor_numel(a) * (nb_tensor_dtype(a) == NB_F64 ? 8 : 4);
-    bool same = nb_tensor_dtype(a) != NB_F32 && nb_tensor_dtype(a) != NB_F64
+    size_t bytes = (size_t)nb_tensor_numel(a) * nb_dtype_size(nb_tensor_dtype(a));
+    bool same = !nb_dtype_is_float(nb_tensor_dtype(a)) && !nb_dtype_is_storage_only(nb_tensor_dtype(a))
                     ? false
                     : !memcmp(nb_tensor_data(a), nb_tensor_data(nb_contiguous(bb)), bytes);
     nb_scope_end(scope);
@@ -57,7 +57,7 @@ static bool same_values(const nb_tensor *a, const nb_tensor *b)
 static nb_tensor *matrix(const nb_state_dict *w, const char *path, const char *name, nb_status *st)
 {
     nb_tensor *t = nb_state_dict_get(w, name);
-    if (t && (nb_tensor_ndim(t) != 2 || (nb_tensor_dtype(t) != NB_F32 && nb_tensor_dtype(t) != NB_F64))) {
+    if (t && (nb_tensor_ndim(t) != 2 || !(nb_dtype_is_float(nb_tensor_dtype(t)) || nb_dtype_is_storage_only(nb_tensor_dtype(t))))) {
         *st = nb_error(NB_ERR_FORMAT, "%s: tensor \"%s\" is not a float matrix", path, name);
         return NULL;
     }

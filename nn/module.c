@@ -189,7 +189,7 @@ nb_tensor *nb_module_get_buffer(nb_module *m, const char *name)
 /* Converts t to dt in place: its storage is replaced by a converted contiguous copy's. */
 static void retype(nb_tensor *t, nb_dtype dt, const char *what)
 {
-    if (!nb_dtype_is_float(t->dtype) || t->dtype == dt)
+    if (!nb__dtype_is_fp(t->dtype) || t->dtype == dt)
         return;
     if (t->storage->refcount != 1 || !nb_tensor_is_contiguous(t) || t->offset != 0)
         nb__fail("nb_module_to_dtype: %s is a view sharing storage with another tensor; convert its owner", what);
@@ -220,7 +220,7 @@ static void to_dtype_tree(nb_module *m, nb_dtype dt)
 
 void nb_module_to_dtype(nb_module *m, nb_dtype dt)
 {
-    if (!nb_dtype_is_float(dt))
+    if (!nb__dtype_is_fp(dt))
         nb__fail("nb_module_to_dtype: %s is not a floating-point dtype", nb_dtype_name(dt));
     to_dtype_tree(m, dt);
 }

@@ -53,7 +53,7 @@ nb_status nb_module_load_state_dict(nb_module *m, const struct nb_state_dict *sd
             st = nb__status(NB_ERR_MISMATCH, "size mismatch for %s: copying a param with shape %s, the shape in the "
                             "current model is %s", key, NB__SHAPE(src), NB__SHAPE(dst));
         }
-        if (!nb_dtype_is_float(src->dtype) && nb_dtype_is_float(dst->dtype))
+        if (!nb__dtype_is_fp(src->dtype) && nb__dtype_is_fp(dst->dtype))
             st = nb__status(NB_ERR_MISMATCH, "dtype mismatch for %s: %s in the state dict, %s in the model", key,
                             nb_dtype_name(src->dtype), nb_dtype_name(dst->dtype));
     }

@@ -115,7 +115,8 @@ NB_API nb_tensor *nb_module_get_buffer(nb_module *m, const char *name);
  * persistent ones when persistent_only. Fills *out (free with nb_param_list_free; its `params`
  * are the buffers, borrowed). */
 NB_API void nb_module_buffers(nb_module *m, bool persistent_only, nb_param_list *out);
-/* Converts every floating-point parameter and buffer of the tree to dt (a float dtype), in place
+/* Converts every floating-point parameter and buffer of the tree to dt (a float dtype, or the
+ * storage-only NB_BF16 / NB_F16 to store or save a model; convert back before computing), in place
  * (torch's module.to(dtype)): the tensor objects stay the same, so typed fields such as
  * nb_linear.weight remain valid; gradients are dropped. Integer and bool buffers are kept.
  * Misuse: dt not a float dtype, or a parameter/buffer that is a view sharing storage with another

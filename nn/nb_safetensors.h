@@ -5,8 +5,9 @@
  *   space-padded to a multiple of 8, then the tensor data: packed, row-major, little-endian.
  *   Each JSON entry is  "name": {"dtype":"F32","shape":[2,3],"data_offsets":[begin,end]}  with
  *   offsets relative to the data start; "__metadata__" optionally maps strings to strings.
- *   dtypes: F32, F64, I32, I64, BOOL (nabla's dtypes) read and written; F16 and BF16 are read
- *   and converted to F32 (exactly). Others (U8, I8, ...) are rejected as unsupported.
+ *   dtypes: F32, F64, I32, I64, BOOL, F16, BF16 (nabla's NB_F16, NB_BF16) read and written as
+ *   they are (a BF16 entry loads as an NB_BF16 tensor; nb_to_dtype or nb_module_load_state_dict
+ *   converts it). Others (U8, I8, ...) are rejected as unsupported.
  *
  * Errors
  *   Both functions return NB_OK or an error status and leave a one-line message starting with

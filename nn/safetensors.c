@@ -33,20 +33,20 @@
 #define IO_CHUNK ((size_t)1 << 16)
 
 /* ---- dtypes --------------------------------------------------------------------------------- */
-typedef enum { ST_NATIVE, ST_F16, ST_BF16, ST_UNSUPPORTED } st_kind;
+typedef enum { ST_NATIVE, ST_UNSUPPORTED } st_kind;
 
 typedef struct {
     const char *name;
     st_kind kind;
-    nb_dtype dt;   /* the tensor's dtype in nabla (F16/BF16 are widened to F32) */
+    nb_dtype dt;   /* the tensor's dtype in nabla */
     size_t size;   /* bytes per element in the file */
 } st_dtype;
 
 static const st_dtype k_st_dtypes[] = {
     {"F32", ST_NATIVE, NB_F32, 4},   {"F64", ST_NATIVE, NB_F64, 8},
     {"I32", ST_NATIVE, NB_I32, 4},   {"I64", ST_NATIVE, NB_I64, 8},
-    {"BOOL", ST_NATIVE, NB_BOOL, 1}, {"F16", ST_F16, NB_F32, 2},
-    {"BF16", ST_BF16, NB_F32, 2},    {"U8", ST_UNSUPPORTED, NB_F32, 1},
+    {"BOOL", ST_NATIVE, NB_BOOL, 1}, {"F16", ST_NATIVE, NB_F16, 2},
+    {"BF16", ST_NATIVE, NB_BF16, 2},    {"U8", ST_UNSUPPORTED, NB_F32, 1},
     {"I8", ST_UNSUPPORTED, NB_F32, 1}, {"U16", ST_UNSUPPORTED, NB_F32, 2},
     {"I16", ST_UNSUPPORTED, NB_F32, 2}, {"U32", ST_UNSUPPORTED, NB_F32, 4},
     {"U64", ST_UNSUPPORTED, NB_F32, 8}, {"F8_E4M3", ST_UNSUPPORTED, NB_F32, 1},
@@ -97,32 +97,6 @@ static void swap_elems(void *p, size_t n, size_t size)
             b[j] = b[size - 1 - j];
             b[size - 1 - j] = c;
         }
-}
-
-static float bits_to_f32(uint32_t bits)
-{
-    float f;
-    memcpy(&f, &bits, sizeof f);
-    return f;
-}
-
-/* IEEE binary16 → binary32, exact (subnormals, infinities and NaN payloads kept). */
-static float f16_to_f32(uint16_t h)
-{
-    uint32_t sign = (uint32_t)(h & 0x8000u) << 16, exp = (h >> 10) & 0x1fu, man = h & 0x3ffu;
-    if (exp == 0) {
-        if (man == 0)
-            return bits_to_f32(sign);
-        uint32_t e = 0;
-        while (!(man & 0x400u)) { /* normalize the subnormal */
-            man <<= 1;
-            e++;
-        }
-        return bits_to_f32(sign | ((113u - e) << 23) | ((man & 0x3ffu) << 13));
-    }
-    if (exp == 31)
-        return bits_to_f32(sign | 0x7f800000u | (man << 13));
-    return bits_to_f32(sign | ((exp + 112u) << 23) | (man << 13));
 }
 
 /* ---- loading -------------------------------------------------------------------------------- */
@@ -301,37 +275,21 @@ static nb_status read_entry(const char *path, FILE *f, const st_entry *e, XXH3_s
     XXH3_64bits_reset(h);
     if (n == 0)
         return check_sum(path, e, h);
-    if (e->dt->kind == ST_NATIVE) {
-        unsigned char *p = nb_tensor_data(e->t);
-        if (!read_exact(f, p, n * size, &err))
-            return read_failed(path, err);
-        XXH3_64bits_update(h, p, n * size); /* the stored (little-endian) bytes */
-        nb_status cs = check_sum(path, e, h);
-        if (cs != NB_OK)
-            return cs;
-        if (!HOST_IS_LE)
-            swap_elems(p, n, size);
-        if (e->dt->dt == NB_BOOL)
-            for (size_t i = 0; i < n; i++)
-                if (p[i] > 1)
-                    return nb__status(NB_ERR_FORMAT, "%s: tensor '%s': BOOL element %zu is %u (expected 0 or 1)",
-                                      path, e->name, i, p[i]);
-        return NB_OK;
-    }
-    float *dst = nb_tensor_data(e->t); /* F16/BF16 → F32, a chunk at a time */
-    unsigned char buf[IO_CHUNK];
-    for (size_t done = 0; done < n;) {
-        size_t k = n - done < IO_CHUNK / 2 ? n - done : IO_CHUNK / 2;
-        if (!read_exact(f, buf, 2 * k, &err))
-            return read_failed(path, err);
-        XXH3_64bits_update(h, buf, 2 * k);
-        for (size_t i = 0; i < k; i++) {
-            uint16_t h = (uint16_t)(buf[2 * i] | (buf[2 * i + 1] << 8));
-            dst[done + i] = e->dt->kind == ST_F16 ? f16_to_f32(h) : bits_to_f32((uint32_t)h << 16);
-        }
-        done += k;
-    }
-    return check_sum(path, e, h);
+    unsigned char *p = nb_tensor_data(e->t);
+    if (!read_exact(f, p, n * size, &err))
+        return read_failed(path, err);
+    XXH3_64bits_update(h, p, n * size); /* the stored (little-endian) bytes */
+    nb_status cs = check_sum(path, e, h);
+    if (cs != NB_OK)
+        return cs;
+    if (!HOST_IS_LE)
+        swap_elems(p, n, size);
+    if (e->dt->dt == NB_BOOL)
+        for (size_t i = 0; i < n; i++)
+            if (p[i] > 1)
+                return nb__status(NB_ERR_FORMAT, "%s: tensor '%s': BOOL element %zu is %u (expected 0 or 1)",
+                                  path, e->name, i, p[i]);
+    return NB_OK;
 }
 
 /* Parses the header text into entries (and metadata into sd, checksums into *sums) and checks the

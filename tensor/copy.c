@@ -20,6 +20,7 @@ typedef struct {
             *(T *)(p[0] + i * s[0]) = *(const T *)(p[1] + i * s[1]);                         \
     }
 NB__ALL_TYPES(NB__COPY_SAME)
+NB__COPY_SAME(NB_BF16, uint16_t) /* bfloat16 and float16: their 16-bit patterns */
 #undef NB__COPY_SAME
 
 /* Integer and bool sources convert exactly through int64 (wrapping into int32, rounding once
@@ -27,7 +28,11 @@ NB__ALL_TYPES(NB__COPY_SAME)
 static void copy_convert(char **p, const int64_t *s, int64_t n, void *ctx)
 {
     copy_ctx *c = ctx;
-    if (!nb_dtype_is_float(c->src)) {
+    if (nb__half_copy_fast(c->dst, c->src)) {
+        nb__half_copy_loop(c->dst, c->src, p, s, n);
+        return;
+    }
+    if (!nb__dtype_is_fp(c->src)) {
         for (int64_t i = 0; i < n; i++)
             nb__store_i64(c->dst, p[0] + i * s[0], nb__load_i64(c->src, p[1] + i * s[1]));
         return;
@@ -61,6 +66,8 @@ void nb__copy_into_op(const char *op, nb_tensor *dst, const nb_tensor *src)
 #define NB_X(e, T) case e: fn = copy_same_##T; break;
             NB__ALL_TYPES(NB_X)
 #undef NB_X
+        case NB_BF16:
+        case NB_F16: fn = copy_same_uint16_t; break;
         default: break;
         }
     }
@@ -83,8 +90,13 @@ static void fill_loop(char **p, const int64_t *s, int64_t n, void *ctx)
     char one[8];
     nb__store(c->dt, one, c->v);
     size_t es = nb_dtype_size(c->dt);
-    if (s[0] == (int64_t)es && (es == 4 || es == 8)) { /* a run of 32/64-bit patterns */
-        if (es == 4) {
+    if (s[0] == (int64_t)es && (es == 2 || es == 4 || es == 8)) { /* a run of 16/32/64-bit patterns */
+        if (es == 2) {
+            uint16_t v, *d = (uint16_t *)(void *)p[0];
+            memcpy(&v, one, 2);
+            for (int64_t i = 0; i < n; i++)
+                d[i] = v;
+        } else if (es == 4) {
             uint32_t v, *d = (uint32_t *)(void *)p[0];
             memcpy(&v, one, 4);
             for (int64_t i = 0; i < n; i++)

@@ -131,6 +131,8 @@ void nb__dead_tensor(const char *op, const nb_tensor *t)
 void nb__check_float(const char *op, const nb_tensor *t)
 {
     nb__check_live(op, t);
+    if (nb_dtype_is_storage_only(t->dtype))
+        nb__storage_only(op, t->dtype);
     if (!nb_dtype_is_float(t->dtype))
         nb__fail("%s: expected a float32 or float64 tensor, got %s", op, nb_dtype_name(t->dtype));
 }
@@ -139,6 +141,8 @@ void nb__check_same_dtype(const char *op, const nb_tensor *a, const nb_tensor *b
 {
     nb__check_live(op, a);
     nb__check_live(op, b);
+    if (nb_dtype_is_storage_only(a->dtype) || nb_dtype_is_storage_only(b->dtype))
+        nb__storage_only(op, nb_dtype_is_storage_only(a->dtype) ? a->dtype : b->dtype);
     if (a->dtype != b->dtype)
         nb__fail("%s: dtype mismatch (%s and %s)", op, nb_dtype_name(a->dtype), nb_dtype_name(b->dtype));
 }

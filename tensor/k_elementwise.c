@@ -208,7 +208,7 @@ static void run(nb_tensor *out, int nin, const nb_tensor *const *ins, nb__loop_f
 
 static bool in_class(int cls, nb_dtype dt)
 {
-    return cls == PW_BOOL ? dt == NB_BOOL : cls == PW_FLT ? nb_dtype_is_float(dt) : dt != NB_BOOL;
+    return cls == PW_BOOL ? dt == NB_BOOL : cls == PW_FLT ? nb_dtype_is_float(dt) : dt != NB_BOOL && !nb_dtype_is_storage_only(dt);
 }
 
 static nb__loop_fn forward_fn(int kind, nb_dtype dt)

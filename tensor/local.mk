@@ -32,3 +32,5 @@ include_HEADERS += tensor/nb_pointwise.def
 libnabla_core_la_SOURCES += tensor/nb__k_lstm.h tensor/k_lstm.c tensor/k_lstm_impl.h
 # bfloat16 rounding (autocast's portable path)
 libnabla_core_la_SOURCES += tensor/nb__bf16.h tensor/bf16.c
+# storage-only dtypes bfloat16 / float16: conversions (dtypes)
+libnabla_core_la_SOURCES += tensor/half.c

@@ -101,8 +101,22 @@ static inline void nb__check_live(const char *op, const nb_tensor *t)
 }
 /* Misuse unless t's dtype is float32/float64. */
 NB__INTERNAL void nb__check_float(const char *op, const nb_tensor *t);
-/* Misuse unless a and b have the same dtype. */
+/* Misuse unless a and b have the same dtype (and it is not a storage-only one: nb__check_compute). */
 NB__INTERNAL void nb__check_same_dtype(const char *op, const nb_tensor *a, const nb_tensor *b);
+/* ---- storage-only dtypes (bfloat16, float16; tensor/half.c) ----------------------------------
+ * Every op that computes on its input's values (not a view, copy or conversion) rejects them:
+ * "op: bfloat16 is a storage-only dtype; convert with nb_to_dtype to float32 first". */
+NB__INTERNAL void nb__check_compute(const char *op, const nb_tensor *t);
+NB__INTERNAL NB_NORETURN void nb__storage_only(const char *op, nb_dtype dt);
+/* True for float32, float64 and the storage-only floats (values that are not integers). */
+static inline bool nb__dtype_is_fp(nb_dtype dt) { return nb_dtype_is_float(dt) || nb_dtype_is_storage_only(dt); }
+/* nb__copy_into's loop between float32 and a storage-only dtype (either way), when
+ * nb__half_copy_fast(dst, src); p, s, n as an nb__loop_fn's, operand 0 the destination. */
+NB__INTERNAL bool nb__half_copy_fast(nb_dtype dst, nb_dtype src);
+/* v as a double rounded to odd (truncated, the last bit set when inexact): rounding that double
+ * to a format of at most 51 fraction bits gives the correctly rounded v (no double rounding). */
+NB__INTERNAL double nb__i64_to_double_odd(int64_t v);
+NB__INTERNAL void nb__half_copy_loop(nb_dtype dst, nb_dtype src, char **p, const int64_t *s, int64_t n);
 
 /* ---- allocation (the one choke point; OOM is reported through the handler) ------------------- */
 NB__INTERNAL void *nb__alloc(size_t nbytes);

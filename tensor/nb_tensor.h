@@ -83,7 +83,9 @@ extern "C" {
     X(NB_F64, float64, double, 8) \
     X(NB_I32, int32, int32_t, 4) \
     X(NB_I64, int64, int64_t, 8) \
-    X(NB_BOOL, bool, uint8_t, 1)
+    X(NB_BOOL, bool, uint8_t, 1) \
+    X(NB_BF16, bfloat16, uint16_t, 2) \
+    X(NB_F16, float16, uint16_t, 2)
 
 typedef enum {
 #define NB_X(e, name, ctype, size) e,
@@ -92,16 +94,34 @@ typedef enum {
     NB_DTYPE_COUNT
 } nb_dtype;
 
-/* "float32", "float64", "int32", "int64", "bool". */
+/* Storage-only dtypes: NB_BF16 (bfloat16: 1 sign, 8 exponent, 7 fraction bits, the top half of a
+ * float32) and NB_F16 (IEEE 754 binary16: 1, 5, 10) hold data (creation, copies, views,
+ * nb_to_dtype, printing, element access, safetensors "BF16"/"F16", nb_module_to_dtype); compute
+ * ops on them are misuse ("nb_add: bfloat16 is a storage-only dtype; convert with nb_to_dtype to
+ * float32 first"). Their elements are uint16_t bit patterns (nb_tensor_data). Converting into
+ * them rounds to nearest, ties to even, once (from float64 too, not through float32), with
+ * gradual underflow to subnormals and +-0; a finite value beyond the largest one (bfloat16
+ * 3.3895e38, float16 65504) rounds to +-inf as IEEE 754 says; NaN stays NaN (quiet, sign and top
+ * payload bits kept), +-inf and -0 are kept. Converting out of them is exact. */
+
+/* "float32", "float64", "int32", "int64", "bool", "bfloat16", "float16". */
 NB_API const char *nb_dtype_name(nb_dtype dt);
 /* Size of one element in bytes. */
 NB_API size_t nb_dtype_size(nb_dtype dt);
-/* True for NB_F32 and NB_F64. */
+/* True for NB_F32 and NB_F64, the float dtypes ops compute in (not the storage-only ones). */
 NB_API bool nb_dtype_is_float(nb_dtype dt);
 /* bfloat16 mixed precision (nb_autocast_begin in nb_autograd.h): x rounded to the nearest
  * bfloat16 value, ties to even, returned as a float32 (low 16 bits zero). Past the largest
  * bfloat16 rounds to +-inf; infinities stay; a NaN stays a NaN of the same sign (quiet). */
 NB_API float nb_bf16_round(float x);
+/* True for the storage-only dtypes NB_BF16 and NB_F16 (see above). */
+NB_API bool nb_dtype_is_storage_only(nb_dtype dt);
+/* The 16-bit patterns of a value rounded to bfloat16 / float16 (as described above), and the
+ * exact value of a pattern. */
+NB_API uint16_t nb_float_to_bf16(double v);
+NB_API uint16_t nb_float_to_f16(double v);
+NB_API double nb_bf16_to_float(uint16_t bits);
+NB_API double nb_f16_to_float(uint16_t bits);
 
 /* ---- status codes (outside-data failures) ----------------------------------------------------- */
 #define NB_STATUS_LIST(X) \

@@ -64,10 +64,7 @@ static const char *elem_addr(const nb_tensor *t, int64_t off)
     return (const char *)t->storage->data + off * (int64_t)nb_dtype_size(t->dtype);
 }
 
-static double load_float(nb_dtype dt, const char *p)
-{
-    return dt == NB_F32 ? (double)*(const float *)p : *(const double *)p;
-}
+static double load_float(nb_dtype dt, const char *p) { return nb__load(dt, p); }
 
 /* Unpadded text of the element at p; returns its length (buf holds at least 64 bytes). */
 static int format_raw(const formatter *f, const char *p, char *buf, size_t n)
@@ -133,7 +130,7 @@ static void float_stats(const char *p, void *ctx)
 static void widen(const char *p, void *ctx)
 {
     formatter *f = ctx;
-    if (nb_dtype_is_float(f->dt)) {
+    if (nb__dtype_is_fp(f->dt)) {
         double v = load_float(f->dt, p);
         if (!isfinite(v) || v == 0) /* only nonzero finite values set the width, as PyTorch */
             return;
@@ -147,7 +144,7 @@ static void widen(const char *p, void *ctx)
 static formatter make_formatter(const nb_tensor *t, bool summarize)
 {
     formatter f = {t->dtype, true, false, 1};
-    if (nb_dtype_is_float(t->dtype)) {
+    if (nb__dtype_is_fp(t->dtype)) {
         stats_ctx c = {&f, false, 0, 0};
         visit_shown(t, 0, t->offset, summarize, float_stats, &c);
         if (!c.any)

@@ -16,13 +16,18 @@ _Static_assert(sizeof k_dtypes / sizeof *k_dtypes == NB_DTYPE_COUNT, "dtype tabl
 const char *nb_dtype_name(nb_dtype dt) { return (unsigned)dt < NB_DTYPE_COUNT ? k_dtypes[dt].name : "?"; }
 size_t nb_dtype_size(nb_dtype dt) { return (unsigned)dt < NB_DTYPE_COUNT ? k_dtypes[dt].size : 0; }
 bool nb_dtype_is_float(nb_dtype dt) { return dt == NB_F32 || dt == NB_F64; }
+bool nb_dtype_is_storage_only(nb_dtype dt) { return dt == NB_BF16 || dt == NB_F16; }
 
 double nb__load(nb_dtype dt, const void *p)
 {
     switch (dt) {
-#define NB_X(e, name, ctype, size) case e: return (double)*(const ctype *)p;
-        NB_DTYPE_LIST(NB_X)
-#undef NB_X
+    case NB_F32: return *(const float *)p;
+    case NB_F64: return *(const double *)p;
+    case NB_I32: return *(const int32_t *)p;
+    case NB_I64: return (double)*(const int64_t *)p;
+    case NB_BOOL: return *(const uint8_t *)p;
+    case NB_BF16: return nb_bf16_to_float(*(const uint16_t *)p);
+    case NB_F16: return nb_f16_to_float(*(const uint16_t *)p);
     default: return 0;
     }
 }
@@ -72,6 +77,8 @@ void nb__store(nb_dtype dt, void *p, double v)
     case NB_I32: *(int32_t *)p = (int32_t)saturate(dt, v, INT32_MIN, INT32_MAX); break;
     case NB_I64: *(int64_t *)p = saturate(dt, v, INT64_MIN, INT64_MAX); break;
     case NB_BOOL: *(uint8_t *)p = v != 0; break;
+    case NB_BF16: *(uint16_t *)p = nb_float_to_bf16(v); break;
+    case NB_F16: *(uint16_t *)p = nb_float_to_f16(v); break;
     default: break;
     }
 }
@@ -94,6 +101,8 @@ void nb__store_i64(nb_dtype dt, void *p, int64_t v)
     case NB_I32: *(int32_t *)p = (int32_t)(uint32_t)(uint64_t)v; break; /* wraps (GCC/Clang: modulo) */
     case NB_I64: *(int64_t *)p = v; break;
     case NB_BOOL: *(uint8_t *)p = v != 0; break;
+    case NB_BF16: *(uint16_t *)p = nb_float_to_bf16(nb__i64_to_double_odd(v)); break;
+    case NB_F16: *(uint16_t *)p = nb_float_to_f16(nb__i64_to_double_odd(v)); break;
     default: break;
     }
 }

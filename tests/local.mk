@@ -251,3 +251,9 @@ NB_TESTS += tests/test_autocast
 tests_test_autocast_SOURCES = tests/test_autocast.c
 tests_test_autocast_CFLAGS = $(TEST_CFLAGS)
 tests_test_autocast_LDADD = $(TEST_LDADD)
+# storage-only dtypes bfloat16 / float16 (tensor/half.c) against PyTorch (tests/ref_dtypes.py)
+NB_TESTS += tests/test_dtypes
+tests_test_dtypes_SOURCES = tests/test_dtypes.c
+tests_test_dtypes_CFLAGS = $(TEST_CFLAGS) -DNB_SRCDIR=\"$(abs_top_srcdir)\"
+tests_test_dtypes_LDADD = $(TEST_LDADD)
+EXTRA_DIST += tests/ref_dtypes.py

@@ -36,7 +36,7 @@ KNOWN = [  # (name, dtype, shape)
     ("count", "I64", []),
 ]
 METADATA = {"format": "pt", "step": "1234", "note": "\u00fcn\u00efcode \u2713 \"quoted\""}
-EXTRA = [  # read by nabla as float32
+EXTRA = [  # read by nabla as float16 / bfloat16
     ("half", "F16", [4], [0.5, -2.0, 65504.0, 2.0 ** -24]),
     ("bhalf", "BF16", [3], [1.0, -3.5, 2.0 ** 100]),
 ]

@@ -273,14 +273,18 @@ START_TEST(test_load_f16_bf16)
     write_all(p, buf, 8 + jl + 24);
     nb_state_dict *sd = load_ok(p);
     const nb_tensor *th = nb_state_dict_get(sd, "h"), *tb = nb_state_dict_get(sd, "b");
-    ck_assert(nb_tensor_dtype(th) == NB_F32 && nb_tensor_dtype(tb) == NB_F32);
-    const float *fh = nb_tensor_data(th), *fb = nb_tensor_data(tb);
+    ck_assert(nb_tensor_dtype(th) == NB_F16 && nb_tensor_dtype(tb) == NB_BF16); /* loaded as stored */
+    ck_assert(!memcmp(nb_tensor_data(th), h, sizeof h) && !memcmp(nb_tensor_data(tb), b, sizeof b));
+    nb_tensor *th32 = nb_to_dtype(th, NB_F32), *tb32 = nb_to_dtype(tb, NB_F32);
+    const float *fh = nb_tensor_data(th32), *fb = nb_tensor_data(tb32);
     const float wh[8] = {0.5f, -2.0f, 65504.0f, 0x1p-24f, INFINITY, -0.0f, 0x3FFp-24f, 1.0f + 0x1p-10f};
     for (int i = 0; i < 8; i++)
         ck_assert_msg(fh[i] == wh[i] && signbit(fh[i]) == signbit(wh[i]), "F16 %d: %a != %a", i, fh[i], wh[i]);
     const float wb[4] = {1.0f, -3.5f, 0x1p100f, -INFINITY};
     for (int i = 0; i < 4; i++)
         ck_assert_msg(fb[i] == wb[i], "BF16 %d: %a != %a", i, fb[i], wb[i]);
+    nb_tensor_release(th32);
+    nb_tensor_release(tb32);
     nb_state_dict_free(sd);
 }
 END_TEST
@@ -484,7 +488,7 @@ START_TEST(test_torch_interop)
         check_known(nb_state_dict_get(sd, k_known[k].name), k);
     check_known_meta(sd);
     const nb_tensor *h = nb_state_dict_get(sd, "half"), *bh = nb_state_dict_get(sd, "bhalf");
-    ck_assert(nb_tensor_dtype(h) == NB_F32 && nb_tensor_dtype(bh) == NB_F32);
+    ck_assert(nb_tensor_dtype(h) == NB_F16 && nb_tensor_dtype(bh) == NB_BF16);
     tu_assert_values(h, (double[]){0.5, -2.0, 65504.0, ldexp(1, -24)}, 0);
     tu_assert_values(bh, (double[]){1.0, -3.5, ldexp(1, 100)}, 0);
     nb_state_dict_free(sd);

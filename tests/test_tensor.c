@@ -32,13 +32,14 @@ static void assert_strides(const nb_tensor *t, int ndim, const int64_t *strides)
 /* ---- dtypes ------------------------------------------------------------------------------- */
 START_TEST(test_dtype_table)
 {
-    static const char *names[] = {"float32", "float64", "int32", "int64", "bool"};
-    static const size_t sizes[] = {4, 8, 4, 8, 1};
-    ck_assert_int_eq(NB_DTYPE_COUNT, 5);
+    static const char *names[] = {"float32", "float64", "int32", "int64", "bool", "bfloat16", "float16"};
+    static const size_t sizes[] = {4, 8, 4, 8, 1, 2, 2};
+    ck_assert_int_eq(NB_DTYPE_COUNT, 7);
     for (int dt = 0; dt < NB_DTYPE_COUNT; dt++) {
         ck_assert_str_eq(nb_dtype_name((nb_dtype)dt), names[dt]);
         ck_assert_uint_eq(nb_dtype_size((nb_dtype)dt), sizes[dt]);
         ck_assert(nb_dtype_is_float((nb_dtype)dt) == (dt == NB_F32 || dt == NB_F64));
+        ck_assert(nb_dtype_is_storage_only((nb_dtype)dt) == (dt == NB_BF16 || dt == NB_F16));
     }
     ck_assert_str_eq(nb_dtype_name(NB_DTYPE_COUNT), "?");
     ck_assert_uint_eq(nb_dtype_size(NB_DTYPE_COUNT), 0);
@@ -89,7 +90,8 @@ START_TEST(test_zeros_ones_full)
         tu_assert_values(z, D(0, 0, 0, 0, 0, 0), 0);
         tu_assert_values(o, D(1, 1, 1, 1, 1, 1), 0);
         /* -2.75 converted as a C cast: floats keep it, ints truncate toward zero, bool is true */
-        double want = nb_dtype_is_float((nb_dtype)dt) ? -2.75 : dt == NB_BOOL ? 1 : -2;
+        bool fp = nb_dtype_is_float((nb_dtype)dt) || nb_dtype_is_storage_only((nb_dtype)dt);
+        double want = fp ? -2.75 : dt == NB_BOOL ? 1 : -2;
         tu_assert_values(f, D(want, want, want, want), 0);
         nb_scope_end(scope);
     }
