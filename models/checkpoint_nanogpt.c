@@ -114,10 +114,17 @@ static nb_status json_int(json_t *o, const char *path, const char *k, int64_t *o
 
 /* nanoGPT's model_args as JSON: n_layer, n_head, n_embd, block_size, vocab_size, bias; optional
  * dropout and gelu ("erf", nanoGPT's nn.GELU(), or "tanh"). Each must agree with the shapes. */
+#define CONFIG_MAX 65536
 static nb_status json_config(const char *text, const char *path, const nb_gpt_config *shapes, nb_gpt_config *c)
 {
     json_error_t jerr;
+    /* a few hundred bytes in nanoGPT; a longer one could cost jansson ~50 bytes per byte */
+    if (strlen(text) > CONFIG_MAX)
+        return nb_error(NB_ERR_FORMAT, "%s: metadata \"config\" is %zu bytes, more than %d", path, strlen(text),
+                        CONFIG_MAX);
     json_t *o = json_loads(text, JSON_REJECT_DUPLICATES, &jerr);
+    if (!o && json_error_code(&jerr) == json_error_out_of_memory)
+        return nb_error(NB_ERR_NOMEM, "%s: out of memory parsing metadata \"config\"", path);
     if (!o || !json_is_object(o)) {
         json_decref(o);
         return nb_error(NB_ERR_FORMAT, "%s: metadata \"config\" is not a JSON object", path);

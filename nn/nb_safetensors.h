@@ -57,8 +57,11 @@ NB_API nb_status nb_safetensors_save(const nb_state_dict *sd, const char *path);
  * data_offsets that are not two integers begin <= end, or (sorted by begin) do not tile the
  * data section from 0 without gaps or overlaps; end - begin != numel * dtype size; a data
  * section shorter or longer (trailing bytes) than the header describes; "__metadata__" that
- * is not an object of strings; a BOOL byte other than 0 or 1. NB_ERR_NOMEM when the header
- * buffer cannot be allocated. */
+ * is not an object of strings; a BOOL byte other than 0 or 1; a header (or checksum list) so
+ * dense in JSON values that parsing it would take more than 8 times its size + 64 MiB (e.g.
+ * "[0,0,0,...]": a legitimate header needs ~15 bytes per byte, far inside that bound up to
+ * ~100,000 tensors), rejected before parsing. NB_ERR_NOMEM when the header buffer cannot be
+ * allocated or the JSON parser runs out of memory ("out of memory parsing the N-byte header"). */
 NB_API nb_status nb_safetensors_load(const char *path, nb_state_dict **out);
 
 #ifdef __cplusplus

@@ -212,6 +212,8 @@ static nb_status parse_entry(const char *path, const char *name, json_t *v, st_e
 
 /* Copies the metadata into sd, except the checksum list, parsed into *sums (a new JSON object the
  * caller frees, or NULL when the file has none). */
+static nb_status check_json_cost(const char *path, const char *what, const char *s, size_t n);
+
 static nb_status parse_metadata(const char *path, json_t *m, nb_state_dict *sd, json_t **sums)
 {
     if (json_is_null(m))
@@ -227,7 +229,14 @@ static nb_status parse_metadata(const char *path, json_t *m, nb_state_dict *sd, 
             nb_state_dict_set_meta(sd, k, json_string_value(v));
             continue;
         }
-        *sums = json_loads(json_string_value(v), JSON_REJECT_DUPLICATES, NULL);
+        nb_status st = check_json_cost(path, "the checksum list", json_string_value(v), json_string_length(v));
+        if (st != NB_OK)
+            return st;
+        json_error_t jerr;
+        *sums = json_loadb(json_string_value(v), json_string_length(v), JSON_REJECT_DUPLICATES, &jerr);
+        if (!*sums && (json_error_code(&jerr) == json_error_out_of_memory ||
+                       (!jerr.text[0] && json_error_code(&jerr) != json_error_duplicate_key)))
+            return nb__status(NB_ERR_NOMEM, "%s: out of memory parsing the checksum list", path);
         if (!*sums || !json_is_object(*sums))
             return nb__status(NB_ERR_FORMAT, "%s: __metadata__ '%s' is not a JSON object of checksums", path, k);
     }
@@ -351,6 +360,70 @@ static nb_status parse_header(const char *path, json_t *root, uint64_t data_len,
     return NB_OK;
 }
 
+/* ---- the memory a header may cost ------------------------------------------------------------
+ * jansson's tree and the entries, tensors and names built from it take ~10-50 bytes per header
+ * byte when the header is dense ("[0,0,...", "{},{},...", thousands of empty metadata strings): a
+ * 99 MB header cost 1.8-4.5 GB. Before parsing, a linear scan (no allocation) adds up a generous
+ * estimate per JSON token; a header whose estimate exceeds ST_COST_FACTOR times its size plus a
+ * slack is rejected with a status, so a header never costs more than about that. Real headers
+ * (a few hundred bytes per tensor, ~15 bytes of cost per byte) stay far below the slack up to
+ * ~100,000 tensors. */
+#define ST_COST_FACTOR 8
+#define ST_COST_SCALAR 48   /* json_integer/real/true/false/null, its array slot */
+#define ST_COST_STRING 128  /* json_string or an object member (hashtable pair), + 2 x its length */
+#define ST_COST_ARRAY 160   /* json_array and its first table */
+#define ST_COST_OBJECT 320  /* json_object and its first bucket table */
+#define ST_COST_ENTRY 640   /* a top-level member: st_entry, tensor, storage, dict entry */
+static uint64_t g_header_slack = (uint64_t)64 << 20;
+
+uint64_t nb__safetensors_set_header_slack(uint64_t bytes)
+{
+    uint64_t old = g_header_slack;
+    g_header_slack = bytes;
+    return old;
+}
+
+/* The estimated cost of parsing the JSON text s[0..n) (tokens only: validity is jansson's
+ * concern); stops counting once over limit. */
+static uint64_t json_cost(const char *s, size_t n, uint64_t limit)
+{
+    uint64_t cost = 0;
+    int depth = 0;
+    for (size_t i = 0; i < n && cost <= limit; i++) {
+        char c = s[i];
+        if (c == '"') {
+            size_t j = i + 1;
+            while (j < n && s[j] != '"')
+                j += s[j] == '\\' ? 2 : 1;
+            cost += ST_COST_STRING + 2 * (uint64_t)(j - i);
+            i = j;
+        } else if (c == '{' || c == '[') {
+            cost += c == '{' ? ST_COST_OBJECT : ST_COST_ARRAY;
+            if (++depth == 2)
+                cost += ST_COST_ENTRY;
+        } else if (c == '}' || c == ']') {
+            depth--;
+        } else if (c == '-' || (c >= '0' && c <= '9') || c == 't' || c == 'f' || c == 'n') {
+            cost += ST_COST_SCALAR;
+            while (i + 1 < n && strchr("0123456789+-.eEtrufalsn", s[i + 1]) && s[i + 1])
+                i++;
+        }
+    }
+    return cost;
+}
+
+/* NB_ERR_FORMAT when parsing `what` (n bytes of JSON) would cost more than its share. */
+static nb_status check_json_cost(const char *path, const char *what, const char *s, size_t n)
+{
+    uint64_t limit = ST_COST_FACTOR * (uint64_t)n + g_header_slack;
+    uint64_t cost = json_cost(s, n, limit);
+    if (cost > limit)
+        return nb__status(NB_ERR_FORMAT, "%s: %s of %zu bytes is too dense: parsing it would take more than %"
+                          PRIu64 " MB (at most %d times its size + %" PRIu64 " MB)", path, what, n,
+                          limit >> 20, ST_COST_FACTOR, g_header_slack >> 20);
+    return NB_OK;
+}
+
 static nb_status load_file(const char *path, FILE *f, uint64_t fsize, nb_state_dict *sd)
 {
     unsigned char lenb[8];
@@ -383,11 +456,17 @@ static nb_status load_file(const char *path, FILE *f, uint64_t fsize, nb_state_d
         st = nb__status(NB_ERR_FORMAT, "%s: header does not start with '{'", path);
         goto done;
     }
+    if ((st = check_json_cost(path, "the header", text, hlen)) != NB_OK)
+        goto done;
     json_error_t jerr;
     root = json_loadb(text, hlen, JSON_REJECT_DUPLICATES, &jerr);
     if (!root) {
         enum json_error_code code = json_error_code(&jerr);
-        if (code == json_error_invalid_utf8)
+        /* an allocation failing inside jansson's parser gives out_of_memory, or no message at
+         * (line -1, column -1, an empty text): say what happened */
+        if (code == json_error_out_of_memory || (!jerr.text[0] && code != json_error_duplicate_key))
+            st = nb__status(NB_ERR_NOMEM, "%s: out of memory parsing the %" PRIu64 "-byte header", path, hlen);
+        else if (code == json_error_invalid_utf8)
             st = nb__status(NB_ERR_FORMAT, "%s: header is not valid UTF-8 (%s at byte %d)", path,
                             jerr.text, jerr.position);
         else if (code == json_error_duplicate_key)

@@ -257,3 +257,10 @@ tests_test_dtypes_SOURCES = tests/test_dtypes.c
 tests_test_dtypes_CFLAGS = $(TEST_CFLAGS) -DNB_SRCDIR=\"$(abs_top_srcdir)\"
 tests_test_dtypes_LDADD = $(TEST_LDADD)
 EXTRA_DIST += tests/ref_dtypes.py
+# safetensors: the memory a JSON header may cost is bounded (issue #16)
+NB_TESTS += tests/test_safetensors_header
+tests_test_safetensors_header_SOURCES = tests/test_safetensors_header.c
+tests_test_safetensors_header_CFLAGS = $(TEST_CFLAGS) $(JANSSON_CFLAGS) -I$(top_srcdir)/nn
+tests_test_safetensors_header_LDADD = $(TEST_LDADD) $(JANSSON_LIBS)
+TESTS += tests/test_safetensors_header.sh
+EXTRA_DIST += tests/test_safetensors_header.sh
