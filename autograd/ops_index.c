@@ -300,6 +300,7 @@ nb_tensor *nb_stack(int n, nb_tensor *const *ts, int dim)
     if (n <= 0)
         nb__fail("nb_stack: expected at least one tensor, got %d", n);
     const nb_tensor *r = ts[0];
+    nb__check_live("nb_stack", r);
     if (r->ndim + 1 > NB_MAX_DIMS)
         nb__fail("nb_stack: tensors of shape %s cannot gain a dim (max %d dims)", NB__SHAPE(r), NB_MAX_DIMS);
     int d = nb__wrap_dim("nb_stack", dim, r->ndim + 1);

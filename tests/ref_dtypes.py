@@ -187,7 +187,7 @@ def main():
     print(f"#define K_DOUBLE_ROUNDED {double_rounded}")
     ints = [2 ** 53 + 1, 2 ** 60 + 2 ** 52 + 1, -(2 ** 60 + 2 ** 52), 2 ** 62 + 2 ** 54 + 2 ** 53 - 1,
             2 ** 63 - 1, -2 ** 63, 65519, 65520, 300, -257, 2 ** 24 + 1, 12345678901]
-    carr("K_I64", "int64_t", ["INT64_C(%d)" % i if i != -2 ** 63 else "INT64_MIN" for i in ints], 4)
+    carr("K_I64", "int64_t", ["INT64_C(%d)" % i if i != -2 ** 63 else "INT64_MIN" for i in ints], 3)
     for fmt in FORMATS:
         carr(f"K_{fmt.upper()}_FROM_I64", "uint16_t", [pat(exact_bits(i, fmt)) for i in ints])
     for fmt in FORMATS:

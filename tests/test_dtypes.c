@@ -312,9 +312,10 @@ static const uint16_t K_F16_FROM_F64[] = {
 };
 #define K_DOUBLE_ROUNDED 37
 static const int64_t K_I64[] = {
-    INT64_C(9007199254740993), INT64_C(1157425104234217473), INT64_C(-1157425104234217472), INT64_C(4638707616191610879),
-    INT64_C(9223372036854775807), INT64_MIN, INT64_C(65519), INT64_C(65520),
-    INT64_C(300), INT64_C(-257), INT64_C(16777217), INT64_C(12345678901),
+    INT64_C(9007199254740993), INT64_C(1157425104234217473), INT64_C(-1157425104234217472),
+    INT64_C(4638707616191610879), INT64_C(9223372036854775807), INT64_MIN,
+    INT64_C(65519), INT64_C(65520), INT64_C(300),
+    INT64_C(-257), INT64_C(16777217), INT64_C(12345678901),
 };
 static const uint16_t K_BF16_FROM_I64[] = {
     0x5a00, 0x5d81, 0xdd80, 0x5e81, 0x5f00, 0xdf00, 0x4780, 0x4780,
@@ -398,7 +399,8 @@ START_TEST(test_ref_bits)
         nb_tensor *ti = nb_from_data(K_I64, NB_DIMS(NV(K_I64)), NB_I64);
         nb_tensor *ci = nb_to_dtype(ti, dt);
         for (int i = 0; i < NV(K_I64); i++)
-            check_bits(dt, bits_of(ci)[i], (k ? K_F16_FROM_I64 : K_BF16_FROM_I64)[i], "from int64", i, (double)K_I64[i]);
+            check_bits(dt, bits_of(ci)[i], (k ? K_F16_FROM_I64 : K_BF16_FROM_I64)[i], "from int64", i,
+                       (double)K_I64[i]);
     }
     free(f);
 }
@@ -428,7 +430,8 @@ START_TEST(test_exhaustive_round_trip)
         for (int i = 0; i < 65536; i++) {
             uint16_t want = is_nan_bits(dt, (uint16_t)i) ? (uint16_t)(i | quiet_bit(dt)) : (uint16_t)i;
             ck_assert_msg(bits_of(back32)[i] == want && bits_of(back64)[i] == want,
-                          "%s 0x%04x: back 0x%04x / 0x%04x", nb_dtype_name(dt), i, bits_of(back32)[i], bits_of(back64)[i]);
+                          "%s 0x%04x: back 0x%04x / 0x%04x", nb_dtype_name(dt), i, bits_of(back32)[i],
+                          bits_of(back64)[i]);
             double s = k ? nb_f16_to_float((uint16_t)i) : nb_bf16_to_float((uint16_t)i);
             ck_assert(isnan(s) ? isnan(dv[i]) && isnan(fv[i])
                                : s == dv[i] && s == (double)fv[i] && signbit(s) == signbit(dv[i]));
@@ -481,7 +484,10 @@ START_TEST(test_exhaustive_ties)
 END_TEST
 
 /* ---- storage: creation, copies, views, element access, printing ------------------------------ */
-static double rounded(nb_dtype dt, double v) { return dt == NB_BF16 ? nb_bf16_to_float(nb_float_to_bf16(v)) : nb_f16_to_float(nb_float_to_f16(v)); }
+static double rounded(nb_dtype dt, double v)
+{
+    return dt == NB_BF16 ? nb_bf16_to_float(nb_float_to_bf16(v)) : nb_f16_to_float(nb_float_to_f16(v));
+}
 
 START_TEST(test_storage)
 {
@@ -529,14 +535,16 @@ START_TEST(test_storage)
             tu_assert_values(back, tu_values(fw), 0);
         }
         /* data-movement ops work on the bits: the same as on float32 then converted */
-        nb_tensor *m = nb_narrow(nb_reshape(h, NB_DIMS(12, 5)), 0, 0, 4), *mf = nb_narrow(nb_reshape(src, NB_DIMS(12, 5)), 0, 0, 4);
+        nb_tensor *m = nb_narrow(nb_reshape(h, NB_DIMS(12, 5)), 0, 0, 4);
+        nb_tensor *mf = nb_narrow(nb_reshape(src, NB_DIMS(12, 5)), 0, 0, 4);
         nb_tensor *idx = tu_ints(NB_I64, NB_DIMS(3), (const int64_t[]){2, 0, 2});
         nb_tensor *moved[] = {nb_clone(m), nb_cat(2, (nb_tensor *[]){m, m}, 1), nb_stack(2, (nb_tensor *[]){m, m}, 0),
                               nb_flip(m, 1, (int[]){1}), nb_roll(m, 1, (int64_t[]){2}, 1, (int[]){1}),
                               nb_repeat(m, 2, (int64_t[]){2, 1}), nb_index_select(m, 0, idx), nb_embedding(m, idx),
                               nb_tril(m, 0), nb_triu(m, 1), nb_pad(m, 2, (int64_t[]){1, 2}, NB_PAD_CONSTANT, 0.5),
                               nb_reshape(nb_transpose(m, 0, 1), NB_DIMS(20))};
-        nb_tensor *fmoved[] = {nb_clone(mf), nb_cat(2, (nb_tensor *[]){mf, mf}, 1), nb_stack(2, (nb_tensor *[]){mf, mf}, 0),
+        nb_tensor *fmoved[] = {nb_clone(mf), nb_cat(2, (nb_tensor *[]){mf, mf}, 1),
+                               nb_stack(2, (nb_tensor *[]){mf, mf}, 0),
                                nb_flip(mf, 1, (int[]){1}), nb_roll(mf, 1, (int64_t[]){2}, 1, (int[]){1}),
                                nb_repeat(mf, 2, (int64_t[]){2, 1}), nb_index_select(mf, 0, idx), nb_embedding(mf, idx),
                                nb_tril(mf, 0), nb_triu(mf, 1), nb_pad(mf, 2, (int64_t[]){1, 2}, NB_PAD_CONSTANT, 0.5),
@@ -555,7 +563,8 @@ START_TEST(test_storage)
         nb_fill_(nb_select(dst, 0, 3), -0.0);
         ck_assert(bits_of(dst)[19] == 0x8000);
         /* bfloat16 <-> float16 goes through the exact value: rounds once */
-        nb_tensor *other = nb_to_dtype(h, k ? NB_BF16 : NB_F16), *oo = nb_to_dtype(nb_to_dtype(h, NB_F64), k ? NB_BF16 : NB_F16);
+        nb_dtype od = k ? NB_BF16 : NB_F16;
+        nb_tensor *other = nb_to_dtype(h, od), *oo = nb_to_dtype(nb_to_dtype(h, NB_F64), od);
         ck_assert(memcmp(nb_tensor_data(other), nb_tensor_data(oo), 120) == 0);
         /* integers: truncation toward zero; a value that does not fit is misuse, as from float32 */
         nb_tensor *ints = nb_to_dtype(nb_from_doubles((double[]){-2.75, 3.5, 65504}, NB_DIMS(3), dt), NB_I32);
@@ -692,7 +701,8 @@ static const char *tmp_path(const char *name)
 static nb_state_dict *st_dict(void)
 {
     nb_state_dict *sd = nb_state_dict_new();
-    nb_state_dict_add(sd, "b", nb_from_doubles((double[]){1.0, -3.5, 0x1p100, 1.1, -1e-40, INFINITY}, NB_DIMS(2, 3), NB_BF16));
+    nb_state_dict_add(sd, "b",
+                      nb_from_doubles((double[]){1.0, -3.5, 0x1p100, 1.1, -1e-40, INFINITY}, NB_DIMS(2, 3), NB_BF16));
     nb_state_dict_add(sd, "h", nb_from_doubles((double[]){0.5, -2.0, 65504.0, 0x1p-24}, NB_DIMS(4), NB_F16));
     nb_state_dict_add(sd, "x", nb_from_doubles((double[]){0.25, -8.0}, NB_DIMS(2), NB_F32));
     return sd;
@@ -704,7 +714,8 @@ static void assert_same_dict(const nb_state_dict *a, const nb_state_dict *b)
     for (int i = 0; i < nb_state_dict_count(a); i++) {
         const nb_tensor *x = nb_state_dict_tensor_at(a, i), *y = nb_state_dict_get(b, nb_state_dict_name_at(a, i));
         ck_assert(y && nb_tensor_dtype(x) == nb_tensor_dtype(y) && nb_tensor_same_shape(x, y));
-        ck_assert(!memcmp(nb_tensor_data(x), nb_tensor_data(y), (size_t)nb_tensor_numel(x) * nb_dtype_size(nb_tensor_dtype(x))));
+        size_t bytes = (size_t)nb_tensor_numel(x) * nb_dtype_size(nb_tensor_dtype(x));
+        ck_assert(!memcmp(nb_tensor_data(x), nb_tensor_data(y), bytes));
     }
 }
 

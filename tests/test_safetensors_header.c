@@ -69,7 +69,8 @@ START_TEST(test_dense_header_rejected)
     nb_state_dict *sd;
     uint64_t old = nb__safetensors_set_header_slack(0);
     ck_assert_int_eq(load(t, n, &sd), NB_ERR_FORMAT);
-    ck_assert_msg(strstr(nb_last_error(), "hdr: the header of 200008 bytes is too dense") != NULL, "%s", nb_last_error());
+    ck_assert_msg(strstr(nb_last_error(), "hdr: the header of 200008 bytes is too dense") != NULL, "%s",
+                  nb_last_error());
     ck_assert(sd == NULL);
     /* with the default slack it is parsed, and rejected for what it is */
     nb__safetensors_set_header_slack(old);
