@@ -662,7 +662,7 @@ START_TEST(test_compute_misuse)
         MISUSE("nb_rms_norm", nb_rms_norm(m, 1, NULL, 1e-5));
         MISUSE("nb_fused_linear", nb_fused_linear(m, m, NULL));
         MISUSE("nb_dropout", nb_dropout(m, 0.5, true, NULL));
-        MISUSE("nb_scaled_dot_product_attention", nb_scaled_dot_product_attention(x, x, x, true, 0.5));
+        MISUSE("nb_scaled_dot_product_attention", nb_scaled_dot_product_attention(x, x, x, NULL, 0, true, 0.5, NULL));
         MISUSE("nb_rope", nb_rope(x, 0, 10000));
         MISUSE("nb_group_norm", nb_group_norm(x, 1, NULL, NULL, 1e-5));
         MISUSE("nb_mse_loss", nb_mse_loss(m, m, NB_REDUCTION_MEAN));
