@@ -251,7 +251,7 @@ static void check_param_grads(nb_module *m, const double *want, double tol)
     for (int k = 0; k < l.n; k++) {
         nb_tensor *g = nb_tensor_grad(l.params[k]);
         ck_assert_msg(g != NULL, "no gradient for %s", l.names[k]);
-        tu_assert_values_rel(g, want + off, tol, tol);
+        tu_assert_values_rel_n(g, nb_tensor_numel(l.params[k]), want + off, tol, tol);
         off += nb_tensor_numel(g);
     }
     nb_param_list_free(&l);
@@ -293,15 +293,15 @@ static void run_module_case(const rnn_ref *r, nb_dtype dt, double tol)
     if (cn)
         loss = nb_add(loss, weighted(cn, 0.9, 0.8, 0.1, cos));
     nb_backward(loss, NULL, false);
-    tu_assert_values_rel(out, r->out, tol, tol);
-    tu_assert_values_rel(hn, r->hn, tol, tol);
+    tu_assert_values_rel_n(out, B * T * H, r->out, tol, tol);
+    tu_assert_values_rel_n(hn, L * B * H, r->hn, tol, tol);
     if (cn)
-        tu_assert_values_rel(cn, r->cn, tol, tol);
-    tu_assert_values_rel(nb_tensor_grad(x), r->gx, tol, tol);
+        tu_assert_values_rel_n(cn, L * B * H, r->cn, tol, tol);
+    tu_assert_values_rel_n(nb_tensor_grad(x), B * T * I, r->gx, tol, tol);
     if (h0)
-        tu_assert_values_rel(nb_tensor_grad(h0), r->gh0, tol, tol);
+        tu_assert_values_rel_n(nb_tensor_grad(h0), L * B * H, r->gh0, tol, tol);
     if (c0)
-        tu_assert_values_rel(nb_tensor_grad(c0), r->gc0, tol, tol);
+        tu_assert_values_rel_n(nb_tensor_grad(c0), L * B * H, r->gc0, tol, tol);
     check_param_grads(&m->base, r->gp, tol);
     nb_module_free(&m->base);
     nb_scope_end(scope);
@@ -327,14 +327,14 @@ static void run_cell_case(const rnn_ref *r, nb_dtype dt, double tol)
     if (cn)
         loss = nb_add(loss, weighted(cn, 0.9, 0.8, 0.1, cos));
     nb_backward(loss, NULL, false);
-    tu_assert_values_rel(hn, r->hn, tol, tol);
+    tu_assert_values_rel_n(hn, B * H, r->hn, tol, tol);
     if (cn)
-        tu_assert_values_rel(cn, r->cn, tol, tol);
-    tu_assert_values_rel(nb_tensor_grad(x), r->gx, tol, tol);
+        tu_assert_values_rel_n(cn, B * H, r->cn, tol, tol);
+    tu_assert_values_rel_n(nb_tensor_grad(x), B * I, r->gx, tol, tol);
     if (h)
-        tu_assert_values_rel(nb_tensor_grad(h), r->gh0, tol, tol);
+        tu_assert_values_rel_n(nb_tensor_grad(h), B * H, r->gh0, tol, tol);
     if (cx)
-        tu_assert_values_rel(nb_tensor_grad(cx), r->gc0, tol, tol);
+        tu_assert_values_rel_n(nb_tensor_grad(cx), B * H, r->gc0, tol, tol);
     check_param_grads(&c->base, r->gp, tol);
     nb_module_free(&c->base);
     nb_scope_end(scope);

@@ -146,27 +146,37 @@ double *tu_values(const nb_tensor *t)
     return v;
 }
 
-void tu_assert_values_rel(const nb_tensor *t, const double *vals, double atol, double rtol)
+void tu_assert_values_at(const nb_tensor *t, int ndim, const int64_t *shape, int64_t n, const double *vals,
+                         double atol, double rtol, const char *file, int line)
 {
-    int64_t n = nb_tensor_numel(t);
-    if (n == 0) { /* comparing no element would pass anything: assert an empty result's shape instead */
-        char sh[128];
-        nb_shape_str(nb_tensor_ndim(t), nb_tensor_shape(t), sh, sizeof sh);
-        ck_abort_msg("tu_assert_values: the tensor of shape %s has no elements to compare (use tu_assert_shape)", sh);
+    char sh[128], want_sh[128];
+    nb_shape_str(nb_tensor_ndim(t), nb_tensor_shape(t), sh, sizeof sh);
+    if (ndim >= 0) {
+        bool same = nb_tensor_ndim(t) == ndim;
+        for (int i = 0; same && i < ndim; i++)
+            same = nb_tensor_shape(t)[i] == shape[i];
+        ck_assert_msg(same, "%s:%d: shape %s != expected %s", file, line, sh,
+                      nb_shape_str(ndim, shape, want_sh, sizeof want_sh));
+        ck_assert_msg(nb__numel(ndim, shape) == n, "%s:%d: the expected shape %s has %lld elements, the values %lld",
+                      file, line, want_sh, (long long)nb__numel(ndim, shape), (long long)n);
     }
+    int64_t got_n = nb_tensor_numel(t);
+    /* comparing no element would pass anything: assert an empty result's shape instead */
+    ck_assert_msg(got_n != 0, "%s:%d: tu_assert_values: the tensor of shape %s has no elements to compare (use "
+                  "tu_assert_shape)", file, line, sh);
+    ck_assert_msg(got_n == n, "%s:%d: tu_assert_values: the tensor of shape %s has %lld elements, %lld expected",
+                  file, line, sh, (long long)got_n, (long long)n);
     double *g = tu_values(t);
     for (int64_t i = 0; i < n; i++) {
         if (!close_enough(g[i], vals[i], atol, rtol)) {
             double gi = g[i];
             free(g);
-            ck_abort_msg("element %lld: got %.17g, expected %.17g (atol %g, rtol %g)", (long long)i, gi, vals[i],
-                         atol, rtol);
+            ck_abort_msg("%s:%d: element %lld: got %.17g, expected %.17g (atol %g, rtol %g)", file, line,
+                         (long long)i, gi, vals[i], atol, rtol);
         }
     }
     free(g);
 }
-
-void tu_assert_values(const nb_tensor *t, const double *vals, double atol) { tu_assert_values_rel(t, vals, atol, 0); }
 
 jmp_buf tu_error_jmp;
 char tu_error_msg[1024];
@@ -225,6 +235,8 @@ nb_tensor *tu_ints(nb_dtype dt, int ndim, const int64_t *shape, const int64_t *v
     free(d);
     return t;
 }
+
+int64_t tu_numel(int ndim, const int64_t *shape) { return nb__numel(ndim, shape); }
 
 void tu_unravel(int64_t lin, int ndim, const int64_t *shape, int64_t *idx)
 {

@@ -42,15 +42,44 @@ void tu_assert_close_at(const nb_tensor *got, const nb_tensor *want, double atol
                         const char *file, int line);
 /* Asserts t's shape equals the given one. */
 void tu_assert_shape(const nb_tensor *t, int ndim, const int64_t *shape);
-/* Asserts t's values (row-major) equal vals within atol; a tensor without elements fails (assert an
- * empty result with tu_assert_shape). */
-void tu_assert_values(const nb_tensor *t, const double *vals, double atol);
-/* Asserts t's values (row-major) equal vals within atol + rtol*|val| (NaN matches NaN). */
-void tu_assert_values_rel(const nb_tensor *t, const double *vals, double atol, double rtol);
+/* An array of doubles from literals, for the value assertions below (a macro argument with its
+ * commas inside parentheses). */
+#define VALS(...) ((const double[]){__VA_ARGS__})
+/* Asserts t has exactly as many elements as the array `vals` and that its values (row-major) equal
+ * them within atol: an empty or wrongly sized result fails. `vals` must be an array (a compound
+ * literal VALS(...) / (const double[]){...}, or a named array) whose length the macro takes with
+ * sizeof; a pointer does not compile (say the count with tu_assert_values_n). A tensor without
+ * elements fails (assert an empty result with tu_assert_shape). */
+#define tu_assert_values(t, vals, atol) tu_assert_values_n(t, TU_COUNT(vals), vals, atol)
+/* The same within atol + rtol*|val| (NaN matches NaN). */
+#define tu_assert_values_rel(t, vals, atol, rtol) tu_assert_values_rel_n(t, TU_COUNT(vals), vals, atol, rtol)
+/* The same with the element count n said by the caller (vals points to n values). */
+#define tu_assert_values_n(t, n, vals, atol) tu_assert_values_at(t, -1, NULL, n, vals, atol, 0, __FILE__, __LINE__)
+#define tu_assert_values_rel_n(t, n, vals, atol, rtol)                                                     \
+    tu_assert_values_at(t, -1, NULL, n, vals, atol, rtol, __FILE__, __LINE__)
+/* Asserts t's shape is (ndim, shape) and its values equal the array `vals` (count from sizeof, which
+ * must equal the shape's element count) within atol. */
+#define tu_assert_shape_values(t, ndim, shape, vals, atol)                                                 \
+    tu_assert_values_at(t, ndim, shape, TU_COUNT(vals), vals, atol, 0, __FILE__, __LINE__)
+/* Implementation of the above: ndim < 0 skips the shape check. The failure message names the
+ * caller's file:line, the first differing element and both values, or the two counts / shapes. */
+void tu_assert_values_at(const nb_tensor *t, int ndim, const int64_t *shape, int64_t n, const double *vals,
+                         double atol, double rtol, const char *file, int line);
+/* Element count of an array; does not compile for a pointer (whose sizeof would say nothing). */
+#define TU_IS_POINTER(a)                                                                                   \
+    _Generic(&(a), double **: 1, const double **: 1, double *const *: 1, const double *const *: 1, default: 0)
+#define TU_COUNT(a)                                                                                        \
+    ((int64_t)(sizeof(a) / sizeof((a)[0])) +                                                               \
+     0 * (int64_t)sizeof(struct {                                                                          \
+         _Static_assert(!TU_IS_POINTER(a), "tu_assert_values: vals is a pointer; use tu_assert_values_n");  \
+         int x;                                                                                             \
+     }))
 /* All values of t (row-major) as a new malloc'd double array: the caller frees it. */
 double *tu_values(const nb_tensor *t);
 /* Index tensor of dtype dt (NB_I32 / NB_I64) from int64 values (row-major). */
 nb_tensor *tu_ints(nb_dtype dt, int ndim, const int64_t *shape, const int64_t *vals);
+/* Element count of a shape (the product of its sizes; 1 for 0 dims). */
+int64_t tu_numel(int ndim, const int64_t *shape);
 /* Row-major linear index <-> coordinates (element counts: nb__numel of nb__tensor.h). */
 void tu_unravel(int64_t lin, int ndim, const int64_t *shape, int64_t *idx);
 int64_t tu_ravel(int ndim, const int64_t *shape, const int64_t *idx);
