@@ -3,6 +3,7 @@
 #include "config.h"
 #include "nb__tensor.h"
 #include "nb__paste.h"
+#include "nb__kv.h"
 #include "nb_autograd.h"
 #include "nb_optim.h"
 
@@ -321,10 +322,20 @@ static inline void sqrt_block_double(double *x, int64_t n)
 #define ADAM_BLOCK 256
 
 /* Index of a variant: SGD wd | momentum << 1 | first << 2 | nesterov << 3; Adam l2 | amsgrad << 1. */
+#ifdef NB__KV_HAVE_AVX2
+#define NB__KV_AVX2 1
 #define NB_T float
 #include "optim_update_impl.h"
 #define NB_T double
 #include "optim_update_impl.h"
+#undef NB__KV_AVX2
+#endif
+#define NB__KV_AVX2 0
+#define NB_T float
+#include "optim_update_impl.h"
+#define NB_T double
+#include "optim_update_impl.h"
+#undef NB__KV_AVX2
 
 static upd_fn pick_kernel(const nb_optimizer *opt, nb_dtype dt, const upd_args *a)
 {
@@ -338,7 +349,7 @@ static upd_fn pick_kernel(const nb_optimizer *opt, nb_dtype dt, const upd_args *
     switch (dt) {
 #define NB_X(en, T)                                                                                \
     case en:                                                                                       \
-        return opt->kind == OPT_SGD ? sgd_##T[variant] : adam_##T[variant];
+        return opt->kind == OPT_SGD ? NB__KV_PICK(sgd_##T)[variant] : NB__KV_PICK(adam_##T)[variant];
         NB__FLOAT_TYPES(NB_X)
 #undef NB_X
     default:

@@ -1,10 +1,12 @@
 /* optim_update_impl.h — the parameter-update kernels of optim.c for one element type, included
  * once per type with NB_T (float, double) defined; undefines it. Defines the tables sgd_<T>[16]
  * and adam_<T>[4] of upd_fn, indexed by variant (SGD wd | momentum << 1 | first << 2 |
- * nesterov << 3; Adam l2 | amsgrad << 1). Each variant is a target-cloned copy of the range
- * function with its flags constant, so the loops have no branches. No include guard. */
-#define NB_FN(name) NB__PASTE3(name, _, NB_T)
-#define NB_VAR(kind, n) NB__PASTE4(kind, _, NB_T, _##n)
+ * nesterov << 3; Adam l2 | amsgrad << 1). Each variant is a copy of the range function with its
+ * flags constant, so the loops have no branches. Included once per kernel variant too (NB__KV_AVX2
+ * 0 / 1, nb__kv.h): the AVX2 build and the baseline. No include guard. */
+/* names carry the kernel variant (nb__kv.h): sgd_float_kv0 (baseline) / sgd_float_kv1 (AVX2) */
+#define NB_FN(name) NB__KV_NAME(NB__PASTE3(name, _, NB_T))
+#define NB_VAR(kind, n) NB__KV_NAME(NB__PASTE4(kind, _, NB_T, _##n))
 
 /* torch: d = g (+ wd*p); buf = d | buf*mom + (1-damp)*d; d = d + mom*buf | buf; p = p + (-lr)*d */
 static inline __attribute__((always_inline)) void
@@ -30,52 +32,52 @@ NB_FN(sgd_range)(int64_t lo, int64_t hi, const upd_bufs *bf, const upd_args *a, 
     }
 }
 
-NB__TARGET_CLONES static void NB_VAR(sgd, 0)(int64_t lo, int64_t hi, const upd_bufs *bf,
+NB__KV_TARGET static void NB_VAR(sgd, 0)(int64_t lo, int64_t hi, const upd_bufs *bf,
                                              const upd_args *a)
 {
     NB_FN(sgd_range)(lo, hi, bf, a, 0, 0, 0, 0);
 }
-NB__TARGET_CLONES static void NB_VAR(sgd, 1)(int64_t lo, int64_t hi, const upd_bufs *bf,
+NB__KV_TARGET static void NB_VAR(sgd, 1)(int64_t lo, int64_t hi, const upd_bufs *bf,
                                              const upd_args *a)
 {
     NB_FN(sgd_range)(lo, hi, bf, a, 1, 0, 0, 0);
 }
-NB__TARGET_CLONES static void NB_VAR(sgd, 2)(int64_t lo, int64_t hi, const upd_bufs *bf,
+NB__KV_TARGET static void NB_VAR(sgd, 2)(int64_t lo, int64_t hi, const upd_bufs *bf,
                                              const upd_args *a)
 {
     NB_FN(sgd_range)(lo, hi, bf, a, 0, 1, 0, 0);
 }
-NB__TARGET_CLONES static void NB_VAR(sgd, 3)(int64_t lo, int64_t hi, const upd_bufs *bf,
+NB__KV_TARGET static void NB_VAR(sgd, 3)(int64_t lo, int64_t hi, const upd_bufs *bf,
                                              const upd_args *a)
 {
     NB_FN(sgd_range)(lo, hi, bf, a, 1, 1, 0, 0);
 }
-NB__TARGET_CLONES static void NB_VAR(sgd, 6)(int64_t lo, int64_t hi, const upd_bufs *bf,
+NB__KV_TARGET static void NB_VAR(sgd, 6)(int64_t lo, int64_t hi, const upd_bufs *bf,
                                              const upd_args *a)
 {
     NB_FN(sgd_range)(lo, hi, bf, a, 0, 1, 1, 0);
 }
-NB__TARGET_CLONES static void NB_VAR(sgd, 7)(int64_t lo, int64_t hi, const upd_bufs *bf,
+NB__KV_TARGET static void NB_VAR(sgd, 7)(int64_t lo, int64_t hi, const upd_bufs *bf,
                                              const upd_args *a)
 {
     NB_FN(sgd_range)(lo, hi, bf, a, 1, 1, 1, 0);
 }
-NB__TARGET_CLONES static void NB_VAR(sgd, 10)(int64_t lo, int64_t hi, const upd_bufs *bf,
+NB__KV_TARGET static void NB_VAR(sgd, 10)(int64_t lo, int64_t hi, const upd_bufs *bf,
                                               const upd_args *a)
 {
     NB_FN(sgd_range)(lo, hi, bf, a, 0, 1, 0, 1);
 }
-NB__TARGET_CLONES static void NB_VAR(sgd, 11)(int64_t lo, int64_t hi, const upd_bufs *bf,
+NB__KV_TARGET static void NB_VAR(sgd, 11)(int64_t lo, int64_t hi, const upd_bufs *bf,
                                               const upd_args *a)
 {
     NB_FN(sgd_range)(lo, hi, bf, a, 1, 1, 0, 1);
 }
-NB__TARGET_CLONES static void NB_VAR(sgd, 14)(int64_t lo, int64_t hi, const upd_bufs *bf,
+NB__KV_TARGET static void NB_VAR(sgd, 14)(int64_t lo, int64_t hi, const upd_bufs *bf,
                                               const upd_args *a)
 {
     NB_FN(sgd_range)(lo, hi, bf, a, 0, 1, 1, 1);
 }
-NB__TARGET_CLONES static void NB_VAR(sgd, 15)(int64_t lo, int64_t hi, const upd_bufs *bf,
+NB__KV_TARGET static void NB_VAR(sgd, 15)(int64_t lo, int64_t hi, const upd_bufs *bf,
                                               const upd_args *a)
 {
     NB_FN(sgd_range)(lo, hi, bf, a, 1, 1, 1, 1);
@@ -134,22 +136,22 @@ NB_FN(adam_range)(int64_t lo, int64_t hi, const upd_bufs *bf, const upd_args *a,
     }
 }
 
-NB__TARGET_CLONES static void NB_VAR(adam, 0)(int64_t lo, int64_t hi, const upd_bufs *bf,
+NB__KV_TARGET static void NB_VAR(adam, 0)(int64_t lo, int64_t hi, const upd_bufs *bf,
                                               const upd_args *a)
 {
     NB_FN(adam_range)(lo, hi, bf, a, 0, 0);
 }
-NB__TARGET_CLONES static void NB_VAR(adam, 1)(int64_t lo, int64_t hi, const upd_bufs *bf,
+NB__KV_TARGET static void NB_VAR(adam, 1)(int64_t lo, int64_t hi, const upd_bufs *bf,
                                               const upd_args *a)
 {
     NB_FN(adam_range)(lo, hi, bf, a, 1, 0);
 }
-NB__TARGET_CLONES static void NB_VAR(adam, 2)(int64_t lo, int64_t hi, const upd_bufs *bf,
+NB__KV_TARGET static void NB_VAR(adam, 2)(int64_t lo, int64_t hi, const upd_bufs *bf,
                                               const upd_args *a)
 {
     NB_FN(adam_range)(lo, hi, bf, a, 0, 1);
 }
-NB__TARGET_CLONES static void NB_VAR(adam, 3)(int64_t lo, int64_t hi, const upd_bufs *bf,
+NB__KV_TARGET static void NB_VAR(adam, 3)(int64_t lo, int64_t hi, const upd_bufs *bf,
                                               const upd_args *a)
 {
     NB_FN(adam_range)(lo, hi, bf, a, 1, 1);

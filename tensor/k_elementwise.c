@@ -15,6 +15,7 @@
 #endif
 #include "nb__k_elementwise.h"
 #include "nb__vmath.h"
+#include "nb__kv.h"
 
 #include <tgmath.h>
 
@@ -29,9 +30,9 @@
 #define PW_VEC(cost, vec) PW_VEC_##vec
 #define PW_VEC_VEC NB__SIMD
 #define PW_VEC_NOVEC
-/* The loops are built for AVX2 and the baseline (NB__TARGET_CLONES); both compute every element
- * with the same operations, so results are bit-identical. */
-#define NB__CLONES NB__TARGET_CLONES
+/* The loops are built for AVX2 and the baseline (nb__kv.h, k_pointwise_kv.h); both compute every
+ * element with the same operations, so results are bit-identical. */
+#define NB__CLONES NB__KV_TARGET
 #define PW_CAT(a, b) PW_CAT_(a, b)
 #define PW_CAT_(a, b) a##_##b
 
@@ -134,31 +135,31 @@ static inline int64_t add_scaled_i64(int64_t a, int64_t p, int64_t b) { return n
 #define NB_PW_FLT 1
 #define NB_PW_BOOL 0
 #define NB_PW_F32 1
-#include "k_pointwise_impl.h"
+#include "k_pointwise_kv.h"
 #define NB_T double
 #define NB_PW_NUM 1
 #define NB_PW_FLT 1
 #define NB_PW_BOOL 0
 #define NB_PW_F32 0
-#include "k_pointwise_impl.h"
+#include "k_pointwise_kv.h"
 #define NB_T int32_t
 #define NB_PW_NUM 1
 #define NB_PW_FLT 0
 #define NB_PW_BOOL 0
 #define NB_PW_F32 0
-#include "k_pointwise_impl.h"
+#include "k_pointwise_kv.h"
 #define NB_T int64_t
 #define NB_PW_NUM 1
 #define NB_PW_FLT 0
 #define NB_PW_BOOL 0
 #define NB_PW_F32 0
-#include "k_pointwise_impl.h"
+#include "k_pointwise_kv.h"
 #define NB_T uint8_t
 #define NB_PW_NUM 0
 #define NB_PW_FLT 0
 #define NB_PW_BOOL 1
 #define NB_PW_F32 0
-#include "k_pointwise_impl.h"
+#include "k_pointwise_kv.h"
 
 /* ---- what each row is: its kind, dtype class and cost class (explicit in the table) ---------- */
 /* Work per element for the thread count: memory-bound loops 1/2, libm-class math 4. With 1/2
@@ -214,11 +215,26 @@ static bool in_class(int cls, nb_dtype dt)
 static nb__loop_fn forward_fn(int kind, nb_dtype dt)
 {
     switch (dt) {
-    case NB_F32: return kind == PW_UNARY ? pw_unary_float : kind == PW_PRED ? pw_pred_float : pw_binary_float;
-    case NB_F64: return kind == PW_UNARY ? pw_unary_double : kind == PW_PRED ? pw_pred_double : pw_binary_double;
-    case NB_I32: return kind == PW_UNARY ? pw_unary_int32_t : kind == PW_PRED ? pw_pred_int32_t : pw_binary_int32_t;
-    case NB_I64: return kind == PW_UNARY ? pw_unary_int64_t : kind == PW_PRED ? pw_pred_int64_t : pw_binary_int64_t;
-    case NB_BOOL: return kind == PW_UNARY ? pw_unary_uint8_t : kind == PW_PRED ? pw_pred_uint8_t : pw_binary_uint8_t;
+    case NB_F32:
+        return kind == PW_UNARY  ? NB__KV_PICK(pw_unary_float)
+               : kind == PW_PRED ? pw_pred_float
+                                 : NB__KV_PICK(pw_binary_float);
+    case NB_F64:
+        return kind == PW_UNARY  ? NB__KV_PICK(pw_unary_double)
+               : kind == PW_PRED ? pw_pred_double
+                                 : NB__KV_PICK(pw_binary_double);
+    case NB_I32:
+        return kind == PW_UNARY  ? NB__KV_PICK(pw_unary_int32_t)
+               : kind == PW_PRED ? pw_pred_int32_t
+                                 : NB__KV_PICK(pw_binary_int32_t);
+    case NB_I64:
+        return kind == PW_UNARY  ? NB__KV_PICK(pw_unary_int64_t)
+               : kind == PW_PRED ? pw_pred_int64_t
+                                 : NB__KV_PICK(pw_binary_int64_t);
+    case NB_BOOL:
+        return kind == PW_UNARY  ? NB__KV_PICK(pw_unary_uint8_t)
+               : kind == PW_PRED ? pw_pred_uint8_t
+                                 : NB__KV_PICK(pw_binary_uint8_t);
     default: return NULL;
     }
 }
@@ -243,9 +259,9 @@ void nb__k_pointwise_grad(nb__pw_op op, int which, nb_tensor *out, const nb_tens
     bool ok = w && w->grad && out->dtype == g->dtype && a->dtype == g->dtype && (unary || b->dtype == g->dtype);
     nb__loop_fn fn = NULL;
     if (ok && out->dtype == NB_F32)
-        fn = unary ? pw_unary_grad_float : pw_binary_grad_float;
+        fn = unary ? NB__KV_PICK(pw_unary_grad_float) : NB__KV_PICK(pw_binary_grad_float);
     else if (ok && out->dtype == NB_F64)
-        fn = unary ? pw_unary_grad_double : pw_binary_grad_double;
+        fn = unary ? NB__KV_PICK(pw_unary_grad_double) : NB__KV_PICK(pw_binary_grad_double);
     ew_ctx c = {p0, p1, (int)op, which};
     const nb_tensor *ins[3] = {g, a, b};
     run(out, unary ? 2 : 3, ins, pick(fn, "nb__k_pointwise_grad", (int)op, out->dtype), &c, ok ? w->grad_cost : 0);

@@ -35,6 +35,7 @@
 #include "config.h"
 #include "nb__bf16.h"
 #include "nb__k_gemm.h"
+#include "nb__kv.h"
 #include "nb__paste.h"
 
 #include <stdlib.h>
@@ -67,7 +68,12 @@ nb__gemm_isa nb__gemm_force_isa(nb__gemm_isa isa)
 
 nb__gemm_isa nb__gemm_active_isa(void)
 {
-    nb__gemm_isa want = g_force == NB__GEMM_AUTO ? NB__GEMM_AVX512 : g_force;
+    /* a forced kernel set (tests) overrides NB_KERNELS; the CPU still bounds both */
+    nb__kv_set kv = nb__kernels();
+    nb__gemm_isa want = g_force != NB__GEMM_AUTO ? g_force
+                        : kv >= NB__KV_AVX512    ? NB__GEMM_AVX512
+                        : kv >= NB__KV_AVX2      ? NB__GEMM_AVX2
+                                                 : NB__GEMM_GENERIC;
 #ifdef NB__GEMM_X86
     if (want >= NB__GEMM_AVX512 && __builtin_cpu_supports("avx512f"))
         return NB__GEMM_AVX512;
@@ -334,7 +340,7 @@ static int thread_id(void)
 static bool blas_usable(bool ta, bool tb, int64_t M, int64_t N, int64_t K, int64_t lda, int64_t ldb,
                         int64_t ldc)
 {
-    if (g_force != NB__GEMM_AUTO || (double)M * N * K < 128.0 * 128 * 128)
+    if (g_force != NB__GEMM_AUTO || nb__kernels_forced() || (double)M * N * K < 128.0 * 128 * 128)
         return false;
     if (M > INT32_MAX || N > INT32_MAX || K > INT32_MAX || lda > INT32_MAX || ldb > INT32_MAX ||
         ldc > INT32_MAX)

@@ -9,6 +9,7 @@
 #include "nb__k_nn.h"
 #include "nb__vmath.h"
 #include "nb__paste.h"
+#include "nb__kv.h"
 
 #include <math.h>
 #include <tgmath.h>
@@ -29,7 +30,7 @@ static inline double lanes_total(const double *a)
 
 /* Cross-entropy: one row of V logits. float computes exp with nb__exp_vec_f32 (vectorizes;
  * <= 1 ulp), double with libm. Sums are in double over CE_LANES fixed lanes (element j to lane j % 8, one fixed
- * combination), so the AVX2 and baseline builds (NB__TARGET_CLONES) give identical results. */
+ * combination), so the AVX2 and baseline builds (nb__kv.h) give identical results. */
 #define CE_LANES 8
 static inline float ce_exp_float(float x) { return nb__exp_vec_f32(x); }
 static inline double ce_exp_double(double x) { return exp(x); }
@@ -39,10 +40,22 @@ static inline double ce_exp_double(double x) { return exp(x); }
 #define CE_SIMD_double
 
 /* ---- the kernels, written once per type (k_nn_impl.h) --------------------------------------- */
+/* The row loops once built for AVX2 (NB__KV_AVX2 1: only them), then the baseline with the rest,
+ * which calls the copy in force (nb__kv.h). */
+#ifdef NB__KV_HAVE_AVX2
+#define NB__KV_AVX2 1
 #define NB_T float
 #include "k_nn_impl.h"
 #define NB_T double
 #include "k_nn_impl.h"
+#undef NB__KV_AVX2
+#endif
+#define NB__KV_AVX2 0
+#define NB_T float
+#include "k_nn_impl.h"
+#define NB_T double
+#include "k_nn_impl.h"
+#undef NB__KV_AVX2
 
 /* ---- LayerNorm ------------------------------------------------------------------------------ */
 void nb__k_layer_norm_forward(nb_dtype dt, int64_t N, int64_t C, const void *x, const void *w, const void *b,

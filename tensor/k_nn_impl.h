@@ -5,7 +5,7 @@
 #define NB_FN(name) NB__PASTE3(name, _, NB_T)
 
 /* ---- LayerNorm -------------------------------------------------------------------------- */
-NB__TARGET_CLONES static void NB_FN(ln_row_forward)(int64_t C, const NB_T *restrict xi, const NB_T *w,
+NB__KV_TARGET static void NB__KV_NAME(NB_FN(ln_row_forward))(int64_t C, const NB_T *restrict xi, const NB_T *w,
                                                     const NB_T *b, double eps, NB_T *restrict yi,
                                                     double *mean, double *rstd)
 {
@@ -41,16 +41,18 @@ NB__TARGET_CLONES static void NB_FN(ln_row_forward)(int64_t C, const NB_T *restr
         _Pragma("omp simd") for (int64_t k = 0; k < C; k++) yi[k] = (xi[k] - mt) * rt + (NB_T)0;
     }
 }
+#if !NB__KV_AVX2
 static void NB_FN(ln_forward)(int64_t N, int64_t C, const NB_T *x, const NB_T *w, const NB_T *b,
                               double eps, NB_T *y, double *mean, double *rstd)
 {
     int nt = nb__threads_for(N * C);
     NB__OMP_PARALLEL_FOR(nt)
     for (int64_t i = 0; i < N; i++)
-        NB_FN(ln_row_forward)(C, x + i * C, w, b, eps, y + i * C, mean + i, rstd + i);
+        NB__KV_PICK(NB_FN(ln_row_forward))(C, x + i * C, w, b, eps, y + i * C, mean + i, rstd + i);
 }
+#endif
 
-NB__TARGET_CLONES static void NB_FN(ln_dx_row)(int64_t C, const NB_T *xi, const NB_T *gi,
+NB__KV_TARGET static void NB__KV_NAME(NB_FN(ln_dx_row))(int64_t C, const NB_T *xi, const NB_T *gi,
                                                const NB_T *w, NB_T mt, NB_T rt, NB_T *o)
 {
     double a1[LN_LANES] = {0}, a2[LN_LANES] = {0};
@@ -82,7 +84,7 @@ NB__TARGET_CLONES static void NB_FN(ln_dx_row)(int64_t C, const NB_T *xi, const 
     }
 }
 /* aw[j] += dy[j] * xhat[j], ab[j] += dy[j] over one row (double: the dw/db partial sums) */
-NB__TARGET_CLONES static void NB_FN(ln_dwb_row)(int64_t C, const NB_T *xi, const NB_T *gi, double mi,
+NB__KV_TARGET static void NB__KV_NAME(NB_FN(ln_dwb_row))(int64_t C, const NB_T *xi, const NB_T *gi, double mi,
                                                 double ri, double *restrict aw, double *restrict ab)
 {
     _Pragma("omp simd") for (int64_t j = 0; j < C; j++) {
@@ -90,6 +92,7 @@ NB__TARGET_CLONES static void NB_FN(ln_dwb_row)(int64_t C, const NB_T *xi, const
         ab[j] += gi[j];
     }
 }
+#if !NB__KV_AVX2
 static void NB_FN(ln_backward)(int64_t N, int64_t C, const NB_T *x, const NB_T *w, const double *mean,
                                const double *rstd, const NB_T *dy, NB_T *dx, NB_T *dw, NB_T *db)
 {
@@ -107,10 +110,10 @@ static void NB_FN(ln_backward)(int64_t N, int64_t C, const NB_T *x, const NB_T *
         for (int64_t i = ch * LN_CHUNK; i < i1; i++) {
             const NB_T *xi = x + i * C, *gi = dy + i * C;
             if (dx)
-                NB_FN(ln_dx_row)(C, xi, gi, w, (NB_T)mean[i], (NB_T)rstd[i], dx + i * C);
+                NB__KV_PICK(NB_FN(ln_dx_row))(C, xi, gi, w, (NB_T)mean[i], (NB_T)rstd[i], dx + i * C);
             if (!sums)
                 continue;
-            NB_FN(ln_dwb_row)(C, xi, gi, mean[i], rstd[i], aw, ab);
+            NB__KV_PICK(NB_FN(ln_dwb_row))(C, xi, gi, mean[i], rstd[i], aw, ab);
         }
     }
     if (!sums)
@@ -128,10 +131,11 @@ static void NB_FN(ln_backward)(int64_t N, int64_t C, const NB_T *x, const NB_T *
     }
     nb__free(part, psz);
 }
+#endif
 
 /* ---- cross-entropy ---------------------------------------------------------------------- */
 /* *lse = log-sum-exp of the row, *sx = its sum */
-NB__TARGET_CLONES static void NB_FN(ce_row_forward)(int64_t V, const NB_T *restrict xi, double *lse,
+NB__KV_TARGET static void NB__KV_NAME(NB_FN(ce_row_forward))(int64_t V, const NB_T *restrict xi, double *lse,
                                                     double *sx)
 {
     NB_T mx = -INFINITY;
@@ -152,12 +156,13 @@ NB__TARGET_CLONES static void NB_FN(ce_row_forward)(int64_t V, const NB_T *restr
     *sx = lanes_total(a);
 }
 /* o = sc * (exp(x - l) - off) */
-NB__TARGET_CLONES static void NB_FN(ce_row_backward)(int64_t V, const NB_T *restrict xi,
+NB__KV_TARGET static void NB__KV_NAME(NB_FN(ce_row_backward))(int64_t V, const NB_T *restrict xi,
                                                      NB_T *restrict o, NB_T sc, NB_T l, NB_T off)
 {
     NB__PASTE(CE_SIMD_, NB_T) for (int64_t j = 0; j < V; j++)
         o[j] = sc * (NB__PASTE(ce_exp_, NB_T)(xi[j] - l) - off);
 }
+#if !NB__KV_AVX2
 static void NB_FN(ce_forward)(int64_t N, int64_t V, const NB_T *x, const int64_t *t, int64_t ignore,
                               double eps, double *loss, double *lse)
 {
@@ -166,7 +171,7 @@ static void NB_FN(ce_forward)(int64_t N, int64_t V, const NB_T *x, const int64_t
     for (int64_t i = 0; i < N; i++) {
         const NB_T *xi = x + i * V;
         double l, sx;
-        NB_FN(ce_row_forward)(V, xi, &l, &sx);
+        NB__KV_PICK(NB_FN(ce_row_forward))(V, xi, &l, &sx);
         lse[i] = l;
         if (t[i] == ignore) {
             loss[i] = 0;
@@ -175,6 +180,8 @@ static void NB_FN(ce_forward)(int64_t N, int64_t V, const NB_T *x, const int64_t
         loss[i] = l - (1 - eps) * (double)xi[t[i]] - eps * sx / (double)V;
     }
 }
+#endif
+#if !NB__KV_AVX2
 static void NB_FN(ce_backward)(int64_t N, int64_t V, const NB_T *x, const int64_t *t,
                                const double *lse, double eps, const double *scale, NB_T *dx)
 {
@@ -188,12 +195,14 @@ static void NB_FN(ce_backward)(int64_t N, int64_t V, const NB_T *x, const int64_
                 o[j] = 0;
             continue;
         }
-        NB_FN(ce_row_backward)(V, xi, o, (NB_T)scale[i], (NB_T)lse[i], (NB_T)(eps / (double)V));
+        NB__KV_PICK(NB_FN(ce_row_backward))(V, xi, o, (NB_T)scale[i], (NB_T)lse[i], (NB_T)(eps / (double)V));
         o[t[i]] -= (NB_T)scale[i] * (NB_T)(1 - eps);
     }
 }
+#endif
 
 /* ---- linear: bias rows and column sums -------------------------------------------------- */
+#if !NB__KV_AVX2
 static void NB_FN(bias_add)(int64_t N, int64_t C, NB_T *y, const NB_T *b)
 {
     for (int64_t i = 0; i < N; i++) {
@@ -201,6 +210,8 @@ static void NB_FN(bias_add)(int64_t N, int64_t C, NB_T *y, const NB_T *b)
         _Pragma("omp simd") for (int64_t j = 0; j < C; j++) yi[j] += b[j];
     }
 }
+#endif
+#if !NB__KV_AVX2
 static void NB_FN(col_sum)(int64_t N, int64_t C, const NB_T *g, NB_T *out)
 {
     double *acc = nb__alloc((size_t)(C ? C : 1) * sizeof *acc);
@@ -214,6 +225,7 @@ static void NB_FN(col_sum)(int64_t N, int64_t C, const NB_T *g, NB_T *out)
         out[j] = (NB_T)acc[j];
     nb__free(acc, (size_t)(C ? C : 1) * sizeof *acc);
 }
+#endif
 
 #undef NB_FN
 #undef NB_T

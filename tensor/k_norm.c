@@ -4,6 +4,7 @@
  * so results are bit-identical for any thread count. */
 #include "config.h"
 #include "nb__k_norm.h"
+#include "nb__kv.h"
 
 #include <math.h>
 
@@ -68,12 +69,26 @@ static void kn_loss_grad(nb__loss_kind kind, double x, double t, double w, doubl
 #define KN(name) KN_(name, NB_T)
 #define KN_(a, b) KN__(a, b)
 #define KN__(a, b) a##_##b
+/* The row loops once built for AVX2 (NB__KV_AVX2 1: only them), then the baseline with the rest,
+ * which calls the copy in force (nb__kv.h). */
+#ifdef NB__KV_HAVE_AVX2
+#define NB__KV_AVX2 1
 #define NB_T float
 #include "k_norm_impl.h"
 #undef NB_T
 #define NB_T double
 #include "k_norm_impl.h"
 #undef NB_T
+#undef NB__KV_AVX2
+#endif
+#define NB__KV_AVX2 0
+#define NB_T float
+#include "k_norm_impl.h"
+#undef NB_T
+#define NB_T double
+#include "k_norm_impl.h"
+#undef NB_T
+#undef NB__KV_AVX2
 
 /* ---- dtype dispatch ------------------------------------------------------------------------- */
 #define KN_DISPATCH(op, call_f, call_d)                                                  \

@@ -4,7 +4,7 @@
 /* ---- RMSNorm -------------------------------------------------------------------------------- */
 /* sum_j a[j] * b[j] (* w[j] when w is not NULL) in double over fixed lanes; one loop per case
  * so that each vectorizes. */
-NB__TARGET_CLONES static double KN(dot_lanes)(int64_t C, const NB_T *restrict a, const NB_T *restrict b,
+NB__KV_TARGET static double NB__KV_NAME(KN(dot_lanes))(int64_t C, const NB_T *restrict a, const NB_T *restrict b,
                                               const NB_T *restrict w)
 {
     double s[KN_LANES] = {0};
@@ -25,10 +25,10 @@ NB__TARGET_CLONES static double KN(dot_lanes)(int64_t C, const NB_T *restrict a,
     return kn_lanes_total(s);
 }
 
-NB__TARGET_CLONES static void KN(rms_row_forward)(int64_t C, const NB_T *restrict xi, const NB_T *w, double eps,
+NB__KV_TARGET static void NB__KV_NAME(KN(rms_row_forward))(int64_t C, const NB_T *restrict xi, const NB_T *w, double eps,
                                                   NB_T *restrict yi, double *rstd)
 {
-    double r = 1.0 / sqrt(KN(dot_lanes)(C, xi, xi, NULL) / (double)C + eps);
+    double r = 1.0 / sqrt(NB__KV_NAME(KN(dot_lanes))(C, xi, xi, NULL) / (double)C + eps);
     *rstd = r;
     NB_T rt = (NB_T)r;
     if (w) {
@@ -38,19 +38,21 @@ NB__TARGET_CLONES static void KN(rms_row_forward)(int64_t C, const NB_T *restric
     }
 }
 
+#if !NB__KV_AVX2
 static void KN(rms_forward)(int64_t N, int64_t C, const NB_T *x, const NB_T *w, double eps, NB_T *y, double *rstd)
 {
     int nt = nb__threads_for(N * C);
     NB__OMP_PARALLEL_FOR(nt)
     for (int64_t i = 0; i < N; i++)
-        KN(rms_row_forward)(C, x + i * C, w, eps, y + i * C, rstd + i);
+        NB__KV_PICK(KN(rms_row_forward))(C, x + i * C, w, eps, y + i * C, rstd + i);
 }
+#endif
 
 /* dx row: r * (gw - xhat * mean(gw * xhat)) = r * gw - x * (r^3 * sum(gw * x) / C) */
-NB__TARGET_CLONES static void KN(rms_dx_row)(int64_t C, const NB_T *restrict xi, const NB_T *restrict gi,
+NB__KV_TARGET static void NB__KV_NAME(KN(rms_dx_row))(int64_t C, const NB_T *restrict xi, const NB_T *restrict gi,
                                              const NB_T *w, double r, NB_T *restrict o)
 {
-    NB_T rt = (NB_T)r, c = (NB_T)(r * r * r * KN(dot_lanes)(C, gi, xi, w) / (double)C);
+    NB_T rt = (NB_T)r, c = (NB_T)(r * r * r * NB__KV_NAME(KN(dot_lanes))(C, gi, xi, w) / (double)C);
     if (w) {
         _Pragma("omp simd") for (int64_t k = 0; k < C; k++) o[k] = rt * (gi[k] * w[k]) - xi[k] * c;
     } else {
@@ -58,7 +60,7 @@ NB__TARGET_CLONES static void KN(rms_dx_row)(int64_t C, const NB_T *restrict xi,
     }
 }
 
-NB__TARGET_CLONES static void KN(rms_dw_row)(int64_t C, const NB_T *restrict xi, const NB_T *restrict gi, double r,
+NB__KV_TARGET static void NB__KV_NAME(KN(rms_dw_row))(int64_t C, const NB_T *restrict xi, const NB_T *restrict gi, double r,
                                              double *restrict aw)
 {
     _Pragma("omp simd") for (int64_t j = 0; j < C; j++) aw[j] += (double)gi[j] * ((double)xi[j] * r);
@@ -66,6 +68,7 @@ NB__TARGET_CLONES static void KN(rms_dw_row)(int64_t C, const NB_T *restrict xi,
 
 /* Fixed chunks of KN_CHUNK rows in parallel, each with its dw partial (double), summed in chunk
  * order afterwards: one order for any thread count. */
+#if !NB__KV_AVX2
 static void KN(rms_backward)(int64_t N, int64_t C, const NB_T *x, const NB_T *w, const double *rstd, const NB_T *dy,
                              NB_T *dx, NB_T *dw)
 {
@@ -81,9 +84,9 @@ static void KN(rms_backward)(int64_t N, int64_t C, const NB_T *x, const NB_T *w,
         int64_t i1 = (ch + 1) * KN_CHUNK < N ? (ch + 1) * KN_CHUNK : N;
         for (int64_t i = ch * KN_CHUNK; i < i1; i++) {
             if (dx)
-                KN(rms_dx_row)(C, x + i * C, dy + i * C, w, rstd[i], dx + i * C);
+                NB__KV_PICK(KN(rms_dx_row))(C, x + i * C, dy + i * C, w, rstd[i], dx + i * C);
             if (aw)
-                KN(rms_dw_row)(C, x + i * C, dy + i * C, rstd[i], aw);
+                NB__KV_PICK(KN(rms_dw_row))(C, x + i * C, dy + i * C, rstd[i], aw);
         }
     }
     if (!dw)
@@ -96,8 +99,10 @@ static void KN(rms_backward)(int64_t N, int64_t C, const NB_T *x, const NB_T *w,
     }
     nb__free(part, psz ? psz : sizeof(double));
 }
+#endif
 
 /* ---- rotary embedding ----------------------------------------------------------------------- */
+#if !NB__KV_AVX2
 static void KN(rope)(int64_t R, int64_t T, int64_t D, int64_t offset, double theta, bool inverse, const NB_T *x,
                      NB_T *y)
 {
@@ -125,10 +130,11 @@ static void KN(rope)(int64_t R, int64_t T, int64_t D, int64_t offset, double the
     nb__free(cs, tsz);
     nb__free(sn, tsz);
 }
+#endif
 
 /* ---- GroupNorm ------------------------------------------------------------------------------ */
 /* Mean and rstd of the n contiguous values at v (two-pass, fixed lanes). */
-NB__TARGET_CLONES static void KN(block_stats)(int64_t n, const NB_T *restrict v, double eps, double *mean,
+NB__KV_TARGET static void NB__KV_NAME(KN(block_stats))(int64_t n, const NB_T *restrict v, double eps, double *mean,
                                               double *rstd)
 {
     double a[KN_LANES] = {0}, q[KN_LANES] = {0};
@@ -152,6 +158,7 @@ NB__TARGET_CLONES static void KN(block_stats)(int64_t n, const NB_T *restrict v,
     *rstd = 1.0 / sqrt(kn_lanes_total(q) / (double)n + eps);
 }
 
+#if !NB__KV_AVX2
 static void KN(gn_forward)(int64_t N, int64_t C, int64_t S, int64_t G, const NB_T *x, const NB_T *w, const NB_T *b,
                            double eps, NB_T *y, double *mean, double *rstd)
 {
@@ -160,7 +167,7 @@ static void KN(gn_forward)(int64_t N, int64_t C, int64_t S, int64_t G, const NB_
     NB__OMP_PARALLEL_FOR(nt)
     for (int64_t ng = 0; ng < N * G; ng++) {
         int64_t base = ng * Cg * S;
-        KN(block_stats)(Cg * S, x + base, eps, mean + ng, rstd + ng);
+        NB__KV_PICK(KN(block_stats))(Cg * S, x + base, eps, mean + ng, rstd + ng);
         NB_T mt = (NB_T)mean[ng], rt = (NB_T)rstd[ng];
         for (int64_t k = 0; k < Cg; k++) {
             int64_t c = (ng % G) * Cg + k;
@@ -171,8 +178,10 @@ static void KN(gn_forward)(int64_t N, int64_t C, int64_t S, int64_t G, const NB_
         }
     }
 }
+#endif
 
 /* part [N, C, 2]: per (n, c) sums of dy * xhat and dy over S; then summed over n in order. */
+#if !NB__KV_AVX2
 static void KN(gn_backward)(int64_t N, int64_t C, int64_t S, int64_t G, const NB_T *x, const NB_T *w,
                             const double *mean, const double *rstd, const NB_T *dy, NB_T *dx, NB_T *dw, NB_T *db)
 {
@@ -222,8 +231,10 @@ static void KN(gn_backward)(int64_t N, int64_t C, int64_t S, int64_t G, const NB
     }
     nb__free(part, psz);
 }
+#endif
 
 /* ---- BatchNorm ------------------------------------------------------------------------------ */
+#if !NB__KV_AVX2
 static void KN(bn_stats)(int64_t N, int64_t C, int64_t S, const NB_T *x, double *mean, double *var)
 {
     int nt = nb__threads_for(N * C * S * 2);
@@ -243,7 +254,9 @@ static void KN(bn_stats)(int64_t N, int64_t C, int64_t S, const NB_T *x, double 
         var[c] = q / cnt;
     }
 }
+#endif
 
+#if !NB__KV_AVX2
 static void KN(bn_apply)(int64_t N, int64_t C, int64_t S, const NB_T *x, const double *mean, const double *rstd,
                          const NB_T *w, const NB_T *b, NB_T *y)
 {
@@ -257,7 +270,9 @@ static void KN(bn_apply)(int64_t N, int64_t C, int64_t S, const NB_T *x, const d
         _Pragma("omp simd") for (int64_t s = 0; s < S; s++) yi[s] = (xi[s] - mt) * rt * wc + bc;
     }
 }
+#endif
 
+#if !NB__KV_AVX2
 static void KN(bn_backward)(int64_t N, int64_t C, int64_t S, const NB_T *x, const NB_T *w, const double *mean,
                             const double *rstd, bool training, const NB_T *dy, NB_T *dx, NB_T *dw, NB_T *db)
 {
@@ -286,8 +301,10 @@ static void KN(bn_backward)(int64_t N, int64_t C, int64_t S, const NB_T *x, cons
             }
     }
 }
+#endif
 
 /* ---- pointwise losses (element formulas in k_norm.c, in double) ----------------------------- */
+#if !NB__KV_AVX2
 static void KN(loss_forward)(nb__loss_kind kind, int64_t n, const NB_T *x, const NB_T *t, const NB_T *w,
                              const NB_T *pw, double param, double *loss)
 {
@@ -296,7 +313,9 @@ static void KN(loss_forward)(nb__loss_kind kind, int64_t n, const NB_T *x, const
     for (int64_t i = 0; i < n; i++)
         loss[i] = kn_loss(kind, x[i], t[i], w ? (double)w[i] : 1.0, pw ? (double)pw[i] : 1.0, param);
 }
+#endif
 
+#if !NB__KV_AVX2
 static void KN(loss_backward)(nb__loss_kind kind, int64_t n, const NB_T *x, const NB_T *t, const NB_T *w,
                               const NB_T *pw, double param, const NB_T *g, double gs, NB_T *dx, NB_T *dt, NB_T *dw,
                               NB_T *dpw)
@@ -317,8 +336,10 @@ static void KN(loss_backward)(nb__loss_kind kind, int64_t n, const NB_T *x, cons
             dpw[i] = (NB_T)(s * d[3]);
     }
 }
+#endif
 
 /* ---- NLL and probability-target cross-entropy over [N, C, D] --------------------------------- */
+#if !NB__KV_AVX2
 static void KN(nll_forward)(int64_t N, int64_t C, int64_t D, const NB_T *x, const int64_t *t, const NB_T *w,
                             int64_t ignore, double *loss, double *wsum)
 {
@@ -334,7 +355,9 @@ static void KN(nll_forward)(int64_t N, int64_t C, int64_t D, const NB_T *x, cons
             wsum[i] = wc;
         }
 }
+#endif
 
+#if !NB__KV_AVX2
 static void KN(nll_backward)(int64_t N, int64_t C, int64_t D, const int64_t *t, const NB_T *w, int64_t ignore,
                              const double *scale, NB_T *dx)
 {
@@ -347,7 +370,9 @@ static void KN(nll_backward)(int64_t N, int64_t C, int64_t D, const int64_t *t, 
                 dx[(n * C + c) * D + d] = (NB_T)(-(w ? (double)w[c] : 1.0) * scale[i]);
         }
 }
+#endif
 
+#if !NB__KV_AVX2
 static void KN(ce_prob_forward)(int64_t N, int64_t C, int64_t D, const NB_T *x, const NB_T *p, double eps,
                                 double *loss, double *lse)
 {
@@ -367,7 +392,9 @@ static void KN(ce_prob_forward)(int64_t N, int64_t C, int64_t D, const NB_T *x, 
         loss[i] = l;
     }
 }
+#endif
 
+#if !NB__KV_AVX2
 static void KN(ce_prob_backward)(int64_t N, int64_t C, int64_t D, const NB_T *x, const NB_T *p, double eps,
                                  const double *lse, const double *scale, NB_T *dx, NB_T *dp)
 {
@@ -388,3 +415,4 @@ static void KN(ce_prob_backward)(int64_t N, int64_t C, int64_t D, const NB_T *x,
         }
     }
 }
+#endif

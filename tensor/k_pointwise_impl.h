@@ -36,7 +36,7 @@
 #endif
 
 /* ---- helpers the rows call (float types; k_elementwise.c declares them and picks by type) ---- */
-#if NB_PW_FLT
+#if NB_PW_FLT && !NB__KV_AVX2 /* (defined once, by the baseline inclusion, which comes first) */
 /* The tanh GELU uses 0.5 (1 + tanh(u)) = sigmoid(2u) = 1 / (1 + exp(-2u)): one exp instead of a
  * tanh (several times faster with glibc) and no cancellation in 1 + tanh(u) for negative x.
  * Its derivative: s + x s (1 - s) 2 sqrt(2/pi) (1 + 3 c x^2), with s (1 - s) = (e s) s.
@@ -91,7 +91,16 @@ static inline T PW_FN(sigmoid_of)(T x) { return (T)1 / ((T)1 + exp(-x)); }
     PW_IF_##dt(PW_BFN(name, fwd)) PW_IF_FLT(PW_IF_##dt(PW_GFN(pw_da_##name, da) PW_GFN(pw_db_##name, db)))
 #define NB_PW_BINARY_K NB_PW_BINARY
 #define NB_PW_BINARY_ND(name, dt, fwd, fk) PW_IF_##dt(PW_BFN(name, fwd))
+#if !NB__KV_AVX2 /* (defined once, by the baseline inclusion) */
 #include "nb_pointwise.def"
+#else
+#undef NB_PW_UNARY
+#undef NB_PW_UNARY_K
+#undef NB_PW_UNARY_ND
+#undef NB_PW_BINARY
+#undef NB_PW_BINARY_K
+#undef NB_PW_BINARY_ND
+#endif
 
 /* ---- loops: one switch per run, then the row's loop ----------------------------------------- */
 /* One input x = p[1] (or two: a = p[1], b = p[2]; or g, a, b = p[1..3]); o = p[0]; es the size. */
@@ -133,7 +142,7 @@ static inline T PW_FN(sigmoid_of)(T x) { return (T)1 / ((T)1 + exp(-x)); }
 #define PW_CASE(name, loop, fn, fk) \
     case NB__PW_##name: loop(PW_FN(fn), PW_VEC fk); break;
 
-NB__CLONES static void PW_FN(pw_unary)(char **p, const int64_t *s, int64_t n, void *ctx)
+NB__CLONES static void NB__KV_NAME(PW_FN(pw_unary))(char **p, const int64_t *s, int64_t n, void *ctx)
 {
     const ew_ctx *c = ctx;
     const T p0 = PW_FN(sat)(c->p0), p1 = PW_FN(sat)(c->p1);
@@ -152,6 +161,7 @@ NB__CLONES static void PW_FN(pw_unary)(char **p, const int64_t *s, int64_t n, vo
 }
 
 /* Unary ops with a bool result (out is uint8_t). */
+#if !NB__KV_AVX2 /* (no AVX2 copy: defined once) */
 static void PW_FN(pw_pred)(char **p, const int64_t *s, int64_t n, void *ctx)
 {
     const ew_ctx *c = ctx;
@@ -166,8 +176,9 @@ static void PW_FN(pw_pred)(char **p, const int64_t *s, int64_t n, void *ctx)
     default: break;
     }
 }
+#endif
 
-NB__CLONES static void PW_FN(pw_binary)(char **p, const int64_t *s, int64_t n, void *ctx)
+NB__CLONES static void NB__KV_NAME(PW_FN(pw_binary))(char **p, const int64_t *s, int64_t n, void *ctx)
 {
     const ew_ctx *c = ctx;
     const T p0 = PW_FN(sat)(c->p0), p1 = PW_FN(sat)(c->p1);
@@ -186,7 +197,7 @@ NB__CLONES static void PW_FN(pw_binary)(char **p, const int64_t *s, int64_t n, v
 
 #if NB_PW_FLT
 /* Gradient of a unary row: out = d(g, saved) with g = p[1], saved = p[2] (x, y, or g again). */
-NB__CLONES static void PW_FN(pw_unary_grad)(char **p, const int64_t *s, int64_t n, void *ctx)
+NB__CLONES static void NB__KV_NAME(PW_FN(pw_unary_grad))(char **p, const int64_t *s, int64_t n, void *ctx)
 {
     const ew_ctx *c = ctx;
     const T p0 = PW_FN(sat)(c->p0), p1 = PW_FN(sat)(c->p1);
@@ -203,7 +214,7 @@ NB__CLONES static void PW_FN(pw_unary_grad)(char **p, const int64_t *s, int64_t 
 }
 
 /* Gradient of a binary row for input c->which: out = da / db(g, a, b), p[1..3] = g, a, b. */
-NB__CLONES static void PW_FN(pw_binary_grad)(char **p, const int64_t *s, int64_t n, void *ctx)
+NB__CLONES static void NB__KV_NAME(PW_FN(pw_binary_grad))(char **p, const int64_t *s, int64_t n, void *ctx)
 {
     const ew_ctx *c = ctx;
     const T p0 = PW_FN(sat)(c->p0), p1 = PW_FN(sat)(c->p1);
@@ -233,6 +244,7 @@ NB__CLONES static void PW_FN(pw_binary_grad)(char **p, const int64_t *s, int64_t
 #define PW_CMP_STRIDED(OPER)                                                                         \
     for (int64_t i = 0; i < n; i++)                                                                  \
     o[i * s[0]] = *(const T *)(p[1] + i * s[1]) OPER * (const T *)(p[2] + i * s[2])
+#if !NB__KV_AVX2 /* (no AVX2 copy: defined once) */
 static void PW_FN(pw_cmp)(char **p, const int64_t *s, int64_t n, void *ctx)
 {
     const ew_ctx *c = ctx;
@@ -245,11 +257,13 @@ static void PW_FN(pw_cmp)(char **p, const int64_t *s, int64_t n, void *ctx)
         PW_CMP_CASES(PW_CMP_STRIDED)
     }
 }
+#endif
 
 /* Scalar comparisons: float types compare in their own type (as PyTorch converts the scalar),
  * integer types in double (exact for |x| < 2^53, and right for fractional s). */
 #define PW_CMPS_LOOP(OPER) \
     for (int64_t i = 0; i < n; i++) o[i * s[0]] = (cmp_t) * (const T *)(p[1] + i * s[1]) OPER y
+#if !NB__KV_AVX2 /* (no AVX2 copy: defined once) */
 static void PW_FN(pw_cmps)(char **p, const int64_t *s, int64_t n, void *ctx)
 {
 #if NB_PW_FLT
@@ -262,7 +276,9 @@ static void PW_FN(pw_cmps)(char **p, const int64_t *s, int64_t n, void *ctx)
     uint8_t *o = (uint8_t *)p[0];
     PW_CMP_CASES(PW_CMPS_LOOP)
 }
+#endif
 
+#if !NB__KV_AVX2 /* (no AVX2 copy: defined once) */
 static void PW_FN(pw_where)(char **p, const int64_t *s, int64_t n, void *ctx)
 {
     (void)ctx;
@@ -278,6 +294,7 @@ static void PW_FN(pw_where)(char **p, const int64_t *s, int64_t n, void *ctx)
         *(T *)(p[0] + i * s[0]) = *(const uint8_t *)(p[1] + i * s[1]) ? *(const T *)(p[2] + i * s[2])
                                                                        : *(const T *)(p[3] + i * s[3]);
 }
+#endif
 #undef PW_CMP_FAST
 #undef PW_CMP_STRIDED
 #undef PW_CMPS_LOOP
@@ -307,8 +324,4 @@ static void PW_FN(pw_where)(char **p, const int64_t *s, int64_t n, void *ctx)
 #undef PW_U
 #undef PW_FN
 #undef T
-#undef NB_T
-#undef NB_PW_NUM
-#undef NB_PW_FLT
-#undef NB_PW_BOOL
-#undef NB_PW_F32
+/* (NB_T and NB_PW_*: k_pointwise_kv.h undefines them after the last inclusion) */

@@ -252,8 +252,8 @@ NB__INTERNAL nb_tensor *nb__convert(const nb_tensor *t, nb_dtype dt);
 #define NB__OMP_PARALLEL_FOR(nt) (void)(nt);
 #endif
 /* Before a hot loop function: also build it for AVX2 (GCC, x86-64, glibc), the loader picking
- * the build for the CPU. Use only where both builds give identical results: loops without
- * reductions whose order follows the vector width (FMA contraction is off in ISO C mode). */
+ * the build for the CPU. Superseded by nb__kv.h's explicit copies, which NB_KERNELS can force
+ * (the library no longer uses this; a function marked with it would ignore NB_KERNELS). */
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__GLIBC__) && \
     !defined(__SANITIZE_THREAD__) /* TSan-instrumented ifunc resolvers crash at load time */
 #define NB__TARGET_CLONES __attribute__((target_clones("avx2", "default")))
