@@ -1,27 +1,9 @@
-/* k_gemm_scalar_impl.h — the scalar pieces of k_gemm.c for one element type: the reference
- * kernel, the edge-tile write-back and the portable 16-byte vector operations. Included by
- * k_gemm.c once per type with NB_T (float, double) and NB_SFX (f32, f64) defined; defines
- * nb__gemm_ref_<SFX>, tile_store_<T>, the vector type gv_<T> and gv_<T>_<op> for op in loadu,
+/* k_gemm_scalar_impl.h — the scalar pieces of k_gemm.c for one element type: the edge-tile
+ * write-back and the portable 16-byte vector operations (the test oracle is tests/testutil.c's
+ * tu_gemm_oracle). Included by k_gemm.c once per type with NB_T (float, double) and NB_SFX (f32,
+ * f64) defined; defines tile_store_<T>, the vector type gv_<T> and gv_<T>_<op> for op in loadu,
  * storeu, set1, setzero, fmadd, mul, add (the AVX intrinsics' names, so the micro-kernel is
  * written once over them; no FMA contraction: fmadd is a * b + c). No include guard. */
-
-/* ==== reference kernel (the test oracle: plain triple loop, double accumulation) ============== */
-void NB__PASTE(nb__gemm_ref_, NB_SFX)(bool ta, bool tb, int64_t M, int64_t N, int64_t K, NB_T alpha,
-                                      const NB_T *A, int64_t lda, const NB_T *B, int64_t ldb,
-                                      NB_T beta, NB_T *C, int64_t ldc)
-{
-    for (int64_t i = 0; i < M; i++)
-        for (int64_t j = 0; j < N; j++) {
-            double acc = 0;
-            for (int64_t p = 0; p < K; p++)
-                acc += (double)A[ta ? p * lda + i : i * lda + p] *
-                       (double)B[tb ? j * ldb + p : p * ldb + j];
-            double c = alpha == 0 ? 0.0 : (double)alpha * acc;
-            if (beta != 0)
-                c += (double)beta * (double)C[i * ldc + j];
-            C[i * ldc + j] = (NB_T)c;
-        }
-}
 
 /* ==== edge-tile write-back (scalar; same operations as the vector write-back) ================= */
 /* c[i][j] = alpha*t[i][j] + beta*c[i][j] as: r = t (*alpha unless 1); c = r (beta 0, C unread),

@@ -13,7 +13,8 @@
  * run time). Threads split C into tiles (never K), so results are bit-identical for any thread
  * count. With NB_HAVE_BLAS (configure --with-blas) large products with BLAS-valid leading
  * dimensions call cblas_sgemm/dgemm instead, unless a kernel set is forced.
- * nb__gemm_ref_* is the naive triple loop accumulating in double: the test oracle. */
+ * The kernel set follows NB_KERNELS (nb__kv.h); the test oracle is tests/testutil.c's
+ * tu_gemm_oracle, independent of the library. */
 #ifndef NB__K_GEMM_H
 #define NB__K_GEMM_H
 
@@ -45,14 +46,6 @@ NB__INTERNAL void nb__gemm_batched_bf16(nb_dtype dt, bool ta, bool tb, int64_t M
                                         double alpha, const void *A, int64_t lda, const int64_t *aoff,
                                         const void *B, int64_t ldb, const int64_t *boff, double beta,
                                         void *C, int64_t ldc, const int64_t *coff, int64_t nbatch);
-
-/* ---- reference (test oracle, never optimized) ----------------------------------------------- */
-NB__INTERNAL void nb__gemm_ref_f32(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha,
-                                   const float *A, int64_t lda, const float *B, int64_t ldb,
-                                   float beta, float *C, int64_t ldc);
-NB__INTERNAL void nb__gemm_ref_f64(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha,
-                                   const double *A, int64_t lda, const double *B, int64_t ldb,
-                                   double beta, double *C, int64_t ldc);
 
 /* ---- kernel selection (for tests and benchmarks) -------------------------------------------- */
 typedef enum {

@@ -3,6 +3,7 @@
  * thread-count determinism, and nb_matmul (1-D/2-D/batched/broadcast, strided and zero-size
  * operands, misuse) against an independent plain loop in this file, and its backward against
  * hand-derived g @ B^T and A^T @ g. */
+#define _POSIX_C_SOURCE 200809L /* setenv */
 #include "testutil.h"
 /* tu_relayout's result joins the open scope like every other tensor (freed with it) */
 #define tu_relayout(src, layout) tu_adopt(tu_relayout(src, layout))
@@ -12,6 +13,7 @@
 #include <string.h>
 
 #include "nb__k_gemm.h"
+#include "nb__kv.h"
 
 #define VALS(...) ((const double[]){__VA_ARGS__})
 
@@ -132,32 +134,29 @@ static void check_gemm(nb_dtype dt, nb__gemm_isa isa, bool ta, bool tb, int64_t 
             rc[i] = NAN;
     size_t es = nb_dtype_size(dt);
     void *A = malloc((size_t)(na + 1) * es), *B = malloc((size_t)(nbb + 1) * es);
-    void *C = malloc((size_t)(nc + 1) * es), *R = malloc((size_t)(nc + 1) * es);
+    void *C = malloc((size_t)(nc + 1) * es);
+    /* the operands as the kernel sees them (rounded to float for float32), for the oracle */
     for (int64_t i = 0; i < na; i++)
-        dt == NB_F32 ? (void)(((float *)A)[i] = (float)ra[i]) : (void)(((double *)A)[i] = ra[i]);
+        dt == NB_F32 ? (void)(ra[i] = ((float *)A)[i] = (float)ra[i]) : (void)(((double *)A)[i] = ra[i]);
     for (int64_t i = 0; i < nbb; i++)
-        dt == NB_F32 ? (void)(((float *)B)[i] = (float)rb[i]) : (void)(((double *)B)[i] = rb[i]);
-    for (int64_t i = 0; i < nc; i++) {
-        if (dt == NB_F32)
-            ((float *)C)[i] = ((float *)R)[i] = (float)rc[i];
-        else
-            ((double *)C)[i] = ((double *)R)[i] = rc[i];
-    }
+        dt == NB_F32 ? (void)(rb[i] = ((float *)B)[i] = (float)rb[i]) : (void)(((double *)B)[i] = rb[i]);
+    for (int64_t i = 0; i < nc; i++)
+        dt == NB_F32 ? (void)(rc[i] = ((float *)C)[i] = (float)rc[i]) : (void)(((double *)C)[i] = rc[i]);
+    double *R = malloc((size_t)(nc + 1) * sizeof *R);
+    memcpy(R, rc, (size_t)nc * sizeof *R);
+    tu_gemm_oracle(ta, tb, M, N, K, alpha, ra, lda, rb, ldb, beta, R, ldc);
     nb__gemm_isa prev = nb__gemm_force_isa(isa);
-    if (dt == NB_F32) {
-        nb__gemm_ref_f32(ta, tb, M, N, K, (float)alpha, A, lda, B, ldb, (float)beta, R, ldc);
+    if (dt == NB_F32)
         nb__gemm_f32(ta, tb, M, N, K, (float)alpha, A, lda, B, ldb, (float)beta, C, ldc);
-    } else {
-        nb__gemm_ref_f64(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, R, ldc);
+    else
         nb__gemm_f64(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-    }
     nb__gemm_force_isa(prev);
     double eps = dt == NB_F32 ? 1e-6 : 1e-14;
     double tol = eps * (double)(K + 1) * (fabs(alpha) + fabs(beta) + 1);
     for (int64_t i = 0; i < M; i++)
         for (int64_t j = 0; j < ldc; j++) {
             double got = dt == NB_F32 ? ((float *)C)[i * ldc + j] : ((double *)C)[i * ldc + j];
-            double want = dt == NB_F32 ? ((float *)R)[i * ldc + j] : ((double *)R)[i * ldc + j];
+            double want = R[i * ldc + j];
             /* plain ifs: Check records every passing ck_assert, far too slow per element */
             if (j >= N && !isnan(got))
                 ck_abort_msg("%s %s %c%c %lldx%lldx%lld: wrote padding C[%lld][%lld]", nb__gemm_isa_name(isa),
@@ -173,23 +172,31 @@ static void check_gemm(nb_dtype dt, nb__gemm_isa isa, bool ta, bool tb, int64_t 
     free(ra), free(rb), free(rc), free(A), free(B), free(C), free(R);
 }
 
-/* The loop index picks (dtype, kernel set); kernel sets the CPU lacks are skipped. */
-static bool kcase_of(int i, kcase *kc)
+/* The kernel sets, in order; main registers the loop tests only over those this CPU has (a
+ * prefix: each set's CPU needs include the previous one's) and prints the others as SKIP. */
+static const nb__gemm_isa k_isas[] = {NB__GEMM_GENERIC, NB__GEMM_AVX2, NB__GEMM_AVX512};
+enum { N_ISAS = sizeof k_isas / sizeof k_isas[0] };
+
+static bool isa_available(nb__gemm_isa isa)
 {
-    static const nb__gemm_isa isas[] = {NB__GEMM_GENERIC, NB__GEMM_AVX2, NB__GEMM_AVX512};
-    kc->dt = i % 2 ? NB_F64 : NB_F32;
-    kc->isa = isas[i / 2];
-    nb__gemm_isa prev = nb__gemm_force_isa(kc->isa);
-    bool have = nb__gemm_active_isa() == kc->isa;
+    nb__gemm_isa prev = nb__gemm_force_isa(isa);
+    bool have = nb__gemm_active_isa() == isa;
     nb__gemm_force_isa(prev);
     return have;
+}
+
+/* The loop index picks (dtype, kernel set). */
+static void kcase_of(int i, kcase *kc)
+{
+    kc->dt = i % 2 ? NB_F64 : NB_F32;
+    kc->isa = k_isas[i / 2];
+    ck_assert_msg(isa_available(kc->isa), "kernel set %s registered but not available", nb__gemm_isa_name(kc->isa));
 }
 
 START_TEST(test_kernel_odd_shapes)
 {
     kcase kc;
-    if (!kcase_of(_i, &kc))
-        return;
+    kcase_of(_i, &kc);
     static const int64_t sz[] = {1, 7, 33, 65, 127, 129};
     static const double ab[][2] = {{1, 0}, {0.5, 2}, {-1.5, 1}, {2, 0}};
     int n = 0;
@@ -205,8 +212,7 @@ END_TEST
 START_TEST(test_kernel_large_and_blocked)
 {
     kcase kc;
-    if (!kcase_of(_i, &kc))
-        return;
+    kcase_of(_i, &kc);
     /* several K blocks, several column panels, several row blocks */
     static const int64_t shapes[][3] = {{256, 200, 300}, {64, 80, 1000}, {70, 2100, 64}, {1100, 20, 40}};
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
@@ -567,14 +573,58 @@ START_TEST(test_backward_transposed_view)
 }
 END_TEST
 
+/* NB_KERNELS: each name the CPU has forces that set (GEMM and loops); an unknown name, or one the
+ * CPU lacks, stops with one line naming it and what the CPU can run. */
+START_TEST(test_kernels_env)
+{
+    for (int v = 0; v < NB__KV_COUNT; v++) {
+        setenv("NB_KERNELS", nb__kernels_name((nb__kv_set)v), 1);
+        nb__kernels_reread_env();
+        if (nb__kernels_cpu_has((nb__kv_set)v)) {
+            ck_assert_int_eq(nb__kernels(), v);
+            ck_assert(nb__kernels_forced());
+            ck_assert(nb__kv_avx2() == (v >= NB__KV_AVX2));
+            ck_assert_str_eq(nb__gemm_isa_name(nb__gemm_active_isa()), v == NB__KV_PORTABLE ? "generic"
+                                                                       : v == NB__KV_AVX2   ? "avx2"
+                                                                                            : "avx512");
+        } else {
+            TU_EXPECT_ERROR("this CPU lacks", nb__kernels());
+            ck_assert_msg(strstr(tu_error_msg, nb__kernels_name((nb__kv_set)v)) && strstr(tu_error_msg, "portable"),
+                          "%s", tu_error_msg);
+        }
+    }
+    setenv("NB_KERNELS", "sse9", 1);
+    nb__kernels_reread_env();
+    TU_EXPECT_ERROR("NB_KERNELS=sse9: unknown kernel set (this CPU can run: portable", nb__kernels());
+    unsetenv("NB_KERNELS");
+    nb__kernels_reread_env();
+    ck_assert(!nb__kernels_forced());
+    ck_assert(nb__kernels_cpu_has(nb__kernels()));
+    ck_assert(nb__kernels() == NB__KV_COUNT - 1 || !nb__kernels_cpu_has(nb__kernels() + 1));
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("matmul");
     TCase *k = tcase_create("kernels");
     tcase_set_timeout(k, 30);
-    tcase_add_loop_test(k, test_kernel_odd_shapes, 0, 6);
-    tcase_add_loop_test(k, test_kernel_large_and_blocked, 0, 6);
+    /* which kernel sets run here: the others are SKIPs, printed, not counted as passed checks */
+    int n_avail = 0;
+    while (n_avail < N_ISAS && isa_available(k_isas[n_avail]))
+        n_avail++;
+    printf("kernel variant set in force: %s (%s); nabla's ops use the %s GEMM and the %s loops\n",
+           nb__kernels_name(nb__kernels()), nb__kernels_forced() ? "NB_KERNELS" : "the best this CPU has",
+           nb__gemm_isa_name(nb__gemm_active_isa()), nb__kv_avx2() ? "AVX2" : "baseline");
+    for (int i = 0; i < N_ISAS; i++)
+        printf("%s: GEMM kernel set %s, float32 and float64 (test_kernel_odd_shapes, "
+               "test_kernel_large_and_blocked)%s\n",
+               i < n_avail ? "RUN " : "SKIP", nb__gemm_isa_name(k_isas[i]),
+               i < n_avail ? "" : ": not available on this CPU");
+    tcase_add_loop_test(k, test_kernel_odd_shapes, 0, 2 * n_avail);
+    tcase_add_loop_test(k, test_kernel_large_and_blocked, 0, 2 * n_avail);
     tcase_add_test(k, test_kernel_degenerate);
+    tcase_add_test(k, test_kernels_env);
     tcase_add_test(k, test_kernel_batched_offsets);
     tcase_add_test(k, test_kernel_thread_determinism);
     suite_add_tcase(s, k);

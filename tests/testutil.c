@@ -236,6 +236,18 @@ nb_tensor *tu_ints(nb_dtype dt, int ndim, const int64_t *shape, const int64_t *v
     return t;
 }
 
+void tu_gemm_oracle(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha, const double *A, int64_t lda,
+                    const double *B, int64_t ldb, double beta, double *C, int64_t ldc)
+{
+    for (int64_t i = 0; i < M; i++)
+        for (int64_t j = 0; j < N; j++) {
+            double s = 0;
+            for (int64_t p = 0; p < K; p++)
+                s += A[ta ? p * lda + i : i * lda + p] * B[tb ? j * ldb + p : p * ldb + j];
+            C[i * ldc + j] = alpha * s + (beta == 0 ? 0 : beta * C[i * ldc + j]);
+        }
+}
+
 int64_t tu_numel(int ndim, const int64_t *shape) { return nb__numel(ndim, shape); }
 
 void tu_unravel(int64_t lin, int ndim, const int64_t *shape, int64_t *idx)

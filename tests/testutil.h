@@ -84,6 +84,13 @@ int64_t tu_numel(int ndim, const int64_t *shape);
 void tu_unravel(int64_t lin, int ndim, const int64_t *shape, int64_t *idx);
 int64_t tu_ravel(int ndim, const int64_t *shape, const int64_t *idx);
 
+/* Independent GEMM oracle (a plain triple loop in double, no blocking, no library code):
+ * C = alpha * op(A) @ op(B) + beta * C on row-major doubles with leading dims lda, ldb, ldc, where
+ * op(A)[i][p] = ta ? A[p*lda + i] : A[i*lda + p] (M x K) and likewise B (K x N); beta == 0
+ * overwrites C without reading it (BLAS semantics: NaN in C is ignored). */
+void tu_gemm_oracle(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha, const double *A, int64_t lda,
+                    const double *B, int64_t ldb, double beta, double *C, int64_t ldc);
+
 /* ---- misuse errors -------------------------------------------------------------------------- */
 /* Runs `stmt`, which must call the misuse handler with a message containing `substr`.
  * (Check forks each test, so the longjmp out of library code is harmless.) */
