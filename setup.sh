@@ -20,7 +20,7 @@ for arg in "$@"; do
 done
 
 pkgs="build-essential autoconf automake libtool pkg-config libjemalloc-dev libjansson-dev libxxhash-dev libopenblas-dev gnuplot-nox check libopenmpi-dev openmpi-bin"
-[ "$want_tests" = yes ] && pkgs="$pkgs python3 python3-torch python3-xxhash valgrind libsubunit-dev clang libclang-rt-14-dev libomp-14-dev"
+[ "$want_tests" = yes ] && pkgs="$pkgs python3 python3-torch python3-xxhash valgrind libsubunit-dev clang libclang-rt-14-dev libomp-14-dev procps"
 
 missing=""
 for p in $pkgs; do

@@ -3,7 +3,8 @@
 # a small synthetic text generated here (the real Tiny Shakespeare is never needed).
 # Run from the top build directory (as `make check` does) or point CHARGPT at the binary:
 #   CHARGPT=./chargpt tests/test_chargpt.sh
-# Prints one line per check and "N passed, M failed"; exit 0 pass, 1 failure, 77 skip (no binary).
+# Prints one line per check and "N passed, M failed" (and "K skipped (U unexpected)": tests/skip_lib.sh);
+# exit 0 pass, 1 failure or unexpected skip, 77 skip (no binary).
 
 CHARGPT=${CHARGPT:-./chargpt}
 if [ ! -x "$CHARGPT" ]; then
@@ -24,10 +25,10 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 1' INT TERM HUP
 
-pass=0 fail=0 skipped=0
+pass=0 fail=0
 ok() { pass=$((pass + 1)); echo "ok   - $*"; }
 bad() { fail=$((fail + 1)); echo "FAIL - $*"; }
-skip() { skipped=$((skipped + 1)); echo "skip - $*"; }
+. "$(dirname "$0")/skip_lib.sh" # nb_skip, nb_skip_summary
 # check DESC COMMAND...: one check; on failure shows what COMMAND printed.
 check() {
     d=$1
@@ -293,7 +294,7 @@ if command -v "${NB_GNUPLOT:-gnuplot}" >/dev/null 2>&1; then
     check "7b train --plot writes DIR/loss.png" \
         eval '[ "$(od -An -tx1 -N8 "$P/loss.png" | tr -d " \n")" = "89504e470d0a1a0a" ]'
 else
-    skip "7 plot: gnuplot is not installed (NB_GNUPLOT / PATH), PNG output not checked"
+    nb_skip tool:gnuplot "7 plot: gnuplot is not installed (NB_GNUPLOT / PATH), PNG output not checked"
 fi
 
 # ---- 8. bad input: one message, non-zero exit, nothing in the out dir overwritten ---------------
@@ -357,7 +358,7 @@ N=$tmp/N
 train "$N" --max-iters 40 --learning-rate 1000
 rc_n=$?
 if [ "$rc_n" -eq 0 ] && ! grep -Eqi 'nan|inf' "$N/log.csv"; then
-    skip "9 --learning-rate 1000 did not diverge (no NaN): divergence handling not checked"
+    nb_skip setup "9 --learning-rate 1000 did not diverge (no NaN): divergence handling not checked"
 else
     check9() {
         [ "$rc_n" -eq 3 ] || { say "exit $rc_n, expected 3"; cat "$N.err"; return 1; }
@@ -426,5 +427,5 @@ check12() {
 }
 check "12 --out-dir creates missing parent directories; a file in the way is one clear error" check12
 
-if [ "$skipped" -gt 0 ]; then echo "$pass passed, $fail failed, $skipped skipped"; else echo "$pass passed, $fail failed"; fi
-[ "$fail" -eq 0 ]
+echo "$pass passed, $fail failed"
+nb_skip_summary && [ "$fail" -eq 0 ]

@@ -8,7 +8,8 @@
 #      a 1 MB tmpfs: the save fails with a clear error and the old file is byte-identical;
 #   3. an unwritable directory and a missing one: a clear error, the old file kept. Root
 #      bypasses permissions: then the saver runs as nobody (setpriv), or that part is skipped.
-# Exit status 0 (pass), 1 (fail), 77 (skip: no helper). Runs in a few seconds.
+# Exit status 0 (pass), 1 (fail, or a skip CI does not expect: tests/skip_lib.sh), 77 (skip: no
+# helper). Runs in a few seconds.
 set -u
 saver=${CRASHSAFE_SAVER:-tests/test_crashsafe_saver}
 [ -x "$saver" ] || { echo "SKIP: $saver not built"; exit 77; }
@@ -21,6 +22,7 @@ cleanup() {
 }
 trap cleanup EXIT
 fail() { echo "FAIL: $*"; exit 1; }
+. "$(dirname "$0")/skip_lib.sh" # nb_skip, nb_skip_summary
 tmp_count() { find "$(dirname "$1")" -maxdepth 1 -name "$(basename "$1").tmp*" | wc -l; }
 
 # ---- 1. SIGKILL during repeated saves ------------------------------------------------------
@@ -67,7 +69,7 @@ if mount -t tmpfs -o size=1m tmpfs "$work/small" 2>/dev/null; then
     echo "ok: full 1 MB tmpfs: $out; old file byte-identical"
     umount "$work/small"
 else
-    echo "SKIP (part): cannot mount a tmpfs here (not permitted); the file size limit covered disk full"
+    nb_skip machine "full tmpfs: cannot mount a tmpfs here (not permitted); the file size limit covered disk full"
 fi
 
 # ---- 3. unwritable and missing directories -------------------------------------------------
@@ -88,12 +90,14 @@ if [ "$(id -u)" -eq 0 ]; then
         run_as=(setpriv --reuid=65534 --regid=65534 --clear-groups)
         echo "note: running as root, which bypasses permissions: the unwritable-directory save runs as nobody"
     else
-        echo "SKIP (part): running as root (permissions not enforced) and setpriv is unavailable"
-        exit 0
+        nb_skip tool:setpriv "read-only directory: running as root (permissions not enforced) and setpriv" \
+            "(util-linux) is unavailable"
+        nb_skip_summary
+        exit $?
     fi
 fi
 out=$("${run_as[@]}" "$saver" save-a "$ro/ckpt.safetensors") && fail "save into a read-only directory succeeded"
 case $out in *"Permission denied"*) ;; *) fail "read-only directory: unclear error: $out" ;; esac
 cmp -s "$ro/ckpt.safetensors" "$work/before_ro" || fail "read-only directory: the old file changed"
 echo "ok: read-only directory: $out; old file byte-identical"
-exit 0
+nb_skip_summary

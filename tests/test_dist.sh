@@ -44,9 +44,10 @@ check() { # check DESC COMMAND...: one check; on failure shows what COMMAND prin
     fi
 }
 say() { echo "$*"; }
+. "$(dirname "$0")/skip_lib.sh" # nb_skip, nb_skip_summary
 finish() {
     echo "$pass passed, $fail failed"
-    [ "$fail" -eq 0 ]
+    nb_skip_summary && [ "$fail" -eq 0 ]
     exit $?
 }
 
@@ -54,14 +55,18 @@ finish() {
 check "1 tests/test_dist as one process (no launcher): every collective is the identity" "$TEST_DIST"
 
 if [ "$("$TEST_DIST" --mpi-built)" != yes ]; then
-    echo "SKIPPED: MPI not built (configure found no MPI; apt-get install libopenmpi-dev openmpi-bin,"
-    echo "         then ./configure --with-mpi): the 2-rank checks did not run"
+    nb_skip tool:mpi "MPI not built (configure found no MPI; apt-get install libopenmpi-dev openmpi-bin, then" \
+        "./configure --with-mpi): the 2-rank checks did not run"
     echo "$pass passed, $fail failed"
-    [ "$fail" -eq 0 ] || exit 1
+    nb_skip_summary && [ "$fail" -eq 0 ] || exit 1
+    echo "SKIPPED: MPI not built"
     exit 77
 fi
 if [ "$MPIRUN" = no ] || ! command -v "$MPIRUN" >/dev/null 2>&1; then
-    echo "SKIPPED: MPI is built but no launcher (mpirun) was found: apt-get install openmpi-bin"
+    nb_skip tool:mpirun "MPI is built but no launcher (mpirun) was found: apt-get install openmpi-bin"
+    echo "$pass passed, $fail failed"
+    nb_skip_summary && [ "$fail" -eq 0 ] || exit 1
+    echo "SKIPPED: no mpirun"
     exit 77
 fi
 MPIFLAGS=
@@ -192,7 +197,7 @@ check "5 rank 0 alone writes ckpt, resume state and log.csv (rank 1's working di
 # ---- 6. an interrupt on one rank stops every rank at the same step, resume state saved ---------------
 I=$tmp/i
 if ! command -v pgrep >/dev/null 2>&1; then
-    echo "skip - 6 an interrupt on one rank (no pgrep to find the ranks)"
+    nb_skip tool:pgrep "6 an interrupt on one rank (no pgrep to find the ranks; apt-get install procps)"
     finish
 fi
 # shellcheck disable=SC2086

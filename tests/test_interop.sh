@@ -24,10 +24,10 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/test_interop.XXXXXX") || exit 1
 trap 'rm -rf "$tmp"' EXIT
 trap 'exit 1' INT TERM HUP
 
-pass=0 fail=0 skipped=0
+pass=0 fail=0
 ok() { pass=$((pass + 1)); echo "ok   - $*"; }
 bad() { fail=$((fail + 1)); echo "FAIL - $*"; }
-skip() { skipped=$((skipped + 1)); echo "skip - $*"; }
+. "$(dirname "$0")/skip_lib.sh" # nb_skip, nb_skip_summary
 check() { # check DESC COMMAND...: one check; on failure shows what COMMAND printed
     d=$1
     shift
@@ -134,7 +134,7 @@ if command -v "$GP" >/dev/null 2>&1; then
     }
     check "1c a failing gnuplot (false; a log without data) exits 1, the existing PNG is untouched, no temp file left" check1c
 else
-    skip "1a-1c plot: gnuplot is not installed (NB_GNUPLOT / PATH)"
+    nb_skip tool:gnuplot "1a-1c plot: gnuplot is not installed (NB_GNUPLOT / PATH)"
 fi
 log_csv "$tmp/r1"
 check "1d more --label than run directories: exit 2" \
@@ -142,11 +142,11 @@ check "1d more --label than run directories: exit 2" \
 
 # ---- PyTorch needed from here ------------------------------------------------------------------
 if ! "$PYTHON" -c 'import torch' >/dev/null 2>&1; then
-    skip "2-4: PyTorch is not importable by $PYTHON (nanoGPT checkpoints and converters not checked)"
-    echo "$pass passed, $fail failed, $skipped skipped"
+    nb_skip torch "2-4: PyTorch is not importable by $PYTHON (nanoGPT checkpoints and converters not checked)"
+    echo "$pass passed, $fail failed"
+    nb_skip_summary && [ "$fail" -eq 0 ] || exit 1
     echo "SKIP: PyTorch missing: the interop checks did not run"
-    [ "$fail" -eq 0 ] && exit 77
-    exit 1
+    exit 77
 fi
 REF="$PYTHON $srcdir/tests/interop_ref.py"
 TOOLS=$srcdir/tools
@@ -230,5 +230,6 @@ check "4c a tanh-GELU model converts with a warning naming the GELU difference" 
 check "4d a resume state is refused by the converter" \
     fails_with 1 "resume state" "$PYTHON" "$TOOLS/safetensors_to_nanogpt.py" "$R/resume.safetensors" "$tmp/ngr"
 
-if [ "$skipped" -gt 0 ]; then echo "$pass passed, $fail failed, $skipped skipped"; else echo "$pass passed, $fail failed"; fi
+echo "$pass passed, $fail failed"
+nb_skip_summary || fail=$((fail + 1))
 [ "$fail" -eq 0 ]
