@@ -633,6 +633,115 @@ START_TEST(test_checkpoint_round_trip)
 }
 END_TEST
 
+/* ---- PyTorch-free guards: LayerNorm's eps and attention's scale in closed form ------------- */
+/* LayerNorm of a row that is constant but for one outlier: row [0, 0, 0, d] has mean d/4 and
+ * (biased) variance 3 d^2 / 16, so y = (x - d/4) / sqrt(3 d^2 / 16 + eps). With d = 0.01 the
+ * variance (1.875e-5) is of eps's size: a wrong eps moves y by far more than rounding. Every
+ * LayerNorm of the model (ln_1, ln_2, ln_f) must use eps 1e-5. */
+START_TEST(test_layer_norm_eps_closed_form)
+{
+    nb_gpt_config c = tiny_config();
+    c.n_embd = 4, c.n_head = 2, c.n_layer = 1, c.bias = true;
+    nb_gpt *g = nb_gpt_new(&c, NULL);
+    nb_module_to_dtype(&g->base, NB_F64);
+    nb_gpt_block *b = (nb_gpt_block *)nb_module_list_get(g->h, 0);
+    const double d = 0.01, r = 1 / sqrt(3 * d * d / 16 + 1e-5);
+    int s = nb_scope_begin();
+    nb_tensor *x = tu_tensor(NB_F64, NB_DIMS(1, 4), VALS(0, 0, 0, d));
+    nb_layer_norm_mod *lns[] = {b->ln_1, b->ln_2, g->ln_f};
+    for (int i = 0; i < 3; i++)
+        tu_assert_shape_values(nb_layer_norm_forward(lns[i], x), NB_DIMS(1, 4),
+                               VALS(-d / 4 * r, -d / 4 * r, -d / 4 * r, 3 * d / 4 * r), 1e-12);
+    nb_scope_end(s);
+    nb_module_free(&g->base);
+}
+END_TEST
+
+/* Sets t (float64) to v[k] = sin(a k + b) * m. */
+static void fill_sin(nb_tensor *t, double a, double b, double m)
+{
+    double *v = nb_tensor_data(t);
+    for (int64_t k = 0; k < nb_tensor_numel(t); k++)
+        v[k] = sin(a * (double)k + b) * m;
+}
+
+/* LayerNorm (weight 1, bias 0, eps 1e-5) of C values, in place. */
+static void ln_plain(double *x, int C)
+{
+    double m = 0, v = 0;
+    for (int j = 0; j < C; j++)
+        m += x[j] / C;
+    for (int j = 0; j < C; j++)
+        v += (x[j] - m) * (x[j] - m) / C;
+    for (int j = 0; j < C; j++)
+        x[j] = (x[j] - m) / sqrt(v + 1e-5);
+}
+
+/* A one-block GPT (n_embd 4, 2 heads of size 2, T = 2) whose MLP outputs zero and whose c_proj is
+ * the identity: the logits follow from embeddings, c_attn and the causal softmax with scale
+ * 1/sqrt(head size) = 1/sqrt(2), written out here. Position 1 attends to two keys with dot
+ * products of order 1, so a scale of 1/sqrt(n_embd) or 1 is far off. */
+START_TEST(test_attention_scale_closed_form)
+{
+    enum { C = 4, V = 3, T = 2 };
+    nb_gpt_config c = tiny_config();
+    c.n_embd = C, c.n_head = 2, c.n_layer = 1, c.vocab_size = V, c.bias = true;
+    nb_gpt *g = nb_gpt_new(&c, NULL);
+    nb_module_to_dtype(&g->base, NB_F64);
+    nb_gpt_block *b = (nb_gpt_block *)nb_module_list_get(g->h, 0);
+    fill_sin(g->wte->weight, 1.3, 0.2, 1.0);
+    fill_sin(g->wpe->weight, 0.7, 0.5, 0.5);
+    fill_sin(b->attn->c_attn->weight, 0.9, 0.1, 1.5);
+    fill_sin(b->attn->c_attn->bias, 0, 0, 0);
+    fill_sin(b->attn->c_proj->weight, 0, 0, 0);
+    for (int i = 0; i < C; i++)
+        ((double *)nb_tensor_data(b->attn->c_proj->weight))[i * C + i] = 1;
+    fill_sin(b->attn->c_proj->bias, 0, 0, 0);
+    fill_sin(b->mlp->c_fc->weight, 0, 0, 0), fill_sin(b->mlp->c_fc->bias, 0, 0, 0);
+    fill_sin(b->mlp->c_proj->weight, 0, 0, 0), fill_sin(b->mlp->c_proj->bias, 0, 0, 0);
+    const double *wte = nb_tensor_data(g->wte->weight), *wpe = nb_tensor_data(g->wpe->weight);
+    const double *wa = nb_tensor_data(b->attn->c_attn->weight); /* [3C, C] */
+    const int64_t ids[T] = {2, 0};
+    double x[T][C], qkv[T][3 * C], want[T * V];
+    for (int t = 0; t < T; t++) {
+        double h[C];
+        for (int j = 0; j < C; j++)
+            h[j] = x[t][j] = wte[ids[t] * C + j] + wpe[t * C + j];
+        ln_plain(h, C);
+        for (int o = 0; o < 3 * C; o++) {
+            qkv[t][o] = 0;
+            for (int j = 0; j < C; j++)
+                qkv[t][o] += wa[o * C + j] * h[j];
+        }
+    }
+    for (int t = 0; t < T; t++) {
+        for (int hd = 0; hd < 2; hd++) { /* softmax over keys 0..t of q.k / sqrt(2), then the v mix */
+            double sc[T], mx = -INFINITY, z = 0;
+            for (int u = 0; u <= t; u++) {
+                sc[u] = (qkv[t][2 * hd] * qkv[u][C + 2 * hd] + qkv[t][2 * hd + 1] * qkv[u][C + 2 * hd + 1]) / sqrt(2.0);
+                mx = fmax(mx, sc[u]);
+            }
+            for (int u = 0; u <= t; u++)
+                z += sc[u] = exp(sc[u] - mx);
+            for (int e = 0; e < 2; e++)
+                for (int u = 0; u <= t; u++)
+                    x[t][2 * hd + e] += sc[u] / z * qkv[u][2 * C + 2 * hd + e];
+        }
+        ln_plain(x[t], C); /* ln_f (the MLP added zero) */
+        for (int vv = 0; vv < V; vv++) {
+            want[t * V + vv] = 0;
+            for (int j = 0; j < C; j++)
+                want[t * V + vv] += wte[vv * C + j] * x[t][j];
+        }
+    }
+    int s = nb_scope_begin();
+    nb_tensor *idx = tu_ints(NB_I64, NB_DIMS(1, T), ids);
+    tu_assert_shape_values(nb_gpt_forward(g, idx), NB_DIMS(1, T, V), want, 1e-12);
+    nb_scope_end(s);
+    nb_module_free(&g->base);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("gpt");
@@ -645,6 +754,8 @@ int main(void)
     tcase_add_test(m, test_forward_shapes_and_initial_loss);
     tcase_add_test(m, test_forward_is_causal);
     tcase_add_test(m, test_forward_rejects_long_sequences);
+    tcase_add_test(m, test_layer_norm_eps_closed_form);
+    tcase_add_test(m, test_attention_scale_closed_form);
     tcase_add_test(m, test_backward_reaches_every_parameter);
     tcase_add_test(m, test_kv_cache_gives_identical_tokens);
     tcase_add_test(m, test_top_k_1_is_greedy_and_seeds_repeat);

@@ -57,10 +57,11 @@ void tu_assert_shape(const nb_tensor *t, int ndim, const int64_t *shape);
 #define tu_assert_values_n(t, n, vals, atol) tu_assert_values_at(t, -1, NULL, n, vals, atol, 0, __FILE__, __LINE__)
 #define tu_assert_values_rel_n(t, n, vals, atol, rtol)                                                     \
     tu_assert_values_at(t, -1, NULL, n, vals, atol, rtol, __FILE__, __LINE__)
-/* Asserts t's shape is (ndim, shape) and its values equal the array `vals` (count from sizeof, which
- * must equal the shape's element count) within atol. */
-#define tu_assert_shape_values(t, ndim, shape, vals, atol)                                                 \
-    tu_assert_values_at(t, ndim, shape, TU_COUNT(vals), vals, atol, 0, __FILE__, __LINE__)
+/* Asserts t's shape is `dims` (NB_DIMS(...): ndim and the sizes) and its values equal the array
+ * `vals` (count from sizeof, which must equal the shape's element count) within atol. */
+#define tu_assert_shape_values(t, dims, vals, atol) TU_ASSERT_SHAPE_VALUES_(t, vals, atol, dims)
+#define TU_ASSERT_SHAPE_VALUES_(t, vals, atol, ndim, ...) /* (the shape literal holds commas) */           \
+    tu_assert_values_at(t, ndim, __VA_ARGS__, TU_COUNT(vals), vals, atol, 0, __FILE__, __LINE__)
 /* Implementation of the above: ndim < 0 skips the shape check. The failure message names the
  * caller's file:line, the first differing element and both values, or the two counts / shapes. */
 void tu_assert_values_at(const nb_tensor *t, int ndim, const int64_t *shape, int64_t n, const double *vals,
