@@ -222,14 +222,12 @@ check "a checkpoint whose \"model\" disagrees with its \"config\": refused" \
 
 # ---- a llama checkpoint in a llama2.c-style PyTorch model ----------------------------------------
 if ! "$PYTHON" -c 'import torch' >/dev/null 2>&1; then
-    echo "$pass passed, $fail failed, 1 skipped"
-    if [ -n "$NB_REQUIRE_TORCH" ]; then
-        echo "FAIL: NB_REQUIRE_TORCH is set but PyTorch is not importable by $PYTHON"
-        exit 1
-    fi
+    . "$(dirname "$0")/skip_lib.sh" # nb_skip, nb_skip_summary
+    nb_skip torch "the llama checkpoint against PyTorch: PyTorch is not importable by $PYTHON"
+    echo "$pass passed, $fail failed"
+    nb_skip_summary && [ "$fail" -eq 0 ] || exit 1
     echo "SKIP: PyTorch missing: the llama checkpoint was not checked against PyTorch"
-    [ "$fail" -eq 0 ] && exit 77
-    exit 1
+    exit 77
 fi
 torch_llama() {
     for split in train val; do
