@@ -11,6 +11,7 @@
 #include "nb__k_nn.h"
 
 #include "nb__vmath.h"
+#include "nb__kv.h"
 
 #include <math.h>
 #include <string.h>
@@ -26,16 +27,15 @@ static inline double tanhx_f64(double x) { return tanh(x); }
 #define LSTM_SIMD_f32 _Pragma("omp simd")
 #define LSTM_SIMD_f64
 
-#define NB_T float
-#define NB_SFX f32
-#include "k_lstm_impl.h"
-#undef NB_T
-#undef NB_SFX
-#define NB_T double
-#define NB_SFX f64
-#include "k_lstm_impl.h"
-#undef NB_T
-#undef NB_SFX
+/* once per kernel variant (nb__kv.h): cell_fwd_f32_kv0 (baseline), cell_fwd_f32_kv1 (AVX2), ... */
+#define NB__KV_AVX2 0
+#include "k_lstm_types.h"
+#undef NB__KV_AVX2
+#ifdef NB__KV_HAVE_AVX2
+#define NB__KV_AVX2 1
+#include "k_lstm_types.h"
+#undef NB__KV_AVX2
+#endif
 
 /* Pointwise cost of one row in the thread rule's units (transcendentals dominate). */
 #define ROW_COST(H) (40 * (H))
@@ -62,18 +62,18 @@ static void fwd_rows(const geom *g, int64_t b0, int64_t b1, const void *gx, cons
                      const void *cprev, int64_t cs, void *hc, void *act)
 {
     if (g->dt == NB_F32)
-        cell_fwd_f32(g->H, b0, b1, gx, a, bhh, cprev, cs, hc, act);
+        NB__KV_PICK(cell_fwd_f32)(g->H, b0, b1, gx, a, bhh, cprev, cs, hc, act);
     else
-        cell_fwd_f64(g->H, b0, b1, gx, a, bhh, cprev, cs, hc, act);
+        NB__KV_PICK(cell_fwd_f64)(g->H, b0, b1, gx, a, bhh, cprev, cs, hc, act);
 }
 
 static void bwd_rows(const geom *g, int64_t b0, int64_t b1, const void *act, const void *cprev, int64_t cs,
                      const void *ghc, const void *dh, void *dc, void *da)
 {
     if (g->dt == NB_F32)
-        cell_bwd_f32(g->H, b0, b1, act, cprev, cs, ghc, dh, dc, da);
+        NB__KV_PICK(cell_bwd_f32)(g->H, b0, b1, act, cprev, cs, ghc, dh, dc, da);
     else
-        cell_bwd_f64(g->H, b0, b1, act, cprev, cs, ghc, dh, dc, da);
+        NB__KV_PICK(cell_bwd_f64)(g->H, b0, b1, act, cprev, cs, ghc, dh, dc, da);
 }
 
 void nb__k_lstm_forward(nb_dtype dt, int64_t T, int64_t B, int64_t H, const void *gx, const void *w_hh,

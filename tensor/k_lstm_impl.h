@@ -14,7 +14,7 @@
 
 /* One step forward. gx, a [B, 4H] (a = h_{t-1} W_hh^T, or NULL for a zero h_{t-1}); cprev row r
  * at cprev + r*cs (NULL: zeros); hc [B, 2H]; act [B, 5H]. */
-NB__TARGET_CLONES static void FN(cell_fwd)(int64_t H, int64_t b0, int64_t b1, const NB_T *gx, const NB_T *a, const NB_T *bhh,
+NB__KV_TARGET static void NB__KV_NAME(FN(cell_fwd))(int64_t H, int64_t b0, int64_t b1, const NB_T *gx, const NB_T *a, const NB_T *bhh,
                          const NB_T *cprev, int64_t cs, NB_T *hc, NB_T *act)
 {
     for (int64_t r = b0; r < b1; r++) {
@@ -45,7 +45,7 @@ NB__TARGET_CLONES static void FN(cell_fwd)(int64_t H, int64_t b0, int64_t b1, co
  * gradient reaching h_t through the next step (NULL: none), dc [B, H] in: the gradient reaching
  * c_t through the next step (zeros at the last step), out: the gradient of c_{t-1}. Writes
  * da [B, 4H], the gradient of the pre-activations. */
-NB__TARGET_CLONES static void FN(cell_bwd)(int64_t H, int64_t b0, int64_t b1, const NB_T *act, const NB_T *cprev, int64_t cs,
+NB__KV_TARGET static void NB__KV_NAME(FN(cell_bwd))(int64_t H, int64_t b0, int64_t b1, const NB_T *act, const NB_T *cprev, int64_t cs,
                          const NB_T *ghc, const NB_T *dh, NB_T *dc, NB_T *da)
 {
     for (int64_t r = b0; r < b1; r++) {

@@ -35,4 +35,4 @@ libnabla_core_la_SOURCES += tensor/nb__bf16.h tensor/bf16.c
 # storage-only dtypes bfloat16 / float16: conversions (dtypes)
 libnabla_core_la_SOURCES += tensor/half.c
 # kernel variants: NB_KERNELS and the explicit per-variant dispatch (suite hardening, issue #19)
-libnabla_core_la_SOURCES += tensor/nb__kv.h tensor/kernels.c tensor/k_pointwise_kv.h
+libnabla_core_la_SOURCES += tensor/nb__kv.h tensor/kernels.c tensor/k_pointwise_kv.h tensor/k_lstm_types.h
