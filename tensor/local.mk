@@ -31,7 +31,7 @@ include_HEADERS += tensor/nb_pointwise.def
 # perf: fused LSTM recurrence kernels (per-dtype passes in k_lstm_impl.h)
 libnabla_core_la_SOURCES += tensor/nb__k_lstm.h tensor/k_lstm.c tensor/k_lstm_impl.h
 # bfloat16 rounding (autocast's portable path)
-libnabla_core_la_SOURCES += tensor/nb__bf16.h tensor/bf16.c
+libnabla_core_la_SOURCES += tensor/nb__bf16.h tensor/bf16.c tensor/bf16_round_kv.h
 # storage-only dtypes bfloat16 / float16: conversions (dtypes)
 libnabla_core_la_SOURCES += tensor/half.c
 # kernel variants: NB_KERNELS and the explicit per-variant dispatch (suite hardening, issue #19)

@@ -251,15 +251,6 @@ NB__INTERNAL nb_tensor *nb__convert(const nb_tensor *t, nb_dtype dt);
 #else
 #define NB__OMP_PARALLEL_FOR(nt) (void)(nt);
 #endif
-/* Before a hot loop function: also build it for AVX2 (GCC, x86-64, glibc), the loader picking
- * the build for the CPU. Superseded by nb__kv.h's explicit copies, which NB_KERNELS can force
- * (the library no longer uses this; a function marked with it would ignore NB_KERNELS). */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__GLIBC__) && \
-    !defined(__SANITIZE_THREAD__) /* TSan-instrumented ifunc resolvers crash at load time */
-#define NB__TARGET_CLONES __attribute__((target_clones("avx2", "default")))
-#else
-#define NB__TARGET_CLONES
-#endif
 /* Threads to use for a job of `work` scalar operations (1 below a threshold). */
 NB__INTERNAL int nb__threads_for(int64_t work);
 /* Dynamic threads' rule: the cores left free when, over a window of wall_ns, all CPUs were busy
