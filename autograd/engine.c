@@ -318,7 +318,7 @@ nb_tensor *nb__sum_to_shape(nb_tensor *g, int ndim, const int64_t *shape)
         if (d < lead || (shape[d - lead] == 1 && g->shape[d] != 1))
             dims[nd++] = d;
     int scope = nb_scope_begin();
-    nb_tensor *r = nb_reshape(nd ? nb_sum(g, nd, dims, true) : g, ndim, shape);
+    nb_tensor *r = nb_reshape(nd ? nb_sum(g, dims, nd, true) : g, shape, ndim);
     return nb__scope_return(scope, r);
 }
 
@@ -343,7 +343,7 @@ nb_tensor *nb_tensor_requires_grad_(nb_tensor *t, bool requires_grad)
 
 bool nb_tensor_requires_grad(const nb_tensor *t) { return t->requires_grad; }
 bool nb_tensor_is_leaf(const nb_tensor *t) { return t->grad_fn == NULL; }
-nb_tensor *nb_tensor_grad(const nb_tensor *t) { return t->grad; }
+nb_tensor *nb_tensor_get_grad(const nb_tensor *t) { return t->grad; }
 
 void nb_tensor_set_grad(nb_tensor *t, nb_tensor *g)
 {

@@ -159,7 +159,7 @@ static bool gc_same_bits(const double *a, const double *b, int64_t n, int64_t *w
     return true;
 }
 
-nb_gradcheck_result nb_gradcheck(nb_gradcheck_fn f, void *ctx, int n_inputs, nb_tensor *const *inputs,
+nb_gradcheck_result nb_gradcheck(nb_gradcheck_fn f, void *ctx, nb_tensor *const *inputs, int n_inputs,
                                  const nb_gradcheck_opts *opts)
 {
     nb_gradcheck_result res = {.ok = true, .max_abs_err = 0, .max_rel_err = 0, .message = ""};
@@ -250,7 +250,7 @@ nb_gradcheck_result nb_gradcheck(nb_gradcheck_fn f, void *ctx, int n_inputs, nb_
         }
         nb_generator gen;
         nb_generator_seed(&gen, GC_SEED);
-        v = nb__tensor_new(out0->dtype, out0->ndim, out0->shape);
+        v = nb__tensor_new(out0->dtype, out0->shape, out0->ndim);
         int64_t m = nb_tensor_numel(v);
         for (int64_t k = 0; k < m; k++)
             nb__store(v->dtype, nb__elem_ptr(v, k), 2.0 * nb_generator_uniform(&gen) - 1.0);

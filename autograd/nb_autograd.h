@@ -38,8 +38,8 @@ NB_API bool nb_set_grad_enabled(bool enabled);
 NB_API void nb_recover(int scope_depth);
 
 /* ---- bfloat16 autocast (mixed precision; torch.autocast("cpu", dtype=torch.bfloat16)) -------- */
-/* Between nb_autocast_begin() and nb_autocast_end() on this thread, nb_matmul, nb_linear (and
- * nb_fused_linear) and nb_scaled_dot_product_attention on float32 tensors round the operands of
+/* Between nb_autocast_begin() and nb_autocast_end() on this thread, nb_matmul, nb_linear_mod (and
+ * nb_linear) and nb_scaled_dot_product_attention on float32 tensors round the operands of
  * their matrix products to bfloat16 (nb_bf16_round: nearest, ties to even) and accumulate in
  * float32; attention also rounds its probabilities before P V. Outputs are float32 tensors, and
  * every other op (LayerNorm, softmax, cross-entropy, the loss, optimizers) is unchanged, as is any
@@ -61,7 +61,7 @@ NB_API bool nb_tensor_requires_grad(const nb_tensor *t);
 /* True for tensors without grad_fn (created by the user, or results of ops not recorded). */
 NB_API bool nb_tensor_is_leaf(const nb_tensor *t);
 /* The accumulated gradient, or NULL. BORROWED: valid until the next zero_grad or release of t. */
-NB_API nb_tensor *nb_tensor_grad(const nb_tensor *t);
+NB_API nb_tensor *nb_tensor_get_grad(const nb_tensor *t);
 /* Replaces t's gradient by g (retained; NULL clears). Shape must match t's. */
 NB_API void nb_tensor_set_grad(nb_tensor *t, nb_tensor *g);
 /* Sets the gradient to none (set_to_none=true), or zeroes it in place keeping the buffer. */
@@ -83,8 +83,8 @@ NB_API void nb_backward(nb_tensor *root, const nb_tensor *grad_output, bool reta
 /* Every differentiable op that records a node: count, public name ("nb_mul") and family
  * ("elementwise"). Index out of range is misuse. The gradient-check suite iterates these. */
 NB_API int nb_op_count(void);
-NB_API const char *nb_op_name(int i);
-NB_API const char *nb_op_family_name(int i);
+NB_API const char *nb_op_name_at(int i);
+NB_API const char *nb_op_family_name_at(int i);
 
 /* ---- anomaly mode --------------------------------------------------------------------------- */
 /* When on (or NB_DETECT_ANOMALY=1 in the environment), every recorded op checks its output and

@@ -47,7 +47,7 @@ typedef struct nb_gradcheck_result {
  * their values are restored after perturbation; their .grad is left as it was. Never aborts
  * on a mismatch: the result says what failed. Misuse (stride-0 input, non-float input that
  * requires grad) is reported in the result too. opts NULL = defaults for the inputs' dtype. */
-NB_API nb_gradcheck_result nb_gradcheck(nb_gradcheck_fn f, void *ctx, int n_inputs, nb_tensor *const *inputs,
+NB_API nb_gradcheck_result nb_gradcheck(nb_gradcheck_fn f, void *ctx, nb_tensor *const *inputs, int n_inputs,
                                         const nb_gradcheck_opts *opts);
 
 #ifdef __cplusplus

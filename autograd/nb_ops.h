@@ -23,15 +23,15 @@ extern "C" {
 
 /* Dim list literal: nb_sum(x, NB_AXES(0, 2), false). NB_ALL_AXES reduces over every dim. */
 #define NB_AXES(...) \
-    (int)(sizeof((const int[]){__VA_ARGS__}) / sizeof(int)), (const int[]){__VA_ARGS__}
-#define NB_ALL_AXES 0, NULL
+    (const int[]){__VA_ARGS__}, (int)(sizeof((const int[]){__VA_ARGS__}) / sizeof(int))
+#define NB_ALL_AXES NULL, 0
 
 /* ==== views and shape (autograd/ops_view.c) ================================================= */
 /* View with a new shape (one entry may be -1, inferred). Misuse when the element count differs or
  * the strides do not allow a view (use nb_reshape). */
-NB_API nb_tensor *nb_view(const nb_tensor *t, int ndim, const int64_t *shape);
+NB_API nb_tensor *nb_view(const nb_tensor *t, const int64_t *shape, int ndim);
 /* Like nb_view, but copies when a view is impossible. */
-NB_API nb_tensor *nb_reshape(const nb_tensor *t, int ndim, const int64_t *shape);
+NB_API nb_tensor *nb_reshape(const nb_tensor *t, const int64_t *shape, int ndim);
 /* Swaps dims d0 and d1 (view). */
 NB_API nb_tensor *nb_transpose(const nb_tensor *t, int d0, int d1);
 /* Permutes dims: result dim i is input dim perm[i] (view). perm has t's ndim entries. */
@@ -44,7 +44,7 @@ NB_API nb_tensor *nb_slice(const nb_tensor *t, int dim, int64_t start, int64_t e
 /* Index `index` of dim, removing the dim (view). */
 NB_API nb_tensor *nb_select(const nb_tensor *t, int dim, int64_t index);
 /* Broadcasts to shape (view, stride 0 on new/expanded dims); -1 keeps a size. */
-NB_API nb_tensor *nb_expand(const nb_tensor *t, int ndim, const int64_t *shape);
+NB_API nb_tensor *nb_expand(const nb_tensor *t, const int64_t *shape, int ndim);
 /* Removes dim if its size is 1 (else returns a view of the same shape). */
 NB_API nb_tensor *nb_squeeze(const nb_tensor *t, int dim);
 /* Inserts a size-1 dim at position dim (in 0..ndim, negative allowed). */
@@ -125,13 +125,13 @@ NB_API nb_tensor *nb_zero_(nb_tensor *t);
  * misuse. keepdim keeps reduced dims with size 1. Float sums accumulate in double; integer sums
  * wrap on overflow as PyTorch's int64 sums do. nb_sum of an int32,
  * int64 or bool tensor gives int64; mean, var, std and logsumexp take float tensors only. */
-NB_API nb_tensor *nb_sum(const nb_tensor *t, int ndims, const int *dims, bool keepdim);
-NB_API nb_tensor *nb_mean(const nb_tensor *t, int ndims, const int *dims, bool keepdim);
+NB_API nb_tensor *nb_sum(const nb_tensor *t, const int *dims, int ndims, bool keepdim);
+NB_API nb_tensor *nb_mean(const nb_tensor *t, const int *dims, int ndims, bool keepdim);
 /* Variance with Bessel-style `correction` (1 = unbiased, 0 = population); two-pass. */
-NB_API nb_tensor *nb_var(const nb_tensor *t, int ndims, const int *dims, int correction, bool keepdim);
-NB_API nb_tensor *nb_std(const nb_tensor *t, int ndims, const int *dims, int correction, bool keepdim);
+NB_API nb_tensor *nb_var(const nb_tensor *t, const int *dims, int ndims, int correction, bool keepdim);
+NB_API nb_tensor *nb_std(const nb_tensor *t, const int *dims, int ndims, int correction, bool keepdim);
 /* log(sum(exp(t))) over dims, computed stably (max-shifted). */
-NB_API nb_tensor *nb_logsumexp(const nb_tensor *t, int ndims, const int *dims, bool keepdim);
+NB_API nb_tensor *nb_logsumexp(const nb_tensor *t, const int *dims, int ndims, bool keepdim);
 /* Max/min along one dim. If indices is not NULL it receives a NEW int64 tensor of the argmax
  * (first occurrence). Gradient flows to the selected element. Zero-size dim is misuse. */
 NB_API nb_tensor *nb_max(const nb_tensor *t, int dim, bool keepdim, nb_tensor **indices);
@@ -161,9 +161,9 @@ NB_API nb_tensor *nb_scatter_add(const nb_tensor *t, int dim, const nb_tensor *i
 /* Embedding lookup: weight [V, C], indices of any shape S (int32/int64) → S + [C]. */
 NB_API nb_tensor *nb_embedding(const nb_tensor *weight, const nb_tensor *indices);
 /* Concatenation along dim of n tensors with equal other dims and dtype. */
-NB_API nb_tensor *nb_cat(int n, nb_tensor *const *ts, int dim);
+NB_API nb_tensor *nb_cat(nb_tensor *const *ts, int n, int dim);
 /* Stacks n equal-shaped tensors along a new dim. */
-NB_API nb_tensor *nb_stack(int n, nb_tensor *const *ts, int dim);
+NB_API nb_tensor *nb_stack(nb_tensor *const *ts, int n, int dim);
 /* Lower/upper triangle of the last two dims (others zero); k shifts the diagonal. */
 NB_API nb_tensor *nb_tril(const nb_tensor *t, int64_t k);
 NB_API nb_tensor *nb_triu(const nb_tensor *t, int64_t k);
@@ -186,12 +186,12 @@ NB_API nb_tensor *nb_prod_all(const nb_tensor *t);
 /* Max / min over a dim list (NB_AXES / NB_ALL_AXES), keepdim as nb_sum; NaN propagates. The
  * gradient is split evenly among tied elements (torch.amax / amin). A size-0 reduced dim with a
  * non-empty result is misuse. */
-NB_API nb_tensor *nb_amax(const nb_tensor *t, int ndims, const int *dims, bool keepdim);
-NB_API nb_tensor *nb_amin(const nb_tensor *t, int ndims, const int *dims, bool keepdim);
+NB_API nb_tensor *nb_amax(const nb_tensor *t, const int *dims, int ndims, bool keepdim);
+NB_API nb_tensor *nb_amin(const nb_tensor *t, const int *dims, int ndims, bool keepdim);
 /* Vector p-norm over a dim list (torch.linalg.vector_norm), p in {1, 2, INFINITY} (else misuse).
  * Float only. The 2-norm is scaled by the largest magnitude (no overflow). Gradients as torch:
  * sgn(x) g (p = 1), x g / norm and 0 at norm 0 (p = 2), split among ties of |x| (p = inf). */
-NB_API nb_tensor *nb_norm(const nb_tensor *t, double p, int ndims, const int *dims, bool keepdim);
+NB_API nb_tensor *nb_norm(const nb_tensor *t, double p, const int *dims, int ndims, bool keepdim);
 /* Stable sort along dim (ascending, or descending), NaN above +inf (torch.sort(stable=True)).
  * If indices is not NULL it receives a NEW int64 tensor of the source positions. Values are
  * differentiable (the gradient goes back to the source positions). Any dtype. */
@@ -205,8 +205,8 @@ NB_API nb_tensor *nb_argsort(const nb_tensor *t, int dim, bool descending);
 NB_API nb_tensor *nb_topk(const nb_tensor *t, int64_t k, int dim, bool largest, bool sorted, nb_tensor **indices);
 /* Bool tensor: whether all / any element over the dim list is nonzero (NaN counts as nonzero).
  * Empty groups give true (all) / false (any). Any dtype; not differentiable. */
-NB_API nb_tensor *nb_all(const nb_tensor *t, int ndims, const int *dims, bool keepdim);
-NB_API nb_tensor *nb_any(const nb_tensor *t, int ndims, const int *dims, bool keepdim);
+NB_API nb_tensor *nb_all(const nb_tensor *t, const int *dims, int ndims, bool keepdim);
+NB_API nb_tensor *nb_any(const nb_tensor *t, const int *dims, int ndims, bool keepdim);
 
 /* ==== creation and shape (autograd/ops_shape.c) ============================================== */
 /* 1-D tensor of `steps` values from start to end inclusive (torch.linspace; steps >= 0; float or
@@ -221,19 +221,19 @@ typedef enum { NB_PAD_CONSTANT, NB_PAD_REFLECT } nb_pad_mode;
 /* torch.nn.functional.pad: pad has 2k entries (k <= ndim), (left, right) for the last dim, then
  * the one before, ... Constant mode fills with value (negative pads crop); reflect mirrors
  * without repeating the edge and needs 0 <= pad < size (any number of trailing dims). */
-NB_API nb_tensor *nb_pad(const nb_tensor *t, int npad, const int64_t *pad, nb_pad_mode mode, double value);
+NB_API nb_tensor *nb_pad(const nb_tensor *t, const int64_t *pad, int npad, nb_pad_mode mode, double value);
 /* torch.Tensor.repeat: tiles t reps[k] times along dim k; nreps >= ndim (extra leading dims are
  * new), reps >= 0. */
-NB_API nb_tensor *nb_repeat(const nb_tensor *t, int nreps, const int64_t *reps);
+NB_API nb_tensor *nb_repeat(const nb_tensor *t, const int64_t *reps, int nreps);
 /* Reverses the listed dims (torch.flip; a copy). */
-NB_API nb_tensor *nb_flip(const nb_tensor *t, int ndims, const int *dims);
+NB_API nb_tensor *nb_flip(const nb_tensor *t, const int *dims, int ndims);
 /* torch.roll: shifts[i] along dims[i] (elements leaving one end come in at the other); with
  * ndims == 0 the tensor is rolled flattened by shifts[0] (nshifts must be 1) and keeps its shape.
  * nshifts must equal ndims otherwise. */
-NB_API nb_tensor *nb_roll(const nb_tensor *t, int nshifts, const int64_t *shifts, int ndims, const int *dims);
+NB_API nb_tensor *nb_roll(const nb_tensor *t, const int64_t *shifts, int nshifts, const int *dims, int ndims);
 /* torch.split with a list of sizes: n views along dim with the given lengths (their sum must be
  * the dim's size). Writes n NEW references into out (misuse when n > max_out); returns n. */
-NB_API int nb_split_sizes(const nb_tensor *t, int n, const int64_t *sizes, int dim, nb_tensor **out, int max_out);
+NB_API int nb_split_sizes(const nb_tensor *t, const int64_t *sizes, int n, int dim, nb_tensor **out, int max_out);
 
 #ifdef __cplusplus
 }

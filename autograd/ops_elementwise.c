@@ -121,7 +121,7 @@ static void pw_unary_backward(nb__node *n, nb_tensor *g, nb_tensor **gin)
         gin[0] = nb__new_ref(g);
         return;
     }
-    nb_tensor *r = nb__tensor_new(g->dtype, g->ndim, g->shape);
+    nb_tensor *r = nb__tensor_new(g->dtype, g->shape, g->ndim);
     nb__k_pointwise_grad(k, 0, r, g, n->n_saved ? nb__saved(n, 0) : g, NULL, n->fargs[0], n->fargs[1]);
     gin[0] = r;
 }
@@ -131,7 +131,7 @@ static nb_tensor *pw_unary_op(const nb__op *op, nb__pw_op k, const nb_tensor *t,
     const pw_desc *d = &k_pw[k];
     check_class(d, t);
     d->check(d->name, t, p0, p1);
-    nb_tensor *out = nb__tensor_new(d->bool_out ? NB_BOOL : t->dtype, t->ndim, t->shape);
+    nb_tensor *out = nb__tensor_new(d->bool_out ? NB_BOOL : t->dtype, t->shape, t->ndim);
     nb__k_pointwise(k, out, t, NULL, p0, p1);
     nb__node *n = op ? nb__record(op, out, 1, &t) : NULL;
     if (n) {
@@ -166,7 +166,7 @@ static void pw_binary_backward(nb__node *n, nb_tensor *g, nb_tensor **gin)
         int need = k_pw[k].needs[i];
         const nb_tensor *a = need & PW_M_A ? nb__saved(n, (int)n->iargs[1]) : g;
         const nb_tensor *b = need & PW_M_B ? nb__saved(n, (int)n->iargs[2]) : g;
-        nb_tensor *r = nb__tensor_new(g->dtype, g->ndim, g->shape);
+        nb_tensor *r = nb__tensor_new(g->dtype, g->shape, g->ndim);
         nb__k_pointwise_grad(k, i, r, g, a, b, 0, 0);
         gin[i] = nb__sum_to(r, n, i);
     }
@@ -180,7 +180,7 @@ static nb_tensor *pw_binary(nb__pw_op k, const nb_tensor *a, const nb_tensor *b)
     check_class(d, a);
     int64_t sh[NB_MAX_DIMS];
     int nd = nb__broadcast_shape(d->name, a->ndim, a->shape, b->ndim, b->shape, sh);
-    nb_tensor *out = nb__tensor_new(a->dtype, nd, sh);
+    nb_tensor *out = nb__tensor_new(a->dtype, sh, nd);
     nb__k_pointwise(k, out, a, b, 0, 0);
     nb__node *n = d->op ? nb__record(d->op, out, 2, (const nb_tensor *[]){a, b}) : NULL;
     if (n) {
@@ -246,7 +246,7 @@ nb_tensor *nb_compare(const nb_tensor *a, const nb_tensor *b, nb_cmp op)
     nb__check_same_dtype("nb_compare", a, b);
     int64_t sh[NB_MAX_DIMS];
     int nd = nb__broadcast_shape("nb_compare", a->ndim, a->shape, b->ndim, b->shape, sh);
-    nb_tensor *out = nb__tensor_new(NB_BOOL, nd, sh);
+    nb_tensor *out = nb__tensor_new(NB_BOOL, sh, nd);
     nb__k_compare((nb__cmp)op, out, a, b);
     return out;
 }
@@ -255,7 +255,7 @@ nb_tensor *nb_compare_scalar(const nb_tensor *a, double s, nb_cmp op)
 {
     nb__check_compute("nb_compare_scalar", a);
     check_cmp("nb_compare_scalar", op);
-    nb_tensor *out = nb__tensor_new(NB_BOOL, a->ndim, a->shape);
+    nb_tensor *out = nb__tensor_new(NB_BOOL, a->shape, a->ndim);
     nb__k_compare_scalar((nb__cmp)op, out, a, s);
     return out;
 }
@@ -278,7 +278,7 @@ nb_tensor *nb_where(const nb_tensor *cond, const nb_tensor *a, const nb_tensor *
     int64_t sab[NB_MAX_DIMS], sh[NB_MAX_DIMS];
     int nab = nb__broadcast_shape("nb_where", a->ndim, a->shape, b->ndim, b->shape, sab);
     int nd = nb__broadcast_shape("nb_where", cond->ndim, cond->shape, nab, sab, sh);
-    nb_tensor *out = nb__tensor_new(a->dtype, nd, sh);
+    nb_tensor *out = nb__tensor_new(a->dtype, sh, nd);
     nb__k_where(out, cond, a, b);
     nb__node *n = NB__RECORD(where, out, cond, a, b);
     if (n)
@@ -304,7 +304,7 @@ nb_tensor *nb_masked_fill(const nb_tensor *t, const nb_tensor *mask, double valu
         check_scalar("nb_masked_fill", t, "value", value, false);
     int scope = nb_scope_begin();
     nb_tensor *v = nb_scalar(value, t->dtype);
-    nb_tensor *out = nb__tensor_new(t->dtype, t->ndim, t->shape);
+    nb_tensor *out = nb__tensor_new(t->dtype, t->shape, t->ndim);
     nb__k_where(out, mask, v, t);
     out = nb__scope_return(scope, out);
     nb__node *n = NB__RECORD(masked_fill, out, t, mask);

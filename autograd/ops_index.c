@@ -11,7 +11,7 @@
 /* ---- helpers -------------------------------------------------------------------------------- */
 static nb_tensor *zeros_of_input(const nb__node *n, int i)
 {
-    return nb_zeros(n->inputs[i].ndim, n->inputs[i].shape, n->inputs[i].dtype);
+    return nb_zeros(n->inputs[i].shape, n->inputs[i].ndim, n->inputs[i].dtype);
 }
 
 /* g as a contiguous tensor (the engine passes it contiguous; this only guards the contract). */
@@ -75,7 +75,7 @@ nb_tensor *nb_index_select(const nb_tensor *t, int dim, const nb_tensor *index)
         int64_t sh[NB_MAX_DIMS];
         memcpy(sh, t->shape, sizeof sh);
         sh[d] = nidx;
-        out = nb__tensor_new(t->dtype, t->ndim, sh);
+        out = nb__tensor_new(t->dtype, sh, t->ndim);
         nb__k_index_select(out, t, d, index_data(idx), nidx);
     }
     nb__node *n = NB__RECORD(index_select, out, t);
@@ -125,7 +125,7 @@ nb_tensor *nb_embedding(const nb_tensor *weight, const nb_tensor *indices)
     int nd = indices->ndim;
     memcpy(sh, indices->shape, (size_t)nd * sizeof *sh);
     sh[nd] = c;
-    nb_tensor *out = nb__tensor_new(weight->dtype, nd + 1, sh);
+    nb_tensor *out = nb__tensor_new(weight->dtype, sh, nd + 1);
     /* rows of a contiguous weight are single memcpys (the iterator coalesces the C run) */
     nb_tensor *out2 = nb__tensor_view(out, 2, (const int64_t[]){ntok, c}, (const int64_t[]){c, 1}, 0);
     nb__k_index_select(out2, weight, 0, index_data(idx), ntok);
@@ -167,7 +167,7 @@ nb_tensor *nb_gather(const nb_tensor *t, int dim, const nb_tensor *index)
     nb__k_index_check("nb_gather", index, d, t->ndim ? t->shape[d] : 1);
     int scope = nb_scope_begin();
     nb_tensor *idx = nb__k_index_i64(index);
-    nb_tensor *out = nb__tensor_new(t->dtype, index->ndim, index->shape);
+    nb_tensor *out = nb__tensor_new(t->dtype, index->shape, index->ndim);
     nb__k_gather(out, t, d, idx);
     nb__node *n = NB__RECORD(gather, out, t);
     if (n) {
@@ -234,7 +234,7 @@ static void cat_backward(nb__node *n, nb_tensor *g, nb_tensor **gin)
 }
 NB__DEFINE_OP(cat, cat_backward);
 
-nb_tensor *nb_cat(int n, nb_tensor *const *ts, int dim)
+nb_tensor *nb_cat(nb_tensor *const *ts, int n, int dim)
 {
     if (n <= 0)
         nb__fail("nb_cat: expected at least one tensor, got %d", n);
@@ -268,7 +268,7 @@ nb_tensor *nb_cat(int n, nb_tensor *const *ts, int dim)
     int64_t sh[NB_MAX_DIMS];
     memcpy(sh, r->shape, sizeof sh);
     sh[d] = total;
-    nb_tensor *out = nb__tensor_new(r->dtype, r->ndim, sh);
+    nb_tensor *out = nb__tensor_new(r->dtype, sh, r->ndim);
     int64_t off = 0;
     for (int i = 0; i < n; i++) {
         const nb_tensor *t = ts[i];
@@ -295,7 +295,7 @@ static void stack_backward(nb__node *n, nb_tensor *g, nb_tensor **gin)
 }
 NB__DEFINE_OP(stack, stack_backward);
 
-nb_tensor *nb_stack(int n, nb_tensor *const *ts, int dim)
+nb_tensor *nb_stack(nb_tensor *const *ts, int n, int dim)
 {
     if (n <= 0)
         nb__fail("nb_stack: expected at least one tensor, got %d", n);
@@ -316,7 +316,7 @@ nb_tensor *nb_stack(int n, nb_tensor *const *ts, int dim)
     int64_t sh[NB_MAX_DIMS];
     for (int k = 0, m = 0; k <= r->ndim; k++)
         sh[k] = k == d ? n : r->shape[m++];
-    nb_tensor *out = nb__tensor_new(r->dtype, r->ndim + 1, sh);
+    nb_tensor *out = nb__tensor_new(r->dtype, sh, r->ndim + 1);
     if (nb_tensor_numel(out) > 0)
         for (int i = 0; i < n; i++)
             nb__copy_into(select_view(out, d, i), ts[i]);
@@ -331,7 +331,7 @@ static nb_tensor *triangle(const nb__op *op, const nb_tensor *t, int64_t k, bool
 {
     if (t->ndim < 2)
         nb__fail("%s: expected a tensor of at least 2 dims, got shape %s", op->name, NB__SHAPE(t));
-    nb_tensor *out = nb__tensor_new(t->dtype, t->ndim, t->shape);
+    nb_tensor *out = nb__tensor_new(t->dtype, t->shape, t->ndim);
     nb__k_triangle(out, t, k, upper);
     nb__node *n = nb__record(op, out, 1, &t);
     if (n)
@@ -342,14 +342,14 @@ static nb_tensor *triangle(const nb__op *op, const nb_tensor *t, int64_t k, bool
 /* the mask is linear  ⇒  dt = tril(g, k) / triu(g, k) */
 static void tril_backward(nb__node *n, nb_tensor *g, nb_tensor **gin)
 {
-    gin[0] = nb__tensor_new(g->dtype, g->ndim, g->shape);
+    gin[0] = nb__tensor_new(g->dtype, g->shape, g->ndim);
     nb__k_triangle(gin[0], g, n->iargs[0], false);
 }
 NB__DEFINE_OP(tril, tril_backward);
 
 static void triu_backward(nb__node *n, nb_tensor *g, nb_tensor **gin)
 {
-    gin[0] = nb__tensor_new(g->dtype, g->ndim, g->shape);
+    gin[0] = nb__tensor_new(g->dtype, g->shape, g->ndim);
     nb__k_triangle(gin[0], g, n->iargs[0], true);
 }
 NB__DEFINE_OP(triu, triu_backward);
@@ -398,7 +398,7 @@ nb_tensor *nb_multinomial(const nb_tensor *probs, int64_t num_samples, bool repl
         }
     }
     int64_t sh[2] = {rows, num_samples};
-    nb_tensor *out = probs->ndim == 2 ? nb__tensor_new(NB_I64, 2, sh) : nb__tensor_new(NB_I64, 1, &sh[1]);
+    nb_tensor *out = probs->ndim == 2 ? nb__tensor_new(NB_I64, sh, 2) : nb__tensor_new(NB_I64, &sh[1], 1);
     nb__k_multinomial(nb_tensor_data(out), wd, rows, n, num_samples, replacement,
                       gen ? gen : nb_default_generator());
     return nb__scope_return(scope, out);

@@ -147,7 +147,7 @@ nb_tensor *nb_matmul(const nb_tensor *a, const nb_tensor *b)
         oshape[ond++] = M;
     if (b->ndim > 1)
         oshape[ond++] = N;
-    nb_tensor *out = nb__tensor_new(a->dtype, ond, oshape);
+    nb_tensor *out = nb__tensor_new(a->dtype, oshape, ond);
 
     const char *pa = nb_tensor_data(ac), *pb = nb_tensor_data(bc);
     int64_t rs;
@@ -193,13 +193,13 @@ static void matmul_backward(nb__node *n, nb_tensor *g, nb_tensor **gin)
     memcpy(gs, g->shape, (size_t)gbatch * sizeof *gs);
     gs[gbatch] = a2->shape[a2->ndim - 2];
     gs[gbatch + 1] = b2->shape[b2->ndim - 1];
-    nb_tensor *g2 = nb_reshape(g, gnd, gs);
+    nb_tensor *g2 = nb_reshape(g, gs, gnd);
     int prev_autocast = nb__autocast_swap(n->autocast); /* the products below, as the forward's */
 
     if (nb__needs_grad(n, 0)) {
         nb_tensor *da = nb_matmul(g2, nb_transpose(b2, -1, -2));
         da = nb__sum_to_shape(da, a2->ndim, a2->shape);
-        gin[0] = nb_reshape(da, a->ndim, a->shape);
+        gin[0] = nb_reshape(da, a->shape, a->ndim);
     }
     if (nb__needs_grad(n, 1)) {
         nb_tensor *db;
@@ -214,7 +214,7 @@ static void matmul_backward(nb__node *n, nb_tensor *g, nb_tensor **gin)
             db = nb_matmul(nb_transpose(a2, -1, -2), g2);
             db = nb__sum_to_shape(db, b2->ndim, b2->shape);
         }
-        gin[1] = nb_reshape(db, b->ndim, b->shape);
+        gin[1] = nb_reshape(db, b->shape, b->ndim);
     }
     nb__autocast_swap(prev_autocast);
 }

@@ -63,12 +63,12 @@ static nb_tensor *back_view(const nb_tensor *t, const nb__node *n, bool full)
 
 static nb_tensor *new_like_output(const nb__node *n)
 {
-    return nb__tensor_new(n->out_dtype, n->out_ndim, n->out_shape);
+    return nb__tensor_new(n->out_dtype, n->out_shape, n->out_ndim);
 }
 
 static nb_tensor *new_like_input(const nb__node *n)
 {
-    return nb__tensor_new(n->inputs[0].dtype, n->inputs[0].ndim, n->inputs[0].shape);
+    return nb__tensor_new(n->inputs[0].dtype, n->inputs[0].shape, n->inputs[0].ndim);
 }
 
 /* Elements reduced per output, from the recorded input shape. */
@@ -85,11 +85,11 @@ static int64_t reduced_count(const nb__node *n)
 static void sum_backward(nb__node *n, nb_tensor *g, nb_tensor **gin) { gin[0] = back_view(g, n, true); }
 NB__DEFINE_OP(sum, sum_backward);
 
-nb_tensor *nb_sum(const nb_tensor *t, int ndims, const int *dims, bool keepdim)
+nb_tensor *nb_sum(const nb_tensor *t, const int *dims, int ndims, bool keepdim)
 {
     red_dims r;
     nb__parse_dims("nb_sum", t, ndims, dims, keepdim, &r);
-    nb_tensor *out = nb__tensor_new(nb_dtype_is_float(t->dtype) ? t->dtype : NB_I64, r.out_ndim, r.out_shape);
+    nb_tensor *out = nb__tensor_new(nb_dtype_is_float(t->dtype) ? t->dtype : NB_I64, r.out_shape, r.out_ndim);
     nb__k_sum(out, t, r.mask, 1.0);
     nb__node *n = NB__RECORD(sum, out, t);
     if (n)
@@ -105,12 +105,12 @@ static void mean_backward(nb__node *n, nb_tensor *g, nb_tensor **gin)
 }
 NB__DEFINE_OP(mean, mean_backward);
 
-nb_tensor *nb_mean(const nb_tensor *t, int ndims, const int *dims, bool keepdim)
+nb_tensor *nb_mean(const nb_tensor *t, const int *dims, int ndims, bool keepdim)
 {
     nb__check_float("nb_mean", t);
     red_dims r;
     nb__parse_dims("nb_mean", t, ndims, dims, keepdim, &r);
-    nb_tensor *out = nb__tensor_new(t->dtype, r.out_ndim, r.out_shape);
+    nb_tensor *out = nb__tensor_new(t->dtype, r.out_shape, r.out_ndim);
     nb__k_sum(out, t, r.mask, 1.0 / (double)r.nred); /* nred == 0: 0 * inf = NaN, as PyTorch */
     nb__node *n = NB__RECORD(mean, out, t);
     if (n)
@@ -161,7 +161,7 @@ static nb_tensor *var_impl(const nb__op *op, const nb_tensor *t, int ndims, cons
     nb__check_float(op->name, t);
     red_dims r;
     nb__parse_dims(op->name, t, ndims, dims, keepdim, &r);
-    nb_tensor *out = nb__tensor_new(t->dtype, r.out_ndim, r.out_shape);
+    nb_tensor *out = nb__tensor_new(t->dtype, r.out_shape, r.out_ndim);
     nb__k_var(out, t, r.mask, correction, take_sqrt);
     nb__node *n = nb__record(op, out, 1, &t);
     if (n) {
@@ -174,12 +174,12 @@ static nb_tensor *var_impl(const nb__op *op, const nb_tensor *t, int ndims, cons
     return out;
 }
 
-nb_tensor *nb_var(const nb_tensor *t, int ndims, const int *dims, int correction, bool keepdim)
+nb_tensor *nb_var(const nb_tensor *t, const int *dims, int ndims, int correction, bool keepdim)
 {
     return var_impl(&nb__op_var, t, ndims, dims, correction, keepdim, false);
 }
 
-nb_tensor *nb_std(const nb_tensor *t, int ndims, const int *dims, int correction, bool keepdim)
+nb_tensor *nb_std(const nb_tensor *t, const int *dims, int ndims, int correction, bool keepdim)
 {
     return var_impl(&nb__op_std, t, ndims, dims, correction, keepdim, true);
 }
@@ -194,12 +194,12 @@ static void logsumexp_backward(nb__node *n, nb_tensor *g, nb_tensor **gin)
 }
 NB__DEFINE_OP(logsumexp, logsumexp_backward);
 
-nb_tensor *nb_logsumexp(const nb_tensor *t, int ndims, const int *dims, bool keepdim)
+nb_tensor *nb_logsumexp(const nb_tensor *t, const int *dims, int ndims, bool keepdim)
 {
     nb__check_float("nb_logsumexp", t);
     red_dims r;
     nb__parse_dims("nb_logsumexp", t, ndims, dims, keepdim, &r);
-    nb_tensor *out = nb__tensor_new(t->dtype, r.out_ndim, r.out_shape);
+    nb_tensor *out = nb__tensor_new(t->dtype, r.out_shape, r.out_ndim);
     nb__k_logsumexp(out, t, r.mask);
     nb__node *n = NB__RECORD(logsumexp, out, t);
     if (n) {
@@ -215,7 +215,7 @@ nb_tensor *nb_logsumexp(const nb_tensor *t, int ndims, const int *dims, bool kee
 static void maxmin_backward(nb__node *n, nb_tensor *g, nb_tensor **gin)
 {
     nb_tensor *idx = nb__saved(n, 0);
-    gin[0] = nb_zeros(n->inputs[0].ndim, n->inputs[0].shape, n->inputs[0].dtype);
+    gin[0] = nb_zeros(n->inputs[0].shape, n->inputs[0].ndim, n->inputs[0].dtype);
     nb__k_scatter_dim(gin[0], g, idx, (int)n->iargs[1]);
 }
 NB__DEFINE_OP(max, maxmin_backward);
@@ -245,9 +245,9 @@ static nb_tensor *maxmin_impl(const nb__op *op, const nb_tensor *t, int dim, boo
     int d, nd;
     int64_t shape[NB_MAX_DIMS];
     maxmin_prepare(op->name, t, dim, keepdim, &d, &nd, shape);
-    nb_tensor *vals = nb__tensor_new(t->dtype, nd, shape);
+    nb_tensor *vals = nb__tensor_new(t->dtype, shape, nd);
     int scope = indices ? -1 : nb_scope_begin(); /* indices kept only by the node */
-    nb_tensor *idx = nb__tensor_new(NB_I64, nd, shape);
+    nb_tensor *idx = nb__tensor_new(NB_I64, shape, nd);
     nb__k_maxmin(vals, idx, t, d, is_max);
     nb__node *n = nb__record(op, vals, 1, &t);
     if (n) {
@@ -278,7 +278,7 @@ static nb_tensor *arg_impl(const char *op, const nb_tensor *t, int dim, bool kee
     int d, nd;
     int64_t shape[NB_MAX_DIMS];
     maxmin_prepare(op, t, dim, keepdim, &d, &nd, shape);
-    nb_tensor *idx = nb__tensor_new(NB_I64, nd, shape);
+    nb_tensor *idx = nb__tensor_new(NB_I64, shape, nd);
     nb__k_maxmin(NULL, idx, t, d, is_max);
     return idx;
 }
@@ -307,7 +307,7 @@ static nb_tensor *softmax_impl(const nb__op *op, const nb_tensor *t, int dim, bo
 {
     nb__check_float(op->name, t);
     int d = nb__wrap_dim(op->name, dim, t->ndim);
-    nb_tensor *out = nb__tensor_new(t->dtype, t->ndim, t->shape);
+    nb_tensor *out = nb__tensor_new(t->dtype, t->shape, t->ndim);
     nb__k_softmax(out, t, d, log);
     nb__node *n = nb__record(op, out, 1, &t);
     if (n) {

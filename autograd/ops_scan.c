@@ -20,7 +20,7 @@ static nb_tensor *contig(const nb_tensor *t)
 
 static nb_tensor *new_like_input(const nb__node *n, int i)
 {
-    return nb__tensor_new(n->inputs[i].dtype, n->inputs[i].ndim, n->inputs[i].shape);
+    return nb__tensor_new(n->inputs[i].dtype, n->inputs[i].shape, n->inputs[i].ndim);
 }
 
 /* Shape of t with dim d of size len (d < 0: t's shape). */
@@ -89,7 +89,7 @@ static nb_tensor *count_hits(const nb_tensor *hit, int64_t bits, nb_dtype dt)
             dims[nd++] = d;
     if (nd == 0) /* a 0-dim input: one element per group */
         return nb_to_dtype(hit, dt);
-    return nb_to_dtype(nb_sum(hit, nd, dims, true), dt);
+    return nb_to_dtype(nb_sum(hit, dims, nd, true), dt);
 }
 
 static bool is_int_like(nb_dtype dt) { return dt == NB_I32 || dt == NB_I64 || dt == NB_BOOL; }
@@ -120,7 +120,7 @@ static nb_tensor *cumulative(const nb__op *op, const nb_tensor *t, int dim, bool
     int d = nb__wrap_dim(op->name, dim, t->ndim);
     int scope = nb_scope_begin();
     nb_tensor *x = is_int_like(t->dtype) && t->dtype != NB_I64 ? nb__convert(t, NB_I64) : contig(t);
-    nb_tensor *out = nb__tensor_new(x->dtype, t->ndim, t->shape);
+    nb_tensor *out = nb__tensor_new(x->dtype, t->shape, t->ndim);
     nb__k_cumulative(out, x, nb__lines_of(t->ndim, t->shape, d), prod, false);
     if (nb_dtype_is_float(t->dtype)) {
         nb__node *n = nb__record(op, out, 1, &t);
@@ -159,7 +159,7 @@ static nb_tensor *prod_impl(const nb_tensor *t, int d, bool keepdim)
             sh[nd++] = k == d ? 1 : t->shape[k];
     int scope = nb_scope_begin();
     nb_tensor *x = is_int_like(t->dtype) && t->dtype != NB_I64 ? nb__convert(t, NB_I64) : contig(t);
-    nb_tensor *out = nb__tensor_new(x->dtype, nd, sh);
+    nb_tensor *out = nb__tensor_new(x->dtype, sh, nd);
     nb__lines l = d < 0 ? (nb__lines){1, nb__numel(t->ndim, t->shape), 1} : nb__lines_of(t->ndim, t->shape, d);
     nb__k_prod(out, x, l);
     if (nb_dtype_is_float(t->dtype)) {
@@ -201,7 +201,7 @@ static nb_tensor *amaxmin_impl(const nb__op *op, const nb_tensor *t, int ndims, 
         nb__fail("%s: cannot reduce over a dim of size 0 (shape %s): the operation has no identity", op->name,
                  NB__SHAPE(t));
     int scope = nb_scope_begin();
-    nb_tensor *out = nb__tensor_new(t->dtype, r.out_ndim, r.out_shape);
+    nb_tensor *out = nb__tensor_new(t->dtype, r.out_shape, r.out_ndim);
     if (r.nout > 0) {
         nb__lines l;
         nb_tensor *x = reduce_lines(t, &r, &l);
@@ -219,12 +219,12 @@ static nb_tensor *amaxmin_impl(const nb__op *op, const nb_tensor *t, int ndims, 
     return nb__scope_return(scope, out);
 }
 
-nb_tensor *nb_amax(const nb_tensor *t, int ndims, const int *dims, bool keepdim)
+nb_tensor *nb_amax(const nb_tensor *t, const int *dims, int ndims, bool keepdim)
 {
     return amaxmin_impl(&nb__op_amax, t, ndims, dims, keepdim, true);
 }
 
-nb_tensor *nb_amin(const nb_tensor *t, int ndims, const int *dims, bool keepdim)
+nb_tensor *nb_amin(const nb_tensor *t, const int *dims, int ndims, bool keepdim)
 {
     return amaxmin_impl(&nb__op_amin, t, ndims, dims, keepdim, false);
 }
@@ -244,7 +244,7 @@ static void norm_backward(nb__node *n, nb_tensor *g, nb_tensor **gin)
 }
 NB__DEFINE_OP(norm, norm_backward);
 
-nb_tensor *nb_norm(const nb_tensor *t, double p, int ndims, const int *dims, bool keepdim)
+nb_tensor *nb_norm(const nb_tensor *t, double p, const int *dims, int ndims, bool keepdim)
 {
     nb__check_float("nb_norm", t);
     if (!(p == 1 || p == 2 || (isinf(p) && p > 0)))
@@ -254,7 +254,7 @@ nb_tensor *nb_norm(const nb_tensor *t, double p, int ndims, const int *dims, boo
     if (isinf(p) && r.nred == 0 && r.nout > 0)
         nb__fail("nb_norm: the inf-norm of a dim of size 0 is undefined (shape %s)", NB__SHAPE(t));
     int scope = nb_scope_begin();
-    nb_tensor *out = nb__tensor_new(t->dtype, r.out_ndim, r.out_shape);
+    nb_tensor *out = nb__tensor_new(t->dtype, r.out_shape, r.out_ndim);
     nb__lines l;
     nb_tensor *x = reduce_lines(t, &r, &l);
     nb__k_norm(out, x, l, p);
@@ -272,7 +272,7 @@ nb_tensor *nb_norm(const nb_tensor *t, double p, int ndims, const int *dims, boo
 /* values = x gathered at idx along dim  ⇒  gin = zeros with g scattered (added) back at idx. */
 static void sort_backward(nb__node *n, nb_tensor *g, nb_tensor **gin)
 {
-    gin[0] = nb_zeros(n->inputs[0].ndim, n->inputs[0].shape, n->inputs[0].dtype);
+    gin[0] = nb_zeros(n->inputs[0].shape, n->inputs[0].ndim, n->inputs[0].dtype);
     nb__k_scatter_add(gin[0], (int)n->iargs[0], nb__saved(n, 0), contig(g));
 }
 NB__DEFINE_OP(sort, sort_backward);
@@ -287,8 +287,8 @@ static nb_tensor *sorted_impl(const nb__op *op, const nb_tensor *t, int d, int64
     int64_t sh[NB_MAX_DIMS];
     shape_with(t, d, k, sh);
     int scope = nb_scope_begin();
-    nb_tensor *vals = want_vals ? nb__tensor_new(t->dtype, t->ndim, sh) : NULL;
-    nb_tensor *idx = nb__tensor_new(NB_I64, t->ndim, sh);
+    nb_tensor *vals = want_vals ? nb__tensor_new(t->dtype, sh, t->ndim) : NULL;
+    nb_tensor *idx = nb__tensor_new(NB_I64, sh, t->ndim);
     nb__k_sort(vals, idx, contig(t), nb__lines_of(t->ndim, t->shape, d), k, desc);
     if (!want_vals)
         return nb__scope_return(scope, idx);
@@ -338,19 +338,19 @@ static nb_tensor *any_all_impl(const char *op, const nb_tensor *t, int ndims, co
     red_dims r;
     nb__parse_dims(op, t, ndims, dims, keepdim, &r);
     int scope = nb_scope_begin();
-    nb_tensor *out = nb__tensor_new(NB_BOOL, r.out_ndim, r.out_shape);
+    nb_tensor *out = nb__tensor_new(NB_BOOL, r.out_shape, r.out_ndim);
     nb__lines l;
     nb_tensor *x = reduce_lines(t, &r, &l);
     nb__k_any_all(out, x, l, all);
     return nb__scope_return(scope, out);
 }
 
-nb_tensor *nb_all(const nb_tensor *t, int ndims, const int *dims, bool keepdim)
+nb_tensor *nb_all(const nb_tensor *t, const int *dims, int ndims, bool keepdim)
 {
     return any_all_impl("nb_all", t, ndims, dims, keepdim, true);
 }
 
-nb_tensor *nb_any(const nb_tensor *t, int ndims, const int *dims, bool keepdim)
+nb_tensor *nb_any(const nb_tensor *t, const int *dims, int ndims, bool keepdim)
 {
     return any_all_impl("nb_any", t, ndims, dims, keepdim, false);
 }

@@ -29,7 +29,7 @@ static void maps_new(maps_t *mp, int nd, const int64_t *sh)
     int64_t total = 0;
     for (int k = 0; k < nd; k++)
         total += sh[k];
-    mp->store = nb__tensor_new(NB_I64, 1, &total);
+    mp->store = nb__tensor_new(NB_I64, &total, 1);
     maps_point(mp, nd, sh);
 }
 
@@ -61,7 +61,7 @@ static void remap_backward(nb__node *n, nb_tensor *g, nb_tensor **gin)
     }
     maps_t mp = {.store = nb__saved(n, 0)};
     maps_point(&mp, nd, msh);
-    nb_tensor *z = nb_zeros(nd, ssh, e->dtype);
+    nb_tensor *z = nb_zeros(ssh, nd, e->dtype);
     nb__k_remap_add(z, review(contig(g), nd, msh), (const int64_t *const *)mp.m);
     gin[0] = review(z, e->ndim, e->shape);
 }
@@ -110,7 +110,7 @@ static void pad_check(const nb_tensor *t, int npad, const int64_t *pad, nb_pad_m
     }
 }
 
-nb_tensor *nb_pad(const nb_tensor *t, int npad, const int64_t *pad, nb_pad_mode mode, double value)
+nb_tensor *nb_pad(const nb_tensor *t, const int64_t *pad, int npad, nb_pad_mode mode, double value)
 {
     pad_check(t, npad, pad, mode);
     int64_t sh[NB_MAX_DIMS], lo[NB_MAX_DIMS] = {0};
@@ -133,13 +133,13 @@ nb_tensor *nb_pad(const nb_tensor *t, int npad, const int64_t *pad, nb_pad_mode 
             mp.m[d][j] = s >= 0 && s < size ? s : -1;
         }
     }
-    nb_tensor *out = nb__tensor_new(t->dtype, t->ndim, sh);
+    nb_tensor *out = nb__tensor_new(t->dtype, sh, t->ndim);
     nb__k_remap(out, t, (const int64_t *const *)mp.m, value);
     return remap_finish(&nb__op_pad, scope, out, t, &mp, false);
 }
 
 /* ---- repeat --------------------------------------------------------------------------------- */
-nb_tensor *nb_repeat(const nb_tensor *t, int nreps, const int64_t *reps)
+nb_tensor *nb_repeat(const nb_tensor *t, const int64_t *reps, int nreps)
 {
     if (nreps < t->ndim || nreps > NB_MAX_DIMS || (nreps > 0 && !reps))
         nb__fail("nb_repeat: %d repeat counts for a tensor of shape %s (need %d to %d)", nreps, NB__SHAPE(t),
@@ -162,13 +162,13 @@ nb_tensor *nb_repeat(const nb_tensor *t, int nreps, const int64_t *reps)
         for (int64_t j = 0; j < sh[k]; j++)
             mp.m[k][j] = j % ssh[k];
     nb_tensor *src = nb__tensor_view(t, nreps, ssh, sst, t->offset);
-    nb_tensor *out = nb__tensor_new(t->dtype, nreps, sh);
+    nb_tensor *out = nb__tensor_new(t->dtype, sh, nreps);
     nb__k_remap(out, src, (const int64_t *const *)mp.m, 0);
     return remap_finish(&nb__op_repeat, scope, out, t, &mp, false);
 }
 
 /* ---- flip ----------------------------------------------------------------------------------- */
-nb_tensor *nb_flip(const nb_tensor *t, int ndims, const int *dims)
+nb_tensor *nb_flip(const nb_tensor *t, const int *dims, int ndims)
 {
     if (ndims < 0 || (ndims > 0 && !dims))
         nb__fail("nb_flip: invalid dim list (%d dims)", ndims);
@@ -185,7 +185,7 @@ nb_tensor *nb_flip(const nb_tensor *t, int ndims, const int *dims)
     for (int d = 0; d < t->ndim; d++)
         for (int64_t j = 0; j < t->shape[d]; j++)
             mp.m[d][j] = flip[d] ? t->shape[d] - 1 - j : j;
-    nb_tensor *out = nb__tensor_new(t->dtype, t->ndim, t->shape);
+    nb_tensor *out = nb__tensor_new(t->dtype, t->shape, t->ndim);
     nb__k_remap(out, t, (const int64_t *const *)mp.m, 0);
     return remap_finish(&nb__op_flip, scope, out, t, &mp, false);
 }
@@ -200,7 +200,7 @@ static void roll_map(int64_t *m, int64_t n, int64_t shift)
         m[j] = ((j - s) % n + n) % n;
 }
 
-nb_tensor *nb_roll(const nb_tensor *t, int nshifts, const int64_t *shifts, int ndims, const int *dims)
+nb_tensor *nb_roll(const nb_tensor *t, const int64_t *shifts, int nshifts, const int *dims, int ndims)
 {
     if (nshifts <= 0 || !shifts || (ndims == 0 ? nshifts != 1 : nshifts != ndims) || ndims < 0 ||
         (ndims > 0 && !dims))
@@ -213,7 +213,7 @@ nb_tensor *nb_roll(const nb_tensor *t, int nshifts, const int64_t *shifts, int n
         total[d] = n ? (total[d] + shifts[i] % n) % n : 0;
     }
     int scope = nb_scope_begin();
-    nb_tensor *out = nb__tensor_new(t->dtype, t->ndim, t->shape);
+    nb_tensor *out = nb__tensor_new(t->dtype, t->shape, t->ndim);
     maps_t mp;
     bool flat = ndims == 0;
     if (flat) {
@@ -275,7 +275,7 @@ nb_tensor *nb_linspace(double start, double end, int64_t steps, nb_dtype dt)
         int scope = nb_scope_begin();
         return nb__scope_return(scope, nb__convert(nb_linspace(start, end, steps, NB_I64), NB_I32));
     }
-    nb_tensor *out = nb__tensor_new(dt, 1, &steps);
+    nb_tensor *out = nb__tensor_new(dt, &steps, 1);
     if (steps > 0)
         nb__k_linspace(out, start, end);
     return out;
@@ -306,12 +306,12 @@ nb_tensor *nb_one_hot(const nb_tensor *t, int64_t num_classes)
     sh[t->ndim] = c;
     nb__check_shape("nb_one_hot", t->ndim + 1, sh);
     int scope = nb_scope_begin();
-    nb_tensor *out = nb__tensor_new(NB_I64, t->ndim + 1, sh);
+    nb_tensor *out = nb__tensor_new(NB_I64, sh, t->ndim + 1);
     nb__k_one_hot(out, contig(t), c);
     return nb__scope_return(scope, out);
 }
 
-int nb_split_sizes(const nb_tensor *t, int n, const int64_t *sizes, int dim, nb_tensor **out, int max_out)
+int nb_split_sizes(const nb_tensor *t, const int64_t *sizes, int n, int dim, nb_tensor **out, int max_out)
 {
     int d = nb__wrap_dim("nb_split_sizes", dim, t->ndim);
     if (t->ndim == 0 || n < 0 || (n > 0 && !sizes))

@@ -83,7 +83,7 @@ static nb_tensor *make_view(const char *op, const nb_tensor *t, int ndim, const 
 /* Backward shared by every op whose output is a reshaping of its input. */
 static void reshape_like_backward(nb__node *n, nb_tensor *g, nb_tensor **gin)
 {
-    gin[0] = nb_reshape(g, n->inputs[0].ndim, n->inputs[0].shape);
+    gin[0] = nb_reshape(g, n->inputs[0].shape, n->inputs[0].ndim);
 }
 
 /* ---- view / reshape / flatten / squeeze / unsqueeze ------------------------------------------ */
@@ -96,7 +96,7 @@ NB__DEFINE_OP_STRIDED_GRAD(flatten, reshape_like_backward);
 NB__DEFINE_OP_STRIDED_GRAD(squeeze, reshape_like_backward);
 NB__DEFINE_OP_STRIDED_GRAD(unsqueeze, reshape_like_backward);
 
-static nb_tensor *view_as(const nb__op *op, const nb_tensor *t, int ndim, const int64_t *shape, bool copy_ok)
+static nb_tensor *view_as(const nb__op *op, const nb_tensor *t, const int64_t *shape, int ndim, bool copy_ok)
 {
     nb__check_live(op->name, t);
     int64_t sh[NB_MAX_DIMS], st[NB_MAX_DIMS];
@@ -106,7 +106,7 @@ static nb_tensor *view_as(const nb__op *op, const nb_tensor *t, int ndim, const 
         out = make_view(op->name, t, ndim, sh, st, t->offset);
     } else if (copy_ok) { /* copy in row-major order into a fresh tensor of the new shape */
         int scope = nb_scope_begin();
-        out = nb__tensor_new(t->dtype, ndim, sh);
+        out = nb__tensor_new(t->dtype, sh, ndim);
         int64_t cst[NB_MAX_DIMS];
         nb__contiguous_strides(t->ndim, t->shape, cst);
         nb__copy_into(nb__tensor_view(out, t->ndim, t->shape, cst, 0), t);
@@ -119,14 +119,14 @@ static nb_tensor *view_as(const nb__op *op, const nb_tensor *t, int ndim, const 
     return out;
 }
 
-nb_tensor *nb_view(const nb_tensor *t, int ndim, const int64_t *shape)
+nb_tensor *nb_view(const nb_tensor *t, const int64_t *shape, int ndim)
 {
-    return view_as(&nb__op_view, t, ndim, shape, false);
+    return view_as(&nb__op_view, t, shape, ndim, false);
 }
 
-nb_tensor *nb_reshape(const nb_tensor *t, int ndim, const int64_t *shape)
+nb_tensor *nb_reshape(const nb_tensor *t, const int64_t *shape, int ndim)
 {
-    return view_as(&nb__op_reshape, t, ndim, shape, true);
+    return view_as(&nb__op_reshape, t, shape, ndim, true);
 }
 
 nb_tensor *nb_flatten(const nb_tensor *t, int start_dim, int end_dim)
@@ -147,7 +147,7 @@ nb_tensor *nb_flatten(const nb_tensor *t, int start_dim, int end_dim)
     sh[nd++] = m;
     for (int d = e + 1; d < t->ndim; d++)
         sh[nd++] = t->shape[d];
-    return view_as(&nb__op_flatten, t, nd, sh, true);
+    return view_as(&nb__op_flatten, t, sh, nd, true);
 }
 
 nb_tensor *nb_squeeze(const nb_tensor *t, int dim)
@@ -249,7 +249,7 @@ nb_tensor *nb_permute(const nb_tensor *t, const int *perm)
 /* ---- narrow / slice / select: backward scatters g into zeros of the input's shape ----------- */
 static nb_tensor *zeros_of_input(const nb__node *n)
 {
-    return nb_zeros(n->inputs[0].ndim, n->inputs[0].shape, n->inputs[0].dtype);
+    return nb_zeros(n->inputs[0].shape, n->inputs[0].ndim, n->inputs[0].dtype);
 }
 
 static void narrow_backward(nb__node *n, nb_tensor *g, nb_tensor **gin)
@@ -355,7 +355,7 @@ nb_tensor *nb_select(const nb_tensor *t, int dim, int64_t index)
 static void expand_backward(nb__node *n, nb_tensor *g, nb_tensor **gin) { gin[0] = nb__sum_to(g, n, 0); }
 NB__DEFINE_OP(expand, expand_backward);
 
-nb_tensor *nb_expand(const nb_tensor *t, int ndim, const int64_t *shape)
+nb_tensor *nb_expand(const nb_tensor *t, const int64_t *shape, int ndim)
 {
     nb__check_live("nb_expand", t);
     if (ndim < t->ndim || ndim > NB_MAX_DIMS)

@@ -24,16 +24,16 @@ const char *nb__op_family(nb__op_id id) { return (unsigned)id < NB__OP_COUNT ? k
 
 int nb_op_count(void) { return NB__OP_COUNT; }
 
-const char *nb_op_name(int i)
+const char *nb_op_name_at(int i)
 {
     if (i < 0 || i >= NB__OP_COUNT)
-        nb__fail("nb_op_name: op index %d out of range (0..%d)", i, NB__OP_COUNT - 1);
+        nb__fail("nb_op_name_at: op index %d out of range (0..%d)", i, NB__OP_COUNT - 1);
     return k_ops[i]->name;
 }
 
-const char *nb_op_family_name(int i)
+const char *nb_op_family_name_at(int i)
 {
     if (i < 0 || i >= NB__OP_COUNT)
-        nb__fail("nb_op_family_name: op index %d out of range (0..%d)", i, NB__OP_COUNT - 1);
+        nb__fail("nb_op_family_name_at: op index %d out of range (0..%d)", i, NB__OP_COUNT - 1);
     return k_families[i];
 }

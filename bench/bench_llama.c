@@ -58,7 +58,7 @@ int main(int argc, char **argv)
     double sec = now_s() - t0, tps = (double)(steps * B * T) / sec;
     printf("nabla: llama char (%lld params, kvh %ld), B=%lld T=%lld, %d thread(s): %ld steps %.3f s, %.0f tokens/s, "
            "last loss %.4f\n",
-           (long long)nb_module_num_parameters(&m->base), kvh, (long long)B, (long long)T, threads, steps, sec, tps,
+           (long long)nb_module_parameter_numel(&m->base), kvh, (long long)B, (long long)T, threads, steps, sec, tps,
            loss);
     printf("RESULT impl=nabla case=llama_char tokens_per_s=%.1f\n", tps);
     nb_optimizer_free(opt);

@@ -40,7 +40,7 @@ static double run_nabla(int threads, int steps, int warmup, nb_char_rnn_cell cel
     nb_module_parameters(&m->base, false, &l);
     nb_adam_opts o = nb_adam_opts_default();
     o.lr = 1e-3;
-    nb_optimizer *opt = nb_adam_new(l.n, l.params, &o);
+    nb_optimizer *opt = nb_adam_new(l.params, l.n, &o);
     nb_char_rnn_state st = {NULL, NULL};
     double total = 0;
     for (int step = 0; step < warmup + steps; step++) {

@@ -221,7 +221,7 @@ int main(int argc, char **argv)
     nb_gpt *g = nb_gpt_new(&o.c, &init_gen);
     nb_optimizer *opt = nb_gpt_configure_optimizers(g, o.weight_decay, o.lr, 0.9, 0.99); /* as chargpt */
     t_init = now_s() - t_init;
-    long long params = (long long)nb_module_num_parameters(&g->base);
+    long long params = (long long)nb_module_parameter_numel(&g->base);
     int64_t tokens = o.batch * o.seq;
     printf("nabla bench_train: %s, %lld layers, %lld heads, %lld channels, block %lld, vocab %lld, B=%lld T=%lld, "
            "%lld params, %d threads; built in %.2f s\n",

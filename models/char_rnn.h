@@ -26,8 +26,8 @@ typedef struct nb_char_rnn {
     nb_module base; /* first member: the model IS a module */
     nb_char_rnn_config cfg;
     nb_embedding_mod *embedding; /* [V, E] */
-    nb_rnn *rnn;                 /* batch_first LSTM or GRU, E -> H, n_layers */
-    nb_linear *head;             /* H -> V */
+    nb_rnn_mod *rnn;                 /* batch_first LSTM or GRU, E -> H, n_layers */
+    nb_linear_mod *head;             /* H -> V */
 } nb_char_rnn;
 
 /* The carried recurrent state. Its tensors belong to the struct (not to any scope): they are

@@ -58,7 +58,7 @@ static int cmp_u32(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-nb_status nb_vocab_build(nb_char_vocab *v, const char *text, size_t len)
+nb_status nb_vocab_build(nb_vocab *v, const char *text, size_t len)
 {
     v->n = 0;
     if (len == 0)
@@ -92,7 +92,7 @@ nb_status nb_vocab_build(nb_char_vocab *v, const char *text, size_t len)
     return NB_OK;
 }
 
-char *nb_vocab_to_utf8(const nb_char_vocab *v)
+char *nb_vocab_to_utf8(const nb_vocab *v)
 {
     char *s = malloc((size_t)v->n * 4 + 1);
     if (!s)
@@ -104,7 +104,7 @@ char *nb_vocab_to_utf8(const nb_char_vocab *v)
     return s;
 }
 
-nb_status nb_vocab_from_utf8(nb_char_vocab *v, const char *s)
+nb_status nb_vocab_from_utf8(nb_vocab *v, const char *s)
 {
     size_t len = strlen(s);
     v->n = 0;
@@ -123,7 +123,7 @@ nb_status nb_vocab_from_utf8(nb_char_vocab *v, const char *s)
     return NB_OK;
 }
 
-static int vocab_find(const nb_char_vocab *v, uint32_t cp)
+static int vocab_find(const nb_vocab *v, uint32_t cp)
 {
     int lo = 0, hi = v->n - 1;
     while (lo <= hi) {
@@ -138,7 +138,7 @@ static int vocab_find(const nb_char_vocab *v, uint32_t cp)
     return -1;
 }
 
-nb_status nb_vocab_encode(const nb_char_vocab *v, const char *text, size_t len, int64_t **ids, int64_t *n_out)
+nb_status nb_vocab_encode(const nb_vocab *v, const char *text, size_t len, int64_t **ids, int64_t *n_out)
 {
     *ids = NULL;
     *n_out = 0;
@@ -171,7 +171,7 @@ nb_status nb_vocab_encode(const nb_char_vocab *v, const char *text, size_t len, 
     return NB_OK;
 }
 
-char *nb_vocab_decode(const nb_char_vocab *v, const int64_t *ids, int64_t n)
+char *nb_vocab_decode(const nb_vocab *v, const int64_t *ids, int64_t n)
 {
     char *s = malloc((size_t)n * 4 + 1);
     if (!s)
@@ -229,7 +229,7 @@ static nb_status open_text(const char *path, FILE **out, off_t *size)
     return st;
 }
 
-nb_status nb_char_data_load(nb_char_data *d, const char *path, const nb_char_vocab *vocab, int64_t block_size)
+nb_status nb_char_data_load(nb_char_data *d, const char *path, const nb_vocab *vocab, int64_t block_size)
 {
     memset(d, 0, sizeof *d);
     FILE *f;

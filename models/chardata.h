@@ -9,27 +9,27 @@
 #define NB_VOCAB_MAX 4096
 
 /* The vocabulary: sorted distinct code points of the training text (id = index). */
-typedef struct nb_char_vocab {
+typedef struct nb_vocab {
     int n;
     uint32_t cp[NB_VOCAB_MAX];
-} nb_char_vocab;
+} nb_vocab;
 
 /* Builds the vocabulary of `text` (len bytes). NB_ERR_FORMAT for non-text data (NUL bytes,
  * invalid UTF-8) or more than NB_VOCAB_MAX distinct characters; NB_ERR_INVALID for empty text. */
-nb_status nb_vocab_build(nb_char_vocab *v, const char *text, size_t len);
+nb_status nb_vocab_build(nb_vocab *v, const char *text, size_t len);
 /* Vocabulary as UTF-8 (the characters in id order, for checkpoint metadata) into a malloc'd
  * string; and back. */
-char *nb_vocab_to_utf8(const nb_char_vocab *v);
-nb_status nb_vocab_from_utf8(nb_char_vocab *v, const char *s);
+char *nb_vocab_to_utf8(const nb_vocab *v);
+nb_status nb_vocab_from_utf8(nb_vocab *v, const char *s);
 /* Encodes text into ids (malloc'd, *n_out ids). An unknown character is NB_ERR_INVALID naming
  * it and its byte offset: "character 'Z' (U+005A) at offset 3 is not in the vocabulary". */
-nb_status nb_vocab_encode(const nb_char_vocab *v, const char *text, size_t len, int64_t **ids, int64_t *n_out);
+nb_status nb_vocab_encode(const nb_vocab *v, const char *text, size_t len, int64_t **ids, int64_t *n_out);
 /* Decodes ids into a malloc'd NUL-terminated UTF-8 string (ids out of range: misuse). */
-char *nb_vocab_decode(const nb_char_vocab *v, const int64_t *ids, int64_t n);
+char *nb_vocab_decode(const nb_vocab *v, const int64_t *ids, int64_t n);
 
 /* ---- dataset -------------------------------------------------------------------------------- */
 typedef struct nb_char_data {
-    nb_char_vocab vocab;
+    nb_vocab vocab;
     int64_t *ids;      /* whole text */
     int64_t n;         /* tokens */
     int64_t n_train;   /* first n_train tokens are train, the rest val (90/10) */
@@ -43,7 +43,7 @@ typedef struct nb_char_data {
  * a checkpoint's). NB_ERR_IO for a missing/unreadable file, a directory, or anything but a regular
  * file (a FIFO or device is rejected without blocking or reading); NB_ERR_INVALID for a file over
  * NB_CHAR_DATA_MAX_BYTES, an empty file or one too short for block_size in either split. */
-nb_status nb_char_data_load(nb_char_data *d, const char *path, const nb_char_vocab *vocab, int64_t block_size);
+nb_status nb_char_data_load(nb_char_data *d, const char *path, const nb_vocab *vocab, int64_t block_size);
 void nb_char_data_free(nb_char_data *d);
 
 typedef enum { NB_SPLIT_TRAIN, NB_SPLIT_VAL } nb_data_split;

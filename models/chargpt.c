@@ -44,7 +44,7 @@ nb_lm_config chargpt_lm_config(const chargpt_opts *o, int64_t vocab_size)
 
 /* chargpt's checkpoints, or nanoGPT-named ones (--n-head and --data fill in missing metadata; the
  * n_head default does not apply here: main leaves it 0 unless --n-head is given). */
-static nb_status load_checkpoint(const chargpt_opts *o, nb_lm *m, nb_char_vocab *v)
+static nb_status load_checkpoint(const chargpt_opts *o, nb_lm *m, nb_vocab *v)
 {
     nb_ckpt_hints h = {.n_head = o->n_head, .data_path = o->data};
     return nb_ckpt_load_lm(o->checkpoint, &h, m, v);
@@ -58,7 +58,7 @@ static int cmd_sample(const chargpt_opts *o)
         return 2;
     }
     nb_lm g;
-    nb_char_vocab v;
+    nb_vocab v;
     if (load_checkpoint(o, &g, &v) != NB_OK) {
         fprintf(stderr, "chargpt sample: %s\n", nb_last_error());
         return 1;
@@ -114,7 +114,7 @@ static int cmd_eval(const chargpt_opts *o)
         return 2;
     }
     nb_lm g;
-    nb_char_vocab v;
+    nb_vocab v;
     if (load_checkpoint(o, &g, &v) != NB_OK) {
         fprintf(stderr, "chargpt eval: %s\n", nb_last_error());
         return 1;
@@ -180,7 +180,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "chargpt: unknown command '%s' (train, sample, eval, plot)\n", cmd);
         return 2;
     }
-    if ((rc = chargpt_check_command(cmd, &o, argc - 1 - optind, argv + 1 + optind)) != 0)
+    if ((rc = chargpt_check_command(cmd, &o, argv + 1 + optind, argc - 1 - optind)) != 0)
         return rc;
     if (!strcmp(cmd, "train")) {
         if (!o.data || !o.out_dir) {
@@ -218,7 +218,7 @@ int main(int argc, char **argv)
             char png[4096];
             snprintf(png, sizeof png, "%s/loss.png", o.out_dir);
             char *dirs[1] = {(char *)o.out_dir};
-            rc = chargpt_plot(1, dirs, o.n_labels ? o.labels : NULL, png);
+            rc = chargpt_plot(dirs, 1, o.n_labels ? o.labels : NULL, png);
         }
         return rc;
     }
@@ -239,7 +239,7 @@ int main(int argc, char **argv)
         char png[4096];
         if (!output)
             snprintf(png, sizeof png, "%s/loss.png", argv[1 + optind]);
-        return chargpt_plot(n, argv + 1 + optind, o.labels, output ? output : png);
+        return chargpt_plot(argv + 1 + optind, n, o.labels, output ? output : png);
     }
     fprintf(stderr, "chargpt: unknown command '%s' (train, sample, eval, plot)\n", cmd);
     return 2;

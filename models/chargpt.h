@@ -68,7 +68,7 @@ int chargpt_parse_args(int argc, char **argv, chargpt_opts *o, const char **outp
 /* After chargpt_parse_args, for subcommand cmd: refuses (2, after printing why) positional
  * arguments (args[0..n_args-1]; plot takes them), options cmd does not read, and --milestones or
  * --gamma without the multistep schedule. Returns 0 when all is well. */
-int chargpt_check_command(const char *cmd, const chargpt_opts *o, int n_args, char *const *args);
+int chargpt_check_command(const char *cmd, const chargpt_opts *o, char *const *args, int n_args);
 nb_gpt_config chargpt_model_config(const chargpt_opts *o, int64_t vocab_size);
 /* The config of --model (its defaults where an option is not given; gpt: chargpt_model_config). */
 nb_lm_config chargpt_lm_config(const chargpt_opts *o, int64_t vocab_size);
@@ -95,6 +95,6 @@ int chargpt_dist_check(nb_lm *g, nb_optimizer *opt, int64_t iter);
  * labels[i] (labels NULL or labels[i] NULL: the directory's base name). Names and paths never
  * enter the gnuplot script as text (octal-escaped strings); a failure leaves out_png untouched.
  * 0, or 1 after printing why. */
-int chargpt_plot(int n_dirs, char *const *dirs, const char *const *labels, const char *out_png);
+int chargpt_plot(char *const *dirs, int n_dirs, const char *const *labels, const char *out_png);
 
 #endif

@@ -374,7 +374,7 @@ static uint64_t command_options(const char *cmd)
     return BIT(O_HELP) | BIT(O_OUTPUT) | BIT(O_LABEL); /* plot */
 }
 
-int chargpt_check_command(const char *cmd, const chargpt_opts *o, int n_args, char *const *args)
+int chargpt_check_command(const char *cmd, const chargpt_opts *o, char *const *args, int n_args)
 {
     if (strcmp(cmd, "plot") && n_args > 0) {
         fprintf(stderr, "chargpt %s: unexpected argument '%s' (options start with --)\n", cmd, args[0]);

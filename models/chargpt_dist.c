@@ -76,14 +76,14 @@ int chargpt_dist_share_state(nb_lm *g, nb_optimizer *opt, nb_lr_scheduler *sched
         nb_fail("chargpt train: out of memory");
     for (int k = 0; k < nst; k++)
         st[k] = nb_optimizer_state_at(opt, k).tensor;
-    if (nb_dist_broadcast_params(pl.n, pl.params) != NB_OK || nb_dist_broadcast_params(nst, st) != NB_OK) {
+    if (nb_dist_broadcast_params(pl.params, pl.n) != NB_OK || nb_dist_broadcast_params(st, nst) != NB_OK) {
         fprintf(stderr, "chargpt train [rank %d]: %s\n", nb_dist_rank(), nb_last_error());
         ok = false;
     }
     free(st);
     nb_param_list_free(&pl);
     /* scheduler state and group lrs (same sizes everywhere: the same construction) */
-    int ns = nb_lr_scheduler_state_size(sched), ng = nb_optimizer_group_count(opt);
+    int ns = nb_lr_scheduler_state_count(sched), ng = nb_optimizer_group_count(opt);
     double *sv = malloc((size_t)(ns + ng + 1) * sizeof *sv);
     if (!sv)
         nb_fail("chargpt train: out of memory");
@@ -92,7 +92,7 @@ int chargpt_dist_share_state(nb_lm *g, nb_optimizer *opt, nb_lr_scheduler *sched
         sv[ns + i] = nb_optimizer_get_lr(opt, i);
     ok = ok && bcast(sv, (size_t)(ns + ng) * sizeof *sv);
     if (ok && !lead) {
-        if (nb_lr_scheduler_state_set(sched, ns, sv) != NB_OK) {
+        if (nb_lr_scheduler_state_set(sched, sv, ns) != NB_OK) {
             fprintf(stderr, "chargpt train [rank %d]: %s\n", nb_dist_rank(), nb_last_error());
             ok = false;
         }
@@ -131,9 +131,9 @@ int chargpt_dist_check(nb_lm *g, nb_optimizer *opt, int64_t iter)
         nb_fail("chargpt train: out of memory");
     for (int k = 0; k < nst; k++)
         st[k] = nb_optimizer_state_at(opt, k).tensor;
-    uint64_t sum = nb_dist_checksum(pl.n, pl.params);
+    uint64_t sum = nb_dist_checksum(pl.params, pl.n);
     int rc = 0;
-    if (nb_dist_check_identical(pl.n, pl.params) != NB_OK || nb_dist_check_identical(nst, st) != NB_OK) {
+    if (nb_dist_check_identical(pl.params, pl.n) != NB_OK || nb_dist_check_identical(st, nst) != NB_OK) {
         if (nb_dist_rank() == 0)
             fprintf(stderr, "chargpt train: --debug-dist at iter %lld: %s\n", (long long)iter, nb_last_error());
         rc = 1;

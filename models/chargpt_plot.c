@@ -108,7 +108,7 @@ static bool run_gnuplot(const char *script)
     return status == 0;
 }
 
-int chargpt_plot(int n_dirs, char *const *dirs, const char *const *labels, const char *out_png)
+int chargpt_plot(char *const *dirs, int n_dirs, const char *const *labels, const char *out_png)
 {
     for (int i = 0; i < n_dirs; i++) {
         char p[4096];

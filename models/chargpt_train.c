@@ -263,7 +263,7 @@ static int sync_step(trainer *t, double loss_sum, double *mean_loss)
                     isnan(*mean_loss) ? "NaN" : "Inf", (long long)t->ts.iter, t->ckpt_path);
         return 3;
     }
-    if (nb_dist_allreduce_grads_mean(t->pl.n, t->pl.params) != NB_OK) {
+    if (nb_dist_allreduce_grads_mean(t->pl.params, t->pl.n) != NB_OK) {
         end_progress(t);
         fprintf(stderr, "chargpt train [rank %d]: %s\n", t->rank, nb_last_error());
         return 1;
@@ -395,12 +395,12 @@ static int build_model(trainer *t)
     if (o->lr_schedule == CHARGPT_LR_COSINE)
         t->sched = nb_lambda_lr_new(t->opt, cosine_factor, (void *)o);
     else if (o->lr_schedule == CHARGPT_LR_MULTISTEP)
-        t->sched = nb_multistep_lr_new(t->opt, o->n_milestones, o->milestones, o->gamma);
+        t->sched = nb_multi_step_lr_new(t->opt, o->milestones, o->n_milestones, o->gamma);
     else
         t->sched = nb_lambda_lr_new(t->opt, constant_factor, NULL);
     t->ts = (nb_train_state){.iter = 0, .best_val_loss = 1e9, .log_rows = 0};
     nb_generator_seed(&t->ts.rng, o->seed ^ 0x5eed5eed5eedULL); /* one stream, the same on every rank */
-    if (nb_dist_broadcast_params(t->pl.n, t->pl.params) == NB_OK)
+    if (nb_dist_broadcast_params(t->pl.params, t->pl.n) == NB_OK)
         return 0;
     fprintf(stderr, "chargpt train [rank %d]: %s\n", t->rank, nb_last_error());
     return 1;
@@ -513,7 +513,7 @@ static void print_banner(const trainer *t)
         free(js);
     }
     printf("chargpt: %lld parameters, vocab %d, %lld train / %lld val tokens, %d threads\n",
-           (long long)nb_module_num_parameters(t->m.module), t->data.vocab.n, (long long)t->data.n_train,
+           (long long)nb_module_parameter_numel(t->m.module), t->data.vocab.n, (long long)t->data.n_train,
            (long long)(t->data.n - t->data.n_train), nb_get_num_threads());
 }
 

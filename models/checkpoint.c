@@ -63,7 +63,7 @@ static nb_status get_f64(const nb_state_dict *sd, const char *path, const char *
 
 /* The model's config: its JSON ("config", with "model") for every kind; a GPT keeps the flat keys
  * older readers know. Then the vocabulary. */
-static void put_config(nb_state_dict *sd, const nb_lm_config *lc, const nb_char_vocab *v)
+static void put_config(nb_state_dict *sd, const nb_lm_config *lc, const nb_vocab *v)
 {
     nb_state_dict_set_meta(sd, "format", CKPT_FORMAT);
     nb_state_dict_set_meta(sd, "model", nb_lm_kind_name(lc->model));
@@ -110,7 +110,7 @@ static nb_status get_legacy_gpt(const nb_state_dict *sd, const char *path, nb_lm
     return NB_OK;
 }
 
-static nb_status get_config(const nb_state_dict *sd, const char *path, nb_lm_config *c, nb_char_vocab *v)
+static nb_status get_config(const nb_state_dict *sd, const char *path, nb_lm_config *c, nb_vocab *v)
 {
     const char *fmt = nb_state_dict_get_meta(sd, "format");
     if (!fmt || strcmp(fmt, CKPT_FORMAT))
@@ -150,12 +150,12 @@ static nb_status get_config(const nb_state_dict *sd, const char *path, nb_lm_con
     return NB_OK;
 }
 
-nb_status nb_ckpt_save_lm(const char *path, nb_lm *m, const nb_char_vocab *v, int64_t iter, double val_loss)
+nb_status nb_ckpt_save_lm(const char *path, nb_lm *m, const nb_vocab *v, int64_t iter, double val_loss)
 {
     return nb_ckpt_save_lm_ex(path, m, v, iter, val_loss, NULL);
 }
 
-nb_status nb_ckpt_save_lm_ex(const char *path, nb_lm *m, const nb_char_vocab *v, int64_t iter, double val_loss,
+nb_status nb_ckpt_save_lm_ex(const char *path, nb_lm *m, const nb_vocab *v, int64_t iter, double val_loss,
                              const char *train_dtype)
 {
     nb_state_dict *sd = nb_module_state_dict(m->module);
@@ -169,7 +169,7 @@ nb_status nb_ckpt_save_lm_ex(const char *path, nb_lm *m, const nb_char_vocab *v,
     return st;
 }
 
-nb_status nb_ckpt_save(const char *path, nb_gpt *g, const nb_char_vocab *v, int64_t iter, double val_loss)
+nb_status nb_ckpt_save(const char *path, nb_gpt *g, const nb_vocab *v, int64_t iter, double val_loss)
 {
     nb_lm m = nb_lm_wrap_gpt(g);
     return nb_ckpt_save_lm(path, &m, v, iter, val_loss);
@@ -190,12 +190,12 @@ static nb_status check_size(const nb_state_dict *sd, const char *path, const nb_
     return NB_OK;
 }
 
-nb_status nb_ckpt_load(const char *path, nb_gpt **g, nb_char_vocab *v)
+nb_status nb_ckpt_load(const char *path, nb_gpt **g, nb_vocab *v)
 {
     return nb_ckpt_load_ex(path, NULL, g, v);
 }
 
-nb_status nb_ckpt_load_lm(const char *path, const nb_ckpt_hints *h, nb_lm *out, nb_char_vocab *v)
+nb_status nb_ckpt_load_lm(const char *path, const nb_ckpt_hints *h, nb_lm *out, nb_vocab *v)
 {
     memset(out, 0, sizeof *out);
     nb_state_dict *sd, *w = NULL;
@@ -233,7 +233,7 @@ nb_status nb_ckpt_load_lm(const char *path, const nb_ckpt_hints *h, nb_lm *out, 
     return st;
 }
 
-nb_status nb_ckpt_load_ex(const char *path, const nb_ckpt_hints *h, nb_gpt **g, nb_char_vocab *v)
+nb_status nb_ckpt_load_ex(const char *path, const nb_ckpt_hints *h, nb_gpt **g, nb_vocab *v)
 {
     *g = NULL;
     nb_lm m;
@@ -301,14 +301,14 @@ static int parse_doubles(const char *s, double *v, int cap)
     return n;
 }
 
-nb_status nb_resume_save(const char *path, nb_gpt *g, const nb_char_vocab *v, nb_optimizer *opt,
+nb_status nb_resume_save(const char *path, nb_gpt *g, const nb_vocab *v, nb_optimizer *opt,
                          nb_lr_scheduler *sched, const nb_char_data *d, const nb_train_state *ts)
 {
     nb_lm m = nb_lm_wrap_gpt(g);
     return nb_resume_save_lm(path, &m, v, opt, sched, d, ts);
 }
 
-nb_status nb_resume_save_lm(const char *path, nb_lm *g, const nb_char_vocab *v, nb_optimizer *opt,
+nb_status nb_resume_save_lm(const char *path, nb_lm *g, const nb_vocab *v, nb_optimizer *opt,
                             nb_lr_scheduler *sched, const nb_char_data *d, const nb_train_state *ts)
 {
     int scope = nb_scope_begin();
@@ -326,7 +326,7 @@ nb_status nb_resume_save_lm(const char *path, nb_lm *g, const nb_char_vocab *v, 
         nb_state_dict_add(sd, "carry.c", nb_contiguous(g->carry.c));
     nb_param_list_free(&l);
     for (int k = 0; k < nb_optimizer_state_count(opt); k++) {
-        nb_optim_state s = nb_optimizer_state_at(opt, k);
+        nb_optimizer_state s = nb_optimizer_state_at(opt, k);
         snprintf(name, sizeof name, "optim.%d.%s", s.param, s.name);
         nb_state_dict_add(sd, name, s.tensor);
     }
@@ -344,7 +344,7 @@ nb_status nb_resume_save_lm(const char *path, nb_lm *g, const nb_char_vocab *v, 
     put_rng(sd, "dropout_rng", nb_lm_dropout_gen(g));
     if (ts->options[0])
         nb_state_dict_set_meta(sd, "train_options", ts->options);
-    int ns = nb_lr_scheduler_state_size(sched);
+    int ns = nb_lr_scheduler_state_count(sched);
     double *sv = malloc((size_t)(ns ? ns : 1) * sizeof *sv);
     if (!sv)
         nb_fail("nb_resume_save: out of memory");
@@ -451,7 +451,7 @@ static nb_status check_resume_counters(const char *path, const nb_train_state *t
     return NB_OK;
 }
 
-nb_status nb_resume_load(const char *path, nb_gpt *g, const nb_char_vocab *v, nb_optimizer *opt,
+nb_status nb_resume_load(const char *path, nb_gpt *g, const nb_vocab *v, nb_optimizer *opt,
                          nb_lr_scheduler *sched, nb_char_data *d, nb_train_state *ts)
 {
     nb_lm m = nb_lm_wrap_gpt(g);
@@ -483,7 +483,7 @@ static nb_status check_carry(const nb_state_dict *sd, const char *path, const nb
     return NB_OK;
 }
 
-nb_status nb_resume_load_lm(const char *path, nb_lm *g, const nb_char_vocab *v, nb_optimizer *opt,
+nb_status nb_resume_load_lm(const char *path, nb_lm *g, const nb_vocab *v, nb_optimizer *opt,
                             nb_lr_scheduler *sched, nb_char_data *d, nb_train_state *ts)
 {
     nb_state_dict *sd;
@@ -491,7 +491,7 @@ nb_status nb_resume_load_lm(const char *path, nb_lm *g, const nb_char_vocab *v, 
     if (st != NB_OK)
         return st;
     nb_lm_config c;
-    nb_char_vocab fv;
+    nb_vocab fv;
     if ((st = get_config(sd, path, &c, &fv)) != NB_OK)
         goto out;
     char *js_file = nb_lm_config_to_json(&c), *js_live = nb_lm_config_to_json(&g->config);
@@ -523,7 +523,7 @@ nb_status nb_resume_load_lm(const char *path, nb_lm *g, const nb_char_vocab *v, 
     }
     int nst = nb_optimizer_state_count(opt);
     for (int k = 0; k < nst && st == NB_OK; k++) {
-        nb_optim_state s = nb_optimizer_state_at(opt, k);
+        nb_optimizer_state s = nb_optimizer_state_at(opt, k);
         snprintf(name, sizeof name, "optim.%d.%s", s.param, s.name);
         nb_tensor *t = nb_state_dict_get(sd, name);
         if (!t || !nb_tensor_same_shape(t, s.tensor))
@@ -583,12 +583,12 @@ nb_status nb_resume_load_lm(const char *path, nb_lm *g, const nb_char_vocab *v, 
         st = check_resume_tensor(path, name, nb_state_dict_get(sd, name), l.params[i], true);
     }
     for (int k = 0; k < nst && st == NB_OK; k++) {
-        nb_optim_state s = nb_optimizer_state_at(opt, k);
+        nb_optimizer_state s = nb_optimizer_state_at(opt, k);
         snprintf(name, sizeof name, "optim.%d.%s", s.param, s.name);
         st = check_resume_tensor(path, name, nb_state_dict_get(sd, name), s.tensor, true);
     }
     if (st == NB_OK) {
-        if ((st = nb_lr_scheduler_state_set(sched, ns, sv)) != NB_OK)
+        if ((st = nb_lr_scheduler_state_set(sched, sv, ns)) != NB_OK)
             st = prefix_error(st, path, "");
         else
             for (int i = 0; i < ng; i++)
@@ -602,7 +602,7 @@ nb_status nb_resume_load_lm(const char *path, nb_lm *g, const nb_char_vocab *v, 
                 nb_copy_(l.params[i], nb_state_dict_get(sd, name));
             }
             for (int k = 0; k < nst; k++) {
-                nb_optim_state s = nb_optimizer_state_at(opt, k);
+                nb_optimizer_state s = nb_optimizer_state_at(opt, k);
                 snprintf(name, sizeof name, "optim.%d.%s", s.param, s.name);
                 nb_copy_(s.tensor, nb_state_dict_get(sd, name));
             }

@@ -13,10 +13,10 @@
 #include "nb_safetensors.h"
 #include "nb_state_dict.h"
 
-nb_status nb_ckpt_save(const char *path, nb_gpt *g, const nb_char_vocab *v, int64_t iter, double val_loss);
+nb_status nb_ckpt_save(const char *path, nb_gpt *g, const nb_vocab *v, int64_t iter, double val_loss);
 /* Loads a checkpoint: builds the model from its config (*g, free with nb_module_free) and vocab.
  * Same as nb_ckpt_load_ex(path, NULL, g, v). */
-nb_status nb_ckpt_load(const char *path, nb_gpt **g, nb_char_vocab *v);
+nb_status nb_ckpt_load(const char *path, nb_gpt **g, nb_vocab *v);
 
 /* What a foreign checkpoint may lack: the number of heads, and the training text whose sorted
  * distinct characters are the vocabulary (as nanoGPT's prepare.py builds meta.pkl). */
@@ -37,7 +37,7 @@ typedef struct nb_ckpt_hints {
  * h may be NULL. NB_ERR_FORMAT naming the missing tensor or key for anything that is not a GPT
  * (a chargpt llama or lstm checkpoint: "a llama checkpoint, not a GPT"; see nb_ckpt_load_lm);
  * NB_ERR_IO for unreadable files. *g is NULL on failure. */
-nb_status nb_ckpt_load_ex(const char *path, const nb_ckpt_hints *h, nb_gpt **g, nb_char_vocab *v);
+nb_status nb_ckpt_load_ex(const char *path, const nb_ckpt_hints *h, nb_gpt **g, nb_vocab *v);
 
 /* checkpoint_nanogpt.c, for nb_ckpt_load_ex: the config, vocabulary and nanoGPT-named weights
  * (a new dict in *weights, sharing sd's tensors) of a foreign checkpoint's loaded dict. */
@@ -45,18 +45,18 @@ nb_status nb_ckpt_load_ex(const char *path, const nb_ckpt_hints *h, nb_gpt **g, 
 /* The checkpoint of m: its weights, metadata "format", "model" (gpt|llama|lstm), "config" (the
  * JSON of nb_lm_config_to_json; a GPT also keeps the flat keys n_layer, n_head, ... of earlier
  * versions), "vocab", "iter", "val_loss". */
-nb_status nb_ckpt_save_lm(const char *path, nb_lm *m, const nb_char_vocab *v, int64_t iter, double val_loss);
+nb_status nb_ckpt_save_lm(const char *path, nb_lm *m, const nb_vocab *v, int64_t iter, double val_loss);
 /* Same, also recording the training's compute dtype ("float32", "bfloat16": chargpt --dtype) as
  * metadata "train_dtype" (NULL: none). The weights are float32 either way. */
-nb_status nb_ckpt_save_lm_ex(const char *path, nb_lm *m, const nb_char_vocab *v, int64_t iter, double val_loss,
+nb_status nb_ckpt_save_lm_ex(const char *path, nb_lm *m, const nb_vocab *v, int64_t iter, double val_loss,
                              const char *train_dtype);
 /* Loads any chargpt checkpoint into *m (nb_lm_init'ed, free with nb_lm_free; zeroed on failure):
  * "config" names the model (a file without it is a GPT of an earlier version; a foreign file is
  * read as nb_ckpt_load_ex does). Errors as nb_ckpt_load_ex. */
-nb_status nb_ckpt_load_lm(const char *path, const nb_ckpt_hints *h, nb_lm *m, nb_char_vocab *v);
+nb_status nb_ckpt_load_lm(const char *path, const nb_ckpt_hints *h, nb_lm *m, nb_vocab *v);
 
 nb_status nb__ckpt_nanogpt_config(const nb_state_dict *sd, const char *path, const nb_ckpt_hints *h,
-                                  nb_gpt_config *c, nb_char_vocab *v, nb_state_dict **weights);
+                                  nb_gpt_config *c, nb_vocab *v, nb_state_dict **weights);
 
 typedef struct nb_train_state {
     int64_t iter;         /* next iteration to run */
@@ -69,18 +69,18 @@ typedef struct nb_train_state {
     char options[512];    /* the run's training options as "name value" lines ("" when absent) */
 } nb_train_state;
 
-nb_status nb_resume_save(const char *path, nb_gpt *g, const nb_char_vocab *v, nb_optimizer *opt,
+nb_status nb_resume_save(const char *path, nb_gpt *g, const nb_vocab *v, nb_optimizer *opt,
                          nb_lr_scheduler *sched, const nb_char_data *d, const nb_train_state *ts);
 /* Restores into an already built model/optimizer/scheduler of the same config (checked: a
  * different config or vocabulary is NB_ERR_MISMATCH) and the data position. */
-nb_status nb_resume_load(const char *path, nb_gpt *g, const nb_char_vocab *v, nb_optimizer *opt,
+nb_status nb_resume_load(const char *path, nb_gpt *g, const nb_vocab *v, nb_optimizer *opt,
                          nb_lr_scheduler *sched, nb_char_data *d, nb_train_state *ts);
 /* The same for any model. The RNN's carried state m->carry (when set) is saved as carry.h,
  * carry.c and restored; a config that differs from m's (compared as nb_lm_config_to_json) is
  * NB_ERR_MISMATCH naming both. */
-nb_status nb_resume_save_lm(const char *path, nb_lm *m, const nb_char_vocab *v, nb_optimizer *opt,
+nb_status nb_resume_save_lm(const char *path, nb_lm *m, const nb_vocab *v, nb_optimizer *opt,
                             nb_lr_scheduler *sched, const nb_char_data *d, const nb_train_state *ts);
-nb_status nb_resume_load_lm(const char *path, nb_lm *m, const nb_char_vocab *v, nb_optimizer *opt,
+nb_status nb_resume_load_lm(const char *path, nb_lm *m, const nb_vocab *v, nb_optimizer *opt,
                             nb_lr_scheduler *sched, nb_char_data *d, nb_train_state *ts);
 
 #endif

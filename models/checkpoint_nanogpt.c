@@ -191,7 +191,7 @@ static nb_status prefixed(nb_status st, const char *path)
 }
 
 nb_status nb__ckpt_nanogpt_config(const nb_state_dict *sd, const char *path, const nb_ckpt_hints *h,
-                                  nb_gpt_config *c, nb_char_vocab *v, nb_state_dict **weights)
+                                  nb_gpt_config *c, nb_vocab *v, nb_state_dict **weights)
 {
     *weights = NULL;
     nb_state_dict *w = NULL;

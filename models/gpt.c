@@ -42,7 +42,7 @@ static void *new_module(size_t size, const nb_module_type *t, nb_module *parent,
     if (!m)
         nb_fail("nb_gpt_new: out of memory");
     nb_module_init(m, t);
-    nb_module_add_child(parent, name, m);
+    nb_module_register_module(parent, name, m);
     return m;
 }
 
@@ -81,11 +81,11 @@ static void gpt_init(nb_gpt *g, nb_generator *gen)
         if (is_ln)
             continue; /* LayerNorm keeps ones/zeros */
         if (n > 5 && !strcmp(name + n - 5, ".bias"))
-            nb_init_zeros_(p);
+            NB_NO_GRAD { nb_zero_(p); }
         else if (n >= 13 && !strcmp(name + n - 13, "c_proj.weight"))
-            nb_init_normal_(p, 0.0, proj_std, gen);
+            NB_NO_GRAD { nb_normal_(p, 0.0, proj_std, gen); }
         else
-            nb_init_normal_(p, 0.0, 0.02, gen);
+            NB_NO_GRAD { nb_normal_(p, 0.0, 0.02, gen); }
     }
     nb_param_list_free(&l);
 }
@@ -161,10 +161,10 @@ static nb_tensor *gpt_logits(nb_gpt *g, const nb_tensor *idx, int64_t pos0, kv_c
     nb_tensor *pos = nb_arange((double)pos0, (double)(pos0 + T), 1, NB_I64);
     nb_tensor *x = nb_add(nb_embedding_forward(g->wte, idx), nb_embedding_forward(g->wpe, pos));
     x = nb_module_forward(&g->drop->base, x);
-    for (int i = 0; i < nb_module_list_len(g->h); i++)
-        x = block_forward((nb_gpt_block *)nb_module_list_get(g->h, i), x, caches ? &caches[i] : NULL);
+    for (int i = 0; i < nb_module_list_count(g->h); i++)
+        x = block_forward((nb_gpt_block *)nb_module_list_at(g->h, i), x, caches ? &caches[i] : NULL);
     x = nb_layer_norm_forward(g->ln_f, x);
-    return nb_fused_linear(x, g->lm_head->weight, NULL); /* lm_head, tied to wte */
+    return nb_linear(x, g->lm_head->weight, NULL); /* lm_head, tied to wte */
 }
 
 nb_tensor *nb_gpt_forward(nb_gpt *g, const nb_tensor *idx)
@@ -284,7 +284,7 @@ void nb_gpt_generate(nb_gpt *g, int64_t *ids, int64_t n_ids, const nb_sample_opt
     bool was_training = g->base.training, prev = nb_set_grad_enabled(false);
     nb_module_train(&g->base, false);
     const nb_gpt_config *c = &g->config;
-    int64_t L = nb_module_list_len(g->h), hs = c->n_embd / c->n_head;
+    int64_t L = nb_module_list_count(g->h), hs = c->n_embd / c->n_head;
     kv_cache *caches = NULL;
     int keep = nb_scope_begin();
     if (o->use_kv_cache) {

@@ -25,14 +25,14 @@ nb_status nb_gpt_config_validate(const nb_gpt_config *c);
 
 typedef struct nb_gpt_attn {
     nb_module base;
-    nb_linear *c_attn, *c_proj;
+    nb_linear_mod *c_attn, *c_proj;
     nb_dropout_mod *attn_dropout, *resid_dropout;
     int64_t n_head;
 } nb_gpt_attn;
 
 typedef struct nb_gpt_mlp {
     nb_module base;
-    nb_linear *c_fc, *c_proj;
+    nb_linear_mod *c_fc, *c_proj;
     nb_gelu_mod *gelu;
     nb_dropout_mod *dropout;
 } nb_gpt_mlp;
@@ -50,9 +50,9 @@ typedef struct nb_gpt {
     nb_module *transformer;
     nb_embedding_mod *wte, *wpe;
     nb_dropout_mod *drop;
-    nb_module_list *h;
+    nb_module_list_mod *h;
     nb_layer_norm_mod *ln_f;
-    nb_linear *lm_head; /* weight is wte's (tied) */
+    nb_linear_mod *lm_head; /* weight is wte's (tied) */
     nb_generator dropout_gen;
 } nb_gpt;
 

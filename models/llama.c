@@ -62,7 +62,7 @@ static void *new_module(size_t size, const nb_module_type *t, nb_module *parent,
     if (!m)
         nb_fail("nb_llama_new: out of memory");
     nb_module_init(m, t);
-    nb_module_add_child(parent, name, m);
+    nb_module_register_module(parent, name, m);
     return m;
 }
 
@@ -83,8 +83,8 @@ static nb_llama_block *block_new(const nb_llama_config *c, nb_llama *m, nb_gener
     f->w2 = nb_linear_new(&f->base, "w2", H, D, false, gen);
     f->w3 = nb_linear_new(&f->base, "w3", D, H, false, gen);
     f->dropout = nb_dropout_new(&f->base, "dropout", c->dropout, &m->dropout_gen);
-    b->attention_norm = nb_rms_norm_mod_new(&b->base, "attention_norm", D, c->norm_eps);
-    b->ffn_norm = nb_rms_norm_mod_new(&b->base, "ffn_norm", D, c->norm_eps);
+    b->attention_norm = nb_rms_norm_new(&b->base, "attention_norm", D, c->norm_eps);
+    b->ffn_norm = nb_rms_norm_new(&b->base, "ffn_norm", D, c->norm_eps);
     return b;
 }
 
@@ -105,7 +105,7 @@ static void llama_init(nb_llama *m, nb_generator *gen)
         if (nb_tensor_ndim(l.params[i]) < 2)
             continue;
         bool proj = ends_with(l.names[i], "w3.weight") || ends_with(l.names[i], "wo.weight");
-        nb_init_normal_(l.params[i], 0.0, proj ? proj_std : 0.02, gen);
+        NB_NO_GRAD { nb_normal_(l.params[i], 0.0, proj ? proj_std : 0.02, gen); }
     }
     nb_param_list_free(&l);
 }
@@ -122,7 +122,7 @@ nb_llama *nb_llama_new(const nb_llama_config *c, nb_generator *gen)
     m->layers = nb_module_list_new(&m->base, "layers");
     for (int64_t i = 0; i < c->n_layers; i++)
         nb_module_list_append(m->layers, &block_new(c, m, gen)->base);
-    m->norm = nb_rms_norm_mod_new(&m->base, "norm", c->dim, c->norm_eps);
+    m->norm = nb_rms_norm_new(&m->base, "norm", c->dim, c->norm_eps);
     m->output = nb_linear_new(&m->base, "output", c->dim, c->vocab_size, false, gen);
     if (c->tie_embeddings) /* llama2.c: self.tok_embeddings.weight = self.output.weight */
         m->output->weight = nb_module_set_parameter(&m->output->base, "weight", m->tok_embeddings->weight);
@@ -195,10 +195,10 @@ static nb_tensor *llama_logits(nb_llama *m, const nb_tensor *idx, kv_cache *cach
 {
     nb_tensor *h = nb_embedding_forward(m->tok_embeddings, idx); /* [B, T, D] */
     h = nb_module_forward(&m->dropout->base, h);
-    for (int i = 0; i < nb_module_list_len(m->layers); i++)
-        h = block_forward((nb_llama_block *)nb_module_list_get(m->layers, i), h, caches ? &caches[i] : NULL);
+    for (int i = 0; i < nb_module_list_count(m->layers); i++)
+        h = block_forward((nb_llama_block *)nb_module_list_at(m->layers, i), h, caches ? &caches[i] : NULL);
     h = nb_rms_norm_forward(m->norm, h);
-    return nb_fused_linear(h, m->output->weight, NULL); /* [B, T, V] */
+    return nb_linear(h, m->output->weight, NULL); /* [B, T, V] */
 }
 
 nb_tensor *nb_llama_forward(nb_llama *m, const nb_tensor *idx)
@@ -238,7 +238,7 @@ void nb_llama_generate(nb_llama *m, int64_t *ids, int64_t n_ids, const nb_sample
     bool was_training = m->base.training, prev = nb_set_grad_enabled(false);
     nb_module_train(&m->base, false);
     const nb_llama_config *c = &m->config;
-    int64_t L = c->max_seq_len, n_layers = nb_module_list_len(m->layers), n = n_ids, fed = 0;
+    int64_t L = c->max_seq_len, n_layers = nb_module_list_count(m->layers), n = n_ids, fed = 0;
     kv_cache *caches = NULL;
     int keep = nb_scope_begin();
     if (o->use_kv_cache) {

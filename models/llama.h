@@ -40,7 +40,7 @@ int64_t nb_llama_hidden_dim(const nb_llama_config *c);
 
 typedef struct nb_llama_attention {
     nb_module base;
-    nb_linear *wq, *wk, *wv, *wo;
+    nb_linear_mod *wq, *wk, *wv, *wo;
     nb_dropout_mod *attn_dropout, *resid_dropout;
     int64_t n_heads, n_kv_heads;
     double rope_theta;
@@ -48,7 +48,7 @@ typedef struct nb_llama_attention {
 
 typedef struct nb_llama_feed_forward {
     nb_module base;
-    nb_linear *w1, *w2, *w3;
+    nb_linear_mod *w1, *w2, *w3;
     nb_dropout_mod *dropout;
 } nb_llama_feed_forward;
 
@@ -64,9 +64,9 @@ typedef struct nb_llama {
     nb_llama_config config;
     nb_embedding_mod *tok_embeddings;
     nb_dropout_mod *dropout;
-    nb_module_list *layers;
+    nb_module_list_mod *layers;
     nb_rms_norm_mod *norm;
-    nb_linear *output; /* weight is tok_embeddings.weight when tied */
+    nb_linear_mod *output; /* weight is tok_embeddings.weight when tied */
     nb_generator dropout_gen;
 } nb_llama;
 

@@ -14,8 +14,8 @@ typedef struct nb_mlp_lm {
     nb_module base;          /* first member: the model IS a module */
     int64_t context, vocab, n_embd, n_hidden;
     nb_embedding_mod *emb;   /* [vocab, n_embd] */
-    nb_linear *hidden;       /* [context * n_embd] -> [n_hidden] */
-    nb_linear *out;          /* [n_hidden] -> [vocab] */
+    nb_linear_mod *hidden;       /* [context * n_embd] -> [n_hidden] */
+    nb_linear_mod *out;          /* [n_hidden] -> [vocab] */
 } nb_mlp_lm;
 
 /* Builds the model with PyTorch default init from gen (NULL = default). Free with

@@ -22,8 +22,8 @@ static nb_tensor *new_like_layout(nb_dtype dt, const nb_tensor *like, int64_t T,
 {
     int64_t B = like->shape[0], H = like->shape[1];
     if (!(H > 1 && T > 1 && like->strides[1] < like->strides[2]))
-        return nb__tensor_new(dt, 4, (const int64_t[]){B, H, T, W});
-    nb_tensor *base = nb__tensor_new(dt, 4, (const int64_t[]){B, T, H, W});
+        return nb__tensor_new(dt, (const int64_t[]){B, H, T, W}, 4);
+    nb_tensor *base = nb__tensor_new(dt, (const int64_t[]){B, T, H, W}, 4);
     return nb__tensor_view(base, 4, (const int64_t[]){B, H, T, W}, (const int64_t[]){T * H * W, W, H * W, 1}, 0);
 }
 
@@ -76,7 +76,7 @@ static void sdpa_backward(nb__node *n, nb_tensor *g, nb_tensor **gin)
     nb_tensor *dk = nb__needs_grad(n, 1) ? new_like_layout(k->dtype, k, k->shape[2], k->shape[3]) : NULL;
     nb_tensor *dv = nb__needs_grad(n, 2) ? new_like_layout(v->dtype, v, v->shape[2], v->shape[3]) : NULL;
     nb_tensor *dm = mask && nb__needs_grad(n, 3)
-                        ? nb__tensor_new(q->dtype, 4, (const int64_t[]){geo.B, geo.H, geo.Tq, geo.Tk})
+                        ? nb__tensor_new(q->dtype, (const int64_t[]){geo.B, geo.H, geo.Tq, geo.Tk}, 4)
                         : NULL;
     if (geo.bf16)
         g = nb__bf16_round_copy(g);
@@ -155,7 +155,7 @@ static int check_mask(const nb_tensor *m, const nb_tensor *q, const nb_tensor *k
  * element dropped when it is < p. */
 static nb_tensor *draw_keep(const int64_t shape[4], double p, nb_generator *gen)
 {
-    nb_tensor *keep = nb__tensor_new(NB_BOOL, 4, shape);
+    nb_tensor *keep = nb__tensor_new(NB_BOOL, shape, 4);
     uint8_t *z = nb_tensor_data(keep);
     int64_t numel = nb_tensor_numel(keep);
     for (int64_t i = 0; i < numel; i++)
@@ -189,7 +189,7 @@ nb_tensor *nb_scaled_dot_product_attention(const nb_tensor *q, const nb_tensor *
     set_mask(&g, attn_mask, kind, keep, 1.0 / (1.0 - dropout_p));
     int64_t oshape[4] = {g.B, g.H, g.Tq, g.Dv};
     nb_tensor *out = new_like_layout(q->dtype, qc, g.Tq, g.Dv);
-    nb_tensor *lse = nb__tensor_new(NB_F64, 3, oshape);
+    nb_tensor *lse = nb__tensor_new(NB_F64, oshape, 3);
     strides3(out, g.os);
     nb__k_attention_forward(q->dtype, &g, nb_tensor_data(qc), nb_tensor_data(kc), nb_tensor_data(vc),
                             nb_tensor_data(out), nb_tensor_data(lse));

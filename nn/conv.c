@@ -29,8 +29,8 @@ static void conv_backward(nb__node *n, nb_tensor *g, nb_tensor **gin)
 {
     nb_tensor *x = nb__saved(n, 0), *w = nb__saved(n, 1);
     nb__conv_shape s = conv_shape((int)n->iargs[IA_ND], x, w, n->iargs);
-    nb_tensor *dx = nb__needs_grad(n, 0) ? nb__tensor_new(x->dtype, x->ndim, x->shape) : NULL;
-    nb_tensor *dw = nb__needs_grad(n, 1) ? nb__tensor_new(w->dtype, w->ndim, w->shape) : NULL;
+    nb_tensor *dx = nb__needs_grad(n, 0) ? nb__tensor_new(x->dtype, x->shape, x->ndim) : NULL;
+    nb_tensor *dw = nb__needs_grad(n, 1) ? nb__tensor_new(w->dtype, w->shape, w->ndim) : NULL;
     nb_tensor *db = n->n_inputs > 2 && nb__needs_grad(n, 2) ? nb__tensor_new(w->dtype, NB_DIMS(s.Cout)) : NULL;
     nb__k_conv_backward(x->dtype, &s, nb_tensor_data(x), nb_tensor_data(w), nb_tensor_data(g),
                         dx ? nb_tensor_data(dx) : NULL, dw ? nb_tensor_data(dw) : NULL,
@@ -129,7 +129,7 @@ static nb_tensor *conv_nd(const char *op, int nd, const nb_tensor *x, const nb_t
     const nb_tensor *bc = !b || nb_tensor_is_contiguous(b) ? b : nb__contiguous_copy(b);
     nb__conv_shape s = conv_shape(nd, xc, wc, ia);
     int64_t shape[4] = {s.N, s.Cout, nd == 2 ? s.g.OH : s.g.OW, s.g.OW};
-    nb_tensor *y = nb__tensor_new(x->dtype, nd + 2, shape);
+    nb_tensor *y = nb__tensor_new(x->dtype, shape, nd + 2);
     nb__k_conv_forward(x->dtype, &s, nb_tensor_data(xc), nb_tensor_data(wc), bc ? nb_tensor_data(bc) : NULL,
                        nb_tensor_data(y));
     nb__node *n = nd == 2 ? (b ? NB__RECORD(conv2d, y, x, w, b) : NB__RECORD(conv2d, y, x, w))

@@ -79,7 +79,7 @@ static uint64_t fnv1a(uint64_t h, const void *p, size_t n)
     return h;
 }
 
-uint64_t nb_dist_checksum(int n, nb_tensor *const *tensors)
+uint64_t nb_dist_checksum(nb_tensor *const *tensors, int n)
 {
     check_list("nb_dist_checksum", n, tensors, false);
     uint64_t h = UINT64_C(14695981039346656037);
@@ -222,11 +222,11 @@ static void unpack_grad(nb_tensor *p, const void *src, bool f64)
         nb__bump_version(g);
         return;
     }
-    nb_tensor *t = f64 ? nb_from_doubles(src, p->ndim, p->shape, p->dtype) : nb_from_data(src, p->ndim, p->shape, NB_F32);
+    nb_tensor *t = f64 ? nb_from_doubles(src, p->shape, p->ndim, p->dtype) : nb_from_data(src, p->shape, p->ndim, NB_F32);
     nb_tensor_set_grad(p, t); /* retains t; the caller's scope releases our reference */
 }
 
-nb_status nb_dist_allreduce_grads_mean(int n, nb_tensor *const *params)
+nb_status nb_dist_allreduce_grads_mean(nb_tensor *const *params, int n)
 {
     static const char *fn = "nb_dist_allreduce_grads_mean";
     check_list(fn, n, params, true);
@@ -290,7 +290,7 @@ nb_status nb_dist_allreduce_grads_mean(int n, nb_tensor *const *params)
     return NB_OK;
 }
 
-nb_status nb_dist_broadcast_params(int n, nb_tensor *const *tensors)
+nb_status nb_dist_broadcast_params(nb_tensor *const *tensors, int n)
 {
     static const char *fn = "nb_dist_broadcast_params";
     check_list(fn, n, tensors, false);
@@ -340,10 +340,10 @@ nb_status nb_dist_barrier(void)
     return err == MPI_SUCCESS ? NB_OK : mpi_error("nb_dist_barrier", "MPI_Barrier", err);
 }
 
-nb_status nb_dist_check_identical(int n, nb_tensor *const *tensors)
+nb_status nb_dist_check_identical(nb_tensor *const *tensors, int n)
 {
     static const char *fn = "nb_dist_check_identical";
-    uint64_t mine = nb_dist_checksum(n, tensors);
+    uint64_t mine = nb_dist_checksum(tensors, n);
     if (g_dist.world <= 1)
         return NB_OK;
     uint64_t *all = malloc((size_t)g_dist.world * sizeof *all);
@@ -386,13 +386,13 @@ nb_status nb_dist_init(int *argc, char ***argv)
 
 void nb_dist_finalize(void) { reset_state(); }
 
-nb_status nb_dist_allreduce_grads_mean(int n, nb_tensor *const *params)
+nb_status nb_dist_allreduce_grads_mean(nb_tensor *const *params, int n)
 {
     check_list("nb_dist_allreduce_grads_mean", n, params, true);
     return NB_OK;
 }
 
-nb_status nb_dist_broadcast_params(int n, nb_tensor *const *tensors)
+nb_status nb_dist_broadcast_params(nb_tensor *const *tensors, int n)
 {
     check_list("nb_dist_broadcast_params", n, tensors, false);
     return NB_OK;
@@ -416,9 +416,9 @@ nb_status nb_dist_allreduce_doubles(double *buf, int n, nb_dist_op op)
 
 nb_status nb_dist_barrier(void) { return NB_OK; }
 
-nb_status nb_dist_check_identical(int n, nb_tensor *const *tensors)
+nb_status nb_dist_check_identical(nb_tensor *const *tensors, int n)
 {
-    (void)nb_dist_checksum(n, tensors); /* the same argument checks */
+    (void)nb_dist_checksum(tensors, n); /* the same argument checks */
     return NB_OK;
 }
 #endif

@@ -52,7 +52,7 @@ nb_tensor *nb_layer_norm(const nb_tensor *x, const nb_tensor *weight, const nb_t
     nb_tensor *xc = nb_contiguous(x);
     nb_tensor *wc = weight ? nb_contiguous(weight) : NULL, *bc = bias ? nb_contiguous(bias) : NULL;
     int64_t N = C ? nb_tensor_numel(x) / C : 0;
-    nb_tensor *y = nb__tensor_new(x->dtype, x->ndim, x->shape);
+    nb_tensor *y = nb__tensor_new(x->dtype, x->shape, x->ndim);
     nb_tensor *mean = nb_empty(NB_DIMS(N), NB_F64), *rstd = nb_empty(NB_DIMS(N), NB_F64);
     if (N && C)
         nb__k_layer_norm_forward(x->dtype, N, C, nb_tensor_data(xc), wc ? nb_tensor_data(wc) : NULL,
@@ -118,8 +118,8 @@ static void fused_linear_backward(nb__node *n, nb_tensor *g, nb_tensor **gin)
 {
     nb_tensor *x = nb__saved(n, 0), *w = nb__saved(n, 1);
     int64_t out = w->shape[0], in = w->shape[1], R = nb__numel(x->ndim - 1, x->shape);
-    nb_tensor *dx = nb__needs_grad(n, 0) ? nb__tensor_new(x->dtype, x->ndim, x->shape) : NULL;
-    nb_tensor *dw = nb__needs_grad(n, 1) ? nb__tensor_new(w->dtype, 2, w->shape) : NULL;
+    nb_tensor *dx = nb__needs_grad(n, 0) ? nb__tensor_new(x->dtype, x->shape, x->ndim) : NULL;
+    nb_tensor *dw = nb__needs_grad(n, 1) ? nb__tensor_new(w->dtype, w->shape, 2) : NULL;
     /* dx and dW are the same number of multiply-adds: below FUSED_LINEAR_TASKS of them each, two
      * threads do better computing one each (no split, no barrier, no packing done twice) than
      * sharing each in turn. Each GEMM's values do not depend on its thread count. */
@@ -142,23 +142,23 @@ static void fused_linear_backward(nb__node *n, nb_tensor *g, nb_tensor **gin)
         gin[2] = db;
     }
 }
-NB__DEFINE_OP(fused_linear, fused_linear_backward);
+NB__DEFINE_OP(linear, fused_linear_backward);
 
-nb_tensor *nb_fused_linear(const nb_tensor *x, const nb_tensor *weight, const nb_tensor *bias)
+nb_tensor *nb_linear(const nb_tensor *x, const nb_tensor *weight, const nb_tensor *bias)
 {
-    nb__check_float("nb_fused_linear", x);
-    nb__check_same_dtype("nb_fused_linear", x, weight);
+    nb__check_float("nb_linear", x);
+    nb__check_same_dtype("nb_linear", x, weight);
     if (weight->ndim != 2)
-        nb__fail("nb_fused_linear: weight must be [out_features, in_features], got shape %s",
+        nb__fail("nb_linear: weight must be [out_features, in_features], got shape %s",
                  NB__SHAPE(weight));
     if (x->ndim == 0 || x->shape[x->ndim - 1] != weight->shape[1])
-        nb__fail("nb_fused_linear: input of shape %s does not fit weight of shape %s (last dim must be %lld)",
+        nb__fail("nb_linear: input of shape %s does not fit weight of shape %s (last dim must be %lld)",
                  NB__SHAPE(x), NB__SHAPE(weight), (long long)weight->shape[1]);
     int64_t out = weight->shape[0], in = weight->shape[1];
     if (bias) {
-        nb__check_same_dtype("nb_fused_linear", x, bias);
+        nb__check_same_dtype("nb_linear", x, bias);
         if (bias->ndim != 1 || bias->shape[0] != out)
-            nb__fail("nb_fused_linear: bias of shape %s does not fit weight of shape %s (expected [%lld])",
+            nb__fail("nb_linear: bias of shape %s does not fit weight of shape %s (expected [%lld])",
                      NB__SHAPE(bias), NB__SHAPE(weight), (long long)out);
     }
     int scope = nb_scope_begin();
@@ -173,7 +173,7 @@ nb_tensor *nb_fused_linear(const nb_tensor *x, const nb_tensor *weight, const nb
     int64_t shape[NB_MAX_DIMS];
     memcpy(shape, x->shape, (size_t)x->ndim * sizeof *shape);
     shape[x->ndim - 1] = out;
-    nb_tensor *y = nb__tensor_new(x->dtype, x->ndim, shape);
+    nb_tensor *y = nb__tensor_new(x->dtype, shape, x->ndim);
     int64_t R = nb__numel(x->ndim - 1, x->shape);
     /* y = x W^T: A = x [R, in], op(B) = W^T [in, out] (W row-major: B stored [out, in], transposed) */
     /* (inside nb_autocast_begin/end: x and W rounded to bfloat16 as they are packed) */
@@ -184,7 +184,7 @@ nb_tensor *nb_fused_linear(const nb_tensor *x, const nb_tensor *weight, const nb
         const nb_tensor *bc = nb_tensor_is_contiguous(bias) ? bias : nb__contiguous_copy(bias);
         nb__k_bias_add_rows(x->dtype, R, out, nb_tensor_data(y), nb_tensor_data(bc));
     }
-    nb__node *n = NB__RECORD(fused_linear, y, x, weight, bias);
+    nb__node *n = NB__RECORD(linear, y, x, weight, bias);
     if (n) {
         nb__save(n, xc);
         nb__save(n, wc);
@@ -298,7 +298,7 @@ nb_tensor *nb_dropout(const nb_tensor *x, double p, bool training, nb_generator 
     if (!gen)
         gen = nb_default_generator();
     int scope = nb_scope_begin();
-    nb_tensor *mask = nb__tensor_new(x->dtype, x->ndim, x->shape);
+    nb_tensor *mask = nb__tensor_new(x->dtype, x->shape, x->ndim);
     int64_t numel = nb_tensor_numel(x);
     double keep = p >= 1 ? 0 : 1.0 / (1.0 - p);
     for (int64_t i = 0; i < numel; i++) /* sequential draws: the stream depends only on the seed */

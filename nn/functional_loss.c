@@ -29,7 +29,7 @@ static nb_tensor *reduce_loss(const double *l, int64_t n, nb_reduction red, doub
                               const int64_t *shape)
 {
     if (red == NB_REDUCTION_NONE) {
-        nb_tensor *out = nb__tensor_new(dt, nd, shape);
+        nb_tensor *out = nb__tensor_new(dt, shape, nd);
         for (int64_t i = 0; i < n; i++)
             nb__store(dt, nb__elem_ptr(out, i), l[i]);
         return out;
@@ -88,7 +88,7 @@ static const nb_tensor *broadcast_dense(const char *op, const char *what, const 
     if (!nb__broadcastable_to(p->ndim, p->shape, x->ndim, x->shape))
         nb__fail("%s: %s of shape %s does not broadcast to input of shape %s", op, what, NB__SHAPE(p), NB__SHAPE(x));
     bool prev = nb_set_grad_enabled(false);
-    nb_tensor *e = nb_expand(p, x->ndim, x->shape);
+    nb_tensor *e = nb_expand(p, x->shape, x->ndim);
     nb_set_grad_enabled(prev);
     return nb__contiguous_copy(e);
 }
@@ -200,7 +200,7 @@ static void nll_loss_backward(nb__node *n, nb_tensor *g, nb_tensor **gin)
     size_t ssz = (size_t)(R != 0 ? R : 1) * sizeof(double);
     double *s = nb__alloc(ssz);
     grad_scale(g, (int)n->iargs[0], n->fargs[0], R, s);
-    nb_tensor *dx = nb__tensor_new(n->inputs[0].dtype, n->inputs[0].ndim, n->inputs[0].shape);
+    nb_tensor *dx = nb__tensor_new(n->inputs[0].dtype, n->inputs[0].shape, n->inputs[0].ndim);
     nb__k_nll_backward(dx->dtype, N, C, D, nb_tensor_data(t), data_or_null(w), n->iargs[1], s, nb_tensor_data(dx));
     nb__free(s, ssz);
     gin[0] = dx;
@@ -319,7 +319,7 @@ static nb_tensor *cross_entropy_spatial(const nb_tensor *x, const nb_tensor *t, 
     nb_tensor *rows = nb_reshape(nb_permute(x, perm), NB_DIMS(N * D, C));
     nb_tensor *out = nb_cross_entropy(rows, nb_reshape(t, NB_DIMS(N * D)), o);
     if (o->reduction == NB_REDUCTION_NONE)
-        out = nb_reshape(out, t->ndim, t->shape);
+        out = nb_reshape(out, t->shape, t->ndim);
     return nb__scope_return(scope, out);
 }
 

@@ -34,7 +34,7 @@ static void rms_norm_backward(nb__node *n, nb_tensor *g, nb_tensor **gin)
     nb_tensor *w = n->iargs[0] ? nb__saved(n, 2) : NULL;
     int64_t N = rstd->shape[0], C = N ? nb_tensor_numel(x) / N : 0;
     nb_tensor *dx = nb__needs_grad(n, 0) ? nb_empty_like(x) : NULL;
-    nb_tensor *dw = w && nb__needs_grad(n, 1) ? nb__tensor_new(w->dtype, w->ndim, w->shape) : NULL;
+    nb_tensor *dw = w && nb__needs_grad(n, 1) ? nb__tensor_new(w->dtype, w->shape, w->ndim) : NULL;
     if (dw && !N)
         nb__fill(dw, 0);
     if (N)
@@ -65,7 +65,7 @@ nb_tensor *nb_rms_norm(const nb_tensor *x, int normalized_ndim, const nb_tensor 
         N = 0;
     int scope = nb_scope_begin();
     const nb_tensor *xc = dense(x), *wc = dense(weight);
-    nb_tensor *y = nb__tensor_new(x->dtype, x->ndim, x->shape);
+    nb_tensor *y = nb__tensor_new(x->dtype, x->shape, x->ndim);
     nb_tensor *rstd = nb_empty(NB_DIMS(N), NB_F64);
     if (N)
         nb__k_rms_norm_forward(x->dtype, N, C, data_or_null(xc), data_or_null(wc), eps, nb_tensor_data(y),
@@ -87,7 +87,7 @@ static void rope_backward(nb__node *n, nb_tensor *g, nb_tensor **gin)
 {
     int nd = n->out_ndim;
     int64_t T = n->out_shape[nd - 2], D = n->out_shape[nd - 1], numel = nb__numel(nd, n->out_shape);
-    nb_tensor *dx = nb__tensor_new(g->dtype, nd, n->out_shape);
+    nb_tensor *dx = nb__tensor_new(g->dtype, n->out_shape, nd);
     if (numel)
         nb__k_rope(g->dtype, numel / (T * D), T, D, n->iargs[0], n->fargs[0], true, nb_tensor_data(g),
                    nb_tensor_data(dx));
@@ -109,7 +109,7 @@ nb_tensor *nb_rope(const nb_tensor *x, int64_t pos_offset, double theta)
         nb__fail("nb_rope: theta must be positive and finite, got %g", theta);
     int scope = nb_scope_begin();
     const nb_tensor *xc = dense(x);
-    nb_tensor *y = nb__tensor_new(x->dtype, x->ndim, x->shape);
+    nb_tensor *y = nb__tensor_new(x->dtype, x->shape, x->ndim);
     if (numel)
         nb__k_rope(x->dtype, numel / (T * D), T, D, pos_offset, theta, false, data_or_null(xc), nb_tensor_data(y));
     nb__node *n = NB__RECORD(rope, y, x);
@@ -154,7 +154,7 @@ nb_tensor *nb_group_norm(const nb_tensor *x, int64_t groups, const nb_tensor *we
     int64_t S = numel ? numel / (N * C) : 0;
     int scope = nb_scope_begin();
     const nb_tensor *xc = dense(x), *wc = dense(weight), *bc = dense(bias);
-    nb_tensor *y = nb__tensor_new(x->dtype, x->ndim, x->shape);
+    nb_tensor *y = nb__tensor_new(x->dtype, x->shape, x->ndim);
     nb_tensor *mean = nb_empty(NB_DIMS(N * groups), NB_F64), *rstd = nb_empty(NB_DIMS(N * groups), NB_F64);
     if (numel)
         nb__k_group_norm_forward(x->dtype, N, C, S, groups, data_or_null(xc), data_or_null(wc), data_or_null(bc),
@@ -223,7 +223,7 @@ nb_tensor *nb_batch_norm(const nb_tensor *x, nb_tensor *running_mean, nb_tensor 
         nb__check_inplace("nb_batch_norm", running_var);
     int scope = nb_scope_begin();
     const nb_tensor *xc = dense(x), *wc = dense(weight), *bc = dense(bias);
-    nb_tensor *y = nb__tensor_new(x->dtype, x->ndim, x->shape);
+    nb_tensor *y = nb__tensor_new(x->dtype, x->shape, x->ndim);
     nb_tensor *mean = nb_empty(NB_DIMS(C), NB_F64), *rstd = nb_empty(NB_DIMS(C), NB_F64);
     double *mv = nb_tensor_data(mean), *rv = nb_tensor_data(rstd);
     if (training && numel) {

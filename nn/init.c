@@ -16,28 +16,6 @@ static void fans(const char *op, const nb_tensor *t, double *fan_in, double *fan
     *fan_out = (double)t->shape[0] * receptive;
 }
 
-nb_tensor *nb_init_normal_(nb_tensor *t, double mean, double std, nb_generator *gen)
-{
-    return nb_normal_(t, mean, std, gen);
-}
-
-nb_tensor *nb_init_uniform_(nb_tensor *t, double low, double high, nb_generator *gen)
-{
-    return nb_uniform_(t, low, high, gen);
-}
-
-nb_tensor *nb_init_zeros_(nb_tensor *t)
-{
-    nb__fill(t, 0.0);
-    return t;
-}
-
-nb_tensor *nb_init_ones_(nb_tensor *t)
-{
-    nb__fill(t, 1.0);
-    return t;
-}
-
 nb_tensor *nb_init_xavier_uniform_(nb_tensor *t, double gain, nb_generator *gen)
 {
     double fi, fo;

@@ -246,13 +246,13 @@ nb_lr_scheduler *nb_step_lr_new(nb_optimizer *opt, int64_t step_size, double gam
     return initial_step(s);
 }
 
-nb_lr_scheduler *nb_multistep_lr_new(nb_optimizer *opt, int n, const int64_t *milestones, double gamma)
+nb_lr_scheduler *nb_multi_step_lr_new(nb_optimizer *opt, const int64_t *milestones, int n, double gamma)
 {
     if (n < 0 || (n > 0 && !milestones))
-        nb__fail("nb_multistep_lr_new: invalid milestone list (n = %d, milestones %s)", n,
+        nb__fail("nb_multi_step_lr_new: invalid milestone list (n = %d, milestones %s)", n,
                  milestones ? "set" : "NULL");
-    check_gamma("nb_multistep_lr_new", gamma);
-    nb_lr_scheduler *s = sched_alloc("nb_multistep_lr_new", S_MULTISTEP, opt);
+    check_gamma("nb_multi_step_lr_new", gamma);
+    nb_lr_scheduler *s = sched_alloc("nb_multi_step_lr_new", S_MULTISTEP, opt);
     s->gamma = gamma;
     s->nmilestones = n;
     s->milestones = nb__alloc((size_t)(n ? n : 1) * sizeof *s->milestones);
@@ -320,7 +320,7 @@ nb_lr_scheduler *nb_lambda_lr_new(nb_optimizer *opt, nb_lr_lambda fn, void *ctx)
     return initial_step(s);
 }
 
-nb_lr_scheduler *nb_sequential_lr_new(nb_optimizer *opt, int n, nb_lr_scheduler *const *schedulers,
+nb_lr_scheduler *nb_sequential_lr_new(nb_optimizer *opt, nb_lr_scheduler *const *schedulers, int n,
                                       const int64_t *milestones)
 {
     static const char fn[] = "nb_sequential_lr_new";
@@ -430,11 +430,11 @@ int64_t nb_lr_scheduler_last_epoch(const nb_lr_scheduler *s) { return s->last_ep
 const char *nb_lr_scheduler_name(const nb_lr_scheduler *s) { return kind_names[s->kind]; }
 
 /* ---- state ---------------------------------------------------------------------------------- */
-int nb_lr_scheduler_state_size(const nb_lr_scheduler *s)
+int nb_lr_scheduler_state_count(const nb_lr_scheduler *s)
 {
     int n = STATE_HEAD + 2 * s->ngroups;
     for (int i = 0; i < s->nsubs; i++)
-        n += nb_lr_scheduler_state_size(s->subs[i]);
+        n += nb_lr_scheduler_state_count(s->subs[i]);
     return n;
 }
 
@@ -460,7 +460,7 @@ char *nb_lr_scheduler_state_key(const nb_lr_scheduler *s, int i, char *buf, size
 {
     static const char *const head[STATE_HEAD] = {"kind", "num_groups", "num_schedulers",
                                                  "last_epoch", "step_count"};
-    int size = nb_lr_scheduler_state_size(s);
+    int size = nb_lr_scheduler_state_count(s);
     if (i < 0 || i >= size)
         nb__fail("nb_lr_scheduler_state_key: index %d out of range (the state has %d entries)", i,
                  size);
@@ -478,8 +478,8 @@ char *nb_lr_scheduler_state_key(const nb_lr_scheduler *s, int i, char *buf, size
         }
         i -= own;
         int k = 0;
-        while (i >= nb_lr_scheduler_state_size(s->subs[k]))
-            i -= nb_lr_scheduler_state_size(s->subs[k++]);
+        while (i >= nb_lr_scheduler_state_count(s->subs[k]))
+            i -= nb_lr_scheduler_state_count(s->subs[k++]);
         size_t len = strlen(prefix);
         snprintf(prefix + len, sizeof prefix - len, "schedulers.%d.", k);
         s = s->subs[k];
@@ -529,9 +529,9 @@ static const double *state_read(nb_lr_scheduler *s, const double *in)
     return in;
 }
 
-nb_status nb_lr_scheduler_state_set(nb_lr_scheduler *s, int n, const double *in)
+nb_status nb_lr_scheduler_state_set(nb_lr_scheduler *s, const double *in, int n)
 {
-    int size = nb_lr_scheduler_state_size(s);
+    int size = nb_lr_scheduler_state_count(s);
     if (n != size || !in)
         return nb__status(NB_ERR_MISMATCH, "nb_lr_scheduler_state_set: got %d values, the %s's state "
                           "has %d", n, kind_names[s->kind], size);

@@ -53,11 +53,11 @@ static void check_name(const char *op, const nb_module *m, const char *name)
             nb__fail("%s: %s already has a buffer named \"%s\"", op, m->type->name, name);
 }
 
-nb_module *nb_module_add_child(nb_module *parent, const char *name, nb_module *child)
+nb_module *nb_module_register_module(nb_module *parent, const char *name, nb_module *child)
 {
     if (!parent)
         return child;
-    check_name("nb_module_add_child", parent, name);
+    check_name("nb_module_register_module", parent, name);
     int n = parent->n_children;
     int cap = parent->cap_children;
     grow((void **)&parent->children, &cap, n + 1, sizeof *parent->children);
@@ -71,9 +71,9 @@ nb_module *nb_module_add_child(nb_module *parent, const char *name, nb_module *c
     return child;
 }
 
-nb_tensor *nb_module_add_parameter(nb_module *m, const char *name, nb_tensor *p)
+nb_tensor *nb_module_register_parameter(nb_module *m, const char *name, nb_tensor *p)
 {
-    check_name("nb_module_add_parameter", m, name);
+    check_name("nb_module_register_parameter", m, name);
     int n = m->n_params;
     int cap = m->cap_params;
     grow((void **)&m->params, &cap, n + 1, sizeof *m->params);
@@ -328,7 +328,7 @@ void nb_param_list_free(nb_param_list *l)
     memset(l, 0, sizeof *l);
 }
 
-int64_t nb_module_num_parameters(nb_module *m)
+int64_t nb_module_parameter_numel(nb_module *m)
 {
     nb_param_list l;
     nb_module_parameters(m, false, &l);

@@ -17,46 +17,46 @@ static void *module_alloc(size_t size, const nb_module_type *type)
 }
 
 /* A new leaf parameter (default dtype) requiring grad, owned by the module. */
-static nb_tensor *new_param(nb_module *m, const char *name, int ndim, const int64_t *shape)
+static nb_tensor *new_param(nb_module *m, const char *name, const int64_t *shape, int ndim)
 {
     int scope = nb_scope_begin();
-    nb_tensor *p = nb_tensor_requires_grad_(nb_zeros(ndim, shape, nb_get_default_dtype()), true);
-    nb_module_add_parameter(m, name, p);
+    nb_tensor *p = nb_tensor_requires_grad_(nb_zeros(shape, ndim, nb_get_default_dtype()), true);
+    nb_module_register_parameter(m, name, p);
     nb_scope_end(scope); /* the module now holds the only reference */
     return p;
 }
 
 /* ---- Linear --------------------------------------------------------------------------------- */
-static nb_tensor *linear_fwd(nb_module *m, const nb_tensor *x) { return nb_linear_forward((nb_linear *)m, x); }
+static nb_tensor *linear_fwd(nb_module *m, const nb_tensor *x) { return nb_linear_forward((nb_linear_mod *)m, x); }
 static const nb_module_type linear_type = {"Linear", linear_fwd, NULL};
 
-nb_linear *nb_linear_new(nb_module *parent, const char *name, int64_t in, int64_t out, bool bias, nb_generator *gen)
+nb_linear_mod *nb_linear_new(nb_module *parent, const char *name, int64_t in, int64_t out, bool bias, nb_generator *gen)
 {
     if (in <= 0 || out <= 0)
         nb__fail("nb_linear_new: in_features %lld and out_features %lld must be positive", (long long)in,
                  (long long)out);
-    nb_linear *l = module_alloc(sizeof *l, &linear_type);
+    nb_linear_mod *l = module_alloc(sizeof *l, &linear_type);
     l->in_features = in, l->out_features = out;
     double bound = 1.0 / sqrt((double)in);
     l->weight = new_param(&l->base, "weight", NB_DIMS(out, in));
-    nb_init_uniform_(l->weight, -bound, bound, gen);
+    NB_NO_GRAD { nb_uniform_(l->weight, -bound, bound, gen); }
     if (bias) {
         l->bias = new_param(&l->base, "bias", NB_DIMS(out));
-        nb_init_uniform_(l->bias, -bound, bound, gen);
+        NB_NO_GRAD { nb_uniform_(l->bias, -bound, bound, gen); }
     }
-    nb_module_add_child(parent, name, &l->base);
+    nb_module_register_module(parent, name, &l->base);
     return l;
 }
 
-nb_tensor *nb_linear_forward(nb_linear *l, const nb_tensor *x)
+nb_tensor *nb_linear_forward(nb_linear_mod *l, const nb_tensor *x)
 {
     if (nb_tensor_ndim(x) == 0 || nb_tensor_size(x, -1) != l->in_features) {
         char a[96];
         nb__fail("nb_linear_forward: input of shape %s does not fit Linear(%lld, %lld) (weight %s)",
-                 nb_shape_str(nb_tensor_ndim(x), nb_tensor_shape(x), a, sizeof a), (long long)l->in_features,
+                 nb_shape_str(nb_tensor_shape(x), nb_tensor_ndim(x), a, sizeof a), (long long)l->in_features,
                  (long long)l->out_features, NB__SHAPE(l->weight));
     }
-    return nb_fused_linear(x, l->weight, l->bias); /* one op: x W^T + b, analytic backward */
+    return nb_linear(x, l->weight, l->bias); /* one op: x W^T + b, analytic backward */
 }
 
 /* ---- Embedding ------------------------------------------------------------------------------ */
@@ -74,8 +74,8 @@ nb_embedding_mod *nb_embedding_new(nb_module *parent, const char *name, int64_t 
     nb_embedding_mod *e = module_alloc(sizeof *e, &embedding_type);
     e->num_embeddings = num, e->embedding_dim = dim;
     e->weight = new_param(&e->base, "weight", NB_DIMS(num, dim));
-    nb_init_normal_(e->weight, 0.0, 1.0, gen);
-    nb_module_add_child(parent, name, &e->base);
+    NB_NO_GRAD { nb_normal_(e->weight, 0.0, 1.0, gen); }
+    nb_module_register_module(parent, name, &e->base);
     return e;
 }
 
@@ -96,11 +96,11 @@ nb_layer_norm_mod *nb_layer_norm_new(nb_module *parent, const char *name, int64_
     nb_layer_norm_mod *ln = module_alloc(sizeof *ln, &layer_norm_type);
     ln->dim = dim, ln->eps = eps;
     if (elementwise_affine) {
-        ln->weight = nb_init_ones_(new_param(&ln->base, "weight", NB_DIMS(dim)));
+        NB_NO_GRAD { ln->weight = nb_fill_(new_param(&ln->base, "weight", NB_DIMS(dim)), 1); }
         if (bias)
             ln->bias = new_param(&ln->base, "bias", NB_DIMS(dim));
     }
-    nb_module_add_child(parent, name, &ln->base);
+    nb_module_register_module(parent, name, &ln->base);
     return ln;
 }
 
@@ -109,7 +109,7 @@ nb_tensor *nb_layer_norm_forward(nb_layer_norm_mod *ln, const nb_tensor *x)
     if (nb_tensor_ndim(x) == 0 || nb_tensor_size(x, -1) != ln->dim) {
         char a[96];
         nb__fail("nb_layer_norm_forward: input of shape %s does not fit LayerNorm(%lld)",
-                 nb_shape_str(nb_tensor_ndim(x), nb_tensor_shape(x), a, sizeof a), (long long)ln->dim);
+                 nb_shape_str(nb_tensor_shape(x), nb_tensor_ndim(x), a, sizeof a), (long long)ln->dim);
     }
     return nb_layer_norm(x, ln->weight, ln->bias, ln->eps);
 }
@@ -122,7 +122,7 @@ nb_gelu_mod *nb_gelu_new(nb_module *parent, const char *name, nb_gelu_approx app
 {
     nb_gelu_mod *g = module_alloc(sizeof *g, &gelu_type);
     g->approx = approx;
-    nb_module_add_child(parent, name, &g->base);
+    nb_module_register_module(parent, name, &g->base);
     return g;
 }
 
@@ -139,7 +139,7 @@ nb_dropout_mod *nb_dropout_new(nb_module *parent, const char *name, double p, nb
         nb__fail("nb_dropout_new: probability must be in [0, 1], got %g", p);
     nb_dropout_mod *d = module_alloc(sizeof *d, &dropout_type);
     d->p = p, d->gen = gen;
-    nb_module_add_child(parent, name, &d->base);
+    nb_module_register_module(parent, name, &d->base);
     return d;
 }
 
@@ -150,7 +150,7 @@ nb_softmax_mod *nb_softmax_new(nb_module *parent, const char *name, int dim)
 {
     nb_softmax_mod *s = module_alloc(sizeof *s, &softmax_type);
     s->dim = dim;
-    nb_module_add_child(parent, name, &s->base);
+    nb_module_register_module(parent, name, &s->base);
     return s;
 }
 
@@ -164,7 +164,7 @@ static const nb_module_type relu_type = {"ReLU", relu_fwd, NULL};
 nb_relu_mod *nb_relu_new(nb_module *parent, const char *name)
 {
     nb_relu_mod *r = module_alloc(sizeof *r, &relu_type);
-    nb_module_add_child(parent, name, &r->base);
+    nb_module_register_module(parent, name, &r->base);
     return r;
 }
 
@@ -178,7 +178,7 @@ static const nb_module_type tanh_type = {"Tanh", tanh_fwd, NULL};
 nb_tanh_mod *nb_tanh_new(nb_module *parent, const char *name)
 {
     nb_tanh_mod *t = module_alloc(sizeof *t, &tanh_type);
-    nb_module_add_child(parent, name, &t->base);
+    nb_module_register_module(parent, name, &t->base);
     return t;
 }
 
@@ -193,10 +193,10 @@ static nb_tensor *sequential_fwd(nb_module *m, const nb_tensor *x)
 }
 static const nb_module_type sequential_type = {"Sequential", sequential_fwd, NULL};
 
-nb_sequential *nb_sequential_new(nb_module *parent, const char *name)
+nb_sequential_mod *nb_sequential_new(nb_module *parent, const char *name)
 {
-    nb_sequential *s = module_alloc(sizeof *s, &sequential_type);
-    nb_module_add_child(parent, name, &s->base);
+    nb_sequential_mod *s = module_alloc(sizeof *s, &sequential_type);
+    nb_module_register_module(parent, name, &s->base);
     return s;
 }
 
@@ -204,10 +204,10 @@ static nb_module *append_numbered(nb_module *m, nb_module *child)
 {
     char name[24];
     snprintf(name, sizeof name, "%d", m->n_children);
-    return nb_module_add_child(m, name, child);
+    return nb_module_register_module(m, name, child);
 }
 
-nb_module *nb_sequential_append(nb_sequential *s, nb_module *m)
+nb_module *nb_sequential_append(nb_sequential_mod *s, nb_module *m)
 {
     if (!m->type->forward)
         nb__fail("nb_sequential_append: module type %s has no single-input forward", m->type->name);
@@ -216,20 +216,20 @@ nb_module *nb_sequential_append(nb_sequential *s, nb_module *m)
 
 static const nb_module_type module_list_type = {"ModuleList", NULL, NULL};
 
-nb_module_list *nb_module_list_new(nb_module *parent, const char *name)
+nb_module_list_mod *nb_module_list_new(nb_module *parent, const char *name)
 {
-    nb_module_list *l = module_alloc(sizeof *l, &module_list_type);
-    nb_module_add_child(parent, name, &l->base);
+    nb_module_list_mod *l = module_alloc(sizeof *l, &module_list_type);
+    nb_module_register_module(parent, name, &l->base);
     return l;
 }
 
-nb_module *nb_module_list_append(nb_module_list *l, nb_module *m) { return append_numbered(&l->base, m); }
+nb_module *nb_module_list_append(nb_module_list_mod *l, nb_module *m) { return append_numbered(&l->base, m); }
 
-nb_module *nb_module_list_get(nb_module_list *l, int i)
+nb_module *nb_module_list_at(nb_module_list_mod *l, int i)
 {
     if (i < 0 || i >= l->base.n_children)
-        nb__fail("nb_module_list_get: index %d out of range for a list of %d modules", i, l->base.n_children);
+        nb__fail("nb_module_list_at: index %d out of range for a list of %d modules", i, l->base.n_children);
     return l->base.children[i];
 }
 
-int nb_module_list_len(const nb_module_list *l) { return l->base.n_children; }
+int nb_module_list_count(const nb_module_list_mod *l) { return l->base.n_children; }

@@ -20,11 +20,11 @@ static void *module_alloc(size_t size, const nb_module_type *type)
 }
 
 /* A new leaf parameter (default dtype, zeros) requiring grad, owned by the module. */
-static nb_tensor *new_param(nb_module *m, const char *name, int ndim, const int64_t *shape)
+static nb_tensor *new_param(nb_module *m, const char *name, const int64_t *shape, int ndim)
 {
     int scope = nb_scope_begin();
-    nb_tensor *p = nb_tensor_requires_grad_(nb_zeros(ndim, shape, nb_get_default_dtype()), true);
-    nb_module_add_parameter(m, name, p);
+    nb_tensor *p = nb_tensor_requires_grad_(nb_zeros(shape, ndim, nb_get_default_dtype()), true);
+    nb_module_register_parameter(m, name, p);
     nb_scope_end(scope); /* the module now holds the only reference */
     return p;
 }
@@ -62,15 +62,15 @@ static nb_conv_mod *conv_new(nb_module *parent, const char *name, int nd, int64_
     c->kernel_size[0] = k[0], c->kernel_size[1] = nd == 2 ? k[1] : 1;
     if (nd == 1) /* the unused [1] entries as their defaults, so the struct reads like torch's */
         c->opts.stride[1] = 1, c->opts.padding[1] = 0, c->opts.dilation[1] = 1;
-    c->weight = new_param(&c->base, "weight", nd + 2, wshape);
+    c->weight = new_param(&c->base, "weight", wshape, nd + 2);
     /* torch's reset_parameters: kaiming_uniform_(a=sqrt(5)) = U(-1/sqrt(fan_in), 1/sqrt(fan_in)) */
     nb_init_kaiming_uniform_(c->weight, sqrt(5.0), gen);
     if (bias) {
         double bound = 1.0 / sqrt((double)fan_in);
         c->bias = new_param(&c->base, "bias", NB_DIMS(cout));
-        nb_init_uniform_(c->bias, -bound, bound, gen);
+        NB_NO_GRAD { nb_uniform_(c->bias, -bound, bound, gen); }
     }
-    nb_module_add_child(parent, name, &c->base);
+    nb_module_register_module(parent, name, &c->base);
     return c;
 }
 
@@ -130,7 +130,7 @@ static nb_pool_mod *pool_new(nb_module *parent, const char *name, int nd, bool i
     nb_pool_mod *p = module_alloc(sizeof *p, type);
     p->dims = nd, p->is_max = is_max, p->opts = o;
     p->kernel_size[0] = k[0], p->kernel_size[1] = nd == 2 ? k[1] : 1;
-    nb_module_add_child(parent, name, &p->base);
+    nb_module_register_module(parent, name, &p->base);
     return p;
 }
 
@@ -195,7 +195,7 @@ static nb_tensor *adaptive_avg_dim(const nb_tensor *x, int d, int64_t out)
             int64_t s = i * in / out, e = ((i + 1) * in + out - 1) / out;
             cells[i] = nb_mean(nb_narrow(x, d, s, e - s), NB_AXES(d), true);
         }
-        y = nb_cat((int)out, cells, d);
+        y = nb_cat(cells, (int)out, d);
         free(cells);
     }
     return nb__scope_return(scope, y);
@@ -236,7 +236,7 @@ nb_adaptive_avg_pool2d_mod *nb_adaptive_avg_pool2d_new(nb_module *parent, const 
                  (long long)oh, (long long)ow);
     nb_adaptive_avg_pool2d_mod *p = module_alloc(sizeof *p, &adaptive_avg_pool2d_type);
     p->output_size[0] = oh, p->output_size[1] = ow;
-    nb_module_add_child(parent, name, &p->base);
+    nb_module_register_module(parent, name, &p->base);
     return p;
 }
 

@@ -24,23 +24,23 @@ static nb_tensor *new_param(nb_module *m, const char *name, int64_t n, double v)
 {
     int scope = nb_scope_begin();
     nb_tensor *p = nb_tensor_requires_grad_(nb_full(NB_DIMS(n), v, nb_get_default_dtype()), true);
-    nb_module_add_parameter(m, name, p);
+    nb_module_register_parameter(m, name, p);
     nb_scope_end(scope); /* the module now holds the only reference */
     return p;
 }
 
 /* A new buffer filled with v, owned by the module (persistent). */
-static nb_tensor *new_buffer(nb_module *m, const char *name, int ndim, const int64_t *shape, double v, nb_dtype dt)
+static nb_tensor *new_buffer(nb_module *m, const char *name, const int64_t *shape, int ndim, double v, nb_dtype dt)
 {
     int scope = nb_scope_begin();
-    nb_tensor *b = nb_module_register_buffer(m, name, nb_full(ndim, shape, v, dt), true);
+    nb_tensor *b = nb_module_register_buffer(m, name, nb_full(shape, ndim, v, dt), true);
     nb_scope_end(scope);
     return b;
 }
 
 static void *add_to(nb_module *parent, const char *name, nb_module *m)
 {
-    nb_module_add_child(parent, name, m);
+    nb_module_register_module(parent, name, m);
     return m;
 }
 

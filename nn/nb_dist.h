@@ -9,11 +9,11 @@
  *   openmpi-bin); launch with `mpirun -np N prog ...`.
  *
  *     nb_dist_init(&argc, &argv);                       // once, first thing in main
- *     nb_dist_broadcast_params(n, params);              // rank 0's initial weights everywhere
+ *     nb_dist_broadcast_params(params, n);              // rank 0's initial weights everywhere
  *     for (...) {                                       // a step
  *         loss = ...my micro-batch...; nb_backward(loss, NULL, false);
- *         nb_dist_allreduce_grads_mean(n, params);      // before clipping and the step
- *         nb_clip_grad_norm(n, params, 1.0); nb_optimizer_step(opt); ...
+ *         nb_dist_allreduce_grads_mean(params, n);      // before clipping and the step
+ *         nb_clip_grad_norm(params, n, 1.0); nb_optimizer_step(opt); ...
  *     }
  *     nb_dist_finalize();
  *
@@ -88,10 +88,10 @@ NB_API int nb_dist_local_size(void);
  * zero gradient is allocated where missing). Each parameter must be a float32/float64 tensor,
  * listed once, with the same list (order, shapes) on every rank; gradients may have any layout
  * and are written in place. Misuse: NULL/duplicate params, non-float dtype. No-op with 1 rank. */
-NB_API nb_status nb_dist_allreduce_grads_mean(int n, nb_tensor *const *params);
+NB_API nb_status nb_dist_allreduce_grads_mean(nb_tensor *const *params, int n);
 /* Copies the values of rank 0's n tensors into the other ranks' (in place, any dtype and
  * layout): parameters at start, optimizer state after a resume. Same list on every rank. */
-NB_API nb_status nb_dist_broadcast_params(int n, nb_tensor *const *tensors);
+NB_API nb_status nb_dist_broadcast_params(nb_tensor *const *tensors, int n);
 /* Copies nbytes at buf from rank 0 to the other ranks (plain data: counters, RNG states). */
 NB_API nb_status nb_dist_broadcast_bytes(void *buf, size_t nbytes);
 typedef enum { NB_DIST_SUM, NB_DIST_MIN, NB_DIST_MAX } nb_dist_op;
@@ -104,10 +104,10 @@ NB_API nb_status nb_dist_barrier(void);
 /* A 64-bit FNV-1a hash of the n tensors' dtypes, shapes and value bytes in logical (row-major)
  * order: equal exactly when the values are bitwise equal (up to hash collisions). Local, no
  * communication. */
-NB_API uint64_t nb_dist_checksum(int n, nb_tensor *const *tensors);
+NB_API uint64_t nb_dist_checksum(nb_tensor *const *tensors, int n);
 /* Collective: compares every rank's nb_dist_checksum. NB_OK when all agree; NB_ERR_MISMATCH
  * naming the first rank that differs from rank 0 (the same status on every rank). */
-NB_API nb_status nb_dist_check_identical(int n, nb_tensor *const *tensors);
+NB_API nb_status nb_dist_check_identical(nb_tensor *const *tensors, int n);
 
 #ifdef __cplusplus
 }

@@ -43,7 +43,7 @@ typedef struct nb_lr_scheduler nb_lr_scheduler;
 NB_API nb_lr_scheduler *nb_step_lr_new(nb_optimizer *opt, int64_t step_size, double gamma);
 /* MultiStepLR: lr = base * gamma^(number of milestones <= epoch). n >= 0 milestones in any
  * order (duplicates count twice, as in PyTorch's Counter); copied. */
-NB_API nb_lr_scheduler *nb_multistep_lr_new(nb_optimizer *opt, int n, const int64_t *milestones,
+NB_API nb_lr_scheduler *nb_multi_step_lr_new(nb_optimizer *opt, const int64_t *milestones, int n,
                                             double gamma);
 /* ExponentialLR: lr = base * gamma^epoch. */
 NB_API nb_lr_scheduler *nb_exponential_lr_new(nb_optimizer *opt, double gamma);
@@ -69,9 +69,9 @@ NB_API nb_lr_scheduler *nb_lambda_lr_new(nb_optimizer *opt, nb_lr_lambda fn, voi
  * Example, nanoGPT-style warmup then cosine decay:
  *   nb_lr_scheduler *sub[2] = {nb_linear_lr_new(opt, 0.01, 1.0, warmup),
  *                              nb_cosine_annealing_lr_new(opt, total - warmup, min_lr)};
- *   nb_lr_scheduler *s = nb_sequential_lr_new(opt, 2, sub, (int64_t[]){warmup}); */
-NB_API nb_lr_scheduler *nb_sequential_lr_new(nb_optimizer *opt, int n,
-                                             nb_lr_scheduler *const *schedulers,
+ *   nb_lr_scheduler *s = nb_sequential_lr_new(opt, sub, 2, (int64_t[]){warmup}); */
+NB_API nb_lr_scheduler *nb_sequential_lr_new(nb_optimizer *opt, nb_lr_scheduler *const *schedulers,
+                                             int n,
                                              const int64_t *milestones);
 /* Frees the scheduler (and a SequentialLR's sub-schedulers). The optimizer is untouched. */
 NB_API void nb_lr_scheduler_free(nb_lr_scheduler *s);
@@ -92,7 +92,7 @@ NB_API const char *nb_lr_scheduler_name(const nb_lr_scheduler *s);
 
 /* ---- state ---------------------------------------------------------------------------------- */
 /* Number of doubles in the state. */
-NB_API int nb_lr_scheduler_state_size(const nb_lr_scheduler *s);
+NB_API int nb_lr_scheduler_state_count(const nb_lr_scheduler *s);
 /* Writes the state into out[0 .. size). */
 NB_API void nb_lr_scheduler_state_get(const nb_lr_scheduler *s, double *out);
 /* Name of state entry i ("last_epoch", "base_lr.1", "schedulers.0.last_epoch", ...) written
@@ -103,7 +103,7 @@ NB_API char *nb_lr_scheduler_state_key(const nb_lr_scheduler *s, int i, char *bu
  * or NB_ERR_MISMATCH with a message in nb_last_error() (nothing changed) when n, the kind, the
  * group count or the number of sub-schedulers differ, a count is not an integer, or an lr is
  * not finite. */
-NB_API nb_status nb_lr_scheduler_state_set(nb_lr_scheduler *s, int n, const double *in);
+NB_API nb_status nb_lr_scheduler_state_set(nb_lr_scheduler *s, const double *in, int n);
 
 #ifdef __cplusplus
 }

@@ -6,7 +6,7 @@
  *   under a name, so the tree yields hierarchical names ("transformer.h.0.attn.c_attn.weight").
  *   A C user writes a model the same way (see README "Writing a new model in C"):
  *
- *     typedef struct { nb_module base; nb_linear *fc1, *fc2; } mlp;
+ *     typedef struct { nb_module base; nb_linear_mod *fc1, *fc2; } mlp;
  *     static void mlp_free(nb_module *m) { (void)m; }          // children are freed for you
  *     static const nb_module_type mlp_type = {"MLP", NULL, mlp_free};
  *     mlp *m = calloc(1, sizeof *m);
@@ -16,7 +16,7 @@
  *   nb_module_free(root) frees the whole tree (each module's type->free, then its struct).
  *
  * Fused ops
- *   nb_layer_norm, nb_cross_entropy, nb_dropout, nb_fused_linear, nb_scaled_dot_product_attention
+ *   nb_layer_norm, nb_cross_entropy, nb_dropout, nb_linear, nb_scaled_dot_product_attention
  *   are single autograd ops with analytic backward formulas (no chain of small ops), gradchecked
  *   like every op.
  *
@@ -37,7 +37,7 @@ typedef struct nb_module nb_module;
 
 typedef struct nb_module_type {
     const char *name; /* "Linear" */
-    /* Optional single-input forward (used by nb_sequential and nb_module_forward); NULL if none. */
+    /* Optional single-input forward (used by nb_sequential_mod and nb_module_forward); NULL if none. */
     nb_tensor *(*forward)(nb_module *self, const nb_tensor *x);
     /* Optional: frees what the subtype owns beyond parameters/children (not the struct itself). */
     void (*free)(nb_module *self);
@@ -62,13 +62,13 @@ struct nb_module {
 NB_API void nb_module_init(nb_module *m, const nb_module_type *type);
 /* Registers `child` (owned from now on) under `name`. parent NULL is allowed (no-op). Misuse on a
  * duplicate name. Returns child. */
-NB_API nb_module *nb_module_add_child(nb_module *parent, const char *name, nb_module *child);
+NB_API nb_module *nb_module_register_module(nb_module *parent, const char *name, nb_module *child);
 /* Registers a parameter under `name` (retained; the tensor should be a leaf requiring grad).
  * The same tensor may be registered under several names (tied weights). Returns p. */
-NB_API nb_tensor *nb_module_add_parameter(nb_module *m, const char *name, nb_tensor *p);
+NB_API nb_tensor *nb_module_register_parameter(nb_module *m, const char *name, nb_tensor *p);
 /* Replaces the tensor registered as parameter `name` of m (weight tying, as PyTorch's
  * `self.lm_head.weight = self.transformer.wte.weight`). Misuse if m has no such parameter or the
- * shapes differ. Returns p. The module's typed field (e.g. nb_linear.weight) still points at the
+ * shapes differ. Returns p. The module's typed field (e.g. nb_linear_mod.weight) still points at the
  * old tensor, which this call releases: assign the result to it,
  *   lin->weight = nb_module_set_parameter(&lin->base, "weight", shared); */
 NB_API nb_tensor *nb_module_set_parameter(nb_module *m, const char *name, nb_tensor *p);
@@ -92,7 +92,7 @@ typedef struct nb_param_list {
 NB_API void nb_module_parameters(nb_module *m, bool with_aliases, nb_param_list *out);
 NB_API void nb_param_list_free(nb_param_list *l);
 /* Total number of parameter elements (tied tensors counted once). */
-NB_API int64_t nb_module_num_parameters(nb_module *m);
+NB_API int64_t nb_module_parameter_numel(nb_module *m);
 /* Zeroes (set_to_none=false) or drops (true) every parameter's gradient. */
 NB_API void nb_module_zero_grad(nb_module *m, bool set_to_none);
 /* The parameter with this full name ("h.0.attn.c_attn.weight"), borrowed, or NULL. */
@@ -118,7 +118,7 @@ NB_API void nb_module_buffers(nb_module *m, bool persistent_only, nb_param_list 
 /* Converts every floating-point parameter and buffer of the tree to dt (a float dtype, or the
  * storage-only NB_BF16 / NB_F16 to store or save a model; convert back before computing), in place
  * (torch's module.to(dtype)): the tensor objects stay the same, so typed fields such as
- * nb_linear.weight remain valid; gradients are dropped. Integer and bool buffers are kept.
+ * nb_linear_mod.weight remain valid; gradients are dropped. Integer and bool buffers are kept.
  * Misuse: dt not a float dtype, or a parameter/buffer that is a view sharing storage with another
  * tensor. */
 NB_API void nb_module_to_dtype(nb_module *m, nb_dtype dt);
@@ -145,14 +145,14 @@ NB_API nb_status nb_module_load_state_dict(nb_module *m, const struct nb_state_d
 
 /* y = x W^T + b; x [..., in] → [..., out]. weight [out, in], bias [out] (optional).
  * Init: U(-1/sqrt(in), 1/sqrt(in)) for both, as torch.nn.Linear. */
-typedef struct nb_linear {
+typedef struct nb_linear_mod {
     nb_module base;
     int64_t in_features, out_features;
     nb_tensor *weight, *bias; /* bias NULL when disabled */
-} nb_linear;
-NB_API nb_linear *nb_linear_new(nb_module *parent, const char *name, int64_t in, int64_t out, bool bias,
+} nb_linear_mod;
+NB_API nb_linear_mod *nb_linear_new(nb_module *parent, const char *name, int64_t in, int64_t out, bool bias,
                                 nb_generator *gen);
-NB_API nb_tensor *nb_linear_forward(nb_linear *l, const nb_tensor *x);
+NB_API nb_tensor *nb_linear_forward(nb_linear_mod *l, const nb_tensor *x);
 
 /* Lookup table: int ids of any shape S → S + [dim]. weight [num, dim] ~ N(0, 1). */
 typedef struct nb_embedding_mod {
@@ -207,21 +207,21 @@ typedef struct nb_tanh_mod {
 NB_API nb_tanh_mod *nb_tanh_new(nb_module *parent, const char *name);
 
 /* Sequential: runs its children's forward in order; children named "0", "1", ... */
-typedef struct nb_sequential {
+typedef struct nb_sequential_mod {
     nb_module base;
-} nb_sequential;
-NB_API nb_sequential *nb_sequential_new(nb_module *parent, const char *name);
+} nb_sequential_mod;
+NB_API nb_sequential_mod *nb_sequential_new(nb_module *parent, const char *name);
 /* Appends m (owned from now on; its type must have a forward). Returns m. */
-NB_API nb_module *nb_sequential_append(nb_sequential *s, nb_module *m);
+NB_API nb_module *nb_sequential_append(nb_sequential_mod *s, nb_module *m);
 
 /* ModuleList: an indexable list of children named "0", "1", ... (no forward). */
-typedef struct nb_module_list {
+typedef struct nb_module_list_mod {
     nb_module base;
-} nb_module_list;
-NB_API nb_module_list *nb_module_list_new(nb_module *parent, const char *name);
-NB_API nb_module *nb_module_list_append(nb_module_list *l, nb_module *m);
-NB_API nb_module *nb_module_list_get(nb_module_list *l, int i);
-NB_API int nb_module_list_len(const nb_module_list *l);
+} nb_module_list_mod;
+NB_API nb_module_list_mod *nb_module_list_new(nb_module *parent, const char *name);
+NB_API nb_module *nb_module_list_append(nb_module_list_mod *l, nb_module *m);
+NB_API nb_module *nb_module_list_at(nb_module_list_mod *l, int i);
+NB_API int nb_module_list_count(const nb_module_list_mod *l);
 
 /* Cross-entropy loss module: holds the options of nb_cross_entropy. */
 typedef enum { NB_REDUCTION_MEAN, NB_REDUCTION_SUM, NB_REDUCTION_NONE } nb_reduction;
@@ -233,10 +233,6 @@ typedef struct nb_cross_entropy_opts {
 NB_API nb_cross_entropy_opts nb_cross_entropy_opts_default(void);
 
 /* ==== init functions (in place on a leaf, under no-grad; return t borrowed) ==================== */
-NB_API nb_tensor *nb_init_normal_(nb_tensor *t, double mean, double std, nb_generator *gen);
-NB_API nb_tensor *nb_init_uniform_(nb_tensor *t, double low, double high, nb_generator *gen);
-NB_API nb_tensor *nb_init_zeros_(nb_tensor *t);
-NB_API nb_tensor *nb_init_ones_(nb_tensor *t);
 /* fan_in/fan_out of a [out, in, ...] weight as torch computes them. */
 NB_API nb_tensor *nb_init_xavier_uniform_(nb_tensor *t, double gain, nb_generator *gen);
 NB_API nb_tensor *nb_init_xavier_normal_(nb_tensor *t, double gain, nb_generator *gen);
@@ -261,7 +257,7 @@ NB_API nb_tensor *nb_cross_entropy(const nb_tensor *logits, const nb_tensor *tar
  * fit, non-float or mixed dtypes) names the op and the shapes.
  * Inside nb_autocast_begin/end (nb_autograd.h), float32: x and weight rounded to bfloat16 in both
  * GEMMs and the backward's, float32 accumulation; the bias added in float32. */
-NB_API nb_tensor *nb_fused_linear(const nb_tensor *x, const nb_tensor *weight, const nb_tensor *bias);
+NB_API nb_tensor *nb_linear(const nb_tensor *x, const nb_tensor *weight, const nb_tensor *bias);
 /* Inverted dropout: zeroes each element with probability p, scales the rest by 1/(1-p).
  * training false or p == 0 returns x itself (a new reference). */
 NB_API nb_tensor *nb_dropout(const nb_tensor *x, double p, bool training, nb_generator *gen);
@@ -417,7 +413,7 @@ NB_API nb_tensor *nb_avg_pool1d(const nb_tensor *x, int64_t k, const nb_pool_opt
 /* Each has torch.nn's name (the type name), constructor defaults stated below, PyTorch's default
  * init (norm weights ones, biases zeros), is created like the modules above (registered as child
  * `name` of parent when not NULL) and has a typed forward plus the type's single-input forward
- * (so nb_sequential runs it). Forwards return a new reference; x is borrowed. */
+ * (so nb_sequential_mod runs it). Forwards return a new reference; x is borrowed. */
 
 /* Typed forwards of the modules above: nb_gelu(x, approx), nb_dropout(x, p, training, gen),
  * nb_softmax(x, dim), nb_relu(x), nb_tanh(x). */
@@ -535,7 +531,7 @@ typedef struct nb_rms_norm_mod {
     double eps;
     nb_tensor *weight;
 } nb_rms_norm_mod;
-NB_API nb_rms_norm_mod *nb_rms_norm_mod_new(nb_module *parent, const char *name, int64_t dim, double eps);
+NB_API nb_rms_norm_mod *nb_rms_norm_new(nb_module *parent, const char *name, int64_t dim, double eps);
 /* x [..., dim] -> same shape (nb_rms_norm with normalized_ndim 1). */
 NB_API nb_tensor *nb_rms_norm_forward(nb_rms_norm_mod *n, const nb_tensor *x);
 /* ==== recurrent layers (nn/rnn.c; torch.nn.LSTMCell, GRUCell, LSTM, GRU) ======================== */
@@ -543,41 +539,41 @@ NB_API nb_tensor *nb_rms_norm_forward(nb_rms_norm_mod *n, const nb_tensor *x);
  * G = 4 for LSTM (gate rows i, f, g, o) and 3 for GRU (r, z, n), exactly torch's layout, so
  * torch weights copy over unchanged. Init: every weight and bias ~ U(-1/sqrt(H), 1/sqrt(H)) from
  * gen (NULL = default generator) in registration order weight_ih, weight_hh, bias_ih, bias_hh. */
-typedef struct nb_rnn_cell {
+typedef struct nb_rnn_cell_mod {
     nb_module base;
     int64_t input_size, hidden_size;
     nb_tensor *weight_ih, *weight_hh, *bias_ih, *bias_hh;
-} nb_rnn_cell;
-typedef nb_rnn_cell nb_lstm_cell;
-typedef nb_rnn_cell nb_gru_cell;
-NB_API nb_lstm_cell *nb_lstm_cell_new(nb_module *parent, const char *name, int64_t input_size, int64_t hidden_size,
+} nb_rnn_cell_mod;
+typedef nb_rnn_cell_mod nb_lstm_cell_mod;
+typedef nb_rnn_cell_mod nb_gru_cell_mod;
+NB_API nb_lstm_cell_mod *nb_lstm_cell_new(nb_module *parent, const char *name, int64_t input_size, int64_t hidden_size,
                                       bool bias, nb_generator *gen);
 /* One LSTM step: x [B, I], h and c [B, H] (each NULL = zeros). Sets *h_out, *c_out to new
  * references [B, H]: c' = f*c + i*g, h' = o*tanh(c'). Misuse: shapes that do not fit. */
-NB_API void nb_lstm_cell_forward(nb_lstm_cell *cell, const nb_tensor *x, const nb_tensor *h, const nb_tensor *c,
+NB_API void nb_lstm_cell_forward(nb_lstm_cell_mod *cell, const nb_tensor *x, const nb_tensor *h, const nb_tensor *c,
                                  nb_tensor **h_out, nb_tensor **c_out);
-NB_API nb_gru_cell *nb_gru_cell_new(nb_module *parent, const char *name, int64_t input_size, int64_t hidden_size,
+NB_API nb_gru_cell_mod *nb_gru_cell_new(nb_module *parent, const char *name, int64_t input_size, int64_t hidden_size,
                                     bool bias, nb_generator *gen);
 /* One GRU step: x [B, I], h [B, H] (NULL = zeros) → new h' [B, H] = (1-z)*n + z*h with
  * n = tanh(W_in x + b_in + r*(W_hn h + b_hn)), as torch. */
-NB_API nb_tensor *nb_gru_cell_forward(nb_gru_cell *cell, const nb_tensor *x, const nb_tensor *h);
+NB_API nb_tensor *nb_gru_cell_forward(nb_gru_cell_mod *cell, const nb_tensor *x, const nb_tensor *h);
 
 /* Multi-layer LSTM / GRU (torch.nn.LSTM / GRU without dropout, unidirectional). Layer k has
  * weight_ih_l{k} [G*H, I or H], weight_hh_l{k} [G*H, H], bias_ih_l{k}, bias_hh_l{k} [G*H]
  * (registered in that order, layer by layer; init as the cells). The arrays below hold
  * num_layers borrowed pointers (bias arrays all NULL without bias). */
-typedef struct nb_rnn {
+typedef struct nb_rnn_mod {
     nb_module base;
     bool is_lstm, bias, batch_first;
     int num_layers;
     int64_t input_size, hidden_size;
     nb_tensor **weight_ih, **weight_hh, **bias_ih, **bias_hh;
-} nb_rnn;
-typedef nb_rnn nb_lstm;
-typedef nb_rnn nb_gru;
-NB_API nb_lstm *nb_lstm_new(nb_module *parent, const char *name, int64_t input_size, int64_t hidden_size,
+} nb_rnn_mod;
+typedef nb_rnn_mod nb_lstm_mod;
+typedef nb_rnn_mod nb_gru_mod;
+NB_API nb_lstm_mod *nb_lstm_new(nb_module *parent, const char *name, int64_t input_size, int64_t hidden_size,
                             int num_layers, bool bias, bool batch_first, nb_generator *gen);
-NB_API nb_gru *nb_gru_new(nb_module *parent, const char *name, int64_t input_size, int64_t hidden_size,
+NB_API nb_gru_mod *nb_gru_new(nb_module *parent, const char *name, int64_t input_size, int64_t hidden_size,
                           int num_layers, bool bias, bool batch_first, nb_generator *gen);
 /* x [B, T, I] (batch_first) or [T, B, I], T, B >= 1, the weights' float dtype. h0, c0: initial
  * state [num_layers, B, H], both or neither (NULL = zeros). Returns the last layer's hidden states
@@ -585,9 +581,9 @@ NB_API nb_gru *nb_gru_new(nb_module *parent, const char *name, int64_t input_siz
  * [num_layers, B, H] as new references, still attached to the graph (detach them for truncated
  * BPTT with nb_detach_carry). The input of all timesteps is projected by one GEMM per layer; each
  * step computes h W_hh^T + b_hh and the gates. Misuse: shapes or dtypes that do not fit. */
-NB_API nb_tensor *nb_lstm_forward(nb_lstm *m, const nb_tensor *x, const nb_tensor *h0, const nb_tensor *c0,
+NB_API nb_tensor *nb_lstm_forward(nb_lstm_mod *m, const nb_tensor *x, const nb_tensor *h0, const nb_tensor *c0,
                                   nb_tensor **h_n, nb_tensor **c_n);
-NB_API nb_tensor *nb_gru_forward(nb_gru *m, const nb_tensor *x, const nb_tensor *h0, nb_tensor **h_n);
+NB_API nb_tensor *nb_gru_forward(nb_gru_mod *m, const nb_tensor *x, const nb_tensor *h0, nb_tensor **h_n);
 /* Truncated BPTT in one call: replaces *slot by a detached copy-free view of t (nb_detach: same
  * values, no history, no grad) owned by the SLOT, i.e. it outlives every open scope, and releases
  * the tensor *slot held before (NULL allowed). t NULL just clears the slot. Returns the new *slot
@@ -677,10 +673,10 @@ NB_API nb_adaptive_avg_pool2d_mod *nb_adaptive_avg_pool2d_new(nb_module *parent,
 NB_API nb_tensor *nb_adaptive_avg_pool2d_forward(nb_adaptive_avg_pool2d_mod *m, const nb_tensor *x);
 
 /* RMSNorm(dim, eps, elementwise_affine) as torch.nn.RMSNorm (torch >= 2.4): as
- * nb_rms_norm_mod_new, and without elementwise_affine no weight parameter (n->weight NULL,
+ * nb_rms_norm_new, and without elementwise_affine no weight parameter (n->weight NULL,
  * y = x / sqrt(mean(x^2) + eps)). eps NaN is torch's eps=None: the machine epsilon of the input's
  * dtype (FLT_EPSILON, DBL_EPSILON), chosen at each forward. Misuse: dim <= 0, eps < 0. */
-NB_API nb_rms_norm_mod *nb_rms_norm_mod_new_ex(nb_module *parent, const char *name, int64_t dim, double eps,
+NB_API nb_rms_norm_mod *nb_rms_norm_new_ex(nb_module *parent, const char *name, int64_t dim, double eps,
                                                bool elementwise_affine);
 
 #ifdef __cplusplus

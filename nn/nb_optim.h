@@ -90,12 +90,12 @@ NB_API nb_param_group_opts nb_param_group_opts_inherit(void);
 /* A new optimizer; opts NULL means the defaults. When n > 0 the n params become group 0 (with
  * the defaults); n == 0 (params may be NULL) creates no group: add them with
  * nb_optimizer_add_param_group. Free with nb_optimizer_free. */
-NB_API nb_optimizer *nb_sgd_new(int n, nb_tensor *const *params, const nb_sgd_opts *opts);
-NB_API nb_optimizer *nb_adam_new(int n, nb_tensor *const *params, const nb_adam_opts *opts);
-NB_API nb_optimizer *nb_adamw_new(int n, nb_tensor *const *params, const nb_adam_opts *opts);
+NB_API nb_optimizer *nb_sgd_new(nb_tensor *const *params, int n, const nb_sgd_opts *opts);
+NB_API nb_optimizer *nb_adam_new(nb_tensor *const *params, int n, const nb_adam_opts *opts);
+NB_API nb_optimizer *nb_adamw_new(nb_tensor *const *params, int n, const nb_adam_opts *opts);
 /* Adds a group of n >= 1 parameters (retained) with the defaults overridden by `overrides`
  * (NULL: none). Returns the group's index. State for the new parameters is allocated now. */
-NB_API int nb_optimizer_add_param_group(nb_optimizer *opt, int n, nb_tensor *const *params,
+NB_API int nb_optimizer_add_param_group(nb_optimizer *opt, nb_tensor *const *params, int n,
                                         const nb_param_group_opts *overrides);
 /* Releases the parameters and the state. NULL is a no-op. */
 NB_API void nb_optimizer_free(nb_optimizer *opt);
@@ -112,7 +112,7 @@ NB_API void nb_optimizer_zero_grad(nb_optimizer *opt, bool set_to_none);
 /* ---- groups --------------------------------------------------------------------------------- */
 NB_API int nb_optimizer_group_count(const nb_optimizer *opt);
 /* Number of parameters in group g. Out-of-range g is misuse (so are the accessors below). */
-NB_API int nb_optimizer_group_size(const nb_optimizer *opt, int g);
+NB_API int nb_optimizer_group_param_count(const nb_optimizer *opt, int g);
 /* Learning rate of group g / sets it (lr >= 0, else misuse). LR schedulers use these. */
 NB_API double nb_optimizer_get_lr(const nb_optimizer *opt, int g);
 NB_API void nb_optimizer_set_lr(nb_optimizer *opt, int g, double lr);
@@ -126,23 +126,23 @@ NB_API nb_param_group_opts nb_optimizer_group_opts(const nb_optimizer *opt, int 
 /* ---- parameters and state ------------------------------------------------------------------- */
 /* Parameters over all groups in order; parameter i is BORROWED (the optimizer holds it). */
 NB_API int nb_optimizer_param_count(const nb_optimizer *opt);
-NB_API nb_tensor *nb_optimizer_param(const nb_optimizer *opt, int i);
+NB_API nb_tensor *nb_optimizer_param_at(const nb_optimizer *opt, int i);
 
 /* One state tensor: parameter index (over all groups), name, and the live tensor (BORROWED,
  * valid while the optimizer lives): read it to save, write into it (nb_copy_) to restore. */
-typedef struct nb_optim_state {
+typedef struct nb_optimizer_state {
     int param;
     const char *name; /* "step", "momentum_buffer", "exp_avg", "exp_avg_sq", "max_exp_avg_sq" */
     nb_tensor *tensor;
-} nb_optim_state;
+} nb_optimizer_state;
 /* Number of state tensors; entry k (0 <= k < count, else misuse), ordered by parameter, and
  * for each parameter "step" first, then the others in the order listed above. */
 NB_API int nb_optimizer_state_count(const nb_optimizer *opt);
-NB_API nb_optim_state nb_optimizer_state_at(const nb_optimizer *opt, int k);
+NB_API nb_optimizer_state nb_optimizer_state_at(const nb_optimizer *opt, int k);
 /* The state tensor `name` of parameter i (borrowed), or NULL when that parameter has none. */
 NB_API nb_tensor *nb_optimizer_state_find(const nb_optimizer *opt, int param, const char *name);
 /* Step count of parameter i (its "step" state) / sets it (>= 0, else misuse). */
-NB_API int64_t nb_optimizer_param_step(const nb_optimizer *opt, int i);
+NB_API int64_t nb_optimizer_get_param_step(const nb_optimizer *opt, int i);
 NB_API void nb_optimizer_set_param_step(nb_optimizer *opt, int i, int64_t step);
 
 /* ---- gradient clipping ---------------------------------------------------------------------- */
@@ -151,7 +151,7 @@ NB_API void nb_optimizer_set_param_step(nb_optimizer *opt, int i, int64_t step);
  * max_norm/(total + 1e-6) < 1 every gradient is scaled by it in place. Parameters without a
  * gradient are skipped; none at all returns 0. Returns total (before clipping; NaN/Inf pass
  * through as in PyTorch). max_norm must be >= 0 (else misuse). */
-NB_API double nb_clip_grad_norm(int n, nb_tensor *const *params, double max_norm);
+NB_API double nb_clip_grad_norm(nb_tensor *const *params, int n, double max_norm);
 /* The same over all parameters of opt. */
 NB_API double nb_optimizer_clip_grad_norm(nb_optimizer *opt, double max_norm);
 

@@ -116,11 +116,11 @@ static nb_optimizer *optimizer_new(const char *fn, opt_kind kind, const group *d
     opt->defaults = *defaults;
     opt->defaults.initial_lr = NAN;
     if (n > 0)
-        nb_optimizer_add_param_group(opt, n, params, NULL);
+        nb_optimizer_add_param_group(opt, params, n, NULL);
     return opt;
 }
 
-nb_optimizer *nb_sgd_new(int n, nb_tensor *const *params, const nb_sgd_opts *opts)
+nb_optimizer *nb_sgd_new(nb_tensor *const *params, int n, const nb_sgd_opts *opts)
 {
     nb_sgd_opts o = opts ? *opts : nb_sgd_opts_default();
     group d = {.lr = o.lr, .weight_decay = o.weight_decay, .momentum = o.momentum,
@@ -136,14 +136,14 @@ static group adam_defaults(const nb_adam_opts *o)
                    .maximize = o->maximize};
 }
 
-nb_optimizer *nb_adam_new(int n, nb_tensor *const *params, const nb_adam_opts *opts)
+nb_optimizer *nb_adam_new(nb_tensor *const *params, int n, const nb_adam_opts *opts)
 {
     nb_adam_opts o = opts ? *opts : nb_adam_opts_default();
     group d = adam_defaults(&o);
     return optimizer_new("nb_adam_new", OPT_ADAM, &d, n, params);
 }
 
-nb_optimizer *nb_adamw_new(int n, nb_tensor *const *params, const nb_adam_opts *opts)
+nb_optimizer *nb_adamw_new(nb_tensor *const *params, int n, const nb_adam_opts *opts)
 {
     nb_adam_opts o = opts ? *opts : nb_adamw_opts_default();
     group d = adam_defaults(&o);
@@ -151,10 +151,10 @@ nb_optimizer *nb_adamw_new(int n, nb_tensor *const *params, const nb_adam_opts *
 }
 
 /* A contiguous zero tensor that the optimizer owns (outside any scope the caller has open). */
-static nb_tensor *owned_zeros(int ndim, const int64_t *shape, nb_dtype dt)
+static nb_tensor *owned_zeros(const int64_t *shape, int ndim, nb_dtype dt)
 {
     int s = nb_scope_begin();
-    nb_tensor *t = nb_tensor_retain(nb_zeros(ndim, shape, dt));
+    nb_tensor *t = nb_tensor_retain(nb_zeros(shape, ndim, dt));
     nb_scope_end(s);
     return t;
 }
@@ -180,7 +180,7 @@ static void merge_flag(const char *fn, opt_kind kind, bool applies, const char *
     *dst = v == 1;
 }
 
-int nb_optimizer_add_param_group(nb_optimizer *opt, int n, nb_tensor *const *params,
+int nb_optimizer_add_param_group(nb_optimizer *opt, nb_tensor *const *params, int n,
                                  const nb_param_group_opts *o)
 {
     static const char fn[] = "nb_optimizer_add_param_group";
@@ -248,7 +248,7 @@ int nb_optimizer_add_param_group(nb_optimizer *opt, int n, nb_tensor *const *par
         e->step = owned_zeros(NB_SCALAR, NB_I64);
         int nslots = opt->kind == OPT_SGD ? (g.momentum != 0) : 2 + g.amsgrad;
         for (int k = 0; k < nslots; k++)
-            e->slot[k] = owned_zeros(p->ndim, p->shape, p->dtype);
+            e->slot[k] = owned_zeros(p->shape, p->ndim, p->dtype);
     }
     opt->groups[opt->ngroups] = g;
     return opt->ngroups++;
@@ -484,9 +484,9 @@ static group *group_at(const nb_optimizer *opt, const char *fn, int g)
 
 int nb_optimizer_group_count(const nb_optimizer *opt) { return opt->ngroups; }
 
-int nb_optimizer_group_size(const nb_optimizer *opt, int g)
+int nb_optimizer_group_param_count(const nb_optimizer *opt, int g)
 {
-    return group_at(opt, "nb_optimizer_group_size", g)->n;
+    return group_at(opt, "nb_optimizer_group_param_count", g)->n;
 }
 
 double nb_optimizer_get_lr(const nb_optimizer *opt, int g)
@@ -535,9 +535,9 @@ static param_entry *param_at(const nb_optimizer *opt, const char *fn, int i)
 
 int nb_optimizer_param_count(const nb_optimizer *opt) { return opt->nparams; }
 
-nb_tensor *nb_optimizer_param(const nb_optimizer *opt, int i)
+nb_tensor *nb_optimizer_param_at(const nb_optimizer *opt, int i)
 {
-    return param_at(opt, "nb_optimizer_param", i)->p;
+    return param_at(opt, "nb_optimizer_param_at", i)->p;
 }
 
 static int entry_state_count(const param_entry *e)
@@ -556,7 +556,7 @@ int nb_optimizer_state_count(const nb_optimizer *opt)
     return c;
 }
 
-nb_optim_state nb_optimizer_state_at(const nb_optimizer *opt, int k)
+nb_optimizer_state nb_optimizer_state_at(const nb_optimizer *opt, int k)
 {
     int total = nb_optimizer_state_count(opt);
     if (k < 0 || k >= total)
@@ -571,10 +571,10 @@ nb_optim_state nb_optimizer_state_at(const nb_optimizer *opt, int k)
             continue;
         }
         if (k == 0)
-            return (nb_optim_state){.param = i, .name = "step", .tensor = e->step};
+            return (nb_optimizer_state){.param = i, .name = "step", .tensor = e->step};
         for (int s = 0; s < MAX_SLOTS; s++)
             if (e->slot[s] && --k == 0)
-                return (nb_optim_state){.param = i, .name = names[s], .tensor = e->slot[s]};
+                return (nb_optimizer_state){.param = i, .name = names[s], .tensor = e->slot[s]};
     }
 }
 
@@ -592,9 +592,9 @@ nb_tensor *nb_optimizer_state_find(const nb_optimizer *opt, int param, const cha
     return NULL;
 }
 
-int64_t nb_optimizer_param_step(const nb_optimizer *opt, int i)
+int64_t nb_optimizer_get_param_step(const nb_optimizer *opt, int i)
 {
-    return *(const int64_t *)nb_tensor_data(param_at(opt, "nb_optimizer_param_step", i)->step);
+    return *(const int64_t *)nb_tensor_data(param_at(opt, "nb_optimizer_get_param_step", i)->step);
 }
 
 void nb_optimizer_set_param_step(nb_optimizer *opt, int i, int64_t step)
@@ -638,7 +638,7 @@ static void clip_run(int64_t nchunks, const clip_chunk *ch, double *part, int nt
     }
 }
 
-double nb_clip_grad_norm(int n, nb_tensor *const *params, double max_norm)
+double nb_clip_grad_norm(nb_tensor *const *params, int n, double max_norm)
 {
     if (!(max_norm >= 0))
         nb__fail("nb_clip_grad_norm: max_norm %g must be >= 0", max_norm);
@@ -704,11 +704,11 @@ double nb_clip_grad_norm(int n, nb_tensor *const *params, double max_norm)
 double nb_optimizer_clip_grad_norm(nb_optimizer *opt, double max_norm)
 {
     if (opt->nparams == 0)
-        return nb_clip_grad_norm(0, NULL, max_norm);
+        return nb_clip_grad_norm(NULL, 0, max_norm);
     nb_tensor **ps = nb__alloc((size_t)opt->nparams * sizeof *ps);
     for (int i = 0; i < opt->nparams; i++)
         ps[i] = opt->params[i].p;
-    double r = nb_clip_grad_norm(opt->nparams, ps, max_norm);
+    double r = nb_clip_grad_norm(ps, opt->nparams, max_norm);
     nb__free(ps, (size_t)opt->nparams * sizeof *ps);
     return r;
 }

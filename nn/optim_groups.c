@@ -22,11 +22,11 @@ nb_optimizer *nb_module_adamw_new(struct nb_module *m, double weight_decay, doub
     }
     nb_adam_opts ao = nb_adamw_opts_default();
     ao.lr = lr, ao.beta1 = beta1, ao.beta2 = beta2, ao.eps = 1e-8, ao.weight_decay = weight_decay;
-    nb_optimizer *opt = nb_adamw_new(nd, decay, &ao);
+    nb_optimizer *opt = nb_adamw_new(decay, nd, &ao);
     if (nn) {
         nb_param_group_opts go = nb_param_group_opts_inherit();
         go.weight_decay = 0.0;
-        nb_optimizer_add_param_group(opt, nn, no_decay, &go);
+        nb_optimizer_add_param_group(opt, no_decay, nn, &go);
     }
     free(decay);
     free(no_decay);

@@ -92,7 +92,7 @@ static void max_pool_backward(nb__node *n, nb_tensor *g, nb_tensor **gin)
     int64_t planes;
     nb__conv_geom geo = geom_of(n, &planes);
     const nb__edge *e = &n->inputs[0];
-    nb_tensor *dx = nb__tensor_new(e->dtype, e->ndim, e->shape);
+    nb_tensor *dx = nb__tensor_new(e->dtype, e->shape, e->ndim);
     nb__k_max_pool_backward(e->dtype, &geo, planes, nb_tensor_data(nb__saved(n, 0)), nb_tensor_data(g),
                             nb_tensor_data(dx));
     gin[0] = dx;
@@ -108,7 +108,7 @@ static nb_tensor *max_pool_nd(const char *op, int nd, const nb_tensor *x, const 
     int ond = pool_setup(op, nd, x, k, &o, true, ia, &geo, &planes, oshape);
     int scope = nb_scope_begin();
     const nb_tensor *xc = nb_tensor_is_contiguous(x) ? x : nb__contiguous_copy(x);
-    nb_tensor *y = nb__tensor_new(x->dtype, ond, oshape), *idx = nb__tensor_new(NB_I64, ond, oshape);
+    nb_tensor *y = nb__tensor_new(x->dtype, oshape, ond), *idx = nb__tensor_new(NB_I64, oshape, ond);
     nb__k_max_pool_forward(x->dtype, &geo, planes, nb_tensor_data(xc), nb_tensor_data(y), nb_tensor_data(idx));
     nb__node *n = nd == 2 ? NB__RECORD(max_pool2d, y, x) : NB__RECORD(max_pool1d, y, x);
     if (n) {
@@ -135,7 +135,7 @@ static void avg_pool_backward(nb__node *n, nb_tensor *g, nb_tensor **gin)
     int64_t planes;
     nb__conv_geom geo = geom_of(n, &planes);
     const nb__edge *e = &n->inputs[0];
-    nb_tensor *dx = nb__tensor_new(e->dtype, e->ndim, e->shape);
+    nb_tensor *dx = nb__tensor_new(e->dtype, e->shape, e->ndim);
     nb__k_avg_pool_backward(e->dtype, &geo, planes, n->iargs[IA_INCLUDE_PAD], nb_tensor_data(g),
                             nb_tensor_data(dx));
     gin[0] = dx;
@@ -151,7 +151,7 @@ static nb_tensor *avg_pool_nd(const char *op, int nd, const nb_tensor *x, const 
     int ond = pool_setup(op, nd, x, k, &o, false, ia, &geo, &planes, oshape);
     int scope = nb_scope_begin();
     const nb_tensor *xc = nb_tensor_is_contiguous(x) ? x : nb__contiguous_copy(x);
-    nb_tensor *y = nb__tensor_new(x->dtype, ond, oshape);
+    nb_tensor *y = nb__tensor_new(x->dtype, oshape, ond);
     nb__k_avg_pool_forward(x->dtype, &geo, planes, o.count_include_pad, nb_tensor_data(xc), nb_tensor_data(y));
     nb__node *n = nd == 2 ? NB__RECORD(avg_pool2d, y, x) : NB__RECORD(avg_pool1d, y, x);
     if (n)

@@ -4,7 +4,7 @@
  * The multi-layer modules project the input of ALL timesteps with one GEMM per layer
  * (x W_ih^T + b_ih over [T*B, I]). An LSTM layer's recurrence (and an LSTMCell step) is then one
  * fused op, nb_lstm_recurrence (nn/lstm_op.c: per step one GEMM and one pointwise pass, backward
- * through time in one node); a GRU step is composed from differentiable ops (nb_fused_linear,
+ * through time in one node); a GRU step is composed from differentiable ops (nb_linear,
  * nb_sigmoid, nb_tanh, nb_mul, nb_add, nb_narrow, nb_stack) and autograd does its backward. */
 #include "config.h"
 #include "nb__autograd.h"
@@ -18,7 +18,7 @@ static void *rnn_alloc(size_t size, const nb_module_type *type)
 {
     nb_module *m = calloc(1, size);
     if (!m)
-        nb__fail("nb_rnn: out of memory allocating a %s", type->name);
+        nb__fail("nb_rnn_mod: out of memory allocating a %s", type->name);
     nb_module_init(m, type);
     return m;
 }
@@ -31,9 +31,9 @@ static nb_tensor *rnn_param(nb_module *m, const char *name, int64_t rows, int64_
     nb_tensor *p = cols ? nb_zeros(NB_DIMS(rows, cols), nb_get_default_dtype())
                         : nb_zeros(NB_DIMS(rows), nb_get_default_dtype());
     nb_tensor_requires_grad_(p, true);
-    nb_module_add_parameter(m, name, p);
+    nb_module_register_parameter(m, name, p);
     nb_scope_end(scope);
-    return nb_init_uniform_(p, -bound, bound, gen);
+    return nb_uniform_(p, -bound, bound, gen);
 }
 
 /* Ends scope `token` keeping the n tensors ts[] (NULL entries skipped): each becomes a reference of
@@ -88,7 +88,7 @@ static nb_tensor *gru_step(const nb_tensor *gx, const nb_tensor *h, const nb_ten
                            int64_t H, int64_t B, nb_dtype dt)
 {
     nb_tensor *hz = h ? (nb_tensor *)h : nb_zeros(NB_DIMS(B, H), dt);
-    nb_tensor *gh = nb_fused_linear(hz, w_hh, b_hh);                                      /* [B, 3H] */
+    nb_tensor *gh = nb_linear(hz, w_hh, b_hh);                                      /* [B, 3H] */
     nb_tensor *rz = nb_sigmoid(nb_add(nb_narrow(gx, 1, 0, 2 * H), nb_narrow(gh, 1, 0, 2 * H))); /* [B, 2H] */
     nb_tensor *r = nb_narrow(rz, 1, 0, H), *z = nb_narrow(rz, 1, H, H);
     nb_tensor *n = nb_tanh(nb_add(nb_narrow(gx, 1, 2 * H, H), nb_mul(r, nb_narrow(gh, 1, 2 * H, H))));
@@ -97,7 +97,7 @@ static nb_tensor *gru_step(const nb_tensor *gx, const nb_tensor *h, const nb_ten
 }
 
 /* ---- cells ---------------------------------------------------------------------------------- */
-static void cell_init(nb_rnn_cell *c, int gates, int64_t in, int64_t hidden, bool bias, nb_generator *gen)
+static void cell_init(nb_rnn_cell_mod *c, int gates, int64_t in, int64_t hidden, bool bias, nb_generator *gen)
 {
     c->input_size = in, c->hidden_size = hidden;
     double bound = 1.0 / sqrt((double)hidden);
@@ -116,7 +116,7 @@ static void check_sizes(const char *who, int64_t in, int64_t hidden)
 }
 
 /* x [B, I]; a state argument, when given, [B, H]. */
-static void check_cell_args(const char *who, const nb_rnn_cell *c, const nb_tensor *x, const nb_tensor *h,
+static void check_cell_args(const char *who, const nb_rnn_cell_mod *c, const nb_tensor *x, const nb_tensor *h,
                             const nb_tensor *cx)
 {
     if (x->ndim != 2 || x->shape[1] != c->input_size)
@@ -132,24 +132,24 @@ static void check_cell_args(const char *who, const nb_rnn_cell *c, const nb_tens
 static const nb_module_type lstm_cell_type = {"LSTMCell", NULL, NULL};
 static const nb_module_type gru_cell_type = {"GRUCell", NULL, NULL};
 
-nb_lstm_cell *nb_lstm_cell_new(nb_module *parent, const char *name, int64_t in, int64_t hidden, bool bias,
+nb_lstm_cell_mod *nb_lstm_cell_new(nb_module *parent, const char *name, int64_t in, int64_t hidden, bool bias,
                                nb_generator *gen)
 {
     check_sizes("nb_lstm_cell_new", in, hidden);
-    nb_lstm_cell *c = rnn_alloc(sizeof *c, &lstm_cell_type);
+    nb_lstm_cell_mod *c = rnn_alloc(sizeof *c, &lstm_cell_type);
     cell_init(c, 4, in, hidden, bias, gen);
-    nb_module_add_child(parent, name, &c->base);
+    nb_module_register_module(parent, name, &c->base);
     return c;
 }
 
-void nb_lstm_cell_forward(nb_lstm_cell *c, const nb_tensor *x, const nb_tensor *h, const nb_tensor *cx,
+void nb_lstm_cell_forward(nb_lstm_cell_mod *c, const nb_tensor *x, const nb_tensor *h, const nb_tensor *cx,
                           nb_tensor **h_out, nb_tensor **c_out)
 {
     check_cell_args("nb_lstm_cell_forward", c, x, h, cx);
     if (!h_out || !c_out)
         nb__fail("nb_lstm_cell_forward: h_out and c_out must not be NULL");
     int scope = nb_scope_begin();
-    nb_tensor *gx = nb_unsqueeze(nb_fused_linear(x, c->weight_ih, c->bias_ih), 0); /* [1, B, 4H] */
+    nb_tensor *gx = nb_unsqueeze(nb_linear(x, c->weight_ih, c->bias_ih), 0); /* [1, B, 4H] */
     nb_tensor *hseq, *hn, *cn;
     lstm_run(gx, h, cx, c->weight_hh, c->bias_hh, c->hidden_size, &hseq, &hn, &cn);
     nb_tensor *res[2] = {hn, cn};
@@ -157,21 +157,21 @@ void nb_lstm_cell_forward(nb_lstm_cell *c, const nb_tensor *x, const nb_tensor *
     *h_out = res[0], *c_out = res[1];
 }
 
-nb_gru_cell *nb_gru_cell_new(nb_module *parent, const char *name, int64_t in, int64_t hidden, bool bias,
+nb_gru_cell_mod *nb_gru_cell_new(nb_module *parent, const char *name, int64_t in, int64_t hidden, bool bias,
                              nb_generator *gen)
 {
     check_sizes("nb_gru_cell_new", in, hidden);
-    nb_gru_cell *c = rnn_alloc(sizeof *c, &gru_cell_type);
+    nb_gru_cell_mod *c = rnn_alloc(sizeof *c, &gru_cell_type);
     cell_init(c, 3, in, hidden, bias, gen);
-    nb_module_add_child(parent, name, &c->base);
+    nb_module_register_module(parent, name, &c->base);
     return c;
 }
 
-nb_tensor *nb_gru_cell_forward(nb_gru_cell *c, const nb_tensor *x, const nb_tensor *h)
+nb_tensor *nb_gru_cell_forward(nb_gru_cell_mod *c, const nb_tensor *x, const nb_tensor *h)
 {
     check_cell_args("nb_gru_cell_forward", c, x, h, NULL);
     int scope = nb_scope_begin();
-    nb_tensor *gx = nb_fused_linear(x, c->weight_ih, c->bias_ih);
+    nb_tensor *gx = nb_linear(x, c->weight_ih, c->bias_ih);
     nb_tensor *hn = gru_step(gx, h, c->weight_hh, c->bias_hh, c->hidden_size, x->shape[0], x->dtype);
     return nb__scope_return(scope, hn);
 }
@@ -179,20 +179,20 @@ nb_tensor *nb_gru_cell_forward(nb_gru_cell *c, const nb_tensor *x, const nb_tens
 /* ---- multi-layer LSTM / GRU ------------------------------------------------------------------ */
 static void rnn_free(nb_module *self)
 {
-    nb_rnn *m = (nb_rnn *)self;
+    nb_rnn_mod *m = (nb_rnn_mod *)self;
     free(m->weight_ih), free(m->weight_hh), free(m->bias_ih), free(m->bias_hh);
 }
 static const nb_module_type lstm_type = {"LSTM", NULL, rnn_free};
 static const nb_module_type gru_type = {"GRU", NULL, rnn_free};
 
-static nb_rnn *rnn_new(const nb_module_type *type, bool lstm, nb_module *parent, const char *name, int64_t in,
+static nb_rnn_mod *rnn_new(const nb_module_type *type, bool lstm, nb_module *parent, const char *name, int64_t in,
                        int64_t hidden, int num_layers, bool bias, bool batch_first, nb_generator *gen)
 {
     const char *who = lstm ? "nb_lstm_new" : "nb_gru_new";
     check_sizes(who, in, hidden);
     if (num_layers <= 0)
         nb__fail("%s: num_layers %d must be positive", who, num_layers);
-    nb_rnn *m = rnn_alloc(sizeof *m, type);
+    nb_rnn_mod *m = rnn_alloc(sizeof *m, type);
     m->is_lstm = lstm, m->input_size = in, m->hidden_size = hidden, m->num_layers = num_layers;
     m->bias = bias, m->batch_first = batch_first;
     m->weight_ih = calloc((size_t)num_layers, sizeof(nb_tensor *));
@@ -217,23 +217,23 @@ static nb_rnn *rnn_new(const nb_module_type *type, bool lstm, nb_module *parent,
             m->bias_hh[k] = rnn_param(&m->base, nm, G, 0, bound, gen);
         }
     }
-    nb_module_add_child(parent, name, &m->base);
+    nb_module_register_module(parent, name, &m->base);
     return m;
 }
 
-nb_lstm *nb_lstm_new(nb_module *parent, const char *name, int64_t in, int64_t hidden, int num_layers, bool bias,
+nb_lstm_mod *nb_lstm_new(nb_module *parent, const char *name, int64_t in, int64_t hidden, int num_layers, bool bias,
                      bool batch_first, nb_generator *gen)
 {
     return rnn_new(&lstm_type, true, parent, name, in, hidden, num_layers, bias, batch_first, gen);
 }
 
-nb_gru *nb_gru_new(nb_module *parent, const char *name, int64_t in, int64_t hidden, int num_layers, bool bias,
+nb_gru_mod *nb_gru_new(nb_module *parent, const char *name, int64_t in, int64_t hidden, int num_layers, bool bias,
                    bool batch_first, nb_generator *gen)
 {
     return rnn_new(&gru_type, false, parent, name, in, hidden, num_layers, bias, batch_first, gen);
 }
 
-static void check_rnn_args(const char *who, const nb_rnn *m, const nb_tensor *x, const nb_tensor *h0,
+static void check_rnn_args(const char *who, const nb_rnn_mod *m, const nb_tensor *x, const nb_tensor *h0,
                            const nb_tensor *c0)
 {
     if (x->ndim != 3 || x->shape[2] != m->input_size || x->shape[0] == 0 || x->shape[1] == 0)
@@ -255,16 +255,16 @@ static void check_rnn_args(const char *who, const nb_rnn *m, const nb_tensor *x,
 
 /* Runs all layers. x time-major [T, B, I]. Fills hs_last[L], cs_last[L] and returns the last
  * layer's outputs stacked on `out_dim` (0: [T, B, H], 1: [B, T, H]). All scope-owned. */
-static nb_tensor *rnn_layers(nb_rnn *m, const nb_tensor *x, const nb_tensor *h0, const nb_tensor *c0, int out_dim,
+static nb_tensor *rnn_layers(nb_rnn_mod *m, const nb_tensor *x, const nb_tensor *h0, const nb_tensor *c0, int out_dim,
                              nb_tensor **hs_last, nb_tensor **cs_last)
 {
     int64_t T = x->shape[0], B = x->shape[1], H = m->hidden_size;
     nb_tensor **hs = malloc((size_t)T * sizeof *hs);
     if (!hs)
-        nb__fail("nb_rnn: out of memory for %lld steps", (long long)T);
+        nb__fail("nb_rnn_mod: out of memory for %lld steps", (long long)T);
     nb_tensor *layer_in = (nb_tensor *)x, *out = NULL;
     for (int k = 0; k < m->num_layers; k++) {
-        nb_tensor *gx = nb_fused_linear(layer_in, m->weight_ih[k], m->bias_ih[k]); /* [T, B, G]: one GEMM */
+        nb_tensor *gx = nb_linear(layer_in, m->weight_ih[k], m->bias_ih[k]); /* [T, B, G]: one GEMM */
         nb_tensor *h = h0 ? nb_select(h0, 0, k) : NULL;
         nb_tensor *c = c0 ? nb_select(c0, 0, k) : NULL;
         bool last = k == m->num_layers - 1;
@@ -279,14 +279,14 @@ static nb_tensor *rnn_layers(nb_rnn *m, const nb_tensor *x, const nb_tensor *h0,
             hs[t] = h;
         }
         hs_last[k] = h, cs_last[k] = c;
-        layer_in = out = nb_stack((int)T, hs, last ? out_dim : 0);
+        layer_in = out = nb_stack(hs, (int)T, last ? out_dim : 0);
     }
     free(hs);
     return out;
 }
 
 /* Shared body of nb_lstm_forward / nb_gru_forward. */
-static nb_tensor *rnn_forward(nb_rnn *m, const nb_tensor *x, const nb_tensor *h0, const nb_tensor *c0,
+static nb_tensor *rnn_forward(nb_rnn_mod *m, const nb_tensor *x, const nb_tensor *h0, const nb_tensor *c0,
                               nb_tensor **h_n, nb_tensor **c_n)
 {
     int scope = nb_scope_begin();
@@ -294,12 +294,12 @@ static nb_tensor *rnn_forward(nb_rnn *m, const nb_tensor *x, const nb_tensor *h0
     int L = m->num_layers;
     nb_tensor **hl = calloc(2 * (size_t)L, sizeof *hl);
     if (!hl)
-        nb__fail("nb_rnn: out of memory");
+        nb__fail("nb_rnn_mod: out of memory");
     nb_tensor *res[3] = {rnn_layers(m, xt, h0, c0, m->batch_first ? 1 : 0, hl, hl + L), NULL, NULL};
     if (h_n)
-        res[1] = nb_stack(L, hl, 0); /* [L, B, H] */
+        res[1] = nb_stack(hl, L, 0); /* [L, B, H] */
     if (c_n && m->is_lstm)
-        res[2] = nb_stack(L, hl + L, 0);
+        res[2] = nb_stack(hl + L, L, 0);
     free(hl);
     scope_return_n(scope, 3, res);
     if (h_n)
@@ -309,7 +309,7 @@ static nb_tensor *rnn_forward(nb_rnn *m, const nb_tensor *x, const nb_tensor *h0
     return res[0];
 }
 
-nb_tensor *nb_lstm_forward(nb_lstm *m, const nb_tensor *x, const nb_tensor *h0, const nb_tensor *c0,
+nb_tensor *nb_lstm_forward(nb_lstm_mod *m, const nb_tensor *x, const nb_tensor *h0, const nb_tensor *c0,
                            nb_tensor **h_n, nb_tensor **c_n)
 {
     if (!m->is_lstm)
@@ -318,7 +318,7 @@ nb_tensor *nb_lstm_forward(nb_lstm *m, const nb_tensor *x, const nb_tensor *h0, 
     return rnn_forward(m, x, h0, c0, h_n, c_n);
 }
 
-nb_tensor *nb_gru_forward(nb_gru *m, const nb_tensor *x, const nb_tensor *h0, nb_tensor **h_n)
+nb_tensor *nb_gru_forward(nb_gru_mod *m, const nb_tensor *x, const nb_tensor *h0, nb_tensor **h_n)
 {
     if (m->is_lstm)
         nb__fail("nb_gru_forward: module is an LSTM (use nb_lstm_forward)");

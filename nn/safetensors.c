@@ -496,7 +496,7 @@ static nb_status load_file(const char *path, FILE *f, uint64_t fsize, nb_state_d
             st = nb__status(NB_ERR_FORMAT, "%s: duplicate name '%s'", path, es[i].name);
             break;
         }
-        es[i].t = nb_empty(es[i].ndim, es[i].shape, es[i].dt->dt);
+        es[i].t = nb_empty(es[i].shape, es[i].ndim, es[i].dt->dt);
         nb_state_dict_add(sd, es[i].name, es[i].t);
     }
     nb_scope_end(scope); /* the dict now holds the only references */

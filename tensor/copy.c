@@ -128,7 +128,7 @@ void nb__fill(nb_tensor *t, double v)
 nb_tensor *nb__contiguous_copy(const nb_tensor *t)
 {
     nb__check_live("nb_contiguous", t);
-    nb_tensor *out = nb__tensor_new(t->dtype, t->ndim, t->shape);
+    nb_tensor *out = nb__tensor_new(t->dtype, t->shape, t->ndim);
     nb__copy_into(out, t);
     return out;
 }
@@ -136,7 +136,7 @@ nb_tensor *nb__contiguous_copy(const nb_tensor *t)
 nb_tensor *nb__convert(const nb_tensor *t, nb_dtype dt)
 {
     nb__check_live("nb_to_dtype", t);
-    nb_tensor *out = nb__tensor_new(dt, t->ndim, t->shape);
+    nb_tensor *out = nb__tensor_new(dt, t->shape, t->ndim);
     nb__copy_into_op("nb_to_dtype", out, t);
     return out;
 }

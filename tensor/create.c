@@ -17,17 +17,17 @@ nb_dtype nb_get_default_dtype(void) { return g_default_dtype; }
 
 /* nb_empty: its shape and dtype misuse messages name nb_empty for every creation function (op
  * names the caller in the others). */
-static nb_tensor *empty_op(const char *op, int ndim, const int64_t *shape, nb_dtype dt)
+static nb_tensor *empty_op(const char *op, const int64_t *shape, int ndim, nb_dtype dt)
 {
     (void)op;
     if ((unsigned)dt >= NB_DTYPE_COUNT)
         nb__fail("nb_empty: invalid dtype %d", (int)dt);
-    return nb__tensor_new(dt, ndim, shape);
+    return nb__tensor_new(dt, shape, ndim);
 }
 
-static nb_tensor *zeros_op(const char *op, int ndim, const int64_t *shape, nb_dtype dt)
+static nb_tensor *zeros_op(const char *op, const int64_t *shape, int ndim, nb_dtype dt)
 {
-    nb_tensor *t = empty_op(op, ndim, shape, dt);
+    nb_tensor *t = empty_op(op, shape, ndim, dt);
     memset(t->storage->data, 0, t->storage->nbytes);
     return t;
 }
@@ -36,26 +36,26 @@ static nb_tensor *full_op(const char *op, int ndim, const int64_t *shape, double
 {
     if ((unsigned)dt < NB_DTYPE_COUNT)
         nb__check_fits(op, dt, value);
-    nb_tensor *t = empty_op(op, ndim, shape, dt);
+    nb_tensor *t = empty_op(op, shape, ndim, dt);
     nb__fill(t, value);
     return t;
 }
 
-nb_tensor *nb_empty(int ndim, const int64_t *shape, nb_dtype dt) { return empty_op("nb_empty", ndim, shape, dt); }
-nb_tensor *nb_zeros(int ndim, const int64_t *shape, nb_dtype dt) { return zeros_op("nb_zeros", ndim, shape, dt); }
+nb_tensor *nb_empty(const int64_t *shape, int ndim, nb_dtype dt) { return empty_op("nb_empty", shape, ndim, dt); }
+nb_tensor *nb_zeros(const int64_t *shape, int ndim, nb_dtype dt) { return zeros_op("nb_zeros", shape, ndim, dt); }
 
-nb_tensor *nb_full(int ndim, const int64_t *shape, double value, nb_dtype dt)
+nb_tensor *nb_full(const int64_t *shape, int ndim, double value, nb_dtype dt)
 {
     return full_op("nb_full", ndim, shape, value, dt);
 }
 
-nb_tensor *nb_ones(int ndim, const int64_t *shape, nb_dtype dt) { return full_op("nb_ones", ndim, shape, 1.0, dt); }
+nb_tensor *nb_ones(const int64_t *shape, int ndim, nb_dtype dt) { return full_op("nb_ones", ndim, shape, 1.0, dt); }
 nb_tensor *nb_scalar(double v, nb_dtype dt) { return full_op("nb_scalar", 0, NULL, v, dt); }
 
 nb_tensor *nb_zeros_like(const nb_tensor *t)
 {
     nb__check_live("nb_zeros_like", t);
-    return zeros_op("nb_zeros_like", t->ndim, t->shape, t->dtype);
+    return zeros_op("nb_zeros_like", t->shape, t->ndim, t->dtype);
 }
 
 nb_tensor *nb_ones_like(const nb_tensor *t)
@@ -67,7 +67,7 @@ nb_tensor *nb_ones_like(const nb_tensor *t)
 nb_tensor *nb_empty_like(const nb_tensor *t)
 {
     nb__check_live("nb_empty_like", t);
-    return empty_op("nb_empty_like", t->ndim, t->shape, t->dtype);
+    return empty_op("nb_empty_like", t->shape, t->ndim, t->dtype);
 }
 
 nb_tensor *nb_arange(double start, double end, double step, nb_dtype dt)
@@ -103,15 +103,15 @@ nb_tensor *nb_eye(int64_t n, int64_t m, nb_dtype dt)
     return t;
 }
 
-nb_tensor *nb_from_data(const void *data, int ndim, const int64_t *shape, nb_dtype dt)
+nb_tensor *nb_from_data(const void *data, const int64_t *shape, int ndim, nb_dtype dt)
 {
-    nb_tensor *t = empty_op("nb_from_data", ndim, shape, dt);
+    nb_tensor *t = empty_op("nb_from_data", shape, ndim, dt);
     if (t->storage->nbytes && nb_tensor_numel(t))
         memcpy(t->storage->data, data, (size_t)nb_tensor_numel(t) * nb_dtype_size(dt));
     return t;
 }
 
-nb_tensor *nb_from_doubles(const double *data, int ndim, const int64_t *shape, nb_dtype dt)
+nb_tensor *nb_from_doubles(const double *data, const int64_t *shape, int ndim, nb_dtype dt)
 {
     nb__check_shape("nb_empty", ndim, shape);
     int64_t n = nb__numel(ndim, shape);
@@ -119,7 +119,7 @@ nb_tensor *nb_from_doubles(const double *data, int ndim, const int64_t *shape, n
         if ((unsigned)dt < NB_DTYPE_COUNT && !nb__fits(dt, data[i]))
             nb__fail("nb_from_doubles: value %g at element %lld cannot be converted to %s without overflow",
                      data[i], (long long)i, nb_dtype_name(dt));
-    nb_tensor *t = empty_op("nb_from_doubles", ndim, shape, dt);
+    nb_tensor *t = empty_op("nb_from_doubles", shape, ndim, dt);
     char *p = t->storage->data;
     size_t es = nb_dtype_size(dt);
     for (int64_t i = 0; i < n; i++)

@@ -86,7 +86,7 @@ nb_status nb_error(nb_status st, const char *fmt, ...)
     return st;
 }
 
-char *nb_shape_str(int ndim, const int64_t *shape, char *buf, size_t n)
+char *nb_shape_str(const int64_t *shape, int ndim, char *buf, size_t n)
 {
     size_t used = 0;
     if (n == 0)
@@ -103,7 +103,7 @@ char *nb_shape_str(int ndim, const int64_t *shape, char *buf, size_t n)
 nb__shape_buf nb__shape_text(int ndim, const int64_t *shape)
 {
     nb__shape_buf b;
-    nb_shape_str(ndim, shape, b.s, sizeof b.s);
+    nb_shape_str(shape, ndim, b.s, sizeof b.s);
     return b;
 }
 

@@ -112,7 +112,7 @@ void nb__k_bias_add_rows(nb_dtype dt, int64_t N, int64_t C, void *y, const void 
 #define NB_X(E, T) case E: bias_add_##T(N, C, y, b); break;
         NB__FLOAT_TYPES(NB_X)
 #undef NB_X
-    default: nb__fail("nb_fused_linear: unsupported dtype %s", nb_dtype_name(dt));
+    default: nb__fail("nb_linear: unsupported dtype %s", nb_dtype_name(dt));
     }
 }
 
@@ -122,6 +122,6 @@ void nb__k_col_sum(nb_dtype dt, int64_t N, int64_t C, const void *g, void *out)
 #define NB_X(E, T) case E: col_sum_##T(N, C, g, out); break;
         NB__FLOAT_TYPES(NB_X)
 #undef NB_X
-    default: nb__fail("nb_fused_linear: unsupported dtype %s", nb_dtype_name(dt));
+    default: nb__fail("nb_linear: unsupported dtype %s", nb_dtype_name(dt));
     }
 }

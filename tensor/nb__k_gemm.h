@@ -41,7 +41,7 @@ NB__INTERNAL void nb__gemm_batched(nb_dtype dt, bool ta, bool tb, int64_t M, int
  * bfloat16 (nb__bf16.h: nearest, ties to even) before it is multiplied; products and sums stay
  * float32. Equal, bit for bit, to nb__gemm_batched on explicitly rounded copies of A and B (the
  * rounding happens on the packed panels, so it costs one pass over data already in cache; BLAS
- * is never used). Used by nb_matmul and nb_linear inside nb_autocast_begin/end. */
+ * is never used). Used by nb_matmul and nb_linear_mod inside nb_autocast_begin/end. */
 NB__INTERNAL void nb__gemm_batched_bf16(nb_dtype dt, bool ta, bool tb, int64_t M, int64_t N, int64_t K,
                                         double alpha, const void *A, int64_t lda, const int64_t *aoff,
                                         const void *B, int64_t ldb, const int64_t *boff, double beta,

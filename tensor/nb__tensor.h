@@ -131,7 +131,7 @@ NB__INTERNAL void nb__obj_free(void *p, size_t size);
 
 /* ---- construction --------------------------------------------------------------------------- */
 /* New contiguous tensor with fresh storage (uninitialized); registered in the current scope. */
-NB__INTERNAL nb_tensor *nb__tensor_new(nb_dtype dt, int ndim, const int64_t *shape);
+NB__INTERNAL nb_tensor *nb__tensor_new(nb_dtype dt, const int64_t *shape, int ndim);
 /* New tensor viewing base's storage with the given geometry; registered in the current scope. */
 NB__INTERNAL nb_tensor *nb__tensor_view(const nb_tensor *base, int ndim, const int64_t *shape,
                                         const int64_t *strides, int64_t offset);

@@ -160,11 +160,11 @@ NB_API NB_PRINTF(2, 3) nb_status nb_error(nb_status st, const char *fmt, ...);
 /* ---- tensors -------------------------------------------------------------------------------- */
 typedef struct nb_tensor nb_tensor;
 
-/* Shape literal helper: nb_zeros(NB_DIMS(2, 3), NB_F32) expands to ndim, shape array. */
+/* Shape literal helper: nb_zeros(NB_DIMS(2, 3), NB_F32) expands to the shape array, ndim. */
 #define NB_DIMS(...) \
-    (int)(sizeof((const int64_t[]){__VA_ARGS__}) / sizeof(int64_t)), (const int64_t[]){__VA_ARGS__}
+    (const int64_t[]){__VA_ARGS__}, (int)(sizeof((const int64_t[]){__VA_ARGS__}) / sizeof(int64_t))
 /* A 0-dim (scalar) shape for the creation functions: nb_zeros(NB_SCALAR, NB_F32). */
-#define NB_SCALAR 0, NULL
+#define NB_SCALAR NULL, 0
 
 /* True in debug mode (see Errors above). */
 NB_API bool nb_debug_checks(void);
@@ -207,7 +207,7 @@ NB_API void nb_tensor_to_floats(const nb_tensor *t, float *dst);
 /* True when shapes are equal. */
 NB_API bool nb_tensor_same_shape(const nb_tensor *a, const nb_tensor *b);
 /* Writes "[2, 3]" into buf (always NUL-terminated); returns buf. */
-NB_API char *nb_shape_str(int ndim, const int64_t *shape, char *buf, size_t n);
+NB_API char *nb_shape_str(const int64_t *shape, int ndim, char *buf, size_t n);
 
 /* The dtype nn modules give new parameters (torch.set_default_dtype): NB_F32 unless changed.
  * Only float dtypes are accepted (else misuse). Per process. */
@@ -218,10 +218,10 @@ NB_API nb_dtype nb_get_default_dtype(void);
 /* Uninitialized contents. Negative sizes, more than 2^59 - 1 elements or ndim outside
  * 0..NB_MAX_DIMS are misuse. For integer dtypes a value (nb_full, nb_scalar, nb_from_doubles,
  * nb_arange's values) that does not fit is misuse; finite ones are truncated toward zero. */
-NB_API nb_tensor *nb_empty(int ndim, const int64_t *shape, nb_dtype dt);
-NB_API nb_tensor *nb_zeros(int ndim, const int64_t *shape, nb_dtype dt);
-NB_API nb_tensor *nb_ones(int ndim, const int64_t *shape, nb_dtype dt);
-NB_API nb_tensor *nb_full(int ndim, const int64_t *shape, double value, nb_dtype dt);
+NB_API nb_tensor *nb_empty(const int64_t *shape, int ndim, nb_dtype dt);
+NB_API nb_tensor *nb_zeros(const int64_t *shape, int ndim, nb_dtype dt);
+NB_API nb_tensor *nb_ones(const int64_t *shape, int ndim, nb_dtype dt);
+NB_API nb_tensor *nb_full(const int64_t *shape, int ndim, double value, nb_dtype dt);
 /* Same shape and dtype as t. */
 NB_API nb_tensor *nb_zeros_like(const nb_tensor *t);
 NB_API nb_tensor *nb_ones_like(const nb_tensor *t);
@@ -233,9 +233,9 @@ NB_API nb_tensor *nb_arange(double start, double end, double step, nb_dtype dt);
 /* n x m identity (m = n when m < 0). */
 NB_API nb_tensor *nb_eye(int64_t n, int64_t m, nb_dtype dt);
 /* Copies numel elements of type `dt` from `data` (row-major) into a new tensor. */
-NB_API nb_tensor *nb_from_data(const void *data, int ndim, const int64_t *shape, nb_dtype dt);
+NB_API nb_tensor *nb_from_data(const void *data, const int64_t *shape, int ndim, nb_dtype dt);
 /* Converts doubles into a new tensor of dtype dt. */
-NB_API nb_tensor *nb_from_doubles(const double *data, int ndim, const int64_t *shape, nb_dtype dt);
+NB_API nb_tensor *nb_from_doubles(const double *data, const int64_t *shape, int ndim, nb_dtype dt);
 
 /* ---- random numbers ------------------------------------------------------------------------- */
 /* A seedable generator (xoshiro256** seeded by splitmix64). The stream depends only on the seed
@@ -261,11 +261,11 @@ NB_API nb_generator *nb_default_generator(void);
 NB_API void nb_manual_seed(uint64_t seed);
 
 /* Creation from the generator (gen NULL = default). Float dtypes only unless stated. */
-NB_API nb_tensor *nb_rand(int ndim, const int64_t *shape, nb_dtype dt, nb_generator *gen);
-NB_API nb_tensor *nb_randn(int ndim, const int64_t *shape, nb_dtype dt, nb_generator *gen);
+NB_API nb_tensor *nb_rand(const int64_t *shape, int ndim, nb_dtype dt, nb_generator *gen);
+NB_API nb_tensor *nb_randn(const int64_t *shape, int ndim, nb_dtype dt, nb_generator *gen);
 /* Integers uniform in [low, high) (any numeric dtype; any int64 range, INT64_MIN..INT64_MAX
  * too); low >= high, or an int32 dtype with a range outside int32, is misuse. */
-NB_API nb_tensor *nb_randint(int64_t low, int64_t high, int ndim, const int64_t *shape, nb_dtype dt,
+NB_API nb_tensor *nb_randint(int64_t low, int64_t high, const int64_t *shape, int ndim, nb_dtype dt,
                              nb_generator *gen);
 /* In place: fills t with N(mean, std^2) / U[low, high). Returns t (borrowed, not a new ref). */
 NB_API nb_tensor *nb_normal_(nb_tensor *t, double mean, double std, nb_generator *gen);

@@ -157,17 +157,17 @@ nb_tensor *nb_uniform_(nb_tensor *t, double low, double high, nb_generator *gen)
     return fill_random("nb_uniform_", t, draw_uniform, low, high, gen);
 }
 
-nb_tensor *nb_rand(int ndim, const int64_t *shape, nb_dtype dt, nb_generator *gen)
+nb_tensor *nb_rand(const int64_t *shape, int ndim, nb_dtype dt, nb_generator *gen)
 {
-    return nb_uniform_(nb_empty(ndim, shape, dt), 0.0, 1.0, gen);
+    return nb_uniform_(nb_empty(shape, ndim, dt), 0.0, 1.0, gen);
 }
 
-nb_tensor *nb_randn(int ndim, const int64_t *shape, nb_dtype dt, nb_generator *gen)
+nb_tensor *nb_randn(const int64_t *shape, int ndim, nb_dtype dt, nb_generator *gen)
 {
-    return nb_normal_(nb_empty(ndim, shape, dt), 0.0, 1.0, gen);
+    return nb_normal_(nb_empty(shape, ndim, dt), 0.0, 1.0, gen);
 }
 
-nb_tensor *nb_randint(int64_t low, int64_t high, int ndim, const int64_t *shape, nb_dtype dt, nb_generator *gen)
+nb_tensor *nb_randint(int64_t low, int64_t high, const int64_t *shape, int ndim, nb_dtype dt, nb_generator *gen)
 {
     if (low >= high)
         nb__fail("nb_randint: empty range [%lld, %lld)", (long long)low, (long long)high);
@@ -175,7 +175,7 @@ nb_tensor *nb_randint(int64_t low, int64_t high, int ndim, const int64_t *shape,
         nb__fail("nb_randint: dtype bool is not supported");
     if (dt == NB_I32 && (low < INT32_MIN || high - 1 > INT32_MAX))
         nb__fail("nb_randint: range [%lld, %lld) is out of bounds for int32", (long long)low, (long long)high);
-    nb_tensor *t = nb_empty(ndim, shape, dt);
+    nb_tensor *t = nb_empty(shape, ndim, dt);
     if (!gen)
         gen = nb_default_generator();
     int64_t n = nb_tensor_numel(t);

@@ -254,7 +254,7 @@ static nb_tensor *tensor_alloc(void)
     return t;
 }
 
-nb_tensor *nb__tensor_new(nb_dtype dt, int ndim, const int64_t *shape)
+nb_tensor *nb__tensor_new(nb_dtype dt, const int64_t *shape, int ndim)
 {
     nb__check_shape("nb_empty", ndim, shape);
     nb_tensor *t = tensor_alloc();

@@ -16,11 +16,11 @@ int main(int argc, char **argv)
     nb_tensor *x = nb_view(nb_arange(-1, 1, 0.25, NB_F32), NB_DIMS(8, 1));
     nb_tensor *y = nb_add(nb_mul(x, nb_full(NB_DIMS(1), 2, NB_F32)), nb_ones(NB_DIMS(1), NB_F32));
 
-    nb_linear *lin = nb_linear_new(NULL, "lin", 1, 1, true, NULL);
+    nb_linear_mod *lin = nb_linear_new(NULL, "lin", 1, 1, true, NULL);
     nb_sgd_opts o = nb_sgd_opts_default();
     o.lr = 0.2;
     nb_tensor *params[2] = {lin->weight, lin->bias};
-    nb_optimizer *opt = nb_sgd_new(2, params, &o);
+    nb_optimizer *opt = nb_sgd_new(params, 2, &o);
     double loss = 0;
     for (int step = 0; step < 300; step++) {
         int s = nb_scope_begin();

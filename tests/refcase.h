@@ -7,7 +7,7 @@
 #include "testutil.h"
 
 /* fs(shape)[k] = a * sin(b * k + c) + d over the flat index k, as ref_*.py's fs(); dtype dt. */
-nb_tensor *rc_fs(nb_dtype dt, int nd, const int64_t *shape, double a, double b, double c, double d);
+nb_tensor *rc_fs(nb_dtype dt, const int64_t *shape, int nd, double a, double b, double c, double d);
 #define RC_FS(dt, a, b, c, d, ...) rc_fs(dt, NB_DIMS(__VA_ARGS__), a, b, c, d)
 /* The same with requires_grad set. */
 nb_tensor *rc_leaf(nb_tensor *t);

@@ -130,7 +130,7 @@ nb_tensor *known_tensor(int k, tu_layout layout)
     double *v = malloc((size_t)(n ? n : 1) * sizeof *v);
     for (int64_t i = 0; i < n; i++)
         v[i] = known_value(k, i, e->dt);
-    nb_tensor *c = nb_from_doubles(v, e->ndim, e->shape, e->dt);
+    nb_tensor *c = nb_from_doubles(v, e->shape, e->ndim, e->dt);
     free(v);
     nb_tensor *t = tu_relayout(c, layout);
     nb_tensor_release(c);
@@ -157,7 +157,7 @@ void check_known(const nb_tensor *t, int k)
     const known_t *e = &k_known[k];
     ck_assert_msg(t != NULL, "%s missing", e->name);
     ck_assert_msg(nb_tensor_dtype(t) == e->dt, "%s: dtype %s", e->name, nb_dtype_name(nb_tensor_dtype(t)));
-    tu_assert_shape(t, e->ndim, e->shape);
+    tu_assert_shape(t, e->shape, e->ndim);
     ck_assert(nb_tensor_is_contiguous(t));
     int64_t n = nb_tensor_numel(t);
     double *v = malloc((size_t)(n ? n : 1) * sizeof *v);

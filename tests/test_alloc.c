@@ -144,7 +144,7 @@ START_TEST(test_gpt_steps_after_the_first_allocate_no_storage)
     nb_gpt *g = nb_gpt_new(&c, &gen);
     nb_param_list pl;
     nb_module_parameters(&g->base, false, &pl);
-    nb_optimizer *opt = nb_adamw_new(pl.n, pl.params, NULL);
+    nb_optimizer *opt = nb_adamw_new(pl.params, pl.n, NULL);
     double first = train_step(g, opt, &gen);
     nb_alloc_stats s1 = nb_get_alloc_stats();
     double last = first;

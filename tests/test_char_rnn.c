@@ -21,7 +21,7 @@ START_TEST(test_structure)
     for (int i = 0; i < 11; i++)
         ck_assert_str_eq(l.names[i], names[i]);
     nb_param_list_free(&l);
-    ck_assert_int_eq(nb_module_num_parameters(&m->base),
+    ck_assert_int_eq(nb_module_parameter_numel(&m->base),
                      11 * 5 + (28 * 5 + 28 * 7 + 56) + (28 * 7 + 28 * 7 + 56) + 7 * 11 + 11);
     nb_char_rnn_state st = {NULL, NULL};
     nb_tensor *ids = nb_zeros(NB_DIMS(3, 4), NB_I64);
@@ -66,7 +66,7 @@ static void train_and_continue(nb_char_rnn_cell cell, double bound)
     nb_module_parameters(&m->base, false, &l);
     nb_adam_opts o = nb_adam_opts_default();
     o.lr = 1e-2;
-    nb_optimizer *opt = nb_adam_new(l.n, l.params, &o);
+    nb_optimizer *opt = nb_adam_new(l.params, l.n, &o);
     nb_char_rnn_state st = {NULL, NULL};
     const int64_t stream = N / NB, windows = (stream - 1) / T; /* NB streams of consecutive windows */
     double first = 0, last = 0;

@@ -403,7 +403,7 @@ P2=$tmp/P2
 NB_PROFILE=1 "$CHARGPT" train --data "$data" --out-dir "$P2" $COMMON --max-iters 3 >/dev/null 2>"$P2.err"
 check11() {
     grep -q '^NB_PROFILE: time per op' "$P2.err" || { say "no NB_PROFILE table on stderr:"; cat "$P2.err"; return 1; }
-    for want in "nb_fused_linear 20 20" "nb_layer_norm 12 12" "nb_scaled_dot_product_attention 4 4" \
+    for want in "nb_linear 20 20" "nb_layer_norm 12 12" "nb_scaled_dot_product_attention 4 4" \
         "nb_cross_entropy 4 4"; do
         set -- $want
         got=$(awk -v op="$1" '$1 == op { print $2, $4 }' "$P2.err")

@@ -31,7 +31,7 @@ static nb_state_dict *params_dict(nb_module *m, const float *vals)
     int64_t off = 0;
     for (int i = 0; i < l.n; i++) {
         nb_tensor *p = l.params[i];
-        nb_state_dict_add(sd, l.names[i], nb_from_data(vals + off, nb_tensor_ndim(p), nb_tensor_shape(p), NB_F32));
+        nb_state_dict_add(sd, l.names[i], nb_from_data(vals + off, nb_tensor_shape(p), nb_tensor_ndim(p), NB_F32));
         off += nb_tensor_numel(p);
     }
     nb_param_list_free(&l);
@@ -106,8 +106,8 @@ static nb_module *mk_aap1(void) { return &nb_adaptive_avg_pool2d_new(NULL, NULL,
 static nb_module *mk_aap32(void) { return &nb_adaptive_avg_pool2d_new(NULL, NULL, 3, 2)->base; }
 static nb_module *mk_aap_none(void) { return &nb_adaptive_avg_pool2d_new(NULL, NULL, 4, 0)->base; }
 static nb_module *mk_aap_div(void) { return &nb_adaptive_avg_pool2d_new(NULL, NULL, 2, 5)->base; }
-static nb_module *mk_rms_noaff(void) { return &nb_rms_norm_mod_new_ex(NULL, NULL, 6, 1e-6, false)->base; }
-static nb_module *mk_rms_noeps(void) { return &nb_rms_norm_mod_new_ex(NULL, NULL, 5, NAN, false)->base; }
+static nb_module *mk_rms_noaff(void) { return &nb_rms_norm_new_ex(NULL, NULL, 6, 1e-6, false)->base; }
+static nb_module *mk_rms_noeps(void) { return &nb_rms_norm_new_ex(NULL, NULL, 5, NAN, false)->base; }
 
 static nb_tensor *ty_conv(nb_module *m, const nb_tensor *x) { return nb_conv_forward((nb_conv_mod *)m, x); }
 static nb_tensor *ty_max(nb_module *m, const nb_tensor *x) { return nb_max_pool_forward((nb_max_pool_mod *)m, x); }
@@ -153,7 +153,7 @@ static const struct {
 
 /* _i: case (_i >> 1), dtype (bit 0). The module converted to the dtype, torch's weights loaded
  * (strict), then the typed forward's output and the gradients of x and of every parameter against
- * torch's; the type's single-input forward (what nb_sequential calls) gives the same output. */
+ * torch's; the type's single-input forward (what nb_sequential_mod calls) gives the same output. */
 START_TEST(test_module_matches_torch)
 {
     int r = _i & 1, c = _i >> 1;
@@ -169,7 +169,7 @@ START_TEST(test_module_matches_torch)
         ck_assert_int_eq(m->n_params + m->n_buffers, 0);
     }
     const double *f = CASES[c].f;
-    nb_tensor *x = rc_leaf(rc_fs(dt, CASES[c].nd, CASES[c].shape, f[0], f[1], f[2], f[3]));
+    nb_tensor *x = rc_leaf(rc_fs(dt, CASES[c].shape, CASES[c].nd, f[0], f[1], f[2], f[3]));
     nb_tensor *y = CASES[c].typed(m, x);
     tu_assert_close(nb_module_forward(m, x), y, 0, 0);
     nb_param_list l;
@@ -195,25 +195,25 @@ START_TEST(test_conv_module_fields)
     ck_assert_int_eq(c->base.n_params, 2);
     ck_assert_str_eq(c->base.param_names[0], "weight");
     ck_assert_str_eq(c->base.param_names[1], "bias");
-    tu_assert_shape(c->weight, 4, (int64_t[]){6, 2, 3, 5});
-    tu_assert_shape(c->bias, 1, (int64_t[]){6});
+    tu_assert_shape(c->weight, (int64_t[]){6, 2, 3, 5}, 4);
+    tu_assert_shape(c->bias, (int64_t[]){6}, 1);
     ck_assert(c->kernel_size[0] == 3 && c->kernel_size[1] == 5 && c->opts.groups == 2 && c->dims == 2);
-    tu_assert_shape(nb_conv_forward(c, nb_zeros(NB_DIMS(2, 4, 9, 9), NB_F32)), 4, (int64_t[]){2, 6, 5, 3});
+    tu_assert_shape(nb_conv_forward(c, nb_zeros(NB_DIMS(2, 4, 9, 9), NB_F32)), (int64_t[]){2, 6, 5, 3}, 4);
     nb_module_free(&c->base);
     nb_conv_mod *c1 = nb_conv1d_new(NULL, NULL, 3, 5, 4, NULL, false, NULL);
     ck_assert_int_eq(c1->base.n_params, 1);
     ck_assert_ptr_null(c1->bias);
-    tu_assert_shape(c1->weight, 3, (int64_t[]){5, 3, 4});
+    tu_assert_shape(c1->weight, (int64_t[]){5, 3, 4}, 3);
     ck_assert(c1->opts.stride[0] == 1 && c1->opts.padding[0] == 0 && c1->opts.dilation[0] == 1);
     nb_module_free(&c1->base);
     nb_max_pool_mod *mp = nb_max_pool2d_new(NULL, NULL, 3, 2, NULL); /* stride None = kernel */
     ck_assert(mp->opts.stride[0] == 3 && mp->opts.stride[1] == 2 && mp->is_max);
     nb_module_free(&mp->base);
-    nb_rms_norm_mod *rn = nb_rms_norm_mod_new_ex(NULL, NULL, 4, 1e-5, false);
+    nb_rms_norm_mod *rn = nb_rms_norm_new_ex(NULL, NULL, 4, 1e-5, false);
     ck_assert_int_eq(rn->base.n_params, 0);
     ck_assert_ptr_null(rn->weight);
     nb_module_free(&rn->base);
-    rn = nb_rms_norm_mod_new_ex(NULL, NULL, 4, 1e-5, true);
+    rn = nb_rms_norm_new_ex(NULL, NULL, 4, 1e-5, true);
     ck_assert_int_eq(rn->base.n_params, 1);
     nb_module_free(&rn->base);
 }
@@ -281,7 +281,7 @@ START_TEST(test_adaptive_gradcheck)
     static const int64_t sizes[][2] = {{3, 2}, {2, 4}, {1, 1}, {5, 3}};
     for (int i = 0; i < 4; i++) {
         nb_tensor *x = rc_leaf(RC_FS(NB_F64, 1.2, 0.9, 0.1, 0.2, 2, 2, 5, 4));
-        nb_gradcheck_result r = nb_gradcheck(aap_fn, (void *)sizes[i], 1, &x, NULL);
+        nb_gradcheck_result r = nb_gradcheck(aap_fn, (void *)sizes[i], &x, 1, NULL);
         ck_assert_msg(r.ok, "output %lldx%lld: %s", (long long)sizes[i][0], (long long)sizes[i][1], r.message);
     }
 }
@@ -310,9 +310,9 @@ START_TEST(test_misuse)
     TU_EXPECT_ERROR("nb_avg_pool2d_new: average pooling has no dilation, got 2",
                     nb_avg_pool2d_new(NULL, NULL, 3, 3, &p));
     TU_EXPECT_ERROR("nb_adaptive_avg_pool2d_new: output size -1 x 2", nb_adaptive_avg_pool2d_new(NULL, NULL, -1, 2));
-    TU_EXPECT_ERROR("nb_rms_norm_mod_new: eps -1 must be >= 0", nb_rms_norm_mod_new_ex(NULL, NULL, 4, -1, false));
+    TU_EXPECT_ERROR("nb_rms_norm_new: eps -1 must be >= 0", nb_rms_norm_new_ex(NULL, NULL, 4, -1, false));
 
-    nb_sequential *s = nb_sequential_new(NULL, NULL);
+    nb_sequential_mod *s = nb_sequential_new(NULL, NULL);
     nb_conv_mod *c2 = nb_conv2d_new(&s->base, "c2", 3, 4, 3, 3, NULL, true, NULL);
     nb_conv_mod *c1 = nb_conv1d_new(&s->base, "c1", 3, 4, 3, NULL, true, NULL);
     nb_max_pool_mod *mp = nb_max_pool2d_new(&s->base, "mp", 2, 2, NULL);
@@ -412,10 +412,10 @@ START_TEST(test_generator_matches_script)
 }
 END_TEST
 
-/* The script's model as an nb_sequential with torch's child names "0".."9". */
-static nb_sequential *cnn_new(nb_generator *g)
+/* The script's model as an nb_sequential_mod with torch's child names "0".."9". */
+static nb_sequential_mod *cnn_new(nb_generator *g)
 {
-    nb_sequential *s = nb_sequential_new(NULL, NULL);
+    nb_sequential_mod *s = nb_sequential_new(NULL, NULL);
     nb_conv_opts pad1 = nb_conv_opts_default();
     pad1.padding[0] = pad1.padding[1] = 1;
     nb_sequential_append(s, &nb_conv2d_new(NULL, NULL, 1, 8, 3, 3, &pad1, true, g)->base);
@@ -432,7 +432,7 @@ static nb_sequential *cnn_new(nb_generator *g)
 }
 
 /* Loads the script's initial state dict (strict: names and shapes as torch's, in torch's order). */
-static void cnn_load_torch_init(nb_sequential *s)
+static void cnn_load_torch_init(nb_sequential_mod *s)
 {
     nb_state_dict *own = nb_module_state_dict(&s->base), *sd = nb_state_dict_new();
     int j = 0;
@@ -444,7 +444,7 @@ static void cnn_load_torch_init(nb_sequential *s)
         }
         ck_assert_int_lt(j, (int)(sizeof cnn_keys / sizeof cnn_keys[0]));
         ck_assert_str_eq(name, cnn_keys[j].name);
-        nb_state_dict_add(sd, name, nb_from_data(cnn_init + cnn_keys[j].off, cnn_keys[j].ndim, cnn_keys[j].shape, NB_F32));
+        nb_state_dict_add(sd, name, nb_from_data(cnn_init + cnn_keys[j].off, cnn_keys[j].shape, cnn_keys[j].ndim, NB_F32));
         j++;
     }
     ck_assert_int_eq(j, (int)(sizeof cnn_keys / sizeof cnn_keys[0]));
@@ -453,7 +453,7 @@ static void cnn_load_torch_init(nb_sequential *s)
 }
 
 /* One SGD step on (x, y); returns the loss before the step. */
-static double cnn_step(nb_sequential *s, nb_optimizer *opt, const nb_tensor *x, const nb_tensor *y)
+static double cnn_step(nb_sequential_mod *s, nb_optimizer *opt, const nb_tensor *x, const nb_tensor *y)
 {
     int scope = nb_scope_begin();
     nb_tensor *loss = nb_cross_entropy(nb_module_forward(&s->base, x), y, NULL);
@@ -465,19 +465,19 @@ static double cnn_step(nb_sequential *s, nb_optimizer *opt, const nb_tensor *x, 
     return v;
 }
 
-static nb_optimizer *cnn_sgd(nb_sequential *s, nb_param_list *l)
+static nb_optimizer *cnn_sgd(nb_sequential_mod *s, nb_param_list *l)
 {
     nb_module_parameters(&s->base, false, l);
     nb_sgd_opts o = nb_sgd_opts_default();
     o.lr = 0.05, o.momentum = 0.9;
-    return nb_sgd_new(l->n, l->params, &o);
+    return nb_sgd_new(l->params, l->n, &o);
 }
 
 /* From torch's initial weights, the first 20 losses (SGD, batches 0..19 of SplitMix64(1)) equal
  * torch's within 1e-4. */
 START_TEST(test_cnn_losses_match_torch)
 {
-    nb_sequential *s = cnn_new(NULL);
+    nb_sequential_mod *s = cnn_new(NULL);
     cnn_load_torch_init(s);
     nb_param_list l;
     nb_optimizer *opt = cnn_sgd(s, &l);
@@ -505,7 +505,7 @@ START_TEST(test_cnn_trains)
     nb_set_num_threads(1);
     nb_generator g;
     nb_generator_seed(&g, 0);
-    nb_sequential *s = cnn_new(&g);
+    nb_sequential_mod *s = cnn_new(&g);
     nb_param_list l;
     nb_optimizer *opt = cnn_sgd(s, &l);
     splitmix64 tr = {1}, te = {2};

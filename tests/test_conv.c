@@ -219,7 +219,7 @@ static const pool_ref k_pool_refs[] = {
 
 /* The closed-form inputs of tests/ref_conv.py. */
 enum { F_X, F_W, F_B, F_DY, F_TIES };
-static nb_tensor *formula(int f, nb_dtype dt, int nd, const int64_t *shape)
+static nb_tensor *formula(int f, nb_dtype dt, const int64_t *shape, int nd)
 {
     int64_t n = 1;
     for (int i = 0; i < nd; i++)
@@ -233,7 +233,7 @@ static nb_tensor *formula(int f, nb_dtype dt, int nd, const int64_t *shape)
                : f == F_DY ? cos(0.19 * d) - 0.25
                            : floor(2.5 * sin(0.7 * d)) / 2;
     }
-    nb_tensor *t = nb_from_doubles(v, nd, shape, dt);
+    nb_tensor *t = nb_from_doubles(v, shape, nd, dt);
     free(v);
     return t;
 }
@@ -269,17 +269,17 @@ START_TEST(test_conv_matches_torch)
     int nd = c->nd + 2;
     nb_conv_opts o = ref_opts(c);
     for (int lay = 0; lay < TU_LAYOUT_COUNT; lay++) {
-        nb_tensor *x = nb_tensor_requires_grad_(tu_relayout(formula(F_X, dt, nd, c->xs), lay), true);
-        nb_tensor *w = nb_tensor_requires_grad_(tu_relayout(formula(F_W, dt, nd, c->ws), lay), true);
+        nb_tensor *x = nb_tensor_requires_grad_(tu_relayout(formula(F_X, dt, c->xs, nd), lay), true);
+        nb_tensor *w = nb_tensor_requires_grad_(tu_relayout(formula(F_W, dt, c->ws, nd), lay), true);
         nb_tensor *b = c->bias ? nb_tensor_requires_grad_(formula(F_B, dt, NB_DIMS(c->ws[0])), true) : NULL;
         nb_tensor *y = c->nd == 2 ? nb_conv2d(x, w, b, &o) : nb_conv1d(x, w, b, &o);
-        tu_assert_shape(y, nd, c->ys);
+        tu_assert_shape(y, c->ys, nd);
         assert_ref("y", c->name, y, c->y64, c->y32);
-        nb_backward(y, formula(F_DY, dt, nd, c->ys), false);
-        assert_ref("dx", c->name, nb_tensor_grad(x), c->dx64, c->dx32);
-        assert_ref("dw", c->name, nb_tensor_grad(w), c->dw64, c->dw32);
+        nb_backward(y, formula(F_DY, dt, c->ys, nd), false);
+        assert_ref("dx", c->name, nb_tensor_get_grad(x), c->dx64, c->dx32);
+        assert_ref("dw", c->name, nb_tensor_get_grad(w), c->dw64, c->dw32);
         if (b)
-            assert_ref("db", c->name, nb_tensor_grad(b), c->db64, c->db32);
+            assert_ref("db", c->name, nb_tensor_get_grad(b), c->db64, c->db32);
     }
 }
 END_TEST
@@ -302,13 +302,13 @@ START_TEST(test_pool_matches_torch)
     nb_dtype dt = _i % 2 ? NB_F32 : NB_F64;
     int nd = c->nd + 2;
     for (int lay = 0; lay < TU_LAYOUT_COUNT; lay++) {
-        nb_tensor *x = formula(c->ties ? F_TIES : F_X, dt, nd, c->xs);
+        nb_tensor *x = formula(c->ties ? F_TIES : F_X, dt, c->xs, nd);
         x = nb_tensor_requires_grad_(tu_relayout(x, lay), true);
         nb_tensor *y = pool_run(c, x);
-        tu_assert_shape(y, nd, c->ys);
+        tu_assert_shape(y, c->ys, nd);
         assert_ref("y", c->name, y, c->y64, c->y32);
-        nb_backward(y, formula(F_DY, dt, nd, c->ys), false);
-        assert_ref("dx", c->name, nb_tensor_grad(x), c->dx64, c->dx32);
+        nb_backward(y, formula(F_DY, dt, c->ys, nd), false);
+        assert_ref("dx", c->name, nb_tensor_get_grad(x), c->dx64, c->dx32);
     }
 }
 END_TEST
@@ -318,12 +318,12 @@ START_TEST(test_pool_unbatched)
 {
     const pool_ref *c = &k_pool_refs[1]; /* mp2_ceil: N = 1 */
     ck_assert_int_eq(c->xs[0], 1);
-    nb_tensor *x = nb_tensor_requires_grad_(formula(F_X, NB_F64, 3, c->xs + 1), true);
+    nb_tensor *x = nb_tensor_requires_grad_(formula(F_X, NB_F64, c->xs + 1, 3), true);
     nb_tensor *y = pool_run(c, x);
-    tu_assert_shape(y, 3, c->ys + 1);
+    tu_assert_shape(y, c->ys + 1, 3);
     assert_ref("y", c->name, y, c->y64, c->y32);
-    nb_backward(y, formula(F_DY, NB_F64, 3, c->ys + 1), false);
-    assert_ref("dx", c->name, nb_tensor_grad(x), c->dx64, c->dx32);
+    nb_backward(y, formula(F_DY, NB_F64, c->ys + 1, 3), false);
+    assert_ref("dx", c->name, nb_tensor_get_grad(x), c->dx64, c->dx32);
 }
 END_TEST
 
@@ -335,15 +335,15 @@ START_TEST(test_conv_unbatched)
     ck_assert_int_eq(c->xs[0], 1);
     nb_conv_opts o = ref_opts(c);
     int nd = c->nd + 1;
-    nb_tensor *x = nb_tensor_requires_grad_(formula(F_X, NB_F64, nd, c->xs + 1), true);
-    nb_tensor *w = nb_tensor_requires_grad_(formula(F_W, NB_F64, nd + 1, c->ws), true);
+    nb_tensor *x = nb_tensor_requires_grad_(formula(F_X, NB_F64, c->xs + 1, nd), true);
+    nb_tensor *w = nb_tensor_requires_grad_(formula(F_W, NB_F64, c->ws, nd + 1), true);
     nb_tensor *y = c->nd == 2 ? nb_conv2d(x, w, NULL, &o) : nb_conv1d(x, w, NULL, &o);
-    tu_assert_shape(y, nd, c->ys + 1);
+    tu_assert_shape(y, c->ys + 1, nd);
     if (!c->bias)
         assert_ref("y", c->name, y, c->y64, c->y32);
-    nb_backward(y, formula(F_DY, NB_F64, nd, c->ys + 1), false);
-    assert_ref("dx", c->name, nb_tensor_grad(x), c->dx64, c->dx32);
-    assert_ref("dw", c->name, nb_tensor_grad(w), c->dw64, c->dw32);
+    nb_backward(y, formula(F_DY, NB_F64, c->ys + 1, nd), false);
+    assert_ref("dx", c->name, nb_tensor_get_grad(x), c->dx64, c->dx32);
+    assert_ref("dw", c->name, nb_tensor_get_grad(w), c->dw64, c->dw32);
 }
 END_TEST
 
@@ -405,9 +405,9 @@ START_TEST(test_conv_vs_loops)
     double *rdb = malloc((size_t)q.O * sizeof *rdb), tol = dt == NB_F32 ? 1e-4 : 1e-12;
     naive_conv(&q, xv, wv, bv, gv, ry, rdx, rdw, rdb);
     tu_assert_values_rel_n(y, (int64_t)ny, ry, tol, tol);
-    tu_assert_values_rel_n(nb_tensor_grad(x), (int64_t)nx, rdx, tol, tol);
-    tu_assert_values_rel_n(nb_tensor_grad(w), (int64_t)nw, rdw, tol, tol);
-    tu_assert_values_rel_n(nb_tensor_grad(b), q.O, rdb, tol, tol);
+    tu_assert_values_rel_n(nb_tensor_get_grad(x), (int64_t)nx, rdx, tol, tol);
+    tu_assert_values_rel_n(nb_tensor_get_grad(w), (int64_t)nw, rdw, tol, tol);
+    tu_assert_values_rel_n(nb_tensor_get_grad(b), q.O, rdb, tol, tol);
     free(xv), free(wv), free(bv), free(gv), free(ry), free(rdx), free(rdw), free(rdb);
 }
 END_TEST
@@ -428,7 +428,7 @@ START_TEST(test_conv_threads_identical)
         nb_tensor *b = nb_tensor_requires_grad_(tu_random(NB_F32, NB_DIMS(32), -1, 1, 7), true);
         nb_tensor *y = nb_conv2d(x, w, b, &o);
         nb_backward(y, tu_random(NB_F32, NB_DIMS(N, 32, 20, 20), -1, 1, 8), false);
-        res[t][0] = y, res[t][1] = nb_tensor_grad(x), res[t][2] = nb_tensor_grad(w), res[t][3] = nb_tensor_grad(b);
+        res[t][0] = y, res[t][1] = nb_tensor_get_grad(x), res[t][2] = nb_tensor_get_grad(w), res[t][3] = nb_tensor_get_grad(b);
     }
     nb_set_num_threads(0);
     nb_set_dynamic_threads(dyn);
@@ -447,13 +447,13 @@ START_TEST(test_conv_zero_size)
     nb_tensor *w = nb_tensor_requires_grad_(nb_ones(NB_DIMS(3, 2, 3, 3), NB_F64), true);
     nb_tensor *b = nb_tensor_requires_grad_(nb_ones(NB_DIMS(3), NB_F64), true);
     nb_tensor *y = nb_conv2d(x, w, b, NULL);
-    tu_assert_shape(y, 4, (int64_t[]){0, 3, 3, 3});
+    tu_assert_shape(y, (int64_t[]){0, 3, 3, 3}, 4);
     nb_backward(nb_sum(y, NB_ALL_AXES, false), NULL, false);
     double zeros[54] = {0};
-    tu_assert_values(nb_tensor_grad(w), zeros, 0);
-    tu_assert_values_n(nb_tensor_grad(b), 3, zeros, 0);
+    tu_assert_values(nb_tensor_get_grad(w), zeros, 0);
+    tu_assert_values_n(nb_tensor_get_grad(b), 3, zeros, 0);
     nb_tensor *p = nb_max_pool1d(nb_zeros(NB_DIMS(0, 3, 6), NB_F32), 2, NULL);
-    tu_assert_shape(p, 3, (int64_t[]){0, 3, 3});
+    tu_assert_shape(p, (int64_t[]){0, 3, 3}, 3);
 }
 END_TEST
 

@@ -82,7 +82,7 @@ static void test_broadcast_params(void)
     nb_tensor *steps = nb_full(NB_DIMS(2), 5 + g_rank, NB_I64), *empty = nb_zeros(NB_DIMS(0, 3), NB_F32);
     nb_tensor_set(a, (int64_t[]){2, 3}, 99.0 + g_rank);
     nb_tensor *ts[] = {a, bt, steps, empty};
-    nb_status st = nb_dist_broadcast_params(4, ts);
+    nb_status st = nb_dist_broadcast_params(ts, 4);
     bool ok = st == NB_OK && nb_tensor_get(a, (int64_t[]){0, 0}) == 10.0 && nb_tensor_get(a, (int64_t[]){2, 3}) == 99.0;
     for (int i = 0; i < 3 && ok; i++)
         for (int j = 0; j < 4; j++)
@@ -116,39 +116,39 @@ static void test_allreduce_grads(void)
     nb_tensor_set_grad(p4, shared);
     /* p5: no gradient anywhere */
     nb_tensor *ps[] = {p0, p1, p2, p3, p4, p5};
-    nb_status st = nb_dist_allreduce_grads_mean(6, ps);
+    nb_status st = nb_dist_allreduce_grads_mean(ps, 6);
     bool ok0 = st == NB_OK, ok1 = ok0, ok2 = ok0, ok3 = ok0;
     for (int k = 0; k < 35 && ok0; k++)
-        ok0 &= nb_tensor_get(nb_tensor_grad(p0), (int64_t[]){k / 7, k % 7}) == (float)(k * mean);
+        ok0 &= nb_tensor_get(nb_tensor_get_grad(p0), (int64_t[]){k / 7, k % 7}) == (float)(k * mean);
     double m1 = (g_world * (g_world + 1) / 2.0 - 1.0) / g_world;
-    ok1 &= g_world == 1 ? nb_tensor_grad(p1) == NULL : nb_tensor_grad(p1) != NULL; /* 1 rank: a no-op */
+    ok1 &= g_world == 1 ? nb_tensor_get_grad(p1) == NULL : nb_tensor_get_grad(p1) != NULL; /* 1 rank: a no-op */
     for (int k = 0; k < 3 && ok1 && g_world > 1; k++)
-        ok1 &= nb_tensor_get(nb_tensor_grad(p1), (int64_t[]){k}) == (float)m1;
+        ok1 &= nb_tensor_get(nb_tensor_get_grad(p1), (int64_t[]){k}) == (float)m1;
     for (int i = 0; i < 2 && ok2; i++)
         for (int j = 0; j < 3; j++)
-            ok2 &= nb_tensor_get(nb_tensor_grad(p2), (int64_t[]){i, j}) == (float)((j * 2 + i) * mean);
+            ok2 &= nb_tensor_get(nb_tensor_get_grad(p2), (int64_t[]){i, j}) == (float)((j * 2 + i) * mean);
     for (int k = 0; k < 4 && ok3; k++)
-        ok3 &= nb_tensor_get(nb_tensor_grad(p3), (int64_t[]){k}) == (float)mean &&
-               nb_tensor_get(nb_tensor_grad(p4), (int64_t[]){k}) == (float)mean;
+        ok3 &= nb_tensor_get(nb_tensor_get_grad(p3), (int64_t[]){k}) == (float)mean &&
+               nb_tensor_get(nb_tensor_get_grad(p4), (int64_t[]){k}) == (float)mean;
     check(ok0, "allreduce_grads_mean: contiguous float32 gradient is the mean over ranks");
     check(ok1, "allreduce_grads_mean: a gradient missing on rank 0 counts as zeros; every rank gets one (%g)", m1);
     check(ok2, "allreduce_grads_mean: a transposed (strided) gradient");
     check(ok3, "allreduce_grads_mean: one gradient tensor shared by two parameters: both means right");
-    check(nb_tensor_grad(p5) == NULL, "allreduce_grads_mean: no gradient on any rank stays NULL");
+    check(nb_tensor_get_grad(p5) == NULL, "allreduce_grads_mean: no gradient on any rank stays NULL");
 
     /* float64 with float32 in one call: a float64 buffer, values exact */
     nb_tensor *q0 = leaf(nb_zeros(NB_DIMS(3), NB_F64)), *q1 = leaf(nb_zeros(NB_DIMS(2), NB_F32));
     nb_tensor_set_grad(q0, nb_full(NB_DIMS(3), 0.1 * r1, NB_F64));
     nb_tensor_set_grad(q1, nb_full(NB_DIMS(2), 0.25 * r1, NB_F32));
     nb_tensor *qs[] = {q0, q1};
-    st = nb_dist_allreduce_grads_mean(2, qs);
+    st = nb_dist_allreduce_grads_mean(qs, 2);
     double want0 = 0;
     for (int r = 0; r < g_world; r++)
         want0 += 0.1 * (r + 1);
     want0 /= g_world;
-    check(st == NB_OK && nb_tensor_get(nb_tensor_grad(q0), (int64_t[]){2}) == want0 &&
-              nb_tensor_get(nb_tensor_grad(q1), (int64_t[]){1}) == (float)(0.25 * mean) &&
-              nb_tensor_dtype(nb_tensor_grad(q1)) == NB_F32,
+    check(st == NB_OK && nb_tensor_get(nb_tensor_get_grad(q0), (int64_t[]){2}) == want0 &&
+              nb_tensor_get(nb_tensor_get_grad(q1), (int64_t[]){1}) == (float)(0.25 * mean) &&
+              nb_tensor_dtype(nb_tensor_get_grad(q1)) == NB_F32,
           "allreduce_grads_mean: float64 and float32 parameters together (float64 buffer)");
     nb_scope_end(scope);
 }
@@ -160,17 +160,17 @@ static void test_checksum(void)
     nb_tensor *a = nb_arange(0, 12, 1, NB_F32), *b = nb_reshape(nb_arange(0, 12, 1, NB_F32), NB_DIMS(3, 4));
     nb_tensor *c = nb_contiguous(nb_transpose(nb_transpose(b, 0, 1), 0, 1));
     nb_tensor *bt = nb_transpose(b, 0, 1), *btc = nb_contiguous(bt);
-    check(nb_dist_checksum(1, &a) != nb_dist_checksum(1, &b) && nb_dist_checksum(1, &b) == nb_dist_checksum(1, &c) &&
-              nb_dist_checksum(1, &bt) == nb_dist_checksum(1, &btc) && nb_dist_checksum(1, &b) != nb_dist_checksum(1, &bt),
+    check(nb_dist_checksum(&a, 1) != nb_dist_checksum(&b, 1) && nb_dist_checksum(&b, 1) == nb_dist_checksum(&c, 1) &&
+              nb_dist_checksum(&bt, 1) == nb_dist_checksum(&btc, 1) && nb_dist_checksum(&b, 1) != nb_dist_checksum(&bt, 1),
           "checksum: shape counts, layout does not (strided view == its contiguous copy)");
     nb_tensor *z = nb_zeros(NB_DIMS(2), NB_F32), *nz = nb_full(NB_DIMS(2), -0.0, NB_F32);
-    check(nb_dist_checksum(1, &z) != nb_dist_checksum(1, &nz), "checksum: bitwise (0.0 != -0.0)");
+    check(nb_dist_checksum(&z, 1) != nb_dist_checksum(&nz, 1), "checksum: bitwise (0.0 != -0.0)");
     nb_tensor *ts[] = {a, b};
-    check(nb_dist_check_identical(2, ts) == NB_OK, "check_identical: equal tensors on every rank");
+    check(nb_dist_check_identical(ts, 2) == NB_OK, "check_identical: equal tensors on every rank");
     if (g_world > 1) {
         if (g_rank == g_world - 1)
             nb_tensor_set(b, (int64_t[]){1, 1}, nextafterf(5.0f, 6.0f)); /* one ulp on the last rank */
-        nb_status st = nb_dist_check_identical(2, ts);
+        nb_status st = nb_dist_check_identical(ts, 2);
         char want[32];
         snprintf(want, sizeof want, "rank %d has checksum", g_world - 1);
         check(st == NB_ERR_MISMATCH && strstr(nb_last_error(), want),
@@ -215,7 +215,7 @@ static void trainer_new(trainer *t, uint64_t seed)
     nb_module_parameters(&t->g->base, false, &t->pl);
     nb_adam_opts ao = nb_adamw_opts_default();
     ao.lr = 1e-2, ao.beta2 = 0.99, ao.weight_decay = 0.1;
-    t->opt = nb_adamw_new(t->pl.n, t->pl.params, &ao);
+    t->opt = nb_adamw_new(t->pl.params, t->pl.n, &ao);
 }
 
 static void trainer_free(trainer *t)
@@ -264,7 +264,7 @@ static void test_data_parallel_equals_accumulation(void)
     trainer dist, ref;
     trainer_new(&dist, 42u + 1000u * (uint64_t)g_rank); /* ranks start different ... */
     trainer_new(&ref, 42u);
-    nb_status st = nb_dist_broadcast_params(dist.pl.n, dist.pl.params); /* ... until rank 0's weights arrive */
+    nb_status st = nb_dist_broadcast_params(dist.pl.params, dist.pl.n); /* ... until rank 0's weights arrive */
     bool same0;
     check(st == NB_OK && max_diff(&dist, &ref, &same0) == 0 && same0,
           "broadcast_params: a GPT initialized differently per rank gets rank 0's weights");
@@ -275,7 +275,7 @@ static void test_data_parallel_equals_accumulation(void)
         nb_tensor *x, *y;
         micro_batch(s, g_rank, &x, &y);
         nb_backward(nb_gpt_loss(nb_gpt_forward(dist.g, x), y), NULL, false);
-        st = nb_dist_allreduce_grads_mean(dist.pl.n, dist.pl.params);
+        st = nb_dist_allreduce_grads_mean(dist.pl.params, dist.pl.n);
         /* reference: every micro-batch here, loss scaled by 1/N, gradients accumulated */
         for (int m = 0; m < g_world; m++) {
             micro_batch(s, m, &x, &y);
@@ -283,16 +283,16 @@ static void test_data_parallel_equals_accumulation(void)
             nb_backward(g_world > 1 ? nb_mul_scalar(loss, 1.0 / g_world) : loss, NULL, false);
         }
         for (int i = 0; i < dist.pl.n && st == NB_OK; i++) {
-            nb_tensor *gd = nb_tensor_grad(dist.pl.params[i]), *gr = nb_tensor_grad(ref.pl.params[i]);
+            nb_tensor *gd = nb_tensor_get_grad(dist.pl.params[i]), *gr = nb_tensor_get_grad(ref.pl.params[i]);
             grads_close &= gd && gr && grad_close(gd, gr);
         }
-        nb_clip_grad_norm(dist.pl.n, dist.pl.params, 0.5);
-        nb_clip_grad_norm(ref.pl.n, ref.pl.params, 0.5);
+        nb_clip_grad_norm(dist.pl.params, dist.pl.n, 0.5);
+        nb_clip_grad_norm(ref.pl.params, ref.pl.n, 0.5);
         nb_optimizer_step(dist.opt);
         nb_optimizer_step(ref.opt);
         nb_optimizer_zero_grad(dist.opt, true);
         nb_optimizer_zero_grad(ref.opt, true);
-        identical_every_step &= nb_dist_check_identical(dist.pl.n, dist.pl.params) == NB_OK;
+        identical_every_step &= nb_dist_check_identical(dist.pl.params, dist.pl.n) == NB_OK;
         nb_scope_end(scope);
     }
     check(st == NB_OK && grads_close,

@@ -18,14 +18,14 @@ static double atol_of(nb_dtype dt) { return dt == NB_F32 ? 2e-6 : dt == NB_F64 ?
 static double rtol_of(nb_dtype dt) { return dt == NB_F32 ? 1e-5 : dt == NB_F64 ? 1e-12 : 0; }
 
 /* Random test input; ints get a wider range, `ties` rounds to small integers so equal values occur. */
-static nb_tensor *rnd(nb_dtype dt, int nd, const int64_t *sh, double lo, double hi, uint64_t seed, bool ties)
+static nb_tensor *rnd(nb_dtype dt, const int64_t *sh, int nd, double lo, double hi, uint64_t seed, bool ties)
 {
     bool is_float = dt == NB_F32 || dt == NB_F64;
-    nb_tensor *t = tu_random(NB_F64, nd, sh, is_float ? lo : 7 * lo, is_float ? hi : 7 * hi, seed);
+    nb_tensor *t = tu_random(NB_F64, sh, nd, is_float ? lo : 7 * lo, is_float ? hi : 7 * hi, seed);
     double *v = tu_values(t);
     for (int64_t i = 0; i < nb_tensor_numel(t); i++)
         v[i] = ties ? round(v[i] / 2) : is_float ? v[i] : trunc(v[i]);
-    nb_tensor *r = tu_tensor(dt, nd, sh, v);
+    nb_tensor *r = tu_tensor(dt, sh, nd, v);
     free(v);
     return r;
 }
@@ -87,7 +87,7 @@ static nb_tensor *ref_apply(fn3 f, const nb_tensor *x, const nb_tensor *y, const
                 a[k] = v[k][bidx(i, ond, osh, nb_tensor_ndim(in[k]), nb_tensor_shape(in[k]))];
         o[i] = f(a[0], a[1], a[2]);
     }
-    nb_tensor *r = tu_tensor(NB_F64, ond, osh, o);
+    nb_tensor *r = tu_tensor(NB_F64, osh, ond, o);
     for (int k = 0; k < 3; k++)
         free(v[k]);
     free(o);
@@ -215,7 +215,7 @@ static void unary_check(const unary_case *c, const nb_tensor *src, const nb_tens
 {
     nb_tensor *want = ref_apply(c->ref, src, NULL, NULL);
     nb_tensor *got = c->op(x);
-    tu_assert_shape(got, nb_tensor_ndim(x), nb_tensor_shape(x));
+    tu_assert_shape(got, nb_tensor_shape(x), nb_tensor_ndim(x));
     expect(got, want, nb_tensor_dtype(src));
 }
 
@@ -259,7 +259,7 @@ START_TEST(test_unary_backward)
         for (int i = 0; i < 15; i++)
             d[i] = c->dref(xv[i]);
         free(xv);
-        nb_tensor *g = nb_tensor_grad(x);
+        nb_tensor *g = nb_tensor_get_grad(x);
         ck_assert_ptr_nonnull(g);
         ck_assert(nb_tensor_dtype(g) == dt);
         bool f32 = dt == NB_F32;
@@ -274,13 +274,13 @@ START_TEST(test_unary_grad_edges)
     nb_tensor *x = tu_tensor(NB_F64, NB_DIMS(5), (const double[]){-1, 0, 0.5, 1, 2});
     nb_tensor_requires_grad_(x, true);
     nb_backward(nb_relu(x), nb_ones(NB_DIMS(5), NB_F64), false);
-    tu_assert_values(nb_tensor_grad(x), VALS(0, 0, 1, 1, 1), 0);
+    tu_assert_values(nb_tensor_get_grad(x), VALS(0, 0, 1, 1, 1), 0);
     nb_tensor_zero_grad(x, true);
     nb_backward(nb_clamp(x, 0, 1), nb_ones(NB_DIMS(5), NB_F64), false);
-    tu_assert_values(nb_tensor_grad(x), VALS(0, 1, 1, 1, 0), 0);
+    tu_assert_values(nb_tensor_get_grad(x), VALS(0, 1, 1, 1, 0), 0);
     nb_tensor_zero_grad(x, true);
     nb_backward(nb_abs(x), nb_ones(NB_DIMS(5), NB_F64), false);
-    tu_assert_values(nb_tensor_grad(x), VALS(-1, 0, 1, 1, 1), 0);
+    tu_assert_values(nb_tensor_get_grad(x), VALS(-1, 0, 1, 1, 1), 0);
     /* NaN propagates through relu, clamp, maximum, minimum */
     nb_tensor *n = tu_tensor(NB_F64, NB_DIMS(2), (const double[]){NAN, 1});
     ck_assert(isnan(nb_tensor_get(nb_relu(n), (const int64_t[]){0})));
@@ -310,7 +310,7 @@ START_TEST(test_gelu_torch)
         ck_assert_str_eq(nb_tensor_grad_fn_name(y), "nb_gelu");
         tu_assert_values_n(y, 10, ap == NB_GELU_TANH ? gelu_tanh_y : gelu_erf_y, atol);
         nb_backward(y, nb_ones(NB_DIMS(10), dt), false);
-        tu_assert_values_n(nb_tensor_grad(x), 10, ap == NB_GELU_TANH ? gelu_tanh_dy : gelu_erf_dy, atol);
+        tu_assert_values_n(nb_tensor_get_grad(x), 10, ap == NB_GELU_TANH ? gelu_tanh_dy : gelu_erf_dy, atol);
     }
 }
 END_TEST
@@ -380,7 +380,7 @@ static void binary_check(const binary_case *c, const nb_tensor *as, const nb_ten
 {
     nb_tensor *want = ref_apply(c->ref, as, bs, NULL);
     nb_tensor *got = c->op(a, b);
-    tu_assert_shape(got, nb_tensor_ndim(want), nb_tensor_shape(want));
+    tu_assert_shape(got, nb_tensor_shape(want), nb_tensor_ndim(want));
     expect(got, want, c->to_bool ? NB_BOOL : nb_tensor_dtype(as));
 }
 
@@ -392,8 +392,8 @@ START_TEST(test_binary_forward)
         if (!c->ints && (dt == NB_I32 || dt == NB_I64))
             continue;
         for (size_t si = 0; si < sizeof bshapes / sizeof bshapes[0]; si++) {
-            nb_tensor *as = rnd(dt, bshapes[si].an, bshapes[si].as, -3, 3, 100 + si, c->ties);
-            nb_tensor *bs = rnd(dt, bshapes[si].bn, bshapes[si].bs, c->blo, c->bhi, 200 + si, c->ties);
+            nb_tensor *as = rnd(dt, bshapes[si].as, bshapes[si].an, -3, 3, 100 + si, c->ties);
+            nb_tensor *bs = rnd(dt, bshapes[si].bs, bshapes[si].bn, c->blo, c->bhi, 200 + si, c->ties);
             for (size_t l = 0; l < sizeof layout_pairs / sizeof layout_pairs[0]; l++)
                 binary_check(c, as, bs, tu_relayout(as, (tu_layout)layout_pairs[l][0]),
                              tu_relayout(bs, (tu_layout)layout_pairs[l][1]));
@@ -424,8 +424,8 @@ START_TEST(test_parallel)
     for (int di = 0; di < 3; di++) {
         nb_dtype dt = all_dtypes[di];
         for (int si = 0; si < 3; si++) {
-            nb_tensor *as = rnd(dt, 2, shapes[si][0], -3, 3, 1000 + si, false);
-            nb_tensor *bs = rnd(dt, 2, shapes[si][1], 0.5, 2, 1100 + si, false);
+            nb_tensor *as = rnd(dt, shapes[si][0], 2, -3, 3, 1000 + si, false);
+            nb_tensor *bs = rnd(dt, shapes[si][1], 2, 0.5, 2, 1100 + si, false);
             nb_tensor *a = tu_relayout(as, si == 2 ? TU_SLICED : TU_CONTIGUOUS);
             nb_tensor *b = tu_relayout(bs, TU_TRANSPOSED);
             for (size_t k = 0; k < sizeof bin / sizeof bin[0]; k++)
@@ -477,13 +477,13 @@ static double r_where(double c, double a, double b) { return c != 0 ? a : b; }
 static double g_fill;
 static double r_masked(double t, double m, double z) { (void)z; return m != 0 ? g_fill : t; }
 
-static nb_tensor *bool_rnd(int nd, const int64_t *sh, uint64_t seed)
+static nb_tensor *bool_rnd(const int64_t *sh, int nd, uint64_t seed)
 {
-    nb_tensor *r = rnd(NB_F64, nd, sh, 0, 1, seed, false);
+    nb_tensor *r = rnd(NB_F64, sh, nd, 0, 1, seed, false);
     double *v = tu_values(r);
     for (int64_t i = 0; i < nb_tensor_numel(r); i++)
         v[i] = v[i] < 0.5;
-    nb_tensor *b = tu_tensor(NB_BOOL, nd, sh, v);
+    nb_tensor *b = tu_tensor(NB_BOOL, sh, nd, v);
     free(v);
     return b;
 }
@@ -500,9 +500,9 @@ START_TEST(test_where)
     for (size_t di = 0; di < 4; di++) {
         nb_dtype dt = all_dtypes[di];
         for (size_t s = 0; s < sizeof sh / sizeof sh[0]; s++) {
-            nb_tensor *c = bool_rnd(sh[s].cn, sh[s].cs, 500 + s);
-            nb_tensor *a = rnd(dt, sh[s].an, sh[s].as, -3, 3, 600 + s, false);
-            nb_tensor *b = rnd(dt, sh[s].bn, sh[s].bs, -3, 3, 700 + s, false);
+            nb_tensor *c = bool_rnd(sh[s].cs, sh[s].cn, 500 + s);
+            nb_tensor *a = rnd(dt, sh[s].as, sh[s].an, -3, 3, 600 + s, false);
+            nb_tensor *b = rnd(dt, sh[s].bs, sh[s].bn, -3, 3, 700 + s, false);
             nb_tensor *want = ref_apply(r_where, c, a, b);
             for (int l = 0; l < TU_LAYOUT_COUNT; l++) {
                 tu_layout L = (tu_layout)l;
@@ -549,65 +549,65 @@ START_TEST(test_binary_backward)
     nb_tensor *a = leaf(tu_relayout(as, TU_TRANSPOSED));
     leaf(b);
     nb_backward(sum_all(nb_mul(a, b)), NULL, false);
-    tu_assert_close(nb_tensor_grad(a), b, 0, 0);
-    tu_assert_close(nb_tensor_grad(b), as, 0, 0);
+    tu_assert_close(nb_tensor_get_grad(a), b, 0, 0);
+    tu_assert_close(nb_tensor_get_grad(b), as, 0, 0);
 
     /* b not requiring grad gets none; a's grad is still b */
     nb_tensor *a2 = leaf(rnd(NB_F32, NB_DIMS(2, 3), -2, 2, 3, false)), *b2 = rnd(NB_F32, NB_DIMS(2, 3), -2, 2, 4, false);
     nb_backward(sum_all(nb_mul(a2, b2)), NULL, false);
-    tu_assert_close(nb_tensor_grad(a2), b2, 0, 0);
-    ck_assert_ptr_null(nb_tensor_grad(b2));
+    tu_assert_close(nb_tensor_get_grad(a2), b2, 0, 0);
+    ck_assert_ptr_null(nb_tensor_get_grad(b2));
 
     /* broadcast add (S,1) + (S,) summed: each grad is S ones in its own shape */
     nb_tensor *c = leaf(rnd(NB_F64, NB_DIMS(5, 1), -1, 1, 5, false)), *d = leaf(rnd(NB_F64, NB_DIMS(5), -1, 1, 6, false));
     nb_backward(sum_all(nb_add(c, d)), NULL, false);
-    tu_assert_close(nb_tensor_grad(c), nb_full(NB_DIMS(5, 1), 5, NB_F64), 0, 0);
-    tu_assert_close(nb_tensor_grad(d), nb_full(NB_DIMS(5), 5, NB_F64), 0, 0);
+    tu_assert_close(nb_tensor_get_grad(c), nb_full(NB_DIMS(5, 1), 5, NB_F64), 0, 0);
+    tu_assert_close(nb_tensor_get_grad(d), nb_full(NB_DIMS(5), 5, NB_F64), 0, 0);
 
     /* broadcast sub and mul: (3,1) op (1,4) */
     double cv[3] = {1, 2, 3}, rv[4] = {-1, 0.5, 2, 4};
     nb_tensor *col = leaf(tu_tensor(NB_F64, NB_DIMS(3, 1), cv)), *row = leaf(tu_tensor(NB_F64, NB_DIMS(1, 4), rv));
     nb_backward(sum_all(nb_sub(col, row)), NULL, false);
-    tu_assert_values(nb_tensor_grad(col), VALS(4, 4, 4), 0);
-    tu_assert_values(nb_tensor_grad(row), VALS(-3, -3, -3, -3), 0);
+    tu_assert_values(nb_tensor_get_grad(col), VALS(4, 4, 4), 0);
+    tu_assert_values(nb_tensor_get_grad(row), VALS(-3, -3, -3, -3), 0);
     nb_tensor_zero_grad(col, true), nb_tensor_zero_grad(row, true);
     nb_backward(sum_all(nb_mul(col, row)), NULL, false);
-    tu_assert_values(nb_tensor_grad(col), VALS(5.5, 5.5, 5.5), 1e-15); /* sum of row */
-    tu_assert_values(nb_tensor_grad(row), VALS(6, 6, 6, 6), 1e-15);     /* sum of col */
+    tu_assert_values(nb_tensor_get_grad(col), VALS(5.5, 5.5, 5.5), 1e-15); /* sum of row */
+    tu_assert_values(nb_tensor_get_grad(row), VALS(6, 6, 6, 6), 1e-15);     /* sum of col */
 
     /* div: d/da = 1/b, d/db = -a/b^2, with b broadcast (4,) */
     nb_tensor *x = leaf(tu_tensor(NB_F64, NB_DIMS(2, 4), (const double[]){1, 2, 3, 4, 5, 6, 7, 8}));
     nb_tensor *y = leaf(tu_tensor(NB_F64, NB_DIMS(4), (const double[]){2, -4, 0.5, 8}));
     nb_backward(sum_all(nb_div(x, y)), NULL, false);
-    tu_assert_values(nb_tensor_grad(x), VALS(0.5, -0.25, 2, 0.125, 0.5, -0.25, 2, 0.125), 1e-15);
-    tu_assert_values(nb_tensor_grad(y), VALS(-6.0 / 4, -8.0 / 16, -10 / 0.25, -12.0 / 64), 1e-12);
+    tu_assert_values(nb_tensor_get_grad(x), VALS(0.5, -0.25, 2, 0.125, 0.5, -0.25, 2, 0.125), 1e-15);
+    tu_assert_values(nb_tensor_get_grad(y), VALS(-6.0 / 4, -8.0 / 16, -10 / 0.25, -12.0 / 64), 1e-12);
 
     /* maximum / minimum: ties split the gradient equally */
     nb_tensor *p = leaf(tu_tensor(NB_F64, NB_DIMS(3), (const double[]){1, 2, 3}));
     nb_tensor *q = leaf(tu_tensor(NB_F64, NB_DIMS(3), (const double[]){1, 3, 2}));
     nb_backward(nb_maximum(p, q), nb_ones(NB_DIMS(3), NB_F64), false);
-    tu_assert_values(nb_tensor_grad(p), VALS(0.5, 0, 1), 0);
-    tu_assert_values(nb_tensor_grad(q), VALS(0.5, 1, 0), 0);
+    tu_assert_values(nb_tensor_get_grad(p), VALS(0.5, 0, 1), 0);
+    tu_assert_values(nb_tensor_get_grad(q), VALS(0.5, 1, 0), 0);
     nb_tensor_zero_grad(p, true), nb_tensor_zero_grad(q, true);
     nb_backward(nb_minimum(p, q), tu_tensor(NB_F64, NB_DIMS(3), (const double[]){2, 4, 8}), false);
-    tu_assert_values(nb_tensor_grad(p), VALS(1, 4, 0), 0);
-    tu_assert_values(nb_tensor_grad(q), VALS(1, 0, 8), 0);
+    tu_assert_values(nb_tensor_get_grad(p), VALS(1, 4, 0), 0);
+    tu_assert_values(nb_tensor_get_grad(q), VALS(1, 0, 8), 0);
     /* maximum with a broadcast 0-dim operand: its grad sums the positions it won */
     nb_tensor *s = leaf(nb_full(NB_SCALAR, 2, NB_F64));
     nb_tensor_zero_grad(p, true);
     nb_backward(sum_all(nb_maximum(p, s)), NULL, false);
-    tu_assert_values(nb_tensor_grad(p), VALS(0, 0.5, 1), 0);
-    tu_assert_values(nb_tensor_grad(s), VALS(1.5), 0);
+    tu_assert_values(nb_tensor_get_grad(p), VALS(0, 0.5, 1), 0);
+    tu_assert_values(nb_tensor_get_grad(s), VALS(1.5), 0);
 
     /* where: a gets g where cond, b (broadcast (1,)) the sum elsewhere; masked_fill zeroes the mask */
     nb_tensor *cond = tu_tensor(NB_BOOL, NB_DIMS(4), (const double[]){1, 0, 0, 1});
     nb_tensor *wa = leaf(rnd(NB_F64, NB_DIMS(4), -1, 1, 7, false)), *wb = leaf(nb_zeros(NB_DIMS(1), NB_F64));
     nb_backward(nb_where(cond, wa, wb), tu_tensor(NB_F64, NB_DIMS(4), (const double[]){1, 2, 3, 4}), false);
-    tu_assert_values(nb_tensor_grad(wa), VALS(1, 0, 0, 4), 0);
-    tu_assert_values(nb_tensor_grad(wb), VALS(5), 0);
+    tu_assert_values(nb_tensor_get_grad(wa), VALS(1, 0, 0, 4), 0);
+    tu_assert_values(nb_tensor_get_grad(wb), VALS(5), 0);
     nb_tensor *mt = leaf(rnd(NB_F32, NB_DIMS(2, 4), -1, 1, 8, false));
     nb_backward(sum_all(nb_masked_fill(mt, cond, 7)), NULL, false);
-    tu_assert_values(nb_tensor_grad(mt), VALS(0, 1, 1, 0, 0, 1, 1, 0), 0);
+    tu_assert_values(nb_tensor_get_grad(mt), VALS(0, 1, 1, 0, 0, 1, 1, 0), 0);
 
     /* a 0-dim operand broadcast over a matrix gets the sum of the gradient */
     nb_tensor *k = leaf(nb_full(NB_SCALAR, 3, NB_F32)), *mm = rnd(NB_F32, NB_DIMS(2, 3), -1, 1, 9, false);
@@ -616,7 +616,7 @@ START_TEST(test_binary_backward)
     for (int i = 0; i < 6; i++)
         tot += mv[i];
     free(mv);
-    tu_assert_values(nb_tensor_grad(k), VALS(tot), 1e-6);
+    tu_assert_values(nb_tensor_get_grad(k), VALS(tot), 1e-6);
 }
 END_TEST
 

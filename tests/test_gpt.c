@@ -22,7 +22,7 @@ START_TEST(test_default_config_has_nanogpt_parameter_count)
     nb_gpt_config c = nb_gpt_config_default();
     nb_gpt *g = nb_gpt_new(&c, NULL);
     /* nanoGPT's shakespeare_char CPU model without biases: 804,096 parameters (wte tied) */
-    ck_assert_int_eq(nb_module_num_parameters(&g->base), 804096);
+    ck_assert_int_eq(nb_module_parameter_numel(&g->base), 804096);
     nb_module_free(&g->base);
 }
 END_TEST
@@ -164,7 +164,7 @@ START_TEST(test_backward_reaches_every_parameter)
     nb_param_list l;
     nb_module_parameters(&g->base, false, &l);
     for (int i = 0; i < l.n; i++) {
-        nb_tensor *gr = nb_tensor_grad(l.params[i]);
+        nb_tensor *gr = nb_tensor_get_grad(l.params[i]);
         ck_assert_msg(gr != NULL, "%s has no gradient", l.names[i]);
         double s = nb_tensor_item(nb_sum(nb_abs(gr), NB_ALL_AXES, false));
         ck_assert_msg(s > 0 && isfinite(s), "%s: |grad| sum %g", l.names[i], s);
@@ -329,11 +329,11 @@ START_TEST(test_optimizer_groups_by_name)
     nb_param_list l;
     nb_module_parameters(&g->base, false, &l);
     ck_assert_int_eq(nb_optimizer_param_count(opt), l.n);
-    int n0 = nb_optimizer_group_size(opt, 0), decayed = 0;
+    int n0 = nb_optimizer_group_param_count(opt, 0), decayed = 0;
     for (int i = 0; i < l.n; i++) {
         int at = -1;
         for (int j = 0; j < l.n; j++)
-            if (nb_optimizer_param(opt, j) == l.params[i])
+            if (nb_optimizer_param_at(opt, j) == l.params[i])
                 at = j;
         ck_assert_msg(at >= 0, "%s is in no group", l.names[i]);
         const char *nm = l.names[i];
@@ -393,8 +393,8 @@ static nb_tensor *composite_logits(nb_gpt *g, const nb_tensor *idx)
     nb_tensor *x = nb_add(nb_embedding_forward(g->wte, idx), nb_embedding_forward(g->wpe, pos));
     x = nb_dropout_forward(g->drop, x);
     nb_tensor *removed = nb_triu(nb_ones(NB_DIMS(T, T), NB_BOOL), 1); /* key j > query i */
-    for (int i = 0; i < nb_module_list_len(g->h); i++) {
-        nb_gpt_block *b = (nb_gpt_block *)nb_module_list_get(g->h, i);
+    for (int i = 0; i < nb_module_list_count(g->h); i++) {
+        nb_gpt_block *b = (nb_gpt_block *)nb_module_list_at(g->h, i);
         nb_gpt_attn *a = b->attn;
         nb_tensor *qkv = nb_linear_forward(a->c_attn, nb_layer_norm_forward(b->ln_1, x)), *hd[3];
         for (int j = 0; j < 3; j++)
@@ -407,7 +407,7 @@ static nb_tensor *composite_logits(nb_gpt *g, const nb_tensor *idx)
         h = nb_linear_forward(b->mlp->c_proj, nb_gelu_forward(b->mlp->gelu, h));
         x = nb_add(x, nb_dropout_forward(b->mlp->dropout, h));
     }
-    return nb_fused_linear(nb_layer_norm_forward(g->ln_f, x), g->lm_head->weight, NULL);
+    return nb_linear(nb_layer_norm_forward(g->ln_f, x), g->lm_head->weight, NULL);
 }
 
 /* Training with dropout 0.2: three AdamW steps through nb_gpt_forward (fused attention with
@@ -461,7 +461,7 @@ END_TEST
 /* ---- tokenizer and data --------------------------------------------------------------------- */
 START_TEST(test_vocab_and_round_trip)
 {
-    nb_char_vocab v;
+    nb_vocab v;
     const char *text = "hello, w\xc3\xb6rld\n"; /* ö is two bytes, one character */
     ck_assert_int_eq(nb_vocab_build(&v, text, strlen(text)), NB_OK);
     ck_assert_int_eq(v.n, 11); /* \n space , d e h l o r w ö */
@@ -475,7 +475,7 @@ START_TEST(test_vocab_and_round_trip)
     free(back);
     free(ids);
     char *s = nb_vocab_to_utf8(&v);
-    nb_char_vocab v2;
+    nb_vocab v2;
     ck_assert_int_eq(nb_vocab_from_utf8(&v2, s), NB_OK);
     ck_assert_int_eq(v2.n, v.n);
     ck_assert_int_eq(memcmp(v2.cp, v.cp, sizeof(uint32_t) * (size_t)v.n), 0);
@@ -486,7 +486,7 @@ END_TEST
 
 START_TEST(test_vocab_errors)
 {
-    nb_char_vocab v;
+    nb_vocab v;
     ck_assert_int_eq(nb_vocab_build(&v, "abc", 3), NB_OK);
     int64_t *ids, n;
     ck_assert_int_eq(nb_vocab_encode(&v, "abZ", 3, &ids, &n), NB_ERR_INVALID);
@@ -585,7 +585,7 @@ START_TEST(test_checkpoint_round_trip)
     nb_gpt_config c = tiny_config();
     c.bias = true;
     nb_gpt *g = nb_gpt_new(&c, NULL);
-    nb_char_vocab v = {.n = 13};
+    nb_vocab v = {.n = 13};
     for (int i = 0; i < 13; i++)
         v.cp[i] = (uint32_t)('a' + i);
     char dir[] = "/tmp/nb-ckpt-XXXXXX";
@@ -594,7 +594,7 @@ START_TEST(test_checkpoint_round_trip)
     snprintf(path, sizeof path, "%s/ckpt.safetensors", dir);
     ck_assert_int_eq(nb_ckpt_save(path, g, &v, 10, 2.5), NB_OK);
     nb_gpt *h;
-    nb_char_vocab w;
+    nb_vocab w;
     ck_assert_msg(nb_ckpt_load(path, &h, &w) == NB_OK, "%s", nb_last_error());
     /* field by field: memcmp would also compare the struct's padding bytes (indeterminate) */
     ck_assert_int_eq(h->config.block_size, g->config.block_size);
@@ -644,7 +644,7 @@ START_TEST(test_layer_norm_eps_closed_form)
     c.n_embd = 4, c.n_head = 2, c.n_layer = 1, c.bias = true;
     nb_gpt *g = nb_gpt_new(&c, NULL);
     nb_module_to_dtype(&g->base, NB_F64);
-    nb_gpt_block *b = (nb_gpt_block *)nb_module_list_get(g->h, 0);
+    nb_gpt_block *b = (nb_gpt_block *)nb_module_list_at(g->h, 0);
     const double d = 0.01, r = 1 / sqrt(3 * d * d / 16 + 1e-5);
     int s = nb_scope_begin();
     nb_tensor *x = tu_tensor(NB_F64, NB_DIMS(1, 4), VALS(0, 0, 0, d));
@@ -688,7 +688,7 @@ START_TEST(test_attention_scale_closed_form)
     c.n_embd = C, c.n_head = 2, c.n_layer = 1, c.vocab_size = V, c.bias = true;
     nb_gpt *g = nb_gpt_new(&c, NULL);
     nb_module_to_dtype(&g->base, NB_F64);
-    nb_gpt_block *b = (nb_gpt_block *)nb_module_list_get(g->h, 0);
+    nb_gpt_block *b = (nb_gpt_block *)nb_module_list_at(g->h, 0);
     fill_sin(g->wte->weight, 1.3, 0.2, 1.0);
     fill_sin(g->wpe->weight, 0.7, 0.5, 0.5);
     fill_sin(b->attn->c_attn->weight, 0.9, 0.1, 1.5);

@@ -1,6 +1,6 @@
 /* test_gradcheck.c — the gradient-check suite.
  *
- * Every op of the registry (nb_op_count / nb_op_name) has an entry below that builds the op from
+ * Every op of the registry (nb_op_count / nb_op_name_at) has an entry below that builds the op from
  * its inputs and gradchecks it (nb_gradcheck, float64, PyTorch's settings) on each input class it
  * lists: contiguous, transposed, sliced with an offset (NaN in the gaps), broadcast (the input is
  * small and the op broadcasts it; both sides for binary ops), zero-size and 0-dim; plus a float32
@@ -51,7 +51,7 @@ enum { K_UNIF, K_GRID5, K_GRID0, K_DISTINCT };
 /* Values of kind k in [lo, hi): uniform; on a 0.1 grid +0.05 (never within 0.05 of a multiple of
  * 0.1: away from kinks at 0, clamp bounds and ties with K_GRID0); on the grid; all distinct with
  * gaps >= (hi-lo)/n (no ties for max/min). */
-static nb_tensor *vals(gc_run *r, int nd, const int64_t *sh, int k, double lo, double hi)
+static nb_tensor *vals(gc_run *r, const int64_t *sh, int nd, int k, double lo, double hi)
 {
     nb_generator g;
     nb_generator_seed(&g, 1000 + 7919 * ++r->seed);
@@ -71,19 +71,19 @@ static nb_tensor *vals(gc_run *r, int nd, const int64_t *sh, int k, double lo, d
             double t = v[i];
             v[i] = v[j], v[j] = t;
         }
-    nb_tensor *t = nb_from_doubles(v, nd, sh, r->dt);
+    nb_tensor *t = nb_from_doubles(v, sh, nd, r->dt);
     free(v);
     return t;
 }
 #define U(r, lo, hi, ...) vals(r, NB_DIMS(__VA_ARGS__), K_UNIF, lo, hi)
 #define U0(r, lo, hi) vals(r, NB_SCALAR, K_UNIF, lo, hi)
 
-static nb_tensor *ints(nb_dtype dt, int nd, const int64_t *sh, const double *v)
+static nb_tensor *ints(nb_dtype dt, const int64_t *sh, int nd, const double *v)
 {
-    return tu_tensor(dt, nd, sh, v);
+    return tu_tensor(dt, sh, nd, v);
 }
 
-static nb_tensor *mask(gc_run *r, int nd, const int64_t *sh)
+static nb_tensor *mask(gc_run *r, const int64_t *sh, int nd)
 {
     nb_generator g;
     nb_generator_seed(&g, 77 + ++r->seed);
@@ -93,14 +93,14 @@ static nb_tensor *mask(gc_run *r, int nd, const int64_t *sh)
     double *v = malloc((size_t)(n ? n : 1) * sizeof *v);
     for (int64_t i = 0; i < n; i++)
         v[i] = nb_generator_uniform(&g) < 0.5;
-    nb_tensor *t = nb_from_doubles(v, nd, sh, NB_BOOL);
+    nb_tensor *t = nb_from_doubles(v, sh, nd, NB_BOOL);
     free(v);
     return t;
 }
 
 static void shape_text(const nb_tensor *t, char *buf, size_t n)
 {
-    nb_shape_str(nb_tensor_ndim(t), nb_tensor_shape(t), buf, n);
+    nb_shape_str(nb_tensor_shape(t), nb_tensor_ndim(t), buf, n);
 }
 
 /* Lays the inputs out for the run's class, marks the float inputs in `diff` as requiring grad,
@@ -118,7 +118,7 @@ static void check(gc_run *r, nb_gradcheck_fn f, void *ctx, int n, nb_tensor **in
             nb_tensor_requires_grad_(args[i], true);
     }
     nb_gradcheck_opts o32 = nb_gradcheck_opts_f32();
-    nb_gradcheck_result res = nb_gradcheck(f, ctx, n, args, r->dt == NB_F32 ? &o32 : NULL);
+    nb_gradcheck_result res = nb_gradcheck(f, ctx, args, n, r->dt == NB_F32 ? &o32 : NULL);
     r->checks++;
     if (res.max_abs_err > r->max_abs)
         r->max_abs = res.max_abs_err;
@@ -153,7 +153,7 @@ typedef struct {
     double s, s2;
     nb_tensor *(*u)(const nb_tensor *);
     nb_tensor *(*bin)(const nb_tensor *, const nb_tensor *);
-    nb_tensor *(*red)(const nb_tensor *, int, const int *, bool);
+    nb_tensor *(*red)(const nb_tensor *, const int *, int, bool);
 } P;
 
 static bool layout_class(const gc_run *r) { return r->cls == C_CONTIG || r->cls == C_TRANSP || r->cls == C_SLICED; }
@@ -168,14 +168,14 @@ static bool layout_class(const gc_run *r) { return r->cls == C_CONTIG || r->cls 
     }
 
 /* ==== views ===================================================================================== */
-FN(f_view, nb_view(x[0], p->nd, p->shape))
-FN(f_reshape, nb_reshape(x[0], p->nd, p->shape))
+FN(f_view, nb_view(x[0], p->shape, p->nd))
+FN(f_reshape, nb_reshape(x[0], p->shape, p->nd))
 FN(f_transpose, nb_transpose(x[0], p->a, p->b))
 FN(f_permute, nb_permute(x[0], p->dims))
 FN(f_narrow, nb_narrow(x[0], p->a, p->b, p->c))
 FN(f_slice, nb_slice(x[0], p->a, p->b, p->c, (int64_t)p->s))
 FN(f_select, nb_select(x[0], p->a, p->b))
-FN(f_expand, nb_expand(x[0], p->nd, p->shape))
+FN(f_expand, nb_expand(x[0], p->shape, p->nd))
 FN(f_squeeze, nb_squeeze(x[0], p->a))
 FN(f_unsqueeze, nb_unsqueeze(x[0], p->a))
 FN(f_flatten, nb_flatten(x[0], p->a, p->b))
@@ -504,13 +504,13 @@ static nb_tensor *f_reduce(nb_tensor *const *x, int n, void *c)
 {
     (void)n;
     P *p = c;
-    return p->red(x[0], p->ndims, p->ndims ? p->dims : NULL, p->keep);
+    return p->red(x[0], p->ndims ? p->dims : NULL, p->ndims, p->keep);
 }
 static nb_tensor *f_var(nb_tensor *const *x, int n, void *c)
 {
     (void)n;
     P *p = c;
-    return (p->a ? nb_std : nb_var)(x[0], p->ndims, p->ndims ? p->dims : NULL, p->b, p->keep);
+    return (p->a ? nb_std : nb_var)(x[0], p->ndims ? p->dims : NULL, p->ndims, p->b, p->keep);
 }
 static nb_tensor *f_max(nb_tensor *const *x, int n, void *c)
 {
@@ -662,8 +662,8 @@ FN(f_index_select, nb_index_select(x[0], p->a, x[1]))
 FN(f_gather, nb_gather(x[0], p->a, x[1]))
 FN(f_scatter_add, nb_scatter_add(x[0], p->a, x[1], x[2]))
 FN(f_embedding, nb_embedding(x[0], x[1]))
-FN(f_cat, nb_cat(n, x, p->a))
-FN(f_stack, nb_stack(n, x, p->a))
+FN(f_cat, nb_cat(x, n, p->a))
+FN(f_stack, nb_stack(x, n, p->a))
 FN(f_tril, (p->b ? nb_triu : nb_tril)(x[0], p->a))
 
 #define IDX(dt, sh, ...) ints(dt, sh, (const double[]){__VA_ARGS__})
@@ -831,11 +831,11 @@ static void e_dropout(gc_run *r)
     unary_shapes(r, f_dropout, &p, K_UNIF, -1, 1);
 }
 
-/* nb_fused_linear: x [..., in], weight [out, in], bias [out] (when given) */
+/* nb_linear: x [..., in], weight [out, in], bias [out] (when given) */
 static nb_tensor *f_fused_linear(nb_tensor *const *x, int n, void *c)
 {
     (void)c;
-    return nb_fused_linear(x[0], x[1], n > 2 ? x[2] : NULL);
+    return nb_linear(x[0], x[1], n > 2 ? x[2] : NULL);
 }
 
 static void e_fused_linear(gc_run *r)
@@ -908,15 +908,15 @@ static void e_sdpa(gc_run *r)
 FN(f_cumsum, nb_cumsum(x[0], p->a))
 FN(f_cumprod, nb_cumprod(x[0], p->a))
 FN(f_prod, p->b ? nb_prod_all(x[0]) : nb_prod(x[0], p->a, p->keep))
-FN(f_amax, (p->b ? nb_amin : nb_amax)(x[0], p->ndims, p->ndims ? p->dims : NULL, p->keep))
-FN(f_norm, nb_norm(x[0], p->s, p->ndims, p->ndims ? p->dims : NULL, p->keep))
+FN(f_amax, (p->b ? nb_amin : nb_amax)(x[0], p->ndims ? p->dims : NULL, p->ndims, p->keep))
+FN(f_norm, nb_norm(x[0], p->s, p->ndims ? p->dims : NULL, p->ndims, p->keep))
 FN(f_sort, nb_sort(x[0], p->a, p->b, NULL))
 FN(f_topk, nb_topk(x[0], p->c, p->a, p->b, true, NULL))
 FN(f_outer, nb_outer(x[0], x[1]))
-FN(f_pad, nb_pad(x[0], p->nd, p->shape, p->b ? NB_PAD_REFLECT : NB_PAD_CONSTANT, p->s))
-FN(f_repeat, nb_repeat(x[0], p->nd, p->shape))
-FN(f_flip, nb_flip(x[0], p->ndims, p->ndims ? p->dims : NULL))
-FN(f_roll, nb_roll(x[0], p->nd, p->shape, p->ndims, p->ndims ? p->dims : NULL))
+FN(f_pad, nb_pad(x[0], p->shape, p->nd, p->b ? NB_PAD_REFLECT : NB_PAD_CONSTANT, p->s))
+FN(f_repeat, nb_repeat(x[0], p->shape, p->nd))
+FN(f_flip, nb_flip(x[0], p->ndims ? p->dims : NULL, p->ndims))
+FN(f_roll, nb_roll(x[0], p->shape, p->nd, p->ndims ? p->dims : NULL, p->ndims))
 
 /* Distinct values (no ties: max/min, sort and the inf-norm stay differentiable). */
 #define DV(r, lo, hi, ...) vals(r, NB_DIMS(__VA_ARGS__), K_DISTINCT, lo, hi)
@@ -1493,7 +1493,7 @@ static const gc_entry k_entries[] = {
     {"nb_layer_norm", LAYOUTS | CB(C_ZERO), e_layer_norm}, /* needs a last dim */
     {"nb_cross_entropy", NO_BCAST, e_cross_entropy},
     {"nb_dropout", NO_BCAST, e_dropout},
-    {"nb_fused_linear", LAYOUTS | CB(C_ZERO), e_fused_linear}, /* weight is 2-D */
+    {"nb_linear", LAYOUTS | CB(C_ZERO), e_fused_linear}, /* weight is 2-D */
     {"nb_scaled_dot_product_attention", LAYOUTS | CB(C_BCAST) | CB(C_ZERO), e_sdpa}, /* 4-D; masks broadcast */
     /* scans, products, norms, sorting, shape ops */
     {"nb_cumsum", NO_BCAST, e_cumsum},
@@ -1604,15 +1604,15 @@ START_TEST(test_every_op_has_entry)
 {
     char missing[2048] = "";
     for (int i = 0; i < nb_op_count(); i++)
-        if (!find_entry(nb_op_name(i))) {
+        if (!find_entry(nb_op_name_at(i))) {
             strncat(missing, " ", sizeof missing - strlen(missing) - 1);
-            strncat(missing, nb_op_name(i), sizeof missing - strlen(missing) - 1);
+            strncat(missing, nb_op_name_at(i), sizeof missing - strlen(missing) - 1);
         }
     ck_assert_msg(missing[0] == '\0', "registered ops without a gradcheck entry:%s", missing);
     for (int i = 0; i < N_ENTRIES; i++) { /* and no stale entry */
         bool found = false;
         for (int j = 0; j < nb_op_count() && !found; j++)
-            found = !strcmp(nb_op_name(j), k_entries[i].name);
+            found = !strcmp(nb_op_name_at(j), k_entries[i].name);
         ck_assert_msg(found, "gradcheck entry %s names no registered op", k_entries[i].name);
         ck_assert_msg(k_entries[i].classes & CB(C_CONTIG), "%s: no contiguous class", k_entries[i].name);
     }
@@ -1621,9 +1621,9 @@ END_TEST
 
 START_TEST(test_op_gradcheck)
 {
-    const char *name = nb_op_name(_i);
+    const char *name = nb_op_name_at(_i);
     const gc_entry *e = find_entry(name);
-    ck_assert_msg(e != NULL, "%s (%s) has no gradcheck entry", name, nb_op_family_name(_i));
+    ck_assert_msg(e != NULL, "%s (%s) has no gradcheck entry", name, nb_op_family_name_at(_i));
     entry_result er;
     run_entry(e, &er);
     ck_assert_msg(!er.failed, "%s: %s", name, er.msg);
@@ -1637,7 +1637,7 @@ END_TEST
 static nb_gradcheck_result gc1(nb_gradcheck_fn f, void *ctx, nb_tensor *x)
 {
     nb_tensor_requires_grad_(x, true);
-    return nb_gradcheck(f, ctx, 1, &x, NULL);
+    return nb_gradcheck(f, ctx, &x, 1, NULL);
 }
 #define ASSERT_GC_OK(res) ck_assert_msg((res).ok, "gradcheck failed: %s", (res).message)
 
@@ -1729,8 +1729,8 @@ START_TEST(test_chain_100000_backward)
     for (int i = 0; i < 100000; i++)
         want *= 1.0001;
     ck_assert_double_eq_tol(want, pow(1.0001, 100000), want * 1e-9);
-    ck_assert_msg(fabs(nb_tensor_item(nb_tensor_grad(x)) - want) <= want * 1e-9, "dy/dx %.17g, expected %.17g",
-                  nb_tensor_item(nb_tensor_grad(x)), want);
+    ck_assert_msg(fabs(nb_tensor_item(nb_tensor_get_grad(x)) - want) <= want * 1e-9, "dy/dx %.17g, expected %.17g",
+                  nb_tensor_item(nb_tensor_get_grad(x)), want);
     ck_assert_msg(fabs(nb_tensor_item(y) - want) <= want * 1e-9, "y %.17g", nb_tensor_item(y));
     nb_scope_end(s); /* frees the 100,000-node graph (iteratively) */
 }
@@ -1795,11 +1795,11 @@ START_TEST(test_gc_refuses_stride0_and_no_grad)
     int s = nb_scope_begin();
     nb_tensor *base = tu_random(NB_F64, NB_DIMS(3, 1), -1, 1, 25);
     nb_tensor *e = nb_tensor_requires_grad_(nb_detach(nb_expand(base, NB_DIMS(3, 4))), true);
-    nb_gradcheck_result res = nb_gradcheck(f_tanh1, NULL, 1, &e, NULL);
+    nb_gradcheck_result res = nb_gradcheck(f_tanh1, NULL, &e, 1, NULL);
     ck_assert(!res.ok);
     ck_assert_msg(strstr(res.message, "stride-0"), "%s", res.message);
     nb_tensor *plain = tu_random(NB_F64, NB_DIMS(3), -1, 1, 26);
-    res = nb_gradcheck(f_tanh1, NULL, 1, &plain, NULL);
+    res = nb_gradcheck(f_tanh1, NULL, &plain, 1, NULL);
     ck_assert(!res.ok);
     ck_assert_msg(strstr(res.message, "no input requires grad"), "%s", res.message);
     nb_scope_end(s);
@@ -1821,14 +1821,14 @@ START_TEST(test_gc_restores_inputs_and_grad)
     memcpy(before, nb_tensor_data(base), sizeof before);
     int depth = nb_scope_depth();
     int64_t refs = x->refcount, storage_refs = x->storage->refcount, grad_refs = g->refcount;
-    ASSERT_GC_OK(nb_gradcheck(f_exp_mul, NULL, 1, &x, NULL));
+    ASSERT_GC_OK(nb_gradcheck(f_exp_mul, NULL, &x, 1, NULL));
     ck_assert_int_eq(nb_scope_depth(), depth);
     ck_assert_int_eq(x->refcount, refs); /* its aliases and every graph were freed */
     ck_assert_int_eq(x->storage->refcount, storage_refs);
     ck_assert_int_eq(g->refcount, grad_refs);
     memcpy(after, nb_tensor_data(base), sizeof after);
     ck_assert_msg(!memcmp(before, after, sizeof before), "input storage not restored exactly");
-    ck_assert_ptr_eq(nb_tensor_grad(x), g);
+    ck_assert_ptr_eq(nb_tensor_get_grad(x), g);
     tu_assert_values(g, VALS(7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7), 0);
     nb_scope_end(s);
 }
@@ -1841,15 +1841,15 @@ START_TEST(test_gc_nonleaf_and_duplicate_inputs)
     nb_tensor *leaf = nb_tensor_requires_grad_(tu_random(NB_F64, NB_DIMS(2, 3), -1, 1, 28), true);
     nb_tensor *h = nb_mul_scalar(leaf, 2.0);
     int64_t fn_refs = h->grad_fn->refcount;
-    ASSERT_GC_OK(nb_gradcheck(f_tanh1, NULL, 1, &h, NULL));
+    ASSERT_GC_OK(nb_gradcheck(f_tanh1, NULL, &h, 1, NULL));
     ck_assert_int_eq(h->grad_fn->refcount, fn_refs);
-    ck_assert_ptr_null(nb_tensor_grad(h));
+    ck_assert_ptr_null(nb_tensor_get_grad(h));
     ck_assert_str_eq(nb_tensor_grad_fn_name(h), "nb_mul_scalar");
     nb_backward(nb_sum(h, NB_ALL_AXES, false), NULL, false);
-    tu_assert_values(nb_tensor_grad(leaf), VALS(2, 2, 2, 2, 2, 2), 0);
+    tu_assert_values(nb_tensor_get_grad(leaf), VALS(2, 2, 2, 2, 2, 2), 0);
     nb_tensor *two[2] = {leaf, leaf};
-    ASSERT_GC_OK(nb_gradcheck(f_mul2, NULL, 2, two, NULL));
-    tu_assert_values(nb_tensor_grad(leaf), VALS(2, 2, 2, 2, 2, 2), 0);
+    ASSERT_GC_OK(nb_gradcheck(f_mul2, NULL, two, 2, NULL));
+    tu_assert_values(nb_tensor_get_grad(leaf), VALS(2, 2, 2, 2, 2, 2), 0);
     nb_scope_end(s);
 }
 END_TEST
@@ -1859,12 +1859,12 @@ static int print_table(void)
 {
     int fails = 0, missing = 0, w = 16; /* op column: as wide as the longest name */
     for (int i = 0; i < nb_op_count(); i++)
-        if ((int)strlen(nb_op_name(i)) > w)
-            w = (int)strlen(nb_op_name(i));
+        if ((int)strlen(nb_op_name_at(i)) > w)
+            w = (int)strlen(nb_op_name_at(i));
     printf("%-*s %-12s %-40s %10s %10s %10s %10s  %s\n", w, "op", "family", "classes checked (f64 + f32 pass)",
            "f64 abs", "f64 rel", "f32 abs", "f32 rel", "status");
     for (int i = 0; i < nb_op_count(); i++) {
-        const char *name = nb_op_name(i), *fam = nb_op_family_name(i);
+        const char *name = nb_op_name_at(i), *fam = nb_op_family_name_at(i);
         const gc_entry *e = find_entry(name);
         if (!e) {
             printf("%-*s %-12s %-40s %10s %10s %10s %10s  MISSING (no gradcheck entry)\n", w, name, fam, "-", "-",

@@ -21,7 +21,7 @@ static void expect_exact_at(const nb_tensor *got, nb_dtype dt, int nd, const int
 {
     ck_assert_msg(nb_tensor_dtype(got) == dt, "line %d: dtype %s, expected %s", line,
                   nb_dtype_name(nb_tensor_dtype(got)), nb_dtype_name(dt));
-    tu_assert_shape(got, nd, sh);
+    tu_assert_shape(got, sh, nd);
     int64_t n = nb__numel(nd, sh);
     double *g = tu_values(got);
     for (int64_t i = 0; i < n; i++)
@@ -80,7 +80,7 @@ START_TEST(test_index_select_layouts)
                     for (int dim = -1; dim < 3; dim++) {
                         int scope = nb_scope_begin();
                         int d = dim < 0 ? dim + 3 : dim;
-                        nb_tensor *base = tu_random(k_fdt[f], 3, sh, -2, 2, 11 + (uint64_t)lay);
+                        nb_tensor *base = tu_random(k_fdt[f], sh, 3, -2, 2, 11 + (uint64_t)lay);
                         nb_tensor *t = tu_relayout_scoped(base, (tu_layout)lay);
                         int64_t iv[6] = {sh[d] - 1, 0, 2, sh[d] - 1, 1, 0}; /* duplicates */
                         nb_tensor *ix = tu_relayout_scoped(tu_ints(k_idt[q], NB_DIMS(6), iv), (tu_layout)ilay);
@@ -138,7 +138,7 @@ START_TEST(test_index_select_large_parallel)
     /* enough work for the kernel's thread split over indices; compare with the reference */
     int scope = nb_scope_begin();
     const int64_t sh[2] = {50, 700};
-    nb_tensor *t = tu_random(NB_F32, 2, sh, -1, 1, 5);
+    nb_tensor *t = tu_random(NB_F32, sh, 2, -1, 1, 5);
     int64_t iv[300];
     for (int i = 0; i < 300; i++)
         iv[i] = (i * 37 + 11) % 50;
@@ -176,13 +176,13 @@ START_TEST(test_index_select_backward)
         ck_assert_str_eq(nb_tensor_grad_fn_name(out), "nb_index_select");
         nb_tensor *g = tu_tensor(k_fdt[f], NB_DIMS(3, 2), (const double[]){1, 2, 3, 4, 5, 6});
         nb_backward(out, g, false);
-        expect_exact(nb_tensor_grad(t), k_fdt[f], 2, ((const int64_t[]){4, 2}),
+        expect_exact(nb_tensor_get_grad(t), k_fdt[f], 2, ((const int64_t[]){4, 2}),
                      ((const double[]){3, 4, 0, 0, 6, 8, 0, 0}));
         /* along dim 1 of a [2, 3]: columns [1, 1, 0] */
         nb_tensor *u = nb_tensor_requires_grad_(nb_zeros(NB_DIMS(2, 3), k_fdt[f]), true);
         nb_tensor *o2 = nb_index_select(u, 1, tu_ints(NB_I64, NB_DIMS(3), (const int64_t[]){1, 1, 0}));
         nb_backward(o2, tu_tensor(k_fdt[f], NB_DIMS(2, 3), (const double[]){1, 2, 3, 4, 5, 6}), false);
-        expect_exact(nb_tensor_grad(u), k_fdt[f], 2, ((const int64_t[]){2, 3}),
+        expect_exact(nb_tensor_get_grad(u), k_fdt[f], 2, ((const int64_t[]){2, 3}),
                      ((const double[]){3, 3, 0, 6, 9, 0}));
         nb_scope_end(scope);
     }
@@ -199,8 +199,8 @@ START_TEST(test_embedding_layouts)
             for (int lay = 0; lay < TU_LAYOUT_COUNT; lay++)
                 for (int ilay = 0; ilay < TU_LAYOUT_COUNT; ilay++) {
                     int scope = nb_scope_begin();
-                    nb_tensor *w = tu_random(k_fdt[f], 2, wsh, -1, 1, 3);
-                    nb_tensor *ix = tu_relayout_scoped(tu_ints(k_idt[q], 2, ish, iv), (tu_layout)ilay);
+                    nb_tensor *w = tu_random(k_fdt[f], wsh, 2, -1, 1, 3);
+                    nb_tensor *ix = tu_relayout_scoped(tu_ints(k_idt[q], ish, 2, iv), (tu_layout)ilay);
                     nb_tensor *out = nb_embedding(tu_relayout_scoped(w, (tu_layout)lay), ix);
                     double *wv = tu_values(w), want[30];
                     ref_index_select(wv, 2, wsh, 0, iv, 6, want);
@@ -239,13 +239,13 @@ START_TEST(test_embedding_backward)
         nb_tensor *out = nb_embedding(w, tu_ints(NB_I32, NB_DIMS(3), (const int64_t[]){0, 2, 0}));
         ck_assert_str_eq(nb_tensor_grad_fn_name(out), "nb_embedding");
         nb_backward(out, tu_tensor(k_fdt[f], NB_DIMS(3, 2), (const double[]){1, 2, 3, 4, 5, 6}), false);
-        expect_exact(nb_tensor_grad(w), k_fdt[f], 2, ((const int64_t[]){3, 2}), ((const double[]){6, 8, 0, 0, 3, 4}));
+        expect_exact(nb_tensor_get_grad(w), k_fdt[f], 2, ((const int64_t[]){3, 2}), ((const double[]){6, 8, 0, 0, 3, 4}));
         /* 2-D indices with duplicates: dW[v] = sum of g rows whose index is v */
         nb_tensor *w2 = nb_tensor_requires_grad_(nb_zeros(NB_DIMS(4, 3), k_fdt[f]), true);
         nb_tensor *o2 = nb_embedding(w2, tu_ints(NB_I64, NB_DIMS(2, 2), (const int64_t[]){3, 3, 1, 3}));
         nb_backward(o2, tu_tensor(k_fdt[f], NB_DIMS(2, 2, 3), (const double[]){1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}),
                     false);
-        expect_exact(nb_tensor_grad(w2), k_fdt[f], 2, ((const int64_t[]){4, 3}),
+        expect_exact(nb_tensor_get_grad(w2), k_fdt[f], 2, ((const int64_t[]){4, 3}),
                      ((const double[]){0, 0, 0, 7, 8, 9, 0, 0, 0, 15, 18, 21}));
         nb_scope_end(scope);
     }
@@ -268,7 +268,7 @@ START_TEST(test_embedding_backward_threads)
         nb_tensor *g = tu_random(NB_F32, NB_DIMS(ntok, c), -1, 1, 9);
         nb_backward(nb_embedding(w, ix), g, false);
         res[nt - 1] = malloc((size_t)(v * c) * sizeof(float));
-        nb_tensor_to_floats(nb_tensor_grad(w), res[nt - 1]);
+        nb_tensor_to_floats(nb_tensor_get_grad(w), res[nt - 1]);
         if (nt == 1) { /* reference: the same float additions in token order */
             float *gv = malloc((size_t)(ntok * c) * sizeof(float)), *want = calloc((size_t)(v * c), sizeof(float));
             nb_tensor_to_floats(g, gv);
@@ -294,7 +294,7 @@ START_TEST(test_embedding_large_forward)
 {
     int scope = nb_scope_begin();
     const int64_t wsh[2] = {65, 128};
-    nb_tensor *w = tu_random(NB_F32, 2, wsh, -1, 1, 21);
+    nb_tensor *w = tu_random(NB_F32, wsh, 2, -1, 1, 21);
     int64_t iv[12 * 64];
     for (int i = 0; i < 12 * 64; i++)
         iv[i] = (i * 7 + 3) % 65;
@@ -322,13 +322,13 @@ START_TEST(test_gather_layouts)
                 for (int ilay = 0; ilay < TU_LAYOUT_COUNT; ilay++)
                     for (int d = 0; d < 3; d++) {
                         int scope = nb_scope_begin();
-                        nb_tensor *base = tu_random(k_fdt[f], 3, sh, -2, 2, 17);
+                        nb_tensor *base = tu_random(k_fdt[f], sh, 3, -2, 2, 17);
                         int64_t ish[3] = {2, 3, 4}; /* smaller than sh outside d, any size along d */
                         ish[d] = 6;
                         int64_t n = nb__numel(3, ish), iv[6 * 12];
                         for (int64_t i = 0; i < n; i++)
                             iv[i] = (i * 5 + 2) % sh[d];
-                        nb_tensor *ix = tu_relayout_scoped(tu_ints(k_idt[q], 3, ish, iv), (tu_layout)ilay);
+                        nb_tensor *ix = tu_relayout_scoped(tu_ints(k_idt[q], ish, 3, iv), (tu_layout)ilay);
                         nb_tensor *out = nb_gather(tu_relayout_scoped(base, (tu_layout)lay), d - 3 * (d == 2), ix);
                         double *tv = tu_values(base), want[6 * 12];
                         ref_gather(tv, 3, sh, d, iv, ish, want);
@@ -371,7 +371,7 @@ START_TEST(test_gather_backward)
         nb_tensor *out = nb_gather(t, 1, tu_ints(NB_I64, NB_DIMS(2, 3), (const int64_t[]){0, 0, 2, 1, 1, 1}));
         ck_assert_str_eq(nb_tensor_grad_fn_name(out), "nb_gather");
         nb_backward(out, tu_tensor(k_fdt[f], NB_DIMS(2, 3), (const double[]){1, 2, 3, 4, 5, 6}), false);
-        expect_exact(nb_tensor_grad(t), k_fdt[f], 2, ((const int64_t[]){2, 3}), ((const double[]){3, 0, 3, 0, 15, 0}));
+        expect_exact(nb_tensor_get_grad(t), k_fdt[f], 2, ((const int64_t[]){2, 3}), ((const double[]){3, 0, 3, 0, 15, 0}));
         nb_scope_end(scope);
     }
 }
@@ -391,12 +391,12 @@ START_TEST(test_scatter_add_layouts)
                     int64_t n = nb__numel(3, ish), iv[6 * 12];
                     for (int64_t i = 0; i < n; i++)
                         iv[i] = (i * 3 + 1) % sh[d];
-                    nb_tensor *tb = tu_random(k_fdt[f], 3, sh, -2, 2, 23), *sb = tu_random(k_fdt[f], 3, ssh, -2, 2, 29);
-                    nb_tensor *ix = tu_relayout_scoped(tu_ints(k_idt[q], 3, ish, iv), (tu_layout)lay);
+                    nb_tensor *tb = tu_random(k_fdt[f], sh, 3, -2, 2, 23), *sb = tu_random(k_fdt[f], ssh, 3, -2, 2, 29);
+                    nb_tensor *ix = tu_relayout_scoped(tu_ints(k_idt[q], ish, 3, iv), (tu_layout)lay);
                     nb_tensor *out = nb_scatter_add(tu_relayout_scoped(tb, (tu_layout)lay), d, ix, tu_relayout_scoped(sb, (tu_layout)lay));
                     double *want = tu_values(tb), *sv = tu_values(sb);
                     ref_scatter_add(want, 3, sh, d, iv, ish, sv, ssh);
-                    tu_assert_close(out, tu_tensor(k_fdt[f], 3, sh, want), f ? 1e-12 : 1e-5, 0);
+                    tu_assert_close(out, tu_tensor(k_fdt[f], sh, 3, want), f ? 1e-12 : 1e-5, 0);
                     free(want);
                     free(sv);
                     nb_scope_end(scope);
@@ -446,8 +446,8 @@ START_TEST(test_scatter_add_backward)
         nb_tensor *out = nb_scatter_add(t, 0, ix, src);
         ck_assert_str_eq(nb_tensor_grad_fn_name(out), "nb_scatter_add");
         nb_backward(out, tu_tensor(k_fdt[f], NB_DIMS(3, 2), (const double[]){1, 2, 3, 4, 5, 6}), false);
-        expect_exact(nb_tensor_grad(t), k_fdt[f], 2, ((const int64_t[]){3, 2}), ((const double[]){1, 2, 3, 4, 5, 6}));
-        expect_exact(nb_tensor_grad(src), k_fdt[f], 2, ((const int64_t[]){2, 3}), ((const double[]){5, 2, 0, 5, 6, 0}));
+        expect_exact(nb_tensor_get_grad(t), k_fdt[f], 2, ((const int64_t[]){3, 2}), ((const double[]){1, 2, 3, 4, 5, 6}));
+        expect_exact(nb_tensor_get_grad(src), k_fdt[f], 2, ((const int64_t[]){2, 3}), ((const double[]){5, 2, 0, 5, 6, 0}));
         nb_scope_end(scope);
     }
 }
@@ -467,14 +467,14 @@ START_TEST(test_cat_layouts)
                 for (int i = 0; i < 3; i++) {
                     int64_t sh[3] = {2, 3, 4};
                     sh[d] = lens[i];
-                    bases[i] = tu_random(k_fdt[f], 3, sh, -1, 1, 31 + (uint64_t)i);
+                    bases[i] = tu_random(k_fdt[f], sh, 3, -1, 1, 31 + (uint64_t)i);
                     parts[i] = tu_relayout_scoped(bases[i], (tu_layout)((lay + i) % TU_LAYOUT_COUNT));
                     pv[i] = tu_values(bases[i]);
                     total += lens[i];
                 }
                 int64_t osh[3] = {2, 3, 4}, idx[3];
                 osh[d] = total;
-                nb_tensor *out = nb_cat(3, parts, d - 3 * (d == 1));
+                nb_tensor *out = nb_cat(parts, 3, d - 3 * (d == 1));
                 double want[6 * 12];
                 for (int64_t lin = 0; lin < nb__numel(3, osh); lin++) {
                     tu_unravel(lin, 3, osh, idx);
@@ -498,18 +498,18 @@ START_TEST(test_cat_special)
     nb_tensor *ex = nb_expand(tu_tensor(NB_F32, NB_DIMS(2, 1), (const double[]){8, 9}), NB_DIMS(2, 3));
     nb_tensor *empty = nb_zeros(NB_DIMS(2, 0), NB_F32), *legacy = nb_zeros(NB_DIMS(0), NB_F32);
     /* expanded input, zero-size along the cat dim, a legacy [0] tensor */
-    expect_exact(nb_cat(4, (nb_tensor *[]){a, empty, legacy, ex}, 1), NB_F32, 2, ((const int64_t[]){2, 5}),
+    expect_exact(nb_cat((nb_tensor *[]){a, empty, legacy, ex}, 4, 1), NB_F32, 2, ((const int64_t[]){2, 5}),
                  ((const double[]){1, 2, 8, 8, 8, 3, 4, 9, 9, 9}));
     /* all parts empty along the dim; a single input */
-    tu_assert_shape(nb_cat(2, (nb_tensor *[]){empty, empty}, 1), NB_DIMS(2, 0));
-    tu_assert_shape(nb_cat(2, (nb_tensor *[]){nb_zeros(NB_DIMS(0, 3), NB_F64), nb_zeros(NB_DIMS(0, 3), NB_F64)}, 0),
+    tu_assert_shape(nb_cat((nb_tensor *[]){empty, empty}, 2, 1), NB_DIMS(2, 0));
+    tu_assert_shape(nb_cat((nb_tensor *[]){nb_zeros(NB_DIMS(0, 3), NB_F64), nb_zeros(NB_DIMS(0, 3), NB_F64)}, 2, 0),
                     NB_DIMS(0, 3));
-    expect_exact(nb_cat(1, (nb_tensor *[]){a}, 0), NB_F32, 2, ((const int64_t[]){2, 2}),
+    expect_exact(nb_cat((nb_tensor *[]){a}, 1, 0), NB_F32, 2, ((const int64_t[]){2, 2}),
                  ((const double[]){1, 2, 3, 4}));
     /* 1-D and integers */
     nb_tensor *i1 = tu_tensor(NB_I64, NB_DIMS(2), (const double[]){1, 2});
     nb_tensor *i2 = tu_tensor(NB_I64, NB_DIMS(3), (const double[]){3, 4, 5});
-    expect_exact(nb_cat(3, (nb_tensor *[]){i2, nb_zeros(NB_DIMS(0), NB_I64), i1}, 0), NB_I64, 1,
+    expect_exact(nb_cat((nb_tensor *[]){i2, nb_zeros(NB_DIMS(0), NB_I64), i1}, 3, 0), NB_I64, 1,
                  ((const int64_t[]){5}), ((const double[]){3, 4, 5, 1, 2}));
     nb_scope_end(scope);
 }
@@ -523,14 +523,14 @@ START_TEST(test_cat_backward)
         nb_tensor *b = nb_zeros(NB_DIMS(2, 2), k_fdt[f]); /* no grad */
         nb_tensor *c = nb_tensor_requires_grad_(nb_zeros(NB_DIMS(2, 2), k_fdt[f]), true);
         nb_tensor *l = nb_tensor_requires_grad_(nb_zeros(NB_DIMS(0), k_fdt[f]), true);
-        nb_tensor *out = nb_cat(4, (nb_tensor *[]){a, b, l, c}, -1);
+        nb_tensor *out = nb_cat((nb_tensor *[]){a, b, l, c}, 4, -1);
         ck_assert_str_eq(nb_tensor_grad_fn_name(out), "nb_cat");
         /* g = [[1..5], [6..10]]: a gets column 0, c columns 3-4, l an empty gradient */
         nb_backward(out, tu_tensor(k_fdt[f], NB_DIMS(2, 5), (const double[]){1, 2, 3, 4, 5, 6, 7, 8, 9, 10}), false);
-        expect_exact(nb_tensor_grad(a), k_fdt[f], 2, ((const int64_t[]){2, 1}), ((const double[]){1, 6}));
-        expect_exact(nb_tensor_grad(c), k_fdt[f], 2, ((const int64_t[]){2, 2}), ((const double[]){4, 5, 9, 10}));
-        tu_assert_shape(nb_tensor_grad(l), NB_DIMS(0));
-        ck_assert_ptr_null(nb_tensor_grad(b));
+        expect_exact(nb_tensor_get_grad(a), k_fdt[f], 2, ((const int64_t[]){2, 1}), ((const double[]){1, 6}));
+        expect_exact(nb_tensor_get_grad(c), k_fdt[f], 2, ((const int64_t[]){2, 2}), ((const double[]){4, 5, 9, 10}));
+        tu_assert_shape(nb_tensor_get_grad(l), NB_DIMS(0));
+        ck_assert_ptr_null(nb_tensor_get_grad(b));
         nb_scope_end(scope);
     }
 }
@@ -546,7 +546,7 @@ START_TEST(test_stack_layouts)
                 nb_tensor *parts[3];
                 double *pv[3];
                 for (int i = 0; i < 3; i++) {
-                    nb_tensor *b = tu_random(k_fdt[f], 2, sh, -1, 1, 41 + (uint64_t)i);
+                    nb_tensor *b = tu_random(k_fdt[f], sh, 2, -1, 1, 41 + (uint64_t)i);
                     parts[i] = tu_relayout_scoped(b, (tu_layout)((lay + i) % TU_LAYOUT_COUNT));
                     pv[i] = tu_values(b);
                 }
@@ -562,7 +562,7 @@ START_TEST(test_stack_layouts)
                             in[m++] = idx[k];
                     want[lin] = pv[idx[d]][tu_ravel(2, sh, in)];
                 }
-                expect_exact(nb_stack(3, parts, dim), k_fdt[f], 3, osh, want);
+                expect_exact(nb_stack(parts, 3, dim), k_fdt[f], 3, osh, want);
                 for (int i = 0; i < 3; i++)
                     free(pv[i]);
                 nb_scope_end(scope);
@@ -577,27 +577,27 @@ START_TEST(test_stack_special_and_backward)
         /* 0-dim inputs → 1-D; expanded input; zero-size; integers */
         nb_tensor *s1 = nb_tensor_requires_grad_(nb_scalar(1, k_fdt[f]), true), *s2 = nb_scalar(2, k_fdt[f]);
         nb_tensor *s3 = nb_tensor_requires_grad_(nb_scalar(3, k_fdt[f]), true);
-        nb_tensor *out = nb_stack(3, (nb_tensor *[]){s1, s2, s3}, -1);
+        nb_tensor *out = nb_stack((nb_tensor *[]){s1, s2, s3}, 3, -1);
         expect_exact(out, k_fdt[f], 1, ((const int64_t[]){3}), ((const double[]){1, 2, 3}));
         ck_assert_str_eq(nb_tensor_grad_fn_name(out), "nb_stack");
         nb_backward(out, tu_tensor(k_fdt[f], NB_DIMS(3), (const double[]){4, 5, 6}), false);
-        expect_exact(nb_tensor_grad(s1), k_fdt[f], 0, NULL, ((const double[]){4}));
-        expect_exact(nb_tensor_grad(s3), k_fdt[f], 0, NULL, ((const double[]){6}));
+        expect_exact(nb_tensor_get_grad(s1), k_fdt[f], 0, NULL, ((const double[]){4}));
+        expect_exact(nb_tensor_get_grad(s3), k_fdt[f], 0, NULL, ((const double[]){6}));
         /* 2-D along dim 1: grad of input i is g[:, i, :] */
         nb_tensor *a = nb_tensor_requires_grad_(nb_zeros(NB_DIMS(2, 2), k_fdt[f]), true);
         nb_tensor *b = nb_tensor_requires_grad_(nb_zeros(NB_DIMS(2, 2), k_fdt[f]), true);
-        nb_tensor *o2 = nb_stack(2, (nb_tensor *[]){a, b}, 1);
+        nb_tensor *o2 = nb_stack((nb_tensor *[]){a, b}, 2, 1);
         nb_backward(o2, tu_tensor(k_fdt[f], NB_DIMS(2, 2, 2), (const double[]){1, 2, 3, 4, 5, 6, 7, 8}), false);
-        expect_exact(nb_tensor_grad(a), k_fdt[f], 2, ((const int64_t[]){2, 2}), ((const double[]){1, 2, 5, 6}));
-        expect_exact(nb_tensor_grad(b), k_fdt[f], 2, ((const int64_t[]){2, 2}), ((const double[]){3, 4, 7, 8}));
+        expect_exact(nb_tensor_get_grad(a), k_fdt[f], 2, ((const int64_t[]){2, 2}), ((const double[]){1, 2, 5, 6}));
+        expect_exact(nb_tensor_get_grad(b), k_fdt[f], 2, ((const int64_t[]){2, 2}), ((const double[]){3, 4, 7, 8}));
         nb_tensor *ex = nb_expand(tu_tensor(k_fdt[f], NB_DIMS(1), (const double[]){9}), NB_DIMS(2));
-        expect_exact(nb_stack(2, (nb_tensor *[]){ex, tu_tensor(k_fdt[f], NB_DIMS(2), (const double[]){1, 2})}, 0),
+        expect_exact(nb_stack((nb_tensor *[]){ex, tu_tensor(k_fdt[f], NB_DIMS(2), (const double[]){1, 2})}, 2, 0),
                      k_fdt[f], 2, ((const int64_t[]){2, 2}), ((const double[]){9, 9, 1, 2}));
         nb_tensor *e = nb_zeros(NB_DIMS(0, 3), k_fdt[f]);
-        tu_assert_shape(nb_stack(2, (nb_tensor *[]){e, e}, 1), NB_DIMS(0, 2, 3));
+        tu_assert_shape(nb_stack((nb_tensor *[]){e, e}, 2, 1), NB_DIMS(0, 2, 3));
         nb_tensor *i1 = tu_tensor(NB_I32, NB_DIMS(2), (const double[]){1, 2});
         nb_tensor *i2 = tu_tensor(NB_I32, NB_DIMS(2), (const double[]){3, 4});
-        expect_exact(nb_stack(2, (nb_tensor *[]){i1, i2}, 1), NB_I32, 2, ((const int64_t[]){2, 2}),
+        expect_exact(nb_stack((nb_tensor *[]){i1, i2}, 2, 1), NB_I32, 2, ((const int64_t[]){2, 2}),
                      ((const double[]){1, 3, 2, 4}));
         nb_scope_end(scope);
     }
@@ -614,7 +614,7 @@ START_TEST(test_triangle_layouts)
             for (int ki = 0; ki < 5; ki++)
                 for (int up = 0; up < 2; up++) {
                     int scope = nb_scope_begin();
-                    nb_tensor *b = tu_random(k_fdt[f], 3, sh, -1, 1, 51);
+                    nb_tensor *b = tu_random(k_fdt[f], sh, 3, -1, 1, 51);
                     nb_tensor *out = (up ? nb_triu : nb_tril)(tu_relayout_scoped(b, (tu_layout)lay), ks[ki]);
                     double *want = tu_values(b);
                     int64_t idx[3];
@@ -663,8 +663,8 @@ START_TEST(test_triangle_special_and_backward)
         ck_assert_str_eq(nb_tensor_grad_fn_name(hi), "nb_triu");
         nb_backward(lo, g, false);
         nb_backward(hi, g, false);
-        expect_exact(nb_tensor_grad(t), k_fdt[f], 2, ((const int64_t[]){2, 3}), ((const double[]){1, 0, 0, 4, 5, 0}));
-        expect_exact(nb_tensor_grad(u), k_fdt[f], 2, ((const int64_t[]){2, 3}), ((const double[]){0, 2, 3, 0, 0, 6}));
+        expect_exact(nb_tensor_get_grad(t), k_fdt[f], 2, ((const int64_t[]){2, 3}), ((const double[]){1, 0, 0, 4, 5, 0}));
+        expect_exact(nb_tensor_get_grad(u), k_fdt[f], 2, ((const int64_t[]){2, 3}), ((const double[]){0, 2, 3, 0, 0, 6}));
     }
     nb_scope_end(scope);
 }
@@ -789,21 +789,21 @@ START_TEST(test_misuse)
     /* cat / stack */
     nb_tensor *a = nb_zeros(NB_DIMS(2, 3), NB_F32), *b = nb_zeros(NB_DIMS(2, 4), NB_F32);
     TU_EXPECT_ERROR("nb_cat: shapes [2, 3] (tensor 0) and [2, 4] (tensor 1) must match outside dim 0 (dim 1: 3 vs 4)",
-                    nb_cat(2, (nb_tensor *[]){a, b}, 0));
+                    nb_cat((nb_tensor *[]){a, b}, 2, 0));
     TU_EXPECT_ERROR("nb_cat: tensor 0 of shape [2, 3] and tensor 1 of shape [6] have different numbers of dims",
-                    nb_cat(2, (nb_tensor *[]){a, nb_zeros(NB_DIMS(6), NB_F32)}, 0));
+                    nb_cat((nb_tensor *[]){a, nb_zeros(NB_DIMS(6), NB_F32)}, 2, 0));
     TU_EXPECT_ERROR("nb_cat: dtype mismatch (float32 at position 0 and float64 at position 1)",
-                    nb_cat(2, (nb_tensor *[]){a, nb_zeros(NB_DIMS(2, 3), NB_F64)}, 0));
+                    nb_cat((nb_tensor *[]){a, nb_zeros(NB_DIMS(2, 3), NB_F64)}, 2, 0));
     TU_EXPECT_ERROR("nb_cat: zero-dimensional tensor (at position 1) cannot be concatenated",
-                    nb_cat(2, (nb_tensor *[]){a, nb_scalar(1, NB_F32)}, 0));
-    TU_EXPECT_ERROR("nb_cat: expected at least one tensor, got 0", nb_cat(0, NULL, 0));
-    TU_EXPECT_ERROR("nb_cat: dim 2 out of range", nb_cat(2, (nb_tensor *[]){a, a}, 2));
+                    nb_cat((nb_tensor *[]){a, nb_scalar(1, NB_F32)}, 2, 0));
+    TU_EXPECT_ERROR("nb_cat: expected at least one tensor, got 0", nb_cat(NULL, 0, 0));
+    TU_EXPECT_ERROR("nb_cat: dim 2 out of range", nb_cat((nb_tensor *[]){a, a}, 2, 2));
     TU_EXPECT_ERROR("nb_stack: tensor 1 of shape [2, 4] differs from tensor 0 of shape [2, 3]",
-                    nb_stack(2, (nb_tensor *[]){a, b}, 0));
+                    nb_stack((nb_tensor *[]){a, b}, 2, 0));
     TU_EXPECT_ERROR("nb_stack: dtype mismatch (float32 and int64)",
-                    nb_stack(2, (nb_tensor *[]){a, nb_zeros(NB_DIMS(2, 3), NB_I64)}, 0));
-    TU_EXPECT_ERROR("nb_stack: dim 3 out of range", nb_stack(2, (nb_tensor *[]){a, a}, 3));
-    TU_EXPECT_ERROR("nb_stack: expected at least one tensor, got 0", nb_stack(0, NULL, 0));
+                    nb_stack((nb_tensor *[]){a, nb_zeros(NB_DIMS(2, 3), NB_I64)}, 2, 0));
+    TU_EXPECT_ERROR("nb_stack: dim 3 out of range", nb_stack((nb_tensor *[]){a, a}, 2, 3));
+    TU_EXPECT_ERROR("nb_stack: expected at least one tensor, got 0", nb_stack(NULL, 0, 0));
     /* tril / triu */
     TU_EXPECT_ERROR("nb_tril: expected a tensor of at least 2 dims, got shape [6]",
                     nb_tril(nb_zeros(NB_DIMS(6), NB_F32), 0));

@@ -382,12 +382,12 @@ START_TEST(test_nll_is_ce)
     nb_tensor *t = tu_ints(NB_I64, NB_DIMS(6), (const int64_t[]){0, 6, 3, -100, 2, 6});
     nb_tensor *a = nb_nll_loss(nb_log_softmax(x, 1), t, NULL, NB_REDUCTION_MEAN, -100);
     nb_backward(a, NULL, false);
-    nb_tensor *ga = nb_clone(nb_tensor_grad(x));
+    nb_tensor *ga = nb_clone(nb_tensor_get_grad(x));
     nb_tensor_set_grad(x, NULL);
     nb_tensor *b = nb_cross_entropy(x, t, NULL);
     nb_backward(b, NULL, false);
     tu_assert_close(a, b, 1e-14, 1e-14);
-    tu_assert_close(nb_tensor_grad(x), ga, 1e-14, 1e-14);
+    tu_assert_close(nb_tensor_get_grad(x), ga, 1e-14, 1e-14);
 }
 END_TEST
 
@@ -458,12 +458,12 @@ START_TEST(test_ce_prob_onehot)
         oh[i * 6 + tv[i]] = 1;
     nb_tensor *a = nb_cross_entropy(x, tu_tensor(NB_F64, NB_DIMS(5, 6), oh), NULL);
     nb_backward(a, NULL, false);
-    nb_tensor *ga = nb_clone(nb_tensor_grad(x));
+    nb_tensor *ga = nb_clone(nb_tensor_get_grad(x));
     nb_tensor_set_grad(x, NULL);
     nb_tensor *b = nb_cross_entropy(x, tu_ints(NB_I64, NB_DIMS(5), tv), NULL);
     nb_backward(b, NULL, false);
     tu_assert_close(a, b, 1e-14, 1e-14);
-    tu_assert_close(nb_tensor_grad(x), ga, 1e-15, 1e-14);
+    tu_assert_close(nb_tensor_get_grad(x), ga, 1e-15, 1e-14);
 }
 END_TEST
 

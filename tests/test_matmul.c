@@ -100,7 +100,7 @@ static nb_tensor *ref_matmul(const nb_tensor *a, const nb_tensor *b)
         os[ond++] = M;
     if (bn > 1)
         os[ond++] = N;
-    nb_tensor *out = nb_from_doubles(vc, ond, os, nb_tensor_dtype(a));
+    nb_tensor *out = nb_from_doubles(vc, os, ond, nb_tensor_dtype(a));
     free(va);
     free(vb);
     free(vc);
@@ -303,10 +303,10 @@ START_TEST(test_kernel_thread_determinism)
 END_TEST
 
 /* ==== nb_matmul forward ===================================================================== */
-static void check_matmul(nb_dtype dt, int an, const int64_t *as, int bn, const int64_t *bs, uint64_t seed)
+static void check_matmul(nb_dtype dt, const int64_t *as, int an, const int64_t *bs, int bn, uint64_t seed)
 {
     int s = nb_scope_begin();
-    nb_tensor *a = tu_random(dt, an, as, -1, 1, seed), *b = tu_random(dt, bn, bs, -1, 1, seed + 7);
+    nb_tensor *a = tu_random(dt, as, an, -1, 1, seed), *b = tu_random(dt, bs, bn, -1, 1, seed + 7);
     nb_tensor *want = ref_matmul(a, b);
     double tol = dt == NB_F32 ? 1e-5 : 1e-12;
     for (int la = 0; la < TU_LAYOUT_COUNT; la++)
@@ -461,8 +461,8 @@ static void run_backward(nb_tensor *a, nb_tensor *b, nb_tensor *g)
     nb_tensor *y = nb_matmul(a, b);
     ck_assert_str_eq(nb_tensor_grad_fn_name(y), "nb_matmul");
     nb_backward(y, g, false);
-    ck_assert_ptr_nonnull(nb_tensor_grad(a));
-    ck_assert_ptr_nonnull(nb_tensor_grad(b));
+    ck_assert_ptr_nonnull(nb_tensor_get_grad(a));
+    ck_assert_ptr_nonnull(nb_tensor_get_grad(b));
 }
 
 START_TEST(test_backward_2d)
@@ -475,8 +475,8 @@ START_TEST(test_backward_2d)
     run_backward(a, b, g);
     mm(vg, false, vb, true, da, M, K, N); /* g @ B^T */
     mm(va, true, vg, false, db, K, N, M); /* A^T @ g */
-    tu_assert_close(nb_tensor_grad(a), tu_tensor(NB_F64, NB_DIMS(M, K), da), 1e-12, 1e-12);
-    tu_assert_close(nb_tensor_grad(b), tu_tensor(NB_F64, NB_DIMS(K, N), db), 1e-12, 1e-12);
+    tu_assert_close(nb_tensor_get_grad(a), tu_tensor(NB_F64, NB_DIMS(M, K), da), 1e-12, 1e-12);
+    tu_assert_close(nb_tensor_get_grad(b), tu_tensor(NB_F64, NB_DIMS(K, N), db), 1e-12, 1e-12);
     free(va), free(vb), free(vg);
     nb_scope_end(s);
 }
@@ -504,8 +504,8 @@ START_TEST(test_backward_broadcast_batch)
             for (int e = 0; e < K * N; e++)
                 db[(c == 0 ? bi * K * N : 0) + e] += t[e];
         }
-        tu_assert_close(nb_tensor_grad(a), tu_tensor(NB_F64, nb_tensor_ndim(a), nb_tensor_shape(a), da), 1e-12, 1e-12);
-        tu_assert_close(nb_tensor_grad(b), tu_tensor(NB_F64, nb_tensor_ndim(b), nb_tensor_shape(b), db), 1e-12, 1e-12);
+        tu_assert_close(nb_tensor_get_grad(a), tu_tensor(NB_F64, nb_tensor_shape(a), nb_tensor_ndim(a), da), 1e-12, 1e-12);
+        tu_assert_close(nb_tensor_get_grad(b), tu_tensor(NB_F64, nb_tensor_shape(b), nb_tensor_ndim(b), db), 1e-12, 1e-12);
         free(va), free(vb), free(vg);
     }
     nb_scope_end(s);
@@ -518,37 +518,37 @@ START_TEST(test_backward_vectors)
     int s = nb_scope_begin();
     nb_tensor *a = tu_tensor(NB_F32, NB_DIMS(3), VALS(1, 2, 3)), *b = tu_tensor(NB_F32, NB_DIMS(3), VALS(4, 5, 6));
     run_backward(a, b, nb_scalar(2, NB_F32));
-    tu_assert_shape(nb_tensor_grad(a), NB_DIMS(3));
-    tu_assert_values(nb_tensor_grad(a), VALS(8, 10, 12), 0);
-    tu_assert_values(nb_tensor_grad(b), VALS(2, 4, 6), 0);
+    tu_assert_shape(nb_tensor_get_grad(a), NB_DIMS(3));
+    tu_assert_values(nb_tensor_get_grad(a), VALS(8, 10, 12), 0);
+    tu_assert_values(nb_tensor_get_grad(b), VALS(2, 4, 6), 0);
 
     /* a [2] @ B [2, 3], g [3]: dA = B g, dB = a g^T */
     a = tu_tensor(NB_F32, NB_DIMS(2), VALS(1, -1));
     nb_tensor *B = tu_tensor(NB_F32, NB_DIMS(2, 3), VALS(1, 2, 3, 4, 5, 6));
     run_backward(a, B, tu_tensor(NB_F32, NB_DIMS(3), VALS(1, 0, 2)));
-    tu_assert_values(nb_tensor_grad(a), VALS(7, 16), 1e-6);
-    tu_assert_values(nb_tensor_grad(B), VALS(1, 0, 2, -1, 0, -2), 1e-6);
+    tu_assert_values(nb_tensor_get_grad(a), VALS(7, 16), 1e-6);
+    tu_assert_values(nb_tensor_get_grad(B), VALS(1, 0, 2, -1, 0, -2), 1e-6);
 
     /* A [3, 2] @ b [2], g [3]: dA = g b^T, dB = A^T g */
     nb_tensor *A = tu_tensor(NB_F32, NB_DIMS(3, 2), VALS(1, 2, 3, 4, 5, 6));
     b = tu_tensor(NB_F32, NB_DIMS(2), VALS(2, -1));
     run_backward(A, b, tu_tensor(NB_F32, NB_DIMS(3), VALS(1, 1, -1)));
-    tu_assert_values(nb_tensor_grad(A), VALS(2, -1, 2, -1, -2, 1), 1e-6);
-    tu_assert_values(nb_tensor_grad(b), VALS(-1, 0), 1e-6);
+    tu_assert_values(nb_tensor_get_grad(A), VALS(2, -1, 2, -1, -2, 1), 1e-6);
+    tu_assert_values(nb_tensor_get_grad(b), VALS(-1, 0), 1e-6);
 
     /* A [2, 2, 2] @ b [2], g [2, 2]: dA[n] = g[n] b^T, dB = sum_n A[n]^T g[n] (batch folded) */
     A = tu_tensor(NB_F64, NB_DIMS(2, 2, 2), VALS(1, 2, 3, 4, 5, 6, 7, 8));
     b = tu_tensor(NB_F64, NB_DIMS(2), VALS(1, -2));
     run_backward(A, b, tu_tensor(NB_F64, NB_DIMS(2, 2), VALS(1, 2, 3, -1)));
-    tu_assert_values(nb_tensor_grad(A), VALS(1, -2, 2, -4, 3, -6, -1, 2), 1e-12);
-    tu_assert_values(nb_tensor_grad(b), VALS(1 + 6 + 15 - 7, 2 + 8 + 18 - 8), 1e-12);
+    tu_assert_values(nb_tensor_get_grad(A), VALS(1, -2, 2, -4, 3, -6, -1, 2), 1e-12);
+    tu_assert_values(nb_tensor_get_grad(b), VALS(1 + 6 + 15 - 7, 2 + 8 + 18 - 8), 1e-12);
 
     /* a [2] @ B [2, 2, 3] (B batched), g [2, 3]: dA = sum_n B[n] g[n], dB[n] = a g[n]^T */
     a = tu_tensor(NB_F64, NB_DIMS(2), VALS(2, -1));
     B = tu_tensor(NB_F64, NB_DIMS(2, 2, 3), VALS(1, 0, 0, 0, 1, 0, 1, 1, 1, 2, 2, 2));
     run_backward(a, B, tu_tensor(NB_F64, NB_DIMS(2, 3), VALS(1, 2, 3, 1, 0, -1)));
-    tu_assert_values(nb_tensor_grad(a), VALS(1 + 0, 2 + 0), 1e-12);
-    tu_assert_values(nb_tensor_grad(B), VALS(2, 4, 6, -1, -2, -3, 2, 0, -2, -1, 0, 1), 1e-12);
+    tu_assert_values(nb_tensor_get_grad(a), VALS(1 + 0, 2 + 0), 1e-12);
+    tu_assert_values(nb_tensor_get_grad(B), VALS(2, 4, 6, -1, -2, -3, 2, 0, -2, -1, 0, 1), 1e-12);
     nb_scope_end(s);
 }
 END_TEST
@@ -566,8 +566,8 @@ START_TEST(test_backward_transposed_view)
     double *vx = values_of(x), *vw = values_of(W), *vg = values_of(g), dx[NB * T * C], dw[O * C];
     mm(vg, false, vw, false, dx, NB * T, C, O); /* g @ W */
     mm(vg, true, vx, false, dw, O, C, NB * T);  /* g^T @ x, summed over the batch */
-    tu_assert_close(nb_tensor_grad(x), tu_tensor(NB_F64, NB_DIMS(NB, T, C), dx), 1e-12, 1e-12);
-    tu_assert_close(nb_tensor_grad(W), tu_tensor(NB_F64, NB_DIMS(O, C), dw), 1e-12, 1e-12);
+    tu_assert_close(nb_tensor_get_grad(x), tu_tensor(NB_F64, NB_DIMS(NB, T, C), dx), 1e-12, 1e-12);
+    tu_assert_close(nb_tensor_get_grad(W), tu_tensor(NB_F64, NB_DIMS(O, C), dw), 1e-12, 1e-12);
     free(vx), free(vw), free(vg);
     nb_scope_end(s);
 }

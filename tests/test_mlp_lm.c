@@ -16,7 +16,7 @@ START_TEST(test_structure)
     for (int i = 0; i < 5; i++)
         ck_assert_str_eq(l.names[i], names[i]);
     nb_param_list_free(&l);
-    ck_assert_int_eq(nb_module_num_parameters(&m->base), 10 * 4 + 12 * 16 + 16 + 16 * 10 + 10);
+    ck_assert_int_eq(nb_module_parameter_numel(&m->base), 10 * 4 + 12 * 16 + 16 + 16 * 10 + 10);
     int scope = nb_scope_begin();
     nb_tensor *idx = nb_zeros(NB_DIMS(7, 3), NB_I64);
     tu_assert_shape(nb_mlp_lm_forward(m, idx), NB_DIMS(7, 10));
@@ -42,7 +42,7 @@ START_TEST(test_learns_and_continues_a_sequence)
     nb_module_parameters(&m->base, false, &l);
     nb_adam_opts o = nb_adamw_opts_default();
     o.lr = 1e-2;
-    nb_optimizer *opt = nb_adamw_new(l.n, l.params, &o);
+    nb_optimizer *opt = nb_adamw_new(l.params, l.n, &o);
     double first = 0, last = 0;
     for (int step = 0; step < 300; step++) {
         int scope = nb_scope_begin();

@@ -13,9 +13,9 @@
 /* ==== the module tree ========================================================================== */
 typedef struct {
     nb_module base;
-    nb_linear *fc;
+    nb_linear_mod *fc;
     nb_tensor *scale;
-    nb_module_list *blocks;
+    nb_module_list_mod *blocks;
     nb_layer_norm_mod *ln;
 } net;
 static int g_net_frees;
@@ -37,7 +37,7 @@ static net *net_new(uint64_t seed)
     n->fc = nb_linear_new(&n->base, "fc", 7, 5, true, &g);
     int scope = nb_scope_begin();
     n->scale = nb_tensor_requires_grad_(nb_randn(NB_DIMS(5), nb_get_default_dtype(), &g), true);
-    nb_module_add_parameter(&n->base, "scale", n->scale);
+    nb_module_register_parameter(&n->base, "scale", n->scale);
     nb_scope_end(scope);
     n->blocks = nb_module_list_new(&n->base, "blocks");
     nb_module_list_append(n->blocks, &nb_linear_new(NULL, NULL, 5, 5, true, &g)->base);
@@ -45,8 +45,8 @@ static net *net_new(uint64_t seed)
     n->ln = nb_layer_norm_new(&n->base, "ln", 3, 1e-5, true, true);
     NB_NO_GRAD
     {
-        nb_init_uniform_(n->ln->weight, 0.5, 1.5, &g);
-        nb_init_uniform_(n->ln->bias, -1, 1, &g);
+        NB_NO_GRAD { nb_uniform_(n->ln->weight, 0.5, 1.5, &g); }
+        NB_NO_GRAD { nb_uniform_(n->ln->bias, -1, 1, &g); }
     }
     return n;
 }
@@ -65,9 +65,9 @@ START_TEST(test_tree_names)
     }
     ck_assert_ptr_eq(pl.params[0], n->scale);
     ck_assert_ptr_eq(pl.params[1], n->fc->weight);
-    ck_assert_ptr_eq(pl.params[5], ((nb_linear *)nb_module_list_get(n->blocks, 1))->weight);
+    ck_assert_ptr_eq(pl.params[5], ((nb_linear_mod *)nb_module_list_at(n->blocks, 1))->weight);
     nb_param_list_free(&pl);
-    ck_assert_int_eq(nb_module_num_parameters(&n->base), 96);
+    ck_assert_int_eq(nb_module_parameter_numel(&n->base), 96);
     ck_assert_ptr_null(nb_module_get_parameter(&n->base, "blocks.2.weight"));
     ck_assert_ptr_null(nb_module_get_parameter(&n->base, "blocks.1.bias"));
     ck_assert_ptr_null(nb_module_get_parameter(&n->base, "fc"));
@@ -84,7 +84,7 @@ END_TEST
 typedef struct {
     nb_module base;
     nb_embedding_mod *wte;
-    nb_linear *head;
+    nb_linear_mod *head;
 } tied;
 static const nb_module_type tied_type = {"Tied", NULL, NULL};
 static tied *tied_new(uint64_t seed)
@@ -114,14 +114,14 @@ START_TEST(test_tied_parameters)
     ck_assert_str_eq(pl.names[1], "head.weight");
     ck_assert_ptr_eq(pl.params[0], pl.params[1]);
     nb_param_list_free(&pl);
-    ck_assert_int_eq(nb_module_num_parameters(&t->base), 40);
+    ck_assert_int_eq(nb_module_parameter_numel(&t->base), 40);
     ck_assert_ptr_eq(nb_module_get_parameter(&t->base, "head.weight"), t->wte->weight);
     /* both uses accumulate into the one gradient: d/dW sum(head(wte(ids))) */
     int scope = nb_scope_begin();
     nb_tensor *ids = nb_from_doubles((const double[]){2, 5}, NB_DIMS(2), NB_I64);
     nb_backward(nb_sum(nb_linear_forward(t->head, nb_embedding_forward(t->wte, ids)), NB_ALL_AXES, false), NULL,
                 false);
-    double *wv = tu_values(t->wte->weight), *gv = tu_values(nb_tensor_grad(t->wte->weight)), want[40];
+    double *wv = tu_values(t->wte->weight), *gv = tu_values(nb_tensor_get_grad(t->wte->weight)), want[40];
     for (int v = 0; v < 10; v++)
         for (int c = 0; c < 4; c++) { /* head: sum_r e_r[c] for every row v; wte: sum_v W[v][c] at ids */
             want[v * 4 + c] = wv[2 * 4 + c] + wv[5 * 4 + c];
@@ -129,7 +129,7 @@ START_TEST(test_tied_parameters)
                 for (int u = 0; u < 10; u++)
                     want[v * 4 + c] += wv[u * 4 + c];
         }
-    tu_assert_values_rel(nb_tensor_grad(t->wte->weight), want, 1e-5, 1e-5);
+    tu_assert_values_rel(nb_tensor_get_grad(t->wte->weight), want, 1e-5, 1e-5);
     free(wv), free(gv);
     nb_scope_end(scope);
     TU_EXPECT_ERROR("nb_module_set_parameter: Linear.weight has shape [10, 4], the new tensor [3, 3]",
@@ -147,26 +147,26 @@ START_TEST(test_zero_grad)
     nb_tensor *x = tu_random(NB_F32, NB_DIMS(2, 7), -1, 1, 202);
     nb_tensor *h = nb_mul(nb_linear_forward(n->fc, x), n->scale);
     for (int i = 0; i < 2; i++)
-        h = nb_module_forward(nb_module_list_get(n->blocks, i), h);
+        h = nb_module_forward(nb_module_list_at(n->blocks, i), h);
     nb_backward(nb_sum(nb_layer_norm_forward(n->ln, nb_tanh(h)), NB_ALL_AXES, false), NULL, false);
     nb_param_list pl;
     nb_module_parameters(&n->base, false, &pl);
     for (int i = 0; i < pl.n; i++)
-        ck_assert_msg(nb_tensor_grad(pl.params[i]) != NULL, "%s has no grad", pl.names[i]);
-    nb_tensor *g0 = nb_tensor_grad(pl.params[1]);
+        ck_assert_msg(nb_tensor_get_grad(pl.params[i]) != NULL, "%s has no grad", pl.names[i]);
+    nb_tensor *g0 = nb_tensor_get_grad(pl.params[1]);
     nb_module_zero_grad(&n->base, false);
     for (int i = 0; i < pl.n; i++) {
-        nb_tensor *g = nb_tensor_grad(pl.params[i]);
+        nb_tensor *g = nb_tensor_get_grad(pl.params[i]);
         ck_assert_msg(g != NULL, "%s: grad dropped by zero_grad(false)", pl.names[i]);
         double *gv = tu_values(g);
         for (int64_t k = 0; k < nb_tensor_numel(g); k++)
             ck_assert_msg(gv[k] == 0, "%s[%lld] = %g", pl.names[i], (long long)k, gv[k]);
         free(gv);
     }
-    ck_assert_ptr_eq(nb_tensor_grad(pl.params[1]), g0); /* zeroed in place */
+    ck_assert_ptr_eq(nb_tensor_get_grad(pl.params[1]), g0); /* zeroed in place */
     nb_module_zero_grad(&n->base, true);
     for (int i = 0; i < pl.n; i++)
-        ck_assert_ptr_null(nb_tensor_grad(pl.params[i]));
+        ck_assert_ptr_null(nb_tensor_get_grad(pl.params[i]));
     nb_param_list_free(&pl);
     nb_scope_end(scope);
     nb_module_free(&n->base);
@@ -190,9 +190,9 @@ START_TEST(test_train_eval)
     assert_training(&n->base, true, "root");
     /* a subtree added to a parent in eval mode is in eval mode throughout */
     nb_module_train(&n->base, false);
-    nb_sequential *s = nb_sequential_new(NULL, NULL);
+    nb_sequential_mod *s = nb_sequential_new(NULL, NULL);
     nb_sequential_append(s, &nb_dropout_new(NULL, NULL, 0.5, NULL)->base);
-    nb_module_add_child(&n->base, "head", &s->base);
+    nb_module_register_module(&n->base, "head", &s->base);
     assert_training(&n->base, false, "root");
     nb_module_free(&n->base);
 }
@@ -201,18 +201,18 @@ END_TEST
 START_TEST(test_tree_misuse)
 {
     net *n = net_new(221);
-    TU_EXPECT_ERROR("nb_module_add_child: Net already has a child named \"fc\"",
-                    nb_module_add_child(&n->base, "fc", &nb_relu_new(NULL, NULL)->base));
-    TU_EXPECT_ERROR("nb_module_add_child: Net already has a parameter named \"scale\"",
-                    nb_module_add_child(&n->base, "scale", &nb_relu_new(NULL, NULL)->base));
-    TU_EXPECT_ERROR("nb_module_add_parameter: Net already has a parameter named \"scale\"",
-                    nb_module_add_parameter(&n->base, "scale", n->scale));
-    TU_EXPECT_ERROR("nb_module_add_parameter: Net already has a child named \"ln\"",
-                    nb_module_add_parameter(&n->base, "ln", n->scale));
-    TU_EXPECT_ERROR("nb_module_add_child: Net already has a child named \"fc\"", /* via a constructor */
+    TU_EXPECT_ERROR("nb_module_register_module: Net already has a child named \"fc\"",
+                    nb_module_register_module(&n->base, "fc", &nb_relu_new(NULL, NULL)->base));
+    TU_EXPECT_ERROR("nb_module_register_module: Net already has a parameter named \"scale\"",
+                    nb_module_register_module(&n->base, "scale", &nb_relu_new(NULL, NULL)->base));
+    TU_EXPECT_ERROR("nb_module_register_parameter: Net already has a parameter named \"scale\"",
+                    nb_module_register_parameter(&n->base, "scale", n->scale));
+    TU_EXPECT_ERROR("nb_module_register_parameter: Net already has a child named \"ln\"",
+                    nb_module_register_parameter(&n->base, "ln", n->scale));
+    TU_EXPECT_ERROR("nb_module_register_module: Net already has a child named \"fc\"", /* via a constructor */
                     nb_linear_new(&n->base, "fc", 2, 2, true, NULL));
-    TU_EXPECT_ERROR("invalid name \"a.b\"", nb_module_add_child(&n->base, "a.b", &nb_relu_new(NULL, NULL)->base));
-    TU_EXPECT_ERROR("invalid name \"\"", nb_module_add_parameter(&n->base, "", n->scale));
+    TU_EXPECT_ERROR("invalid name \"a.b\"", nb_module_register_module(&n->base, "a.b", &nb_relu_new(NULL, NULL)->base));
+    TU_EXPECT_ERROR("invalid name \"\"", nb_module_register_parameter(&n->base, "", n->scale));
     TU_EXPECT_ERROR("nb_module_forward: module type Net has no single-input forward",
                     nb_module_forward(&n->base, nb_zeros(NB_DIMS(7), NB_F32)));
     nb_module_free(&n->base);
@@ -225,7 +225,7 @@ static double *snapshot(nb_module *m, int64_t *n)
 {
     nb_param_list pl;
     nb_module_parameters(m, false, &pl);
-    *n = nb_module_num_parameters(m);
+    *n = nb_module_parameter_numel(m);
     double *all = malloc((size_t)*n * sizeof *all), *p = all;
     for (int i = 0; i < pl.n; i++) {
         nb_tensor_to_doubles(pl.params[i], p);
@@ -438,7 +438,7 @@ START_TEST(test_default_dtype)
     nb_param_list_free(&pl);
     ck_assert_int_eq(nb_tensor_dtype(e->weight), NB_F64);
     nb_set_default_dtype(NB_F32);
-    nb_linear *l = nb_linear_new(NULL, NULL, 2, 2, true, NULL);
+    nb_linear_mod *l = nb_linear_new(NULL, NULL, 2, 2, true, NULL);
     ck_assert_int_eq(nb_tensor_dtype(l->weight), NB_F32);
     ck_assert_int_eq(nb_tensor_dtype(n->fc->weight), NB_F64); /* existing modules keep theirs */
     nb_module_free(&n->base);
@@ -454,7 +454,7 @@ END_TEST
 /* ==== buffers ==================================================================================== */
 typedef struct {
     nb_module base;
-    nb_linear *fc;
+    nb_linear_mod *fc;
     nb_tensor *running, *count, *scratch; /* buffers: persistent f32, persistent i64, non-persistent */
 } buffered;
 static const nb_module_type buffered_type = {"Buffered", NULL, NULL};
@@ -472,7 +472,7 @@ static buffered *buffered_new(uint64_t seed, nb_module *parent)
     b->scratch = nb_module_register_buffer(&b->base, "scratch", nb_ones(NB_DIMS(4), NB_F32), false);
     nb_scope_end(scope); /* the module holds its own references */
     if (parent)
-        nb_module_add_child(parent, "inner", &b->base);
+        nb_module_register_module(parent, "inner", &b->base);
     return b;
 }
 
@@ -560,7 +560,7 @@ START_TEST(test_module_to_dtype)
     int scope = nb_scope_begin();
     nb_tensor *y = nb_sum(nb_linear_forward(b->fc, nb_ones(NB_DIMS(1, 3), NB_F64)), NB_ALL_AXES, false);
     nb_backward(y, NULL, false);
-    ck_assert_int_eq(nb_tensor_dtype(nb_tensor_grad(w)), NB_F64);
+    ck_assert_int_eq(nb_tensor_dtype(nb_tensor_get_grad(w)), NB_F64);
     nb_scope_end(scope);
     TU_EXPECT_ERROR("nb_module_to_dtype: int32 is not a floating-point dtype", nb_module_to_dtype(&b->base, NB_I32));
     nb_module_free(&b->base);
@@ -578,7 +578,7 @@ START_TEST(test_buffer_misuse)
                     nb_module_set_buffer(&b->base, "nope", t));
     nb_tensor *p = nb_tensor_requires_grad_(nb_zeros(NB_DIMS(2), NB_F32), true);
     TU_EXPECT_ERROR("requires grad", nb_module_register_buffer(&b->base, "grad_buf", p, true));
-    TU_EXPECT_ERROR("already has a buffer named \"count\"", nb_module_add_parameter(&b->base, "count", p));
+    TU_EXPECT_ERROR("already has a buffer named \"count\"", nb_module_register_parameter(&b->base, "count", p));
     nb_tensor_release(p);
     nb_tensor_release(t);
     nb_module_free(&b->base);

@@ -281,7 +281,7 @@ static const struct {
 #define N_ACTS ((int)(sizeof ACTS / sizeof ACTS[0]))
 
 /* _i: case (_i >> 1), dtype (bit 0). The typed forward against torch (output and dx); the type's
- * single-input forward (nb_module_forward, as nb_sequential calls it) gives the same values. */
+ * single-input forward (nb_module_forward, as nb_sequential_mod calls it) gives the same values. */
 START_TEST(test_activation_matches_torch)
 {
     int r = _i & 1, c = _i >> 1;
@@ -290,7 +290,7 @@ START_TEST(test_activation_matches_torch)
     ck_assert_str_eq(m->type->name, ACTS[c].type_name);
     ck_assert_int_eq(m->n_params + m->n_buffers, 0);
     const double *f = ACTS[c].f;
-    nb_tensor *x = rc_leaf(rc_fs(dt, ACTS[c].nd, ACTS[c].shape, f[0], f[1], f[2], f[3]));
+    nb_tensor *x = rc_leaf(rc_fs(dt, ACTS[c].shape, ACTS[c].nd, f[0], f[1], f[2], f[3]));
     nb_tensor *y = ACTS[c].typed(m, x);
     tu_assert_close(nb_module_forward(m, x), y, 0, 0);
     ck_assert_int_eq(check_fwd_bwd(m, x, y, ACTS[c].ref[r], dt), 2 * nb_tensor_numel(x));
@@ -329,7 +329,7 @@ START_TEST(test_dropout_typed)
 END_TEST
 
 /* ==== norms ==================================================================================== */
-static nb_module *mk_rms(void) { return &nb_rms_norm_mod_new(NULL, NULL, 6, 1e-6)->base; }
+static nb_module *mk_rms(void) { return &nb_rms_norm_new(NULL, NULL, 6, 1e-6)->base; }
 static nb_module *mk_gn(void) { return &nb_group_norm_new(NULL, NULL, 3, 6, 1e-5, true)->base; }
 static nb_module *mk_gn_b(void) { return &nb_group_norm_new(NULL, NULL, 2, 4, 1e-3, false)->base; }
 TY(nb_rms_norm_mod, rms_norm)
@@ -357,7 +357,7 @@ START_TEST(test_norm_matches_torch)
     nb_module *m = NORMS[c].make();
     set_params(m, dt);
     const double *f = NORMS[c].f;
-    nb_tensor *x = rc_leaf(rc_fs(dt, NORMS[c].nd, NORMS[c].shape, f[0], f[1], f[2], f[3]));
+    nb_tensor *x = rc_leaf(rc_fs(dt, NORMS[c].shape, NORMS[c].nd, f[0], f[1], f[2], f[3]));
     nb_tensor *y = NORMS[c].typed(m, x);
     tu_assert_close(nb_module_forward(m, x), y, 0, 0);
     ck_assert_int_eq(check_fwd_bwd(m, x, y, NORMS[c].ref[r], dt), NORMS[c].len);
@@ -416,10 +416,10 @@ START_TEST(test_bn_matches_torch)
     const double f[3][4] = {{1.7, 0.43, 0.3, 0.2}, {1.1, 0.61, 1.0, -0.4}, {1.3, 0.29, 0.7, 0.5}};
     nb_tensor *x[3];
     for (int i = 0; i < 3; i++)
-        x[i] = rc_leaf(rc_fs(dt, BNS[c].nd, BNS[c].shape, f[i][0], f[i][1], f[i][2], f[i][3]));
+        x[i] = rc_leaf(rc_fs(dt, BNS[c].shape, BNS[c].nd, f[i][0], f[i][1], f[i][2], f[i][3]));
     int64_t off = check_fwd_bwd(&m->base, x[0], nb_batch_norm_forward(m, x[0]), ref, dt);
     off += check_buffers(m, ref + off, dt);
-    nb_tensor *y2 = nb_module_forward(&m->base, x[1]); /* the type's forward, as nb_sequential */
+    nb_tensor *y2 = nb_module_forward(&m->base, x[1]); /* the type's forward, as nb_sequential_mod */
     off += rc_check_values(y2, ref + off, TOL(dt));
     off += check_buffers(m, ref + off, dt);
     nb_module_train(&m->base, false);
@@ -460,7 +460,7 @@ END_TEST
 /* torch's state_dict keys and named_parameters of the same Sequential (ref_modules.py). */
 START_TEST(test_state_dict_names)
 {
-    nb_sequential *s = nb_sequential_new(NULL, NULL);
+    nb_sequential_mod *s = nb_sequential_new(NULL, NULL);
     nb_sequential_append(s, &nb_batch_norm1d_new(NULL, NULL, 3, 1e-5, 0.1, true, true)->base);
     nb_sequential_append(s, &nb_batch_norm2d_new(NULL, NULL, 2, 1e-5, 0.1, false, true)->base);
     nb_sequential_append(s, &nb_batch_norm1d_new(NULL, NULL, 4, 1e-5, 0.1, true, false)->base);
@@ -489,7 +489,7 @@ START_TEST(test_state_dict_names)
         ck_assert_str_eq(l.names[i], ref_param_names[i]);
     nb_param_list_free(&l);
     nb_module_free(&s->base);
-    nb_rms_norm_mod *rn = nb_rms_norm_mod_new(NULL, NULL, 4, 1e-6);
+    nb_rms_norm_mod *rn = nb_rms_norm_new(NULL, NULL, 4, 1e-6);
     sd = nb_module_state_dict(&rn->base); /* torch.nn.RMSNorm: weight only */
     ck_assert_int_eq(nb_state_dict_count(sd), 1);
     ck_assert_str_eq(nb_state_dict_name_at(sd, 0), "weight");
@@ -515,10 +515,10 @@ static void assert_filled(const nb_tensor *t, int64_t n, double v, nb_dtype dt, 
 START_TEST(test_defaults)
 {
     nb_dtype f = nb_get_default_dtype();
-    nb_sequential *s = nb_sequential_new(NULL, NULL);
+    nb_sequential_mod *s = nb_sequential_new(NULL, NULL);
     nb_batch_norm_mod *bn = nb_batch_norm2d_new(&s->base, "bn", 5, 1e-5, 0.1, true, true);
     nb_group_norm_mod *gn = nb_group_norm_new(&s->base, "gn", 5, 10, 1e-5, true);
-    nb_rms_norm_mod *rn = nb_rms_norm_mod_new(&s->base, "rms", 7, 1e-6);
+    nb_rms_norm_mod *rn = nb_rms_norm_new(&s->base, "rms", 7, 1e-6);
     ck_assert_str_eq(bn->base.type->name, "BatchNorm2d");
     ck_assert_str_eq(gn->base.type->name, "GroupNorm");
     ck_assert_str_eq(rn->base.type->name, "RMSNorm");
@@ -530,7 +530,7 @@ START_TEST(test_defaults)
     assert_filled(rn->weight, 7, 1, f, true);
     ck_assert_ptr_eq(nb_module_get_buffer(&s->base, "bn.num_batches_tracked"), bn->num_batches_tracked);
     ck_assert_ptr_eq(nb_module_get_parameter(&s->base, "gn.bias"), gn->bias);
-    ck_assert_int_eq(nb_module_num_parameters(&s->base), 5 + 5 + 10 + 10 + 7);
+    ck_assert_int_eq(nb_module_parameter_numel(&s->base), 5 + 5 + 10 + 10 + 7);
     nb_module_free(&s->base);
     nb_batch_norm_mod *b1 = nb_batch_norm1d_new(NULL, NULL, 2, 1e-5, 0.1, false, false);
     ck_assert_str_eq(b1->base.type->name, "BatchNorm1d");
@@ -549,9 +549,9 @@ END_TEST
  * BatchNorm1d (eval), LogSoftmax equal the typed forwards called one by one. */
 START_TEST(test_sequential)
 {
-    nb_sequential *s = nb_sequential_new(NULL, NULL);
+    nb_sequential_mod *s = nb_sequential_new(NULL, NULL);
     nb_flatten_mod *fl = nb_flatten_new(&s->base, "0", 1, -1);
-    nb_rms_norm_mod *rn = nb_rms_norm_mod_new(&s->base, "1", 6, 1e-6);
+    nb_rms_norm_mod *rn = nb_rms_norm_new(&s->base, "1", 6, 1e-6);
     nb_silu_mod *si = nb_silu_new(&s->base, "2");
     nb_batch_norm_mod *bn = nb_batch_norm1d_new(&s->base, "3", 6, 1e-5, 0.1, true, true);
     nb_log_softmax_mod *ls = nb_log_softmax_new(&s->base, "4", -1);
@@ -575,8 +575,8 @@ START_TEST(test_misuse)
     TU_EXPECT_ERROR("nb_batch_norm2d_new: num_features 0 must be positive",
                     nb_batch_norm2d_new(NULL, NULL, 0, 1e-5, 0.1, true, true));
     TU_EXPECT_ERROR("momentum 1.5 in [0, 1] or NaN", nb_batch_norm1d_new(NULL, NULL, 3, 1e-5, 1.5, true, true));
-    nb_sequential *s = nb_sequential_new(NULL, NULL);
-    nb_rms_norm_mod *rn = nb_rms_norm_mod_new(&s->base, "rms", 6, 1e-6);
+    nb_sequential_mod *s = nb_sequential_new(NULL, NULL);
+    nb_rms_norm_mod *rn = nb_rms_norm_new(&s->base, "rms", 6, 1e-6);
     nb_group_norm_mod *gn = nb_group_norm_new(&s->base, "gn", 3, 6, 1e-5, true);
     nb_batch_norm_mod *b1 = nb_batch_norm1d_new(&s->base, "b1", 3, 1e-5, 0.1, true, true);
     nb_batch_norm_mod *b2 = nb_batch_norm2d_new(&s->base, "b2", 3, 1e-5, 0.1, true, true);

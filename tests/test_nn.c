@@ -85,9 +85,9 @@ static const nb_dtype DTS[2] = {NB_F32, NB_F64};
 #define SQRT_2_OVER_PI 0.79788456080286535588 /* sqrt(2/pi), the tanh-GELU constant */
 
 /* A new leaf requiring grad holding vals (row-major). */
-static nb_tensor *leaf(const double *vals, int nd, const int64_t *sh, nb_dtype dt)
+static nb_tensor *leaf(const double *vals, const int64_t *sh, int nd, nb_dtype dt)
 {
-    return nb_tensor_requires_grad_(nb_from_doubles(vals, nd, sh, dt), true);
+    return nb_tensor_requires_grad_(nb_from_doubles(vals, sh, nd, dt), true);
 }
 
 /* LayerNorm over rows of C in double. w, b may be NULL. */
@@ -147,7 +147,7 @@ START_TEST(test_ln_forward)
     int64_t C = sh[nd - 1], N = nd == 3 ? 6 : 5;
     double tol = dt == NB_F32 ? 2e-5 : 1e-12;
     int scope = nb_scope_begin();
-    nb_tensor *x = tu_random(dt, nd, sh, -3, 4, 11);
+    nb_tensor *x = tu_random(dt, sh, nd, -3, 4, 11);
     nb_tensor *w = tu_random(dt, NB_DIMS(C), 0.5, 1.5, 12), *b = tu_random(dt, NB_DIMS(C), -1, 1, 13);
     double *xv = tu_values(x), *wv = tu_values(w), *bv = tu_values(b), *ref = malloc((size_t)(N * C) * sizeof *ref);
     for (int aff = 0; aff < 4; aff++) {
@@ -157,7 +157,7 @@ START_TEST(test_ln_forward)
             nb_tensor *xl = tu_relayout(x, lay);
             nb_tensor *y = nb_layer_norm(xl, hw ? tu_relayout(w, lay) : NULL, hb ? tu_relayout(b, lay) : NULL, 1e-5);
             ck_assert_int_eq(nb_tensor_dtype(y), dt);
-            tu_assert_shape(y, nd, sh);
+            tu_assert_shape(y, sh, nd);
             tu_assert_values_rel_n(y, N * C, ref, tol, tol);
         }
     }
@@ -176,7 +176,7 @@ START_TEST(test_ln_backward)
     const int64_t sh[] = {2, 3, 5};
     const int64_t N = 6, C = 5;
     int scope = nb_scope_begin();
-    nb_tensor *x0 = tu_random(dt, 3, sh, -2, 2, 21), *dy = tu_random(dt, 3, sh, -1, 1, 22);
+    nb_tensor *x0 = tu_random(dt, sh, 3, -2, 2, 21), *dy = tu_random(dt, sh, 3, -1, 1, 22);
     nb_tensor *w0 = tu_random(dt, NB_DIMS(C), 0.5, 2, 23), *b0 = tu_random(dt, NB_DIMS(C), -1, 1, 24);
     double *xv = tu_values(x0), *wv = tu_values(w0), *dyv = tu_values(dy);
     double dx[30], dw[5], db[5];
@@ -195,15 +195,15 @@ START_TEST(test_ln_backward)
         nb_backward(nb_layer_norm(x, w, b, 1e-5), dy, false);
         ln_grad_ref(xv, with_w ? wv : NULL, dyv, N, C, 1e-5, dx, dw, db);
         if (x_grad)
-            tu_assert_values_rel(nb_tensor_grad(x), dx, tol, tol);
+            tu_assert_values_rel(nb_tensor_get_grad(x), dx, tol, tol);
         else
-            ck_assert_ptr_null(nb_tensor_grad(x));
+            ck_assert_ptr_null(nb_tensor_get_grad(x));
         if (wb_grad) {
             if (w)
-                tu_assert_values_rel(nb_tensor_grad(w), dw, tol, tol);
-            tu_assert_values_rel(nb_tensor_grad(b), db, tol, tol);
+                tu_assert_values_rel(nb_tensor_get_grad(w), dw, tol, tol);
+            tu_assert_values_rel(nb_tensor_get_grad(b), db, tol, tol);
         } else {
-            ck_assert_ptr_null(nb_tensor_grad(b));
+            ck_assert_ptr_null(nb_tensor_get_grad(b));
         }
     }
     free(xv), free(wv), free(dyv);
@@ -230,9 +230,9 @@ START_TEST(test_ln_matches_torch)
         nb_tensor *y = nb_layer_norm(x, w, b, 1e-5);
         tu_assert_values_rel(y, ref_ln_y, tol, tol);
         nb_backward(y, nb_from_doubles(dyv, NB_DIMS(3, 4), dt), false);
-        tu_assert_values_rel(nb_tensor_grad(x), ref_ln_dx, tol, tol);
-        tu_assert_values_rel(nb_tensor_grad(w), ref_ln_dw, tol, tol);
-        tu_assert_values_rel(nb_tensor_grad(b), ref_ln_db, tol, tol);
+        tu_assert_values_rel(nb_tensor_get_grad(x), ref_ln_dx, tol, tol);
+        tu_assert_values_rel(nb_tensor_get_grad(w), ref_ln_dw, tol, tol);
+        tu_assert_values_rel(nb_tensor_get_grad(b), ref_ln_db, tol, tol);
     }
     nb_scope_end(scope);
 }
@@ -321,7 +321,7 @@ START_TEST(test_ln_numerics)
                 ck_assert_msg(err <= (j < C ? 1e-5 : 0.1), "f32 y[%d] = %.9g, want %.9g", j, got[j], ref[j]);
         }
         nb_backward(nb_sum(nb_mul(y, y), NB_ALL_AXES, false), NULL, false);
-        nb_tensor_to_doubles(nb_tensor_grad(x), got);
+        nb_tensor_to_doubles(nb_tensor_get_grad(x), got);
         for (int j = 0; j < 2 * C; j++)
             ck_assert_msg(isfinite(got[j]), "%s: dx[%d] = %g", nb_dtype_name(dt), j, got[j]);
     }
@@ -338,7 +338,7 @@ START_TEST(test_ln_zero_size)
     tu_assert_shape(y, NB_DIMS(0, 4));
     nb_backward(y, nb_zeros(NB_DIMS(0, 4), NB_F64), false);
     double zeros[4] = {0};
-    tu_assert_values_rel(nb_tensor_grad(w), zeros, 0, 0); /* an empty sum is zero */
+    tu_assert_values_rel(nb_tensor_get_grad(w), zeros, 0, 0); /* an empty sum is zero */
     tu_assert_shape(nb_layer_norm(nb_zeros(NB_DIMS(3, 0), NB_F32), NULL, NULL, 1e-5), NB_DIMS(3, 0));
     nb_scope_end(scope);
 }
@@ -408,7 +408,7 @@ static void ce_check(const ce_case *c, int k, nb_tensor *x, nb_tensor *t, double
         tu_assert_values_rel_n(loss, 1, c->loss[k], tol, tol); /* (the row has room for 6) */
         nb_backward(loss, NULL, false);
     }
-    tu_assert_values_rel(nb_tensor_grad(x), c->grad[k], tol, tol);
+    tu_assert_values_rel(nb_tensor_get_grad(x), c->grad[k], tol, tol);
 }
 
 /* _i: case (3) x target dtype (2) x logits dtype (2); every reduction and label smoothing. */
@@ -478,7 +478,7 @@ START_TEST(test_ce_by_hand)
         if (red)
             for (int j = 0; j < N * V; j++)
                 grad[j] *= N;
-        tu_assert_values_rel(nb_tensor_grad(x), grad, tol, tol);
+        tu_assert_values_rel(nb_tensor_get_grad(x), grad, tol, tol);
     }
     nb_cross_entropy_opts d = nb_cross_entropy_opts_default();
     ck_assert_int_eq(d.reduction, NB_REDUCTION_MEAN);
@@ -508,8 +508,8 @@ START_TEST(test_ce_1d)
                 ck_assert_int_eq(nb_tensor_ndim(loss), 0);
                 tu_assert_values_rel(loss, VALS(ref_ce1d_loss[k]), tol, tol);
                 nb_backward(loss, NULL, false);
-                tu_assert_shape(nb_tensor_grad(x), NB_DIMS(7));
-                tu_assert_values_rel(nb_tensor_grad(x), ref_ce1d_grad[k], tol, tol);
+                tu_assert_shape(nb_tensor_get_grad(x), NB_DIMS(7));
+                tu_assert_values_rel(nb_tensor_get_grad(x), ref_ce1d_grad[k], tol, tol);
                 nb_scope_end(scope);
             }
 }
@@ -531,7 +531,7 @@ START_TEST(test_ce_extreme)
     nb_backward(loss, NULL, false);
     const double third = 1.0 / 3;
     double want[9] = {0, 0, 0, third, -third, 0, third, 0, -third};
-    tu_assert_values_rel(nb_tensor_grad(x), want, dt == NB_F32 ? 1e-7 : 1e-15, 0);
+    tu_assert_values_rel(nb_tensor_get_grad(x), want, dt == NB_F32 ? 1e-7 : 1e-15, 0);
     nb_scope_end(scope);
 }
 END_TEST
@@ -648,7 +648,7 @@ START_TEST(test_dropout_backward)
         nb_tensor *x = nb_tensor_requires_grad_(tu_relayout(tu_random(dt, NB_DIMS(30, 40), 1, 2, 92), lay), true);
         nb_tensor *y = nb_dropout(x, 0.3, true, &g);
         nb_backward(nb_sum(y, NB_ALL_AXES, false), NULL, false);
-        double *xv = tu_values(x), *yv = tu_values(y), *gv = tu_values(nb_tensor_grad(x));
+        double *xv = tu_values(x), *yv = tu_values(y), *gv = tu_values(nb_tensor_get_grad(x));
         int dropped = 0;
         for (int i = 0; i < 1200; i++) {
             ck_assert_msg(gv[i] == 0 || gv[i] == keep, "grad[%d] = %.17g", i, gv[i]);

@@ -265,9 +265,9 @@ START_TEST(test_set_grad_checks)
     TU_EXPECT_ERROR("nb_tensor_set_grad", nb_tensor_set_grad(w, nb_zeros(NB_DIMS(3, 2), NB_F32)));
     TU_EXPECT_ERROR("nb_tensor_set_grad", nb_tensor_set_grad(w, nb_zeros(NB_DIMS(2, 3), NB_I32)));
     nb_tensor_set_grad(w, nb_ones(NB_DIMS(2, 3), NB_F32));
-    ck_assert_ptr_nonnull(nb_tensor_grad(w));
+    ck_assert_ptr_nonnull(nb_tensor_get_grad(w));
     nb_tensor_set_grad(w, NULL);
-    ck_assert_ptr_null(nb_tensor_grad(w));
+    ck_assert_ptr_null(nb_tensor_get_grad(w));
 }
 END_TEST
 
@@ -284,8 +284,8 @@ START_TEST(test_retain_grad_of_released_tensor)
     nb_tensor_release(h);
     nb_tensor *z = nb_zeros(NB_DIMS(2), NB_F32);
     nb_backward(y, NULL, false);
-    ck_assert_ptr_null(nb_tensor_grad(z));
-    tu_assert_values(nb_tensor_grad(x), VALS(6, 6), 0);
+    ck_assert_ptr_null(nb_tensor_get_grad(z));
+    tu_assert_values(nb_tensor_get_grad(x), VALS(6, 6), 0);
     nb_tensor_release(z);
     nb_tensor_release(y);
     nb_tensor_release(x);

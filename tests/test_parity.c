@@ -34,11 +34,11 @@ static void train(nb_module *m, nb_tensor *x, nb_tensor *y, loss_fn f, double *l
     }
     nb_adam_opts o = nb_adamw_opts_default();
     o.lr = 1e-2, o.beta1 = 0.9, o.beta2 = 0.99, o.weight_decay = 0.1;
-    nb_optimizer *opt = nb_adamw_new(nd, dec, &o);
+    nb_optimizer *opt = nb_adamw_new(dec, nd, &o);
     nb_param_group_opts g = nb_param_group_opts_inherit();
     g.weight_decay = 0.0;
     if (nn)
-        nb_optimizer_add_param_group(opt, nn, nodec, &g);
+        nb_optimizer_add_param_group(opt, nodec, nn, &g);
     for (int s = 0; s < STEPS; s++) {
         int scope = nb_scope_begin();
         nb_tensor *loss = f(m, x, y);
@@ -102,7 +102,7 @@ START_TEST(test_mlp_matches_pytorch)
     nb_set_default_dtype(NB_F64);
     nb_generator gen;
     nb_generator_seed(&gen, 7);
-    nb_sequential *s = nb_sequential_new(NULL, NULL);
+    nb_sequential_mod *s = nb_sequential_new(NULL, NULL);
     nb_sequential_append(s, &nb_linear_new(NULL, NULL, 8, 32, true, &gen)->base);
     nb_sequential_append(s, &nb_tanh_new(NULL, NULL)->base);
     nb_sequential_append(s, &nb_linear_new(NULL, NULL, 32, 32, true, &gen)->base);

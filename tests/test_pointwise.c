@@ -249,9 +249,9 @@ START_TEST(test_against_torch)
         return;
     }
     nb_backward(y, nb_from_doubles(k_g, NB_DIMS(PW_N), dt), false);
-    expect_close("grad a", r, dt, nb_tensor_grad(a), r->v[_i % 2].da);
+    expect_close("grad a", r, dt, nb_tensor_get_grad(a), r->v[_i % 2].da);
     if (b)
-        expect_close("grad b", r, dt, nb_tensor_grad(b), r->v[_i % 2].db);
+        expect_close("grad b", r, dt, nb_tensor_get_grad(b), r->v[_i % 2].db);
 }
 END_TEST
 
@@ -313,7 +313,7 @@ START_TEST(test_saves_only_what_is_read)
     nb_set_grad_enabled(was);
     nb_backward(y, nb_ones(NB_DIMS(2), NB_F64), false);
     double gw[2];
-    nb_tensor_to_doubles(nb_tensor_grad(w), gw);
+    nb_tensor_to_doubles(nb_tensor_get_grad(w), gw);
     ck_assert(gw[0] == 3 && gw[1] == -4);
     nb_tensor *q = nb_div(c, w); /* d/dw reads c and w: changing w now is caught */
     nb_set_grad_enabled(false);

@@ -140,11 +140,11 @@ static nb_tensor *call_reduce(rkind k, const nb_tensor *x, int ndims, const int 
 {
     const int *dl = ndims ? dims : NULL;
     switch (k) {
-    case R_SUM: return nb_sum(x, ndims, dl, keepdim);
-    case R_MEAN: return nb_mean(x, ndims, dl, keepdim);
-    case R_VAR: return nb_var(x, ndims, dl, corr, keepdim);
-    case R_STD: return nb_std(x, ndims, dl, corr, keepdim);
-    case R_LSE: return nb_logsumexp(x, ndims, dl, keepdim);
+    case R_SUM: return nb_sum(x, dl, ndims, keepdim);
+    case R_MEAN: return nb_mean(x, dl, ndims, keepdim);
+    case R_VAR: return nb_var(x, dl, ndims, corr, keepdim);
+    case R_STD: return nb_std(x, dl, ndims, corr, keepdim);
+    case R_LSE: return nb_logsumexp(x, dl, ndims, keepdim);
     case R_MAX: return nb_max(x, dims[0], keepdim, NULL);
     case R_MIN: return nb_min(x, dims[0], keepdim, NULL);
     default: return NULL;
@@ -172,7 +172,7 @@ static void check_reduce(rkind k, const nb_tensor *x, const nb_tensor *logical, 
     nb_dtype odt = (k == R_SUM && !nb_dtype_is_float(dt)) ? NB_I64 : dt;
     nb_tensor *got = call_reduce(k, x, ndims, dims, keepdim, corr);
     ck_assert_int_eq(nb_tensor_dtype(got), odt);
-    nb_tensor *exp_t = nb_from_doubles(want, ond, oshape, NB_F64);
+    nb_tensor *exp_t = nb_from_doubles(want, oshape, ond, NB_F64);
     tu_assert_close(got, exp_t, atol_of(dt), rtol_of(dt));
     free(v);
     free(want);
@@ -207,7 +207,7 @@ static void check_kind_all(rkind k, int corr)
     for (int c = 0; c < N_CASES; c++)
         for (int di = 0; di < 2; di++) {
             const rcase *rc = &k_cases[c];
-            nb_tensor *src = tu_random(k_float_types[di], rc->nd, rc->shape, -2, 2, 100 + (uint64_t)c);
+            nb_tensor *src = tu_random(k_float_types[di], rc->shape, rc->nd, -2, 2, 100 + (uint64_t)c);
             for (int l = 0; l < TU_LAYOUT_COUNT; l++) {
                 nb_tensor *x = tu_relayout(src, (tu_layout)l);
                 for (int keep = 0; keep < 2; keep++)
@@ -273,7 +273,7 @@ START_TEST(test_sum_int)
     for (int c = 0; c < N_CASES; c++)
         for (int di = 0; di < 3; di++) {
             const rcase *rc = &k_cases[c];
-            nb_tensor *src = nb_randint(dts[di] == NB_BOOL ? 0 : -50, dts[di] == NB_BOOL ? 2 : 50, rc->nd, rc->shape,
+            nb_tensor *src = nb_randint(dts[di] == NB_BOOL ? 0 : -50, dts[di] == NB_BOOL ? 2 : 50, rc->shape, rc->nd,
                                         dts[di] == NB_BOOL ? NB_I32 : dts[di], NULL);
             if (dts[di] == NB_BOOL)
                 src = nb_to_dtype(src, NB_BOOL);
@@ -316,7 +316,7 @@ START_TEST(test_maxmin_all_layouts)
     for (size_t c = 0; c < sizeof k_mcases / sizeof k_mcases[0]; c++)
         for (int di = 0; di < 2; di++) {
             const mcase *mc = &k_mcases[c];
-            nb_tensor *src = tu_random(k_float_types[di], mc->nd, mc->shape, -3, 3, 300 + c);
+            nb_tensor *src = tu_random(k_float_types[di], mc->shape, mc->nd, -3, 3, 300 + c);
             double *v = tu_values(src);
             bool mask[NB_MAX_DIMS];
             make_mask(mc->nd, 1, &mc->dim, mask);
@@ -333,15 +333,15 @@ START_TEST(test_maxmin_all_layouts)
                         nb_tensor *idx = NULL;
                         nb_tensor *got = is_max ? nb_max(x, mc->dim, keep, &idx) : nb_min(x, mc->dim, keep, &idx);
                         nb_tensor *arg = is_max ? nb_argmax(x, mc->dim, keep) : nb_argmin(x, mc->dim, keep);
-                        tu_assert_close(got, nb_from_doubles(want, ond, osh, NB_F64), 0, 0);
+                        tu_assert_close(got, nb_from_doubles(want, osh, ond, NB_F64), 0, 0);
                         ck_assert_int_eq(nb_tensor_dtype(idx), NB_I64);
                         ck_assert_int_eq(nb_tensor_dtype(arg), NB_I64);
                         ck_assert_int_eq(nb_tensor_dtype(got), k_float_types[di]);
                         double *wi = malloc((size_t)(nout ? nout : 1) * sizeof *wi);
                         for (int64_t o = 0; o < nout; o++)
                             wi[o] = (double)widx[o];
-                        tu_assert_close(idx, nb_from_doubles(wi, ond, osh, NB_F64), 0, 0);
-                        tu_assert_close(arg, nb_from_doubles(wi, ond, osh, NB_F64), 0, 0);
+                        tu_assert_close(idx, nb_from_doubles(wi, osh, ond, NB_F64), 0, 0);
+                        tu_assert_close(arg, nb_from_doubles(wi, osh, ond, NB_F64), 0, 0);
                         free(wi);
                     }
                 nb_tensor_release(x);
@@ -392,14 +392,14 @@ START_TEST(test_softmax_all_layouts)
     for (size_t c = 0; c < sizeof k_mcases / sizeof k_mcases[0]; c++)
         for (int di = 0; di < 2; di++) {
             const mcase *mc = &k_mcases[c];
-            nb_tensor *src = tu_random(k_float_types[di], mc->nd, mc->shape, -8, 8, 500 + c);
+            nb_tensor *src = tu_random(k_float_types[di], mc->shape, mc->nd, -8, 8, 500 + c);
             double *v = tu_values(src);
             int64_t n = nb__numel(mc->nd, mc->shape);
             double *want = malloc((size_t)(n ? n : 1) * sizeof *want);
             int dim = mc->nd == 0 ? 0 : (mc->dim < 0 ? mc->dim + mc->nd : mc->dim);
             for (int lg = 0; lg < 2; lg++) {
                 ref_softmax(v, mc->nd, mc->shape, dim, lg, want);
-                nb_tensor *w = nb_from_doubles(want, mc->nd, mc->shape, NB_F64);
+                nb_tensor *w = nb_from_doubles(want, mc->shape, mc->nd, NB_F64);
                 for (int l = 0; l < TU_LAYOUT_COUNT; l++) {
                     nb_tensor *x = tu_relayout(src, (tu_layout)l);
                     nb_tensor *got = lg ? nb_log_softmax(x, mc->dim) : nb_softmax(x, mc->dim);
@@ -451,16 +451,16 @@ START_TEST(test_numerics)
         for (int d = 0; d < 2; d++)
             for (int lg = 0; lg < 2; lg++) {
                 const int64_t *sh = d ? (const int64_t[]){3, 40} : (const int64_t[]){40, 3};
-                nb_tensor *w = tu_tensor(dt, 2, sh, wide);
+                nb_tensor *w = tu_tensor(dt, sh, 2, wide);
                 nb_tensor_to_doubles(w, ws);
                 double want[120];
                 ref_softmax(ws, 2, sh, d, lg, want);
                 nb_tensor *got = lg ? nb_log_softmax(w, d) : nb_softmax(w, d);
-                tu_assert_close(got, nb_from_doubles(want, 2, sh, NB_F64), 1e-6, 1e-6);
+                tu_assert_close(got, nb_from_doubles(want, sh, 2, NB_F64), 1e-6, 1e-6);
                 double lw[40];
                 ref_reduce(R_LSE, ws, 2, sh, (const bool[]){d == 0, d == 1}, 0, lw, NULL);
                 tu_assert_close(nb_logsumexp(w, NB_AXES(d), false),
-                                nb_from_doubles(lw, 1, (const int64_t[]){3}, NB_F64),
+                                nb_from_doubles(lw, (const int64_t[]){3}, 1, NB_F64),
                                 1e-6, 1e-6);
             }
         nb_tensor *big = tu_tensor(dt, NB_DIMS(2), (const double[]){1000, 1000});
@@ -572,13 +572,13 @@ static void ref_grad(rkind k, const double *v, int nd, const int64_t *shape, con
 static void check_grad(rkind k, nb_dtype dt, tu_layout l, const rcase *rc, bool keepdim, int corr, uint64_t seed)
 {
     int scope = nb_scope_begin();
-    nb_tensor *src = tu_random(dt, rc->nd, rc->shape, -2, 2, seed);
+    nb_tensor *src = tu_random(dt, rc->shape, rc->nd, -2, 2, seed);
     nb_tensor *x = nb_tensor_requires_grad_(tu_relayout(src, l), true);
     nb_tensor *y = call_reduce(k, x, rc->ndims, rc->dims, keepdim, corr);
     char name[32];
     snprintf(name, sizeof name, "nb_%s", k_kind_names[k]);
     ck_assert_str_eq(nb_tensor_grad_fn_name(y), name);
-    nb_tensor *g = tu_random(dt, nb_tensor_ndim(y), nb_tensor_shape(y), -1, 1, seed + 1);
+    nb_tensor *g = tu_random(dt, nb_tensor_shape(y), nb_tensor_ndim(y), -1, 1, seed + 1);
     nb_backward(y, g, false);
     bool mask[NB_MAX_DIMS];
     make_mask(rc->nd, rc->ndims, rc->dims, mask);
@@ -586,8 +586,8 @@ static void check_grad(rkind k, nb_dtype dt, tu_layout l, const rcase *rc, bool 
     int64_t n = nb_tensor_numel(src);
     double *want = malloc((size_t)(n ? n : 1) * sizeof *want);
     ref_grad(k, v, rc->nd, rc->shape, mask, corr, gv, want);
-    ck_assert_ptr_nonnull(nb_tensor_grad(x));
-    tu_assert_close(nb_tensor_grad(x), nb_from_doubles(want, rc->nd, rc->shape, NB_F64), atol_of(dt) * 10,
+    ck_assert_ptr_nonnull(nb_tensor_get_grad(x));
+    tu_assert_close(nb_tensor_get_grad(x), nb_from_doubles(want, rc->shape, rc->nd, NB_F64), atol_of(dt) * 10,
                     rtol_of(dt) * 10);
     free(v);
     free(gv);
@@ -628,11 +628,11 @@ START_TEST(test_softmax_grads)
                     int scope = nb_scope_begin();
                     const mcase *mc = &k_mcases[c];
                     nb_dtype dt = k_float_types[di];
-                    nb_tensor *src = tu_random(dt, mc->nd, mc->shape, -3, 3, 40 + c);
+                    nb_tensor *src = tu_random(dt, mc->shape, mc->nd, -3, 3, 40 + c);
                     nb_tensor *x = nb_tensor_requires_grad_(tu_relayout(src, (tu_layout)l), true);
                     nb_tensor *y = lg ? nb_log_softmax(x, mc->dim) : nb_softmax(x, mc->dim);
                     ck_assert_str_eq(nb_tensor_grad_fn_name(y), lg ? "nb_log_softmax" : "nb_softmax");
-                    nb_tensor *g = tu_random(dt, mc->nd, mc->shape, -1, 1, 41 + c);
+                    nb_tensor *g = tu_random(dt, mc->shape, mc->nd, -1, 1, 41 + c);
                     nb_backward(y, g, false);
                     int64_t n = nb__numel(mc->nd, mc->shape), outer = 1, size = 1, inner = 1;
                     int dim = mc->nd == 0 ? 0 : (mc->dim < 0 ? mc->dim + mc->nd : mc->dim);
@@ -653,7 +653,7 @@ START_TEST(test_softmax_grads)
                                 want[e] = lg ? gv[e] - exp(yv[e]) * s : yv[e] * (gv[e] - s);
                             }
                         }
-                    tu_assert_close(nb_tensor_grad(x), nb_from_doubles(want, mc->nd, mc->shape, NB_F64),
+                    tu_assert_close(nb_tensor_get_grad(x), nb_from_doubles(want, mc->shape, mc->nd, NB_F64),
                                     atol_of(dt) * 10, rtol_of(dt) * 10);
                     free(v);
                     free(gv);
@@ -671,21 +671,21 @@ START_TEST(test_simple_grads)
     int scope = nb_scope_begin();
     nb_tensor *x = nb_tensor_requires_grad_(tu_tensor(NB_F64, NB_DIMS(2, 3), (const double[]){1, 9, 2, 8, 3, 7}), true);
     nb_backward(nb_sum(x, NB_ALL_AXES, false), NULL, false);
-    tu_assert_values(nb_tensor_grad(x), VALS(1, 1, 1, 1, 1, 1), 0);
+    tu_assert_values(nb_tensor_get_grad(x), VALS(1, 1, 1, 1, 1, 1), 0);
     nb_tensor_zero_grad(x, true);
     nb_backward(nb_mean(x, NB_ALL_AXES, false), NULL, false);
-    tu_assert_values(nb_tensor_grad(x), VALS(1. / 6, 1. / 6, 1. / 6, 1. / 6, 1. / 6, 1. / 6), 1e-15);
+    tu_assert_values(nb_tensor_get_grad(x), VALS(1. / 6, 1. / 6, 1. / 6, 1. / 6, 1. / 6, 1. / 6), 1e-15);
     nb_tensor_zero_grad(x, true);
     nb_backward(nb_sum(nb_max(x, 1, false, NULL), NB_ALL_AXES, false), NULL, false);
-    tu_assert_values(nb_tensor_grad(x), VALS(0, 1, 0, 1, 0, 0), 0);
+    tu_assert_values(nb_tensor_get_grad(x), VALS(0, 1, 0, 1, 0, 0), 0);
     nb_tensor_zero_grad(x, true);
     nb_backward(nb_sum(nb_min(x, 0, true, NULL), NB_ALL_AXES, false), NULL, false);
-    tu_assert_values(nb_tensor_grad(x), VALS(1, 0, 1, 0, 1, 0), 0);
+    tu_assert_values(nb_tensor_get_grad(x), VALS(1, 0, 1, 0, 1, 0), 0);
     /* bias-gradient shape: [N, C] -> [C] through a broadcast add is reduced by nb_sum */
     nb_tensor *b = nb_tensor_requires_grad_(nb_zeros(NB_DIMS(3), NB_F32), true);
     nb_tensor *a = tu_random(NB_F32, NB_DIMS(5, 3), -1, 1, 3);
     nb_backward(nb_sum(nb_add(a, b), NB_ALL_AXES, false), NULL, false);
-    tu_assert_values(nb_tensor_grad(b), VALS(5, 5, 5), 0);
+    tu_assert_values(nb_tensor_get_grad(b), VALS(5, 5, 5), 0);
     /* argmax / argmin and integer sums are not recorded */
     ck_assert_ptr_null(nb_tensor_grad_fn_name(nb_argmax(x, 0, false)));
     ck_assert(!nb_tensor_requires_grad(nb_argmin(x, 1, true)));

@@ -85,11 +85,11 @@ static uint64_t live_hash(live *s)
     nb_tensor **st = malloc((size_t)n * sizeof *st);
     for (int k = 0; k < n; k++)
         st[k] = nb_optimizer_state_at(s->opt, k).tensor;
-    uint64_t h = nb_dist_checksum(pl.n, pl.params) ^ (nb_dist_checksum(n, st) * 3);
+    uint64_t h = nb_dist_checksum(pl.params, pl.n) ^ (nb_dist_checksum(st, n) * 3);
     free(st);
     nb_param_list_free(&pl);
     double v[64];
-    int ns = nb_lr_scheduler_state_size(s->sched), ng = nb_optimizer_group_count(s->opt);
+    int ns = nb_lr_scheduler_state_count(s->sched), ng = nb_optimizer_group_count(s->opt);
     ck_assert(ns + ng <= 64);
     nb_lr_scheduler_state_get(s->sched, v);
     for (int i = 0; i < ng; i++)
@@ -190,14 +190,14 @@ static void edit_tensor(const char *name, nb_tensor *(*make)(const nb_tensor *ol
 
 static nb_tensor *step_minus_one(const nb_tensor *old)
 {
-    nb_tensor *t = nb_empty(nb_tensor_ndim(old), nb_tensor_shape(old), NB_I64);
+    nb_tensor *t = nb_empty(nb_tensor_shape(old), nb_tensor_ndim(old), NB_I64);
     *(int64_t *)nb_tensor_data(t) = -1;
     return t;
 }
 
 static nb_tensor *negative_second_moment(const nb_tensor *old)
 {
-    nb_tensor *t = nb_empty(nb_tensor_ndim(old), nb_tensor_shape(old), NB_F32);
+    nb_tensor *t = nb_empty(nb_tensor_shape(old), nb_tensor_ndim(old), NB_F32);
     memcpy(nb_tensor_data(t), nb_tensor_data(old), (size_t)nb_tensor_numel(old) * sizeof(float));
     ((float *)nb_tensor_data(t))[nb_tensor_numel(t) - 1] = -1e-8f;
     return t;
@@ -205,14 +205,14 @@ static nb_tensor *negative_second_moment(const nb_tensor *old)
 
 static nb_tensor *as_bool(const nb_tensor *old)
 {
-    nb_tensor *t = nb_empty(nb_tensor_ndim(old), nb_tensor_shape(old), NB_BOOL);
+    nb_tensor *t = nb_empty(nb_tensor_shape(old), nb_tensor_ndim(old), NB_BOOL);
     memset(nb_tensor_data(t), 1, (size_t)nb_tensor_numel(t));
     return t;
 }
 
 static nb_tensor *as_i32(const nb_tensor *old)
 {
-    nb_tensor *t = nb_empty(nb_tensor_ndim(old), nb_tensor_shape(old), NB_I32);
+    nb_tensor *t = nb_empty(nb_tensor_shape(old), nb_tensor_ndim(old), NB_I32);
     memset(nb_tensor_data(t), 0, (size_t)nb_tensor_numel(t) * 4);
     return t;
 }

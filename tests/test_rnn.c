@@ -213,7 +213,7 @@ static const rnn_ref ref_rnn_cells[] = {
 typedef double (*fn1)(double);
 
 /* a * f(b*j + c) for j over the n elements, as tests/ref_rnn.py's formula(). */
-static nb_tensor *formula(nb_dtype dt, int ndim, const int64_t *shape, double a, double b, double c, fn1 f)
+static nb_tensor *formula(nb_dtype dt, const int64_t *shape, int ndim, double a, double b, double c, fn1 f)
 {
     int64_t n = 1;
     for (int d = 0; d < ndim; d++)
@@ -221,7 +221,7 @@ static nb_tensor *formula(nb_dtype dt, int ndim, const int64_t *shape, double a,
     double *v = malloc((size_t)n * sizeof *v);
     for (int64_t j = 0; j < n; j++)
         v[j] = a * f(b * (double)j + c);
-    nb_tensor *t = tu_tensor(dt, ndim, shape, v);
+    nb_tensor *t = tu_tensor(dt, shape, ndim, v);
     free(v);
     return t;
 }
@@ -236,7 +236,7 @@ static void set_params(nb_module *m)
     bool prev = nb_set_grad_enabled(false);
     for (int k = 0; k < l.n; k++) {
         nb_tensor *p = l.params[k];
-        nb_copy_(p, formula(nb_tensor_dtype(p), nb_tensor_ndim(p), nb_tensor_shape(p), 0.6, 0.37, 1.3 * k + 0.2, sin));
+        nb_copy_(p, formula(nb_tensor_dtype(p), nb_tensor_shape(p), nb_tensor_ndim(p), 0.6, 0.37, 1.3 * k + 0.2, sin));
     }
     nb_set_grad_enabled(prev);
     nb_param_list_free(&l);
@@ -249,7 +249,7 @@ static void check_param_grads(nb_module *m, const double *want, double tol)
     nb_module_parameters(m, false, &l);
     int64_t off = 0;
     for (int k = 0; k < l.n; k++) {
-        nb_tensor *g = nb_tensor_grad(l.params[k]);
+        nb_tensor *g = nb_tensor_get_grad(l.params[k]);
         ck_assert_msg(g != NULL, "no gradient for %s", l.names[k]);
         tu_assert_values_rel_n(g, nb_tensor_numel(l.params[k]), want + off, tol, tol);
         off += nb_tensor_numel(g);
@@ -260,7 +260,7 @@ static void check_param_grads(nb_module *m, const double *want, double tol)
 /* sum(t * a*f(b*j + c)) */
 static nb_tensor *weighted(const nb_tensor *t, double a, double b, double c, fn1 f)
 {
-    nb_tensor *w = formula(nb_tensor_dtype(t), nb_tensor_ndim(t), nb_tensor_shape(t), a, b, c, f);
+    nb_tensor *w = formula(nb_tensor_dtype(t), nb_tensor_shape(t), nb_tensor_ndim(t), a, b, c, f);
     return nb_sum(nb_mul(t, w), NB_ALL_AXES, false);
 }
 
@@ -274,7 +274,7 @@ static nb_tensor *rnn_input(nb_dtype dt, bool batch_first)
 static void run_module_case(const rnn_ref *r, nb_dtype dt, double tol)
 {
     int scope = nb_scope_begin();
-    nb_rnn *m = r->lstm ? nb_lstm_new(NULL, NULL, I, H, L, r->bias, r->batch_first, NULL)
+    nb_rnn_mod *m = r->lstm ? nb_lstm_new(NULL, NULL, I, H, L, r->bias, r->batch_first, NULL)
                         : nb_gru_new(NULL, NULL, I, H, L, r->bias, r->batch_first, NULL);
     nb_module_to_dtype(&m->base, dt);
     set_params(&m->base);
@@ -297,11 +297,11 @@ static void run_module_case(const rnn_ref *r, nb_dtype dt, double tol)
     tu_assert_values_rel_n(hn, L * B * H, r->hn, tol, tol);
     if (cn)
         tu_assert_values_rel_n(cn, L * B * H, r->cn, tol, tol);
-    tu_assert_values_rel_n(nb_tensor_grad(x), B * T * I, r->gx, tol, tol);
+    tu_assert_values_rel_n(nb_tensor_get_grad(x), B * T * I, r->gx, tol, tol);
     if (h0)
-        tu_assert_values_rel_n(nb_tensor_grad(h0), L * B * H, r->gh0, tol, tol);
+        tu_assert_values_rel_n(nb_tensor_get_grad(h0), L * B * H, r->gh0, tol, tol);
     if (c0)
-        tu_assert_values_rel_n(nb_tensor_grad(c0), L * B * H, r->gc0, tol, tol);
+        tu_assert_values_rel_n(nb_tensor_get_grad(c0), L * B * H, r->gc0, tol, tol);
     check_param_grads(&m->base, r->gp, tol);
     nb_module_free(&m->base);
     nb_scope_end(scope);
@@ -310,7 +310,7 @@ static void run_module_case(const rnn_ref *r, nb_dtype dt, double tol)
 static void run_cell_case(const rnn_ref *r, nb_dtype dt, double tol)
 {
     int scope = nb_scope_begin();
-    nb_rnn_cell *c = r->lstm ? nb_lstm_cell_new(NULL, NULL, I, H, r->bias, NULL)
+    nb_rnn_cell_mod *c = r->lstm ? nb_lstm_cell_new(NULL, NULL, I, H, r->bias, NULL)
                              : nb_gru_cell_new(NULL, NULL, I, H, r->bias, NULL);
     nb_module_to_dtype(&c->base, dt);
     set_params(&c->base);
@@ -330,11 +330,11 @@ static void run_cell_case(const rnn_ref *r, nb_dtype dt, double tol)
     tu_assert_values_rel_n(hn, B * H, r->hn, tol, tol);
     if (cn)
         tu_assert_values_rel_n(cn, B * H, r->cn, tol, tol);
-    tu_assert_values_rel_n(nb_tensor_grad(x), B * I, r->gx, tol, tol);
+    tu_assert_values_rel_n(nb_tensor_get_grad(x), B * I, r->gx, tol, tol);
     if (h)
-        tu_assert_values_rel_n(nb_tensor_grad(h), B * H, r->gh0, tol, tol);
+        tu_assert_values_rel_n(nb_tensor_get_grad(h), B * H, r->gh0, tol, tol);
     if (cx)
-        tu_assert_values_rel_n(nb_tensor_grad(cx), B * H, r->gc0, tol, tol);
+        tu_assert_values_rel_n(nb_tensor_get_grad(cx), B * H, r->gc0, tol, tol);
     check_param_grads(&c->base, r->gp, tol);
     nb_module_free(&c->base);
     nb_scope_end(scope);
@@ -353,12 +353,12 @@ START_TEST(test_cells_f32) { run_cell_case(&ref_rnn_cells[_i], NB_F32, 1e-5); }
 END_TEST
 
 /* ---- finite differences ------------------------------------------------------------------- */
-static nb_tensor *rnn_fn_body(nb_rnn *m, nb_tensor *const *in)
+static nb_tensor *rnn_fn_body(nb_rnn_mod *m, nb_tensor *const *in)
 {
     nb_tensor *hn, *cn = NULL;
     nb_tensor *out = m->is_lstm ? nb_lstm_forward(m, in[0], in[1], in[2], &hn, &cn) : nb_gru_forward(m, in[0], in[1], &hn);
     nb_tensor *parts[3] = {nb_reshape(out, NB_DIMS(-1)), nb_reshape(hn, NB_DIMS(-1)), cn ? nb_reshape(cn, NB_DIMS(-1)) : NULL};
-    return nb_cat(cn ? 3 : 2, parts, 0);
+    return nb_cat(parts, cn ? 3 : 2, 0);
 }
 
 /* f(x, h0, c0, params...) = [out, h_n, c_n] flattened. gradcheck passes detached aliases of its
@@ -366,7 +366,7 @@ static nb_tensor *rnn_fn_body(nb_rnn *m, nb_tensor *const *in)
  * per layer w_ih, w_hh, b_ih, b_hh) and restored after. */
 static nb_tensor *rnn_fn(nb_tensor *const *in, int n, void *ctx)
 {
-    nb_rnn *m = ctx;
+    nb_rnn_mod *m = ctx;
     ck_assert_int_eq(n, 3 + 4 * m->num_layers);
     nb_tensor *saved[4][8];
     nb_tensor **arr[4] = {m->weight_ih, m->weight_hh, m->bias_ih, m->bias_hh};
@@ -384,7 +384,7 @@ static void gradcheck_rnn(bool lstm)
     int scope = nb_scope_begin();
     nb_generator gen;
     nb_generator_seed(&gen, 7);
-    nb_rnn *m = lstm ? nb_lstm_new(NULL, NULL, 2, 3, 2, true, true, &gen) : nb_gru_new(NULL, NULL, 2, 3, 2, true, true, &gen);
+    nb_rnn_mod *m = lstm ? nb_lstm_new(NULL, NULL, 2, 3, 2, true, true, &gen) : nb_gru_new(NULL, NULL, 2, 3, 2, true, true, &gen);
     nb_module_to_dtype(&m->base, NB_F64);
     nb_param_list l;
     nb_module_parameters(&m->base, false, &l);
@@ -395,7 +395,7 @@ static void gradcheck_rnn(bool lstm)
     ck_assert_int_eq(l.n, 8);
     for (int k = 0; k < l.n; k++)
         in[3 + k] = l.params[k];
-    nb_gradcheck_result res = nb_gradcheck(rnn_fn, m, 3 + l.n, in, NULL);
+    nb_gradcheck_result res = nb_gradcheck(rnn_fn, m, in, 3 + l.n, NULL);
     ck_assert_msg(res.ok, "%s gradcheck: %s", lstm ? "LSTM" : "GRU", res.message);
     nb_param_list_free(&l);
     nb_module_free(&m->base);
@@ -412,7 +412,7 @@ START_TEST(test_names_and_init)
 {
     nb_generator gen;
     nb_generator_seed(&gen, 3);
-    nb_lstm *m = nb_lstm_new(NULL, NULL, 5, 8, 2, true, false, &gen);
+    nb_lstm_mod *m = nb_lstm_new(NULL, NULL, 5, 8, 2, true, false, &gen);
     const char *names[] = {"weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0",
                            "weight_ih_l1", "weight_hh_l1", "bias_ih_l1", "bias_hh_l1"};
     const int64_t cols[] = {5, 8, 0, 0, 8, 8, 0, 0};
@@ -435,7 +435,7 @@ START_TEST(test_names_and_init)
     ck_assert(maxabs <= bound && maxabs > 0.9 * bound); /* U(-1/sqrt(H), 1/sqrt(H)) fills the range */
     nb_param_list_free(&l);
     nb_module_free(&m->base);
-    nb_gru *g = nb_gru_new(NULL, NULL, 5, 8, 3, false, true, &gen);
+    nb_gru_mod *g = nb_gru_new(NULL, NULL, 5, 8, 3, false, true, &gen);
     nb_module_parameters(&g->base, false, &l);
     ck_assert_int_eq(l.n, 6);
     ck_assert_str_eq(l.names[5], "weight_hh_l2");
@@ -451,7 +451,7 @@ START_TEST(test_detach_carry)
 {
     nb_generator gen;
     nb_generator_seed(&gen, 5);
-    nb_lstm *m = nb_lstm_new(NULL, NULL, 3, 4, 2, true, true, &gen);
+    nb_lstm_mod *m = nb_lstm_new(NULL, NULL, 3, 4, 2, true, true, &gen);
     nb_module_to_dtype(&m->base, NB_F64);
     nb_tensor *h = NULL, *c = NULL;
     int s0 = nb_scope_begin();
@@ -479,8 +479,8 @@ END_TEST
 
 START_TEST(test_misuse)
 {
-    nb_lstm *m = nb_lstm_new(NULL, NULL, 3, 4, 2, true, false, NULL);
-    nb_gru_cell *gc = nb_gru_cell_new(NULL, NULL, 3, 4, true, NULL);
+    nb_lstm_mod *m = nb_lstm_new(NULL, NULL, 3, 4, 2, true, false, NULL);
+    nb_gru_cell_mod *gc = nb_gru_cell_new(NULL, NULL, 3, 4, true, NULL);
     nb_tensor *x = nb_zeros(NB_DIMS(5, 2, 3), NB_F32);
     TU_EXPECT_ERROR("does not fit input_size 3", nb_lstm_forward(m, nb_zeros(NB_DIMS(5, 2, 4), NB_F32), NULL, NULL, NULL, NULL));
     TU_EXPECT_ERROR("initial state of shape [2, 3, 4]",

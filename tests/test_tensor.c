@@ -298,7 +298,7 @@ START_TEST(test_shape_helpers)
 {
     char buf[64];
     ck_assert_str_eq(nb_shape_str(NB_DIMS(2, 3), buf, sizeof buf), "[2, 3]");
-    ck_assert_str_eq(nb_shape_str(0, NULL, buf, sizeof buf), "[]");
+    ck_assert_str_eq(nb_shape_str(NULL, 0, buf, sizeof buf), "[]");
     ck_assert_str_eq(nb_shape_str(NB_DIMS(7), buf, sizeof buf), "[7]");
     char small[5];
     nb_shape_str(NB_DIMS(1000, 2000), small, sizeof small); /* truncated, still terminated */
@@ -560,8 +560,8 @@ START_TEST(test_creation_misuse)
 {
     TU_EXPECT_ERROR("nb_empty: negative size -1 at dim 1 of shape [2, -1]", nb_zeros(NB_DIMS(2, -1), NB_F32));
     TU_EXPECT_ERROR("nb_empty: 9 dims requested, nabla supports 0..8",
-                    nb_ones(9, S(1, 1, 1, 1, 1, 1, 1, 1, 1), NB_F32));
-    TU_EXPECT_ERROR("nb_empty: -1 dims requested", nb_empty(-1, NULL, NB_F32));
+                    nb_ones(S(1, 1, 1, 1, 1, 1, 1, 1, 1), 9, NB_F32));
+    TU_EXPECT_ERROR("nb_empty: -1 dims requested", nb_empty(NULL, -1, NB_F32));
     TU_EXPECT_ERROR("nb_empty: invalid dtype 99", nb_empty(NB_DIMS(2), (nb_dtype)99));
     TU_EXPECT_ERROR("has too many elements", nb_empty(NB_DIMS(INT64_C(1) << 40, INT64_C(1) << 40), NB_F32));
     TU_EXPECT_ERROR("nb_arange: invalid range start=0 end=5 step=0", nb_arange(0, 5, 0, NB_F32));

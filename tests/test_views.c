@@ -14,7 +14,7 @@
 #define S(...) ((const int64_t[]){__VA_ARGS__})
 
 /* A contiguous tensor holding 0, 1, 2, ... (row-major). */
-static nb_tensor *seq(nb_dtype dt, int ndim, const int64_t *shape)
+static nb_tensor *seq(nb_dtype dt, const int64_t *shape, int ndim)
 {
     int64_t n = 1;
     for (int i = 0; i < ndim; i++)
@@ -22,14 +22,14 @@ static nb_tensor *seq(nb_dtype dt, int ndim, const int64_t *shape)
     double *v = malloc((size_t)(n ? n : 1) * sizeof *v);
     for (int64_t i = 0; i < n; i++)
         v[i] = (double)i;
-    nb_tensor *t = nb_from_doubles(v, ndim, shape, dt);
+    nb_tensor *t = nb_from_doubles(v, shape, ndim, dt);
     free(v);
     return t;
 }
 
 static void assert_geometry(const nb_tensor *t, int ndim, const int64_t *shape, const int64_t *strides, int64_t offset)
 {
-    tu_assert_shape(t, ndim, shape);
+    tu_assert_shape(t, shape, ndim);
     for (int i = 0; i < ndim; i++)
         ck_assert_msg(nb_tensor_strides(t)[i] == strides[i], "stride %d: %lld != %lld", i,
                       (long long)nb_tensor_strides(t)[i], (long long)strides[i]);
@@ -92,7 +92,7 @@ START_TEST(test_view_misuse)
     TU_EXPECT_ERROR("nb_view: shape [] is invalid for input of size 6", nb_view(x, NB_SCALAR));
     TU_EXPECT_ERROR("nb_view: shape [-1, 0] is invalid for input of size 0",
                     nb_view(nb_zeros(NB_DIMS(0, 3), NB_F32), NB_DIMS(-1, 0)));
-    TU_EXPECT_ERROR("nb_view: 9 dims requested", nb_view(x, 9, S(1, 1, 1, 1, 1, 1, 1, 2, 3)));
+    TU_EXPECT_ERROR("nb_view: 9 dims requested", nb_view(x, S(1, 1, 1, 1, 1, 1, 1, 2, 3), 9));
     TU_EXPECT_ERROR("nb_reshape: shape [7] is invalid for input of size 6", nb_reshape(x, NB_DIMS(7)));
     nb_scope_end(scope);
 }
@@ -354,7 +354,7 @@ START_TEST(test_expand_misuse)
     TU_EXPECT_ERROR("nb_expand: cannot expand shape [3, 1] to 1 dims", nb_expand(x, NB_DIMS(3)));
     TU_EXPECT_ERROR("nb_expand: size -1 not allowed for new leading dim 0", nb_expand(x, NB_DIMS(-1, 3, 1)));
     TU_EXPECT_ERROR("nb_expand: cannot expand shape [3, 1] to 9 dims",
-                    nb_expand(x, 9, S(1, 1, 1, 1, 1, 1, 1, 3, 1)));
+                    nb_expand(x, S(1, 1, 1, 1, 1, 1, 1, 3, 1), 9));
     nb_scope_end(scope);
 }
 END_TEST
@@ -617,10 +617,10 @@ static void check_backward(nb_tensor *leaf, nb_tensor *y, const char *grad_fn)
         gv[i] = (double)(i + 1);
         want[(int64_t)yv[i]] += gv[i];
     }
-    nb_tensor *g = nb_from_doubles(gv, nb_tensor_ndim(y), nb_tensor_shape(y), nb_tensor_dtype(y));
+    nb_tensor *g = nb_from_doubles(gv, nb_tensor_shape(y), nb_tensor_ndim(y), nb_tensor_dtype(y));
     nb_tensor_zero_grad(leaf, true);
     nb_backward(y, g, false);
-    nb_tensor *gr = nb_tensor_grad(leaf);
+    nb_tensor *gr = nb_tensor_get_grad(leaf);
     ck_assert_msg(gr != NULL, "no gradient reached the leaf");
     ck_assert(nb_tensor_same_shape(gr, leaf));
     ck_assert_int_eq(nb_tensor_dtype(gr), nb_tensor_dtype(leaf));
@@ -632,9 +632,9 @@ static void check_backward(nb_tensor *leaf, nb_tensor *y, const char *grad_fn)
     nb_scope_end(scope);
 }
 
-static nb_tensor *leaf_seq(nb_dtype dt, int ndim, const int64_t *shape)
+static nb_tensor *leaf_seq(nb_dtype dt, const int64_t *shape, int ndim)
 {
-    return nb_tensor_requires_grad_(seq(dt, ndim, shape), true);
+    return nb_tensor_requires_grad_(seq(dt, shape, ndim), true);
 }
 
 START_TEST(test_backward_hand_checked)
@@ -644,22 +644,22 @@ START_TEST(test_backward_hand_checked)
     nb_tensor *x = leaf_seq(NB_F64, NB_DIMS(2, 4));
     nb_tensor *y = nb_narrow(x, 1, 1, 2);
     nb_backward(y, nb_ones(NB_DIMS(2, 2), NB_F64), false);
-    tu_assert_values(nb_tensor_grad(x), D(0, 1, 1, 0, 0, 1, 1, 0), 0);
+    tu_assert_values(nb_tensor_get_grad(x), D(0, 1, 1, 0, 0, 1, 1, 0), 0);
     /* transpose: the gradient comes back transposed */
     nb_tensor *w = leaf_seq(NB_F32, NB_DIMS(2, 3));
     nb_backward(nb_transpose(w, 0, 1), tu_tensor(NB_F32, NB_DIMS(3, 2), D(1, 2, 3, 4, 5, 6)), false);
-    tu_assert_values(nb_tensor_grad(w), D(1, 3, 5, 2, 4, 6), 0);
+    tu_assert_values(nb_tensor_get_grad(w), D(1, 3, 5, 2, 4, 6), 0);
     /* expand [3, 1] -> [2, 3, 2]: summed over the broadcast dims */
     nb_tensor *b = leaf_seq(NB_F64, NB_DIMS(3, 1));
     nb_tensor *gb = seq(NB_F64, NB_DIMS(2, 3, 2)); /* g[a][i][k] = 6a + 2i + k */
     nb_backward(nb_expand(b, NB_DIMS(2, 3, 2)), gb, false);
-    tu_assert_values(nb_tensor_grad(b), D(0 + 1 + 6 + 7, 2 + 3 + 8 + 9, 4 + 5 + 10 + 11), 0);
+    tu_assert_values(nb_tensor_get_grad(b), D(0 + 1 + 6 + 7, 2 + 3 + 8 + 9, 4 + 5 + 10 + 11), 0);
     /* select of a row, twice: the gradients accumulate in the leaf */
     nb_tensor *s = leaf_seq(NB_F64, NB_DIMS(3, 2));
     nb_backward(nb_select(s, 0, 1), tu_tensor(NB_F64, NB_DIMS(2), D(5, 6)), false);
     nb_backward(nb_select(s, 0, -1), tu_tensor(NB_F64, NB_DIMS(2), D(7, 8)), false);
     nb_backward(nb_select(s, 1, 0), tu_tensor(NB_F64, NB_DIMS(3), D(1, 1, 1)), false);
-    tu_assert_values(nb_tensor_grad(s), D(1, 0, 6, 6, 8, 8), 0);
+    tu_assert_values(nb_tensor_get_grad(s), D(1, 0, 6, 6, 8, 8), 0);
     nb_scope_end(scope);
 }
 END_TEST

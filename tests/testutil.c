@@ -23,12 +23,12 @@
 
 const char *const tu_layout_names[TU_LAYOUT_COUNT] = {"contiguous", "transposed", "sliced"};
 
-nb_tensor *tu_tensor(nb_dtype dt, int ndim, const int64_t *shape, const double *vals)
+nb_tensor *tu_tensor(nb_dtype dt, const int64_t *shape, int ndim, const double *vals)
 {
-    return nb_from_doubles(vals, ndim, shape, dt);
+    return nb_from_doubles(vals, shape, ndim, dt);
 }
 
-nb_tensor *tu_random(nb_dtype dt, int ndim, const int64_t *shape, double lo, double hi, uint64_t seed)
+nb_tensor *tu_random(nb_dtype dt, const int64_t *shape, int ndim, double lo, double hi, uint64_t seed)
 {
     nb_generator g;
     nb_generator_seed(&g, seed);
@@ -38,7 +38,7 @@ nb_tensor *tu_random(nb_dtype dt, int ndim, const int64_t *shape, double lo, dou
     double *v = malloc((size_t)(n > 0 ? n : 1) * sizeof *v);
     for (int64_t i = 0; i < n; i++)
         v[i] = lo + (hi - lo) * nb_generator_uniform(&g);
-    nb_tensor *t = nb_from_doubles(v, ndim, shape, dt);
+    nb_tensor *t = nb_from_doubles(v, shape, ndim, dt);
     free(v);
     return t;
 }
@@ -57,7 +57,7 @@ nb_tensor *tu_relayout(const nb_tensor *src, tu_layout layout)
         int perm[NB_MAX_DIMS];
         for (int i = 0; i < nd; i++)
             rev[i] = sh[nd - 1 - i], perm[i] = nd - 1 - i;
-        nb_tensor *store = nb_empty(nd, rev, dt);
+        nb_tensor *store = nb_empty(rev, nd, dt);
         view = nb_permute(store, perm); /* logical shape == src's, strides reversed */
         nb_copy_(view, src);
     } else { /* TU_SLICED: offset 1 in every dim, step 2 in the last, NaN (or -7) in the gaps */
@@ -65,7 +65,7 @@ nb_tensor *tu_relayout(const nb_tensor *src, tu_layout layout)
         for (int i = 0; i < nd; i++)
             big[i] = sh[i] + 1;
         big[nd - 1] = 2 * sh[nd - 1] + 1;
-        nb_tensor *store = nb_full(nd, big, nb_dtype_is_float(dt) ? NAN : -7, dt);
+        nb_tensor *store = nb_full(big, nd, nb_dtype_is_float(dt) ? NAN : -7, dt);
         view = store;
         for (int i = 0; i < nd; i++)
             view = nb_slice(view, i, 1, i == nd - 1 ? big[i] : 1 + sh[i], i == nd - 1 ? 2 : 1);
@@ -108,8 +108,8 @@ void tu_assert_close_at(const nb_tensor *got, const nb_tensor *want, double atol
 {
     char a[128], b[128];
     ck_assert_msg(nb_tensor_same_shape(got, want), "%s:%d: shape %s != expected %s", file, line,
-                  nb_shape_str(nb_tensor_ndim(got), nb_tensor_shape(got), a, sizeof a),
-                  nb_shape_str(nb_tensor_ndim(want), nb_tensor_shape(want), b, sizeof b));
+                  nb_shape_str(nb_tensor_shape(got), nb_tensor_ndim(got), a, sizeof a),
+                  nb_shape_str(nb_tensor_shape(want), nb_tensor_ndim(want), b, sizeof b));
     int64_t n = nb_tensor_numel(got);
     double *g = malloc((size_t)(n ? n : 1) * sizeof *g), *w = malloc((size_t)(n ? n : 1) * sizeof *w);
     nb_tensor_to_doubles(got, g);
@@ -127,14 +127,14 @@ void tu_assert_close_at(const nb_tensor *got, const nb_tensor *want, double atol
     free(w);
 }
 
-void tu_assert_shape(const nb_tensor *t, int ndim, const int64_t *shape)
+void tu_assert_shape(const nb_tensor *t, const int64_t *shape, int ndim)
 {
     char a[128], b[128];
     bool same = nb_tensor_ndim(t) == ndim;
     for (int i = 0; same && i < ndim; i++)
         same = nb_tensor_shape(t)[i] == shape[i];
-    ck_assert_msg(same, "shape %s != expected %s", nb_shape_str(nb_tensor_ndim(t), nb_tensor_shape(t), a, sizeof a),
-                  nb_shape_str(ndim, shape, b, sizeof b));
+    ck_assert_msg(same, "shape %s != expected %s", nb_shape_str(nb_tensor_shape(t), nb_tensor_ndim(t), a, sizeof a),
+                  nb_shape_str(shape, ndim, b, sizeof b));
 }
 
 double *tu_values(const nb_tensor *t)
@@ -146,16 +146,16 @@ double *tu_values(const nb_tensor *t)
     return v;
 }
 
-void tu_assert_values_at(const nb_tensor *t, int ndim, const int64_t *shape, int64_t n, const double *vals,
+void tu_assert_values_at(const nb_tensor *t, const int64_t *shape, int ndim, int64_t n, const double *vals,
                          double atol, double rtol, const char *file, int line)
 {
     char sh[128], want_sh[128];
-    nb_shape_str(nb_tensor_ndim(t), nb_tensor_shape(t), sh, sizeof sh);
+    nb_shape_str(nb_tensor_shape(t), nb_tensor_ndim(t), sh, sizeof sh);
     if (ndim >= 0) {
         bool same = nb_tensor_ndim(t) == ndim;
         for (int i = 0; same && i < ndim; i++)
             same = nb_tensor_shape(t)[i] == shape[i];
-        nb_shape_str(ndim, shape, want_sh, sizeof want_sh);
+        nb_shape_str(shape, ndim, want_sh, sizeof want_sh);
         if (!same)
             ck_abort_msg("%s:%d: shape %s != expected %s", file, line, sh, want_sh);
         if (nb__numel(ndim, shape) != n)
@@ -230,13 +230,13 @@ int tu_skipped(const char *what)
     return 77;
 }
 
-nb_tensor *tu_ints(nb_dtype dt, int ndim, const int64_t *shape, const int64_t *vals)
+nb_tensor *tu_ints(nb_dtype dt, const int64_t *shape, int ndim, const int64_t *vals)
 {
     int64_t n = nb__numel(ndim, shape);
     double *d = malloc((size_t)(n ? n : 1) * sizeof *d);
     for (int64_t i = 0; i < n; i++)
         d[i] = (double)vals[i];
-    nb_tensor *t = nb_from_doubles(d, ndim, shape, dt);
+    nb_tensor *t = nb_from_doubles(d, shape, ndim, dt);
     free(d);
     return t;
 }

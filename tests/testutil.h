@@ -10,9 +10,9 @@
 #include "nabla.h"
 
 /* New tensor of shape/dtype filled from `vals` (row-major). */
-nb_tensor *tu_tensor(nb_dtype dt, int ndim, const int64_t *shape, const double *vals);
+nb_tensor *tu_tensor(nb_dtype dt, const int64_t *shape, int ndim, const double *vals);
 /* Deterministic pseudo-random values in [lo, hi) (own generator, seed). */
-nb_tensor *tu_random(nb_dtype dt, int ndim, const int64_t *shape, double lo, double hi, uint64_t seed);
+nb_tensor *tu_random(nb_dtype dt, const int64_t *shape, int ndim, double lo, double hi, uint64_t seed);
 
 /* Memory layouts with equal logical contents, for "same result on any strides" tests. */
 typedef enum {
@@ -41,7 +41,7 @@ void tu_scope_teardown(void);
 void tu_assert_close_at(const nb_tensor *got, const nb_tensor *want, double atol, double rtol,
                         const char *file, int line);
 /* Asserts t's shape equals the given one. */
-void tu_assert_shape(const nb_tensor *t, int ndim, const int64_t *shape);
+void tu_assert_shape(const nb_tensor *t, const int64_t *shape, int ndim);
 /* An array of doubles from literals, for the value assertions below (a macro argument with its
  * commas inside parentheses). */
 #define VALS(...) ((const double[]){__VA_ARGS__})
@@ -54,17 +54,17 @@ void tu_assert_shape(const nb_tensor *t, int ndim, const int64_t *shape);
 /* The same within atol + rtol*|val| (NaN matches NaN). */
 #define tu_assert_values_rel(t, vals, atol, rtol) tu_assert_values_rel_n(t, TU_COUNT(vals), vals, atol, rtol)
 /* The same with the element count n said by the caller (vals points to n values). */
-#define tu_assert_values_n(t, n, vals, atol) tu_assert_values_at(t, -1, NULL, n, vals, atol, 0, __FILE__, __LINE__)
+#define tu_assert_values_n(t, n, vals, atol) tu_assert_values_at(t, NULL, -1, n, vals, atol, 0, __FILE__, __LINE__)
 #define tu_assert_values_rel_n(t, n, vals, atol, rtol)                                                     \
-    tu_assert_values_at(t, -1, NULL, n, vals, atol, rtol, __FILE__, __LINE__)
+    tu_assert_values_at(t, NULL, -1, n, vals, atol, rtol, __FILE__, __LINE__)
 /* Asserts t's shape is `dims` (NB_DIMS(...): ndim and the sizes) and its values equal the array
  * `vals` (count from sizeof, which must equal the shape's element count) within atol. */
 #define tu_assert_shape_values(t, dims, vals, atol) TU_ASSERT_SHAPE_VALUES_(t, vals, atol, dims)
-#define TU_ASSERT_SHAPE_VALUES_(t, vals, atol, ndim, ...) /* (the shape literal holds commas) */           \
-    tu_assert_values_at(t, ndim, __VA_ARGS__, TU_COUNT(vals), vals, atol, 0, __FILE__, __LINE__)
+#define TU_ASSERT_SHAPE_VALUES_(t, vals, atol, ...) /* (the shape literal holds commas) */           \
+    tu_assert_values_at(t, __VA_ARGS__, TU_COUNT(vals), vals, atol, 0, __FILE__, __LINE__)
 /* Implementation of the above: ndim < 0 skips the shape check. The failure message names the
  * caller's file:line, the first differing element and both values, or the two counts / shapes. */
-void tu_assert_values_at(const nb_tensor *t, int ndim, const int64_t *shape, int64_t n, const double *vals,
+void tu_assert_values_at(const nb_tensor *t, const int64_t *shape, int ndim, int64_t n, const double *vals,
                          double atol, double rtol, const char *file, int line);
 /* Element count of an array; does not compile for a pointer (whose sizeof would say nothing). */
 #define TU_IS_POINTER(a)                                                                                   \
@@ -78,7 +78,7 @@ void tu_assert_values_at(const nb_tensor *t, int ndim, const int64_t *shape, int
 /* All values of t (row-major) as a new malloc'd double array: the caller frees it. */
 double *tu_values(const nb_tensor *t);
 /* Index tensor of dtype dt (NB_I32 / NB_I64) from int64 values (row-major). */
-nb_tensor *tu_ints(nb_dtype dt, int ndim, const int64_t *shape, const int64_t *vals);
+nb_tensor *tu_ints(nb_dtype dt, const int64_t *shape, int ndim, const int64_t *vals);
 /* Element count of a shape (the product of its sizes; 1 for 0 dims). */
 int64_t tu_numel(int ndim, const int64_t *shape);
 /* Row-major linear index <-> coordinates (element counts: nb__numel of nb__tensor.h). */

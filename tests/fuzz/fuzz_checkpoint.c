@@ -26,7 +26,7 @@ static nb_gpt *g_model;
 static nb_optimizer *g_opt;
 static nb_lr_scheduler *g_sched;
 static nb_char_data g_data;
-static nb_char_vocab g_vocab;
+static nb_vocab g_vocab;
 
 static double constant(int64_t it, void *ctx)
 {
@@ -78,10 +78,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
             rest[nr++] = pl.params[i];
     }
     nb_adam_opts ao = nb_adamw_opts_default();
-    g_opt = nb_adamw_new(nd, decay, &ao);
+    g_opt = nb_adamw_new(decay, nd, &ao);
     nb_param_group_opts go = nb_param_group_opts_inherit();
     go.weight_decay = 0.0;
-    nb_optimizer_add_param_group(g_opt, nr, rest, &go);
+    nb_optimizer_add_param_group(g_opt, rest, nr, &go);
     free(decay);
     free(rest);
     nb_param_list_free(&pl);

@@ -13,7 +13,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static nb_char_vocab g_v, g_w; /* 16 KB each: kept off the stack */
+static nb_vocab g_v, g_w; /* 16 KB each: kept off the stack */
 
 static void check(bool ok, const char *what)
 {
@@ -23,7 +23,7 @@ static void check(bool ok, const char *what)
     }
 }
 
-static void encode_decode(const nb_char_vocab *v, const char *text, size_t len, bool must_encode)
+static void encode_decode(const nb_vocab *v, const char *text, size_t len, bool must_encode)
 {
     int64_t *ids = NULL, n = -1;
     nb_status st = nb_vocab_encode(v, text, len, &ids, &n);
