@@ -142,16 +142,16 @@ static nb_tensor *attn_forward(nb_gpt_attn *a, const nb_tensor *x, kv_cache *kv)
                                                    1.0 / sqrt((double)hs), ad->gen); /* [B, nh, T, hs] */
     y = nb_reshape(nb_transpose(y, 1, 2), NB_DIMS(B, T, C));
     y = nb_linear_forward(a->c_proj, y);
-    return nb_module_forward(&a->resid_dropout->base, y);
+    return nb_dropout_forward(a->resid_dropout, y);
 }
 
 static nb_tensor *block_forward(nb_gpt_block *b, nb_tensor *x, kv_cache *kv)
 {
     x = nb_add(x, attn_forward(b->attn, nb_layer_norm_forward(b->ln_1, x), kv));
     nb_tensor *h = nb_linear_forward(b->mlp->c_fc, nb_layer_norm_forward(b->ln_2, x));
-    h = nb_module_forward(&b->mlp->gelu->base, h);
+    h = nb_gelu_forward(b->mlp->gelu, h);
     h = nb_linear_forward(b->mlp->c_proj, h);
-    return nb_add(x, nb_module_forward(&b->mlp->dropout->base, h));
+    return nb_add(x, nb_dropout_forward(b->mlp->dropout, h));
 }
 
 /* Runs the transformer on idx [B, T] starting at position `pos0` (KV-cached generation). */
@@ -160,7 +160,7 @@ static nb_tensor *gpt_logits(nb_gpt *g, const nb_tensor *idx, int64_t pos0, kv_c
     int64_t T = nb_tensor_size(idx, 1);
     nb_tensor *pos = nb_arange((double)pos0, (double)(pos0 + T), 1, NB_I64);
     nb_tensor *x = nb_add(nb_embedding_forward(g->wte, idx), nb_embedding_forward(g->wpe, pos));
-    x = nb_module_forward(&g->drop->base, x);
+    x = nb_dropout_forward(g->drop, x);
     for (int i = 0; i < nb_module_list_count(g->h); i++)
         x = block_forward((nb_gpt_block *)nb_module_list_at(g->h, i), x, caches ? &caches[i] : NULL);
     x = nb_layer_norm_forward(g->ln_f, x);

@@ -174,14 +174,14 @@ static nb_tensor *attention_forward(nb_llama_attention *a, const nb_tensor *x, k
     nb_tensor *y = nb_scaled_dot_product_attention(q, k, v, NULL, ad->base.training ? ad->p : 0, true, scale,
                                                    ad->gen); /* [B, nh, T, hs] */
     y = nb_reshape(nb_transpose(y, 1, 2), NB_DIMS(B, T, D)); /* [B, T, D], heads side by side */
-    return nb_module_forward(&a->resid_dropout->base, nb_linear_forward(a->wo, y));
+    return nb_dropout_forward(a->resid_dropout, nb_linear_forward(a->wo, y));
 }
 
 /* SwiGLU: w2(silu(w1 x) * w3 x). */
 static nb_tensor *feed_forward(nb_llama_feed_forward *f, const nb_tensor *x)
 {
     nb_tensor *h = nb_mul(nb_silu(nb_linear_forward(f->w1, x)), nb_linear_forward(f->w3, x)); /* [B, T, hidden] */
-    return nb_module_forward(&f->dropout->base, nb_linear_forward(f->w2, h));              /* [B, T, D] */
+    return nb_dropout_forward(f->dropout, nb_linear_forward(f->w2, h));              /* [B, T, D] */
 }
 
 static nb_tensor *block_forward(nb_llama_block *b, nb_tensor *x, kv_cache *kv)
@@ -194,7 +194,7 @@ static nb_tensor *block_forward(nb_llama_block *b, nb_tensor *x, kv_cache *kv)
 static nb_tensor *llama_logits(nb_llama *m, const nb_tensor *idx, kv_cache *caches)
 {
     nb_tensor *h = nb_embedding_forward(m->tok_embeddings, idx); /* [B, T, D] */
-    h = nb_module_forward(&m->dropout->base, h);
+    h = nb_dropout_forward(m->dropout, h);
     for (int i = 0; i < nb_module_list_count(m->layers); i++)
         h = block_forward((nb_llama_block *)nb_module_list_at(m->layers, i), h, caches ? &caches[i] : NULL);
     h = nb_rms_norm_forward(m->norm, h);

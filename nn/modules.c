@@ -233,3 +233,6 @@ nb_module *nb_module_list_at(nb_module_list_mod *l, int i)
 }
 
 int nb_module_list_count(const nb_module_list_mod *l) { return l->base.n_children; }
+
+/* ---- typed forward of Sequential (the other modules' are above) ----------------------------- */
+nb_tensor *nb_sequential_forward(nb_sequential_mod *s, const nb_tensor *x) { return sequential_fwd(&s->base, x); }

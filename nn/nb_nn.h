@@ -15,10 +15,18 @@
  *
  *   nb_module_free(root) frees the whole tree (each module's type->free, then its struct).
  *
- * Fused ops
+ * Names (README "API rules")
+ *   torch.nn.functional.x is the function nb_x(...) (nb_linear, nb_layer_norm, nb_dropout); the
+ *   module torch.nn.X is the struct nb_x_mod, created by nb_x_new(parent, name, ...) and run by its
+ *   typed forward nb_x_forward(m, x, ...) (every module has one; nb_module_forward(&m->base, x) is
+ *   the untyped single-input forward that nb_sequential_forward uses). nb_module_list_mod, like
+ *   torch's ModuleList, has no forward.
+ *
+ * Functional ops
  *   nb_layer_norm, nb_cross_entropy, nb_dropout, nb_linear, nb_scaled_dot_product_attention
- *   are single autograd ops with analytic backward formulas (no chain of small ops), gradchecked
- *   like every op.
+ *   (nn/functional.c, nn/attention.c) and the norms, losses, convolutions and poolings below are
+ *   single autograd ops (family "nn") with analytic backward formulas (no chain of small ops),
+ *   gradchecked like every op.
  *
  * Errors: a shape that does not fit a module names both shapes; an out-of-range token id or
  * target names the value and the bound.
@@ -213,6 +221,9 @@ typedef struct nb_sequential_mod {
 NB_API nb_sequential_mod *nb_sequential_new(nb_module *parent, const char *name);
 /* Appends m (owned from now on; its type must have a forward). Returns m. */
 NB_API nb_module *nb_sequential_append(nb_sequential_mod *s, nb_module *m);
+/* Runs x through the children in order (their single-input forwards) and returns the last result,
+ * a new reference (x itself, retained, when s has no children; as torch). */
+NB_API nb_tensor *nb_sequential_forward(nb_sequential_mod *s, const nb_tensor *x);
 
 /* ModuleList: an indexable list of children named "0", "1", ... (no forward). */
 typedef struct nb_module_list_mod {
@@ -223,7 +234,7 @@ NB_API nb_module *nb_module_list_append(nb_module_list_mod *l, nb_module *m);
 NB_API nb_module *nb_module_list_at(nb_module_list_mod *l, int i);
 NB_API int nb_module_list_count(const nb_module_list_mod *l);
 
-/* Cross-entropy loss module: holds the options of nb_cross_entropy. */
+/* Options of the functional nb_cross_entropy (there is no cross-entropy module). */
 typedef enum { NB_REDUCTION_MEAN, NB_REDUCTION_SUM, NB_REDUCTION_NONE } nb_reduction;
 typedef struct nb_cross_entropy_opts {
     nb_reduction reduction;  /* default mean */
@@ -232,7 +243,11 @@ typedef struct nb_cross_entropy_opts {
 } nb_cross_entropy_opts;
 NB_API nb_cross_entropy_opts nb_cross_entropy_opts_default(void);
 
-/* ==== init functions (in place on a leaf, under no-grad; return t borrowed) ==================== */
+/* ==== init schemes (torch.nn.init; in place, return t borrowed) =============================== */
+/* Filling a tensor in place has one spelling: nb_fill_, nb_zero_ (nb_ops.h), nb_normal_,
+ * nb_uniform_ (nb_tensor.h), the tensor methods; on a parameter that requires grad call them
+ * inside NB_NO_GRAD, as torch.no_grad(). What torch.nn.init adds beyond them are the schemes that
+ * compute their bound from the tensor's fans, below; they write under no-grad themselves. */
 /* fan_in/fan_out of a [out, in, ...] weight as torch computes them. */
 NB_API nb_tensor *nb_init_xavier_uniform_(nb_tensor *t, double gain, nb_generator *gen);
 NB_API nb_tensor *nb_init_xavier_normal_(nb_tensor *t, double gain, nb_generator *gen);
@@ -240,7 +255,7 @@ NB_API nb_tensor *nb_init_xavier_normal_(nb_tensor *t, double gain, nb_generator
 NB_API nb_tensor *nb_init_kaiming_uniform_(nb_tensor *t, double a, nb_generator *gen);
 NB_API nb_tensor *nb_init_kaiming_normal_(nb_tensor *t, double a, nb_generator *gen);
 
-/* ==== fused functional ops (autograd/ family "nn") ============================================ */
+/* ==== fused functional ops (nn/functional.c, nn/attention.c; autograd family "nn") ============= */
 /* LayerNorm over the last dim: (x - mean) / sqrt(var + eps) * weight + bias. weight, bias: [C]
  * or NULL; x [..., C]. Statistics in double-accumulated two-pass form; one op, analytic backward. */
 NB_API nb_tensor *nb_layer_norm(const nb_tensor *x, const nb_tensor *weight, const nb_tensor *bias, double eps);

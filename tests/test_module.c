@@ -253,6 +253,7 @@ START_TEST(test_sequential)
     for (int i = 0; i < 15; i++)
         y[i] = 0.5 * y[i] * (1 + tanh(SQRT_2_OVER_PI * (y[i] + 0.044715 * y[i] * y[i] * y[i])));
     tu_assert_values_rel(nb_module_forward(&s->base, x), y, 1e-12, 1e-12);
+    tu_assert_values_rel(nb_sequential_forward(s, x), y, 1e-12, 1e-12); /* the typed forward */
     free(xv), free(w0), free(b0), free(w2), free(b2);
     nb_scope_end(scope);
     /* nested under a parent: hierarchical names */
@@ -501,6 +502,17 @@ START_TEST(test_training_memory_flat)
 }
 END_TEST
 
+/* The typed forward of an empty Sequential returns its input (a new reference), as torch. */
+START_TEST(test_sequential_forward_empty)
+{
+    nb_sequential_mod *s = nb_sequential_new(NULL, NULL);
+    nb_tensor *x = nb_ones(NB_DIMS(2, 3), NB_F32);
+    nb_tensor *y = nb_sequential_forward(s, x);
+    ck_assert_ptr_eq(y, x); /* both references belong to the fixture's scope */
+    nb_module_free(&s->base);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("module");
@@ -514,6 +526,7 @@ int main(void)
     tcase_add_test(tc, test_activation_modules);
     tcase_add_test(tc, test_sequential);
     tcase_add_test(tc, test_sequential_dropout_eval);
+    tcase_add_test(tc, test_sequential_forward_empty);
     tcase_add_test(tc, test_module_list);
     suite_add_tcase(s, tc);
     tc = tcase_create("init");
