@@ -21,6 +21,13 @@
  *   outside data (files, user text, options) never go through the handler: those functions
  *   return an nb_status and leave a message in nb_last_error(). The library never calls exit().
  *
+ *   Out of memory: a function that returns an nb_status (files, checkpoints, tokenizing, MPI)
+ *   returns NB_ERR_NOMEM with a message in nb_last_error() when a buffer of its own cannot be
+ *   allocated (often sized by the outside data: a file's header). Everything else, which has no
+ *   status to return (tensor storage, including the tensors a loader creates, autograd nodes,
+ *   modules, optimizer state), reports through the handler like misuse, in one line saying "out
+ *   of memory" and the size ("nb_alloc: out of memory allocating 8589934592 bytes").
+ *
  *   After a handler longjmp's out of a failed call, the library's data structures are intact
  *   (misuse is reported outside locks and parallel regions; running out of memory inside a
  *   multithreaded kernel is the exception: the process cannot go on after it) and the call's
@@ -267,7 +274,11 @@ NB_API nb_tensor *nb_randn(const int64_t *shape, int ndim, nb_dtype dt, nb_gener
  * too); low >= high, or an int32 dtype with a range outside int32, is misuse. */
 NB_API nb_tensor *nb_randint(int64_t low, int64_t high, const int64_t *shape, int ndim, nb_dtype dt,
                              nb_generator *gen);
-/* In place: fills t with N(mean, std^2) / U[low, high). Returns t (borrowed, not a new ref). */
+/* In place: fills t with N(mean, std^2) / U[low, high). Returns t (borrowed, not a new ref).
+ * With nb_fill_ and nb_zero_ (nb_ops.h) the one way to fill a tensor in place (nb_nn.h's nb_init_*
+ * are only the fan-based schemes). Fill a parameter that requires grad inside NB_NO_GRAD, as the
+ * other in-place ops need; these two, of the tensor layer, do not see grad mode and record
+ * nothing either way. */
 NB_API nb_tensor *nb_normal_(nb_tensor *t, double mean, double std, nb_generator *gen);
 NB_API nb_tensor *nb_uniform_(nb_tensor *t, double low, double high, nb_generator *gen);
 
