@@ -1,8 +1,9 @@
 #!/usr/bin/python3
-"""Reference values for tests/test_optim.c from PyTorch 1.13 (float64).
+"""Reference values for tests/test_optim.c and tests/test_optim_sched.c from PyTorch 1.13
+(float64).
 
 Run:  /usr/bin/python3 tests/ref_optim.py > /tmp/ref.h   and paste the output into the block
-between "BEGIN ref_optim.py output" and "END ref_optim.py output" in tests/test_optim.c.
+between "BEGIN ref_optim.py output" and "END ref_optim.py output" in tests/ref_optim.h.
 
 Both sides compute the same deterministic problem:
   parameters  p0 [2, 3], p1 [4], p2 [2]; p_i[j] = sin(0.7*j + 1.1*i + 0.3)
