@@ -2,7 +2,7 @@
 libnabla_core_la_SOURCES += nn/nb_nn.h nn/nb__module.h nn/module.c nn/optim_groups.c nn/modules.c nn/init.c nn/functional.c nn/module_io.c \
 	tensor/nb__k_nn.h tensor/k_nn.c
 include_HEADERS += nn/nb_nn.h
-libnabla_core_la_SOURCES += nn/nb_state_dict.h nn/state_dict.c nn/nb_safetensors.h nn/nb__safetensors.h nn/safetensors.c
+libnabla_core_la_SOURCES += nn/nb_state_dict.h nn/state_dict.c nn/nb_safetensors.h nn/nb__safetensors.h nn/safetensors.c nn/safetensors_header.c
 include_HEADERS += nn/nb_state_dict.h nn/nb_safetensors.h
 libnabla_core_la_SOURCES += nn/nb_optim.h nn/optim.c nn/nb_lr_scheduler.h nn/lr_scheduler.c
 include_HEADERS += nn/nb_optim.h nn/nb_lr_scheduler.h

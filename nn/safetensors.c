@@ -1,5 +1,6 @@
 /* safetensors.c — safetensors checkpoints (nb_safetensors.h): a validating loader and an atomic
- * writer. The JSON header is parsed and produced by jansson; this file only checks its meaning.
+ * writer. The JSON header is parsed and produced by jansson; its meaning is checked in
+ * nn/safetensors_header.c (the dtype table, entries, metadata, tiling, the header memory bound).
  * Integrity beyond the format: the writer stores an XXH3-64 checksum of every tensor's stored bytes
  * in __metadata__ (NB__ST_CHECKSUM_KEY, a JSON object name -> 16 hex digits, as a string); the
  * loader verifies them when present (files from other writers have none and load as before) and
@@ -32,45 +33,6 @@
 
 #define IO_CHUNK ((size_t)1 << 16)
 
-/* ---- dtypes --------------------------------------------------------------------------------- */
-typedef enum { ST_NATIVE, ST_UNSUPPORTED } st_kind;
-
-typedef struct {
-    const char *name;
-    st_kind kind;
-    nb_dtype dt;   /* the tensor's dtype in nabla */
-    size_t size;   /* bytes per element in the file */
-} st_dtype;
-
-static const st_dtype k_st_dtypes[] = {
-    {"F32", ST_NATIVE, NB_F32, 4},   {"F64", ST_NATIVE, NB_F64, 8},
-    {"I32", ST_NATIVE, NB_I32, 4},   {"I64", ST_NATIVE, NB_I64, 8},
-    {"BOOL", ST_NATIVE, NB_BOOL, 1}, {"F16", ST_NATIVE, NB_F16, 2},
-    {"BF16", ST_NATIVE, NB_BF16, 2},    {"U8", ST_UNSUPPORTED, NB_F32, 1},
-    {"I8", ST_UNSUPPORTED, NB_F32, 1}, {"U16", ST_UNSUPPORTED, NB_F32, 2},
-    {"I16", ST_UNSUPPORTED, NB_F32, 2}, {"U32", ST_UNSUPPORTED, NB_F32, 4},
-    {"U64", ST_UNSUPPORTED, NB_F32, 8}, {"F8_E4M3", ST_UNSUPPORTED, NB_F32, 1},
-    {"F8_E5M2", ST_UNSUPPORTED, NB_F32, 1}, {"F8_E8M0", ST_UNSUPPORTED, NB_F32, 1},
-    {"C64", ST_UNSUPPORTED, NB_F32, 8},
-};
-#define N_ST_DTYPES (sizeof k_st_dtypes / sizeof *k_st_dtypes)
-
-static const st_dtype *st_dtype_find(const char *name)
-{
-    for (size_t i = 0; i < N_ST_DTYPES; i++)
-        if (strcmp(k_st_dtypes[i].name, name) == 0)
-            return &k_st_dtypes[i];
-    return NULL;
-}
-
-static const char *st_dtype_name(nb_dtype dt)
-{
-    for (size_t i = 0; i < N_ST_DTYPES; i++)
-        if (k_st_dtypes[i].kind == ST_NATIVE && k_st_dtypes[i].dt == dt)
-            return k_st_dtypes[i].name;
-    return NULL;
-}
-
 static uint64_t le64_load(const unsigned char *b)
 {
     uint64_t v = 0;
@@ -100,29 +62,6 @@ static void swap_elems(void *p, size_t n, size_t size)
 }
 
 /* ---- loading -------------------------------------------------------------------------------- */
-typedef struct {
-    const char *name; /* points into the parsed JSON */
-    const st_dtype *dt;
-    int ndim;
-    int64_t shape[NB_MAX_DIMS];
-    uint64_t begin, end;
-    size_t order; /* position in the header */
-    nb_tensor *t; /* borrowed from the dict being built */
-    const char *sum; /* expected XXH3-64 as 16 hex digits, or NULL (no checksum stored) */
-} st_entry;
-
-#define NB__ST_CHECKSUM_KEY "nabla.xxh3_64"
-
-static int entry_cmp(const void *pa, const void *pb)
-{
-    const st_entry *a = pa, *b = pb;
-    if (a->begin != b->begin)
-        return a->begin < b->begin ? -1 : 1;
-    if (a->end != b->end)
-        return a->end < b->end ? -1 : 1;
-    return a->order < b->order ? -1 : a->order > b->order;
-}
-
 /* Reads exactly n bytes; on a short read sets *err to an errno value (0 = end of file). */
 static bool read_exact(FILE *f, void *buf, size_t n, int *err)
 {
@@ -142,129 +81,10 @@ static nb_status read_failed(const char *path, int err)
     return nb__status(NB_ERR_IO, "%s: unexpected end of file (the file changed while reading?)", path);
 }
 
-/* Checks one header entry and fills e. */
-static nb_status parse_entry(const char *path, const char *name, json_t *v, st_entry *e)
-{
-    e->name = name;
-    if (!json_is_object(v))
-        return nb__status(NB_ERR_FORMAT, "%s: entry '%s' is not an object", path, name);
-    json_t *jdt = json_object_get(v, "dtype"), *jshape = json_object_get(v, "shape"),
-           *joff = json_object_get(v, "data_offsets");
-    if (!jdt || !jshape || !joff)
-        return nb__status(NB_ERR_FORMAT, "%s: tensor '%s': missing \"%s\"", path, name,
-                          !jdt ? "dtype" : !jshape ? "shape" : "data_offsets");
-    if (!json_is_string(jdt))
-        return nb__status(NB_ERR_FORMAT, "%s: tensor '%s': dtype is not a string", path, name);
-    const char *dtn = json_string_value(jdt);
-    e->dt = st_dtype_find(dtn);
-    if (!e->dt)
-        return nb__status(NB_ERR_FORMAT, "%s: tensor '%s': unknown dtype '%s'", path, name, dtn);
-    if (e->dt->kind == ST_UNSUPPORTED)
-        return nb__status(NB_ERR_FORMAT,
-                          "%s: tensor '%s': dtype %s is not supported (nabla reads F32, F64, I32, "
-                          "I64, BOOL, F16, BF16)", path, name, dtn);
-
-    if (!json_is_array(jshape))
-        return nb__status(NB_ERR_FORMAT, "%s: tensor '%s': shape is not a list", path, name);
-    size_t nd = json_array_size(jshape);
-    if (nd > NB_MAX_DIMS)
-        return nb__status(NB_ERR_FORMAT, "%s: tensor '%s': shape has %zu dims, nabla supports at most %d",
-                          path, name, nd, NB_MAX_DIMS);
-    e->ndim = (int)nd;
-    int64_t numel = 1, span = 1; /* span: the product of the sizes > 0, which strides reach */
-    for (size_t i = 0; i < nd; i++) {
-        json_t *d = json_array_get(jshape, i);
-        if (!json_is_integer(d) || json_integer_value(d) < 0)
-            return nb__status(NB_ERR_FORMAT,
-                              "%s: tensor '%s': shape entry %zu is not a non-negative integer", path,
-                              name, i);
-        e->shape[i] = (int64_t)json_integer_value(d);
-    }
-    for (size_t i = 0; i < nd; i++) { /* the same bound nb_empty enforces, so it never aborts */
-        int64_t d = e->shape[i];
-        if (d > 0 && span > INT64_MAX / 16 / d)
-            return nb__status(NB_ERR_FORMAT, "%s: tensor '%s': shape %s has too many elements (overflow)",
-                              path, name, nb__shape_text(e->ndim, e->shape).s);
-        numel *= d;
-        span *= d > 0 ? d : 1;
-    }
-
-    if (!json_is_array(joff) || json_array_size(joff) != 2 ||
-        !json_is_integer(json_array_get(joff, 0)) || !json_is_integer(json_array_get(joff, 1)) ||
-        json_integer_value(json_array_get(joff, 0)) < 0 || json_integer_value(json_array_get(joff, 1)) < 0)
-        return nb__status(NB_ERR_FORMAT,
-                          "%s: tensor '%s': data_offsets is not a list of two non-negative integers",
-                          path, name);
-    e->begin = (uint64_t)json_integer_value(json_array_get(joff, 0));
-    e->end = (uint64_t)json_integer_value(json_array_get(joff, 1));
-    if (e->end < e->begin)
-        return nb__status(NB_ERR_FORMAT, "%s: tensor '%s': data_offsets [%" PRIu64 ", %" PRIu64
-                          "] end before begin", path, name, e->begin, e->end);
-    uint64_t want = (uint64_t)numel * e->dt->size; /* numel <= INT64_MAX/16, size <= 8 */
-    if (e->end - e->begin != want)
-        return nb__status(NB_ERR_FORMAT,
-                          "%s: tensor '%s': data_offsets [%" PRIu64 ", %" PRIu64 "] span %" PRIu64
-                          " bytes, expected %" PRIu64 " (shape %s of %s)", path, name, e->begin,
-                          e->end, e->end - e->begin, want, nb__shape_text(e->ndim, e->shape).s,
-                          e->dt->name);
-    return NB_OK;
-}
-
-/* Copies the metadata into sd, except the checksum list, parsed into *sums (a new JSON object the
- * caller frees, or NULL when the file has none). */
-static nb_status check_json_cost(const char *path, const char *what, const char *s, size_t n);
-
-static nb_status parse_metadata(const char *path, json_t *m, nb_state_dict *sd, json_t **sums)
-{
-    if (json_is_null(m))
-        return NB_OK;
-    if (!json_is_object(m))
-        return nb__status(NB_ERR_FORMAT, "%s: __metadata__ is not an object", path);
-    const char *k;
-    json_t *v;
-    json_object_foreach(m, k, v) {
-        if (!json_is_string(v))
-            return nb__status(NB_ERR_FORMAT, "%s: __metadata__ value of '%s' is not a string", path, k);
-        if (strcmp(k, NB__ST_CHECKSUM_KEY) != 0) {
-            nb_state_dict_set_meta(sd, k, json_string_value(v));
-            continue;
-        }
-        nb_status st = check_json_cost(path, "the checksum list", json_string_value(v), json_string_length(v));
-        if (st != NB_OK)
-            return st;
-        json_error_t jerr;
-        *sums = json_loadb(json_string_value(v), json_string_length(v), JSON_REJECT_DUPLICATES, &jerr);
-        if (!*sums && (json_error_code(&jerr) == json_error_out_of_memory ||
-                       (!jerr.text[0] && json_error_code(&jerr) != json_error_duplicate_key)))
-            return nb__status(NB_ERR_NOMEM, "%s: out of memory parsing the checksum list", path);
-        if (!*sums || !json_is_object(*sums))
-            return nb__status(NB_ERR_FORMAT, "%s: __metadata__ '%s' is not a JSON object of checksums", path, k);
-    }
-    return NB_OK;
-}
-
-/* The expected checksum of every entry from sums (each entry listed, as 16 hex digits, and no
- * other name), or NB_ERR_FORMAT. */
-static nb_status attach_checksums(const char *path, json_t *sums, st_entry *es, size_t n)
-{
-    if (json_object_size(sums) != n)
-        return nb__status(NB_ERR_FORMAT, "%s: the checksum list names %zu tensors, the file holds %zu", path,
-                          json_object_size(sums), n);
-    for (size_t i = 0; i < n; i++) {
-        json_t *v = json_object_get(sums, es[i].name);
-        const char *h = json_is_string(v) ? json_string_value(v) : NULL;
-        if (!h || strlen(h) != 16 || strspn(h, "0123456789abcdef") != 16)
-            return nb__status(NB_ERR_FORMAT, "%s: tensor '%s' has no valid checksum in the checksum list", path,
-                              es[i].name);
-        es[i].sum = h;
-    }
-    return NB_OK;
-}
-
 static void hex64(uint64_t v, char out[17]) { snprintf(out, 17, "%016" PRIx64, v); }
 
 /* Compares entry e's checksum (when stored) with the hash of the bytes read. */
-static nb_status check_sum(const char *path, const st_entry *e, XXH3_state_t *h)
+static nb_status check_sum(const char *path, const nb__st_entry *e, XXH3_state_t *h)
 {
     if (!e->sum)
         return NB_OK;
@@ -277,7 +97,7 @@ static nb_status check_sum(const char *path, const st_entry *e, XXH3_state_t *h)
 }
 
 /* Reads entry e's bytes (the file is positioned at them) into its tensor. */
-static nb_status read_entry(const char *path, FILE *f, const st_entry *e, XXH3_state_t *h)
+static nb_status read_entry(const char *path, FILE *f, const nb__st_entry *e, XXH3_state_t *h)
 {
     size_t n = (size_t)nb_tensor_numel(e->t), size = e->dt->size;
     int err = 0;
@@ -298,129 +118,6 @@ static nb_status read_entry(const char *path, FILE *f, const st_entry *e, XXH3_s
             if (p[i] > 1)
                 return nb__status(NB_ERR_FORMAT, "%s: tensor '%s': BOOL element %zu is %u (expected 0 or 1)",
                                   path, e->name, i, p[i]);
-    return NB_OK;
-}
-
-/* Parses the header text into entries (and metadata into sd, checksums into *sums) and checks the
- * data layout. */
-static nb_status parse_header(const char *path, json_t *root, uint64_t data_len, nb_state_dict *sd,
-                              st_entry **entries_out, size_t *count_out, json_t **sums)
-{
-    size_t cap = json_object_size(root), n = 0;
-    st_entry *es = calloc(cap ? cap : 1, sizeof *es);
-    if (!es)
-        return nb__status(NB_ERR_NOMEM, "%s: out of memory for %zu header entries", path, cap);
-    *entries_out = es;
-    const char *key;
-    json_t *v;
-    nb_status st;
-    json_object_foreach(root, key, v) {
-        if (strcmp(key, "__metadata__") == 0) {
-            if ((st = parse_metadata(path, v, sd, sums)) != NB_OK)
-                return st;
-            continue;
-        }
-        if ((st = parse_entry(path, key, v, &es[n])) != NB_OK)
-            return st;
-        es[n].order = n;
-        n++;
-    }
-    *count_out = n;
-
-    /* sorted by begin, the entries must tile [0, data_len) exactly */
-    st_entry *sorted = malloc((n ? n : 1) * sizeof *sorted);
-    if (!sorted)
-        return nb__status(NB_ERR_NOMEM, "%s: out of memory sorting %zu entries", path, n);
-    memcpy(sorted, es, n * sizeof *es);
-    qsort(sorted, n, sizeof *sorted, entry_cmp);
-    uint64_t pos = 0;
-    st = NB_OK;
-    for (size_t i = 0; i < n && st == NB_OK; i++) {
-        const st_entry *e = &sorted[i];
-        if (e->begin > pos)
-            st = nb__status(NB_ERR_FORMAT, "%s: tensor '%s': data_offsets [%" PRIu64 ", %" PRIu64
-                            "] leave a gap after byte %" PRIu64 " (offsets must be contiguous from 0)",
-                            path, e->name, e->begin, e->end, pos);
-        else if (e->begin < pos)
-            st = nb__status(NB_ERR_FORMAT, "%s: tensor '%s': data_offsets [%" PRIu64 ", %" PRIu64
-                            "] overlap the previous tensor, which ends at byte %" PRIu64, path,
-                            e->name, e->begin, e->end, pos);
-        pos = e->end;
-    }
-    free(sorted);
-    if (st != NB_OK)
-        return st;
-    if (pos < data_len)
-        return nb__status(NB_ERR_FORMAT, "%s: %" PRIu64 " trailing bytes after the data (the header "
-                          "describes %" PRIu64 " data bytes, the file holds %" PRIu64 ")", path,
-                          data_len - pos, pos, data_len);
-    if (pos > data_len)
-        return nb__status(NB_ERR_FORMAT, "%s: file truncated: the header describes %" PRIu64
-                          " data bytes, the file holds %" PRIu64, path, pos, data_len);
-    return NB_OK;
-}
-
-/* ---- the memory a header may cost ------------------------------------------------------------
- * jansson's tree and the entries, tensors and names built from it take ~10-50 bytes per header
- * byte when the header is dense ("[0,0,...", "{},{},...", thousands of empty metadata strings): a
- * 99 MB header cost 1.8-4.5 GB. Before parsing, a linear scan (no allocation) adds up a generous
- * estimate per JSON token; a header whose estimate exceeds ST_COST_FACTOR times its size plus a
- * slack is rejected with a status, so a header never costs more than about that. Real headers
- * (a few hundred bytes per tensor, ~15 bytes of cost per byte) stay far below the slack up to
- * ~100,000 tensors. */
-#define ST_COST_FACTOR 8
-#define ST_COST_SCALAR 48   /* json_integer/real/true/false/null, its array slot */
-#define ST_COST_STRING 128  /* json_string or an object member (hashtable pair), + 2 x its length */
-#define ST_COST_ARRAY 160   /* json_array and its first table */
-#define ST_COST_OBJECT 320  /* json_object and its first bucket table */
-#define ST_COST_ENTRY 640   /* a top-level member: st_entry, tensor, storage, dict entry */
-static uint64_t g_header_slack = (uint64_t)64 << 20;
-
-uint64_t nb__safetensors_set_header_slack(uint64_t bytes)
-{
-    uint64_t old = g_header_slack;
-    g_header_slack = bytes;
-    return old;
-}
-
-/* The estimated cost of parsing the JSON text s[0..n) (tokens only: validity is jansson's
- * concern); stops counting once over limit. */
-static uint64_t json_cost(const char *s, size_t n, uint64_t limit)
-{
-    uint64_t cost = 0;
-    int depth = 0;
-    for (size_t i = 0; i < n && cost <= limit; i++) {
-        char c = s[i];
-        if (c == '"') {
-            size_t j = i + 1;
-            while (j < n && s[j] != '"')
-                j += s[j] == '\\' ? 2 : 1;
-            cost += ST_COST_STRING + 2 * (uint64_t)(j - i);
-            i = j;
-        } else if (c == '{' || c == '[') {
-            cost += c == '{' ? ST_COST_OBJECT : ST_COST_ARRAY;
-            if (++depth == 2)
-                cost += ST_COST_ENTRY;
-        } else if (c == '}' || c == ']') {
-            depth--;
-        } else if (c == '-' || (c >= '0' && c <= '9') || c == 't' || c == 'f' || c == 'n') {
-            cost += ST_COST_SCALAR;
-            while (i + 1 < n && strchr("0123456789+-.eEtrufalsn", s[i + 1]) && s[i + 1])
-                i++;
-        }
-    }
-    return cost;
-}
-
-/* NB_ERR_FORMAT when parsing `what` (n bytes of JSON) would cost more than its share. */
-static nb_status check_json_cost(const char *path, const char *what, const char *s, size_t n)
-{
-    uint64_t limit = ST_COST_FACTOR * (uint64_t)n + g_header_slack;
-    uint64_t cost = json_cost(s, n, limit);
-    if (cost > limit)
-        return nb__status(NB_ERR_FORMAT, "%s: %s of %zu bytes is too dense: parsing it would take more than %"
-                          PRIu64 " MB (at most %d times its size + %" PRIu64 " MB)", path, what, n,
-                          limit >> 20, ST_COST_FACTOR, g_header_slack >> 20);
     return NB_OK;
 }
 
@@ -445,7 +142,7 @@ static nb_status load_file(const char *path, FILE *f, uint64_t fsize, nb_state_d
         return nb__status(NB_ERR_NOMEM, "%s: out of memory for a %" PRIu64 "-byte header", path, hlen);
     nb_status st = NB_OK;
     json_t *root = NULL, *sums = NULL;
-    st_entry *es = NULL;
+    nb__st_entry *es = NULL;
     size_t n = 0;
     XXH3_state_t *h = NULL;
     if (!read_exact(f, text, hlen, &err)) {
@@ -456,7 +153,7 @@ static nb_status load_file(const char *path, FILE *f, uint64_t fsize, nb_state_d
         st = nb__status(NB_ERR_FORMAT, "%s: header does not start with '{'", path);
         goto done;
     }
-    if ((st = check_json_cost(path, "the header", text, hlen)) != NB_OK)
+    if ((st = nb__st_check_json_cost(path, "the header", text, hlen)) != NB_OK)
         goto done;
     json_error_t jerr;
     root = json_loadb(text, hlen, JSON_REJECT_DUPLICATES, &jerr);
@@ -480,9 +177,9 @@ static nb_status load_file(const char *path, FILE *f, uint64_t fsize, nb_state_d
         st = nb__status(NB_ERR_FORMAT, "%s: header is not a JSON object", path);
         goto done;
     }
-    if ((st = parse_header(path, root, fsize - 8 - hlen, sd, &es, &n, &sums)) != NB_OK)
+    if ((st = nb__st_parse_header(path, root, fsize - 8 - hlen, sd, &es, &n, &sums)) != NB_OK)
         goto done;
-    if (sums && (st = attach_checksums(path, sums, es, n)) != NB_OK)
+    if (sums && (st = nb__st_attach_checksums(path, sums, es, n)) != NB_OK)
         goto done;
     if (!(h = XXH3_createState())) {
         st = nb__status(NB_ERR_NOMEM, "%s: out of memory", path);
@@ -502,7 +199,7 @@ static nb_status load_file(const char *path, FILE *f, uint64_t fsize, nb_state_d
     nb_scope_end(scope); /* the dict now holds the only references */
     if (st != NB_OK)
         goto done;
-    qsort(es, n, sizeof *es, entry_cmp);
+    qsort(es, n, sizeof *es, nb__st_entry_cmp);
     for (size_t i = 0; i < n && st == NB_OK; i++)
         st = read_entry(path, f, &es[i], h);
 done:
@@ -657,7 +354,7 @@ static nb_status build_header(const nb_state_dict *sd, const char *path, char **
             st = nb__status(NB_ERR_INVALID, "%s: '__metadata__' is reserved and cannot name a tensor", path);
             goto done;
         }
-        const char *dtn = st_dtype_name(t->dtype);
+        const char *dtn = nb__st_dtype_name(t->dtype);
         if (!dtn) {
             st = nb__status(NB_ERR_INVALID, "%s: tensor '%s' has dtype %s, which safetensors cannot store",
                             path, name, nb_dtype_name(t->dtype));
