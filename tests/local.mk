@@ -49,7 +49,8 @@ tests_test_matmul_LDADD = $(TEST_LDADD)
 tests_test_index_SOURCES = tests/test_index.c
 tests_test_index_CFLAGS = $(TEST_CFLAGS)
 tests_test_index_LDADD = $(TEST_LDADD)
-tests_test_gradcheck_SOURCES = tests/test_gradcheck.c
+tests_test_gradcheck_SOURCES = tests/test_gradcheck.c tests/gradcheck_entries.h tests/gradcheck_pointwise.c \
+	tests/gradcheck_shape.c tests/gradcheck_nn.c
 tests_test_gradcheck_CFLAGS = $(TEST_CFLAGS)
 tests_test_gradcheck_LDADD = $(TEST_LDADD)
 tests_test_safetensors_SOURCES = tests/test_safetensors.c tests/st_fixture.c tests/st_fixture.h

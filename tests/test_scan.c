@@ -3,7 +3,7 @@
  * (autograd/ops_shape.c): forward values, input gradients and indices against PyTorch 1.13 in
  * float32 and float64 on contiguous and transposed inputs (tests/ref_scan.py), closed-form
  * edge cases (overflow-free 2-norm, zero-size, 0-dim), and misuse messages. Gradients by finite
- * differences are in tests/test_gradcheck.c. */
+ * differences are in tests/gradcheck_shape.c (tests/test_gradcheck). */
 #include "testutil.h"
 
 #include <math.h>
