@@ -181,7 +181,7 @@ static nb_tensor *adaptive_avg_dim(const nb_tensor *x, int d, int64_t out)
     int nd = nb_tensor_ndim(x);
     int64_t in = nb_tensor_size(x, d);
     if (in == out)
-        return nb_tensor_retain((nb_tensor *)x);
+        return nb__new_ref((nb_tensor *)x); /* owned by the open scope, as a new tensor would be */
     int scope = nb_scope_begin();
     nb_tensor *y;
     if (in % out == 0) {

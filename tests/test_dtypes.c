@@ -532,7 +532,9 @@ START_TEST(test_storage)
             ck_assert(nb_tensor_is_contiguous(c) && nb_tensor_dtype(c) == dt);
             ck_assert(memcmp(nb_tensor_data(c), nb_tensor_data(want), (size_t)nb_tensor_numel(c) * 2) == 0);
             nb_tensor *back = nb_to_dtype(views[v], NB_F32), *fw = nb_to_dtype(want, NB_F32);
-            tu_assert_values_n(back, nb_tensor_numel(fw), tu_values(fw), 0);
+            double *fv = tu_values(fw);
+            tu_assert_values_n(back, nb_tensor_numel(fw), fv, 0);
+            free(fv);
         }
         /* data-movement ops work on the bits: the same as on float32 then converted */
         nb_tensor *m = nb_narrow(nb_reshape(h, NB_DIMS(12, 5)), 0, 0, 4);
@@ -783,10 +785,18 @@ START_TEST(test_module_to_dtype)
         nb_recover(depth);
         nb_module_to_dtype(&l->base, NB_F32);
         ck_assert(nb_tensor_dtype(w) == NB_F32);
-        tu_assert_values_n(w, nb_tensor_numel(want), tu_values(nb_to_dtype(want, NB_F32)), 0);
+        {
+            double *wv = tu_values(nb_to_dtype(want, NB_F32));
+            tu_assert_values_n(w, nb_tensor_numel(want), wv, 0);
+            free(wv);
+        }
         NB_NO_GRAD { nb_zero_(w); }
         ck_assert_msg(nb_module_load_state_dict(&l->base, back, true) == NB_OK, "%s", nb_last_error());
-        tu_assert_values_n(w, nb_tensor_numel(want), tu_values(nb_to_dtype(want, NB_F32)), 0);
+        {
+            double *wv = tu_values(nb_to_dtype(want, NB_F32));
+            tu_assert_values_n(w, nb_tensor_numel(want), wv, 0);
+            free(wv);
+        }
         NB_NO_GRAD { nb_copy_(w, w0); }
         nb_state_dict_free(sd);
         nb_state_dict_free(back);
