@@ -362,3 +362,22 @@ nb_tensor *nb_module_get_parameter(nb_module *m, const char *name)
             return nb_module_get_parameter(m->children[i], dot + 1);
     return NULL;
 }
+
+/* ---- helpers of the module files (nb__module.h) ---------------------------------------------- */
+void *nb__module_alloc(size_t size, const nb_module_type *type)
+{
+    nb_module *m = calloc(1, size);
+    if (!m)
+        nb__fail("nb_module: out of memory allocating a %s", type->name);
+    nb_module_init(m, type);
+    return m;
+}
+
+nb_tensor *nb__module_new_param(nb_module *m, const char *name, const int64_t *shape, int ndim)
+{
+    int scope = nb_scope_begin();
+    nb_tensor *p = nb_tensor_requires_grad_(nb_zeros(shape, ndim, nb_get_default_dtype()), true);
+    nb_module_register_parameter(m, name, p);
+    nb_scope_end(scope); /* the module now holds the only reference */
+    return p;
+}

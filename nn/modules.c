@@ -3,28 +3,10 @@
 #include "config.h"
 #include "nb__autograd.h"
 #include "nb_nn.h"
+#include "nb__module.h"
 
 #include <math.h>
 #include <stdlib.h>
-
-static void *module_alloc(size_t size, const nb_module_type *type)
-{
-    nb_module *m = calloc(1, size);
-    if (!m)
-        nb__fail("nb_module: out of memory allocating a %s", type->name);
-    nb_module_init(m, type);
-    return m;
-}
-
-/* A new leaf parameter (default dtype) requiring grad, owned by the module. */
-static nb_tensor *new_param(nb_module *m, const char *name, const int64_t *shape, int ndim)
-{
-    int scope = nb_scope_begin();
-    nb_tensor *p = nb_tensor_requires_grad_(nb_zeros(shape, ndim, nb_get_default_dtype()), true);
-    nb_module_register_parameter(m, name, p);
-    nb_scope_end(scope); /* the module now holds the only reference */
-    return p;
-}
 
 /* ---- Linear --------------------------------------------------------------------------------- */
 static nb_tensor *linear_fwd(nb_module *m, const nb_tensor *x) { return nb_linear_forward((nb_linear_mod *)m, x); }
@@ -35,13 +17,13 @@ nb_linear_mod *nb_linear_new(nb_module *parent, const char *name, int64_t in, in
     if (in <= 0 || out <= 0)
         nb__fail("nb_linear_new: in_features %lld and out_features %lld must be positive", (long long)in,
                  (long long)out);
-    nb_linear_mod *l = module_alloc(sizeof *l, &linear_type);
+    nb_linear_mod *l = nb__module_alloc(sizeof *l, &linear_type);
     l->in_features = in, l->out_features = out;
     double bound = 1.0 / sqrt((double)in);
-    l->weight = new_param(&l->base, "weight", NB_DIMS(out, in));
+    l->weight = nb__module_new_param(&l->base, "weight", NB_DIMS(out, in));
     NB_NO_GRAD { nb_uniform_(l->weight, -bound, bound, gen); }
     if (bias) {
-        l->bias = new_param(&l->base, "bias", NB_DIMS(out));
+        l->bias = nb__module_new_param(&l->base, "bias", NB_DIMS(out));
         NB_NO_GRAD { nb_uniform_(l->bias, -bound, bound, gen); }
     }
     nb_module_register_module(parent, name, &l->base);
@@ -71,9 +53,9 @@ nb_embedding_mod *nb_embedding_new(nb_module *parent, const char *name, int64_t 
     if (num <= 0 || dim <= 0)
         nb__fail("nb_embedding_new: num_embeddings %lld and embedding_dim %lld must be positive", (long long)num,
                  (long long)dim);
-    nb_embedding_mod *e = module_alloc(sizeof *e, &embedding_type);
+    nb_embedding_mod *e = nb__module_alloc(sizeof *e, &embedding_type);
     e->num_embeddings = num, e->embedding_dim = dim;
-    e->weight = new_param(&e->base, "weight", NB_DIMS(num, dim));
+    e->weight = nb__module_new_param(&e->base, "weight", NB_DIMS(num, dim));
     NB_NO_GRAD { nb_normal_(e->weight, 0.0, 1.0, gen); }
     nb_module_register_module(parent, name, &e->base);
     return e;
@@ -93,12 +75,12 @@ nb_layer_norm_mod *nb_layer_norm_new(nb_module *parent, const char *name, int64_
 {
     if (dim <= 0)
         nb__fail("nb_layer_norm_new: normalized dim %lld must be positive", (long long)dim);
-    nb_layer_norm_mod *ln = module_alloc(sizeof *ln, &layer_norm_type);
+    nb_layer_norm_mod *ln = nb__module_alloc(sizeof *ln, &layer_norm_type);
     ln->dim = dim, ln->eps = eps;
     if (elementwise_affine) {
-        NB_NO_GRAD { ln->weight = nb_fill_(new_param(&ln->base, "weight", NB_DIMS(dim)), 1); }
+        NB_NO_GRAD { ln->weight = nb_fill_(nb__module_new_param(&ln->base, "weight", NB_DIMS(dim)), 1); }
         if (bias)
-            ln->bias = new_param(&ln->base, "bias", NB_DIMS(dim));
+            ln->bias = nb__module_new_param(&ln->base, "bias", NB_DIMS(dim));
     }
     nb_module_register_module(parent, name, &ln->base);
     return ln;
@@ -120,7 +102,7 @@ static const nb_module_type gelu_type = {"GELU", gelu_fwd, NULL};
 
 nb_gelu_mod *nb_gelu_new(nb_module *parent, const char *name, nb_gelu_approx approx)
 {
-    nb_gelu_mod *g = module_alloc(sizeof *g, &gelu_type);
+    nb_gelu_mod *g = nb__module_alloc(sizeof *g, &gelu_type);
     g->approx = approx;
     nb_module_register_module(parent, name, &g->base);
     return g;
@@ -137,7 +119,7 @@ nb_dropout_mod *nb_dropout_new(nb_module *parent, const char *name, double p, nb
 {
     if (!(p >= 0 && p <= 1))
         nb__fail("nb_dropout_new: probability must be in [0, 1], got %g", p);
-    nb_dropout_mod *d = module_alloc(sizeof *d, &dropout_type);
+    nb_dropout_mod *d = nb__module_alloc(sizeof *d, &dropout_type);
     d->p = p, d->gen = gen;
     nb_module_register_module(parent, name, &d->base);
     return d;
@@ -148,7 +130,7 @@ static const nb_module_type softmax_type = {"Softmax", softmax_fwd, NULL};
 
 nb_softmax_mod *nb_softmax_new(nb_module *parent, const char *name, int dim)
 {
-    nb_softmax_mod *s = module_alloc(sizeof *s, &softmax_type);
+    nb_softmax_mod *s = nb__module_alloc(sizeof *s, &softmax_type);
     s->dim = dim;
     nb_module_register_module(parent, name, &s->base);
     return s;
@@ -163,7 +145,7 @@ static const nb_module_type relu_type = {"ReLU", relu_fwd, NULL};
 
 nb_relu_mod *nb_relu_new(nb_module *parent, const char *name)
 {
-    nb_relu_mod *r = module_alloc(sizeof *r, &relu_type);
+    nb_relu_mod *r = nb__module_alloc(sizeof *r, &relu_type);
     nb_module_register_module(parent, name, &r->base);
     return r;
 }
@@ -177,7 +159,7 @@ static const nb_module_type tanh_type = {"Tanh", tanh_fwd, NULL};
 
 nb_tanh_mod *nb_tanh_new(nb_module *parent, const char *name)
 {
-    nb_tanh_mod *t = module_alloc(sizeof *t, &tanh_type);
+    nb_tanh_mod *t = nb__module_alloc(sizeof *t, &tanh_type);
     nb_module_register_module(parent, name, &t->base);
     return t;
 }
@@ -195,7 +177,7 @@ static const nb_module_type sequential_type = {"Sequential", sequential_fwd, NUL
 
 nb_sequential_mod *nb_sequential_new(nb_module *parent, const char *name)
 {
-    nb_sequential_mod *s = module_alloc(sizeof *s, &sequential_type);
+    nb_sequential_mod *s = nb__module_alloc(sizeof *s, &sequential_type);
     nb_module_register_module(parent, name, &s->base);
     return s;
 }
@@ -218,7 +200,7 @@ static const nb_module_type module_list_type = {"ModuleList", NULL, NULL};
 
 nb_module_list_mod *nb_module_list_new(nb_module *parent, const char *name)
 {
-    nb_module_list_mod *l = module_alloc(sizeof *l, &module_list_type);
+    nb_module_list_mod *l = nb__module_alloc(sizeof *l, &module_list_type);
     nb_module_register_module(parent, name, &l->base);
     return l;
 }

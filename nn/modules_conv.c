@@ -5,29 +5,10 @@
 #include "config.h"
 #include "nb__autograd.h"
 #include "nb_nn.h"
+#include "nb__module.h"
 
 #include <math.h>
 #include <stdlib.h>
-
-/* As modules.c: a zeroed struct of `size` with an initialized base. */
-static void *module_alloc(size_t size, const nb_module_type *type)
-{
-    nb_module *m = calloc(1, size);
-    if (!m)
-        nb__fail("nb_module: out of memory allocating a %s", type->name);
-    nb_module_init(m, type);
-    return m;
-}
-
-/* A new leaf parameter (default dtype, zeros) requiring grad, owned by the module. */
-static nb_tensor *new_param(nb_module *m, const char *name, const int64_t *shape, int ndim)
-{
-    int scope = nb_scope_begin();
-    nb_tensor *p = nb_tensor_requires_grad_(nb_zeros(shape, ndim, nb_get_default_dtype()), true);
-    nb_module_register_parameter(m, name, p);
-    nb_scope_end(scope); /* the module now holds the only reference */
-    return p;
-}
 
 /* ---- Conv1d, Conv2d ------------------------------------------------------------------------- */
 static nb_tensor *conv_fwd(nb_module *m, const nb_tensor *x) { return nb_conv_forward((nb_conv_mod *)m, x); }
@@ -57,17 +38,17 @@ static nb_conv_mod *conv_new(nb_module *parent, const char *name, int nd, int64_
     if (__builtin_mul_overflow(wshape[1], k[0], &fan_in) || (nd == 2 && __builtin_mul_overflow(fan_in, k[1], &fan_in)))
         nb__fail("%s: the kernel of %lld x %lld x %lld elements overflows", op, (long long)wshape[1],
                  (long long)k[0], (long long)(nd == 2 ? k[1] : 1));
-    nb_conv_mod *c = module_alloc(sizeof *c, nd == 2 ? &conv2d_type : &conv1d_type);
+    nb_conv_mod *c = nb__module_alloc(sizeof *c, nd == 2 ? &conv2d_type : &conv1d_type);
     c->dims = nd, c->in_channels = cin, c->out_channels = cout, c->opts = o;
     c->kernel_size[0] = k[0], c->kernel_size[1] = nd == 2 ? k[1] : 1;
     if (nd == 1) /* the unused [1] entries as their defaults, so the struct reads like torch's */
         c->opts.stride[1] = 1, c->opts.padding[1] = 0, c->opts.dilation[1] = 1;
-    c->weight = new_param(&c->base, "weight", wshape, nd + 2);
+    c->weight = nb__module_new_param(&c->base, "weight", wshape, nd + 2);
     /* torch's reset_parameters: kaiming_uniform_(a=sqrt(5)) = U(-1/sqrt(fan_in), 1/sqrt(fan_in)) */
     nb_init_kaiming_uniform_(c->weight, sqrt(5.0), gen);
     if (bias) {
         double bound = 1.0 / sqrt((double)fan_in);
-        c->bias = new_param(&c->base, "bias", NB_DIMS(cout));
+        c->bias = nb__module_new_param(&c->base, "bias", NB_DIMS(cout));
         NB_NO_GRAD { nb_uniform_(c->bias, -bound, bound, gen); }
     }
     nb_module_register_module(parent, name, &c->base);
@@ -127,7 +108,7 @@ static nb_pool_mod *pool_new(nb_module *parent, const char *name, int nd, bool i
     }
     if (nd == 1)
         o.stride[1] = 1, o.padding[1] = 0, o.dilation[1] = 1;
-    nb_pool_mod *p = module_alloc(sizeof *p, type);
+    nb_pool_mod *p = nb__module_alloc(sizeof *p, type);
     p->dims = nd, p->is_max = is_max, p->opts = o;
     p->kernel_size[0] = k[0], p->kernel_size[1] = nd == 2 ? k[1] : 1;
     nb_module_register_module(parent, name, &p->base);
@@ -234,7 +215,7 @@ nb_adaptive_avg_pool2d_mod *nb_adaptive_avg_pool2d_new(nb_module *parent, const 
     if (oh < 0 || ow < 0)
         nb__fail("nb_adaptive_avg_pool2d_new: output size %lld x %lld must be >= 0 (0: the input's size)",
                  (long long)oh, (long long)ow);
-    nb_adaptive_avg_pool2d_mod *p = module_alloc(sizeof *p, &adaptive_avg_pool2d_type);
+    nb_adaptive_avg_pool2d_mod *p = nb__module_alloc(sizeof *p, &adaptive_avg_pool2d_type);
     p->output_size[0] = oh, p->output_size[1] = ow;
     nb_module_register_module(parent, name, &p->base);
     return p;

@@ -5,19 +5,10 @@
 #include "config.h"
 #include "nb__autograd.h"
 #include "nb_nn.h"
+#include "nb__module.h"
 
 #include <math.h>
 #include <stdlib.h>
-
-/* As modules.c: a zeroed struct of `size` with an initialized base. */
-static void *module_alloc(size_t size, const nb_module_type *type)
-{
-    nb_module *m = calloc(1, size);
-    if (!m)
-        nb__fail("nb_module: out of memory allocating a %s", type->name);
-    nb_module_init(m, type);
-    return m;
-}
 
 /* A new leaf parameter [n] (default dtype) requiring grad, filled with v, owned by the module. */
 static nb_tensor *new_param(nb_module *m, const char *name, int64_t n, double v)
@@ -67,7 +58,7 @@ static nb_tensor *silu_fwd(nb_module *m, const nb_tensor *x) { return nb_silu_fo
 static const nb_module_type silu_type = {"SiLU", silu_fwd, NULL};
 nb_silu_mod *nb_silu_new(nb_module *parent, const char *name)
 {
-    return add_to(parent, name, module_alloc(sizeof(nb_silu_mod), &silu_type));
+    return add_to(parent, name, nb__module_alloc(sizeof(nb_silu_mod), &silu_type));
 }
 nb_tensor *nb_silu_forward(nb_silu_mod *m, const nb_tensor *x)
 {
@@ -82,7 +73,7 @@ static nb_tensor *sigmoid_fwd(nb_module *m, const nb_tensor *x)
 static const nb_module_type sigmoid_type = {"Sigmoid", sigmoid_fwd, NULL};
 nb_sigmoid_mod *nb_sigmoid_new(nb_module *parent, const char *name)
 {
-    return add_to(parent, name, module_alloc(sizeof(nb_sigmoid_mod), &sigmoid_type));
+    return add_to(parent, name, nb__module_alloc(sizeof(nb_sigmoid_mod), &sigmoid_type));
 }
 nb_tensor *nb_sigmoid_forward(nb_sigmoid_mod *m, const nb_tensor *x)
 {
@@ -97,7 +88,7 @@ static nb_tensor *identity_fwd(nb_module *m, const nb_tensor *x)
 static const nb_module_type identity_type = {"Identity", identity_fwd, NULL};
 nb_identity_mod *nb_identity_new(nb_module *parent, const char *name)
 {
-    return add_to(parent, name, module_alloc(sizeof(nb_identity_mod), &identity_type));
+    return add_to(parent, name, nb__module_alloc(sizeof(nb_identity_mod), &identity_type));
 }
 nb_tensor *nb_identity_forward(nb_identity_mod *m, const nb_tensor *x)
 {
@@ -116,7 +107,7 @@ nb_softplus_mod *nb_softplus_new(nb_module *parent, const char *name, double bet
     if (beta == 0 || !isfinite(beta) || isnan(threshold))
         nb__fail("nb_softplus_new: beta must be nonzero and finite and threshold not NaN, got beta %g, threshold %g",
                  beta, threshold);
-    nb_softplus_mod *s = module_alloc(sizeof *s, &softplus_type);
+    nb_softplus_mod *s = nb__module_alloc(sizeof *s, &softplus_type);
     s->beta = beta, s->threshold = threshold;
     return add_to(parent, name, &s->base);
 }
@@ -134,7 +125,7 @@ nb_leaky_relu_mod *nb_leaky_relu_new(nb_module *parent, const char *name, double
 {
     if (!isfinite(negative_slope))
         nb__fail("nb_leaky_relu_new: negative_slope must be finite, got %g", negative_slope);
-    nb_leaky_relu_mod *l = module_alloc(sizeof *l, &leaky_relu_type);
+    nb_leaky_relu_mod *l = nb__module_alloc(sizeof *l, &leaky_relu_type);
     l->negative_slope = negative_slope;
     return add_to(parent, name, &l->base);
 }
@@ -147,7 +138,7 @@ static nb_tensor *flatten_fwd(nb_module *m, const nb_tensor *x) { return nb_flat
 static const nb_module_type flatten_type = {"Flatten", flatten_fwd, NULL};
 nb_flatten_mod *nb_flatten_new(nb_module *parent, const char *name, int start_dim, int end_dim)
 {
-    nb_flatten_mod *f = module_alloc(sizeof *f, &flatten_type);
+    nb_flatten_mod *f = nb__module_alloc(sizeof *f, &flatten_type);
     f->start_dim = start_dim, f->end_dim = end_dim;
     return add_to(parent, name, &f->base);
 }
@@ -160,7 +151,7 @@ static nb_tensor *log_softmax_fwd(nb_module *m, const nb_tensor *x)
 static const nb_module_type log_softmax_type = {"LogSoftmax", log_softmax_fwd, NULL};
 nb_log_softmax_mod *nb_log_softmax_new(nb_module *parent, const char *name, int dim)
 {
-    nb_log_softmax_mod *l = module_alloc(sizeof *l, &log_softmax_type);
+    nb_log_softmax_mod *l = nb__module_alloc(sizeof *l, &log_softmax_type);
     l->dim = dim;
     return add_to(parent, name, &l->base);
 }
@@ -180,7 +171,7 @@ nb_group_norm_mod *nb_group_norm_new(nb_module *parent, const char *name, int64_
         nb__fail("nb_group_norm_new: num_channels %lld must be divisible by num_groups %lld (both positive), eps %g "
                  ">= 0",
                  (long long)num_channels, (long long)num_groups, eps);
-    nb_group_norm_mod *g = module_alloc(sizeof *g, &group_norm_type);
+    nb_group_norm_mod *g = nb__module_alloc(sizeof *g, &group_norm_type);
     g->num_groups = num_groups, g->num_channels = num_channels, g->eps = eps;
     if (affine) {
         g->weight = new_param(&g->base, "weight", num_channels, 1.0);
@@ -211,7 +202,7 @@ static nb_batch_norm_mod *batch_norm_new(nb_module *parent, const char *name, in
     if (num_features <= 0 || !(eps >= 0) || (!isnan(momentum) && !(momentum >= 0 && momentum <= 1)))
         nb__fail("nb_batch_norm%dd_new: num_features %lld must be positive, eps %g >= 0, momentum %g in [0, 1] or NaN",
                  dims, (long long)num_features, eps, momentum);
-    nb_batch_norm_mod *b = module_alloc(sizeof *b, dims == 1 ? &batch_norm1d_type : &batch_norm2d_type);
+    nb_batch_norm_mod *b = nb__module_alloc(sizeof *b, dims == 1 ? &batch_norm1d_type : &batch_norm2d_type);
     b->num_features = num_features, b->dims = dims, b->eps = eps, b->momentum = momentum;
     b->affine = affine, b->track_running_stats = track;
     if (affine) {
