@@ -266,4 +266,4 @@ tests_test_safetensors_header_LDADD = $(TEST_LDADD) $(JANSSON_LIBS)
 TESTS += tests/test_safetensors_header.sh
 EXTRA_DIST += tests/test_safetensors_header.sh
 # suite hardening (issue #19): the skip accounting the shell tests source
-EXTRA_DIST += tests/skip_lib.sh
+EXTRA_DIST += tests/skip_lib.sh tests/check_lib.sh

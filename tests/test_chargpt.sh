@@ -26,21 +26,8 @@ trap cleanup EXIT
 trap 'exit 1' INT TERM HUP
 
 pass=0 fail=0
-ok() { pass=$((pass + 1)); echo "ok   - $*"; }
-bad() { fail=$((fail + 1)); echo "FAIL - $*"; }
+. "$(dirname "$0")/check_lib.sh" # ok, bad, check, say, fails_with, near
 . "$(dirname "$0")/skip_lib.sh" # nb_skip, nb_skip_summary
-# check DESC COMMAND...: one check; on failure shows what COMMAND printed.
-check() {
-    d=$1
-    shift
-    if "$@" >"$tmp/check.out" 2>&1; then
-        ok "$d"
-    else
-        bad "$d"
-        sed -e 's/^/       | /' "$tmp/check.out" | head -n 25
-    fi
-}
-say() { echo "$*"; }                 # diagnostic inside a check function
 same_log() { # same_log A B: log.csv identical in iter,train_loss,val_loss,lr (tokens_per_s is timing)
     cut -d, -f1-4 "$1/log.csv" >"$tmp/la" && cut -d, -f1-4 "$2/log.csv" >"$tmp/lb" || return 1
     cmp "$tmp/la" "$tmp/lb" || { diff "$tmp/la" "$tmp/lb" | head -n 6; return 1; }

@@ -29,35 +29,7 @@ trap 'rm -rf "$tmp"' EXIT
 trap 'exit 1' INT TERM HUP
 
 pass=0 fail=0
-ok() { pass=$((pass + 1)); echo "ok   - $*"; }
-bad() { fail=$((fail + 1)); echo "FAIL - $*"; }
-check() { # check DESC COMMAND...: one check; on failure shows what COMMAND printed
-    d=$1
-    shift
-    if "$@" >"$tmp/check.out" 2>&1; then
-        ok "$d"
-    else
-        bad "$d"
-        sed -e 's/^/       | /' "$tmp/check.out" | head -n 25
-    fi
-}
-say() { echo "$*"; }
-fails_with() { # fails_with RC TEXT COMMAND...: exit RC, one stderr line containing TEXT
-    want=$1 text=$2
-    shift 2
-    "$@" >"$tmp/f.out" 2>"$tmp/f.err"
-    got=$?
-    r=0
-    [ "$got" -eq "$want" ] || { say "exit $got, expected $want"; r=1; }
-    [ "$(wc -l <"$tmp/f.err")" -eq 1 ] || { say "stderr is not one line"; r=1; }
-    grep -qF -- "$text" "$tmp/f.err" || { say "stderr lacks '$text'"; r=1; }
-    [ "$r" -eq 0 ] || sed -e 's/^/stderr: /' "$tmp/f.err"
-    return $r
-}
-near() { # near A B TOL: |A - B| <= TOL
-    awk -v a="$1" -v b="$2" -v t="$3" 'BEGIN { d = a - b; if (d < 0) d = -d
-        if (a == "" || b == "" || d > t) { print "|" a " - " b "| = " d " > " t; exit 1 } }'
-}
+. "$(dirname "$0")/check_lib.sh" # ok, bad, check, say, fails_with, near
 same_log() { # same_log A B: log.csv identical in iter,train_loss,val_loss,lr (tokens_per_s is timing)
     cut -d, -f1-4 "$1/log.csv" >"$tmp/la" && cut -d, -f1-4 "$2/log.csv" >"$tmp/lb" || return 1
     cmp "$tmp/la" "$tmp/lb" || { diff "$tmp/la" "$tmp/lb" | head -n 6; return 1; }

@@ -29,19 +29,7 @@ trap cleanup EXIT
 trap 'exit 1' INT TERM HUP
 
 pass=0 fail=0
-ok() { pass=$((pass + 1)); echo "ok   - $*"; }
-bad() { fail=$((fail + 1)); echo "FAIL - $*"; }
-check() { # check DESC COMMAND...: one check; on failure shows what COMMAND printed
-    d=$1
-    shift
-    if "$@" >"$tmp/check.out" 2>&1; then
-        ok "$d"
-    else
-        bad "$d"
-        sed -e 's/^/       | /' "$tmp/check.out" | head -n 25
-    fi
-}
-say() { echo "$*"; }
+. "$(dirname "$0")/check_lib.sh" # ok, bad, check, say, fails_with, near
 # Commands that could block forever on today's bugs run under a time limit (exit 124 = hung).
 limit() { timeout 60 "$@"; }
 

@@ -31,19 +31,7 @@ trap cleanup EXIT
 trap 'exit 1' INT TERM HUP
 
 pass=0 fail=0
-ok() { pass=$((pass + 1)); echo "ok   - $*"; }
-bad() { fail=$((fail + 1)); echo "FAIL - $*"; }
-check() { # check DESC COMMAND...: one check; on failure shows what COMMAND printed
-    d=$1
-    shift
-    if "$@" >"$tmp/check.out" 2>&1; then
-        ok "$d"
-    else
-        bad "$d"
-        sed -e 's/^/       | /' "$tmp/check.out" | head -n 30
-    fi
-}
-say() { echo "$*"; }
+. "$(dirname "$0")/check_lib.sh" # ok, bad, check, say, fails_with, near
 . "$(dirname "$0")/skip_lib.sh" # nb_skip, nb_skip_summary
 finish() {
     echo "$pass passed, $fail failed"
