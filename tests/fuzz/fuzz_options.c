@@ -77,6 +77,11 @@ static int parse_once(char *buf, size_t size, chargpt_opts *out)
     out->data = out->data ? (const char *)(out->data - buf) : NULL; /* comparable across buffers */
     out->out_dir = out->out_dir ? (const char *)(out->out_dir - buf) : NULL;
     out->checkpoint = out->checkpoint ? (const char *)(out->checkpoint - buf) : NULL;
+    check(o.n_labels >= 0 && o.n_labels <= CHARGPT_MAX_LABELS, "label count");
+    for (int i = 0; i < o.n_labels; i++) { /* plot's --label strings point into argv too */
+        check(in_buf(o.labels[i], buf, size + 1), "label outside argv");
+        out->labels[i] = (const char *)(o.labels[i] - buf);
+    }
     out->prompt = out->split = NULL;
     return rc;
 }
