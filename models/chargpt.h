@@ -92,7 +92,8 @@ int chargpt_dist_share_state(nb_lm *g, nb_optimizer *opt, nb_lr_scheduler *sched
  * prints the checksum), else 1 (rank 0 prints which rank differs). */
 int chargpt_dist_check(nb_lm *g, nb_optimizer *opt, int64_t iter);
 /* Plots the log.csv of each directory into `out_png` with gnuplot; the legend names run i
- * labels[i] (labels NULL or labels[i] NULL: the directory's base name). Names and paths never
+ * labels[i] (labels NULL or labels[i] NULL: the directory's base name, followed by " (MODEL)"
+ * when DIR/ckpt.safetensors's metadata "model" names it: "run1 (llama)"). Names and paths never
  * enter the gnuplot script as text (octal-escaped strings); a failure leaves out_png untouched.
  * 0, or 1 after printing why. */
 int chargpt_plot(char *const *dirs, int n_dirs, const char *const *labels, const char *out_png);

@@ -74,7 +74,7 @@ const char chargpt_usage[] =
     "sample/eval of a checkpoint written by PyTorch with nanoGPT's names and no config/vocab metadata:\n"
     "  --n-head N  --data FILE (its sorted characters are the vocabulary, as nanoGPT's prepare.py)\n"
     "plot:\n"
-    "  --output PNG [first DIR/loss.png]  --label NAME (once per DIR, in order) [the DIR's base name]\n"
+    "  --output PNG [first DIR/loss.png]  --label NAME (once per DIR, in order) [DIR's base name (model)]\n"
     "exit status: 0 done, 1 failure, 2 bad usage, 3 training diverged, 130 / 143 interrupted by SIGINT /\n"
     "SIGTERM (the resume state is saved: continue with --resume)\n";
 

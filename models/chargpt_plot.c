@@ -6,10 +6,12 @@
  * only ASCII digits, backslashes and the fixed commands: a newline, '!', backquotes, quotes or '@'
  * in a name cannot end the string, start a shell command or expand a macro. The PNG is drawn into
  * a temporary file in the output's directory and renamed over the output only when gnuplot
- * succeeded and wrote a PNG, so a failed plot leaves an existing file untouched. */
+ * succeeded and wrote a PNG, so a failed plot leaves an existing file untouched. A run's default
+ * label is its directory's base name and, when its checkpoint says, the model: "run1 (llama)". */
 #define _DEFAULT_SOURCE /* POSIX: truncate, fork, mkstemp, sigaction */
 #include "config.h"
 #include "chargpt.h"
+#include "checkpoint.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -43,6 +45,20 @@ static void base_name(const char *dir, char *out, size_t cap)
     out[n - b] = '\0';
 }
 
+/* The default label of a run: its base name, followed by " (MODEL)" when DIR/ckpt.safetensors
+ * names its model (metadata "model": gpt, llama, lstm), so runs of different models overlaid in
+ * one plot can be told apart whatever their directories are called. */
+static void default_label(const char *dir, char *out, size_t cap)
+{
+    char p[4096], model[64];
+    base_name(dir, out, cap);
+    if ((size_t)snprintf(p, sizeof p, "%s/ckpt.safetensors", dir) < sizeof p &&
+        nb_ckpt_peek_meta(p, "model", model, sizeof model) && model[0]) {
+        size_t n = strlen(out);
+        snprintf(out + n, cap - n, " (%s)", model);
+    }
+}
+
 static bool is_png(const char *path)
 {
     unsigned char sig[8];
@@ -73,7 +89,7 @@ static int write_script(FILE *f, int n_dirs, char *const *dirs, const char *cons
         }
         fprintf(f, "file_%d = ", i);
         put_string(f, p);
-        base_name(dirs[i], base, sizeof base);
+        default_label(dirs[i], base, sizeof base);
         fprintf(f, "\nlabel_%d = ", i);
         put_string(f, labels && labels[i] ? labels[i] : base);
         fputc('\n', f);

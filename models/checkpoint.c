@@ -4,11 +4,15 @@
 #include "checkpoint.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
+#include <jansson.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #define CKPT_FORMAT "nabla-chargpt-1"
 
@@ -631,4 +635,35 @@ nb_status nb_resume_load_lm(const char *path, nb_lm *g, const nb_vocab *v, nb_op
 out:
     nb_state_dict_free(sd);
     return st;
+}
+
+/* ---- a metadata value from the header alone (chargpt plot's labels) ------------------------- */
+bool nb_ckpt_peek_meta(const char *path, const char *key, char *out, size_t cap)
+{
+    out[0] = '\0';
+    int fd = open(path, O_RDONLY | O_NONBLOCK); /* a FIFO must not block */
+    struct stat sb;
+    if (fd < 0)
+        return false;
+    FILE *f = fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) ? fdopen(fd, "rb") : NULL;
+    if (!f) {
+        close(fd);
+        return false;
+    }
+    unsigned char b[8];
+    uint64_t n = 0;
+    bool ok = fread(b, 1, 8, f) == 8;
+    for (int i = 7; ok && i >= 0; i--)
+        n = n << 8 | b[i];
+    ok = ok && n <= NB_SAFETENSORS_MAX_HEADER && n <= (uint64_t)sb.st_size - 8;
+    char *h = ok ? malloc(n ? n : 1) : NULL;
+    ok = h && fread(h, 1, n, f) == n;
+    fclose(f);
+    json_t *root = ok ? json_loadb(h, n, JSON_REJECT_DUPLICATES, NULL) : NULL;
+    free(h);
+    const char *v = json_string_value(json_object_get(json_object_get(root, "__metadata__"), key));
+    if (v)
+        snprintf(out, cap, "%s", v);
+    json_decref(root);
+    return v != NULL;
 }

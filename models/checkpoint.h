@@ -55,6 +55,13 @@ nb_status nb_ckpt_save_lm_ex(const char *path, nb_lm *m, const nb_vocab *v, int6
  * read as nb_ckpt_load_ex does). Errors as nb_ckpt_load_ex. */
 nb_status nb_ckpt_load_lm(const char *path, const nb_ckpt_hints *h, nb_lm *m, nb_vocab *v);
 
+/* The string metadata value `key` of the safetensors file at `path`, from its JSON header only
+ * (the tensor data is not read): copied into out (cap >= 1 bytes, truncated to cap - 1). false,
+ * with out "", when the file cannot be opened, is not a regular file, its header is malformed or
+ * over NB_SAFETENSORS_MAX_HEADER, or it has no such string; never an error message (callers use
+ * it for optional information, e.g. `chargpt plot`'s default labels). */
+bool nb_ckpt_peek_meta(const char *path, const char *key, char *out, size_t cap);
+
 nb_status nb__ckpt_nanogpt_config(const nb_state_dict *sd, const char *path, const nb_ckpt_hints *h,
                                   nb_gpt_config *c, nb_vocab *v, nb_state_dict **weights);
 

@@ -6,7 +6,9 @@
 # continues the prompt, the checkpoint's JSON config names the model; a resume with another model
 # or config is refused, options of another model are refused; a GPT checkpoint of the earlier
 # format (no "model"/"config" metadata) still loads; a llama checkpoint loads into a llama2.c-style
-# PyTorch model (tests/llama_ckpt_torch.py) with the same loss within 1e-4.
+# PyTorch model (tests/llama_ckpt_torch.py) with the same loss within 1e-4; `chargpt plot` of a gpt,
+# a llama and an lstm run writes a PNG from a script with a train and a val series per run, each
+# labelled with its directory and model (without gnuplot: a counted skip, tests/skip_lib.sh).
 # Run from the top build directory (as `make check` does). Python: $PYTHON (/usr/bin/python3); the
 # PyTorch check needs torch: without it the script exits 77 (skip) after the other checks, or fails
 # when NB_REQUIRE_TORCH is set.
@@ -30,6 +32,7 @@ trap 'exit 1' INT TERM HUP
 
 pass=0 fail=0
 . "$(dirname "$0")/check_lib.sh" # ok, bad, check, say, fails_with, near
+. "$(dirname "$0")/skip_lib.sh"  # nb_skip, nb_skip_summary
 same_log() { # same_log A B: log.csv identical in iter,train_loss,val_loss,lr (tokens_per_s is timing)
     cut -d, -f1-4 "$1/log.csv" >"$tmp/la" && cut -d, -f1-4 "$2/log.csv" >"$tmp/lb" || return 1
     cmp "$tmp/la" "$tmp/lb" || { diff "$tmp/la" "$tmp/lb" | head -n 6; return 1; }
@@ -192,9 +195,66 @@ edit_meta "$tmp/lstm.A/ckpt.safetensors" "$tmp/model.safetensors" model=gpt
 check "a checkpoint whose \"model\" disagrees with its \"config\": refused" \
     fails_with 1 'metadata "model" is "gpt" but the config' "$CHARGPT" eval --checkpoint "$tmp/model.safetensors" --data "$data"
 
+# ---- plot: runs of different models in one PNG, each labelled with its model ---------------------
+# A gnuplot wrapper keeps the script chargpt generates; its strings are octal escapes (decode).
+# The run directories are plotted as trained (gpt.A, ...) and, so that the directory name cannot
+# be what tells the models apart, as copies named run1..run3.
+GP=${NB_GNUPLOT:-gnuplot}
+decode() { # decode NAME SCRIPT: the value of the gnuplot variable NAME (an octal-escaped string)
+    v=$(sed -n "s/^$1 = \"\\(.*\\)\"\$/\\1/p" "$2" | sed 's/\\\([0-7][0-7][0-7]\)/\\0\1/g')
+    printf '%b' "$v"
+}
+plot_script_is() { # plot_script_is SCRIPT DIR LABEL ...: one train and one val series per DIR, labelled LABEL
+    gp=$1 n=0
+    shift
+    while [ $# -ge 2 ]; do
+        [ "$(decode file_$n "$gp")" = "$1/log.csv" ] || { say "file_$n is '$(decode file_$n "$gp")', not '$1/log.csv'"; return 1; }
+        [ "$(decode label_$n "$gp")" = "$2" ] || { say "label_$n is '$(decode label_$n "$gp")', not '$2'"; return 1; }
+        for s in 2:train 3:val; do
+            grep -q "file_$n using 1:${s%:*} every ::1 with [a-z]* lw [0-9] title label_$n\\.' ${s#*:}'" "$gp" ||
+                { say "no ${s#*:} series of file_$n titled label_$n:"; grep '^plot' "$gp"; return 1; }
+        done
+        n=$((n + 1))
+        shift 2
+    done
+    got=$(grep -c '^label_[0-9]* = ' "$gp") series=$(grep '^plot' "$gp" | grep -o 'title label_[0-9]*' | wc -l)
+    say "$n runs; the script names $got labels and $series series"
+    [ "$got" -eq "$n" ] && [ "$series" -eq $((2 * n)) ]
+}
+is_png() { [ "$(od -An -tx1 -N8 "$1" | tr -d ' \n')" = "89504e470d0a1a0a" ] || { say "$1 is not a PNG"; return 1; }; }
+if command -v "$GP" >/dev/null 2>&1; then
+    printf '#!/bin/sh\ncp "$1" "%s/last.gp"\nexec "%s" "$@"\n' "$tmp" "$(command -v "$GP")" >"$tmp/gp.sh"
+    chmod +x "$tmp/gp.sh"
+    plot_models() {
+        NB_GNUPLOT=$tmp/gp.sh "$CHARGPT" plot "$tmp/gpt.A" "$tmp/llama.A" "$tmp/lstm.A" --output "$tmp/models.png" \
+            >"$tmp/plot.out" 2>&1 || { cat "$tmp/plot.out"; return 1; }
+        is_png "$tmp/models.png" &&
+            plot_script_is "$tmp/last.gp" "$tmp/gpt.A" "gpt.A (gpt)" "$tmp/llama.A" "llama.A (llama)" "$tmp/lstm.A" "lstm.A (lstm)"
+    }
+    check "plot GPTDIR LLAMADIR LSTMDIR --output x.png: a PNG; the script has a train and a val series per run, labelled 'DIR (model)'" plot_models
+    plot_renamed() { # neutral names: only the checkpoints say which model
+        for r in gpt:run1 llama:run2 lstm:run3; do
+            mkdir "$tmp/${r#*:}" && cp "$tmp/${r%:*}.A/log.csv" "$tmp/${r%:*}.A/ckpt.safetensors" "$tmp/${r#*:}/" || return 1
+        done
+        NB_GNUPLOT=$tmp/gp.sh "$CHARGPT" plot "$tmp/run1" "$tmp/run2/" "$tmp/run3" --output "$tmp/renamed.png" \
+            >"$tmp/plot.out" 2>&1 || { cat "$tmp/plot.out"; return 1; }
+        is_png "$tmp/renamed.png" &&
+            plot_script_is "$tmp/last.gp" "$tmp/run1" "run1 (gpt)" "$tmp/run2/" "run2 (llama)" "$tmp/run3" "run3 (lstm)"
+    }
+    check "plot of the runs copied to run1..run3: labels 'run1 (gpt)', 'run2 (llama)', 'run3 (lstm)'" plot_renamed
+    plot_nockpt() { # without a checkpoint the label is the base name; --label still wins
+        mkdir "$tmp/run5" && cp "$tmp/gpt.A/log.csv" "$tmp/run5/" &&
+            NB_GNUPLOT=$tmp/gp.sh "$CHARGPT" plot "$tmp/run5" "$tmp/run2" --label mine --output "$tmp/p5.png" \
+                >"$tmp/plot.out" 2>&1 || { cat "$tmp/plot.out"; return 1; }
+        is_png "$tmp/p5.png" && plot_script_is "$tmp/last.gp" "$tmp/run5" "mine" "$tmp/run2" "run2 (llama)"
+    }
+    check "plot with --label for the first run, a checkpoint for the second: labels 'mine', 'run2 (llama)'" plot_nockpt
+else
+    nb_skip tool:gnuplot "plot of gpt, llama, lstm runs: gnuplot is not installed (NB_GNUPLOT / PATH), PNG and labels not checked"
+fi
+
 # ---- a llama checkpoint in a llama2.c-style PyTorch model ----------------------------------------
 if ! "$PYTHON" -c 'import torch' >/dev/null 2>&1; then
-    . "$(dirname "$0")/skip_lib.sh" # nb_skip, nb_skip_summary
     nb_skip torch "the llama checkpoint against PyTorch: PyTorch is not importable by $PYTHON"
     echo "$pass passed, $fail failed"
     nb_skip_summary && [ "$fail" -eq 0 ] || exit 1
@@ -213,4 +273,4 @@ torch_llama() {
 check "llama checkpoint in a llama2.c-style PyTorch model: train and val loss equal chargpt eval's within 1e-4" torch_llama
 
 echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+nb_skip_summary && [ "$fail" -eq 0 ]
