@@ -16,7 +16,8 @@
  *    the fused kernel's exp is a polynomial, nb_softmax's is libm's (1-2 float ulps apart), and the
  *    products are summed in a different order; with these inputs no P or dS lands within that
  *    distance of a bfloat16 rounding midpoint, so the rounded operands agree and what remains is
- *    float32 summation-order noise (measured ~1e-7).
+ *    float32 summation-order noise (measured ~1e-7). The same with a bool or an additive mask
+ *    (with its gradient) and with dropout from a generator (issue #18).
  * 4. Gradients under autocast against float64 references at bfloat16 tolerance (relative error
  *    of the whole gradient below 1e-2, and above 1e-6 so the rounding did take place).
  * 5. Regions nest; an unmatched end is misuse; nb_recover turns autocast off and restores grad
@@ -333,6 +334,95 @@ START_TEST(test_sdpa_composed)
 }
 END_TEST
 
+/* With an attention mask (bool [B, 1, Tq, Tk], or additive [Tq, Tk] holding -inf entries and
+ * requiring grad) and/or dropout from a generator (issue #18): the same composed math, with the
+ * mask applied to S in float32, the dropout factors Z (0 or 1/(1-p) in float32, drawn by
+ * nb_dropout from an identically seeded generator: the op draws exactly as it does) applied
+ * before P is rounded, dP = (round(dO) rV^T) Z, dS = P (dP - rowsum(P dP)), and the additive
+ * mask's gradient the float32 dS summed over the batch and head dims. Every row keeps a key. */
+/* How many of t's float32 values lie within 4 float ulps of a bfloat16 rounding midpoint: there the
+ * kernel's and the composed reference's summation orders may round to different neighbours. */
+static int near_midpoints(const nb_tensor *t)
+{
+    nb_tensor *c = nb_contiguous(t);
+    const float *d = nb_tensor_data(c);
+    int n = 0;
+    for (int64_t i = 0, m = nb_tensor_numel(c); i < m; i++)
+        n += abs((int)(bits_of(d[i]) & 0xffff) - 0x8000) <= 4;
+    return n;
+}
+
+typedef struct {
+    int mask; /* 0 none, 1 bool, 2 additive */
+    double p; /* dropout */
+} sdpa_mcase;
+static const sdpa_mcase k_sdpa_m[] = {{1, 0}, {2, 0}, {0, 0.25}, {1, 0.25}, {2, 0.25}};
+
+START_TEST(test_sdpa_mask_dropout)
+{
+    const sdpa_mcase *c = &k_sdpa_m[_i];
+    int s = nb_scope_begin();
+    enum { B = 2, H = 3, Tq = 13, Tk = 19, D = 16 };
+    double scale = 1.0 / sqrt((double)D), keepv[B * Tq * Tk], dropv[B * Tq * Tk], addv[Tq * Tk];
+    nb_tensor *q = leaf(tu_random(NB_F32, (int64_t[]){B, H, Tq, D}, 4, -2, 2, 200 + (uint64_t)_i));
+    nb_tensor *k = leaf(tu_random(NB_F32, (int64_t[]){B, H, Tk, D}, 4, -2, 2, 210 + (uint64_t)_i));
+    nb_tensor *v = leaf(tu_random(NB_F32, (int64_t[]){B, H, Tk, D}, 4, -2, 2, 220 + (uint64_t)_i));
+    for (int b = 0; b < B; b++)
+        for (int i = 0; i < Tq; i++)
+            for (int j = 0; j < Tk; j++) {
+                int at = (b * Tq + i) * Tk + j;
+                keepv[at] = j == 0 || (b * 5 + i * 3 + j * 7) % 4 != 0;
+                dropv[at] = !keepv[at];
+                if (b == 0)
+                    addv[i * Tk + j] = j && (i + 2 * j) % 5 == 0 ? -INFINITY : 1.5 * sin(0.7 * (i * Tk + j));
+            }
+    nb_tensor *mask = NULL, *drop = NULL;
+    if (c->mask == 1) {
+        mask = nb_from_doubles(keepv, NB_DIMS(B, 1, Tq, Tk), NB_BOOL);
+        drop = nb_from_doubles(dropv, NB_DIMS(B, 1, Tq, Tk), NB_BOOL);
+    } else if (c->mask == 2) {
+        mask = leaf(nb_from_doubles(addv, NB_DIMS(Tq, Tk), NB_F32));
+    }
+    nb_generator g1, g2, g3;
+    nb_generator_seed(&g1, 77), nb_generator_seed(&g2, 77), nb_generator_seed(&g3, 77);
+    nb_autocast_begin();
+    nb_tensor *o = nb_scaled_dot_product_attention(q, k, v, mask, c->p, false, 0, &g1);
+    nb_autocast_end();
+    nb_tensor *rq = rnd(q), *rk = rnd(k), *rv = rnd(v);
+    nb_tensor *S = nb_mul_scalar(nb_matmul(rq, nb_transpose(rk, -1, -2)), scale);
+    if (c->mask == 1)
+        S = nb_masked_fill(S, drop, -INFINITY);
+    else if (c->mask == 2)
+        S = nb_add(S, nb_detach(mask));
+    nb_tensor *P = nb_softmax(S, -1), *Z = NULL, *Pz = P;
+    if (c->p > 0) {
+        Z = nb_dropout(nb_ones(NB_DIMS(B, H, Tq, Tk), NB_F32), c->p, true, &g2);
+        Pz = nb_mul(P, Z);
+    }
+    ck_assert_msg(near_midpoints(Pz) == 0, "inputs: %d probabilities near a bfloat16 midpoint", near_midpoints(Pz));
+    tu_assert_close(o, nb_matmul(rnd(Pz), rv), 1e-5, 0);
+    ck_assert_msg(max_abs_diff(o, nb_scaled_dot_product_attention(q, k, v, mask, c->p, false, 0, &g3)) > 1e-3,
+                  "autocast changed nothing");
+    nb_tensor *cw = tu_random(NB_F32, (int64_t[]){B, H, Tq, D}, 4, -1, 1, 230 + (uint64_t)_i);
+    nb_backward(weighted_sum(o, cw), NULL, false);
+    nb_tensor *rdo = rnd(cw);
+    nb_tensor *dV = nb_matmul(nb_transpose(rnd(Pz), -1, -2), rdo);
+    nb_tensor *dP = nb_matmul(rdo, nb_transpose(rv, -1, -2));
+    if (Z)
+        dP = nb_mul(dP, Z);
+    nb_tensor *dS = nb_mul(P, nb_sub(dP, nb_sum(nb_mul(P, dP), NB_AXES(-1), true)));
+    ck_assert_msg(near_midpoints(dS) == 0, "inputs: %d of dS near a bfloat16 midpoint", near_midpoints(dS));
+    nb_tensor *dQ = nb_mul_scalar(nb_matmul(rnd(dS), rk), scale);
+    nb_tensor *dK = nb_mul_scalar(nb_matmul(nb_transpose(rnd(dS), -1, -2), rq), scale);
+    tu_assert_close(nb_tensor_get_grad(v), dV, 1e-5, 0);
+    tu_assert_close(nb_tensor_get_grad(q), dQ, 1e-5, 0);
+    tu_assert_close(nb_tensor_get_grad(k), dK, 1e-5, 0);
+    if (c->mask == 2)
+        tu_assert_close(nb_tensor_get_grad(mask), nb_sum(dS, NB_AXES(0, 1), false), 1e-5, 0);
+    nb_scope_end(s);
+}
+END_TEST
+
 /* ---- 4. against float64 at bfloat16 tolerance --------------------------------------------- */
 /* A small attention block: y = sdpa(split(x Wqkv^T)) Wo^T, then (y @ x^T)'s weighted sum. */
 static nb_tensor *block_loss(nb_tensor *const *in, const nb_tensor *cw)
@@ -526,6 +616,7 @@ static Suite *autocast_suite(void)
     tcase_add_loop_test(tc, test_matmul_exact, 0, (int)(sizeof k_mm / sizeof *k_mm));
     tcase_add_test(tc, test_linear_exact);
     tcase_add_loop_test(tc, test_sdpa_composed, 0, 2);
+    tcase_add_loop_test(tc, test_sdpa_mask_dropout, 0, (int)(sizeof k_sdpa_m / sizeof *k_sdpa_m));
     tcase_add_test(tc, test_grads_vs_float64);
     tcase_add_test(tc, test_gradcheck_bf16_tolerance);
     tcase_add_test(tc, test_nesting_and_misuse);
