@@ -57,6 +57,9 @@ NB__INTERNAL nb_status nb__st_parse_header(const char *path, json_t *root, uint6
  * other name), or NB_ERR_FORMAT. */
 NB__INTERNAL nb_status nb__st_attach_checksums(const char *path, json_t *sums, nb__st_entry *es,
                                                size_t n);
+/* Whether json_loadb's failure with *e on the n bytes at text was an allocation failure inside
+ * jansson (also one it reports as a syntax error: a string token it could not copy). */
+NB__INTERNAL bool nb__st_json_oom(const json_error_t *e, const char *text, size_t n);
 /* NB_ERR_FORMAT when parsing `what` (n bytes of JSON text s) would cost more than 8 times n
  * plus the header slack (see nb__safetensors_set_header_slack). */
 NB__INTERNAL nb_status nb__st_check_json_cost(const char *path, const char *what, const char *s,

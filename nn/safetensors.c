@@ -159,9 +159,7 @@ static nb_status load_file(const char *path, FILE *f, uint64_t fsize, nb_state_d
     root = json_loadb(text, hlen, JSON_REJECT_DUPLICATES, &jerr);
     if (!root) {
         enum json_error_code code = json_error_code(&jerr);
-        /* an allocation failing inside jansson's parser gives out_of_memory, or no message at
-         * (line -1, column -1, an empty text): say what happened */
-        if (code == json_error_out_of_memory || (!jerr.text[0] && code != json_error_duplicate_key))
+        if (nb__st_json_oom(&jerr, text, hlen)) /* an allocation failed inside jansson: say so */
             st = nb__status(NB_ERR_NOMEM, "%s: out of memory parsing the %" PRIu64 "-byte header", path, hlen);
         else if (code == json_error_invalid_utf8)
             st = nb__status(NB_ERR_FORMAT, "%s: header is not valid UTF-8 (%s at byte %d)", path,

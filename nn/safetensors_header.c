@@ -143,8 +143,7 @@ static nb_status parse_metadata(const char *path, json_t *m, nb_state_dict *sd, 
             return st;
         json_error_t jerr;
         *sums = json_loadb(json_string_value(v), json_string_length(v), JSON_REJECT_DUPLICATES, &jerr);
-        if (!*sums && (json_error_code(&jerr) == json_error_out_of_memory ||
-                       (!jerr.text[0] && json_error_code(&jerr) != json_error_duplicate_key)))
+        if (!*sums && nb__st_json_oom(&jerr, json_string_value(v), json_string_length(v)))
             return nb__status(NB_ERR_NOMEM, "%s: out of memory parsing the checksum list", path);
         if (!*sums || !json_is_object(*sums))
             return nb__status(NB_ERR_FORMAT, "%s: __metadata__ '%s' is not a JSON object of checksums", path, k);
@@ -227,6 +226,25 @@ nb_status nb__st_parse_header(const char *path, json_t *root, uint64_t data_len,
         return nb__status(NB_ERR_FORMAT, "%s: file truncated: the header describes %" PRIu64
                           " data bytes, the file holds %" PRIu64, path, pos, data_len);
     return NB_OK;
+}
+
+/* ---- jansson's out-of-memory --------------------------------------------------------------- */
+/* A failed allocation inside jansson's parser comes back as json_error_out_of_memory, or with no
+ * message at all (line -1), or, when the copy of a string token cannot be allocated, as a syntax
+ * error: its lexer then hands the parser an invalid token, reported as "string or '}' expected"
+ * (an object key) or "invalid token" (a value), just past the string's closing quote. A string
+ * that is malformed is reported first by the lexer with its own message ("invalid escape",
+ * "control character", "premature end of input", invalid UTF-8), which jansson keeps (the first
+ * error wins), and no other invalid token ends with a quote: so those two messages after a '"'
+ * mean memory, not syntax. */
+bool nb__st_json_oom(const json_error_t *e, const char *text, size_t n)
+{
+    enum json_error_code code = json_error_code(e);
+    if (code == json_error_out_of_memory || (!e->text[0] && code != json_error_duplicate_key))
+        return true;
+    if (code != json_error_invalid_syntax || e->position < 2 || (size_t)e->position > n || text[e->position - 1] != '"')
+        return false;
+    return !strncmp(e->text, "string or '}' expected", 22) || !strncmp(e->text, "invalid token", 13);
 }
 
 /* ---- the memory a header may cost ------------------------------------------------------------

@@ -1,17 +1,22 @@
 /* test_safetensors_header.c — the loader bounds the memory a JSON header may cost (issue #16): a
  * dense header (one that jansson would expand 10-50 times) is rejected with NB_ERR_FORMAT before
- * it is parsed, and a jansson out-of-memory is reported as such. The bound is 8 times the header's
+ * it is parsed, and a jansson out-of-memory is reported as such, in the header and in the checksum
+ * list, also the failed string copies jansson reports as syntax errors (while malformed JSON stays
+ * a format error). The bound is 8 times the header's
  * size plus a slack (64 MiB; smaller here through the test hook, so small headers show it).
  * tests/test_safetensors_header.sh runs a 99 MB dense header under a 2 GB address-space limit.
  * With a file argument, this program only loads it and prints "status N: message" (for the shell
  * test). */
+#define _DEFAULT_SOURCE /* mkstemp */
 #include "testutil.h"
 
 #include "nb__safetensors.h"
 
 #include <jansson.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* A file image: 8-byte length, then text padded with spaces to a multiple of 8. */
 static unsigned char *image(const char *text, size_t n, size_t *len)
@@ -137,20 +142,89 @@ START_TEST(test_jansson_out_of_memory)
     for (long allow = 0; allow < 60; allow++) {
         g_allow = allow;
         nb_status st = load(t, n, &sd);
-        /* jansson reports most failed allocations with no message (line -1): out of memory; a
-         * failed key copy it reports as a syntax error ("string or '}' expected"), a format error */
-        ck_assert_msg(st == NB_ERR_NOMEM || st == NB_ERR_FORMAT, "allow %ld: %d %s", allow, st, nb_last_error());
-        ck_assert_msg(!strstr(nb_last_error(), "line -1"), "%s", nb_last_error());
-        if (st == NB_ERR_NOMEM) {
-            ck_assert_str_eq(nb_last_error(), "hdr: out of memory parsing the 2744-byte header");
-            nomem++;
-        }
+        /* jansson reports most failed allocations with no message (line -1), and a failed copy of
+         * a key or a string value as a syntax error ("string or '}' expected near '"t1"'",
+         * "invalid token near '"F32"'": 11 of these 60): every one is out of memory */
+        ck_assert_msg(st == NB_ERR_NOMEM, "allow %ld: %d %s", allow, st, nb_last_error());
+        ck_assert_str_eq(nb_last_error(), "hdr: out of memory parsing the 2744-byte header");
+        nomem++;
     }
     json_set_alloc_funcs(malloc, free);
-    ck_assert_int_gt(nomem, 10);
+    ck_assert_int_eq(nomem, 60);
     ck_assert_msg(load(t, n, &sd) == NB_OK, "%s", nb_last_error());
     nb_state_dict_free(sd);
     free(t);
+}
+END_TEST
+
+/* Malformed JSON stays a format error, also where jansson's message is one an allocation failure
+ * can give ("string or '}' expected", "invalid token") or the error follows a quote. */
+START_TEST(test_syntax_errors_stay_format)
+{
+    static const char *const bad[] = {
+        "{\"a\":1,}",          "{\"a\":1,2:3}",        "{\"a\":x}",     "{\"a\":-\"b\"}",
+        "{\"a\" \"b\":1}",      "{\"a\":\"x\\q\"}",     "{\"a\\q\":1}",  "{\"a\":\"b\"\"c\"}",
+        "{\"a\":[\"b\" \"c\"]}", "{\"a\":\"b\",\"a\":1}", "{\"\x01\":1}",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        nb_state_dict *sd;
+        nb_status st = load(bad[i], strlen(bad[i]), &sd);
+        ck_assert_msg(st == NB_ERR_FORMAT, "%s: %d %s", bad[i], st, nb_last_error());
+        ck_assert_msg(!strstr(nb_last_error(), "memory"), "%s: %s", bad[i], nb_last_error());
+    }
+}
+END_TEST
+
+/* The same inside the checksum list (JSON in a __metadata__ string, parsed on its own): a file
+ * nb_safetensors_save wrote, loaded with jansson's n-th allocation failing for every n until the
+ * load succeeds: out of memory each time, in the header or in the checksum list. */
+START_TEST(test_jansson_out_of_memory_checksums)
+{
+    int s = nb_scope_begin();
+    nb_state_dict *sd = nb_state_dict_new(), *got;
+    nb_state_dict_add(sd, "encoder.layer_with_a_long_name.weight", nb_ones(NB_DIMS(2, 3), NB_F32));
+    nb_state_dict_add(sd, "b", nb_zeros(NB_DIMS(4), NB_F64));
+    char path[] = "/tmp/test_st_oom_XXXXXX";
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    close(fd);
+    ck_assert_msg(nb_safetensors_save(sd, path) == NB_OK, "%s", nb_last_error());
+    nb_state_dict_free(sd);
+    FILE *f = fopen(path, "rb");
+    unsigned char buf[4096];
+    size_t len = fread(buf, 1, sizeof buf, f);
+    fclose(f);
+    unlink(path);
+    ck_assert(len > 8 && len < sizeof buf);
+    size_t hlen = (size_t)(buf[0] | buf[1] << 8 | buf[2] << 16);
+    char *hdr = strndup((const char *)buf + 8, hlen);
+    ck_assert_msg(strstr(hdr, "nabla.xxh3_64") != NULL, "no checksum list in %s", hdr);
+    free(hdr);
+    char want_hdr[64];
+    snprintf(want_hdr, sizeof want_hdr, "mem: out of memory parsing the %zu-byte header", hlen);
+    json_set_alloc_funcs(failing_malloc, free);
+    int in_header = 0, in_list = 0;
+    nb_status st = NB_ERR_NOMEM;
+    long allow;
+    for (allow = 0; allow < 10000 && st != NB_OK; allow++) {
+        g_allow = allow;
+        st = nb__safetensors_load_mem(buf, len, "mem", &got);
+        if (st == NB_OK)
+            break;
+        ck_assert_msg(st == NB_ERR_NOMEM, "allow %ld: %d %s", allow, st, nb_last_error());
+        if (!strcmp(nb_last_error(), "mem: out of memory parsing the checksum list")) {
+            in_list++;
+        } else {
+            ck_assert_str_eq(nb_last_error(), want_hdr);
+            in_header++;
+        }
+    }
+    json_set_alloc_funcs(malloc, free);
+    ck_assert_msg(st == NB_OK, "no success after %ld allocations: %s", allow, nb_last_error());
+    ck_assert_msg(in_header > 10 && in_list > 3, "failures in the header %d, in the checksum list %d", in_header,
+                  in_list);
+    nb_state_dict_free(got);
+    nb_scope_end(s);
 }
 END_TEST
 
@@ -170,6 +244,8 @@ int main(int argc, char **argv)
     tcase_add_test(tc, test_entries_bound);
     tcase_add_test(tc, test_dense_checksum_list);
     tcase_add_test(tc, test_jansson_out_of_memory);
+    tcase_add_test(tc, test_jansson_out_of_memory_checksums);
+    tcase_add_test(tc, test_syntax_errors_stay_format);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);
 }
