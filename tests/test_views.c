@@ -117,15 +117,15 @@ START_TEST(test_reshape)
     for (int i = 0; i < 4; i++)
         for (int j = 0; j < 3; j++)
             want[i * 3 + j] = j * 4 + i; /* t[i][j] = x[j][i] */
-    tu_assert_values(c, want, 0);
-    tu_assert_values(nb_reshape(t, NB_DIMS(2, 6)), want, 0);
+    tu_assert_shape_values(c, NB_DIMS(12), want, 0);
+    tu_assert_shape_values(nb_reshape(t, NB_DIMS(2, 6)), NB_DIMS(2, 6), want, 0);
 
     /* expanded (stride 0): merging copies, splitting an expanded dim stays a view */
     nb_tensor *row = nb_narrow(x, 0, 2, 1); /* [1, 4] = 8 9 10 11 */
     nb_tensor *e = nb_expand(row, NB_DIMS(2, 4));
     nb_tensor *ec = nb_reshape(e, NB_DIMS(8));
     ck_assert(!nb_tensor_shares_storage(ec, x));
-    tu_assert_values(ec, D(8, 9, 10, 11, 8, 9, 10, 11), 0);
+    tu_assert_shape_values(ec, NB_DIMS(8), D(8, 9, 10, 11, 8, 9, 10, 11), 0);
     nb_tensor *col = nb_expand(nb_narrow(nb_view(x, NB_DIMS(12, 1)), 0, 0, 3), NB_DIMS(3, 4));
     nb_tensor *split = nb_reshape(col, NB_DIMS(3, 2, 2));
     ck_assert(nb_tensor_shares_storage(split, x));
@@ -135,8 +135,8 @@ START_TEST(test_reshape)
     nb_tensor *sl = tu_relayout(x, TU_SLICED);
     for (int i = 0; i < 12; i++)
         want[i] = i;
-    tu_assert_values(nb_reshape(sl, NB_DIMS(12)), want, 0);
-    tu_assert_values(nb_reshape(sl, NB_DIMS(6, 2)), want, 0);
+    tu_assert_shape_values(nb_reshape(sl, NB_DIMS(12)), NB_DIMS(12), want, 0);
+    tu_assert_shape_values(nb_reshape(sl, NB_DIMS(6, 2)), NB_DIMS(6, 2), want, 0);
     nb_tensor_release(sl); /* tu_relayout's result is the caller's, scope or not */
     /* zero-size and 0-dim */
     tu_assert_shape(nb_reshape(nb_transpose(nb_zeros(NB_DIMS(2, 0), NB_F32), 0, 1), NB_DIMS(0, 5)), NB_DIMS(0, 5));
@@ -403,7 +403,7 @@ START_TEST(test_flatten)
     nb_tensor *t = nb_transpose(seq(NB_F64, NB_DIMS(2, 3)), 0, 1);
     nb_tensor *ft = nb_flatten(t, 0, 1);
     ck_assert(!nb_tensor_shares_storage(ft, t));
-    tu_assert_values(ft, D(0, 3, 1, 4, 2, 5), 0);
+    tu_assert_shape_values(ft, NB_DIMS(6), D(0, 3, 1, 4, 2, 5), 0);
     /* flattening the non-merged part of a column narrow is still a view */
     nb_tensor *n = nb_narrow(x, 2, 1, 2); /* [2, 3, 2] strides [12, 4, 1] */
     nb_tensor *fn = nb_flatten(n, 0, 1);
@@ -451,19 +451,19 @@ START_TEST(test_split_chunk)
     int n = nb_split(x, 3, 1, p, 8);
     ck_assert_int_eq(n, 3);
     assert_pieces(p, n, S(3, 3, 1), 1, x);
-    tu_assert_values(p[1], D(3, 4, 5, 10, 11, 12), 0);
-    tu_assert_values(p[2], D(6, 13), 0);
+    tu_assert_shape_values(p[1], NB_DIMS(2, 3), D(3, 4, 5, 10, 11, 12), 0);
+    tu_assert_shape_values(p[2], NB_DIMS(2, 1), D(6, 13), 0);
     ck_assert_int_eq(nb_split(x, 7, -1, p, 1), 1);
     ck_assert_int_eq(nb_split(x, 100, 1, p, 1), 1);
     tu_assert_shape(p[0], NB_DIMS(2, 7));
     ck_assert_int_eq(nb_split(x, 1, 0, p, 8), 2);
-    tu_assert_values(p[1], D(7, 8, 9, 10, 11, 12, 13), 0);
+    tu_assert_shape_values(p[1], NB_DIMS(1, 7), D(7, 8, 9, 10, 11, 12, 13), 0);
 
     nb_tensor *v = seq(NB_F64, NB_DIMS(5));
     n = nb_chunk(v, 3, 0, p, 8); /* torch.chunk: 5 into 3 -> 2, 2, 1 */
     ck_assert_int_eq(n, 3);
     assert_pieces(p, n, S(2, 2, 1), 0, v);
-    tu_assert_values(p[2], D(4), 0);
+    tu_assert_shape_values(p[2], NB_DIMS(1), D(4), 0);
     ck_assert_int_eq(nb_chunk(seq(NB_F64, NB_DIMS(6)), 4, 0, p, 8), 3); /* 2, 2, 2 */
     ck_assert_int_eq(nb_tensor_size(p[2], 0), 2);
     ck_assert_int_eq(nb_chunk(seq(NB_F64, NB_DIMS(2)), 5, 0, p, 8), 2); /* 1, 1 */
@@ -527,7 +527,7 @@ START_TEST(test_contiguous_clone_to_dtype)
     nb_tensor *d = nb_to_dtype(t, NB_F64);
     ck_assert_int_eq(nb_tensor_dtype(d), NB_F64);
     ck_assert(nb_tensor_is_contiguous(d));
-    tu_assert_values(d, D(0, 4, 8, 1, 5, 9, 2, 6, 10, 3, 7, 11), 0);
+    tu_assert_shape_values(d, NB_DIMS(4, 3), D(0, 4, 8, 1, 5, 9, 2, 6, 10, 3, 7, 11), 0);
     nb_tensor *same = nb_to_dtype(x, NB_F32);
     ck_assert(!nb_tensor_shares_storage(same, x));
     tu_assert_close(same, x, 0, 0);
@@ -595,7 +595,7 @@ START_TEST(test_views_of_views)
     /* reshape of the chain copies (not viewable) and keeps logical order */
     nb_tensor *r = nb_reshape(e, NB_DIMS(16));
     ck_assert(!nb_tensor_shares_storage(r, x));
-    tu_assert_values(r, want, 0);
+    tu_assert_shape_values(r, NB_DIMS(16), want, 0);
     nb_scope_end(scope);
 }
 END_TEST
@@ -644,22 +644,22 @@ START_TEST(test_backward_hand_checked)
     nb_tensor *x = leaf_seq(NB_F64, NB_DIMS(2, 4));
     nb_tensor *y = nb_narrow(x, 1, 1, 2);
     nb_backward(y, nb_ones(NB_DIMS(2, 2), NB_F64), false);
-    tu_assert_values(nb_tensor_get_grad(x), D(0, 1, 1, 0, 0, 1, 1, 0), 0);
+    tu_assert_shape_values(nb_tensor_get_grad(x), NB_DIMS(2, 4), D(0, 1, 1, 0, 0, 1, 1, 0), 0);
     /* transpose: the gradient comes back transposed */
     nb_tensor *w = leaf_seq(NB_F32, NB_DIMS(2, 3));
     nb_backward(nb_transpose(w, 0, 1), tu_tensor(NB_F32, NB_DIMS(3, 2), D(1, 2, 3, 4, 5, 6)), false);
-    tu_assert_values(nb_tensor_get_grad(w), D(1, 3, 5, 2, 4, 6), 0);
+    tu_assert_shape_values(nb_tensor_get_grad(w), NB_DIMS(2, 3), D(1, 3, 5, 2, 4, 6), 0);
     /* expand [3, 1] -> [2, 3, 2]: summed over the broadcast dims */
     nb_tensor *b = leaf_seq(NB_F64, NB_DIMS(3, 1));
     nb_tensor *gb = seq(NB_F64, NB_DIMS(2, 3, 2)); /* g[a][i][k] = 6a + 2i + k */
     nb_backward(nb_expand(b, NB_DIMS(2, 3, 2)), gb, false);
-    tu_assert_values(nb_tensor_get_grad(b), D(0 + 1 + 6 + 7, 2 + 3 + 8 + 9, 4 + 5 + 10 + 11), 0);
+    tu_assert_shape_values(nb_tensor_get_grad(b), NB_DIMS(3, 1), D(0 + 1 + 6 + 7, 2 + 3 + 8 + 9, 4 + 5 + 10 + 11), 0);
     /* select of a row, twice: the gradients accumulate in the leaf */
     nb_tensor *s = leaf_seq(NB_F64, NB_DIMS(3, 2));
     nb_backward(nb_select(s, 0, 1), tu_tensor(NB_F64, NB_DIMS(2), D(5, 6)), false);
     nb_backward(nb_select(s, 0, -1), tu_tensor(NB_F64, NB_DIMS(2), D(7, 8)), false);
     nb_backward(nb_select(s, 1, 0), tu_tensor(NB_F64, NB_DIMS(3), D(1, 1, 1)), false);
-    tu_assert_values(nb_tensor_get_grad(s), D(1, 0, 6, 6, 8, 8), 0);
+    tu_assert_shape_values(nb_tensor_get_grad(s), NB_DIMS(3, 2), D(1, 0, 6, 6, 8, 8), 0);
     nb_scope_end(scope);
 }
 END_TEST
