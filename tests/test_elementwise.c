@@ -274,13 +274,13 @@ START_TEST(test_unary_grad_edges)
     nb_tensor *x = tu_tensor(NB_F64, NB_DIMS(5), (const double[]){-1, 0, 0.5, 1, 2});
     nb_tensor_requires_grad_(x, true);
     nb_backward(nb_relu(x), nb_ones(NB_DIMS(5), NB_F64), false);
-    tu_assert_values(nb_tensor_get_grad(x), VALS(0, 0, 1, 1, 1), 0);
+    tu_assert_shape_values(nb_tensor_get_grad(x), NB_DIMS(5), VALS(0, 0, 1, 1, 1), 0);
     nb_tensor_zero_grad(x, true);
     nb_backward(nb_clamp(x, 0, 1), nb_ones(NB_DIMS(5), NB_F64), false);
-    tu_assert_values(nb_tensor_get_grad(x), VALS(0, 1, 1, 1, 0), 0);
+    tu_assert_shape_values(nb_tensor_get_grad(x), NB_DIMS(5), VALS(0, 1, 1, 1, 0), 0);
     nb_tensor_zero_grad(x, true);
     nb_backward(nb_abs(x), nb_ones(NB_DIMS(5), NB_F64), false);
-    tu_assert_values(nb_tensor_get_grad(x), VALS(-1, 0, 1, 1, 1), 0);
+    tu_assert_shape_values(nb_tensor_get_grad(x), NB_DIMS(5), VALS(-1, 0, 1, 1, 1), 0);
     /* NaN propagates through relu, clamp, maximum, minimum */
     nb_tensor *n = tu_tensor(NB_F64, NB_DIMS(2), (const double[]){NAN, 1});
     ck_assert(isnan(nb_tensor_get(nb_relu(n), (const int64_t[]){0})));
@@ -464,11 +464,11 @@ START_TEST(test_compare_scalar)
     ck_assert_int_eq((int)nb_tensor_item(nb_compare_scalar(f, 0.1, NB_CMP_EQ)), 1);
     /* integers compare exactly against fractional scalars */
     nb_tensor *i = tu_tensor(NB_I64, NB_DIMS(2), (const double[]){0, 1});
-    tu_assert_values(nb_compare_scalar(i, 0.5, NB_CMP_GT), VALS(0, 1), 0);
+    tu_assert_shape_values(nb_compare_scalar(i, 0.5, NB_CMP_GT), NB_DIMS(2), VALS(0, 1), 0);
     /* bool tensors compare too */
     nb_tensor *bo = tu_tensor(NB_BOOL, NB_DIMS(3), (const double[]){1, 0, 1});
-    tu_assert_values(nb_compare(bo, tu_tensor(NB_BOOL, NB_DIMS(1), (const double[]){1}), NB_CMP_EQ),
-                     VALS(1, 0, 1), 0);
+    tu_assert_shape_values(nb_compare(bo, tu_tensor(NB_BOOL, NB_DIMS(1), (const double[]){1}), NB_CMP_EQ), NB_DIMS(3),
+                           VALS(1, 0, 1), 0);
 }
 END_TEST
 
@@ -568,46 +568,47 @@ START_TEST(test_binary_backward)
     double cv[3] = {1, 2, 3}, rv[4] = {-1, 0.5, 2, 4};
     nb_tensor *col = leaf(tu_tensor(NB_F64, NB_DIMS(3, 1), cv)), *row = leaf(tu_tensor(NB_F64, NB_DIMS(1, 4), rv));
     nb_backward(sum_all(nb_sub(col, row)), NULL, false);
-    tu_assert_values(nb_tensor_get_grad(col), VALS(4, 4, 4), 0);
-    tu_assert_values(nb_tensor_get_grad(row), VALS(-3, -3, -3, -3), 0);
+    tu_assert_shape_values(nb_tensor_get_grad(col), NB_DIMS(3, 1), VALS(4, 4, 4), 0);
+    tu_assert_shape_values(nb_tensor_get_grad(row), NB_DIMS(1, 4), VALS(-3, -3, -3, -3), 0);
     nb_tensor_zero_grad(col, true), nb_tensor_zero_grad(row, true);
     nb_backward(sum_all(nb_mul(col, row)), NULL, false);
-    tu_assert_values(nb_tensor_get_grad(col), VALS(5.5, 5.5, 5.5), 1e-15); /* sum of row */
-    tu_assert_values(nb_tensor_get_grad(row), VALS(6, 6, 6, 6), 1e-15);     /* sum of col */
+    tu_assert_shape_values(nb_tensor_get_grad(col), NB_DIMS(3, 1), VALS(5.5, 5.5, 5.5), 1e-15); /* sum of row */
+    tu_assert_shape_values(nb_tensor_get_grad(row), NB_DIMS(1, 4), VALS(6, 6, 6, 6), 1e-15);     /* sum of col */
 
     /* div: d/da = 1/b, d/db = -a/b^2, with b broadcast (4,) */
     nb_tensor *x = leaf(tu_tensor(NB_F64, NB_DIMS(2, 4), (const double[]){1, 2, 3, 4, 5, 6, 7, 8}));
     nb_tensor *y = leaf(tu_tensor(NB_F64, NB_DIMS(4), (const double[]){2, -4, 0.5, 8}));
     nb_backward(sum_all(nb_div(x, y)), NULL, false);
-    tu_assert_values(nb_tensor_get_grad(x), VALS(0.5, -0.25, 2, 0.125, 0.5, -0.25, 2, 0.125), 1e-15);
-    tu_assert_values(nb_tensor_get_grad(y), VALS(-6.0 / 4, -8.0 / 16, -10 / 0.25, -12.0 / 64), 1e-12);
+    tu_assert_shape_values(nb_tensor_get_grad(x), NB_DIMS(2, 4),
+                           VALS(0.5, -0.25, 2, 0.125, 0.5, -0.25, 2, 0.125), 1e-15);
+    tu_assert_shape_values(nb_tensor_get_grad(y), NB_DIMS(4), VALS(-6.0 / 4, -8.0 / 16, -10 / 0.25, -12.0 / 64), 1e-12);
 
     /* maximum / minimum: ties split the gradient equally */
     nb_tensor *p = leaf(tu_tensor(NB_F64, NB_DIMS(3), (const double[]){1, 2, 3}));
     nb_tensor *q = leaf(tu_tensor(NB_F64, NB_DIMS(3), (const double[]){1, 3, 2}));
     nb_backward(nb_maximum(p, q), nb_ones(NB_DIMS(3), NB_F64), false);
-    tu_assert_values(nb_tensor_get_grad(p), VALS(0.5, 0, 1), 0);
-    tu_assert_values(nb_tensor_get_grad(q), VALS(0.5, 1, 0), 0);
+    tu_assert_shape_values(nb_tensor_get_grad(p), NB_DIMS(3), VALS(0.5, 0, 1), 0);
+    tu_assert_shape_values(nb_tensor_get_grad(q), NB_DIMS(3), VALS(0.5, 1, 0), 0);
     nb_tensor_zero_grad(p, true), nb_tensor_zero_grad(q, true);
     nb_backward(nb_minimum(p, q), tu_tensor(NB_F64, NB_DIMS(3), (const double[]){2, 4, 8}), false);
-    tu_assert_values(nb_tensor_get_grad(p), VALS(1, 4, 0), 0);
-    tu_assert_values(nb_tensor_get_grad(q), VALS(1, 0, 8), 0);
+    tu_assert_shape_values(nb_tensor_get_grad(p), NB_DIMS(3), VALS(1, 4, 0), 0);
+    tu_assert_shape_values(nb_tensor_get_grad(q), NB_DIMS(3), VALS(1, 0, 8), 0);
     /* maximum with a broadcast 0-dim operand: its grad sums the positions it won */
     nb_tensor *s = leaf(nb_full(NB_SCALAR, 2, NB_F64));
     nb_tensor_zero_grad(p, true);
     nb_backward(sum_all(nb_maximum(p, s)), NULL, false);
-    tu_assert_values(nb_tensor_get_grad(p), VALS(0, 0.5, 1), 0);
+    tu_assert_shape_values(nb_tensor_get_grad(p), NB_DIMS(3), VALS(0, 0.5, 1), 0);
     tu_assert_values(nb_tensor_get_grad(s), VALS(1.5), 0);
 
     /* where: a gets g where cond, b (broadcast (1,)) the sum elsewhere; masked_fill zeroes the mask */
     nb_tensor *cond = tu_tensor(NB_BOOL, NB_DIMS(4), (const double[]){1, 0, 0, 1});
     nb_tensor *wa = leaf(rnd(NB_F64, NB_DIMS(4), -1, 1, 7, false)), *wb = leaf(nb_zeros(NB_DIMS(1), NB_F64));
     nb_backward(nb_where(cond, wa, wb), tu_tensor(NB_F64, NB_DIMS(4), (const double[]){1, 2, 3, 4}), false);
-    tu_assert_values(nb_tensor_get_grad(wa), VALS(1, 0, 0, 4), 0);
-    tu_assert_values(nb_tensor_get_grad(wb), VALS(5), 0);
+    tu_assert_shape_values(nb_tensor_get_grad(wa), NB_DIMS(4), VALS(1, 0, 0, 4), 0);
+    tu_assert_shape_values(nb_tensor_get_grad(wb), NB_DIMS(1), VALS(5), 0);
     nb_tensor *mt = leaf(rnd(NB_F32, NB_DIMS(2, 4), -1, 1, 8, false));
     nb_backward(sum_all(nb_masked_fill(mt, cond, 7)), NULL, false);
-    tu_assert_values(nb_tensor_get_grad(mt), VALS(0, 1, 1, 0, 0, 1, 1, 0), 0);
+    tu_assert_shape_values(nb_tensor_get_grad(mt), NB_DIMS(2, 4), VALS(0, 1, 1, 0, 0, 1, 1, 0), 0);
 
     /* a 0-dim operand broadcast over a matrix gets the sum of the gradient */
     nb_tensor *k = leaf(nb_full(NB_SCALAR, 3, NB_F32)), *mm = rnd(NB_F32, NB_DIMS(2, 3), -1, 1, 9, false);
@@ -679,9 +680,9 @@ START_TEST(test_inplace)
     /* a += a^T reads the original values (the overlapping source is copied first) */
     nb_tensor *m = tu_tensor(NB_F64, NB_DIMS(2, 2), (const double[]){1, 2, 3, 4});
     nb_add_(m, nb_transpose(m, 0, 1));
-    tu_assert_values(m, VALS(2, 5, 5, 8), 0);
+    tu_assert_shape_values(m, NB_DIMS(2, 2), VALS(2, 5, 5, 8), 0);
     nb_add_(m, m);
-    tu_assert_values(m, VALS(4, 10, 10, 16), 0);
+    tu_assert_shape_values(m, NB_DIMS(2, 2), VALS(4, 10, 10, 16), 0);
 }
 END_TEST
 
@@ -704,18 +705,18 @@ START_TEST(test_inplace_views)
     /* copy_: broadcast and dtype conversion into a transposed view; zero_ */
     nb_tensor *d = tu_relayout(nb_zeros(NB_DIMS(3, 2), NB_F32), TU_TRANSPOSED);
     ck_assert_ptr_eq(nb_copy_(d, tu_tensor(NB_F64, NB_DIMS(2), (const double[]){0.25, -7})), d);
-    tu_assert_values(d, VALS(0.25, -7, 0.25, -7, 0.25, -7), 0);
+    tu_assert_shape_values(d, NB_DIMS(3, 2), VALS(0.25, -7, 0.25, -7, 0.25, -7), 0);
     ck_assert_ptr_eq(nb_zero_(d), d);
-    tu_assert_values(d, VALS(0, 0, 0, 0, 0, 0), 0);
+    tu_assert_shape_values(d, NB_DIMS(3, 2), VALS(0, 0, 0, 0, 0, 0), 0);
     nb_tensor *iv = nb_zeros(NB_DIMS(2), NB_I32);
     nb_copy_(iv, tu_tensor(NB_F64, NB_DIMS(2), (const double[]){3, -4}));
-    tu_assert_values(iv, VALS(3, -4), 0);
+    tu_assert_shape_values(iv, NB_DIMS(2), VALS(3, -4), 0);
     ck_assert_ptr_eq(nb_fill_(iv, 5), iv);
-    tu_assert_values(iv, VALS(5, 5), 0);
+    tu_assert_shape_values(iv, NB_DIMS(2), VALS(5, 5), 0);
     /* in-place ops are allowed on grad-requiring tensors with grad mode off */
     nb_tensor *w = leaf(nb_ones(NB_DIMS(2), NB_F32));
     NB_NO_GRAD { nb_add_scaled_(w, nb_ones(NB_DIMS(2), NB_F32), -0.5); }
-    tu_assert_values(w, VALS(0.5, 0.5), 0);
+    tu_assert_shape_values(w, NB_DIMS(2), VALS(0.5, 0.5), 0);
 }
 END_TEST
 
