@@ -76,9 +76,9 @@ START_TEST(test_accumulates_across_backward_calls)
     int s = nb_scope_begin();
     nb_tensor *x = LEAF(T(NB_F64, NB_DIMS(3), 1, 2, 3));
     nb_backward(SUM(nb_mul(x, x)), NULL, false);
-    tu_assert_values(nb_tensor_get_grad(x), VALS(2, 4, 6), 0);
+    tu_assert_shape_values(nb_tensor_get_grad(x), NB_DIMS(3), VALS(2, 4, 6), 0);
     nb_backward(SUM(nb_mul_scalar(x, 10)), NULL, false); /* a second, different graph */
-    tu_assert_values(nb_tensor_get_grad(x), VALS(12, 14, 16), 0);
+    tu_assert_shape_values(nb_tensor_get_grad(x), NB_DIMS(3), VALS(12, 14, 16), 0);
     ck_assert(nb_tensor_is_leaf(nb_tensor_get_grad(x)) && !nb_tensor_requires_grad(nb_tensor_get_grad(x)));
     nb_scope_end(s);
 }
@@ -92,16 +92,16 @@ START_TEST(test_zero_grad)
     ck_assert_ptr_null(nb_tensor_get_grad(x));
     nb_backward(SUM(nb_mul(x, x)), NULL, false);
     nb_tensor *g = nb_tensor_get_grad(x);
-    tu_assert_values(g, VALS(2, 4), 0);
+    tu_assert_shape_values(g, NB_DIMS(2), VALS(2, 4), 0);
     nb_tensor_zero_grad(x, false); /* zeroed in place: same buffer */
     ck_assert_ptr_eq(nb_tensor_get_grad(x), g);
-    tu_assert_values(g, VALS(0, 0), 0);
+    tu_assert_shape_values(g, NB_DIMS(2), VALS(0, 0), 0);
     nb_backward(SUM(nb_mul_scalar(x, 3)), NULL, false);
-    tu_assert_values(nb_tensor_get_grad(x), VALS(3, 3), 0);
+    tu_assert_shape_values(nb_tensor_get_grad(x), NB_DIMS(2), VALS(3, 3), 0);
     nb_tensor_zero_grad(x, true); /* set to none */
     ck_assert_ptr_null(nb_tensor_get_grad(x));
     nb_backward(SUM(nb_mul_scalar(x, 5)), NULL, false);
-    tu_assert_values(nb_tensor_get_grad(x), VALS(5, 5), 0);
+    tu_assert_shape_values(nb_tensor_get_grad(x), NB_DIMS(2), VALS(5, 5), 0);
     nb_scope_end(s);
 }
 END_TEST
@@ -122,7 +122,7 @@ START_TEST(test_no_grad)
     ck_assert(nb_is_grad_enabled());
     ck_assert(!nb_tensor_requires_grad(y) && nb_tensor_is_leaf(y) && !nb_tensor_requires_grad(z));
     ck_assert_ptr_null(nb_tensor_grad_fn_name(y));
-    tu_assert_values(y, VALS(1, 4), 0);
+    tu_assert_shape_values(y, NB_DIMS(2), VALS(1, 4), 0);
 
     ck_assert(nb_set_grad_enabled(false) == true);
     nb_tensor *w = nb_add(x, x);
@@ -141,10 +141,10 @@ START_TEST(test_detach)
     nb_tensor *d = nb_detach(y);
     ck_assert(nb_tensor_shares_storage(d, y));
     ck_assert(!nb_tensor_requires_grad(d) && nb_tensor_is_leaf(d));
-    tu_assert_values(d, VALS(1, 4), 0);
+    tu_assert_shape_values(d, NB_DIMS(2), VALS(1, 4), 0);
     /* d is a constant for the graph: d(y * d)/dx = d * 2x */
     nb_backward(SUM(nb_mul(y, d)), NULL, false);
-    tu_assert_values(nb_tensor_get_grad(x), VALS(2, 16), 0);
+    tu_assert_shape_values(nb_tensor_get_grad(x), NB_DIMS(2), VALS(2, 16), 0);
     ck_assert(!nb_tensor_requires_grad(nb_mul(d, d)));
     nb_scope_end(s);
 }
@@ -158,9 +158,9 @@ START_TEST(test_retain_grad_non_leaf)
     nb_tensor *h = nb_mul_scalar(x, 3), *k = nb_mul_scalar(x, 2);
     nb_tensor_retain_grad(h);
     nb_backward(SUM(nb_add(nb_mul(h, h), k)), NULL, false);
-    tu_assert_values(nb_tensor_get_grad(h), VALS(6, 12, 18), 0); /* 2h */
+    tu_assert_shape_values(nb_tensor_get_grad(h), NB_DIMS(3), VALS(6, 12, 18), 0); /* 2h */
     ck_assert_ptr_null(nb_tensor_get_grad(k));                  /* not retained */
-    tu_assert_values(nb_tensor_get_grad(x), VALS(20, 38, 56), 0); /* 18x + 2 */
+    tu_assert_shape_values(nb_tensor_get_grad(x), NB_DIMS(3), VALS(20, 38, 56), 0); /* 18x + 2 */
     nb_tensor_retain_grad(x); /* on a leaf: a no-op */
     nb_scope_end(s);
 }
@@ -173,13 +173,13 @@ START_TEST(test_backward_explicit_grad_output)
     nb_tensor *c = T(NB_F64, NB_DIMS(3), 10, 20, 30);
     nb_tensor *y = nb_mul(x, c);
     nb_backward(y, T(NB_F64, NB_DIMS(2, 3), 1, 0, -1, 2, 0.5, 0), false);
-    tu_assert_values(nb_tensor_get_grad(x), VALS(10, 0, -30, 20, 10, 0), 0);
+    tu_assert_shape_values(nb_tensor_get_grad(x), NB_DIMS(2, 3), VALS(10, 0, -30, 20, 10, 0), 0);
     ck_assert_ptr_null(nb_tensor_get_grad(c)); /* inputs not requiring grad get none */
     ck_assert(!nb_tensor_requires_grad(c));
     /* a leaf as root: its gradient is grad_output */
     nb_tensor *z = LEAF(T(NB_F64, NB_DIMS(2), 1, 2));
     nb_backward(z, T(NB_F64, NB_DIMS(2), 7, 8), false);
-    tu_assert_values(nb_tensor_get_grad(z), VALS(7, 8), 0);
+    tu_assert_shape_values(nb_tensor_get_grad(z), NB_DIMS(2), VALS(7, 8), 0);
     nb_scope_end(s);
 }
 END_TEST
@@ -190,7 +190,7 @@ START_TEST(test_diamond_accumulates)
     nb_tensor *x = LEAF(T(NB_F64, NB_DIMS(2), 1, -2));
     nb_tensor *y = nb_mul_scalar(x, 2);
     nb_backward(SUM(nb_add(nb_mul(y, y), y)), NULL, false); /* dz/dx = (2y + 1) * 2 */
-    tu_assert_values(nb_tensor_get_grad(x), VALS(10, -14), 0);
+    tu_assert_shape_values(nb_tensor_get_grad(x), NB_DIMS(2), VALS(10, -14), 0);
     nb_scope_end(s);
 }
 END_TEST
@@ -203,10 +203,10 @@ START_TEST(test_implicit_grad_needs_one_element)
     TU_EXPECT_ERROR("one-element", nb_backward(nb_mul(x, x), NULL, false));
     nb_tensor *outer = nb_mul(nb_reshape(x, NB_DIMS(2, 1)), T(NB_F64, NB_DIMS(1, 2), 0, 1)); /* [2, 2] */
     nb_backward(outer, T(NB_F64, NB_DIMS(2, 2), 1, 1, 1, 1), false);
-    tu_assert_values(nb_tensor_get_grad(x), VALS(1, 1), 0);
+    tu_assert_shape_values(nb_tensor_get_grad(x), NB_DIMS(2), VALS(1, 1), 0);
     /* one element of any shape is fine */
     nb_backward(nb_reshape(nb_narrow(x, 0, 1, 1), NB_DIMS(1, 1)), NULL, false);
-    tu_assert_values(nb_tensor_get_grad(x), VALS(1, 2), 0);
+    tu_assert_shape_values(nb_tensor_get_grad(x), NB_DIMS(2), VALS(1, 2), 0);
     nb_scope_end(s);
 }
 END_TEST
@@ -225,7 +225,7 @@ START_TEST(test_second_backward_through_freed_graph)
     nb_backward(zz, NULL, true);
     nb_backward(zz, NULL, true);
     nb_backward(zz, NULL, false);
-    tu_assert_values(nb_tensor_get_grad(w), VALS(6, 12), 0);
+    tu_assert_shape_values(nb_tensor_get_grad(w), NB_DIMS(2), VALS(6, 12), 0);
     TU_EXPECT_ERROR("retain_graph", nb_backward(zz, NULL, false));
     after_backward_error(s);
     nb_scope_end(s);
@@ -261,9 +261,9 @@ START_TEST(test_inplace_on_leaf_requiring_grad_refused)
     TU_EXPECT_ERROR("in-place operation", nb_mul_scalar_(x, 2));
     TU_EXPECT_ERROR("in-place operation", nb_add_scaled_(x, one, -0.1));
     TU_EXPECT_ERROR("in-place operation", nb_add_(nb_mul(x, x), one)); /* non-leaf too */
-    tu_assert_values(x, VALS(1, 2), 0);
+    tu_assert_shape_values(x, NB_DIMS(2), VALS(1, 2), 0);
     NB_NO_GRAD { nb_add_scaled_(x, one, -0.5); } /* the optimizer's way */
-    tu_assert_values(x, VALS(0.5, 1.5), 0);
+    tu_assert_shape_values(x, NB_DIMS(2), VALS(0.5, 1.5), 0);
     ck_assert(nb_tensor_requires_grad(x) && nb_tensor_is_leaf(x));
     nb_scope_end(s);
 }
@@ -277,10 +277,10 @@ START_TEST(test_grad_through_slice)
     nb_tensor *sl = nb_slice(x, 1, 1, 4, 2); /* columns 1 and 3 */
     ck_assert(nb_tensor_shares_storage(sl, x));
     nb_backward(SUM(nb_mul(sl, T(NB_F64, NB_DIMS(2, 2), 1, 2, 3, 4))), NULL, false);
-    tu_assert_values(nb_tensor_get_grad(x), VALS(0, 1, 0, 2, 0, 3, 0, 4), 0);
+    tu_assert_shape_values(nb_tensor_get_grad(x), NB_DIMS(2, 4), VALS(0, 1, 0, 2, 0, 3, 0, 4), 0);
     nb_tensor_zero_grad(x, true);
     nb_backward(SUM(nb_mul(nb_narrow(nb_select(x, 0, 1), 0, 1, 2), T(NB_F64, NB_DIMS(2), 5, 6))), NULL, false);
-    tu_assert_values(nb_tensor_get_grad(x), VALS(0, 0, 0, 0, 0, 5, 6, 0), 0);
+    tu_assert_shape_values(nb_tensor_get_grad(x), NB_DIMS(2, 4), VALS(0, 0, 0, 0, 0, 5, 6, 0), 0);
     nb_scope_end(s);
 }
 END_TEST
@@ -302,10 +302,10 @@ START_TEST(test_grad_through_several_narrows)
         l = nb_add(l, SUM(nb_narrow(b, 1, 1, 2)));                  /* overlaps q and k */
         nb_backward(l, NULL, false);
         double f = nonleaf ? 2 : 1;
-        tu_assert_values(nb_tensor_get_grad(x),
-                         VALS(f * 1, f * 3, f * 6, f * 7, f * 9, f * 10, f * 103, f * 105, f * 107, f * 108,
-                              f * 111, f * 112),
-                         0);
+        tu_assert_shape_values(nb_tensor_get_grad(x), NB_DIMS(2, 6),
+                               VALS(f * 1, f * 3, f * 6, f * 7, f * 9, f * 10, f * 103, f * 105, f * 107, f * 108,
+                                    f * 111, f * 112),
+                               0);
         nb_tensor_zero_grad(x, true);
     }
     nb_scope_end(s);
@@ -318,15 +318,15 @@ START_TEST(test_grad_through_transpose_and_reshape)
     nb_tensor *x = LEAF(T(NB_F64, NB_DIMS(2, 3), 1, 2, 3, 4, 5, 6));
     nb_tensor *w = T(NB_F64, NB_DIMS(3, 2), 10, 20, 30, 40, 50, 60);
     nb_backward(SUM(nb_mul(nb_transpose(x, 0, 1), w)), NULL, false); /* grad = w^T */
-    tu_assert_values(nb_tensor_get_grad(x), VALS(10, 30, 50, 20, 40, 60), 0);
+    tu_assert_shape_values(nb_tensor_get_grad(x), NB_DIMS(2, 3), VALS(10, 30, 50, 20, 40, 60), 0);
     nb_tensor_zero_grad(x, true);
     nb_backward(SUM(nb_mul(nb_reshape(x, NB_DIMS(3, 2)), w)), NULL, false); /* grad = w, row-major */
-    tu_assert_values(nb_tensor_get_grad(x), VALS(10, 20, 30, 40, 50, 60), 0);
+    tu_assert_shape_values(nb_tensor_get_grad(x), NB_DIMS(2, 3), VALS(10, 20, 30, 40, 50, 60), 0);
     nb_tensor_zero_grad(x, true);
     /* reshape of a transpose (a copy): gradient still reaches x, transposed back */
     nb_tensor *flat = nb_reshape(nb_transpose(x, 0, 1), NB_DIMS(6));
     nb_backward(SUM(nb_mul(flat, T(NB_F64, NB_DIMS(6), 1, 2, 3, 4, 5, 6))), NULL, false);
-    tu_assert_values(nb_tensor_get_grad(x), VALS(1, 3, 5, 2, 4, 6), 0);
+    tu_assert_shape_values(nb_tensor_get_grad(x), NB_DIMS(2, 3), VALS(1, 3, 5, 2, 4, 6), 0);
     nb_scope_end(s);
 }
 END_TEST
@@ -339,12 +339,14 @@ START_TEST(test_grad_through_expand)
     nb_tensor *w = nb_reshape(nb_arange(0, 24, 1, NB_F64), NB_DIMS(2, 3, 4));
     nb_backward(SUM(nb_mul(e, w)), NULL, false);
     /* d/db[i] = sum over batch and columns of w[:, i, :]: rows 0..3+12..15 etc. */
-    tu_assert_values(nb_tensor_get_grad(b), VALS(0 + 1 + 2 + 3 + 12 + 13 + 14 + 15, 4 + 5 + 6 + 7 + 16 + 17 + 18 + 19,
-                                             8 + 9 + 10 + 11 + 20 + 21 + 22 + 23), 0);
+    tu_assert_shape_values(nb_tensor_get_grad(b), NB_DIMS(3, 1),
+                           VALS(0 + 1 + 2 + 3 + 12 + 13 + 14 + 15, 4 + 5 + 6 + 7 + 16 + 17 + 18 + 19,
+                                8 + 9 + 10 + 11 + 20 + 21 + 22 + 23),
+                           0);
     /* broadcasting in a binary op reduces the same way */
     nb_tensor *r = LEAF(T(NB_F64, NB_DIMS(4), 1, 1, 1, 1));
     nb_backward(SUM(nb_mul(r, w)), NULL, false);
-    tu_assert_values(nb_tensor_get_grad(r), VALS(60, 66, 72, 78), 0);
+    tu_assert_shape_values(nb_tensor_get_grad(r), NB_DIMS(4), VALS(60, 66, 72, 78), 0);
     nb_scope_end(s);
 }
 END_TEST
