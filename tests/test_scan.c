@@ -422,10 +422,10 @@ START_TEST(test_zero_size_and_scalar)
 {
     nb_tensor *e = nb_zeros(NB_DIMS(0, 3), NB_F64);
     tu_assert_shape(nb_cumsum(e, 0), NB_DIMS(0, 3));
-    tu_assert_values(nb_prod(e, 0, false), VALS(1, 1, 1), 0);
-    tu_assert_values(nb_norm(e, 2, NB_AXES(0), false), VALS(0, 0, 0), 0);
-    tu_assert_values(nb_all(e, NB_AXES(0), false), VALS(1, 1, 1), 0);
-    tu_assert_values(nb_any(e, NB_AXES(0), false), VALS(0, 0, 0), 0);
+    tu_assert_shape_values(nb_prod(e, 0, false), NB_DIMS(3), VALS(1, 1, 1), 0);
+    tu_assert_shape_values(nb_norm(e, 2, NB_AXES(0), false), NB_DIMS(3), VALS(0, 0, 0), 0);
+    tu_assert_shape_values(nb_all(e, NB_AXES(0), false), NB_DIMS(3), VALS(1, 1, 1), 0);
+    tu_assert_shape_values(nb_any(e, NB_AXES(0), false), NB_DIMS(3), VALS(0, 0, 0), 0);
     tu_assert_shape(nb_sort(e, 0, false, NULL), NB_DIMS(0, 3));
     tu_assert_shape(nb_topk(e, 0, 0, true, true, NULL), NB_DIMS(0, 3));
     tu_assert_shape(nb_amax(e, NB_AXES(1), false), NB_DIMS(0));
@@ -439,7 +439,7 @@ START_TEST(test_zero_size_and_scalar)
     tu_assert_values(nb_sort(s, 0, true, &ix), VALS(-2.5), 0);
     tu_assert_values(ix, VALS(0), 0);
     tu_assert_values(nb_flip(s, NB_AXES(0)), VALS(-2.5), 0);
-    tu_assert_values(nb_repeat(s, (const int64_t[]){2, 1}, 2), VALS(-2.5, -2.5), 0);
+    tu_assert_shape_values(nb_repeat(s, (const int64_t[]){2, 1}, 2), NB_DIMS(2, 1), VALS(-2.5, -2.5), 0);
 }
 END_TEST
 
@@ -447,13 +447,13 @@ START_TEST(test_sort_nan_and_ints)
 {
     nb_tensor *x = tu_tensor(NB_F64, NB_DIMS(5), (const double[]){2, NAN, -1, INFINITY, 2});
     nb_tensor *ix = NULL;
-    tu_assert_values(nb_sort(x, 0, false, &ix), VALS(-1, 2, 2, INFINITY, NAN), 0);
-    tu_assert_values(ix, VALS(2, 0, 4, 3, 1), 0);
-    tu_assert_values(nb_sort(x, 0, true, &ix), VALS(NAN, INFINITY, 2, 2, -1), 0);
-    tu_assert_values(ix, VALS(1, 3, 0, 4, 2), 0);
+    tu_assert_shape_values(nb_sort(x, 0, false, &ix), NB_DIMS(5), VALS(-1, 2, 2, INFINITY, NAN), 0);
+    tu_assert_shape_values(ix, NB_DIMS(5), VALS(2, 0, 4, 3, 1), 0);
+    tu_assert_shape_values(nb_sort(x, 0, true, &ix), NB_DIMS(5), VALS(NAN, INFINITY, 2, 2, -1), 0);
+    tu_assert_shape_values(ix, NB_DIMS(5), VALS(1, 3, 0, 4, 2), 0);
     nb_tensor *xi = tu_tensor(NB_I32, NB_DIMS(4), (const double[]){3, -7, 3, 0});
-    tu_assert_values(nb_argsort(xi, 0, false), VALS(1, 3, 0, 2), 0);
-    tu_assert_values(nb_cumsum(xi, 0), VALS(3, -4, -1, -1), 0);
+    tu_assert_shape_values(nb_argsort(xi, 0, false), NB_DIMS(4), VALS(1, 3, 0, 2), 0);
+    tu_assert_shape_values(nb_cumsum(xi, 0), NB_DIMS(4), VALS(3, -4, -1, -1), 0);
     ck_assert_int_eq(nb_tensor_dtype(nb_prod_all(xi)), NB_I64);
     tu_assert_values(nb_prod(xi, 0, false), VALS(0), 0);
     tu_assert_values(nb_amax(xi, NB_ALL_AXES, false), VALS(3), 0);
@@ -491,9 +491,10 @@ END_TEST
 START_TEST(test_roll_repeat_dims)
 {
     nb_tensor *x = tu_tensor(NB_F64, NB_DIMS(2, 3), (const double[]){0, 1, 2, 3, 4, 5});
-    tu_assert_values(nb_roll(x, (const int64_t[]){1, 1}, 2, NB_AXES(1, 1)), VALS(1, 2, 0, 4, 5, 3), 0);
-    tu_assert_values(nb_roll(x, (const int64_t[]){-7}, 1, NB_ALL_AXES), VALS(1, 2, 3, 4, 5, 0), 0);
-    tu_assert_values(nb_pad(x, (const int64_t[]){-1, -1}, 2, NB_PAD_CONSTANT, 0), VALS(1, 4), 0);
+    tu_assert_shape_values(nb_roll(x, (const int64_t[]){1, 1}, 2, NB_AXES(1, 1)), NB_DIMS(2, 3),
+                           VALS(1, 2, 0, 4, 5, 3), 0);
+    tu_assert_shape_values(nb_roll(x, (const int64_t[]){-7}, 1, NB_ALL_AXES), NB_DIMS(2, 3), VALS(1, 2, 3, 4, 5, 0), 0);
+    tu_assert_shape_values(nb_pad(x, (const int64_t[]){-1, -1}, 2, NB_PAD_CONSTANT, 0), NB_DIMS(2, 1), VALS(1, 4), 0);
 }
 END_TEST
 
