@@ -29,7 +29,7 @@ START_TEST(test_narrow_extremes)
     TU_EXPECT_ERROR("nb_narrow", nb_narrow(t, 0, INT64_MIN, 1));
     TU_EXPECT_ERROR("nb_narrow", nb_narrow(t, 0, 0, INT64_MAX));
     nb_tensor *n = nb_narrow(t, 0, 8, 2); /* the edge itself is fine */
-    tu_assert_values(n, VALS(8, 9), 0);
+    tu_assert_shape_values(n, NB_DIMS(2), VALS(8, 9), 0);
 }
 END_TEST
 
@@ -190,14 +190,14 @@ START_TEST(test_full_scalar_fill_conversions)
     /* torch.arange(2147483640, 2147483650, dtype=torch.int32) overflows int32 */
     TU_EXPECT_ERROR("nb_arange", nb_arange(2147483640.0, 2147483650.0, 1, NB_I32));
     /* torch.full((1,), 2.7 / -2.7, dtype=torch.int32) == 2 / -2: truncation toward zero */
-    tu_assert_values(nb_full(NB_DIMS(1), 2.7, NB_I32), VALS(2), 0);
-    tu_assert_values(nb_full(NB_DIMS(1), -2.7, NB_I32), VALS(-2), 0);
-    tu_assert_values(nb_full(NB_DIMS(1), 2147483647.9, NB_I32), VALS(2147483647), 0);
-    tu_assert_values(nb_full(NB_DIMS(1), -2147483648.9, NB_I32), VALS(-2147483648.0), 0);
+    tu_assert_shape_values(nb_full(NB_DIMS(1), 2.7, NB_I32), NB_DIMS(1), VALS(2), 0);
+    tu_assert_shape_values(nb_full(NB_DIMS(1), -2.7, NB_I32), NB_DIMS(1), VALS(-2), 0);
+    tu_assert_shape_values(nb_full(NB_DIMS(1), 2147483647.9, NB_I32), NB_DIMS(1), VALS(2147483647), 0);
+    tu_assert_shape_values(nb_full(NB_DIMS(1), -2147483648.9, NB_I32), NB_DIMS(1), VALS(-2147483648.0), 0);
     nb_tensor *m = nb_scalar(-9223372036854775808.0, NB_I64);
     ck_assert(*(const int64_t *)nb_tensor_data(m) == INT64_MIN);
     /* bool: any nonzero (NaN too) is true, as torch.tensor(float('nan')).bool() */
-    tu_assert_values(nb_full(NB_DIMS(1), NAN, NB_BOOL), VALS(1), 0);
+    tu_assert_shape_values(nb_full(NB_DIMS(1), NAN, NB_BOOL), NB_DIMS(1), VALS(1), 0);
     /* float64 -> float32 overflow rounds to inf as IEEE-754 (and PyTorch) do */
     ck_assert(isinf(nb_tensor_item(nb_scalar(1e300, NB_F32))));
     ck_assert(!nb__fits(NB_I64, 9223372036854775808.0) && nb__fits(NB_I64, 9223372036854774784.0));
@@ -215,7 +215,7 @@ START_TEST(test_to_dtype_conversions)
     nb_tensor *dst = nb_zeros(NB_DIMS(1), NB_I64);
     TU_EXPECT_ERROR("nb_copy_", nb_copy_(dst, nb_scalar(1e19, NB_F64)));
     f = nb_from_doubles((const double[]){-2.9, 2.9, 2147483647.5}, NB_DIMS(3), NB_F64);
-    tu_assert_values(nb_to_dtype(f, NB_I32), VALS(-2, 2, 2147483647), 0);
+    tu_assert_shape_values(nb_to_dtype(f, NB_I32), NB_DIMS(3), VALS(-2, 2, 2147483647), 0);
     /* torch.tensor([2**40+5, -(2**40)-7, 2**31]).to(torch.int32) == [5, -7, -2147483648]: integer
      * narrowing wraps */
     int64_t w[3] = {((int64_t)1 << 40) + 5, -((int64_t)1 << 40) - 7, (int64_t)1 << 31};
@@ -285,7 +285,7 @@ START_TEST(test_retain_grad_of_released_tensor)
     nb_tensor *z = nb_zeros(NB_DIMS(2), NB_F32);
     nb_backward(y, NULL, false);
     ck_assert_ptr_null(nb_tensor_get_grad(z));
-    tu_assert_values(nb_tensor_get_grad(x), VALS(6, 6), 0);
+    tu_assert_shape_values(nb_tensor_get_grad(x), NB_DIMS(2), VALS(6, 6), 0);
     nb_tensor_release(z);
     nb_tensor_release(y);
     nb_tensor_release(x);
