@@ -344,7 +344,7 @@ START_TEST(test_matmul_shapes)
     ck_assert_double_eq(nb_tensor_item(dot), 32);
     nb_tensor *m = nb_matmul(tu_tensor(NB_F32, NB_DIMS(2, 2), VALS(1, 2, 3, 4)),
                              tu_tensor(NB_F32, NB_DIMS(2, 2), VALS(5, 6, 7, 8)));
-    tu_assert_values(m, VALS(19, 22, 43, 50), 0);
+    tu_assert_shape_values(m, NB_DIMS(2, 2), VALS(19, 22, 43, 50), 0);
     nb_scope_end(s);
 }
 END_TEST
@@ -520,35 +520,36 @@ START_TEST(test_backward_vectors)
     run_backward(a, b, nb_scalar(2, NB_F32));
     tu_assert_shape(nb_tensor_get_grad(a), NB_DIMS(3));
     tu_assert_values(nb_tensor_get_grad(a), VALS(8, 10, 12), 0);
-    tu_assert_values(nb_tensor_get_grad(b), VALS(2, 4, 6), 0);
+    tu_assert_shape_values(nb_tensor_get_grad(b), NB_DIMS(3), VALS(2, 4, 6), 0);
 
     /* a [2] @ B [2, 3], g [3]: dA = B g, dB = a g^T */
     a = tu_tensor(NB_F32, NB_DIMS(2), VALS(1, -1));
     nb_tensor *B = tu_tensor(NB_F32, NB_DIMS(2, 3), VALS(1, 2, 3, 4, 5, 6));
     run_backward(a, B, tu_tensor(NB_F32, NB_DIMS(3), VALS(1, 0, 2)));
     tu_assert_values(nb_tensor_get_grad(a), VALS(7, 16), 1e-6);
-    tu_assert_values(nb_tensor_get_grad(B), VALS(1, 0, 2, -1, 0, -2), 1e-6);
+    tu_assert_shape_values(nb_tensor_get_grad(B), NB_DIMS(2, 3), VALS(1, 0, 2, -1, 0, -2), 1e-6);
 
     /* A [3, 2] @ b [2], g [3]: dA = g b^T, dB = A^T g */
     nb_tensor *A = tu_tensor(NB_F32, NB_DIMS(3, 2), VALS(1, 2, 3, 4, 5, 6));
     b = tu_tensor(NB_F32, NB_DIMS(2), VALS(2, -1));
     run_backward(A, b, tu_tensor(NB_F32, NB_DIMS(3), VALS(1, 1, -1)));
-    tu_assert_values(nb_tensor_get_grad(A), VALS(2, -1, 2, -1, -2, 1), 1e-6);
-    tu_assert_values(nb_tensor_get_grad(b), VALS(-1, 0), 1e-6);
+    tu_assert_shape_values(nb_tensor_get_grad(A), NB_DIMS(3, 2), VALS(2, -1, 2, -1, -2, 1), 1e-6);
+    tu_assert_shape_values(nb_tensor_get_grad(b), NB_DIMS(2), VALS(-1, 0), 1e-6);
 
     /* A [2, 2, 2] @ b [2], g [2, 2]: dA[n] = g[n] b^T, dB = sum_n A[n]^T g[n] (batch folded) */
     A = tu_tensor(NB_F64, NB_DIMS(2, 2, 2), VALS(1, 2, 3, 4, 5, 6, 7, 8));
     b = tu_tensor(NB_F64, NB_DIMS(2), VALS(1, -2));
     run_backward(A, b, tu_tensor(NB_F64, NB_DIMS(2, 2), VALS(1, 2, 3, -1)));
-    tu_assert_values(nb_tensor_get_grad(A), VALS(1, -2, 2, -4, 3, -6, -1, 2), 1e-12);
-    tu_assert_values(nb_tensor_get_grad(b), VALS(1 + 6 + 15 - 7, 2 + 8 + 18 - 8), 1e-12);
+    tu_assert_shape_values(nb_tensor_get_grad(A), NB_DIMS(2, 2, 2), VALS(1, -2, 2, -4, 3, -6, -1, 2), 1e-12);
+    tu_assert_shape_values(nb_tensor_get_grad(b), NB_DIMS(2), VALS(1 + 6 + 15 - 7, 2 + 8 + 18 - 8), 1e-12);
 
     /* a [2] @ B [2, 2, 3] (B batched), g [2, 3]: dA = sum_n B[n] g[n], dB[n] = a g[n]^T */
     a = tu_tensor(NB_F64, NB_DIMS(2), VALS(2, -1));
     B = tu_tensor(NB_F64, NB_DIMS(2, 2, 3), VALS(1, 0, 0, 0, 1, 0, 1, 1, 1, 2, 2, 2));
     run_backward(a, B, tu_tensor(NB_F64, NB_DIMS(2, 3), VALS(1, 2, 3, 1, 0, -1)));
-    tu_assert_values(nb_tensor_get_grad(a), VALS(1 + 0, 2 + 0), 1e-12);
-    tu_assert_values(nb_tensor_get_grad(B), VALS(2, 4, 6, -1, -2, -3, 2, 0, -2, -1, 0, 1), 1e-12);
+    tu_assert_shape_values(nb_tensor_get_grad(a), NB_DIMS(2), VALS(1 + 0, 2 + 0), 1e-12);
+    tu_assert_shape_values(nb_tensor_get_grad(B), NB_DIMS(2, 2, 3),
+                           VALS(2, 4, 6, -1, -2, -3, 2, 0, -2, -1, 0, 1), 1e-12);
     nb_scope_end(s);
 }
 END_TEST
