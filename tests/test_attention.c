@@ -150,17 +150,17 @@ START_TEST(test_forward_known_values)
     nb_tensor *k = tu_tensor(NB_F64, (int64_t[]){1, 1, 3, 2}, 4, (const double[]){1, 0, 0, 1, 2, 0});
     nb_tensor *v = tu_tensor(NB_F64, (int64_t[]){1, 1, 3, 1}, 4, (const double[]){1, 10, 100});
     double e1 = exp(1), e0 = 1, e2 = exp(2), z = e1 + e0 + e2;
-    tu_assert_values(sdpa(q, k, v, false, 1.0),
-                     VALS((e1 * 1 + e0 * 10 + e2 * 100) / z), 1e-12);
+    tu_assert_shape_values(sdpa(q, k, v, false, 1.0), NB_DIMS(1, 1, 1, 1),
+                           VALS((e1 * 1 + e0 * 10 + e2 * 100) / z), 1e-12);
     /* causal with Tq 1, Tk 3: the single (newest) query sees every key */
-    tu_assert_values(sdpa(q, k, v, true, 1.0),
-                     VALS((e1 * 1 + e0 * 10 + e2 * 100) / z), 1e-12);
+    tu_assert_shape_values(sdpa(q, k, v, true, 1.0), NB_DIMS(1, 1, 1, 1),
+                           VALS((e1 * 1 + e0 * 10 + e2 * 100) / z), 1e-12);
     /* default scale 1/sqrt(2) */
     double a = exp(1 / sqrt(2.0)), b = 1, c2 = exp(2 / sqrt(2.0));
-    tu_assert_values(sdpa(q, k, v, false, 0),
-                     VALS((a * 1 + b * 10 + c2 * 100) / (a + b + c2)), 1e-12);
-    tu_assert_values(sdpa(q, k, v, false, -3),
-                     VALS((a * 1 + b * 10 + c2 * 100) / (a + b + c2)), 1e-12);
+    tu_assert_shape_values(sdpa(q, k, v, false, 0), NB_DIMS(1, 1, 1, 1),
+                           VALS((a * 1 + b * 10 + c2 * 100) / (a + b + c2)), 1e-12);
+    tu_assert_shape_values(sdpa(q, k, v, false, -3), NB_DIMS(1, 1, 1, 1),
+                           VALS((a * 1 + b * 10 + c2 * 100) / (a + b + c2)), 1e-12);
     /* causal, Tq == Tk: row 0 sees only key 0 -> v[0] exactly */
     nb_tensor *q3 = tu_random(NB_F64, (int64_t[]){1, 1, 3, 2}, 4, -1, 1, 5);
     nb_tensor *o = sdpa(q3, k, v, true, 1.0);
