@@ -47,14 +47,14 @@ START_TEST(test_rms_norm_module)
     nb_set_default_dtype(NB_F64);
     nb_rms_norm_mod *n = nb_rms_norm_new(NULL, NULL, 4, 1e-5);
     double ones[4] = {1, 1, 1, 1};
-    tu_assert_values(n->weight, ones, 0);
+    tu_assert_shape_values(n->weight, NB_DIMS(4), ones, 0);
     ck_assert(nb_tensor_requires_grad(n->weight));
     double xv[8] = {1, 2, 3, 4, -2, 0, 0, 2}, wv[4] = {0.5, 1, 2, -1};
     NB_NO_GRAD { nb_copy_(n->weight, tu_tensor(NB_F64, NB_DIMS(4), wv)); }
     nb_tensor *y = nb_module_forward(&n->base, tu_tensor(NB_F64, NB_DIMS(2, 4), xv));
     double r0 = 1 / sqrt(30.0 / 4 + 1e-5), r1 = 1 / sqrt(8.0 / 4 + 1e-5);
     double want[8] = {0.5 * r0, 2 * r0, 6 * r0, -4 * r0, -1 * r1, 0, 0, -2 * r1};
-    tu_assert_values(y, want, 1e-14);
+    tu_assert_shape_values(y, NB_DIMS(2, 4), want, 1e-14);
     TU_EXPECT_ERROR("does not fit RMSNorm(4)", nb_rms_norm_forward(n, nb_zeros(NB_DIMS(2, 3), NB_F64)));
     TU_EXPECT_ERROR("must be positive", nb_rms_norm_new(NULL, NULL, 0, 1e-5));
     nb_module_free(&n->base);
