@@ -216,8 +216,8 @@ START_TEST(test_bn_no_running)
     nb_tensor *y = nb_batch_norm(x, NULL, NULL, NULL, NULL, true, 0.1, 0);
     int dims[2] = {0, 2};
     double zeros[2] = {0, 0}, ones[2] = {1, 1};
-    tu_assert_values(nb_mean(y, dims, 2, false), zeros, 1e-14);
-    tu_assert_values(nb_var(y, dims, 2, 0, false), ones, 1e-13);
+    tu_assert_shape_values(nb_mean(y, dims, 2, false), NB_DIMS(2), zeros, 1e-14);
+    tu_assert_shape_values(nb_var(y, dims, 2, 0, false), NB_DIMS(2), ones, 1e-13);
 }
 END_TEST
 
