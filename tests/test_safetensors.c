@@ -247,8 +247,8 @@ START_TEST(test_load_valid_variants)
     ck_assert_int_eq(nb_state_dict_count(sd), 4);
     ck_assert_str_eq(nb_state_dict_name_at(sd, 0), "b");
     ck_assert_str_eq(nb_state_dict_name_at(sd, 2), "a\xc3\xa9");
-    tu_assert_values(nb_state_dict_get(sd, "a\xc3\xa9"), VALS(1.0, -3.0), 0);
-    tu_assert_values(nb_state_dict_get(sd, "b"), VALS(-2), 0);
+    tu_assert_shape_values(nb_state_dict_get(sd, "a\xc3\xa9"), NB_DIMS(2), VALS(1.0, -3.0), 0);
+    tu_assert_shape_values(nb_state_dict_get(sd, "b"), NB_DIMS(1), VALS(-2), 0);
     tu_assert_shape(nb_state_dict_get(sd, "z1"), NB_DIMS(3, 0));
     ck_assert_int_eq(nb_state_dict_meta_count(sd), 0);
     nb_state_dict_free(sd);
@@ -489,8 +489,8 @@ START_TEST(test_torch_interop)
     check_known_meta(sd);
     const nb_tensor *h = nb_state_dict_get(sd, "half"), *bh = nb_state_dict_get(sd, "bhalf");
     ck_assert(nb_tensor_dtype(h) == NB_F16 && nb_tensor_dtype(bh) == NB_BF16);
-    tu_assert_values(h, VALS(0.5, -2.0, 65504.0, ldexp(1, -24)), 0);
-    tu_assert_values(bh, VALS(1.0, -3.5, ldexp(1, 100)), 0);
+    tu_assert_shape_values(h, NB_DIMS(4), VALS(0.5, -2.0, 65504.0, ldexp(1, -24)), 0);
+    tu_assert_shape_values(bh, NB_DIMS(3), VALS(1.0, -3.5, ldexp(1, 100)), 0);
     nb_state_dict_free(sd);
 
     /* byte-identical files for the same small dict */
