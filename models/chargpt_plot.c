@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <jansson.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -50,12 +51,16 @@ static void base_name(const char *dir, char *out, size_t cap)
  * one plot can be told apart whatever their directories are called. */
 static void default_label(const char *dir, char *out, size_t cap)
 {
-    char p[4096], model[64];
+    char p[4096], model[64], config[4096];
     base_name(dir, out, cap);
     if ((size_t)snprintf(p, sizeof p, "%s/ckpt.safetensors", dir) < sizeof p &&
         nb_ckpt_peek_meta(p, "model", model, sizeof model) && model[0]) {
+        /* an lstm-family run names its cell (gru), read from the JSON config */
+        json_t *c = nb_ckpt_peek_meta(p, "config", config, sizeof config) ? json_loads(config, 0, NULL) : NULL;
+        const char *cell = json_string_value(json_object_get(c, "cell"));
         size_t n = strlen(out);
-        snprintf(out + n, cap - n, " (%s)", model);
+        snprintf(out + n, cap - n, " (%s)", cell && !strcmp(model, "lstm") ? cell : model);
+        json_decref(c);
     }
 }
 

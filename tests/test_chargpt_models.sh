@@ -226,12 +226,13 @@ if command -v "$GP" >/dev/null 2>&1; then
     printf '#!/bin/sh\ncp "$1" "%s/last.gp"\nexec "%s" "$@"\n' "$tmp" "$(command -v "$GP")" >"$tmp/gp.sh"
     chmod +x "$tmp/gp.sh"
     plot_models() {
-        NB_GNUPLOT=$tmp/gp.sh "$CHARGPT" plot "$tmp/gpt.A" "$tmp/llama.A" "$tmp/lstm.A" --output "$tmp/models.png" \
+        NB_GNUPLOT=$tmp/gp.sh "$CHARGPT" plot "$tmp/gpt.A" "$tmp/llama.A" "$tmp/lstm.A" "$tmp/gru.A" --output "$tmp/models.png" \
             >"$tmp/plot.out" 2>&1 || { cat "$tmp/plot.out"; return 1; }
         is_png "$tmp/models.png" &&
-            plot_script_is "$tmp/last.gp" "$tmp/gpt.A" "gpt.A (gpt)" "$tmp/llama.A" "llama.A (llama)" "$tmp/lstm.A" "lstm.A (lstm)"
+            plot_script_is "$tmp/last.gp" "$tmp/gpt.A" "gpt.A (gpt)" "$tmp/llama.A" "llama.A (llama)" "$tmp/lstm.A" "lstm.A (lstm)" \
+                "$tmp/gru.A" "gru.A (gru)"
     }
-    check "plot GPTDIR LLAMADIR LSTMDIR --output x.png: a PNG; the script has a train and a val series per run, labelled 'DIR (model)'" plot_models
+    check "plot GPTDIR LLAMADIR LSTMDIR GRUDIR --output x.png: a PNG; the script has a train and a val series per run, labelled 'DIR (model)' (an lstm run with --cell gru: 'DIR (gru)')" plot_models
     plot_renamed() { # neutral names: only the checkpoints say which model
         for r in gpt:run1 llama:run2 lstm:run3; do
             mkdir "$tmp/${r#*:}" && cp "$tmp/${r%:*}.A/log.csv" "$tmp/${r%:*}.A/ckpt.safetensors" "$tmp/${r#*:}/" || return 1
