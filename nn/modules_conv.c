@@ -106,6 +106,9 @@ static nb_pool_mod *pool_new(nb_module *parent, const char *name, int nd, bool i
         if (o.stride[i] == 0) /* torch's stride=None: the kernel size */
             o.stride[i] = k[i];
     }
+    if (o.divisor_override < 0 || (is_max && o.divisor_override != 0))
+        nb__fail("nb_%s_pool%dd_new: divisor_override %lld must be %s", is_max ? "max" : "avg", nd,
+                 (long long)o.divisor_override, is_max ? "0 (max pooling has none)" : ">= 0 (0: none)");
     if (nd == 1)
         o.stride[1] = 1, o.padding[1] = 0, o.dilation[1] = 1;
     nb_pool_mod *p = nb__module_alloc(sizeof *p, type);

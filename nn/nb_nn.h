@@ -408,6 +408,11 @@ typedef struct nb_pool_opts {
     bool ceil_mode;         /* default false */
     bool count_include_pad; /* avg pooling: divide by the window's size including padding
                                (clipped to the padded input) or only its in-bounds part; default true */
+    /* avg pooling: > 0 divides every window's sum by this number instead (count_include_pad is
+     * then ignored), as torch's divisor_override; 0 = none (default); < 0 is misuse, and so is
+     * != 0 for max pooling. The 1-D average pooling takes it too, although torch's avg_pool1d has
+     * none: it is avg_pool2d(divisor_override=d) over [..., 1, L] with a 1 x k window. */
+    int64_t divisor_override;
 } nb_pool_opts;
 NB_API nb_pool_opts nb_pool_opts_default(void);
 /* Max pooling over the last two dims of x [N, C, H, W] or [C, H, W]: padding is ignored (never
@@ -417,12 +422,30 @@ NB_API nb_pool_opts nb_pool_opts_default(void);
 NB_API nb_tensor *nb_max_pool2d(const nb_tensor *x, int64_t kh, int64_t kw, const nb_pool_opts *opts);
 /* Max pooling over the last dim of x [N, C, L] or [C, L] (opts index [0]). */
 NB_API nb_tensor *nb_max_pool1d(const nb_tensor *x, int64_t k, const nb_pool_opts *opts);
-/* Average pooling over the last two dims of x [N, C, H, W] or [C, H, W] (see count_include_pad);
- * sums in double. The backward spreads each output's gradient evenly (by the same divisor) over
- * its window's in-bounds elements. Misuse as nb_max_pool2d, and dilation != 1. */
+/* Average pooling over the last two dims of x [N, C, H, W] or [C, H, W] (see count_include_pad
+ * and divisor_override); sums in double. The backward spreads each output's gradient evenly (by
+ * the same divisor) over its window's in-bounds elements. Misuse as nb_max_pool2d, dilation != 1,
+ * divisor_override < 0. */
 NB_API nb_tensor *nb_avg_pool2d(const nb_tensor *x, int64_t kh, int64_t kw, const nb_pool_opts *opts);
-/* Average pooling over the last dim of x [N, C, L] or [C, L] (opts index [0]). */
+/* Average pooling over the last dim of x [N, C, L] or [C, L] (opts index [0]; divisor_override
+ * as nb_pool_opts says, an extension over torch's avg_pool1d). */
 NB_API nb_tensor *nb_avg_pool1d(const nb_tensor *x, int64_t k, const nb_pool_opts *opts);
+/* -- max pooling with indices (issue #15) -- */
+/* torch.nn.functional.max_pool2d_with_indices (max_pool2d(..., return_indices=True)): returns
+ * nb_max_pool2d's values (differentiable as there) and, when indices is not NULL, stores in
+ * *indices a NEW int64 tensor of the output's shape (not differentiable, the caller releases it
+ * or its scope does): each output's argmax as a flat index h*W + w into its [H, W] plane, as
+ * torch gives it: the first maximum in window scan order (row by row), the last NaN if the window
+ * has one (a NaN is the max), the window's first in-bounds element when all are -inf. The
+ * backward keeps its own reference (an in-place write to *indices is caught there as to any
+ * saved tensor). A window with no in-bounds element at all (dilation > 1 and padding, e.g.
+ * L = 2, k = 2, padding 1, dilation 3) gives -inf and index -1, where torch 1.13 gives an index
+ * past the plane's end. Misuse as nb_max_pool2d. */
+NB_API nb_tensor *nb_max_pool2d_with_indices(const nb_tensor *x, int64_t kh, int64_t kw, const nb_pool_opts *opts,
+                                             nb_tensor **indices);
+/* The same for nb_max_pool1d: indices index the [L] row. */
+NB_API nb_tensor *nb_max_pool1d_with_indices(const nb_tensor *x, int64_t k, const nb_pool_opts *opts,
+                                             nb_tensor **indices);
 
 /* ==== more modules: activations, GroupNorm, BatchNorm (nn/modules_more.c) =================== */
 /* Each has torch.nn's name (the type name), constructor defaults stated below, PyTorch's default
@@ -645,9 +668,10 @@ NB_API nb_tensor *nb_conv_forward(nb_conv_mod *m, const nb_tensor *x);
 
 /* MaxPool1d/2d and AvgPool1d/2d(kernel_size, opts) as torch.nn's: opts (NULL = defaults) as
  * nb_pool_opts (stride 0 = the kernel size, torch's default, resolved at construction;
- * padding in [0, kernel/2]; dilation for max pooling only; ceil_mode; count_include_pad for
- * average pooling, default true as torch). No parameters or buffers. Misuse at construction:
- * kernel or dilation < 1, stride < 0, padding outside [0, kernel/2], dilation != 1 for average
+ * padding in [0, kernel/2]; dilation for max pooling only; ceil_mode; count_include_pad and
+ * divisor_override for average pooling, default true and 0 (none) as torch). No parameters or
+ * buffers. Misuse at construction: kernel or dilation < 1, stride < 0, padding outside
+ * [0, kernel/2], dilation != 1 for average pooling, divisor_override < 0, or != 0 for max
  * pooling; at forward, the op's checks (nb_max_pool2d …). */
 typedef struct nb_pool_mod {
     nb_module base;

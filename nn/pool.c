@@ -1,15 +1,16 @@
-/* pool.c — nb_max_pool1d/2d and nb_avg_pool1d/2d: argument checks (as torch's), the plane
- * kernels of tensor/k_conv.c, node recording, and each backward right above its forwards. A 1-D
- * pool runs as the 2-D one over [1, L] planes with a 1 x k window. */
+/* pool.c — nb_max_pool1d/2d (and their _with_indices forms) and nb_avg_pool1d/2d: argument
+ * checks (as torch's), the plane kernels of tensor/k_conv.c, node recording, and each backward
+ * right above its forwards. A 1-D pool runs as the 2-D one over [1, L] planes with a 1 x k
+ * window. */
 #include "config.h"
 #include "nb__autograd.h"
 #include "nb__k_conv.h"
 #include "nb_nn.h"
 
-nb_pool_opts nb_pool_opts_default(void) { return (nb_pool_opts){{0, 0}, {0, 0}, {1, 1}, false, true}; }
+nb_pool_opts nb_pool_opts_default(void) { return (nb_pool_opts){{0, 0}, {0, 0}, {1, 1}, false, true, 0}; }
 
 /* iargs of a pool node: the geometry (input sizes come from the input's edge) */
-enum { IA_KH, IA_KW, IA_SH, IA_SW, IA_PH, IA_PW, IA_DH, IA_DW, IA_OH, IA_OW, IA_INCLUDE_PAD, IA_ND };
+enum { IA_KH, IA_KW, IA_SH, IA_SW, IA_PH, IA_PW, IA_DH, IA_DW, IA_OH, IA_OW, IA_INCLUDE_PAD, IA_ND, IA_DIVISOR };
 
 /* The kernels' geometry of a pool node and its plane count. */
 static nb__conv_geom geom_of(const nb__node *n, int64_t *planes)
@@ -63,6 +64,10 @@ static int pool_setup(const char *op, int nd, const nb_tensor *x, const int64_t 
         if (!is_max && o->dilation[i] != 1)
             nb__fail("%s: average pooling has no dilation, got %lld", op, (long long)o->dilation[i]);
     }
+    if (o->divisor_override < 0)
+        nb__fail("%s: divisor_override must be >= 0 (0: none), got %lld", op, (long long)o->divisor_override);
+    if (is_max && o->divisor_override != 0)
+        nb__fail("%s: max pooling has no divisor_override, got %lld", op, (long long)o->divisor_override);
     int64_t v[2][5]; /* per 2-D dim (h, w): in, k, stride, pad, dilation */
     for (int i = 0; i < 2; i++) {
         bool real = nd == 2 || i == 1;
@@ -73,7 +78,7 @@ static int pool_setup(const char *op, int nd, const nb_tensor *x, const int64_t 
         ia[IA_OH + i] = pool_out(op, v[i][0], v[i][1], v[i][2], v[i][3], v[i][4], o->ceil_mode, x);
         ia[IA_KH + i] = v[i][1], ia[IA_SH + i] = v[i][2], ia[IA_PH + i] = v[i][3], ia[IA_DH + i] = v[i][4];
     }
-    ia[IA_INCLUDE_PAD] = o->count_include_pad, ia[IA_ND] = nd;
+    ia[IA_INCLUDE_PAD] = o->count_include_pad, ia[IA_ND] = nd, ia[IA_DIVISOR] = o->divisor_override;
     *g = (nb__conv_geom){v[0][0], v[1][0], ia[IA_KH], ia[IA_KW], ia[IA_SH], ia[IA_SW], ia[IA_PH], ia[IA_PW],
                          ia[IA_DH], ia[IA_DW], ia[IA_OH], ia[IA_OW]};
     int lead = x->ndim - nd;
@@ -100,44 +105,64 @@ static void max_pool_backward(nb__node *n, nb_tensor *g, nb_tensor **gin)
 NB__DEFINE_OP(max_pool1d, max_pool_backward);
 NB__DEFINE_OP(max_pool2d, max_pool_backward);
 
-static nb_tensor *max_pool_nd(const char *op, int nd, const nb_tensor *x, const int64_t *k, const nb_pool_opts *opts)
+/* The values; the argmax indices in *indices (a new reference) unless indices is NULL, when only
+ * the node keeps them. */
+static nb_tensor *max_pool_nd(const char *op, int nd, const nb_tensor *x, const int64_t *k, const nb_pool_opts *opts,
+                              nb_tensor **indices)
 {
     nb_pool_opts o = opts ? *opts : nb_pool_opts_default();
     int64_t ia[NB__NODE_IARGS] = {0}, planes, oshape[NB_MAX_DIMS];
     nb__conv_geom geo;
     int ond = pool_setup(op, nd, x, k, &o, true, ia, &geo, &planes, oshape);
+    nb_tensor *y = nb__tensor_new(x->dtype, oshape, ond);
+    nb_tensor *idx = indices ? nb__tensor_new(NB_I64, oshape, ond) : NULL; /* the caller's scope owns both */
     int scope = nb_scope_begin();
+    if (!idx)
+        idx = nb__tensor_new(NB_I64, oshape, ond); /* freed with the scope unless the node keeps it */
     const nb_tensor *xc = nb_tensor_is_contiguous(x) ? x : nb__contiguous_copy(x);
-    nb_tensor *y = nb__tensor_new(x->dtype, oshape, ond), *idx = nb__tensor_new(NB_I64, oshape, ond);
     nb__k_max_pool_forward(x->dtype, &geo, planes, nb_tensor_data(xc), nb_tensor_data(y), nb_tensor_data(idx));
     nb__node *n = nd == 2 ? NB__RECORD(max_pool2d, y, x) : NB__RECORD(max_pool1d, y, x);
     if (n) {
         nb__save(n, idx);
         memcpy(n->iargs, ia, sizeof ia);
     }
-    return nb__scope_return(scope, y);
+    nb_scope_end(scope);
+    if (indices)
+        *indices = idx;
+    return y;
 }
 
 nb_tensor *nb_max_pool2d(const nb_tensor *x, int64_t kh, int64_t kw, const nb_pool_opts *opts)
 {
-    return max_pool_nd("nb_max_pool2d", 2, x, (int64_t[]){kh, kw}, opts);
+    return max_pool_nd("nb_max_pool2d", 2, x, (int64_t[]){kh, kw}, opts, NULL);
 }
 
 nb_tensor *nb_max_pool1d(const nb_tensor *x, int64_t k, const nb_pool_opts *opts)
 {
-    return max_pool_nd("nb_max_pool1d", 1, x, (int64_t[]){k}, opts);
+    return max_pool_nd("nb_max_pool1d", 1, x, (int64_t[]){k}, opts, NULL);
+}
+
+nb_tensor *nb_max_pool2d_with_indices(const nb_tensor *x, int64_t kh, int64_t kw, const nb_pool_opts *opts,
+                                      nb_tensor **indices)
+{
+    return max_pool_nd("nb_max_pool2d_with_indices", 2, x, (int64_t[]){kh, kw}, opts, indices);
+}
+
+nb_tensor *nb_max_pool1d_with_indices(const nb_tensor *x, int64_t k, const nb_pool_opts *opts, nb_tensor **indices)
+{
+    return max_pool_nd("nb_max_pool1d_with_indices", 1, x, (int64_t[]){k}, opts, indices);
 }
 
 /* ---- average pooling ------------------------------------------------------------------------ */
-/* nothing saved: the geometry is all the backward needs */
+/* nothing saved: the geometry (and divisor_override) is all the backward needs */
 static void avg_pool_backward(nb__node *n, nb_tensor *g, nb_tensor **gin)
 {
     int64_t planes;
     nb__conv_geom geo = geom_of(n, &planes);
     const nb__edge *e = &n->inputs[0];
     nb_tensor *dx = nb__tensor_new(e->dtype, e->shape, e->ndim);
-    nb__k_avg_pool_backward(e->dtype, &geo, planes, n->iargs[IA_INCLUDE_PAD], nb_tensor_data(g),
-                            nb_tensor_data(dx));
+    nb__k_avg_pool_backward(e->dtype, &geo, planes, n->iargs[IA_INCLUDE_PAD], n->iargs[IA_DIVISOR],
+                            nb_tensor_data(g), nb_tensor_data(dx));
     gin[0] = dx;
 }
 NB__DEFINE_OP(avg_pool1d, avg_pool_backward);
@@ -152,7 +177,8 @@ static nb_tensor *avg_pool_nd(const char *op, int nd, const nb_tensor *x, const 
     int scope = nb_scope_begin();
     const nb_tensor *xc = nb_tensor_is_contiguous(x) ? x : nb__contiguous_copy(x);
     nb_tensor *y = nb__tensor_new(x->dtype, oshape, ond);
-    nb__k_avg_pool_forward(x->dtype, &geo, planes, o.count_include_pad, nb_tensor_data(xc), nb_tensor_data(y));
+    nb__k_avg_pool_forward(x->dtype, &geo, planes, o.count_include_pad, o.divisor_override, nb_tensor_data(xc),
+                           nb_tensor_data(y));
     nb__node *n = nd == 2 ? NB__RECORD(avg_pool2d, y, x) : NB__RECORD(avg_pool1d, y, x);
     if (n)
         memcpy(n->iargs, ia, sizeof ia);

@@ -373,30 +373,30 @@ void nb__k_max_pool_backward(nb_dtype dt, const nb__conv_geom *g, int64_t P, con
     }
 }
 
-void nb__k_avg_pool_forward(nb_dtype dt, const nb__conv_geom *g, int64_t P, bool count_include_pad, const void *x,
-                            void *y)
+void nb__k_avg_pool_forward(nb_dtype dt, const nb__conv_geom *g, int64_t P, bool count_include_pad, int64_t divisor,
+                            const void *x, void *y)
 {
     int64_t in = g->H * g->W, out = g->OH * g->OW;
     int nt = plane_threads(P, out * g->kh * g->kw);
     NB__OMP_PARALLEL_FOR(nt)
     for (int64_t p = 0; p < P; p++) {
         if (dt == NB_F32)
-            avg_plane_f32(g, count_include_pad, (const float *)x + p * in, (float *)y + p * out);
+            avg_plane_f32(g, count_include_pad, divisor, (const float *)x + p * in, (float *)y + p * out);
         else
-            avg_plane_f64(g, count_include_pad, (const double *)x + p * in, (double *)y + p * out);
+            avg_plane_f64(g, count_include_pad, divisor, (const double *)x + p * in, (double *)y + p * out);
     }
 }
 
 void nb__k_avg_pool_backward(nb_dtype dt, const nb__conv_geom *g, int64_t P, bool count_include_pad,
-                             const void *dy, void *dx)
+                             int64_t divisor, const void *dy, void *dx)
 {
     int64_t in = g->H * g->W, out = g->OH * g->OW;
     int nt = plane_threads(P, in + out * g->kh * g->kw);
     NB__OMP_PARALLEL_FOR(nt)
     for (int64_t p = 0; p < P; p++) {
         if (dt == NB_F32)
-            avg_plane_back_f32(g, count_include_pad, (const float *)dy + p * out, (float *)dx + p * in);
+            avg_plane_back_f32(g, count_include_pad, divisor, (const float *)dy + p * out, (float *)dx + p * in);
         else
-            avg_plane_back_f64(g, count_include_pad, (const double *)dy + p * out, (double *)dx + p * in);
+            avg_plane_back_f64(g, count_include_pad, divisor, (const double *)dy + p * out, (double *)dx + p * in);
     }
 }

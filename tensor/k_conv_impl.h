@@ -229,9 +229,10 @@ static void FN(max_plane_back)(const nb__conv_geom *g, const int64_t *idx, const
             dx[idx[o]] += dy[o];
 }
 
-/* The window of output (oh, ow) clipped to the data ([h0, h1) x [w0, w1)); returns the divisor. */
-static inline double FN(avg_window)(const nb__conv_geom *g, bool include_pad, int64_t oh, int64_t ow,
-                                    int64_t *h0, int64_t *h1, int64_t *w0, int64_t *w1)
+/* The window of output (oh, ow) clipped to the data ([h0, h1) x [w0, w1)); returns the divisor
+ * (`divisor` itself when > 0). */
+static inline double FN(avg_window)(const nb__conv_geom *g, bool include_pad, int64_t divisor, int64_t oh,
+                                    int64_t ow, int64_t *h0, int64_t *h1, int64_t *w0, int64_t *w1)
 {
     int64_t a = oh * g->sh - g->ph, b = ow * g->sw - g->pw;
     int64_t ae = a + g->kh < g->H + g->ph ? a + g->kh : g->H + g->ph;
@@ -240,15 +241,15 @@ static inline double FN(avg_window)(const nb__conv_geom *g, bool include_pad, in
     *h0 = a < 0 ? 0 : a, *w0 = b < 0 ? 0 : b;
     *h1 = ae < g->H ? ae : g->H, *w1 = be < g->W ? be : g->W;
     int64_t inside = (*h1 - *h0) * (*w1 - *w0);
-    return (double)(include_pad ? padded : inside);
+    return (double)(divisor > 0 ? divisor : include_pad ? padded : inside);
 }
 
-static void FN(avg_plane)(const nb__conv_geom *g, bool include_pad, const NB_T *x, NB_T *y)
+static void FN(avg_plane)(const nb__conv_geom *g, bool include_pad, int64_t divisor, const NB_T *x, NB_T *y)
 {
     for (int64_t oh = 0; oh < g->OH; oh++)
         for (int64_t ow = 0; ow < g->OW; ow++) {
             int64_t h0, h1, w0, w1;
-            double div = FN(avg_window)(g, include_pad, oh, ow, &h0, &h1, &w0, &w1), s = 0;
+            double div = FN(avg_window)(g, include_pad, divisor, oh, ow, &h0, &h1, &w0, &w1), s = 0;
             for (int64_t ih = h0; ih < h1; ih++)
                 for (int64_t iw = w0; iw < w1; iw++)
                     s += (double)x[ih * g->W + iw];
@@ -256,13 +257,14 @@ static void FN(avg_plane)(const nb__conv_geom *g, bool include_pad, const NB_T *
         }
 }
 
-static void FN(avg_plane_back)(const nb__conv_geom *g, bool include_pad, const NB_T *dy, NB_T *dx)
+static void FN(avg_plane_back)(const nb__conv_geom *g, bool include_pad, int64_t divisor, const NB_T *dy,
+                                NB_T *dx)
 {
     memset(dx, 0, (size_t)(g->H * g->W) * sizeof *dx);
     for (int64_t oh = 0; oh < g->OH; oh++)
         for (int64_t ow = 0; ow < g->OW; ow++) {
             int64_t h0, h1, w0, w1;
-            double div = FN(avg_window)(g, include_pad, oh, ow, &h0, &h1, &w0, &w1);
+            double div = FN(avg_window)(g, include_pad, divisor, oh, ow, &h0, &h1, &w0, &w1);
             NB_T v = (NB_T)((double)dy[oh * g->OW + ow] / div);
             for (int64_t ih = h0; ih < h1; ih++)
                 for (int64_t iw = w0; iw < w1; iw++)

@@ -56,11 +56,12 @@ NB__INTERNAL void nb__k_max_pool_backward(nb_dtype dt, const nb__conv_geom *g, i
                                           const void *dy, void *dx);
 /* Average pooling as torch: the window [oh*sh - ph, + kh) is clipped to the padded extent
  * [-ph, H + ph) (ceil mode can run past it) and divided by that clipped size when
- * count_include_pad, else by its in-bounds size. Sums in double. (No dilation: dh = dw = 1.) */
+ * count_include_pad, else by its in-bounds size; by `divisor` instead when it is > 0 (torch's
+ * divisor_override; 0 = none). Sums in double. (No dilation: dh = dw = 1.) */
 NB__INTERNAL void nb__k_avg_pool_forward(nb_dtype dt, const nb__conv_geom *g, int64_t P, bool count_include_pad,
-                                         const void *x, void *y);
+                                         int64_t divisor, const void *x, void *y);
 /* dx [P, H, W] = the transpose of the forward: each dy spread over its window's in-bounds taps. */
 NB__INTERNAL void nb__k_avg_pool_backward(nb_dtype dt, const nb__conv_geom *g, int64_t P, bool count_include_pad,
-                                          const void *dy, void *dx);
+                                          int64_t divisor, const void *dy, void *dx);
 
 #endif /* NB__K_CONV_H */

@@ -12,8 +12,15 @@ dtype (tests/test_conv.c computes the same):
   dy[i] = cos(0.19*i) - 0.25      (the backward seed: the gradient of sum(y * dy))
   "ties" inputs (pooling only): x[i] = floor(2.5 * sin(0.7*i)) / 2, with many equal values, to
   check that the max routes to the first maximum of each window as torch does.
+  "special" inputs (pooling only): the ties values with NaN where i % 9 == 4, else +inf where
+  i % 17 == 8, else -inf where (i / 3) % 2 == 1 (integer division: runs of three), to check
+  which element torch's max picks among NaNs (the last in window order) and all -inf windows
+  (the first in-bounds one).
 For each case the script prints y, dx, dweight, dbias (convolution) or y, dx (pooling) for both
-dtypes, and one table row with the case's parameters pointing at them.
+dtypes, the max pooling's indices (return_indices=True: int64, the same for both dtypes, checked
+here), and one table row with the case's parameters pointing at them. Average pooling cases with a
+divisor_override d > 0 use it; the 1-D ones (torch's avg_pool1d has none) are computed as
+avg_pool2d over x.unsqueeze(-2) with a (1, k) window, stride (1, s), padding (0, p), squeezed.
 """
 import math
 import warnings
@@ -22,8 +29,15 @@ import torch
 import torch.nn.functional as F
 
 
-def xval(i, ties):
-    if ties:
+def xval(i, inp):
+    if inp == 2:
+        if i % 9 == 4:
+            return math.nan
+        if i % 17 == 8:
+            return math.inf
+        if (i // 3) % 2 == 1:
+            return -math.inf
+    if inp:
         return math.floor(2.5 * math.sin(0.7 * i)) / 2
     return math.sin(0.37 * i + 0.1) * (1 + 0.1 * (i % 5))
 
@@ -33,7 +47,13 @@ def tensor(shape, f, dt):
     return torch.tensor([f(i) for i in range(n)], dtype=torch.float64).reshape(shape).to(dt)
 
 
+def nonfinite(v):
+    return "NAN" if math.isnan(v) else "INFINITY" if v > 0 else "-INFINITY"
+
+
 def f32lit(v):
+    if not math.isfinite(v):
+        return nonfinite(v)
     s = "%.9g" % v
     return s + (".0f" if "." not in s and "e" not in s else "f")
 
@@ -41,7 +61,7 @@ def f32lit(v):
 def fmt(t, dt):
     vals = t.detach().reshape(-1).tolist()
     if dt == torch.float64:
-        return "{" + ", ".join(repr(float(v)) for v in vals) + "}"
+        return "{" + ", ".join(repr(float(v)) if math.isfinite(v) else nonfinite(v) for v in vals) + "}"
     return "{" + ", ".join(f32lit(v) for v in vals) + "}"
 
 
@@ -76,20 +96,30 @@ CONV = [
     ("c1_groups", 1, (1, 6, 8), (4, 3, 2), False, (1, 1), (1, 0), (1, 1), 2, False),
 ]
 
-# name, max?, nd, x shape, kernel, stride (None: kernel), padding, dilation, ceil, count_include_pad, ties
+# name, max?, nd, x shape, kernel, stride (None: kernel), padding, dilation, ceil, count_include_pad,
+# input (0 formula, 1 ties, 2 special), divisor_override (0: none)
 POOL = [
-    ("mp2_basic", True, 2, (1, 2, 7, 8), (3, 2), (2, 1), (1, 1), (1, 2), False, True, False),
-    ("mp2_ceil", True, 2, (1, 2, 5, 7), (2, 2), None, (0, 0), (1, 1), True, True, False),
-    ("mp2_ceil_pad", True, 2, (1, 2, 8, 8), (3, 3), (2, 2), (1, 1), (1, 1), True, True, False),
-    ("mp2_ties", True, 2, (2, 2, 6, 6), (3, 3), (1, 2), (1, 1), (1, 1), False, True, True),
-    ("mp1_basic", True, 1, (2, 3, 11), (3,), (2,), (1,), (2,), True, True, False),
-    ("mp1_ties", True, 1, (2, 2, 12), (4,), (1,), (2,), (1,), False, True, True),
-    ("ap2_incl", False, 2, (1, 2, 7, 8), (3, 2), (2, 1), (1, 1), (1, 1), False, True, False),
-    ("ap2_excl_ceil", False, 2, (1, 2, 7, 8), (3, 2), (2, 1), (1, 1), (1, 1), True, False, False),
-    ("ap2_ceil", False, 2, (1, 2, 5, 7), (2, 2), None, (0, 0), (1, 1), True, True, False),
-    ("ap2_ceil_pad", False, 2, (1, 2, 8, 8), (3, 3), (2, 2), (1, 1), (1, 1), True, True, False),
-    ("ap1_incl", False, 1, (2, 3, 11), (3,), (2,), (1,), (1,), True, True, False),
-    ("ap1_excl", False, 1, (2, 3, 11), (4,), (3,), (2,), (1,), True, False, False),
+    ("mp2_basic", True, 2, (1, 2, 7, 8), (3, 2), (2, 1), (1, 1), (1, 2), False, True, 0, 0),
+    ("mp2_ceil", True, 2, (1, 2, 5, 7), (2, 2), None, (0, 0), (1, 1), True, True, 0, 0),
+    ("mp2_ceil_pad", True, 2, (1, 2, 8, 8), (3, 3), (2, 2), (1, 1), (1, 1), True, True, 0, 0),
+    ("mp2_ties", True, 2, (2, 2, 6, 6), (3, 3), (1, 2), (1, 1), (1, 1), False, True, 1, 0),
+    ("mp1_basic", True, 1, (2, 3, 11), (3,), (2,), (1,), (2,), True, True, 0, 0),
+    ("mp1_ties", True, 1, (2, 2, 12), (4,), (1,), (2,), (1,), False, True, 1, 0),
+    ("ap2_incl", False, 2, (1, 2, 7, 8), (3, 2), (2, 1), (1, 1), (1, 1), False, True, 0, 0),
+    ("ap2_excl_ceil", False, 2, (1, 2, 7, 8), (3, 2), (2, 1), (1, 1), (1, 1), True, False, 0, 0),
+    ("ap2_ceil", False, 2, (1, 2, 5, 7), (2, 2), None, (0, 0), (1, 1), True, True, 0, 0),
+    ("ap2_ceil_pad", False, 2, (1, 2, 8, 8), (3, 3), (2, 2), (1, 1), (1, 1), True, True, 0, 0),
+    ("ap1_incl", False, 1, (2, 3, 11), (3,), (2,), (1,), (1,), True, True, 0, 0),
+    ("ap1_excl", False, 1, (2, 3, 11), (4,), (3,), (2,), (1,), True, False, 0, 0),
+    # max pooling indices with NaN and -inf; average pooling with divisor_override (issue #15)
+    ("mp2_special", True, 2, (2, 2, 6, 6), (2, 2), (1, 1), (1, 1), (1, 1), False, True, 2, 0),
+    ("mp2_special_dil", True, 2, (1, 3, 6, 7), (3, 2), (2, 1), (1, 1), (1, 2), True, True, 2, 0),
+    ("mp1_special", True, 1, (2, 2, 12), (3,), (1,), (1,), (1,), False, True, 2, 0),
+    ("ap2_div_pad", False, 2, (1, 2, 7, 8), (3, 2), (2, 1), (1, 1), (1, 1), False, True, 0, 5),
+    ("ap2_div_excl_ceil", False, 2, (1, 2, 7, 8), (3, 2), (2, 1), (1, 1), (1, 1), True, False, 0, 4),
+    ("ap2_div_incl_ceil", False, 2, (2, 2, 8, 8), (3, 3), (2, 2), (1, 1), (1, 1), True, True, 0, 7),
+    ("ap1_div_excl_ceil", False, 1, (2, 3, 11), (4,), (3,), (2,), (1,), True, False, 0, 3),
+    ("ap1_div_incl", False, 1, (2, 3, 11), (3,), (2,), (1,), (1,), False, True, 0, 2),
 ]
 
 
@@ -112,21 +142,37 @@ def conv_case(c, dt):
     return tuple(y.shape)
 
 
+def avg_pool(x, nd, k, stride, pad, ceil, incl, div):
+    """F.avg_pool*d; a 1-D divisor_override through avg_pool2d on [..., 1, L]."""
+    if nd == 2:
+        return F.avg_pool2d(x, k, stride=stride, padding=pad, ceil_mode=ceil, count_include_pad=incl,
+                            divisor_override=div or None)
+    if not div:
+        return F.avg_pool1d(x, k, stride=stride, padding=pad, ceil_mode=ceil, count_include_pad=incl)
+    st = (1, stride[0]) if stride is not None else None
+    y = F.avg_pool2d(x.unsqueeze(-2), (1, k[0]), stride=st, padding=(0, pad[0]), ceil_mode=ceil,
+                     count_include_pad=incl, divisor_override=div)
+    return y.squeeze(-2)
+
+
 def pool_case(c, dt):
-    name, is_max, nd, xs, k, stride, pad, dil, ceil, incl, ties = c
-    x = tensor(xs, lambda i: xval(i, ties), dt).requires_grad_(True)
+    """Prints y and dx; returns y's shape and the max pooling's indices (None for average)."""
+    name, is_max, nd, xs, k, stride, pad, dil, ceil, incl, inp, div = c
+    x = tensor(xs, lambda i: xval(i, inp), dt).requires_grad_(True)
+    idx = None
     if is_max:
         fn = F.max_pool2d if nd == 2 else F.max_pool1d
-        y = fn(x, k, stride=stride, padding=pad, dilation=dil, ceil_mode=ceil)
+        y, idx = fn(x, k, stride=stride, padding=pad, dilation=dil, ceil_mode=ceil, return_indices=True)
+        y0 = fn(x.detach(), k, stride=stride, padding=pad, dilation=dil, ceil_mode=ceil)
+        assert torch.equal(y0.isnan(), y.isnan()) and torch.equal(y0.nan_to_num(), y.detach().nan_to_num())
     else:
-        fn = F.avg_pool2d if nd == 2 else F.avg_pool1d
-        y = fn(x, k, stride=stride, padding=pad, ceil_mode=ceil, count_include_pad=incl)
+        y = avg_pool(x, nd, k, stride, pad, ceil, incl, div)
     dy = tensor(tuple(y.shape), lambda i: math.cos(0.19 * i) - 0.25, dt)
     (y * dy).sum().backward()
     tag = f"ref_{name}_{sfx(dt)}"
     arr(tag + "_y", y, dt)
     arr(tag + "_dx", x.grad, dt)
-    return tuple(y.shape)
+    return tuple(y.shape), idx
 
 
 def main():
@@ -145,13 +191,17 @@ def main():
     print("};")
     rows = []
     for c in POOL:
-        for dt in (torch.float64, torch.float32):
-            ys = pool_case(c, dt)
-        name, is_max, nd, xs, k, stride, pad, dil, ceil, incl, ties = c
+        res = [pool_case(c, dt) for dt in (torch.float64, torch.float32)]
+        ys, idx = res[1][0], [r[1] for r in res]
+        name, is_max, nd, xs, k, stride, pad, dil, ceil, incl, inp, div = c
+        if is_max:
+            assert torch.equal(idx[0], idx[1]), name  # the same argmax in both dtypes
+            print(f"static const int64_t ref_{name}_idx[{idx[0].numel()}] = {c_ints(idx[0].reshape(-1).tolist())};")
         st = stride if stride is not None else (0,) * nd
         refs = ", ".join(f"ref_{name}_{s}_{k}" for s in ("64", "32") for k in ("y", "dx"))
+        refs += f", ref_{name}_idx" if is_max else ", NULL"
         rows.append(f'    {{"{name}", {int(is_max)}, {nd}, {c_ints(xs)}, {c_ints(ys)}, {c_ints(k)}, {c_ints(st)}, '
-                    f"{c_ints(pad)}, {c_ints(dil)}, {int(ceil)}, {int(incl)}, {int(ties)},\n     {refs}}},")
+                    f"{c_ints(pad)}, {c_ints(dil)}, {int(ceil)}, {int(incl)}, {inp}, {div},\n     {refs}}},")
     print("static const pool_ref k_pool_refs[] = {")
     print("\n".join(rows))
     print("};")
