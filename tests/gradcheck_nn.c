@@ -423,12 +423,40 @@ static void pool_shapes(gc_run *r, nb_gradcheck_fn f, bool is_max, bool two_d)
     CHECK(r, f, &p, 1, two_d ? DPV(r, 2, 3, 5, 6) : DPV(r, 2, 3, 7));
     p.o.ceil_mode = true, p.o.count_include_pad = false;
     CHECK(r, f, &p, 1, two_d ? DPV(r, 2, 2, 6, 7) : DPV(r, 2, 2, 8));
+    if (!is_max) { /* divisor_override (issue #15), with and without count_include_pad */
+        p.o.divisor_override = 5;
+        CHECK(r, f, &p, 1, two_d ? DPV(r, 2, 2, 6, 7) : DPV(r, 2, 2, 8));
+        p.o.count_include_pad = true, p.o.ceil_mode = false, p.o.divisor_override = 2;
+        CHECK(r, f, &p, 1, two_d ? DPV(r, 1, 2, 5, 6) : DPV(r, 1, 2, 7));
+    }
     pool_ctx q = {{2, 2}, nb_pool_opts_default()}; /* stride = kernel, ceil mode, unbatched */
     q.o.ceil_mode = true;
     CHECK(r, f, &q, 1, two_d ? DPV(r, 3, 5, 5) : DPV(r, 3, 5));
 }
-void e_max_pool2d(gc_run *r) { pool_shapes(r, f_max_pool2d, true, true); }
-void e_max_pool1d(gc_run *r) { pool_shapes(r, f_max_pool1d, true, false); }
+/* the _with_indices forms record the same op: their values checked alongside (issue #15) */
+static nb_tensor *f_max_pool2d_idx(nb_tensor *const *x, int n, void *c)
+{
+    (void)n;
+    pool_ctx *p = c;
+    nb_tensor *idx;
+    return nb_max_pool2d_with_indices(x[0], p->k[0], p->k[1], &p->o, &idx);
+}
+static nb_tensor *f_max_pool1d_idx(nb_tensor *const *x, int n, void *c)
+{
+    (void)n;
+    pool_ctx *p = c;
+    return nb_max_pool1d_with_indices(x[0], p->k[0], &p->o, NULL);
+}
+void e_max_pool2d(gc_run *r)
+{
+    pool_shapes(r, f_max_pool2d, true, true);
+    pool_shapes(r, f_max_pool2d_idx, true, true);
+}
+void e_max_pool1d(gc_run *r)
+{
+    pool_shapes(r, f_max_pool1d, true, false);
+    pool_shapes(r, f_max_pool1d_idx, true, false);
+}
 void e_avg_pool2d(gc_run *r) { pool_shapes(r, f_avg_pool2d, false, true); }
 void e_avg_pool1d(gc_run *r) { pool_shapes(r, f_avg_pool1d, false, false); }
 #undef DPV

@@ -62,6 +62,18 @@ class RMSNorm(nn.Module):
         return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps)
 
 
+class AvgPool1dDiv(nn.Module):
+    """nabla's AvgPool1d with a divisor_override, which torch's AvgPool1d lacks: AvgPool2d with a
+    (1, k) window over x.unsqueeze(-2), squeezed"""
+
+    def __init__(self, k, stride, padding, divisor_override):
+        super().__init__()
+        self.pool = nn.AvgPool2d((1, k), stride=(1, stride), padding=(0, padding), divisor_override=divisor_override)
+
+    def forward(self, x):
+        return self.pool(x.unsqueeze(-2)).squeeze(-2)
+
+
 def fwd_bwd(m, x):
     """output, then the gradients of x and of every parameter of m"""
     x = x.clone().requires_grad_(True)
@@ -119,6 +131,14 @@ def module_cases():
          lambda: nn.AvgPool2d(3, stride=2, padding=1, ceil_mode=True, count_include_pad=False), (2, 2, 6, 7), X, 0)
     case("ap2_b", "nn.AvgPool2d((2, 3), padding=(1, 1)), unbatched input",
          lambda: nn.AvgPool2d((2, 3), padding=(1, 1)), (3, 5, 4), X, 0)
+    # divisor_override (issue #15)
+    case("ap2_div", "nn.AvgPool2d(3, stride=2, padding=1, ceil_mode=True, count_include_pad=False, divisor_override=5)",
+         lambda: nn.AvgPool2d(3, stride=2, padding=1, ceil_mode=True, count_include_pad=False, divisor_override=5),
+         (2, 2, 6, 7), X, 0)
+    case("ap2_div_b", "nn.AvgPool2d((2, 3), padding=(1, 1), divisor_override=4), unbatched input",
+         lambda: nn.AvgPool2d((2, 3), padding=(1, 1), divisor_override=4), (3, 5, 4), X, 0)
+    case("ap1_div", "AvgPool1dDiv(3, stride=2, padding=1, divisor_override=2) (torch's AvgPool1d has none)",
+         lambda: AvgPool1dDiv(3, 2, 1, 2), (2, 3, 8), X, 0)
     case("aap1", "nn.AdaptiveAvgPool2d(1)", lambda: nn.AdaptiveAvgPool2d(1), (2, 3, 5, 4), X, 0)
     case("aap32", "nn.AdaptiveAvgPool2d((3, 2))", lambda: nn.AdaptiveAvgPool2d((3, 2)), (2, 2, 7, 5), X, 0)
     case("aap_none", "nn.AdaptiveAvgPool2d((4, None))", lambda: nn.AdaptiveAvgPool2d((4, None)), (1, 2, 6, 3), X, 0)

@@ -47,7 +47,7 @@ static nb_conv_opts copts(int64_t s0, int64_t s1, int64_t p0, int64_t p1, int64_
 static nb_pool_opts popts(int64_t s0, int64_t s1, int64_t p0, int64_t p1, int64_t d0, int64_t d1, bool ceil,
                           bool include_pad)
 {
-    return (nb_pool_opts){{s0, s1}, {p0, p1}, {d0, d1}, ceil, include_pad};
+    return (nb_pool_opts){{s0, s1}, {p0, p1}, {d0, d1}, ceil, include_pad, 0};
 }
 
 static nb_module *mk_conv1d(void)
@@ -102,6 +102,24 @@ static nb_module *mk_ap2_b(void)
     nb_pool_opts o = popts(0, 0, 1, 1, 1, 1, false, true);
     return &nb_avg_pool2d_new(NULL, NULL, 2, 3, &o)->base;
 }
+static nb_module *mk_ap2_div(void) /* divisor_override (issue #15) */
+{
+    nb_pool_opts o = popts(2, 2, 1, 1, 1, 1, true, false);
+    o.divisor_override = 5;
+    return &nb_avg_pool2d_new(NULL, NULL, 3, 3, &o)->base;
+}
+static nb_module *mk_ap2_div_b(void)
+{
+    nb_pool_opts o = popts(0, 0, 1, 1, 1, 1, false, true);
+    o.divisor_override = 4;
+    return &nb_avg_pool2d_new(NULL, NULL, 2, 3, &o)->base;
+}
+static nb_module *mk_ap1_div(void)
+{
+    nb_pool_opts o = popts(2, 0, 1, 0, 1, 1, false, true);
+    o.divisor_override = 2;
+    return &nb_avg_pool1d_new(NULL, NULL, 3, &o)->base;
+}
 static nb_module *mk_aap1(void) { return &nb_adaptive_avg_pool2d_new(NULL, NULL, 1, 1)->base; }
 static nb_module *mk_aap32(void) { return &nb_adaptive_avg_pool2d_new(NULL, NULL, 3, 2)->base; }
 static nb_module *mk_aap_none(void) { return &nb_adaptive_avg_pool2d_new(NULL, NULL, 4, 0)->base; }
@@ -142,6 +160,9 @@ static const struct {
     {"AvgPool1d", mk_ap1, ty_avg, NULL, REF(ap1), 3, {2, 3, 8}, X_F},
     {"AvgPool2d", mk_ap2, ty_avg, NULL, REF(ap2), 4, {2, 2, 6, 7}, X_F},
     {"AvgPool2d", mk_ap2_b, ty_avg, NULL, REF(ap2_b), 3, {3, 5, 4}, X_F},
+    {"AvgPool2d", mk_ap2_div, ty_avg, NULL, REF(ap2_div), 4, {2, 2, 6, 7}, X_F},
+    {"AvgPool2d", mk_ap2_div_b, ty_avg, NULL, REF(ap2_div_b), 3, {3, 5, 4}, X_F},
+    {"AvgPool1d", mk_ap1_div, ty_avg, NULL, REF(ap1_div), 3, {2, 3, 8}, X_F},
     {"AdaptiveAvgPool2d", mk_aap1, ty_aap, NULL, REF(aap1), 4, {2, 3, 5, 4}, X_F},
     {"AdaptiveAvgPool2d", mk_aap32, ty_aap, NULL, REF(aap32), 4, {2, 2, 7, 5}, X_F},
     {"AdaptiveAvgPool2d", mk_aap_none, ty_aap, NULL, REF(aap_none), 4, {1, 2, 6, 3}, X_F},
@@ -309,6 +330,14 @@ START_TEST(test_misuse)
     p.dilation[1] = 2;
     TU_EXPECT_ERROR("nb_avg_pool2d_new: average pooling has no dilation, got 2",
                     nb_avg_pool2d_new(NULL, NULL, 3, 3, &p));
+    p = nb_pool_opts_default(), p.divisor_override = -3; /* divisor_override (issue #15) */
+    TU_EXPECT_ERROR("nb_avg_pool2d_new: divisor_override -3 must be >= 0 (0: none)",
+                    nb_avg_pool2d_new(NULL, NULL, 3, 3, &p));
+    TU_EXPECT_ERROR("nb_avg_pool1d_new: divisor_override -3 must be >= 0 (0: none)",
+                    nb_avg_pool1d_new(NULL, NULL, 3, &p));
+    p.divisor_override = 2;
+    TU_EXPECT_ERROR("nb_max_pool1d_new: divisor_override 2 must be 0 (max pooling has none)",
+                    nb_max_pool1d_new(NULL, NULL, 3, &p));
     TU_EXPECT_ERROR("nb_adaptive_avg_pool2d_new: output size -1 x 2", nb_adaptive_avg_pool2d_new(NULL, NULL, -1, 2));
     TU_EXPECT_ERROR("nb_rms_norm_new: eps -1 must be >= 0", nb_rms_norm_new_ex(NULL, NULL, 4, -1, false));
 
