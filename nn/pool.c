@@ -194,3 +194,98 @@ nb_tensor *nb_avg_pool1d(const nb_tensor *x, int64_t k, const nb_pool_opts *opts
 {
     return avg_pool_nd("nb_avg_pool1d", 1, x, (int64_t[]){k}, opts);
 }
+
+/* ---- max unpooling (issue #15) -------------------------------------------------------------- */
+/* saved: 0 the indices (int64, x's shape, contiguous); iargs: the spatial rank, the output plane's
+ * size */
+enum { UA_ND, UA_OUT_PLANE };
+static void max_unpool_backward(nb__node *n, nb_tensor *g, nb_tensor **gin)
+{
+    const nb__edge *e = &n->inputs[0];
+    int nd = (int)n->iargs[UA_ND];
+    int64_t planes = nb__numel(e->ndim - nd, e->shape), in = nb__numel(nd, e->shape + e->ndim - nd);
+    nb_tensor *dx = nb__tensor_new(e->dtype, e->shape, e->ndim);
+    nb__k_max_unpool_backward(e->dtype, planes, in, n->iargs[UA_OUT_PLANE], nb_tensor_data(nb__saved(n, 0)),
+                              nb_tensor_data(g), nb_tensor_data(dx));
+    gin[0] = dx;
+}
+NB__DEFINE_OP(max_unpool1d, max_unpool_backward);
+NB__DEFINE_OP(max_unpool2d, max_unpool_backward);
+
+/* Checks x, indices and the geometry; fills the output shape (x's ndim). */
+static void unpool_setup(const char *op, int nd, const nb_tensor *x, const nb_tensor *indices, const int64_t *k,
+                         const nb_pool_opts *o, const int64_t *output_size, int64_t *oshape)
+{
+    nb__check_float(op, x);
+    if (x->ndim != nd + 1 && x->ndim != nd + 2)
+        nb__fail("%s: expected a %d-D or %d-D input ([N, C, %s] or [C, %s]), got shape %s", op, nd + 1, nd + 2,
+                 nd == 2 ? "H, W" : "L", nd == 2 ? "H, W" : "L", NB__SHAPE(x));
+    if (indices->dtype != NB_I64 || !nb_tensor_same_shape(x, indices))
+        nb__fail("%s: indices must be int64 of the input's shape %s, got %s of shape %s", op, NB__SHAPE(x),
+                 nb_dtype_name(indices->dtype), NB__SHAPE(indices));
+    int lead = x->ndim - nd;
+    memcpy(oshape, x->shape, (size_t)lead * sizeof *oshape);
+    for (int i = 0; i < nd; i++) {
+        int64_t in = x->shape[lead + i], s = o->stride[i] ? o->stride[i] : k[i], p = o->padding[i], def;
+        if (k[i] < 1 || o->stride[i] < 0 || p < 0)
+            nb__fail("%s: kernel size %lld must be >= 1, stride %lld >= 0 (0: the kernel size) and padding %lld >= 0",
+                     op, (long long)k[i], (long long)o->stride[i], (long long)p);
+        if (s > INT64_MAX / 4 || p > INT64_MAX / 4 || __builtin_mul_overflow(in - 1, s, &def) ||
+            __builtin_add_overflow(def, k[i], &def) || __builtin_sub_overflow(def, 2 * p, &def) ||
+            def > INT64_MAX - s)
+            nb__fail("%s: stride %lld, padding %lld and kernel size %lld overflow the size arithmetic", op,
+                     (long long)s, (long long)p, (long long)k[i]);
+        int64_t out = output_size ? output_size[i] : def;
+        if (output_size && (out <= def - s || out >= def + s)) /* torch's range */
+            nb__fail("%s: output_size %lld (dim %d) must be between %lld and %lld (exclusive)", op, (long long)out,
+                     i, (long long)(def - s), (long long)(def + s));
+        if (out < 1)
+            nb__fail("%s: output size %lld (dim %d) must be >= 1 (input size %lld, kernel %lld, stride %lld, "
+                     "padding %lld)",
+                     op, (long long)out, i, (long long)in, (long long)k[i], (long long)s, (long long)p);
+        oshape[lead + i] = out;
+    }
+}
+
+static nb_tensor *max_unpool_nd(const char *op, int nd, const nb_tensor *x, const nb_tensor *indices,
+                                const int64_t *k, const nb_pool_opts *opts, const int64_t *output_size)
+{
+    nb_pool_opts o = opts ? *opts : nb_pool_opts_default();
+    int64_t oshape[NB_MAX_DIMS];
+    unpool_setup(op, nd, x, indices, k, &o, output_size, oshape);
+    int lead = x->ndim - nd;
+    int64_t planes = nb__numel(lead, x->shape), in = nb__numel(nd, x->shape + lead);
+    int64_t out = nb__numel(nd, oshape + lead);
+    (void)nb__numel(x->ndim, oshape); /* misuse if the whole output's size overflows */
+    int scope = nb_scope_begin();
+    const nb_tensor *xc = nb_tensor_is_contiguous(x) ? x : nb__contiguous_copy(x);
+    const nb_tensor *ic = nb_tensor_is_contiguous(indices) ? indices : nb__contiguous_copy(indices);
+    const int64_t *iv = nb_tensor_data(ic);
+    for (int64_t i = 0; i < planes * in; i++)
+        if (iv[i] < 0 || iv[i] >= out) {
+            long long bad = (long long)iv[i];
+            nb_scope_end(scope); /* a misuse handler may longjmp out: leave no scope open */
+            nb__fail("%s: index %lld (element %lld of indices) is outside the output plane of %lld elements", op,
+                     bad, (long long)i, (long long)out);
+        }
+    nb_tensor *y = nb__tensor_new(x->dtype, oshape, x->ndim);
+    nb__k_max_unpool_forward(x->dtype, planes, in, out, iv, nb_tensor_data(xc), nb_tensor_data(y));
+    nb__node *n = nd == 2 ? NB__RECORD(max_unpool2d, y, x) : NB__RECORD(max_unpool1d, y, x);
+    if (n) {
+        nb__save(n, ic);
+        n->iargs[UA_ND] = nd, n->iargs[UA_OUT_PLANE] = out;
+    }
+    return nb__scope_return(scope, y);
+}
+
+nb_tensor *nb_max_unpool2d(const nb_tensor *x, const nb_tensor *indices, int64_t kh, int64_t kw,
+                           const nb_pool_opts *opts, const int64_t *output_size)
+{
+    return max_unpool_nd("nb_max_unpool2d", 2, x, indices, (int64_t[]){kh, kw}, opts, output_size);
+}
+
+nb_tensor *nb_max_unpool1d(const nb_tensor *x, const nb_tensor *indices, int64_t k, const nb_pool_opts *opts,
+                           const int64_t *output_size)
+{
+    return max_unpool_nd("nb_max_unpool1d", 1, x, indices, (int64_t[]){k}, opts, output_size);
+}

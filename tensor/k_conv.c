@@ -400,3 +400,29 @@ void nb__k_avg_pool_backward(nb_dtype dt, const nb__conv_geom *g, int64_t P, boo
             avg_plane_back_f64(g, count_include_pad, divisor, (const double *)dy + p * out, (double *)dx + p * in);
     }
 }
+
+void nb__k_max_unpool_forward(nb_dtype dt, int64_t P, int64_t n, int64_t m, const int64_t *idx, const void *x,
+                              void *y)
+{
+    int nt = plane_threads(P, n + m);
+    NB__OMP_PARALLEL_FOR(nt)
+    for (int64_t p = 0; p < P; p++) {
+        if (dt == NB_F32)
+            unpool_plane_f32(n, m, idx + p * n, (const float *)x + p * n, (float *)y + p * m);
+        else
+            unpool_plane_f64(n, m, idx + p * n, (const double *)x + p * n, (double *)y + p * m);
+    }
+}
+
+void nb__k_max_unpool_backward(nb_dtype dt, int64_t P, int64_t n, int64_t m, const int64_t *idx, const void *dy,
+                               void *dx)
+{
+    int nt = plane_threads(P, n);
+    NB__OMP_PARALLEL_FOR(nt)
+    for (int64_t p = 0; p < P; p++) {
+        if (dt == NB_F32)
+            unpool_plane_back_f32(n, idx + p * n, (const float *)dy + p * m, (float *)dx + p * n);
+        else
+            unpool_plane_back_f64(n, idx + p * n, (const double *)dy + p * m, (double *)dx + p * n);
+    }
+}

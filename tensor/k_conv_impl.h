@@ -272,6 +272,20 @@ static void FN(avg_plane_back)(const nb__conv_geom *g, bool include_pad, int64_t
         }
 }
 
+/* ---- max unpooling, one plane ------------------------------------------------------------ */
+static void FN(unpool_plane)(int64_t n, int64_t m, const int64_t *idx, const NB_T *x, NB_T *y)
+{
+    memset(y, 0, (size_t)m * sizeof *y);
+    for (int64_t i = 0; i < n; i++)
+        y[idx[i]] = x[i];
+}
+
+static void FN(unpool_plane_back)(int64_t n, const int64_t *idx, const NB_T *dy, NB_T *dx)
+{
+    for (int64_t i = 0; i < n; i++)
+        dx[i] = dy[idx[i]];
+}
+
 #undef FN
 #undef NB__CC
 #undef NB__CC2

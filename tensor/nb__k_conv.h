@@ -63,5 +63,13 @@ NB__INTERNAL void nb__k_avg_pool_forward(nb_dtype dt, const nb__conv_geom *g, in
 /* dx [P, H, W] = the transpose of the forward: each dy spread over its window's in-bounds taps. */
 NB__INTERNAL void nb__k_avg_pool_backward(nb_dtype dt, const nb__conv_geom *g, int64_t P, bool count_include_pad,
                                           int64_t divisor, const void *dy, void *dx);
+/* Max unpooling over P planes of n input and m output elements: y [P, m] = 0, then
+ * y[p][idx[p][i]] = x[p][i] in i's order (a repeated index: the last one wins); every index must
+ * be in [0, m) (the caller checks). */
+NB__INTERNAL void nb__k_max_unpool_forward(nb_dtype dt, int64_t P, int64_t n, int64_t m, const int64_t *idx,
+                                           const void *x, void *y);
+/* dx [P, n]: dx[p][i] = dy[p][idx[p][i]] (a gather: a repeated index gives each its gradient). */
+NB__INTERNAL void nb__k_max_unpool_backward(nb_dtype dt, int64_t P, int64_t n, int64_t m, const int64_t *idx,
+                                            const void *dy, void *dx);
 
 #endif /* NB__K_CONV_H */

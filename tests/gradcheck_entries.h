@@ -173,6 +173,9 @@ void e_max_pool2d(gc_run *r);
 void e_max_pool1d(gc_run *r);
 void e_avg_pool2d(gc_run *r);
 void e_avg_pool1d(gc_run *r);
+/* max unpooling (issue #15) */
+void e_max_unpool2d(gc_run *r);
+void e_max_unpool1d(gc_run *r);
 void e_lstm_recurrence(gc_run *r);
 
 #endif

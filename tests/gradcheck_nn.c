@@ -461,6 +461,56 @@ void e_avg_pool2d(gc_run *r) { pool_shapes(r, f_avg_pool2d, false, true); }
 void e_avg_pool1d(gc_run *r) { pool_shapes(r, f_avg_pool1d, false, false); }
 #undef DPV
 
+/* max unpooling (issue #15): x, indices; ctx a pool_ctx (kernel, stride, padding) and, when its
+ * size[0] is set, an output_size. Distinct indices within each plane (a repeated one would get
+ * torch's gather gradient, not the derivative of the forward's last write). */
+typedef struct {
+    pool_ctx p;
+    int64_t size[2];
+} unpool_ctx;
+static nb_tensor *f_max_unpool2d(nb_tensor *const *x, int n, void *c)
+{
+    (void)n;
+    unpool_ctx *u = c;
+    return nb_max_unpool2d(x[0], x[1], u->p.k[0], u->p.k[1], &u->p.o, u->size[0] ? u->size : NULL);
+}
+static nb_tensor *f_max_unpool1d(nb_tensor *const *x, int n, void *c)
+{
+    (void)n;
+    unpool_ctx *u = c;
+    return nb_max_unpool1d(x[0], x[1], u->p.k[0], &u->p.o, u->size[0] ? u->size : NULL);
+}
+/* Indices of x [..., H, W] (W = sh[nd-1], H = 1 in 1-D) pooled by a 2 x 2 (1-D: 2) window with
+ * stride 2 into rows of `ow` elements: one distinct position per window, varying with the plane. */
+static nb_tensor *unpool_idx(const int64_t *sh, int nd, bool two_d, int64_t ow)
+{
+    int64_t n = 1, W = sh[nd - 1], H = two_d ? sh[nd - 2] : 1;
+    for (int i = 0; i < nd; i++)
+        n *= sh[i];
+    double *v = malloc((size_t)(n ? n : 1) * sizeof *v);
+    for (int64_t e = 0; e < n; e++) {
+        int64_t j = e % W, i = e / W % H, p = e / (W * H);
+        v[e] = (double)((2 * i + (two_d ? (i + j + p) % 2 : 0)) * ow + 2 * j + (j + p + 1) % 2);
+    }
+    nb_tensor *t = ints(NB_I64, sh, nd, v);
+    free(v);
+    return t;
+}
+static void unpool_shapes(gc_run *r, nb_gradcheck_fn f, bool two_d)
+{
+    unpool_ctx u = {{{2, 2}, nb_pool_opts_default()}, {0, 0}};
+    int64_t b = layout_class(r) ? 2 : 0, sh2[4] = {b, 3, 2, 3}, sh1[3] = {b, 3, 4};
+    const int64_t *sh = two_d ? sh2 : sh1;
+    int nd = two_d ? 4 : 3;
+    CHECK(r, f, &u, 1, vals(r, sh, nd, K_UNIF, -1, 1), unpool_idx(sh, nd, two_d, two_d ? 6 : 8));
+    if (!layout_class(r))
+        return;
+    u.size[0] = two_d ? 5 : 9, u.size[1] = 7; /* output_size: the indices stay inside */
+    CHECK(r, f, &u, 1, vals(r, sh + 1, nd - 1, K_UNIF, -1, 1), unpool_idx(sh + 1, nd - 1, two_d, two_d ? 7 : 9));
+}
+void e_max_unpool2d(gc_run *r) { unpool_shapes(r, f_max_unpool2d, true); }
+void e_max_unpool1d(gc_run *r) { unpool_shapes(r, f_max_unpool1d, false); }
+
 /* ==== perf: fused LSTM recurrence (nn/lstm_op.c) ================================================ */
 /* x: gx [T, B, 4H], w_hh [4H, H], then (as n allows) b_hh [4H], h0 and c0 [B, H] */
 static nb_tensor *f_lstm_recurrence(nb_tensor *const *x, int n, void *c)

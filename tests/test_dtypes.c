@@ -675,6 +675,7 @@ START_TEST(test_compute_misuse)
         MISUSE("nb_max_pool2d", nb_max_pool2d(x, 2, 2, NULL));
         MISUSE("nb_avg_pool2d", nb_avg_pool2d(x, 2, 2, NULL));
         MISUSE("nb_max_pool2d_with_indices", nb_max_pool2d_with_indices(x, 2, 2, NULL, NULL)); /* issue #15 */
+        MISUSE("nb_max_unpool2d", nb_max_unpool2d(x, nb_zeros(NB_DIMS(2, 2, 2, 2), NB_I64), 2, 2, NULL, NULL));
         MISUSE("nb_normal_", nb_normal_(nb_clone(x), 0, 1, NULL));
         MISUSE("nb_uniform_", nb_uniform_(nb_clone(x), 0, 1, NULL));
         MISUSE("nb_uniform_", nb_rand(NB_DIMS(3), dt, NULL));

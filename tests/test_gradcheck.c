@@ -194,6 +194,9 @@ static const gc_entry k_entries[] = {
     {"nb_max_pool2d", LAYOUTS | CB(C_ZERO), e_max_pool2d},
     {"nb_avg_pool1d", LAYOUTS | CB(C_ZERO), e_avg_pool1d},
     {"nb_avg_pool2d", LAYOUTS | CB(C_ZERO), e_avg_pool2d},
+    /* max unpooling (issue #15, nn/pool.c) */
+    {"nb_max_unpool1d", LAYOUTS | CB(C_ZERO), e_max_unpool1d},
+    {"nb_max_unpool2d", LAYOUTS | CB(C_ZERO), e_max_unpool2d},
     /* perf: fused LSTM recurrence (nn/lstm_op.c) */
     {"nb_lstm_recurrence", LAYOUTS | CB(C_ZERO), e_lstm_recurrence}, /* [T, B, 4H] only */
 };
