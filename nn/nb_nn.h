@@ -430,7 +430,7 @@ NB_API nb_tensor *nb_avg_pool2d(const nb_tensor *x, int64_t kh, int64_t kw, cons
 /* Average pooling over the last dim of x [N, C, L] or [C, L] (opts index [0]; divisor_override
  * as nb_pool_opts says, an extension over torch's avg_pool1d). */
 NB_API nb_tensor *nb_avg_pool1d(const nb_tensor *x, int64_t k, const nb_pool_opts *opts);
-/* -- max pooling with indices (issue #15) -- */
+/* -- max pooling with indices, max unpooling (issue #15) -- */
 /* torch.nn.functional.max_pool2d_with_indices (max_pool2d(..., return_indices=True)): returns
  * nb_max_pool2d's values (differentiable as there) and, when indices is not NULL, stores in
  * *indices a NEW int64 tensor of the output's shape (not differentiable, the caller releases it
@@ -446,19 +446,20 @@ NB_API nb_tensor *nb_max_pool2d_with_indices(const nb_tensor *x, int64_t kh, int
 /* The same for nb_max_pool1d: indices index the [L] row. */
 NB_API nb_tensor *nb_max_pool1d_with_indices(const nb_tensor *x, int64_t k, const nb_pool_opts *opts,
                                              nb_tensor **indices);
-/* torch.nn.functional.max_unpool2d: the partial inverse of nb_max_pool2d_with_indices. x
- * [N, C, H, W] or [C, H, W] (float, any strides) and indices (int64, x's shape: flat h*W + w
- * positions in the output plane, as nb_max_pool2d_with_indices gives them) → [..., OH, OW], zero
- * but for out[plane][indices[i]] = x[i] (a repeated index: the last in x's row-major order wins,
- * as torch's CPU kernel). OH = (H - 1)*stride - 2*padding + kh (likewise OW), with opts' stride
- * (0 = the kernel) and padding (its other fields are not read; NULL = defaults); output_size
- * ({oh, ow}, NULL = that default) overrides it within (default - stride, default + stride), as
- * torch (e.g. the pooled input's size when ceil_mode or an odd size made the default differ).
- * Differentiable in x: dx[i] = dy[plane][indices[i]] (a gather, as torch: each of a repeated
- * index's inputs gets that gradient); the node keeps a reference to indices (an in-place write to
- * them is caught by the backward). Misuse: wrong ndim, non-float x, indices not int64 or not of
- * x's shape, kernel < 1, stride or padding < 0, output_size out of range, an output size < 1, an
- * index outside [0, OH*OW) (names it and its element). */
+/* torch.nn.functional.max_unpool2d: the partial inverse of nb_max_pool2d_with_indices. x [N, C, H,
+ * W] or [C, H, W] (float, any strides) and indices (int64, x's shape: flat h*W + w positions in the
+ * output plane, as nb_max_pool2d_with_indices gives them) → [..., OH, OW], zero but for
+ * out[plane][indices[i]] = x[i] (a repeated index: the last in x's row-major order wins, as torch's
+ * CPU kernel on one thread; on several its winner is undefined). OH = (H - 1)*stride - 2*padding +
+ * kh (likewise OW), with opts' stride (0 = the kernel) and padding (its other fields are not read;
+ * NULL = defaults); output_size ({oh, ow}, NULL = that default) overrides it within (default -
+ * stride, default + stride), as torch (e.g. the pooled input's size when ceil_mode or an odd size
+ * made the default differ). Differentiable in x: dx[i] = dy[plane][indices[i]] (a gather, as torch:
+ * each of a repeated index's inputs gets that gradient); the node keeps a reference to indices (a
+ * contiguous copy if they are not contiguous): an in-place write to them is caught by the backward.
+ * Misuse: wrong ndim, non-float x, indices not int64 or not of x's shape, kernel < 1, stride or
+ * padding < 0, output_size out of range, an output size < 1, an index outside [0, OH*OW) (names it
+ * and its element). */
 NB_API nb_tensor *nb_max_unpool2d(const nb_tensor *x, const nb_tensor *indices, int64_t kh, int64_t kw,
                                   const nb_pool_opts *opts, const int64_t *output_size);
 /* The same over the last dim: x and indices [N, C, L] or [C, L] → [..., OL], OL = (L - 1)*stride

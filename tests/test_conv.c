@@ -490,7 +490,8 @@ START_TEST(test_unpool_matches_torch)
 END_TEST
 
 /* Round trip: unpooling a max pooling's values at its indices puts each window's maximum back in
- * place (non-overlapping windows, unbatched); an empty batch gives an empty output. */
+ * place (non-overlapping windows, unbatched); an empty batch gives an empty output; an in-place
+ * write to the indices is refused by the backward. */
 START_TEST(test_unpool_round_trip)
 {
     nb_tensor *x = formula(F_X, NB_F64, NB_DIMS(3, 6, 4)), *idx;
@@ -507,6 +508,11 @@ START_TEST(test_unpool_round_trip)
     free(xv), free(uv);
     nb_tensor *e = nb_zeros(NB_DIMS(0, 2, 5), NB_F32);
     tu_assert_shape(nb_max_unpool1d(e, nb_zeros(NB_DIMS(0, 2, 5), NB_I64), 2, NULL, NULL), NB_DIMS(0, 2, 10));
+    nb_tensor *v = nb_tensor_requires_grad_(nb_clone(y), true); /* the node keeps the indices */
+    u = nb_max_unpool2d(v, idx, 2, 2, NULL, NULL);
+    nb_zero_(idx);
+    TU_EXPECT_ERROR("saved by nb_max_unpool2d was modified by an in-place operation",
+                    nb_backward(u, nb_ones(NB_DIMS(3, 6, 4), NB_F64), false));
 }
 END_TEST
 
