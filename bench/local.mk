@@ -16,6 +16,9 @@ EXTRA_DIST += bench/run.sh bench/torch_train.py bench/torch_overhead.py bench/RE
 	bench/torch_chargpt.py bench/quality_seeds.sh bench/openblas_probe.py
 bench: bench/bench_train$(EXEEXT) bench/bench_overhead$(EXEEXT)
 	@$(MAKE) $(AM_MAKEFLAGS) bench/bench_gemm$(EXEEXT) || echo "note: bench/bench_gemm did not build; its table is skipped"
+	@for p in bench_conv bench_rmsnorm bench_rnn; do \
+	    $(MAKE) $(AM_MAKEFLAGS) bench/$$p$(EXEEXT) || echo "note: bench/$$p did not build; its section is skipped"; \
+	done
 	BUILDDIR='$(abs_top_builddir)' SRCDIR='$(abs_top_srcdir)' $(SHELL) $(srcdir)/bench/run.sh
 	@$(MAKE) $(AM_MAKEFLAGS) bench-dist
 .PHONY: bench
@@ -66,7 +69,7 @@ bench_bench_rnn_LDADD = models/libnbmodels.la libnabla_core.la $(JEMALLOC_LIBS) 
 CLEANFILES += bench/bench_rnn$(EXEEXT)
 EXTRA_DIST += bench/torch_rnn.py
 # chargpt --model gpt|llama|lstm for the same wall time (README "Models" table): sh bench/chargpt_models.sh [SECONDS]
-EXTRA_DIST += bench/chargpt_models.sh
+EXTRA_DIST += bench/chargpt_models.sh bench/torch_models.py
 # attention with a mask / dropout: the fused op vs the composite ops, interleaved (make bench/bench_sdpa)
 EXTRA_PROGRAMS += bench/bench_sdpa
 bench_bench_sdpa_SOURCES = bench/bench_sdpa.c
