@@ -10,7 +10,10 @@
  * PyTorch (bench/torch_rnn.py, started from here) with 1 and 2 threads (torch.set_num_threads and
  * OPENBLAS_NUM_THREADS); every configuration runs once per round, interleaved, and the table takes
  * each configuration's best round (the shared machine's speed drifts). Prints tokens/s side by
- * side, the ratio nabla best / PyTorch best and the CPU model. Not part of make check. */
+ * side, the ratio nabla best / PyTorch best and the CPU model, and per round a line
+ *     RESULT impl=nabla threads=N tokens_per_s=X loss=L
+ * (bench/run.sh's lstm section runs it with --no-torch --rounds 1 and PyTorch beside it). Not part of
+ * make check. */
 #define _POSIX_C_SOURCE 200809L
 #include "char_rnn.h"
 
@@ -141,7 +144,11 @@ int main(int argc, char **argv)
                 continue;
             double loss = 0, a = run_nabla(t, steps, warmup, kind, &loss);
             double b = script ? run_torch(python, script, t, steps, warmup, cell) : -1;
-            printf("round %d, %d thread(s): nabla %.0f tok/s (loss %.3f), PyTorch %.0f tok/s\n", r + 1, t, a, loss, b);
+            if (script)
+                printf("round %d, %d thread(s): nabla %.0f tok/s (loss %.3f), PyTorch %.0f tok/s\n", r + 1, t, a, loss, b);
+            else
+                printf("round %d, %d thread(s): nabla %.0f tok/s (loss %.3f)\n", r + 1, t, a, loss);
+            printf("RESULT impl=nabla threads=%d tokens_per_s=%.1f loss=%.4f\n", t, a, loss); /* bench/run.sh */
             fflush(stdout);
             if (a > best[0][t - 1])
                 best[0][t - 1] = a;

@@ -2,11 +2,15 @@
 # bench/run.sh — nabla vs PyTorch on this machine, in one run; prints side-by-side tables.
 #
 #   make bench                         (builds bench/bench_train, bench/bench_overhead, tries
-#                                       bench/bench_gemm, then runs this script)
-#   BUILDDIR=. SRCDIR=. sh bench/run.sh     (after make bench/bench_train bench/bench_overhead)
+#                                       bench/bench_gemm, bench_conv, bench_rmsnorm, bench_rnn,
+#                                       then runs this script)
+#   BUILDDIR=. SRCDIR=. sh bench/run.sh     (after make bench/bench_train bench/bench_overhead, and
+#                                       bench/bench_conv bench/bench_rmsnorm bench/bench_rnn for
+#                                       their sections; a program not built: its section is skipped
+#                                       with a note)
 #
 # Environment:
-#   BENCH_ONLY="char gpt2 overhead scaling busy gemm"   sections to run (default: all)
+#   BENCH_ONLY="char gpt2 overhead scaling busy gemm conv rmsnorm lstm"   sections (default: all)
 #   BENCH_TORCH=0       skip the PyTorch side (it is skipped anyway, with a note, without torch)
 #   BENCH_STEPS_CHAR=N  timed steps for the char GPT configs (default 100; warm-up 5)
 #   BENCH_STEPS_GPT2=N  timed steps for GPT-2 124M (default 3; warm-up 1)
@@ -14,6 +18,15 @@
 #                       configuration of nabla and PyTorch runs once per round, interleaved, and
 #                       the tables take each configuration's best round (the machine's speed drifts
 #                       by 10-30% over minutes on shared hosts; rounds let both sides meet it alike)
+#   BENCH_CONV_REPS=N   conv2d: timed repeats per run (default 3, after 1 warm-up); the conv and
+#                       lstm sections run BENCH_ROUNDS rounds (default 2), interleaved as above
+#   BENCH_RMSNORM_ITERS=N  rms_norm: iterations per timed run (default 100; 5 runs a round, 3
+#                       rounds, nabla and PyTorch interleaved by bench/torch_rmsnorm.py)
+#   BENCH_STEPS_LSTM=N  char LSTM (bench/bench_rnn): timed steps (default 8; warm-up 2)
+#   BENCH_RUN_TIMEOUT=S each run of the conv, rmsnorm and lstm sections stops after S seconds
+#                       (default 60; its figure is then '-'): on a loaded host PyTorch's 2-thread
+#                       runs can collapse (its OpenMP/OpenBLAS threads spin-wait for a core: 68
+#                       tok/s instead of ~2,000 for the LSTM) and would take many minutes
 #   PYTHON=...          the Python with torch (default /usr/bin/python3)
 #   BENCH_LOG=FILE      also keep every program's full output there (default: a temp file, removed)
 # PyTorch runs with N threads set both ways: torch.set_num_threads(N) and OPENBLAS_NUM_THREADS=N
@@ -29,7 +42,7 @@ set -u
 SRCDIR=${SRCDIR:-$(cd "$(dirname "$0")/.." && pwd)}
 BUILDDIR=${BUILDDIR:-$(pwd)}
 PYTHON=${PYTHON:-/usr/bin/python3}
-ONLY=${BENCH_ONLY:-char gpt2 overhead scaling busy gemm}
+ONLY=${BENCH_ONLY:-char gpt2 overhead scaling busy gemm conv rmsnorm lstm}
 STEPS_CHAR=${BENCH_STEPS_CHAR:-100}
 STEPS_GPT2=${BENCH_STEPS_GPT2:-3}
 ROUNDS_CHAR=${BENCH_ROUNDS:-3}
@@ -37,6 +50,14 @@ ROUNDS_GPT2=${BENCH_ROUNDS:-2}
 TRAIN="$BUILDDIR/bench/bench_train"
 OVERHEAD="$BUILDDIR/bench/bench_overhead"
 GEMM="$BUILDDIR/bench/bench_gemm"
+ROUNDS_KERN=${BENCH_ROUNDS:-2}
+REPS_CONV=${BENCH_CONV_REPS:-3}
+ITERS_RMS=${BENCH_RMSNORM_ITERS:-100}
+STEPS_LSTM=${BENCH_STEPS_LSTM:-8}
+TMO=${BENCH_RUN_TIMEOUT:-60}
+CONV="$BUILDDIR/bench/bench_conv"
+RMS="$BUILDDIR/bench/bench_rmsnorm"
+RNN="$BUILDDIR/bench/bench_rnn"
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/nabla-bench.XXXXXX") || exit 1
 trap 'rm -rf "$tmp"' EXIT INT TERM
@@ -94,6 +115,7 @@ PT_BF16=0
 if [ $have_torch = 1 ] && { has_flag avx512_bf16 || has_flag amx_bf16; }; then PT_BF16=1; fi
 
 # ---- running ----------------------------------------------------------------------------------
+re() { printf '%s' "$1" | sed 's/[][\\.*^$|]/\\&/g'; } # re STRING: STRING as a literal sed pattern
 # run TAG ENV... -- CMD ARGS...: runs the command, echoes its summary, stores its RESULT lines.
 run() {
     tag=$1
@@ -105,15 +127,18 @@ run() {
     done
     shift
     printf '  %-16s [load %s] %s\n' "$tag" "$(cut -d' ' -f1 /proc/loadavg)" \
-        "$(echo "$envs $*" | sed "s|$BUILDDIR/||; s|$SRCDIR/||; s|^ *||")"
+        "$(echo "$envs $*" | sed "s|$(re "$BUILDDIR")/||g; s|$(re "$SRCDIR")/||g; s|^ *||")"
     echo "== $tag:$envs $*" >>"$LOG"
     # shellcheck disable=SC2086
     env $envs "$@" >"$tmp/out" 2>&1
     st=$?
     if [ $st = 0 ]; then
         cat "$tmp/out" >>"$LOG"
-        grep '^warm-up\|^nabla:\|^torch [0-9].*ns/op' "$tmp/out" | sed 's/^/      /'
+        grep '^warm-up\|^nabla:\|^torch [0-9].*ns/op\|^round ' "$tmp/out" | sed 's/^/      /'
         grep '^RESULT ' "$tmp/out" | sed "s/^RESULT /$tag /" >>"$RES"
+    elif [ $st = 124 ]; then # a run of the conv, rmsnorm or lstm section over BENCH_RUN_TIMEOUT
+        cat "$tmp/out" >>"$LOG"
+        echo "      TIMED OUT after ${TMO}s (BENCH_RUN_TIMEOUT): no result (shown as '-')"
     else
         cat "$tmp/out" >>"$LOG"
         echo "      FAILED (exit $st); last lines:"
@@ -162,7 +187,7 @@ fastest() { # fastest TAG: tokens/s of the fastest timed step
     awk -v b="$(get "$1" B)" -v t="$(get "$1" T)" -v s="$(get "$1" best_s_per_step)" \
         'BEGIN { if (s == "" || s + 0 == 0) print ""; else printf "%.1f\n", b * t / s }'
 }
-label() { case $1 in *_1t) echo "1 thread" ;; *_2t) echo "2 threads" ;; *_def) echo "default" ;; *_bf1) echo "bf16, 1 thr" ;; *_bf2) echo "bf16, 2 thr" ;; *) echo "$1" ;; esac; }
+label() { case $1 in *_1t) echo "1 thread" ;; *_2t) echo "2 threads" ;; *_def) echo "default" ;; *_bf1) echo "bf16, 1 thr" ;; *_bf2) echo "bf16, 2 thr" ;; *_best) echo best ;; *) echo "$1" ;; esac; }
 
 # ---- header -------------------------------------------------------------------------------------
 model=$(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -n 1)
@@ -257,11 +282,66 @@ if want gemm; then
         gemm_out="(bench/bench_gemm not built (make bench/bench_gemm failed or was not run): GEMM table skipped)"
     fi
 fi
+# not_built PROG SECTION: the note printed in place of a section whose program is missing
+not_built() { echo "($1 not built (make ${1#"$BUILDDIR"/} failed or was not run): $2 table skipped)"; }
+conv_note="" rms_note="" lstm_note=""
+if want conv; then
+    if [ -x "$CONV" ]; then
+        echo "conv2d x [32, 64, 32, 32] * w [64, 64, 3, 3] + bias, padding 1: $ROUNDS_KERN round(s) x $REPS_CONV reps:"
+        for r in $(seq "$ROUNDS_KERN"); do
+            for th in 1 2; do
+                run nb_conv_${th}t -- timeout "$TMO" "$CONV" $th "$REPS_CONV"
+                [ $have_torch = 1 ] || continue
+                for mk in 1 0; do # PyTorch with oneDNN (its default) and without (im2col + OpenBLAS)
+                    run pt_conv${mk}_${th}t OPENBLAS_NUM_THREADS=$th ${PT_CORE:+OPENBLAS_CORETYPE=$PT_CORE} -- \
+                        timeout "$TMO" "$PYTHON" "$SRCDIR/bench/torch_conv.py" $th "$REPS_CONV" $mk
+                done
+            done
+        done
+    else
+        conv_note=$(not_built "$CONV" conv2d)
+    fi
+fi
+if want rmsnorm; then
+    if [ -x "$RMS" ] && [ $have_torch = 1 ]; then
+        echo "rms_norm [768, 128]: nabla and PyTorch interleaved by bench/torch_rmsnorm.py, 3 rounds x 5 x $ITERS_RMS iterations:"
+        # one thread: [768, 128] is too small for a second thread to help either side, and PyTorch's
+        # 2-thread runs collapse on a loaded host (5-80 ms/iter seen: its OpenMP threads spin-wait)
+        run rms_1t OPENBLAS_NUM_THREADS=1 -- timeout "$TMO" "$PYTHON" "$SRCDIR/bench/torch_rmsnorm.py" "$RMS" "$ITERS_RMS" 1 3
+        # one run holds both sides' RESULT lines: tag them apart
+        sed 's/^rms_1t impl=nabla/nb_rms_1t impl=nabla/; s/^rms_1t impl=torch/pt_rms_1t impl=torch/' "$RES" >"$RES.t" &&
+            mv "$RES.t" "$RES"
+    elif [ -x "$RMS" ]; then
+        echo "rms_norm [768, 128] (nabla only: bench/torch_rmsnorm.py drives both sides and needs torch):"
+        run nb_rms_1t -- timeout "$TMO" "$RMS" "$ITERS_RMS" 1
+    else
+        rms_note=$(not_built "$RMS" rms_norm)
+    fi
+fi
+if want lstm; then
+    if [ -x "$RNN" ]; then
+        echo "char LSTM training (bench/bench_rnn), $STEPS_LSTM timed steps after 2 warm-up, $ROUNDS_KERN round(s):"
+        for r in $(seq "$ROUNDS_KERN"); do
+            for th in 1 2; do
+                run nb_lstm_${th}t -- timeout "$TMO" "$RNN" --no-torch --rounds 1 --threads $th --steps "$STEPS_LSTM"
+                [ $have_torch = 1 ] && run pt_lstm_${th}t OPENBLAS_NUM_THREADS=$th OMP_NUM_THREADS=$th \
+                    ${PT_CORE:+OPENBLAS_CORETYPE=$PT_CORE} -- timeout "$TMO" "$PYTHON" "$SRCDIR/bench/torch_rnn.py" --threads $th \
+                    --steps "$STEPS_LSTM" --warmup 2
+            done
+        done
+    else
+        lstm_note=$(not_built "$RNN" "char LSTM")
+    fi
+fi
 echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
 
-# Rounds: keep the best result line of each tag and case (highest tokens_per_s; without it: the first).
-awk '{ tps = ""; k = $1; for (i = 2; i <= NF; i++) { if ($i ~ /^tokens_per_s=/) tps = substr($i, 14) + 0
-                                                     if ($i ~ /^case=/) k = k " " $i }
+# Rounds: keep the best result line of each tag and case (highest tokens_per_s; without it: lowest
+# ms (conv2d); without either: the first).
+awk '{ tps = ""; ms = ""; k = $1
+       for (i = 2; i <= NF; i++) { if ($i ~ /^tokens_per_s=/) tps = substr($i, 14) + 0
+                                   if ($i ~ /^ms=/) ms = substr($i, 4) + 0
+                                   if ($i ~ /^case=/) k = k " " $i }
+       if (tps == "" && ms != "") tps = -ms
        if (!(k in line) || (tps != "" && tps > best[k])) { if (!(k in line)) order[++n] = k; line[k] = $0; best[k] = tps } }
      END { for (i = 1; i <= n; i++) print line[order[i]] }' "$RES" >"$RES.best" && mv "$RES.best" "$RES"
 
@@ -374,6 +454,68 @@ fi
 if want gemm; then
     echo "== GEMM (bench/bench_gemm, GFLOP/s; nb/Hsw, nb/auto = nabla / OpenBLAS with OPENBLAS_CORETYPE=Haswell / unset, best / best; paired = median of back-to-back nabla / Haswell ratios)"
     echo "$gemm_out"
+    echo
+fi
+if want conv; then
+    echo "== conv2d x [32, 64, 32, 32] * w [64, 64, 3, 3] + bias, padding 1, float32 (bench/bench_conv, torch_conv.py)"
+    echo "   ms per call (lower is better), each configuration's best of $ROUNDS_KERN round(s) x $REPS_CONV reps;"
+    echo "   speed = best PyTorch ms / nabla ms (>1: nabla faster); PyTorch with oneDNN (its default) and"
+    echo "   without (im2col + OpenBLAS), the faster taken (bench/conv.sh: more settings, CPU time, pairs)"
+    if [ -n "$conv_note" ]; then
+        echo "$conv_note"
+    else
+        printf '%-10s %-8s %10s %12s %12s %7s\n' threads case "nabla ms" "torch oneDNN" "torch BLAS" speed
+        line
+        for th in 1t 2t best; do
+            for c in fwd fwdbwd; do
+                if [ $th = best ]; then
+                    n=$(for t in 1t 2t; do get nb_conv_$t ms $c; done | sort -g | head -n 1)
+                    p1=$(for t in 1t 2t; do get pt_conv1_$t ms $c; done | sort -g | head -n 1)
+                    p0=$(for t in 1t 2t; do get pt_conv0_$t ms $c; done | sort -g | head -n 1)
+                else
+                    n=$(get nb_conv_$th ms $c) p1=$(get pt_conv1_$th ms $c) p0=$(get pt_conv0_$th ms $c)
+                fi
+                p=$(printf '%s\n%s\n' "$p1" "$p0" | awk 'NF' | sort -g | head -n 1)
+                printf '%-10s %-8s %10s %12s %12s %7s\n' "$(label _$th)" "$([ $c = fwd ] && echo fwd || echo fwd+bwd)" \
+                    "$(fmt "$n" %.2f)" "$(fmt "$p1" %.2f)" "$(fmt "$p0" %.2f)" "$(ratio "$p" "$n")"
+            done
+        done
+        echo "   (best = the fastest over 1 and 2 threads of each side)"
+    fi
+    echo
+fi
+if want rmsnorm; then
+    echo "== rms_norm on x [768, 128] (12 x 64 rows of 128) float32, weight [128], forward + backward, 1 thread"
+    echo "   us per iteration (lower is better), best of 3 interleaved rounds x 5 runs; PyTorch 1.13 has no"
+    echo "   fused RMSNorm: its composed x * rsqrt(mean(x^2) + eps) * w; speed = PyTorch us / nabla us"
+    if [ -n "$rms_note" ]; then
+        echo "$rms_note"
+    else
+        printf '%-10s %11s %11s %7s\n' threads "nabla us" "torch us" speed
+        line
+        n=$(get nb_rms_1t us_per_iter) p=$(get pt_rms_1t us_per_iter)
+        printf '%-10s %11s %11s %7s\n' "1 thread" "$(fmt "$n" %.2f)" "$(fmt "$p" %.2f)" "$(ratio "$p" "$n")"
+    fi
+    echo
+fi
+if want lstm; then
+    echo "== char LSTM training (bench/bench_rnn, torch_rnn.py): Embedding(65, 64) -> 2 x LSTM(256) -> Linear(256, 65),"
+    echo "   B=32, T=64, state carried, Adam; training tokens/s (higher is better), each configuration's best"
+    echo "   of $ROUNDS_KERN round(s); ratio = nabla / PyTorch"
+    if [ -n "$lstm_note" ]; then
+        echo "$lstm_note"
+    else
+        printf '%-10s %11s %11s %7s\n' threads "nabla tok/s" "torch tok/s" ratio
+        line
+        KEY=tokens_per_s
+        for th in 1t 2t; do
+            n=$(get nb_lstm_$th tokens_per_s) p=$(get pt_lstm_$th tokens_per_s)
+            printf '%-10s %11s %11s %7s\n' "$(label _$th)" "$(fmt "$n" %.0f)" "$(fmt "$p" %.0f)" "$(ratio "$n" "$p")"
+        done
+        nbest=$(best max nb_lstm_1t nb_lstm_2t) pbest=$(best max pt_lstm_1t pt_lstm_2t)
+        printf '%-10s %11s %11s %7s   (nabla best / PyTorch best)\n' best "$(fmt "$nbest" %.0f)" "$(fmt "$pbest" %.0f)" \
+            "$(ratio "$nbest" "$pbest")"
+    fi
     echo
 fi
 [ -n "$torch_note" ] && echo "NOTE: $torch_note"

@@ -180,8 +180,10 @@ def main():
         model.train()
         return s / a.eval_iters
 
-    print("torch_models: %s, %d parameters, vocab %d, %d train / %d val tokens, %d thread(s), torch %s"
-          % (a.model, params, len(chars), len(train), len(val), a.threads, torch.__version__), flush=True)
+    print("torch_models: %s, %d parameters, vocab %d, %d train / %d val tokens, %d thread(s), torch %s; training "
+          "starts %.1f s after the process (import torch, encoding the text)"
+          % (a.model, params, len(chars), len(train), len(val), a.threads, torch.__version__, time.time() - T_START),
+          flush=True)
     os.makedirs(a.out_dir, exist_ok=True)
     log = open(os.path.join(a.out_dir, "log.csv"), "w")
     log.write("iter,train_loss,val_loss,lr,tokens_per_s\n")
@@ -219,6 +221,8 @@ def main():
             print("interrupted at iter %d (%s)" % (it, signal.Signals(STOP[0]).name), flush=True)
             break
     log.close()
+    if snap is None:
+        sys.exit("torch_models.py: stopped before the first evaluation: no checkpoint to evaluate")
     model.load_state_dict(snap)
     model.eval()
     w = (len(val) - 1) // T

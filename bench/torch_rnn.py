@@ -6,7 +6,9 @@ batch_first=True) (or nn.GRU) -> Linear(H, V). Each step: forward on [B, T] rand
 seeded generator with the state carried from the previous step (detached: truncated BPTT), mean
 cross-entropy, backward, Adam (lr 1e-3), zero_grad(set_to_none). Prints one line
 
-    RESULT impl=torch threads=N tok_s=X s_step=Y loss=Z
+    RESULT impl=torch threads=N tok_s=X tokens_per_s=X s_step=Y best_s_step=W loss=Z
+
+(tokens_per_s repeats tok_s under bench/run.sh's key.)
 
 --threads N calls torch.set_num_threads(N); the caller sets OPENBLAS_NUM_THREADS=N alongside
 (Debian's torch does its GEMMs in OpenBLAS).
@@ -59,7 +61,7 @@ def main():
             t_total += dt
             best = min(best, dt)
     s_step = t_total / a.steps
-    print(f"RESULT impl=torch threads={a.threads} tok_s={B * T / s_step:.1f} s_step={s_step:.5f} "
+    print(f"RESULT impl=torch threads={a.threads} tok_s={B * T / s_step:.1f} tokens_per_s={B * T / s_step:.1f} s_step={s_step:.5f} "
           f"best_s_step={best:.5f} loss={loss.item():.4f}")
 
 
