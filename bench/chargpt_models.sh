@@ -60,7 +60,7 @@ for m in gpt llama lstm; do
     ck=$(awk -F, 'NR > 1 && $3 != "" { it = $1 } END { print it }' "$out/$m/log.csv")
     val=$("$CHARGPT" eval --checkpoint "$out/$m/ckpt.safetensors" --data "$DATA" --threads 1 2>&1 | sed 's/^val_loss //')
     tps=$(median_tps "$out/$m/log.csv")
-    pi=- pv=- ptps= pck=
+    pi=- pv=- ptps='' pck=''
     res=$(grep '^RESULT ' "$out/pt_$m.out" 2>/dev/null)
     if [ -n "$res" ]; then
         pi=$(echo "$res" | sed -n 's/.* iters=\([0-9]*\).*/\1/p')
