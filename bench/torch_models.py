@@ -38,8 +38,11 @@ at the end
     RESULT impl=torch model=M params=N iters=I ckpt_iter=K val_loss=X tokens_per_s=MEDIAN
 
 usage: torch_models.py --model gpt|llama|lstm --data FILE --out-dir DIR [--sampling random|sequential]
-         [--max-iters 2000] [--seconds S (0: none)] [--threads 1] [--seed 1337] [--eval-interval 25]
-         [--eval-iters 2]
+         [--max-iters 2000] [--seconds S (0: none)] [--threads 1] [--seed 1337] [--eval-interval 250]
+         [--eval-iters 20]
+       torch_models.py --model M --data FILE --eval-checkpoint CKPT
+         (no training: the full-split val loss of a checkpoint nabla wrote, loaded into the PyTorch
+         model by name; equal to `chargpt eval --digits 8` within float32 rounding)
 --threads N sets torch.set_num_threads(N) and, unless the caller set it, OPENBLAS_NUM_THREADS=N
 (Debian's torch does its GEMMs in OpenBLAS)."""
 import argparse
@@ -62,7 +65,7 @@ signal.signal(signal.SIGTERM, on_signal)
 ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
 ap.add_argument("--model", choices=["gpt", "llama", "lstm"], default="gpt")
 ap.add_argument("--data", required=True)
-ap.add_argument("--out-dir", required=True)
+ap.add_argument("--out-dir")
 ap.add_argument("--sampling", choices=["random", "sequential"], default="random")
 ap.add_argument("--max-iters", type=int, default=2000)
 ap.add_argument("--seconds", type=float, default=0.0)
@@ -70,6 +73,9 @@ ap.add_argument("--threads", type=int, default=1)
 ap.add_argument("--seed", type=int, default=1337)
 ap.add_argument("--eval-interval", type=int, default=250)
 ap.add_argument("--eval-iters", type=int, default=20)
+ap.add_argument("--eval-checkpoint", metavar="CKPT", help="no training: load a checkpoint `chargpt train --model "
+                "MODEL` wrote (its names are this script's) and print its full-split val loss, 8 decimals "
+                "(a cross-check of the model and the evaluation loop against `chargpt eval --digits 8`)")
 a = ap.parse_args()
 if a.sampling == "sequential" and a.model != "lstm":
     sys.exit("torch_models.py: --sampling sequential is the lstm's (chargpt carries state only there)")
@@ -129,6 +135,31 @@ def loss_of(model, x, y):
     return out[0] if isinstance(out, tuple) else out
 
 
+def full_split_loss(model, val):
+    """`chargpt eval`: mean loss over every non-overlapping T-token window of the split, 32 a batch."""
+    model.eval()
+    w = (len(val) - 1) // T
+    x = val[: w * T].view(w, T)
+    y = val[1: w * T + 1].view(w, T)
+    with torch.no_grad():
+        total = sum(loss_of(model, x[i: i + 32], y[i: i + 32]).item() * y[i: i + 32].numel() for i in range(0, w, 32))
+    return total / (w * T)
+
+
+def eval_checkpoint(model, chars, val):
+    from safetensors_torch import read  # tests/: the test suite's own format reader
+    _, _, tensors, meta = read(a.eval_checkpoint)
+    if meta.get("model", "gpt") != a.model or meta.get("vocab") != "".join(chars):
+        sys.exit("torch_models.py: %s is a %s checkpoint of another vocabulary or model than --model %s and --data"
+                 % (a.eval_checkpoint, meta.get("model"), a.model))
+    missing, unexpected = model.load_state_dict(tensors, strict=False)
+    tied = ("lm_head.weight", "transformer.wte.weight", "output.weight", "tok_embeddings.weight")
+    if unexpected or [k for k in missing if k not in tied]:
+        sys.exit("torch_models.py: load_state_dict: missing %s, unexpected %s" % (missing, unexpected))
+    print("val_loss %.8f (full split, %s, iter %s)" % (full_split_loss(model, val), a.eval_checkpoint,
+                                                         meta.get("iter", "?")))
+
+
 def lr_at(it):
     if it < WARMUP:
         return LR * (it + 1) / (WARMUP + 1)
@@ -149,6 +180,10 @@ def main():
     n_train = int(len(data) * 0.9)
     train, val = data[:n_train], data[n_train:]
     model = build(len(chars))
+    if a.eval_checkpoint:
+        return eval_checkpoint(model, chars, val)
+    if not a.out_dir:
+        sys.exit("torch_models.py: --out-dir is required to train")
     params = sum(p.numel() for p in model.parameters())
     decay = [p for p in model.parameters() if p.dim() >= 2]
     no_decay = [p for p in model.parameters() if p.dim() < 2]
@@ -224,13 +259,7 @@ def main():
     if snap is None:
         sys.exit("torch_models.py: stopped before the first evaluation: no checkpoint to evaluate")
     model.load_state_dict(snap)
-    model.eval()
-    w = (len(val) - 1) // T
-    x = val[: w * T].view(w, T)
-    y = val[1: w * T + 1].view(w, T)
-    with torch.no_grad():
-        total = sum(loss_of(model, x[i: i + 32], y[i: i + 32]).item() * y[i: i + 32].numel() for i in range(0, w, 32))
-    vl = total / (w * T)
+    vl = full_split_loss(model, val)
     tps.sort()
     med = tps[(len(tps) + 1) // 2 - 1] if tps else float("nan")
     print("val_loss %.4f (full split, weights of iter %d)" % (vl, snap_iter))
