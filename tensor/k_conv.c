@@ -20,6 +20,13 @@ static void conv_valid(int64_t off, int64_t s, int64_t W, int64_t OW, int64_t *l
     *hi = h;
 }
 
+/* What an implicit GEMM's B packing reads (pack_col in k_conv_impl.h): the unfold of the plane
+ * stack x [C, H, W] over geometry g. */
+typedef struct {
+    const nb__conv_geom *g;
+    const void *x;
+} conv_pack_ctx;
+
 #define NB_T float
 #define NB_SFX f32
 #include "k_conv_impl.h"
@@ -54,6 +61,8 @@ typedef struct {
     int64_t kk, rows;              /* kh*kw; output rows per unfolded part */
     bool direct;                   /* 1x1, stride 1, no padding: col is the input itself */
     bool same;   /* stride 1, no dilation, odd window, padding (k-1)/2: dx is a convolution of dy */
+    bool implicit_fwd, implicit_dx; /* the forward / the same-geometry dx GEMMs pack col's panels
+                                       straight from x / dy (nb__gemm_packed_b), no unfold */
     int64_t *offw, *offy, *offx, *offwf; /* [groups]: g*Cog*CK (weight), g*Cog*OHW (y), g*Cig*HW (x),
                                             g*Cig*Cog*kk (flipped weight) */
 } plan;
@@ -70,6 +79,12 @@ static void plan_init(plan *p, nb_dtype dt, const nb__conv_shape *s)
     p->same = !p->direct && g->sh == 1 && g->sw == 1 && g->dh == 1 && g->dw == 1 && g->OH == g->H &&
               g->OW == g->W && 2 * g->ph == g->kh - 1 && 2 * g->pw == g->kw - 1;
     p->rows = p->direct ? g->OH : (g->OW >= PART_COLS ? 1 : PART_COLS / (g->OW > 0 ? g->OW : 1));
+    /* nb__gemm_batched runs a one-row or one-column product unpacked (other arithmetic): the
+     * implicit path, which keeps the bits of the unfold + GEMM one, needs M >= 2 and no part of
+     * the unfold path with a single column (OW == 1 and a last part of one row) */
+    bool col1 = g->OW == 1 && g->OH % p->rows == 1;
+    p->implicit_fwd = !p->direct && p->Cog >= 2 && !col1;
+    p->implicit_dx = p->same && p->Cig >= 2 && !col1;
     size_t n = (size_t)s->groups * sizeof(int64_t);
     p->offw = nb__alloc(4 * n);
     p->offy = p->offw + s->groups, p->offx = p->offy + s->groups, p->offwf = p->offx + s->groups;
@@ -99,7 +114,7 @@ static ws_layout ws_for(const plan *p, bool dx)
         size_t full = rows * (size_t)p->OHW * p->esz;
         xc = full > xc ? full : xc;
     }
-    size_t dc = dx && p->same ? (size_t)(p->s->Cout * p->kk) * cols * p->esz : 0;
+    size_t dc = dx && p->same && !p->implicit_dx ? (size_t)(p->s->Cout * p->kk) * cols * p->esz : 0;
     l.xcol = 0, l.dcol = (xc + 63) / 64 * 64, l.offs = l.dcol + (dc + 63) / 64 * 64;
     l.total = l.offs + 2 * (size_t)p->s->groups * sizeof(int64_t);
     return l;
@@ -151,14 +166,31 @@ static int64_t *part_offsets(const plan *p, char *ws, const ws_layout *l, int wh
     return o;
 }
 
-/* y[n] = W @ col(x[n]) (+ b), one GEMM per group and part of output rows. */
+static nb__gemm_pack_b_fn pack_fn(const plan *p) { return p->dt == NB_F32 ? pack_col_f32 : pack_col_f64; }
+
+/* Per group: C = A @ col(src_g) (beta 0), the whole output plane in one product whose B panels
+ * are packed straight from src_g (the group's Csrc planes at src + g*Csrc*HW), with A + offa[g],
+ * C + offc[g] (row stride ldc). */
+static void implicit_gemms(const plan *p, int64_t M, int64_t K, const void *A, const int64_t *offa, const void *src,
+                           int64_t Csrc, void *C, int64_t ldc, const int64_t *offc)
+{
+    for (int64_t g = 0; g < p->s->groups; g++) {
+        conv_pack_ctx cx = {&p->s->g, elems(p, src, g * Csrc * p->HW)};
+        nb__gemm_packed_b(p->dt, M, p->OHW, K, elems(p, A, offa[g]), K, pack_fn(p), &cx, 0.0,
+                          (void *)elems(p, C, offc[g]), ldc);
+    }
+}
+
+/* y[n] = W @ col(x[n]) (+ b): implicit, or one GEMM per group and part of output rows. */
 static void forward_sample(const plan *p, const ws_layout *l, int64_t n, const void *x, const void *w, const void *b,
                            void *y, char *ws)
 {
     const nb__conv_shape *s = p->s;
     const void *xn = sample(p, x, s->Cin * p->HW, n);
     void *yn = (void *)sample(p, y, s->Cout * p->OHW, n);
-    for (int64_t oh0 = 0; oh0 < s->g.OH; oh0 += p->rows) {
+    if (p->implicit_fwd)
+        implicit_gemms(p, p->Cog, p->CK, w, p->offw, xn, p->Cig, yn, p->OHW, p->offy);
+    for (int64_t oh0 = 0; !p->implicit_fwd && oh0 < s->g.OH; oh0 += p->rows) {
         int64_t oh1 = oh0 + p->rows < s->g.OH ? oh0 + p->rows : s->g.OH, nc = (oh1 - oh0) * s->g.OW;
         const void *col = xn;
         int64_t ldb = p->OHW, *offc = p->offx; /* direct: the input itself (one part) */
@@ -226,6 +258,10 @@ static void input_grad_sample(const plan *p, const ws_layout *l, const void *w, 
                               void *dxn, char *ws)
 {
     const nb__conv_shape *s = p->s;
+    if (p->implicit_dx) {
+        implicit_gemms(p, p->Cig, p->Cog * p->kk, wf, p->offwf, dyn, p->Cog, dxn, p->HW, p->offx);
+        return;
+    }
     if (p->same) {
         int64_t Kd = p->Cog * p->kk;
         for (int64_t oh0 = 0; oh0 < s->g.OH; oh0 += p->rows) {

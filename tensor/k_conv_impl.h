@@ -83,6 +83,136 @@ static void FN(im2col_part)(const nb__conv_geom *g, int64_t C, const NB_T *x, NB
             }
 }
 
+/* ---- implicit GEMM: col's packed panels straight from x ------------------------------------ */
+/* d[0, n) = the tap (ki, kj) of the n output positions (oh, ow), (oh, ow + 1), ... of one row,
+ * read from the plane xc (0 where the tap falls in the padding): a run of col's row. */
+static inline void FN(pack_seg)(const nb__conv_geom *g, const NB_T *xc, int64_t oh, int64_t ow, int64_t ki,
+                                int64_t kj, int64_t n, NB_T *restrict d)
+{
+    int64_t ih = oh * g->sh - g->ph + ki * g->dh, iw = ow * g->sw - g->pw + kj * g->dw, lo = n, hi = n;
+    if (ih >= 0 && ih < g->H) {
+        if (g->sw == 1) {
+            lo = iw >= 0 ? 0 : -iw < n ? -iw : n;
+            hi = g->W - iw < n ? g->W - iw : n;
+            hi = hi < lo ? lo : hi;
+        } else {
+            conv_valid(iw, g->sw, g->W, n, &lo, &hi);
+        }
+    }
+    const NB_T *src = lo < hi ? xc + ih * g->W + iw : xc;
+    int64_t q = 0;
+    for (; q < lo; q++)
+        d[q] = 0;
+    if (g->sw == 1)
+        for (; q < hi; q++)
+            d[q] = src[q];
+    else
+        for (; q < hi; q++)
+            d[q] = src[q * g->sw];
+    for (; q < n; q++)
+        d[q] = 0;
+}
+
+/* One row (c, ki, kj) of an nr-wide panel of col (output columns j .. j + n, n <= nr; xc the
+ * plane of c): one run per output row the panel spans, zeros past n. */
+static inline void FN(pack_row)(const nb__conv_geom *g, const NB_T *xc, int64_t j, int64_t ki, int64_t kj,
+                                int n, int nr, NB_T *restrict d)
+{
+    int64_t oh = j / g->OW, ow = j % g->OW;
+    for (int64_t q = 0, left = n; left > 0; oh++, ow = 0) { /* one run per output row */
+        int64_t seg = g->OW - ow < left ? g->OW - ow : left;
+        FN(pack_seg)(g, xc, oh, ow, ki, kj, seg, d + q);
+        q += seg, left -= seg;
+    }
+    for (int q = n; q < nr; q++)
+        d[q] = 0;
+}
+
+/* One tap's run in a panel of nr output columns within one output row (stride 1): the inputs
+ * at xc + off + q for q in [lo, hi), zeros elsewhere. */
+typedef struct {
+    int64_t off;
+    int lo, hi;
+} FN(tap_run);
+
+/* The panel's runs per tap t = ki*kw + kj, from output position (oh, ow) (stride 1, n columns). */
+static void FN(tap_runs)(const nb__conv_geom *g, int64_t oh, int64_t ow, int n, FN(tap_run) *tr)
+{
+    for (int64_t ki = 0, t = 0; ki < g->kh; ki++)
+        for (int64_t kj = 0; kj < g->kw; kj++, t++) {
+            int64_t ih = oh * g->sh - g->ph + ki * g->dh, iw = ow - g->pw + kj * g->dw, lo = n, hi = n;
+            if (ih >= 0 && ih < g->H) {
+                lo = iw >= 0 ? 0 : -iw < n ? -iw : n;
+                hi = g->W - iw < n ? g->W - iw : n;
+                hi = hi < lo ? lo : hi;
+            }
+            tr[t] = (FN(tap_run)){lo < hi ? ih * g->W + iw : 0, (int)lo, (int)hi};
+        }
+}
+
+/* Rows [p0, p0 + kc) of one panel from its tap runs (d: nr values per row). */
+static void FN(pack_runs)(const NB_T *x, int64_t HW, int64_t kk, const FN(tap_run) *tr, int64_t p0, int64_t kc,
+                          int nr, NB_T *restrict d)
+{
+    int64_t c = p0 / kk, t = p0 % kk;
+    const NB_T *xc = x + c * HW;
+    for (int64_t p = 0; p < kc; p++, d += nr) {
+        const FN(tap_run) *r = &tr[t];
+        const NB_T *src = xc + r->off;
+        if (r->lo == 0 && r->hi == nr && nr == 16) {
+            memcpy(d, src, 16 * sizeof *d);
+        } else if (r->lo == 0 && r->hi == nr && nr == 8) {
+            memcpy(d, src, 8 * sizeof *d);
+        } else {
+            int q = 0;
+            for (; q < r->lo; q++)
+                d[q] = 0;
+            for (; q < r->hi; q++)
+                d[q] = src[q];
+            for (; q < nr; q++)
+                d[q] = 0;
+        }
+        if (++t == kk)
+            t = 0, xc += HW;
+    }
+}
+
+/* Most taps of a window a panel's table holds (larger windows take pack_row per row). */
+#define NB__CONV_TAPS 64
+
+/* nb__gemm_pack_b_fn over col, the unfolded x [C, H, W] of im2col_part (all output rows; ctx: a
+ * conv_pack_ctx): rows [p0, p0 + kc) x columns [j0, j0 + nc) as nr-wide panels, read from x,
+ * the same values im2col would have stored. A panel within one output row at stride 1 (the
+ * common case) reads one run of an input row per tap, from a table of the window's runs. */
+static void FN(pack_col)(void *ctx, int64_t p0, int64_t kc, int64_t j0, int64_t nc, int nr, void *out)
+{
+    const conv_pack_ctx *cx = ctx;
+    const nb__conv_geom *g = cx->g;
+    const NB_T *x = cx->x;
+    NB_T *dst = out;
+    int64_t kk = g->kh * g->kw, HW = g->H * g->W;
+    FN(tap_run) tr[NB__CONV_TAPS];
+    for (int64_t jr = 0; jr < nc; jr += nr, dst += nr * kc) {
+        int n = (int)(nc - jr < nr ? nc - jr : nr);
+        int64_t oh = (j0 + jr) / g->OW, ow = (j0 + jr) % g->OW;
+        if (g->sw == 1 && ow + n <= g->OW && kk <= NB__CONV_TAPS) {
+            FN(tap_runs)(g, oh, ow, n, tr);
+            FN(pack_runs)(x, HW, kk, tr, p0, kc, nr, dst);
+            continue;
+        }
+        int64_t c = p0 / kk, ki = p0 % kk / g->kw, kj = p0 % g->kw;
+        NB_T *d = dst;
+        for (int64_t p = 0; p < kc; p++, d += nr) {
+            FN(pack_row)(g, x + c * HW, j0 + jr, ki, kj, n, nr, d);
+            if (++kj == g->kw) {
+                kj = 0;
+                if (++ki == g->kh)
+                    ki = 0, c++;
+            }
+        }
+    }
+}
+
 /* The weights of the input gradient as a convolution of dy (stride 1, "same" padding): per group,
  * wf [Cig, Cog*kh*kw] with wf[ci][(co, ki, kj)] = w[co][ci][kh-1-ki][kw-1-kj] (w [G*Cog, Cig, kh, kw],
  * wf [G, Cig, Cog*kh*kw]). */

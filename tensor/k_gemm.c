@@ -402,6 +402,17 @@ void nb__gemm_batched(nb_dtype dt, bool ta, bool tb, int64_t M, int64_t N, int64
     }
 }
 
+void nb__gemm_packed_b(nb_dtype dt, int64_t M, int64_t N, int64_t K, const void *A, int64_t lda,
+                       nb__gemm_pack_b_fn pack, void *ctx, double beta, void *C, int64_t ldc)
+{
+    if (dt == NB_F32)
+        packed_b_float(M, N, K, A, lda, pack, ctx, (float)beta, C, ldc);
+    else if (dt == NB_F64)
+        packed_b_double(M, N, K, A, lda, pack, ctx, beta, C, ldc);
+    else
+        nb__fail("nb__gemm_packed_b: unsupported dtype %s", nb_dtype_name(dt));
+}
+
 void nb__gemm_batched_bf16(nb_dtype dt, bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha,
                            const void *A, int64_t lda, const int64_t *aoff, const void *B, int64_t ldb,
                            const int64_t *boff, double beta, void *C, int64_t ldc, const int64_t *coff,

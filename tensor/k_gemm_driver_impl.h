@@ -5,7 +5,8 @@
  *   NB_T, NB_SFX          element type and suffix (float f32, double f64)
  *   NB_BLASFN             cblas_sgemm / cblas_dgemm (used only with NB_HAVE_BLAS)
  *   NB_GMR/GNR, NB_XMR/XNR, NB_ZMR/ZNR  micro-tile of the generic, AVX2 and AVX-512 kernels
- * defined; undefines them all. Defines kern_<T>, prob_<T>, region_<T>, simple_<T>, batched_<T>.
+ * defined; undefines them all. Defines kern_<T>, prob_<T>, region_<T>, simple_<T>, batched_<T>,
+ * packed_b_<T>.
  * No include guard. */
 #define NB_FN(name) NB__PASTE3(name, _, NB_T)
 
@@ -29,6 +30,8 @@ typedef struct {
     int64_t ldc;
     NB_T alpha, beta;
     bool bf16; /* operands rounded to bfloat16 as they are packed (float only) */
+    nb__gemm_pack_b_fn packb; /* when set, computes op(B)'s packed panels (B, rsb, csb unused) */
+    void *ctx;                /* packb's context */
 } NB_FN(prob);
 
 static NB_FN(kern) NB_FN(kern_select)(void)
@@ -54,11 +57,37 @@ static NB_FN(kern) NB_FN(kern_select)(void)
     }
 }
 
+/* region (below) when B's panels come from P->packb and the rows are one A block in BLIS order:
+ * each kc x NR micro-panel is computed right before the column of micro-kernels that reads it,
+ * so it never leaves L1 (and no nc-wide B panel is written). The same tiles and FMA chains. */
+static void NB_FN(region_fused)(const NB_FN(kern) *k, const blocking *bl, const NB_FN(prob) *P, int64_t m0,
+                                int64_t m1, int64_t n0, int64_t n1, NB_T *abuf, NB_T *bbuf)
+{
+    const int MR = k->mr, NR = k->nr;
+    int64_t mc = m1 - m0;
+    for (int64_t pc = 0; pc < P->K; pc += bl->kc) {
+        int64_t kc = min64(bl->kc, P->K - pc);
+        NB_T beta = pc == 0 ? P->beta : (NB_T)1;
+        k->pack_a(mc, kc, P->A + m0 * P->rsa + pc * P->csa, P->rsa, P->csa, abuf);
+        for (int64_t jr = n0; jr < n1; jr += NR) {
+            int nr = (int)min64(NR, n1 - jr);
+            P->packb(P->ctx, pc, kc, jr, nr, NR, bbuf);
+            for (int64_t ir = 0; ir < mc; ir += MR)
+                NB__UKR_FOR(k, nr)(kc, abuf + ir * kc, bbuf, P->C + (m0 + ir) * P->ldc + jr, P->ldc,
+                                   (int)min64(MR, mc - ir), nr, P->alpha, beta);
+        }
+    }
+}
+
 /* The packed GEMM on the rectangle rows [m0, m1) x cols [n0, n1) of C. */
 static void NB_FN(region)(const NB_FN(kern) *k, const blocking *bl, const NB_FN(prob) *P, int64_t m0,
                           int64_t m1, int64_t n0, int64_t n1, NB_T *abuf, NB_T *bbuf)
 {
     const int MR = k->mr, NR = k->nr;
+    if (P->packb && k->plan->b_outer && m1 - m0 <= bl->mc) {
+        NB_FN(region_fused)(k, bl, P, m0, m1, n0, n1, abuf, bbuf);
+        return;
+    }
     int64_t nblk = (n1 - n0 + bl->nc - 1) / bl->nc;
     int64_t nstep = round_up((n1 - n0 + nblk - 1) / nblk, NR);
     for (int64_t jc = n0; jc < n1; jc += nstep) {
@@ -66,7 +95,10 @@ static void NB_FN(region)(const NB_FN(kern) *k, const blocking *bl, const NB_FN(
         for (int64_t pc = 0; pc < P->K; pc += bl->kc) {
             int64_t kc = min64(bl->kc, P->K - pc);
             NB_T beta = pc == 0 ? P->beta : (NB_T)1;
-            k->pack_b(kc, nc, P->B + pc * P->rsb + jc * P->csb, P->rsb, P->csb, bbuf);
+            if (P->packb)
+                P->packb(P->ctx, pc, kc, jc, nc, NR, bbuf);
+            else
+                k->pack_b(kc, nc, P->B + pc * P->rsb + jc * P->csb, P->rsb, P->csb, bbuf);
             if (P->bf16) /* the packed panel is in cache: rounding it costs one pass there */
                 NB_FN(round_panel)(bbuf, round_up(nc, NR) * kc);
             for (int64_t ic = m0; ic < m1; ic += bl->mc) {
@@ -132,7 +164,7 @@ static void NB_FN(batched)(bool ta, bool tb, int64_t M, int64_t N, int64_t K, NB
     if (M <= 0 || N <= 0 || nbatch <= 0)
         return;
     const NB_FN(prob) P0 = {M, N, K, A, ta ? 1 : lda, ta ? lda : 1, B, tb ? 1 : ldb, tb ? ldb : 1,
-                         C, ldc, alpha, beta, bf16};
+                         C, ldc, alpha, beta, bf16, NULL, NULL};
     NB_FN(prob) P = P0;
     if (K == 0 || alpha == 0 || M == 1 || N == 1) {
         for (int64_t bi = 0; bi < nbatch; bi++) {
@@ -198,6 +230,37 @@ static void NB_FN(batched)(bool ta, bool tb, int64_t M, int64_t N, int64_t K, NB
         }
         nb__free(ws, wsz);
     }
+}
+
+/* C = A @ B + beta * C with B's panels computed by packb (nb__gemm_packed_b): one product, its
+ * tiles split over threads as batched splits a large one. */
+static void NB_FN(packed_b)(int64_t M, int64_t N, int64_t K, const NB_T *A, int64_t lda, nb__gemm_pack_b_fn packb,
+                            void *ctx, NB_T beta, NB_T *C, int64_t ldc)
+{
+    if (M < 2 || N < 2 || K < 1) /* batched's vector and empty products take the unpacked loops */
+        nb__fail("nb__gemm_packed_b: M %lld, N %lld, K %lld: needs M, N >= 2 and K >= 1", (long long)M,
+                 (long long)N, (long long)K);
+    const NB_FN(prob) P = {M, N, K, A, lda, 1, NULL, 0, 0, C, ldc, 1, beta, false, packb, ctx};
+    const NB_FN(kern) k = NB_FN(kern_select)();
+    const blocking bl = blocking_for(K, k.mr, k.nr, sizeof(NB_T), k.plan);
+    size_t asz = (size_t)round_up(round_up(min64(bl.mc, M), k.mr) * bl.kc, 16);
+    size_t bsz = (size_t)round_up(round_up(min64(bl.nc, N), k.nr) * bl.kc, 16);
+    int tm, tn;
+    int64_t pm = (M + k.mr - 1) / k.mr, pn = (N + k.nr - 1) / k.nr;
+    int nt = split_threads(threads_for_fmas((double)M * (double)N * (double)K), pm, pn, k.mr, k.nr, bl.nc, &tm, &tn);
+    size_t wsz = (size_t)nt * (asz + bsz) * sizeof(NB_T);
+    NB_T *ws = nb__alloc(wsz);
+    NB__OMP("omp parallel num_threads(nt) if (nt > 1)")
+    {
+        int t = thread_id();
+        int64_t m0, m1, n0, n1;
+        split_range(pm, tm, t / tn, k.mr, M, &m0, &m1);
+        split_range(pn, tn, t % tn, k.nr, N, &n0, &n1);
+        NB_T *w = ws + (size_t)t * (asz + bsz);
+        if (m0 < m1 && n0 < n1)
+            NB_FN(region)(&k, &bl, &P, m0, m1, n0, n1, w, w + asz);
+    }
+    nb__free(ws, wsz);
 }
 
 void NB__PASTE(nb__gemm_, NB_SFX)(bool ta, bool tb, int64_t M, int64_t N, int64_t K, NB_T alpha,

@@ -47,6 +47,22 @@ NB__INTERNAL void nb__gemm_batched_bf16(nb_dtype dt, bool ta, bool tb, int64_t M
                                         const void *B, int64_t ldb, const int64_t *boff, double beta,
                                         void *C, int64_t ldc, const int64_t *coff, int64_t nbatch);
 
+/* ---- one product whose B is computed while it is packed (implicit GEMM) -------------------- */
+/* pack(ctx, p0, kc, j0, nc, nr, dst) writes rows [p0, p0 + kc) x columns [j0, j0 + nc) of the
+ * K x N matrix B as ceil(nc / nr) panels of kc x nr elements, dst[(j / nr)*kc*nr + p*nr + j % nr]
+ * (p, j relative to p0, j0), the columns of the last panel past nc set to 0. It is called from
+ * several threads at once (each with its own dst). */
+typedef void (*nb__gemm_pack_b_fn)(void *ctx, int64_t p0, int64_t kc, int64_t j0, int64_t nc, int nr, void *dst);
+
+/* C = A @ B + beta * C (A M x K row-major, A[i*lda + p]; C as above) with B given by `pack`: the
+ * same tiles, FMA chains and write-back as nb__gemm_batched(dt, false, false, M, N, K, 1.0, ...)
+ * on B stored explicitly, so the results are bit-identical to it (never BLAS). The caller skips
+ * the unfold into a B matrix (convolution: k_conv.c). Needs M >= 2, N >= 2, K >= 1 (nb__fail
+ * otherwise: nb__gemm_batched runs vector products unpacked). Threads split C as for one large
+ * product (one thread inside a parallel region). */
+NB__INTERNAL void nb__gemm_packed_b(nb_dtype dt, int64_t M, int64_t N, int64_t K, const void *A, int64_t lda,
+                                    nb__gemm_pack_b_fn pack, void *ctx, double beta, void *C, int64_t ldc);
+
 /* ---- kernel selection (for tests and benchmarks) -------------------------------------------- */
 typedef enum {
     NB__GEMM_AUTO,    /* best the CPU supports (and BLAS for large products when built with it) */
