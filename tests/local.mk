@@ -267,3 +267,8 @@ TESTS += tests/test_safetensors_header.sh
 EXTRA_DIST += tests/test_safetensors_header.sh
 # suite hardening (issue #19): the skip accounting the shell tests source
 EXTRA_DIST += tests/skip_lib.sh tests/check_lib.sh
+# conv implicit GEMM (tensor/k_conv.c packs col's panels from x / dy): bit for bit against an explicit unfold
+NB_TESTS += tests/test_conv_implicit
+tests_test_conv_implicit_SOURCES = tests/test_conv_implicit.c
+tests_test_conv_implicit_CFLAGS = $(TEST_CFLAGS)
+tests_test_conv_implicit_LDADD = $(TEST_LDADD)
