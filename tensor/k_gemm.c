@@ -13,7 +13,9 @@
  * stream from the L2-resident A block); AVX-512, whose 32-wide B micro-panel is too big for L1,
  * runs ir outside jr (the MR x kc A micro-panel stays in L1, B streams from an L2-sized panel).
  * Packing reads A and B through (row, column) element strides, so a transposed operand is just
- * a swapped stride pair: no transpose copy ever. Partial tiles are zero-padded in the packed
+ * a swapped stride pair: no transpose copy ever. nb__gemm_packed_b takes B's packing from a
+ * callback instead (implicit GEMM: the convolution packs its unfolded input straight from x),
+ * and then, with one A block in BLIS order, packs each kc x NR micro-panel right before use. Partial tiles are zero-padded in the packed
  * buffers, so the micro-kernel always runs full tiles; only the write-back of an edge tile goes
  * through a small scalar loop that does the same arithmetic as the vector write-back.
  *

@@ -11,9 +11,13 @@
  *     input grad    col'_g  = W_g^T @ dy[n]_g, folded back into dx[n] (col2im)
  *     weight grad   dW_g^T += col_g @ dy[n]_g^T   (transposed: col is packed as stored; the
  *                                                 sum is transposed back once at the end)
- * A 1x1 window with stride 1 and no padding uses the input itself as col. Samples are split over
- * threads (each thread unfolds into its own buffer and runs single-threaded GEMMs) when there are
- * enough of them, else they run one after another with the GEMM threaded. The weight gradient is
+ * A 1x1 window with stride 1 and no padding uses the input itself as col. The forward and the
+ * "same" input gradient never store col: nb__gemm_packed_b packs its panels straight from x (dy),
+ * the same values, so the results are those of the unfold + GEMM bit for bit (implicit GEMM; not
+ * for one output channel per group or a one-column part, which the GEMM runs unpacked). The
+ * weight gradient and other input gradients unfold x in parts of whole output rows. Samples are
+ * split over threads (each thread unfolds into its own buffer and runs single-threaded GEMMs) when
+ * there are enough of them, else they run one after another with the GEMM threaded. The weight gradient is
  * summed per chunk of samples (chunks fixed by the batch size, not the thread count) and the chunk
  * sums are added in order, so every result is bit-identical for any thread count. */
 #ifndef NB__K_CONV_H
