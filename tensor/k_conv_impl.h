@@ -163,14 +163,14 @@ static void FN(pack_runs)(const NB_T *x, int64_t HW, int64_t kk, const FN(tap_ru
             memcpy(d, src, 16 * sizeof *d);
         } else if (r->lo == 0 && r->hi == nr && nr == 8) {
             memcpy(d, src, 8 * sizeof *d);
-        } else {
-            int q = 0;
-            for (; q < r->lo; q++)
-                d[q] = 0;
-            for (; q < r->hi; q++)
-                d[q] = src[q];
-            for (; q < nr; q++)
-                d[q] = 0;
+        } else { /* padding: zeros, then the run (written as three loops, GCC calls memset,
+                    memmove and memset: slower for 16 values) */
+            if (nr == 16)
+                memset(d, 0, 16 * sizeof *d);
+            else
+                memset(d, 0, (size_t)nr * sizeof *d);
+            if (r->lo < r->hi)
+                memcpy(d + r->lo, src + r->lo, (size_t)(r->hi - r->lo) * sizeof *d);
         }
         if (++t == kk)
             t = 0, xc += HW;
