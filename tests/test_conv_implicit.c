@@ -58,7 +58,8 @@ static void unfold(const nb__conv_geom *g, int64_t C, const double *x, double *c
                     for (int64_t ow = 0; ow < g->OW; ow++) {
                         int64_t ih = oh * g->sh - g->ph + ki * g->dh, iw = ow * g->sw - g->pw + kj * g->dw;
                         bool in = ih >= 0 && ih < g->H && iw >= 0 && iw < g->W;
-                        col[((c * g->kh + ki) * g->kw + kj) * n + oh * g->OW + ow] = in ? x[(c * g->H + ih) * g->W + iw] : 0;
+                        double v = in ? x[(c * g->H + ih) * g->W + iw] : 0;
+                        col[((c * g->kh + ki) * g->kw + kj) * n + oh * g->OW + ow] = v;
                     }
 }
 
@@ -167,8 +168,9 @@ static void run_shape(nb_dtype dt, int si)
     int64_t cig = s->C / s->G, cog = s->O / s->G, kk = s->kh * s->kw, OHW = g->OH * g->OW;
     int64_t nx = s->N * s->C * s->H * s->W, nw = s->O * cig * kk, ny = s->N * s->O * OHW;
     size_t esz = dt == NB_F32 ? sizeof(float) : sizeof(double);
-    double *x = malloc((size_t)nx * sizeof *x), *w = malloc((size_t)nw * sizeof *w), *dy = malloc((size_t)ny * sizeof *dy);
-    double *oy = malloc((size_t)ny * sizeof *oy), *odx = malloc((size_t)nx * sizeof *odx), *wf = malloc((size_t)nw * sizeof *wf);
+    double *x = malloc((size_t)nx * sizeof *x), *w = malloc((size_t)nw * sizeof *w);
+    double *dy = malloc((size_t)ny * sizeof *dy), *oy = malloc((size_t)ny * sizeof *oy);
+    double *odx = malloc((size_t)nx * sizeof *odx), *wf = malloc((size_t)nw * sizeof *wf);
     void *xr = malloc((size_t)nx * esz), *wr = malloc((size_t)nw * esz), *dyr = malloc((size_t)ny * esz);
     void *y = malloc((size_t)ny * esz), *ry = malloc((size_t)ny * esz), *dx = malloc((size_t)nx * esz),
          *rdx = malloc((size_t)nx * esz);
