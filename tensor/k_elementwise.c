@@ -99,6 +99,12 @@ PW_DECLARE_HELPERS(double)
 #define gelu_tanh_grad_vec(x) PW_BY_TYPE(x, gelu_tanh_grad_vec_float, gelu_tanh_grad_double)
 #define gelu_erf_grad(x) PW_BY_TYPE(x, gelu_erf_grad_float, gelu_erf_grad_double)
 #define sigmoid_of(x) PW_BY_TYPE(x, sigmoid_of_float, sigmoid_of_double)
+/* exp and the logistic function: float on nb__exp_vec_f32 (<= 1 ulp, the loops vectorize), double
+ * libm's */
+static inline double exp_double(double x) { return exp(x); }
+static inline float sigmoid_vec_float(float x) { return 1.0f / (1.0f + nb__exp_vec_f32(-x)); }
+#define exp_vec(x) PW_BY_TYPE(x, nb__exp_vec_f32, exp_double)
+#define sigmoid_vec(x) PW_BY_TYPE(x, sigmoid_vec_float, sigmoid_of_double)
 #define is_nan(x) _Generic((x), float: isnan_float, double: isnan_double, default: never_nan)(x)
 /* Integer arithmetic wraps (two's complement, as PyTorch) instead of overflowing, which C leaves
  * undefined; the float versions are the plain expressions, so float results are unchanged. */
