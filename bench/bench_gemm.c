@@ -19,6 +19,7 @@
  * host's drift cancels), nabla as a share of the FMA peak (the best of one short peak run per
  * round of that shape: one peak for the whole table, taken at another moment, gave shares over
  * 100% when the host sped up), and the largest difference between nabla's and OpenBLAS's results.
+ * nabla runs with a fixed team of the row's thread count (dynamic threads off).
  * OpenBLAS reads OPENBLAS_CORETYPE once, when it is loaded, so each OpenBLAS column is measured by
  * a child process (this program with --openblas-child, under the core type's environment, driven
  * through pipes); the
@@ -200,6 +201,10 @@ static int openblas_child(int threads, bool quick, size_t cap)
     float *A = malloc(cap * sizeof *A), *B = malloc(cap * sizeof *B), *C = malloc(cap * sizeof *C);
     if (!A || !B || !C)
         return 1;
+    /* A fixed team: with dynamic threads (the library's default) nabla's 2-thread runs right
+     * after an OpenBLAS run counted its spinning workers as another process's load and often ran
+     * on one thread (mid-size shapes at the 1-thread speed; first seen in session 7's make bench) */
+    nb_set_dynamic_threads(false);
     nb_generator g;
     nb_generator_seed(&g, 1);
     fill(A, cap, &g);
@@ -316,6 +321,10 @@ int main(int argc, char **argv)
           *C2 = malloc(cap * sizeof *C2);
     if (!A || !B || !C || !C2)
         return 1;
+    /* A fixed team: with dynamic threads (the library's default) nabla's 2-thread runs right
+     * after an OpenBLAS run counted its spinning workers as another process's load and often ran
+     * on one thread (mid-size shapes at the 1-thread speed; first seen in session 7's make bench) */
+    nb_set_dynamic_threads(false);
     nb_generator g;
     nb_generator_seed(&g, 1);
     fill(A, cap, &g);
