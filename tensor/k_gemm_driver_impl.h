@@ -156,6 +156,19 @@ static void NB_FN(simple)(const NB_FN(prob) *P)
         }
 }
 
+/* Thread t's share of a product split over tm x tn threads: its rectangle of whole micro-tiles
+ * (rows by t / tn, columns by t % tn), on its own slice of ws (asz + bsz elements per thread). */
+static void NB_FN(thread_region)(const NB_FN(kern) *k, const blocking *bl, const NB_FN(prob) *P, int t, int tm,
+                                 int tn, NB_T *ws, size_t asz, size_t bsz)
+{
+    int64_t m0, m1, n0, n1;
+    split_range((P->M + k->mr - 1) / k->mr, tm, t / tn, k->mr, P->M, &m0, &m1);
+    split_range((P->N + k->nr - 1) / k->nr, tn, t % tn, k->nr, P->N, &n0, &n1);
+    NB_T *w = ws + (size_t)t * (asz + bsz);
+    if (m0 < m1 && n0 < n1)
+        NB_FN(region)(k, bl, P, m0, m1, n0, n1, w, w + asz);
+}
+
 static void NB_FN(batched)(bool ta, bool tb, int64_t M, int64_t N, int64_t K, NB_T alpha,
                            const NB_T *A, int64_t lda, const int64_t *aoff, const NB_T *B,
                            int64_t ldb, const int64_t *boff, NB_T beta, NB_T *C, int64_t ldc,
@@ -203,15 +216,7 @@ static void NB_FN(batched)(bool ta, bool tb, int64_t M, int64_t N, int64_t K, NB
                 continue;
             }
             NB__OMP("omp parallel num_threads(nt)")
-            {
-                int t = thread_id();
-                int64_t m0, m1, n0, n1;
-                split_range(pm, tm, t / tn, k.mr, M, &m0, &m1);
-                split_range(pn, tn, t % tn, k.nr, N, &n0, &n1);
-                NB_T *w = ws + (size_t)t * (asz + bsz);
-                if (m0 < m1 && n0 < n1)
-                    NB_FN(region)(&k, &bl, &P, m0, m1, n0, n1, w, w + asz);
-            }
+            NB_FN(thread_region)(&k, &bl, &P, thread_id(), tm, tn, ws, asz, bsz);
         }
         nb__free(ws, wsz);
     } else { /* small products: one per thread */
@@ -251,15 +256,7 @@ static void NB_FN(packed_b)(int64_t M, int64_t N, int64_t K, const NB_T *A, int6
     size_t wsz = (size_t)nt * (asz + bsz) * sizeof(NB_T);
     NB_T *ws = nb__alloc(wsz);
     NB__OMP("omp parallel num_threads(nt) if (nt > 1)")
-    {
-        int t = thread_id();
-        int64_t m0, m1, n0, n1;
-        split_range(pm, tm, t / tn, k.mr, M, &m0, &m1);
-        split_range(pn, tn, t % tn, k.nr, N, &n0, &n1);
-        NB_T *w = ws + (size_t)t * (asz + bsz);
-        if (m0 < m1 && n0 < n1)
-            NB_FN(region)(&k, &bl, &P, m0, m1, n0, n1, w, w + asz);
-    }
+    NB_FN(thread_region)(&k, &bl, &P, thread_id(), tm, tn, ws, asz, bsz);
     nb__free(ws, wsz);
 }
 
