@@ -3,6 +3,9 @@
 
     make check-mutants                       (builds a copy of the tree in build-mutants/, runs all)
     tests/check_mutants.py BUILDDIR [ID ...]  (BUILDDIR configured and built; only the given ids)
+    tests/check_mutants.py --list-only SRCDIR (seconds, in make check: every mutant's text occurs
+                                              exactly once in SRCDIR's file, so an edit that moves
+                                              it is caught before the slow run)
 
 tests/mutants.txt lists small, realistic bugs (a sign flipped in a backward formula, an off-by-one
 in a loop bound, a swapped optimizer constant, a loosened bounds check, ...), each with the test
@@ -81,16 +84,31 @@ def try_mutant(build, m):
             f.write(orig)
 
 
+def list_only(src, mutants):
+    """One line per mutant whose text does not occur exactly once in its file under src."""
+    bad = 0
+    for m in mutants:
+        with open(os.path.join(src, m["file"]), encoding="utf-8") as f:
+            n = f.read().count(m["from"].replace("\\n", "\n"))
+        if n != 1:
+            bad += 1
+            print(f"FAIL: mutant {m['id']}: its text occurs {n} times in {m['file']} (update tests/mutants.txt)")
+    print(f"{len(mutants) - bad} passed, {bad} failed (mutants.txt: the text of each of {len(mutants)} mutants occurs once)")
+    return 1 if bad else 0
+
+
 def main():
     if len(sys.argv) < 2:
         sys.exit(__doc__)
-    build = sys.argv[1]
-    only = set(sys.argv[2:])
     here = os.path.dirname(os.path.abspath(__file__))
     mutants = parse(os.path.join(here, "mutants.txt"))
     ids = [m["id"] for m in mutants]
     if len(set(ids)) != len(ids):
         sys.exit("mutants.txt: duplicate ids")
+    if sys.argv[1] == "--list-only":
+        return list_only(sys.argv[2] if len(sys.argv) > 2 else os.path.dirname(here), mutants)
+    build = sys.argv[1]
+    only = set(sys.argv[2:])
     if only:
         unknown = only - set(ids)
         if unknown:

@@ -210,6 +210,9 @@ EXTRA_DIST += tests/ref_pointwise.py
 # README.md's "Adding an op" rows must be the real ones.
 TESTS += tests/test_readme_pointwise.sh
 EXTRA_DIST += tests/test_readme_pointwise.sh
+# tests/mutants.txt's texts still occur once each (the static half of make check-mutants).
+TESTS += tests/test_mutants_list.sh
+EXTRA_DIST += tests/test_mutants_list.sh
 # LLaMA (llama2.c-style decoder): names, init, PyTorch parity (tests/ref_llama.py), trainability
 NB_TESTS += tests/test_llama
 tests_test_llama_SOURCES = tests/test_llama.c
