@@ -105,11 +105,12 @@ typedef struct {
     size_t xcol, dcol, offs, total; /* byte offsets / sizes within one thread's block */
 } ws_layout;
 
-static ws_layout ws_for(const plan *p, bool dx)
+/* unfold_x: parts of x are unfolded (the forward without the implicit path, the weight gradient) */
+static ws_layout ws_for(const plan *p, bool unfold_x, bool dx)
 {
     ws_layout l;
     size_t cols = (size_t)part_cols(p), rows = (size_t)(p->s->Cin * p->kk);
-    size_t xc = p->direct ? 0 : rows * cols * p->esz;
+    size_t xc = p->direct || !unfold_x ? 0 : rows * cols * p->esz;
     if (dx && !p->direct && !p->same) { /* the GEMM + col2im path unfolds a whole sample */
         size_t full = rows * (size_t)p->OHW * p->esz;
         xc = full > xc ? full : xc;
@@ -216,7 +217,7 @@ void nb__k_conv_forward(nb_dtype dt, const nb__conv_shape *s, const void *x, con
     plan p;
     plan_init(&p, dt, s);
     int nt = task_threads(s->N, (double)s->Cout * (double)p.CK * (double)p.OHW);
-    ws_layout l = ws_for(&p, false);
+    ws_layout l = ws_for(&p, !p.implicit_fwd, false);
     char *ws = nb__alloc((size_t)nt * l.total);
     if (nt > 1) {
         NB__OMP_PARALLEL_FOR(nt)
@@ -342,7 +343,7 @@ void nb__k_conv_backward(nb_dtype dt, const nb__conv_shape *s, const void *x, co
     double fmas = (double)s->Cout * (double)p.CK * (double)p.OHW * (double)(s->N / chunks);
     fmas *= (dx != NULL) + (dw != NULL);
     int nt = task_threads(chunks, fmas);
-    ws_layout l = ws_for(&p, dx != NULL);
+    ws_layout l = ws_for(&p, dw != NULL, dx != NULL);
     char *ws = nb__alloc((size_t)nt * l.total);
     char *parts = dw ? nb__alloc((size_t)chunks * wbytes) : NULL;
     char *wf = dx && p.same ? nb__alloc(wbytes) : NULL; /* the flipped weights of the input gradient */
