@@ -415,6 +415,74 @@ void nb__gemm_packed_b(nb_dtype dt, int64_t M, int64_t N, int64_t K, const void 
         nb__fail("nb__gemm_packed_b: unsupported dtype %s", nb_dtype_name(dt));
 }
 
+/* ==== bfloat16 GEMM on bfloat16 instructions ================================================= */
+static nb__bf16_kind g_bf16_force = NB__BF16_AUTO;
+
+nb__bf16_kind nb__gemm_bf16_force(nb__bf16_kind kind)
+{
+    nb__bf16_kind prev = g_bf16_force;
+    g_bf16_force = (kind > NB__BF16_AUTO && kind < NB__BF16_KIND_COUNT) ? kind : NB__BF16_AUTO;
+    return prev;
+}
+
+nb__bf16_kind nb__gemm_bf16_active(void)
+{
+    nb__bf16_kind want = g_bf16_force;
+    if (want == NB__BF16_AUTO) {
+        nb__kv_set kv = nb__kernels();
+        want = kv == NB__KV_AMX ? NB__BF16_AMX : kv == NB__KV_AVX512BF16 ? NB__BF16_DP : NB__BF16_ROUNDED;
+    }
+    if ((want == NB__BF16_AMX && !nb__kernels_cpu_has(NB__KV_AMX)) ||
+        (want == NB__BF16_DP && !nb__kernels_cpu_has(NB__KV_AVX512BF16)))
+        return NB__BF16_ROUNDED;
+    return want;
+}
+
+const char *nb__gemm_bf16_name(nb__bf16_kind kind)
+{
+    static const char *const names[NB__BF16_KIND_COUNT] = {"auto", "rounded-fp32", "avx512bf16", "amx",
+                                                           "avx512bf16-model", "amx-model"};
+    return (kind >= 0 && kind < NB__BF16_KIND_COUNT) ? names[kind] : "?";
+}
+
+#define BK_DP_MR 14
+#include "k_gemm_bf16_emu.h"
+#define NB_BK emu
+#define NB_BK_DP_TGT
+#define NB_BK_AMX_TGT
+#define NB_BF bk_emu_f
+#define NB_BFOP(op) bk_emu_##op
+#define NB_BI bk_emu_u
+#define NB_BI_LOAD(p) bk_emu_iload(p)
+#define NB_BI_SET1(u) bk_emu_iset1(u)
+#define NB_BI_DOT(acc, a, b) bk_emu_dot(acc, a, b)
+#define NB_TILE_CFG(p) bk_emu_tile_cfg(p)
+#define NB_TILE_RELEASE() bk_emu_tile_release()
+#define NB_TILE_ZERO(t) bk_emu_tile_zero(t)
+#define NB_TILE_LOAD(t, p, stride) bk_emu_tile_load(t, p, stride)
+#define NB_TILE_STORE(t, p, stride) bk_emu_tile_store(t, p, stride)
+#define NB_TILE_DOT(c, a, b) bk_emu_tile_dot(c, a, b)
+#include "k_gemm_bf16_kset_impl.h"
+#ifdef NB__GEMM_X86
+#define NB_BK hw
+#define NB_BK_DP_TGT __attribute__((target("avx512f,avx512bf16")))
+#define NB_BK_AMX_TGT __attribute__((target("avx512f,avx512bf16,amx-tile,amx-bf16")))
+#define NB_BF __m512
+#define NB_BFOP(op) _mm512_##op##_ps
+#define NB_BI __m512i
+#define NB_BI_LOAD(p) _mm512_loadu_si512((const void *)(p))
+#define NB_BI_SET1(u) _mm512_set1_epi32((int)(u))
+#define NB_BI_DOT(acc, a, b) _mm512_dpbf16_ps(acc, (__m512bh)(a), (__m512bh)(b))
+#define NB_TILE_CFG(p) _tile_loadconfig(p)
+#define NB_TILE_RELEASE() _tile_release()
+#define NB_TILE_ZERO(t) _tile_zero(t)
+#define NB_TILE_LOAD(t, p, stride) _tile_loadd(t, p, stride)
+#define NB_TILE_STORE(t, p, stride) _tile_stored(t, p, stride)
+#define NB_TILE_DOT(c, a, b) _tile_dpbf16ps(c, a, b)
+#include "k_gemm_bf16_kset_impl.h"
+#endif
+#include "k_gemm_bf16_impl.h"
+
 void nb__gemm_batched_bf16(nb_dtype dt, bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha,
                            const void *A, int64_t lda, const int64_t *aoff, const void *B, int64_t ldb,
                            const int64_t *boff, double beta, void *C, int64_t ldc, const int64_t *coff,
@@ -422,6 +490,13 @@ void nb__gemm_batched_bf16(nb_dtype dt, bool ta, bool tb, int64_t M, int64_t N, 
 {
     if (dt != NB_F32)
         nb__fail("nb__gemm_batched_bf16: bfloat16 operands need float32 tensors, got %s", nb_dtype_name(dt));
-    batched_float(ta, tb, M, N, K, (float)alpha, A, lda, aoff, B, ldb, boff, (float)beta, C, ldc, coff,
-                  nbatch, true);
+    nb__bf16_kind kind = nb__gemm_bf16_active();
+    if (kind == NB__BF16_ROUNDED || K == 0 || alpha == 0 || M < 2 || N < 2 || nbatch <= 0) {
+        batched_float(ta, tb, M, N, K, (float)alpha, A, lda, aoff, B, ldb, boff, (float)beta, C, ldc, coff,
+                      nbatch, true);
+        return;
+    }
+    const prob_float P = {M, N, K, A, ta ? 1 : lda, ta ? lda : 1, B, tb ? 1 : ldb, tb ? ldb : 1,
+                          C, ldc, (float)alpha, (float)beta, true, NULL, NULL};
+    bk_batched(kind, &P, aoff, boff, coff, nbatch);
 }

@@ -1,4 +1,5 @@
 /* kernels.c — the kernel variant set in force: NB_KERNELS, checked against the CPU (nb__kv.h). */
+#define _DEFAULT_SOURCE /* syscall (asking Linux for the AMX tile state) */
 #include "config.h"
 #include "nb__kv.h"
 
@@ -9,11 +10,48 @@
 
 static bool cpu_any(void) { return true; }
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <cpuid.h>
+#ifdef __linux__
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 static bool cpu_avx2(void) { return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"); }
 static bool cpu_avx512(void) { return cpu_avx2() && __builtin_cpu_supports("avx512f"); }
+/* CPUID leaf 7 (sub-leaf 0: EDX; sub-leaf 1: EAX) bit `bit`. */
+static bool cpuid7(unsigned sub, int reg_edx, unsigned bit)
+{
+    unsigned a, b, c, d;
+    if (__get_cpuid_max(0, NULL) < 7)
+        return false;
+    __cpuid_count(7, sub, a, b, c, d);
+    (void)b, (void)c;
+    return ((reg_edx ? d : a) >> bit) & 1u;
+}
+static bool cpu_avx512bf16(void) { return cpu_avx512() && cpuid7(1, 0, 5); } /* CPUID.(7,1):EAX.AVX512_BF16 */
+/* AMX-BF16 (CPUID.(7,0):EDX bit 22) and AMX-TILE (bit 24), and Linux's leave to use the tile data
+ * (arch_prctl ARCH_REQ_XCOMP_PERM for XFEATURE_XTILEDATA; without it a tile instruction faults).
+ * Asked once per process (a second ask is harmless); the answer is kept. */
+static bool cpu_amx(void)
+{
+    static _Atomic int answer = -1;
+    int a = atomic_load_explicit(&answer, memory_order_relaxed);
+    if (a < 0) {
+        a = cpu_avx512bf16() && cpuid7(0, 1, 22) && cpuid7(0, 1, 24);
+#ifdef __linux__
+        if (a)
+            a = syscall(SYS_arch_prctl, 0x1023 /* ARCH_REQ_XCOMP_PERM */, 18 /* XFEATURE_XTILEDATA */) == 0;
+#else
+        a = 0; /* no known way to ask for the tile state */
+#endif
+        atomic_store_explicit(&answer, a, memory_order_relaxed);
+    }
+    return a;
+}
 #else
 static bool cpu_avx2(void) { return false; }
 static bool cpu_avx512(void) { return false; }
+static bool cpu_avx512bf16(void) { return false; }
+static bool cpu_amx(void) { return false; }
 #endif
 
 /* One row per variant set, in nb__kv_set order: NB_KERNELS's name, the CPU test, what it needs. */
@@ -25,6 +63,8 @@ static const struct {
     [NB__KV_PORTABLE] = {"portable", cpu_any, "nothing"},
     [NB__KV_AVX2] = {"avx2", cpu_avx2, "AVX2 and FMA"},
     [NB__KV_AVX512] = {"avx512", cpu_avx512, "AVX-512F"},
+    [NB__KV_AVX512BF16] = {"avx512bf16", cpu_avx512bf16, "AVX512_BF16"},
+    [NB__KV_AMX] = {"amx", cpu_amx, "AMX-BF16 (with AMX-TILE, AVX512_BF16 and the kernel's leave to use tiles)"},
 };
 
 /* -1: not read yet; else the nb__kv_set in force. Atomic: the first use may race between

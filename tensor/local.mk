@@ -16,7 +16,8 @@ libnabla_core_la_SOURCES += tensor/nb__k_scan.h tensor/k_scan.c tensor/k_scan_im
 libnabla_core_la_SOURCES += tensor/nb__k_norm.h tensor/k_norm.c tensor/k_norm_impl.h
 # kernel implementation files (included once per element type; kmacros)
 libnabla_core_la_SOURCES += tensor/nb__paste.h tensor/k_gemm_scalar_impl.h tensor/k_gemm_kset_impl.h \
-	tensor/k_gemm_ukr_impl.h tensor/k_gemm_driver_impl.h
+	tensor/k_gemm_ukr_impl.h tensor/k_gemm_driver_impl.h \
+	tensor/k_gemm_bf16_impl.h tensor/k_gemm_bf16_kset_impl.h tensor/k_gemm_bf16_emu.h
 libnabla_core_la_SOURCES += tensor/k_attention_base_impl.h tensor/k_attention_mm_impl.h \
 	tensor/k_attention_panel_impl.h tensor/k_attention_rows_impl.h tensor/k_attention_vexp_impl.h \
 	tensor/k_attention_impl.h

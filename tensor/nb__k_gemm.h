@@ -39,13 +39,39 @@ NB__INTERNAL void nb__gemm_batched(nb_dtype dt, bool ta, bool tb, int64_t M, int
 
 /* Same, float32 only (other dtypes are misuse), with every element of op(A) and op(B) rounded to
  * bfloat16 (nb__bf16.h: nearest, ties to even) before it is multiplied; products and sums stay
- * float32. Equal, bit for bit, to nb__gemm_batched on explicitly rounded copies of A and B (the
- * rounding happens on the packed panels, so it costs one pass over data already in cache; BLAS
- * is never used). Used by nb_matmul and nb_linear_mod inside nb_autocast_begin/end. */
+ * float32. BLAS is never used. The kernel is nb__gemm_bf16_active()'s: with NB__BF16_ROUNDED
+ * (every CPU without AVX512_BF16) the result equals, bit for bit, nb__gemm_batched on explicitly
+ * rounded copies of A and B (the rounding happens on the packed panels, one pass over data
+ * already in cache); with the instructions, see nb__bf16_kind. Used by nb_matmul and
+ * nb_linear_mod inside nb_autocast_begin/end. */
 NB__INTERNAL void nb__gemm_batched_bf16(nb_dtype dt, bool ta, bool tb, int64_t M, int64_t N, int64_t K,
                                         double alpha, const void *A, int64_t lda, const int64_t *aoff,
                                         const void *B, int64_t ldb, const int64_t *boff, double beta,
                                         void *C, int64_t ldc, const int64_t *coff, int64_t nbatch);
+
+/* Which kernel multiplies nb__gemm_batched_bf16's matrices (vector, empty and alpha == 0 products
+ * always take the rounded float32 loops). Within each kind the results are the same bits for any
+ * thread count; between kinds they agree within float32 rounding of the sums, not bit for bit:
+ * the instructions add a pair's two products in their own order, read subnormal bfloat16 inputs
+ * as zero and flush subnormal sums (nearest-even rounding of the operands is the same in all). */
+typedef enum {
+    NB__BF16_AUTO,    /* from the kernel set in force (nb__kernels): amx → AMX, avx512bf16 → DP */
+    NB__BF16_ROUNDED, /* the float32 kernels on operands rounded as they are packed (any CPU) */
+    NB__BF16_DP,      /* AVX512_BF16: vdpbf16ps on 14 x 32 tiles of C */
+    NB__BF16_AMX,     /* AMX-BF16: tdpbf16ps on 32 x 32 tiles of C */
+    NB__BF16_DP_EMU,  /* DP's kernel code on a software model of vdpbf16ps (tests; any CPU) */
+    NB__BF16_AMX_EMU, /* AMX's kernel code on a software model of the tiles (tests; any CPU) */
+    NB__BF16_KIND_COUNT
+} nb__bf16_kind;
+
+/* Forces `kind` for the bfloat16 GEMM (NB__BF16_AUTO restores the default); a kind whose
+ * instructions this CPU lacks (or NB_KERNELS withholds) runs as NB__BF16_ROUNDED. Process-wide,
+ * not thread-safe. Returns the previous setting. */
+NB__INTERNAL nb__bf16_kind nb__gemm_bf16_force(nb__bf16_kind kind);
+/* The kind a bfloat16 product would use now (never NB__BF16_AUTO). */
+NB__INTERNAL nb__bf16_kind nb__gemm_bf16_active(void);
+/* "auto", "rounded-fp32", "avx512bf16", "amx", "avx512bf16-model", "amx-model". */
+NB__INTERNAL const char *nb__gemm_bf16_name(nb__bf16_kind kind);
 
 /* ---- one product whose B is computed while it is packed (implicit GEMM) -------------------- */
 /* pack(ctx, p0, kc, j0, nc, nr, dst) writes rows [p0, p0 + kc) x columns [j0, j0 + nc) of the

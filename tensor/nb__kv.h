@@ -4,7 +4,9 @@
  * The variant set in force is the best the CPU supports, or what the environment variable
  * NB_KERNELS names (read once, at the first kernel call): portable (no x86 extension: the
  * generic GEMM, the baseline builds of the loops), avx2 (AVX2+FMA GEMM, AVX2 loops), avx512
- * (AVX-512F GEMM, AVX2 loops). A name the CPU lacks, or an unknown one, stops through the
+ * (AVX-512F GEMM, AVX2 loops), avx512bf16 (avx512, with autocast's bfloat16 GEMM on AVX512_BF16
+ * dot products), amx (avx512, with the bfloat16 GEMM on AMX tiles; Linux is asked for the tile
+ * state once, when the CPU has AMX). A name the CPU lacks, or an unknown one, stops through the
  * misuse handler with one line naming it and what this CPU offers. New variants: one row in
  * kernels.c's table and one enumerator here, in order of preference (higher = preferred).
  *
@@ -24,6 +26,8 @@ typedef enum {
     NB__KV_PORTABLE, /* baseline x86-64 (SSE2) or any other CPU: no extension used */
     NB__KV_AVX2,     /* AVX2 + FMA */
     NB__KV_AVX512,   /* AVX-512F (GEMM and attention); loops stay AVX2 */
+    NB__KV_AVX512BF16, /* avx512, and the bfloat16 GEMM on AVX512_BF16 (vdpbf16ps) */
+    NB__KV_AMX,      /* avx512bf16, and the bfloat16 GEMM on AMX-BF16 tiles */
     NB__KV_COUNT
 } nb__kv_set;
 
@@ -31,7 +35,7 @@ typedef enum {
 NB__INTERNAL nb__kv_set nb__kernels(void);
 /* Whether this CPU can run variant set v. */
 NB__INTERNAL bool nb__kernels_cpu_has(nb__kv_set v);
-/* "portable", "avx2", "avx512" (NB_KERNELS's spelling); "?" out of range. */
+/* "portable", "avx2", "avx512", "avx512bf16", "amx" (NB_KERNELS's spelling); "?" out of range. */
 NB__INTERNAL const char *nb__kernels_name(nb__kv_set v);
 /* Whether the AVX2 copies of the loops run (the set in force is avx2 or above). */
 NB__INTERNAL bool nb__kv_avx2(void);

@@ -275,3 +275,8 @@ NB_TESTS += tests/test_conv_implicit
 tests_test_conv_implicit_SOURCES = tests/test_conv_implicit.c
 tests_test_conv_implicit_CFLAGS = $(TEST_CFLAGS)
 tests_test_conv_implicit_LDADD = $(TEST_LDADD)
+# autocast's bfloat16 GEMM on each kernel (rounded float32, AVX512_BF16, AMX) and on the model of the instructions
+NB_TESTS += tests/test_gemm_bf16
+tests_test_gemm_bf16_SOURCES = tests/test_gemm_bf16.c
+tests_test_gemm_bf16_CFLAGS = $(TEST_CFLAGS)
+tests_test_gemm_bf16_LDADD = $(TEST_LDADD)

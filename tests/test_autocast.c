@@ -5,10 +5,14 @@
  *    the even mantissa; overflow rounds as if the exponent were unbounded) on hand-picked bit
  *    patterns (ties both ways, NaN payloads, infinities, overflow, subnormals) and a million
  *    random ones.
- * 2. Inside autocast, nb_matmul and nb_linear (forward and backward) give exactly the bits
- *    of the float32 ops applied outside autocast to explicitly rounded operands: the rounding is
- *    done where the GEMM packs, but a product of two bfloat16 values is exact in float32, so both
- *    run the same float32 FMA chains on the same values.
+ * 2. Inside autocast, with the rounded float32 GEMM (NB__BF16_ROUNDED, forced here; the default
+ *    on CPUs without AVX512_BF16), nb_matmul and nb_linear (forward and backward) give exactly the
+ *    bits of the float32 ops applied outside autocast to explicitly rounded operands: the rounding
+ *    is done where the GEMM packs, but a product of two bfloat16 values is exact in float32, so
+ *    both run the same float32 FMA chains on the same values. With the AVX512_BF16 and AMX
+ *    kernels (where the CPU has them, and their code on the model of the instructions everywhere)
+ *    the same graphs agree within float32 rounding of the sums (tests/test_gemm_bf16.c checks the
+ *    kernels themselves).
  * 3. Inside autocast, nb_scaled_dot_product_attention (forward and backward) against the same
  *    math composed from float32 ops on rounded operands (S = scale rQ rK^T, P = softmax(S) in
  *    float32, O = round(P) rV; dV = round(P)^T round(dO), dP = round(dO) rV^T,
@@ -29,6 +33,8 @@
 #include <string.h>
 
 #include "testutil.h"
+
+#include "nb__k_gemm.h"
 
 /* ---- 1. the rounding rule ----------------------------------------------------------------- */
 static uint32_t bits_of(float x)
@@ -133,6 +139,7 @@ END_TEST
  * exactly (x*1 and x + 0 are exact; zeros compared by value: -0 + 0 is +0). */
 START_TEST(test_round_in_gemm_panels)
 {
+    nb__bf16_kind prev = nb__gemm_bf16_force(NB__BF16_ROUNDED);
     int s = nb_scope_begin();
     const int64_t n = 96;
     nb_tensor *a = nb_empty(NB_DIMS(n, n), NB_F32), *eye = nb_zeros(NB_DIMS(n, n), NB_F32);
@@ -155,6 +162,7 @@ START_TEST(test_round_in_gemm_panels)
         ck_assert_msg(pv[i] == nb_bf16_round(av[i]), "element %lld: 0x%08x -> %.9g, want %.9g", (long long)i,
                       bits_of(av[i]), (double)pv[i], (double)nb_bf16_round(av[i]));
     nb_scope_end(s);
+    nb__gemm_bf16_force(prev);
 }
 END_TEST
 
@@ -230,6 +238,7 @@ static const mm_case k_mm[] = {
  * the gradients must agree bit for bit. */
 START_TEST(test_matmul_exact)
 {
+    nb__bf16_kind prev = nb__gemm_bf16_force(NB__BF16_ROUNDED);
     const mm_case *c = &k_mm[_i];
     int s = nb_scope_begin();
     nb_tensor *a = leaf(tu_random(NB_F32, c->ashape, c->an, -2, 2, 100 + (uint64_t)_i)), *bl, *b, *rbl, *rb;
@@ -255,11 +264,57 @@ START_TEST(test_matmul_exact)
     assert_bits_equal(nb_tensor_get_grad(a), nb_tensor_get_grad(ra), "dA");
     assert_bits_equal(nb_tensor_get_grad(bl), nb_tensor_get_grad(rbl), "dB");
     nb_scope_end(s);
+    nb__gemm_bf16_force(prev);
+}
+END_TEST
+
+/* The instruction kernels (AVX512_BF16, AMX where the CPU has them; their code on the model of
+ * the instructions on every CPU) under autocast: forward and both gradients of the packed cases
+ * of k_mm within float32 rounding of the sums (|terms| <= 4, K <= 300) of the float32 ops on
+ * rounded operands. */
+static const nb__bf16_kind k_instr_kinds[] = {NB__BF16_DP_EMU, NB__BF16_AMX_EMU, NB__BF16_DP, NB__BF16_AMX};
+
+START_TEST(test_matmul_instruction_kernels)
+{
+    int s = nb_scope_begin();
+    for (int ki = 0; ki < 4; ki++) {
+        nb__bf16_kind prev = nb__gemm_bf16_force(k_instr_kinds[ki]);
+        if (nb__gemm_bf16_active() != k_instr_kinds[ki]) { /* this CPU lacks the instructions */
+            nb__gemm_bf16_force(prev);
+            continue;
+        }
+        const mm_case *c = &k_mm[_i];
+        nb_tensor *a = leaf(tu_random(NB_F32, c->ashape, c->an, -2, 2, 300 + (uint64_t)_i));
+        nb_tensor *bl = leaf(tu_random(NB_F32, c->bt ? (int64_t[]){c->bshape[1], c->bshape[0]} : c->bshape, c->bn,
+                                       -2, 2, 400 + (uint64_t)_i));
+        nb_tensor *rbl = leaf(rnd(bl)), *ra = leaf(rnd(a));
+        nb_tensor *b = c->bt ? nb_transpose(bl, 0, 1) : bl, *rb = c->bt ? nb_transpose(rbl, 0, 1) : rbl;
+        nb_autocast_begin();
+        nb_tensor *y = nb_matmul(a, b);
+        nb_autocast_end();
+        nb__gemm_bf16_force(prev);
+        nb_tensor *want = nb_matmul(ra, rb);
+        int64_t K = c->ashape[c->an - 1];
+        double atol = (double)(K + 4) * 0x1p-23 * 4.0 * (double)K;
+        tu_assert_close(y, want, atol, 0);
+        nb_tensor *cw = tu_random(NB_F32, nb_tensor_shape(y), nb_tensor_ndim(y), -1, 1, 8);
+        nb__gemm_bf16_force(k_instr_kinds[ki]);
+        nb_backward(weighted_sum(y, cw), NULL, false);
+        nb__gemm_bf16_force(prev);
+        nb_backward(weighted_sum(want, rnd(cw)), NULL, false);
+        /* dA sums N products of |dY| <= 1 and |B| <= 2, dB sums M (times the batch) of them */
+        int64_t N = nb_tensor_size(y, -1), L = N > nb_tensor_numel(y) / N ? N : nb_tensor_numel(y) / N;
+        double gtol = (double)(L + 4) * 0x1p-23 * 2.0 * (double)L;
+        tu_assert_close(nb_tensor_get_grad(a), nb_tensor_get_grad(ra), gtol, 0);
+        tu_assert_close(nb_tensor_get_grad(bl), nb_tensor_get_grad(rbl), gtol, 0);
+    }
+    nb_scope_end(s);
 }
 END_TEST
 
 START_TEST(test_linear_exact)
 {
+    nb__bf16_kind prev = nb__gemm_bf16_force(NB__BF16_ROUNDED);
     int s = nb_scope_begin();
     const int64_t xs[3] = {4, 6, 40};
     for (int withbias = 0; withbias < 2; withbias++) {
@@ -284,6 +339,7 @@ START_TEST(test_linear_exact)
             tu_assert_close(nb_tensor_get_grad(b), nb_sum(cw, NB_AXES(0, 1), false), 1e-5, 1e-5);
     }
     nb_scope_end(s);
+    nb__gemm_bf16_force(prev);
 }
 END_TEST
 
@@ -614,6 +670,7 @@ static Suite *autocast_suite(void)
     tcase_add_test(tc, test_round_random_bits);
     tcase_add_test(tc, test_round_in_gemm_panels);
     tcase_add_loop_test(tc, test_matmul_exact, 0, (int)(sizeof k_mm / sizeof *k_mm));
+    tcase_add_loop_test(tc, test_matmul_instruction_kernels, 0, 3); /* the packed cases of k_mm */
     tcase_add_test(tc, test_linear_exact);
     tcase_add_loop_test(tc, test_sdpa_composed, 0, 2);
     tcase_add_loop_test(tc, test_sdpa_mask_dropout, 0, (int)(sizeof k_sdpa_m / sizeof *k_sdpa_m));
