@@ -445,7 +445,29 @@ const char *nb__gemm_bf16_name(nb__bf16_kind kind)
     return (kind >= 0 && kind < NB__BF16_KIND_COUNT) ? names[kind] : "?";
 }
 
-#define BK_DP_MR 14
+/* The bfloat16 GEMM's tiles: C in 32-column micro-tiles of BK_DP_MR (dot products) or 32 rows
+ * (tiles); K in blocks of at most BK_KC_MAX. */
+enum { BK_DP_MR = 14, BK_NR = 32, BK_KC_MAX = 512 };
+
+/* The bfloat16 the instructions read for a float32, in the high half of a word: a subnormal is
+ * zero first (the instructions read subnormal inputs as zero), then nearest, ties to even. */
+static inline uint32_t bk_bits(float x)
+{
+    uint32_t u;
+    memcpy(&u, &x, sizeof u);
+    if ((u & 0x7f800000u) == 0)
+        u &= 0x80000000u;
+    return nb__bf16_round_bits(u);
+}
+
+/* Word q of row i of the A micro-panels: [q][i] (mr 14, the dot-product kernel) or
+ * [q/16][i][q%16] (mr 32, the tile kernel); offset of row i's word 0 and the step per q. */
+static inline int64_t bk_a_row(bool amx, int64_t kcp, int64_t i)
+{
+    return amx ? i / 32 * (kcp / 2 * 32) + i % 32 * 16 : i / BK_DP_MR * (kcp / 2 * BK_DP_MR) + i % BK_DP_MR;
+}
+static inline int64_t bk_a_q(bool amx, int64_t q) { return amx ? q / 16 * 512 + q % 16 : q * BK_DP_MR; }
+
 #include "k_gemm_bf16_emu.h"
 #define NB_BK emu
 #define NB_BK_DP_TGT

@@ -13,74 +13,10 @@
  * instructions add the two products of a pair in their own order, read subnormal bfloat16 as zero
  * and flush subnormal sums; they agree with them within float32 rounding of the sums. */
 
-enum { BK_NR = 32, BK_KC_MAX = 512 };
-
-/* The bfloat16 the instructions read for a float32, in the high half of a word: a subnormal is
- * zero first (the instructions read subnormal inputs as zero), then nearest, ties to even. */
-static inline uint32_t bk_bits(float x)
-{
-    uint32_t u;
-    memcpy(&u, &x, sizeof u);
-    if ((u & 0x7f800000u) == 0)
-        u &= 0x80000000u;
-    return nb__bf16_round_bits(u);
-}
-/* The word of the pair (x at k = 2q, y at k = 2q+1). */
-static inline uint32_t bk_pair(float x, float y) { return (bk_bits(x) >> 16) | bk_bits(y); }
-
-/* Word q of row/column `line` of op(X) = X[line*ls + p*ps] (p = 2q, 2q+1; zero past kc). */
-static inline uint32_t bk_word(const float *X, int64_t ls, int64_t ps, int64_t line, int64_t q, int64_t kc)
-{
-    int64_t p = 2 * q;
-    if (p >= kc)
-        return 0;
-    const float *x = X + line * ls + p * ps;
-    return p + 1 < kc ? bk_pair(x[0], x[ps]) : bk_bits(x[0]) >> 16;
-}
-
-/* B's kc x nc block (op(B)[p][j] = B[p*rs + j*cs]) as 32-column micro-panels of kcp/2 x 32 words
- * (columns past nc and pairs past kc zero). Contiguous columns (cs == 1) of a full panel take a
- * fixed-length loop the compiler vectorizes. */
-static void bk_pack_b(int64_t kc, int64_t kcp, int64_t nc, const float *B, int64_t rs, int64_t cs, uint32_t *dst)
-{
-    for (int64_t j0 = 0; j0 < nc; j0 += BK_NR, dst += kcp / 2 * BK_NR) {
-        int64_t nj = min64(BK_NR, nc - j0);
-        for (int64_t q = 0; q < kcp / 2; q++) {
-            uint32_t *d = dst + q * BK_NR;
-            const float *r0 = B + 2 * q * rs + j0 * cs;
-            if (nj == BK_NR && cs == 1 && 2 * q + 1 < kc) {
-                const float *r1 = r0 + rs;
-                for (int j = 0; j < BK_NR; j++)
-                    d[j] = bk_pair(r0[j], r1[j]);
-                continue;
-            }
-            for (int64_t j = 0; j < BK_NR; j++)
-                d[j] = j < nj ? bk_word(B + j0 * cs, cs, rs, j, q, kc) : 0;
-        }
-    }
-}
-
-/* A's mc x kc block (op(A)[i][p] = A[i*rs + p*cs]) as micro-panels of mr rows: for the
- * dot-product kernel word [q][i], for the tile kernel word [q/16][i][q%16] (rows past mc zero). */
-static void bk_pack_a_dp(int64_t mc, int64_t kc, int64_t kcp, const float *A, int64_t rs, int64_t cs, uint32_t *dst)
-{
-    for (int64_t i0 = 0; i0 < mc; i0 += BK_DP_MR, dst += kcp / 2 * BK_DP_MR)
-        for (int64_t q = 0; q < kcp / 2; q++)
-            for (int i = 0; i < BK_DP_MR; i++)
-                dst[q * BK_DP_MR + i] = i0 + i < mc ? bk_word(A, rs, cs, i0 + i, q, kc) : 0;
-}
-static void bk_pack_a_amx(int64_t mc, int64_t kc, int64_t kcp, const float *A, int64_t rs, int64_t cs, uint32_t *dst)
-{
-    for (int64_t i0 = 0; i0 < mc; i0 += 32, dst += kcp / 2 * 32)
-        for (int64_t q0 = 0; q0 < kcp / 2; q0 += 16)
-            for (int i = 0; i < 32; i++)
-                for (int w = 0; w < 16; w++)
-                    dst[q0 * 32 + i * 16 + w] = i0 + i < mc ? bk_word(A, rs, cs, i0 + i, q0 + w, kc) : 0;
-}
-
 typedef struct {
     int mr, kalign; /* rows of a micro-panel; the packed depth is a multiple of kalign */
     void (*pack_a)(int64_t mc, int64_t kc, int64_t kcp, const float *A, int64_t rs, int64_t cs, uint32_t *dst);
+    void (*pack_b)(int64_t kc, int64_t kcp, int64_t nc, const float *B, int64_t rs, int64_t cs, uint32_t *dst);
     void (*ukr)(int64_t kcp, const uint32_t *a, const uint32_t *b, float *c, int64_t ldc, int mr, int nr, float alpha,
                 float beta);
     void (*begin)(void), (*end)(void); /* around a thread's share (the tile configuration) */
@@ -93,14 +29,15 @@ static bk_kern bk_kern_for(nb__bf16_kind kind)
     switch (kind) {
 #ifdef NB__GEMM_X86
     case NB__BF16_DP:
-        return (bk_kern){BK_DP_MR, 2, bk_pack_a_dp, bk_dp_ukr_hw, bk_nothing, bk_nothing};
+        return (bk_kern){BK_DP_MR, 2, bk_pack_a_dp_hw, bk_pack_b_hw, bk_dp_ukr_hw, bk_nothing, bk_nothing};
     case NB__BF16_AMX:
-        return (bk_kern){32, 32, bk_pack_a_amx, bk_amx_ukr_hw, bk_amx_begin_hw, bk_amx_end_hw};
+        return (bk_kern){32, 32, bk_pack_a_amx_hw, bk_pack_b_hw, bk_amx_ukr_hw, bk_amx_begin_hw, bk_amx_end_hw};
 #endif
     case NB__BF16_DP_EMU:
-        return (bk_kern){BK_DP_MR, 2, bk_pack_a_dp, bk_dp_ukr_emu, bk_nothing, bk_nothing};
+        return (bk_kern){BK_DP_MR, 2, bk_pack_a_dp_emu, bk_pack_b_emu, bk_dp_ukr_emu, bk_nothing, bk_nothing};
     default: /* NB__BF16_AMX_EMU */
-        return (bk_kern){32, 32, bk_pack_a_amx, bk_amx_ukr_emu, bk_amx_begin_emu, bk_amx_end_emu};
+        return (bk_kern){32, 32, bk_pack_a_amx_emu, bk_pack_b_emu, bk_amx_ukr_emu, bk_amx_begin_emu,
+                         bk_amx_end_emu};
     }
 }
 
@@ -122,25 +59,48 @@ static bk_blocking bk_blocking_for(const bk_kern *k, int64_t K)
     return b;
 }
 
+/* The micro-kernels of one packed A block (mc rows) against one packed B panel (nc columns). */
+static void bk_block(const bk_kern *k, const prob_float *P, int64_t ic, int64_t mc, int64_t jc, int64_t nc, int64_t kcp,
+                     float beta, const uint32_t *abuf, const uint32_t *bbuf)
+{
+    for (int64_t ir = 0; ir < mc; ir += k->mr)
+        for (int64_t jr = 0; jr < nc; jr += BK_NR)
+            k->ukr(kcp, abuf + ir * kcp / 2, bbuf + jr * kcp / 2, P->C + (ic + ir) * P->ldc + jc + jr, P->ldc,
+                   (int)min64(k->mr, mc - ir), (int)min64(BK_NR, nc - jr), P->alpha, beta);
+}
+
 /* The product on the rectangle rows [m0, m1) x columns [n0, n1) of C: per B panel and K block, one
- * packed B panel; per A block, the micro-panels of A (kept in L1) against every B micro-panel. */
+ * packed B panel; per A block, the micro-panels of A (kept in L1) against every B micro-panel.
+ * When the rows fit one A block (training's activations: M = B*T), K blocks go outside B panels so
+ * A is packed once per K block, not once per panel: each element of C still adds its K blocks in
+ * the same order, so the bits are the same. */
 static void bk_region(const bk_kern *k, const bk_blocking *bl, const prob_float *P, int64_t m0, int64_t m1, int64_t n0,
                       int64_t n1, uint32_t *abuf, uint32_t *bbuf)
 {
     k->begin();
+    if (m1 - m0 <= bl->mc) {
+        for (int64_t pc = 0; pc < P->K; pc += bl->kc) {
+            int64_t kc = min64(bl->kc, P->K - pc), kcp = round_up(kc, k->kalign);
+            k->pack_a(m1 - m0, kc, kcp, P->A + m0 * P->rsa + pc * P->csa, P->rsa, P->csa, abuf);
+            for (int64_t jc = n0; jc < n1; jc += bl->nc) {
+                int64_t nc = min64(bl->nc, n1 - jc);
+                k->pack_b(kc, kcp, nc, P->B + pc * P->rsb + jc * P->csb, P->rsb, P->csb, bbuf);
+                bk_block(k, P, m0, m1 - m0, jc, nc, kcp, pc == 0 ? P->beta : 1.0f, abuf, bbuf);
+            }
+        }
+        k->end();
+        return;
+    }
     for (int64_t jc = n0; jc < n1; jc += bl->nc) {
         int64_t nc = min64(bl->nc, n1 - jc);
         for (int64_t pc = 0; pc < P->K; pc += bl->kc) {
             int64_t kc = min64(bl->kc, P->K - pc), kcp = round_up(kc, k->kalign);
             float beta = pc == 0 ? P->beta : 1.0f;
-            bk_pack_b(kc, kcp, nc, P->B + pc * P->rsb + jc * P->csb, P->rsb, P->csb, bbuf);
+            k->pack_b(kc, kcp, nc, P->B + pc * P->rsb + jc * P->csb, P->rsb, P->csb, bbuf);
             for (int64_t ic = m0; ic < m1; ic += bl->mc) {
                 int64_t mc = min64(bl->mc, m1 - ic);
                 k->pack_a(mc, kc, kcp, P->A + ic * P->rsa + pc * P->csa, P->rsa, P->csa, abuf);
-                for (int64_t ir = 0; ir < mc; ir += k->mr)
-                    for (int64_t jr = 0; jr < nc; jr += BK_NR)
-                        k->ukr(kcp, abuf + ir * kcp / 2, bbuf + jr * kcp / 2, P->C + (ic + ir) * P->ldc + jc + jr,
-                               P->ldc, (int)min64(k->mr, mc - ir), (int)min64(BK_NR, nc - jr), P->alpha, beta);
+                bk_block(k, P, ic, mc, jc, nc, kcp, beta, abuf, bbuf);
             }
         }
     }

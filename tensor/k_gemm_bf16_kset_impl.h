@@ -15,10 +15,11 @@
  *   NB_BI_DOT(acc, a, b) acc[l] += a.hi[l]*b.hi[l] then += a.lo[l]*b.lo[l] (vdpbf16ps)
  *   NB_TILE_CFG(p), NB_TILE_RELEASE(), NB_TILE_ZERO(t), NB_TILE_LOAD(t, p, stride),
  *   NB_TILE_STORE(t, p, stride), NB_TILE_DOT(c, a, b)   the AMX operations (tdpbf16ps for DOT)
- * and undefines them all. Defines bk_wb_<BK>, bk_dp_ukr_<BK>, bk_amx_ukr_<BK>,
- * bk_amx_begin_<BK>, bk_amx_end_<BK>. No include guard.
+ * and undefines them all. Defines the packers bk_pack_b_<BK>, bk_pack_a_dp_<BK>, bk_pack_a_amx_<BK>
+ * (and their helpers), bk_wb_<BK>, bk_dp_ukr_<BK>, bk_amx_ukr_<BK>, bk_amx_begin_<BK>,
+ * bk_amx_end_<BK>. No include guard.
  *
- * Packed layouts (written by k_gemm_bf16_impl.h's packers; kcp, the packed depth, is even, and a
+ * Packed layouts (kcp, the packed depth, is even, and a
  * multiple of 32 for AMX; one word holds the bfloat16 of k = 2q in its low half and of k = 2q+1 in
  * its high half, which is the pair order both instructions read):
  *   B micro-panel, 32 columns:  word [q][j]           q < kcp/2, j < 32
@@ -52,6 +53,135 @@ NB_BK_DP_TGT static void NB_BK_FN(bk_wb)(const float *t, float *c, int64_t ldc, 
                 NB_BFOP(storeu)(cp, NB_BFOP(add)(o, r));
             }
         }
+}
+
+/* ---- packing: 16 float32 at a time to bfloat16 (GCC vector extensions: zmm in the hw build) -- */
+typedef uint32_t bk_v32 __attribute__((vector_size(64)));
+typedef uint16_t bk_v16 __attribute__((vector_size(32)));
+/* *u: each lane's float32 bits to bk_bits (a subnormal is zero first, then nearest even; a NaN
+ * stays a NaN). */
+NB_BK_DP_TGT static inline void NB_BK_FN(bk_round_v)(bk_v32 *u)
+{
+    bk_v32 x = *u;
+    bk_v32 sub = (bk_v32)((x & 0x7f800000u) == 0);
+    x = (x & ~sub) | (x & sub & 0x80000000u);
+    bk_v32 nan = (bk_v32)((x & 0x7fffffffu) > 0x7f800000u);
+    *u = (((x + 0x7fffu + ((x >> 16) & 1u)) & ~nan) | ((x | 0x00400000u) & nan)) & 0xffff0000u;
+}
+
+/* dst[i] = the bfloat16 of src[i] (bk_bits), i < n. */
+NB_BK_DP_TGT static void NB_BK_FN(bk_cvt)(const float *restrict src, int64_t n, uint16_t *restrict dst)
+{
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        bk_v32 u;
+        memcpy(&u, src + i, sizeof u);
+        NB_BK_FN(bk_round_v)(&u);
+        bk_v16 h = __builtin_convertvector(u >> 16, bk_v16);
+        memcpy(dst + i, &h, sizeof h);
+    }
+    for (; i < n; i++)
+        dst[i] = (uint16_t)(bk_bits(src[i]) >> 16);
+}
+
+/* dst[i] = the word of (r0[i], r1[i]), i < n (r1 NULL: the high halves zero, k past the end). */
+NB_BK_DP_TGT static void NB_BK_FN(bk_pairs)(const float *restrict r0, const float *restrict r1, int64_t n,
+                                            uint32_t *restrict dst)
+{
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        bk_v32 lo, hi = {0};
+        memcpy(&lo, r0 + i, sizeof lo);
+        NB_BK_FN(bk_round_v)(&lo);
+        if (r1) {
+            memcpy(&hi, r1 + i, sizeof hi);
+            NB_BK_FN(bk_round_v)(&hi);
+        }
+        lo = (lo >> 16) | hi;
+        memcpy(dst + i, &lo, sizeof lo);
+    }
+    for (; i < n; i++)
+        dst[i] = (bk_bits(r0[i]) >> 16) | (r1 ? bk_bits(r1[i]) : 0);
+}
+
+/* B's kc x nc block (op(B)[p][j] = B[p*rs + j*cs], cs == 1 or rs == 1) as 32-column micro-panels
+ * of kcp/2 x 32 words (columns past nc and pairs past kc zero). Rows of B contiguous (cs == 1): two
+ * rows make a line of words; columns contiguous (rs == 1: x @ W^T): a column's bfloat16 in k order
+ * are its words. */
+NB_BK_DP_TGT static void NB_BK_FN(bk_pack_b)(int64_t kc, int64_t kcp, int64_t nc, const float *B, int64_t rs,
+                                             int64_t cs, uint32_t *dst)
+{
+    uint16_t h[BK_KC_MAX + 64];
+    for (int64_t j0 = 0; j0 < nc; j0 += BK_NR, dst += kcp / 2 * BK_NR) {
+        int64_t nj = min64(BK_NR, nc - j0);
+        if (nj < BK_NR)
+            memset(dst, 0, (size_t)(kcp / 2 * BK_NR) * sizeof *dst);
+        if (cs == 1) {
+            for (int64_t q = 0; q < kcp / 2; q++) {
+                const float *r0 = B + 2 * q * rs + j0;
+                if (2 * q < kc)
+                    NB_BK_FN(bk_pairs)(r0, 2 * q + 1 < kc ? r0 + rs : NULL, nj, dst + q * BK_NR);
+                else
+                    memset(dst + q * BK_NR, 0, BK_NR * sizeof *dst);
+            }
+        } else { /* rs == 1 */
+            for (int64_t j = 0; j < nj; j++) {
+                NB_BK_FN(bk_cvt)(B + (j0 + j) * cs, kc, h);
+                for (int64_t p = kc; p < kcp; p++)
+                    h[p] = 0;
+                for (int64_t q = 0; q < kcp / 2; q++)
+                    dst[q * BK_NR + j] = (uint32_t)h[2 * q] | (uint32_t)h[2 * q + 1] << 16;
+            }
+        }
+    }
+}
+
+/* A's mc x kc block (op(A)[i][p] = A[i*rs + p*cs], cs == 1 or rs == 1) as micro-panels (rows past
+ * mc and pairs past kc zero). Rows
+ * contiguous (cs == 1): a row's bfloat16 in k order are its words; columns contiguous (rs == 1,
+ * a transposed A): two columns make a line of words. */
+NB_BK_DP_TGT static void NB_BK_FN(bk_pack_a)(bool amx, int64_t mc, int64_t kc, int64_t kcp, const float *A,
+                                             int64_t rs, int64_t cs, uint32_t *dst)
+{
+    int mr = amx ? 32 : BK_DP_MR;
+    int64_t mp = round_up(mc, mr);
+    if (cs == 1) {
+        uint16_t h[BK_KC_MAX + 64];
+        for (int64_t i = 0; i < mp; i++) {
+            if (i < mc)
+                NB_BK_FN(bk_cvt)(A + i * rs, kc, h);
+            for (int64_t p = i < mc ? kc : 0; p < kcp; p++)
+                h[p] = 0;
+            uint32_t *d = dst + bk_a_row(amx, kcp, i);
+            for (int64_t q = 0; q < kcp / 2; q++)
+                d[bk_a_q(amx, q)] = (uint32_t)h[2 * q] | (uint32_t)h[2 * q + 1] << 16;
+        }
+        return;
+    }
+    enum { CH = 256 };
+    uint32_t line[CH];
+    for (int64_t q = 0; q < kcp / 2; q++)
+        for (int64_t i0 = 0; i0 < mp; i0 += CH) {
+            int64_t n = min64(CH, mp - i0), nin = min64(n, mc - i0 > 0 ? mc - i0 : 0);
+            const float *r0 = A + i0 + 2 * q * cs; /* rs == 1 */
+            int64_t nw = 2 * q < kc ? nin : 0;
+            if (nw)
+                NB_BK_FN(bk_pairs)(r0, 2 * q + 1 < kc ? r0 + cs : NULL, nw, line);
+            for (int64_t i = nw; i < n; i++)
+                line[i] = 0;
+            for (int64_t i = 0; i < n; i++)
+                dst[bk_a_row(amx, kcp, i0 + i) + bk_a_q(amx, q)] = line[i];
+        }
+}
+NB_BK_DP_TGT static void NB_BK_FN(bk_pack_a_dp)(int64_t mc, int64_t kc, int64_t kcp, const float *A, int64_t rs,
+                                                int64_t cs, uint32_t *dst)
+{
+    NB_BK_FN(bk_pack_a)(false, mc, kc, kcp, A, rs, cs, dst);
+}
+NB_BK_DP_TGT static void NB_BK_FN(bk_pack_a_amx)(int64_t mc, int64_t kc, int64_t kcp, const float *A, int64_t rs,
+                                                 int64_t cs, uint32_t *dst)
+{
+    NB_BK_FN(bk_pack_a)(true, mc, kc, kcp, A, rs, cs, dst);
 }
 
 /* The dot-product kernel: a BK_DP_MR x 32 tile of C in 2 * BK_DP_MR accumulators; per pair of k,

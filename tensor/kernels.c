@@ -27,7 +27,12 @@ static bool cpuid7(unsigned sub, int reg_edx, unsigned bit)
     (void)b, (void)c;
     return ((reg_edx ? d : a) >> bit) & 1u;
 }
-static bool cpu_avx512bf16(void) { return cpu_avx512() && cpuid7(1, 0, 5); } /* CPUID.(7,1):EAX.AVX512_BF16 */
+/* CPUID.(7,1):EAX.AVX512_BF16, with AVX512BW (the compiler's AVX512_BF16 code may use BW's
+ * 16-bit element instructions; every such CPU has it) */
+static bool cpu_avx512bf16(void)
+{
+    return cpu_avx512() && __builtin_cpu_supports("avx512bw") && cpuid7(1, 0, 5);
+}
 /* AMX-BF16 (CPUID.(7,0):EDX bit 22) and AMX-TILE (bit 24), and Linux's leave to use the tile data
  * (arch_prctl ARCH_REQ_XCOMP_PERM for XFEATURE_XTILEDATA; without it a tile instruction faults).
  * Asked once per process (a second ask is harmless); the answer is kept. */
@@ -63,7 +68,7 @@ static const struct {
     [NB__KV_PORTABLE] = {"portable", cpu_any, "nothing"},
     [NB__KV_AVX2] = {"avx2", cpu_avx2, "AVX2 and FMA"},
     [NB__KV_AVX512] = {"avx512", cpu_avx512, "AVX-512F"},
-    [NB__KV_AVX512BF16] = {"avx512bf16", cpu_avx512bf16, "AVX512_BF16"},
+    [NB__KV_AVX512BF16] = {"avx512bf16", cpu_avx512bf16, "AVX512_BF16 (with AVX512BW)"},
     [NB__KV_AMX] = {"amx", cpu_amx, "AMX-BF16 (with AMX-TILE, AVX512_BF16 and the kernel's leave to use tiles)"},
 };
 

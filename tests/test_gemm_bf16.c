@@ -117,6 +117,7 @@ static float *run_case(nb__bf16_kind kind, const gcase *g, int64_t nbatch, bool 
 static const int64_t k_shapes[][3] = {
     {2, 2, 1},   {3, 5, 2},    {14, 32, 32}, {15, 33, 33}, {29, 31, 7},  {32, 32, 64},
     {33, 65, 63}, {47, 70, 97}, {64, 40, 513}, {5, 100, 1030}, {100, 3, 40},
+    {400, 20, 1030}, /* more rows than one A block (K blocks inside B panels) */
 };
 enum { N_SHAPES = sizeof k_shapes / sizeof k_shapes[0] };
 
