@@ -11,8 +11,9 @@
  * a leading dimension wider than N (the gap must stay untouched), and batches with offsets. On
  * small-integer operands every product and sum is exact, so every kernel must give the oracle's
  * value bit for bit (a misplaced element cannot hide in a tolerance there). Each kernel gives the
- * same bits on 1 and 2 threads. Where the CPU has an instruction, its kernel is also compared with
- * its model. */
+ * same bits on 1 and 2 threads; a NaN (payload only in the low bits) and an infinity go through the
+ * vector packers as a NaN and an infinity. Where the CPU has an instruction, its kernel is also
+ * compared with its model. */
 #include "testutil.h"
 
 #include <math.h>
@@ -185,6 +186,50 @@ START_TEST(test_hardware_vs_model)
 }
 END_TEST
 
+/* Special values through the packers: a NaN whose payload is only in the low 16 bits stays a NaN
+ * (rounded like a number it would be an infinity), an infinity at the last k of an odd K stays an
+ * infinity; B is all ones, so row i of C is the sum of row i of op(A). */
+START_TEST(test_specials)
+{
+    nb__bf16_kind kind = g_avail[_i];
+    enum { M = 20, N = 40, K = 37 };
+    static float A[M * K], At[K * M], B[K * N], C[M * N];
+    uint32_t nanbits = 0x7f800001u;
+    for (int i = 0; i < M * K; i++)
+        A[i] = (float)((i * 7) % 11) - 5;
+    memcpy(&A[3 * K + 5], &nanbits, sizeof nanbits);
+    A[7 * K + K - 1] = INFINITY;
+    for (int i = 0; i < M; i++)
+        for (int p = 0; p < K; p++)
+            At[p * M + i] = A[i * K + p];
+    for (int i = 0; i < K * N; i++)
+        B[i] = 1;
+    nb__bf16_kind prev = nb__gemm_bf16_force(kind);
+    for (int ta = 0; ta < 2; ta++) {
+        nb__gemm_batched_bf16(NB_F32, ta, false, M, N, K, 1.0, ta ? At : A, ta ? M : K, NULL, B, N, NULL, 0.0, C, N,
+                              NULL, 1);
+        for (int i = 0; i < M; i++) {
+            double want = 0;
+            for (int p = 0; p < K; p++)
+                want += A[i * K + p];
+            for (int j = 0; j < N; j++) {
+                float c = C[i * N + j];
+                if (i == 3)
+                    ck_assert_msg(isnan(c), "%s ta %d: C[3][%d] = %g, want NaN", nb__gemm_bf16_name(kind), ta, j,
+                                  (double)c);
+                else if (i == 7)
+                    ck_assert_msg(isinf(c) && c > 0, "%s ta %d: C[7][%d] = %g, want inf", nb__gemm_bf16_name(kind),
+                                  ta, j, (double)c);
+                else
+                    ck_assert_msg(c == (float)want, "%s ta %d: C[%d][%d] = %g, want %g", nb__gemm_bf16_name(kind),
+                                  ta, i, j, (double)c, want);
+            }
+        }
+    }
+    nb__gemm_bf16_force(prev);
+}
+END_TEST
+
 /* The kind follows the kernel set in force: amx → AMX, avx512bf16 → DP, anything lower → the
  * rounded float32 kernels; a forced kind the CPU lacks falls back to them. */
 START_TEST(test_kind_selection)
@@ -219,6 +264,7 @@ int main(void)
     tcase_add_loop_test(tc, test_shapes, 0, g_n_avail);
     tcase_add_loop_test(tc, test_batches, 0, g_n_avail);
     tcase_add_loop_test(tc, test_threads, 0, g_n_avail);
+    tcase_add_loop_test(tc, test_specials, 0, g_n_avail);
     /* the instruction kinds come last in k_kinds: compare each present one with its model */
     tcase_add_loop_test(tc, test_hardware_vs_model, 3, g_n_avail);
     tcase_add_test(tc, test_kind_selection);
