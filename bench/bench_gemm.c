@@ -24,13 +24,26 @@
  * a child process (this program with --openblas-child, under the core type's environment, driven
  * through pipes); the
  * peak is a loop of independent FMAs on every thread (12 accumulators, 2 FMA pipes), 512-bit ones
- * when nabla's GEMM runs its AVX-512 kernel, else 256-bit. */
+ * when nabla's GEMM runs its AVX-512 kernel, else 256-bit.
+ *
+ * bfloat16 rows (1024^3 and the GPT-2 shapes), each under the float32 row of its shape: autocast's
+ * GEMM (nb__gemm_batched_bf16: operands rounded to bfloat16, float32 sums) with the kernel in force
+ * (nb__gemm_bf16_active(): amx, avx512bf16 or rounded-fp32, printed in the header), measured in the
+ * same rounds as the float32 sides; "bf16/f32" = its GFLOP/s over nabla float32's (best / best, and
+ * the median of the per-round pairs), and max|diff| from OpenBLAS's float32 result. Beside it
+ * PyTorch's bfloat16 matmul (torch.matmul on bfloat16 tensors, into a preallocated output; a Python
+ * child with torch.set_num_threads(threads), driven through pipes like the OpenBLAS children) with
+ * nabla / PyTorch (best / best and paired), on CPUs whose /proc/cpuinfo flags include avx512_bf16 or
+ * amx_bf16 (elsewhere PyTorch has no bf16 instructions either and one line says it was not run).
+ * Environment: PYTHON (default /usr/bin/python3), BENCH_TORCH=0 or BENCH_TORCH_BF16=0 skips PyTorch,
+ * BENCH_TORCH_BF16=1 runs it on any CPU (slow there: to check that the column prints). */
 #define _DEFAULT_SOURCE /* popen, setenv */
 #include "config.h"
 #include "nb__k_gemm.h"
 
 #include <cblas.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -105,6 +118,19 @@ static void run_nabla(const shape *s, const float *A, const float *B, float *C)
 {
     nb__gemm_f32(s->ta, s->tb, s->M, s->N, s->K, 1.0f, A, s->ta ? s->M : s->K, B, s->tb ? s->K : s->N,
                  0.0f, C, s->N);
+}
+
+/* autocast's bfloat16 product (one matrix, threaded), with the bf16 kernel in force */
+static void run_nabla_bf16(const shape *s, const float *A, const float *B, float *C)
+{
+    nb__gemm_batched_bf16(NB_F32, s->ta, s->tb, s->M, s->N, s->K, 1.0, A, s->ta ? s->M : s->K, NULL, B,
+                          s->tb ? s->K : s->N, NULL, 0.0, C, s->N, NULL, 1);
+}
+
+/* Shapes with a bfloat16 row: 1024^3 and GPT-2's. */
+static bool has_bf16_row(int i)
+{
+    return i == 0 || g_shapes[i].big;
 }
 
 static void run_openblas(const shape *s, const float *A, const float *B, float *C)
@@ -229,8 +255,44 @@ typedef struct {
     char config[256];
 } child;
 
-/* Starts this program as an OpenBLAS child under OPENBLAS_CORETYPE=coretype (NULL: unset). */
-static bool child_start(child *c, const char *self, const char *coretype, int threads, bool quick)
+/* The PyTorch bfloat16 child (run as PYTHON -c k_torch_bf16 THREADS): a first line with its
+ * configuration, then for each line "M N K ta tb" on stdin the GFLOP/s of torch.matmul on
+ * bfloat16 operands of that shape (op(A) = A^T where ta, stored K x M; likewise B), timed as
+ * measure() times nabla (warm-up, then doubling repetitions until a run takes >= 40 ms); "-1" or
+ * EOF ends it. Operands: uniform [-0.5, 0.5), made once per shape. */
+static const char k_torch_bf16[] =
+    "import sys, time, torch\n"
+    "torch.set_num_threads(int(sys.argv[1]))\n"
+    "print(f'PyTorch {torch.__version__}, {torch.get_num_threads()} threads, '\n"
+    "      f'oneDNN {torch.backends.mkldnn.is_available()}', flush=True)\n"
+    "ops = {}\n"
+    "for line in sys.stdin:\n"
+    "    if line.strip() == '-1':\n"
+    "        break\n"
+    "    if line not in ops:\n"
+    "        M, N, K, ta, tb = (int(v) for v in line.split())\n"
+    "        g = torch.Generator().manual_seed(1)\n"
+    "        A = (torch.rand((K, M) if ta else (M, K), generator=g) - 0.5).bfloat16()\n"
+    "        B = (torch.rand((N, K) if tb else (K, N), generator=g) - 0.5).bfloat16()\n"
+    "        ops[line] = (A.t() if ta else A, B.t() if tb else B, torch.empty(M, N, dtype=torch.bfloat16),\n"
+    "                     2.0 * M * N * K)\n"
+    "    A, B, C, flops = ops[line]\n"
+    "    torch.matmul(A, B, out=C)\n"
+    "    reps = 1\n"
+    "    while True:\n"
+    "        t0 = time.perf_counter()\n"
+    "        for _ in range(reps):\n"
+    "            torch.matmul(A, B, out=C)\n"
+    "        dt = time.perf_counter() - t0\n"
+    "        if dt >= 0.04 or reps >= 1 << 20:\n"
+    "            break\n"
+    "        reps *= 2\n"
+    "    print(f'{flops * reps / dt / 1e9:.3f}', flush=True)\n";
+
+/* Starts argv[0] (searched in PATH) as a child reading requests on its stdin and answering on its
+ * stdout, with the environment variable env_name set to env_value (NULL: unset); reads the first
+ * line it writes (its configuration). */
+static bool child_exec(child *c, char *const argv[], const char *env_name, const char *env_value)
 {
     int in[2], out[2];
     if (pipe(in) || pipe(out))
@@ -243,13 +305,11 @@ static bool child_start(child *c, const char *self, const char *coretype, int th
         dup2(out[1], 1);
         for (int fd = 3; fd < 1024; fd++) /* the other child's pipes too: it must see EOF */
             close(fd);
-        if (coretype)
-            setenv("OPENBLAS_CORETYPE", coretype, 1);
+        if (env_value)
+            setenv(env_name, env_value, 1);
         else
-            unsetenv("OPENBLAS_CORETYPE");
-        char nt[16];
-        snprintf(nt, sizeof nt, "%d", threads);
-        execl(self, self, "--openblas-child", nt, quick ? "--quick" : (char *)NULL, (char *)NULL);
+            unsetenv(env_name);
+        execvp(argv[0], argv);
         _exit(127);
     }
     close(in[0]);
@@ -262,6 +322,44 @@ static bool child_start(child *c, const char *self, const char *coretype, int th
     return true;
 }
 
+/* Starts this program as an OpenBLAS child under OPENBLAS_CORETYPE=coretype (NULL: unset). */
+static bool child_start(child *c, const char *self, const char *coretype, int threads, bool quick)
+{
+    char nt[16];
+    snprintf(nt, sizeof nt, "%d", threads);
+    char *argv[] = {(char *)self, "--openblas-child", nt, quick ? "--quick" : NULL, NULL};
+    return child_exec(c, argv, "OPENBLAS_CORETYPE", coretype);
+}
+
+/* Starts the PyTorch bfloat16 child (k_torch_bf16) with `threads` threads (OPENBLAS_NUM_THREADS too,
+ * as bench/run.sh runs PyTorch). */
+static bool torch_start(child *c, int threads)
+{
+    char nt[16];
+    snprintf(nt, sizeof nt, "%d", threads);
+    const char *py = getenv("PYTHON") && *getenv("PYTHON") ? getenv("PYTHON") : "/usr/bin/python3";
+    char *argv[] = {(char *)py, "-c", (char *)k_torch_bf16, nt, NULL};
+    return child_exec(c, argv, "OPENBLAS_NUM_THREADS", nt);
+}
+
+/* Whether the first "flags" line of /proc/cpuinfo lists `flag`. */
+static bool cpu_flag(const char *flag)
+{
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    char line[8192];
+    bool found = false;
+    while (f && fgets(line, sizeof line, f))
+        if (!strncmp(line, "flags", 5)) {
+            for (char *t = strtok(strchr(line, ':') ? strchr(line, ':') + 1 : line, " \t\n"); t && !found;
+                 t = strtok(NULL, " \t\n"))
+                found = !strcmp(t, flag);
+            break;
+        }
+    if (f)
+        fclose(f);
+    return found;
+}
+
 static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -272,6 +370,15 @@ static double child_measure(child *c, int i)
 {
     double g;
     fprintf(c->to, "%d\n", i);
+    fflush(c->to);
+    return fscanf(c->from, "%lf", &g) == 1 ? g : NAN;
+}
+
+/* The PyTorch child's GFLOP/s for shape s (NAN when it did not answer). */
+static double torch_measure(child *c, const shape *s)
+{
+    double g;
+    fprintf(c->to, "%lld %lld %lld %d %d\n", (long long)s->M, (long long)s->N, (long long)s->K, s->ta, s->tb);
     fflush(c->to);
     return fscanf(c->from, "%lf", &g) == 1 ? g : NAN;
 }
@@ -315,11 +422,24 @@ int main(int argc, char **argv)
         return 1;
     }
     self[sl] = 0;
-    printf("nabla kernels: %s; OPENBLAS_CORETYPE in the environment: %s\n",
-           nb__gemm_isa_name(nb__gemm_active_isa()), getenv("OPENBLAS_CORETYPE") ? getenv("OPENBLAS_CORETYPE") : "(unset)");
+    signal(SIGPIPE, SIG_IGN); /* a child that died: its answers read as NAN, not a killed benchmark */
+    printf("nabla kernels: %s; bf16 GEMM (autocast) kernel: %s; OPENBLAS_CORETYPE in the environment: %s\n",
+           nb__gemm_isa_name(nb__gemm_active_isa()), nb__gemm_bf16_name(nb__gemm_bf16_active()),
+           getenv("OPENBLAS_CORETYPE") ? getenv("OPENBLAS_CORETYPE") : "(unset)");
+    const char *bt = getenv("BENCH_TORCH"), *btb = getenv("BENCH_TORCH_BF16");
+    bool cpu_bf16 = cpu_flag("avx512_bf16") || cpu_flag("amx_bf16");
+    bool no_torch = (bt && !strcmp(bt, "0")) || (btb && !strcmp(btb, "0"));
+    bool want_torch = !no_torch && (cpu_bf16 || (btb && !strcmp(btb, "1")));
+    if (!want_torch)
+        printf("PyTorch bf16 matmul not run: %s\n",
+               no_torch ? "BENCH_TORCH=0 or BENCH_TORCH_BF16=0"
+                        : "this CPU lacks bf16 (no avx512_bf16 or amx_bf16 in /proc/cpuinfo's flags)");
+    else if (!cpu_bf16)
+        printf("PyTorch bf16 matmul runs although this CPU lacks bf16 (BENCH_TORCH_BF16=1): its figures are not "
+               "PyTorch's bf16 speed on a CPU that has it\n");
     float *A = malloc(cap * sizeof *A), *B = malloc(cap * sizeof *B), *C = malloc(cap * sizeof *C),
-          *C2 = malloc(cap * sizeof *C2);
-    if (!A || !B || !C || !C2)
+          *C2 = malloc(cap * sizeof *C2), *Cb = malloc(cap * sizeof *Cb);
+    if (!A || !B || !C || !C2 || !Cb)
         return 1;
     /* A fixed team: with dynamic threads (the library's default) nabla's 2-thread runs right
      * after an OpenBLAS run counted its spinning workers as another process's load and often ran
@@ -334,16 +454,24 @@ int main(int argc, char **argv)
         nb_set_num_threads(nt);
         openblas_set_num_threads(nt);
         double peak = fma_peak(nt, 5);
-        child ch = {0}, cu = {0};
+        child ch = {0}, cu = {0}, cp = {0};
         bool okh = child_start(&ch, self, "Haswell", nt, quick), oku = child_start(&cu, self, NULL, nt, quick);
+        bool okp = want_torch && torch_start(&cp, nt);
         printf("\nthreads %d: FMA peak %.1f GFLOP/s; OpenBLAS Haswell = %s; OpenBLAS auto = %s\n", nt, peak,
                okh ? ch.config : "(failed)", oku ? cu.config : "(failed)");
+        if (want_torch)
+            printf("PyTorch bf16 = %s\n", okp ? cp.config : "(failed to start: is torch installed for PYTHON?)");
+        printf("bf16 rows: nabla's autocast GEMM (kernel %s); bf16/f32 = over nabla float32, best/best (paired "
+               "median); nb/PT = over PyTorch bf16 matmul; max|diff| from OpenBLAS float32\n",
+               nb__gemm_bf16_name(nb__gemm_bf16_active()));
         printf("%-22s %8s %8s %8s %7s %7s %7s %6s %9s\n", "M x N x K  op", "nabla", "OB-Hasw", "OB-auto", "nb/Hsw",
                "paired", "nb/auto", "%peak", "max|diff|");
         for (int i = 0; i < g_nshapes; i++) {
             const shape *s = &g_shapes[i];
             int rounds = i == 0 ? ROUNDS_HEADLINE : ROUNDS;
             double gn = 0, gh = 0, gu = 0, pk = 0, pr[ROUNDS_HEADLINE];
+            bool bf = has_bf16_row(i);
+            double gb = 0, gp = okp ? 0 : NAN, prb[ROUNDS_HEADLINE], prp[ROUNDS_HEADLINE];
             for (int round = 0; round < rounds; round++) { /* alternating; best of each, and paired ratios */
                 settle();
                 pk = fmax(pk, fma_peak(nt, 1));
@@ -355,6 +483,19 @@ int main(int argc, char **argv)
                 gh = okh ? fmax(gh, h1) : NAN;
                 gu = oku ? fmax(gu, child_measure(&cu, i)) : NAN;
                 pr[round] = n1 / h1;
+                if (!bf)
+                    continue;
+                settle();
+                double b1 = measure(run_nabla_bf16, s, A, B, Cb);
+                double p1 = NAN;
+                if (okp) {
+                    settle();
+                    p1 = torch_measure(&cp, s);
+                    gp = fmax(gp, p1);
+                }
+                gb = fmax(gb, b1);
+                prb[round] = b1 / n1;
+                prp[round] = b1 / p1;
             }
             qsort(pr, (size_t)rounds, sizeof pr[0], cmp_double);
             run_openblas(s, A, B, C2);
@@ -366,14 +507,30 @@ int main(int argc, char **argv)
                      s->ta ? 'T' : 'N', s->tb ? 'T' : 'N');
             printf("%-22s %8.1f %8.1f %8.1f %7.2f %7.2f %7.2f %5.0f%% %9.2g\n", name, gn, gh, gu, gn / gh,
                    pr[rounds / 2], gn / gu, pk > 0 ? 100 * gn / pk : NAN, diff);
+            if (bf) {
+                qsort(prb, (size_t)rounds, sizeof prb[0], cmp_double);
+                qsort(prp, (size_t)rounds, sizeof prp[0], cmp_double);
+                double diffb = 0;
+                for (int64_t k = 0; k < s->M * s->N; k++)
+                    diffb = fmax(diffb, fabs((double)Cb[k] - (double)C2[k]));
+                char pt[64] = "PyTorch-bf16 -";
+                if (okp)
+                    snprintf(pt, sizeof pt, "PyTorch-bf16 %.1f  nb/PT %.2f (%.2f)", gp, gb / gp, prp[rounds / 2]);
+                strcat(name, " bf16");
+                printf("%-22s %8.1f  bf16/f32 %.2f (%.2f)  %-36s max|diff| %.2g\n", name, gb, gb / gn,
+                       prb[rounds / 2], pt, diffb);
+            }
             fflush(stdout);
         }
         child_stop(&ch);
         child_stop(&cu);
+        if (want_torch)
+            child_stop(&cp);
     }
     free(A);
     free(B);
     free(C);
     free(C2);
+    free(Cb);
     return 0;
 }
