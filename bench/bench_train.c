@@ -4,13 +4,21 @@
  *     make bench/bench_train && bench/bench_train --preset char --threads 1
  * Each step is chargpt's: forward, mean cross-entropy, backward, global grad-norm clip, AdamW
  * (weight decay on >= 2-D params only), zero_grad. Inputs and targets are random ids drawn from a
- * seeded generator. Prints a human-readable summary and one machine-readable line:
+ * seeded generator. --dtype bfloat16 runs forward and loss inside nb_autocast_begin/end, as
+ * `chargpt train --dtype bfloat16` does (bf16 GEMM operands, fp32 master weights and AdamW state).
+ * Prints a human-readable summary and one machine-readable line:
  *     RESULT impl=nabla preset=... threads=N tokens_per_s=... s_per_step=... best_s_per_step=...
  *            peak_rss_mb=... params=... loss_first=... loss_last=... rss_start_mb=... init_s=...
- * bench/torch_train.py prints the same line for the PyTorch reference. */
+ *            dtype=float32|bfloat16 kernels=... bf16_kernel=...
+ * bench/torch_train.py prints the same line for the PyTorch reference.
+ * `bench_train --print-kernels` prints only "kernels=SET bf16_kernel=KIND": the kernel set in force
+ * (NB_KERNELS or the CPU's best) and the kind of autocast's bfloat16 GEMM (amx, avx512bf16 or
+ * rounded-fp32), for bench/run.sh and bench/autocast_speed.sh. */
 #include "config.h"
 #include "gpt.h"
 #include "nabla.h"
+#include "nb__k_gemm.h" /* nb__gemm_bf16_active, nb__gemm_bf16_name: which bf16 kernel ran */
+#include "nb__kv.h"     /* nb__kernels, nb__kernels_name */
 
 #include <math.h>
 #include <stdio.h>
@@ -44,13 +52,16 @@ static const char *k_usage =
     "  --n-layer N --n-head N --n-embd N --block-size N --vocab N --batch N --seq T\n"
     "                  override single values of the preset (give --preset first)\n"
     "  --gelu tanh|erf [tanh]  --threads N [1; 0 = the library default]  --warmup N [5]  --steps N [20]  --seed S [1337]\n"
-    "  --lr LR [1e-3]  --weight-decay W [0.1]  --grad-clip C [1.0]  --name NAME (label in RESULT)\n";
+    "  --lr LR [1e-3]  --weight-decay W [0.1]  --grad-clip C [1.0]  --name NAME (label in RESULT)\n"
+    "  --dtype float32|bfloat16 [float32]  bfloat16: forward and loss under nb_autocast_begin/end\n"
+    "  --print-kernels  print the kernel set and the bf16 GEMM kernel in force, then exit\n";
 
 typedef struct bench_opts {
     const char *preset, *name;
     nb_gpt_config c;
     int64_t batch, seq;
     int threads, warmup, steps;
+    bool bf16; /* --dtype bfloat16 */
     uint64_t seed;
     double lr, weight_decay, grad_clip;
 } bench_opts;
@@ -103,6 +114,11 @@ static int parse_args(int argc, char **argv, bench_opts *o)
             fputs(k_usage, stdout);
             exit(0);
         }
+        if (!strcmp(a, "--print-kernels")) {
+            printf("kernels=%s bf16_kernel=%s\n", nb__kernels_name(nb__kernels()),
+                   nb__gemm_bf16_name(nb__gemm_bf16_active()));
+            exit(0);
+        }
         if (i + 1 >= argc) {
             fprintf(stderr, "bench_train: %s needs a value (or is unknown)\n%s", a, k_usage);
             return 2;
@@ -114,6 +130,10 @@ static int parse_args(int argc, char **argv, bench_opts *o)
             ok = set_preset(o, v);
         else if (!strcmp(a, "--name"))
             o->name = v;
+        else if (!strcmp(a, "--dtype")) {
+            ok = !strcmp(v, "float32") || !strcmp(v, "bfloat16");
+            o->bf16 = !strcmp(v, "bfloat16");
+        }
         else if (!strcmp(a, "--gelu")) {
             if (!strcmp(v, "tanh"))
                 o->c.gelu = NB_GELU_TANH;
@@ -192,7 +212,11 @@ static double train_step(nb_gpt *g, nb_optimizer *opt, const bench_opts *o, nb_g
     double t0 = now_s();
     nb_tensor *x = nb_randint(0, o->c.vocab_size, NB_DIMS(o->batch, o->seq), NB_I64, data_gen);
     nb_tensor *y = nb_randint(0, o->c.vocab_size, NB_DIMS(o->batch, o->seq), NB_I64, data_gen);
+    if (o->bf16) /* as chargpt train --dtype bfloat16: forward and loss under autocast */
+        nb_autocast_begin();
     nb_tensor *loss = nb_gpt_loss(nb_gpt_forward(g, x), y);
+    if (o->bf16)
+        nb_autocast_end();
     double lv = nb_tensor_item(loss), t1 = now_s();
     nb_backward(loss, NULL, false);
     double t2 = now_s();
@@ -224,9 +248,11 @@ int main(int argc, char **argv)
     long long params = (long long)nb_module_parameter_numel(&g->base);
     int64_t tokens = o.batch * o.seq;
     printf("nabla bench_train: %s, %lld layers, %lld heads, %lld channels, block %lld, vocab %lld, B=%lld T=%lld, "
-           "%lld params, %d threads; built in %.2f s\n",
+           "%lld params, %d threads, %s (kernels %s, bf16 GEMM %s); built in %.2f s\n",
            o.preset, (long long)o.c.n_layer, (long long)o.c.n_head, (long long)o.c.n_embd, (long long)o.c.block_size,
-           (long long)o.c.vocab_size, (long long)o.batch, (long long)o.seq, params, nb_get_num_threads(), t_init);
+           (long long)o.c.vocab_size, (long long)o.batch, (long long)o.seq, params, nb_get_num_threads(),
+           o.bf16 ? "bfloat16 autocast" : "float32", nb__kernels_name(nb__kernels()),
+           nb__gemm_bf16_name(nb__gemm_bf16_active()), t_init);
 
     double loss_first = NAN, loss_last = NAN, t_warm = now_s();
     for (int i = 0; i < o.warmup; i++) {
@@ -257,10 +283,11 @@ int main(int argc, char **argv)
            1e3 * g_phase[0] / o.steps, 1e3 * g_phase[1] / o.steps, 1e3 * g_phase[2] / o.steps);
     printf("RESULT impl=nabla name=%s preset=%s n_layer=%lld n_head=%lld n_embd=%lld B=%lld T=%lld threads=%d "
            "steps=%d tokens_per_s=%.1f s_per_step=%.5f best_s_per_step=%.5f peak_rss_mb=%.1f params=%lld "
-           "loss_first=%.4f loss_last=%.4f rss_start_mb=%.1f init_s=%.3f\n",
+           "loss_first=%.4f loss_last=%.4f rss_start_mb=%.1f init_s=%.3f dtype=%s kernels=%s bf16_kernel=%s\n",
            o.name ? o.name : o.preset, o.preset, (long long)o.c.n_layer, (long long)o.c.n_head, (long long)o.c.n_embd,
            (long long)o.batch, (long long)o.seq, nb_get_num_threads(), o.steps, (double)tokens / per, per, best, rss,
-           params, loss_first, loss_last, rss0, t_init);
+           params, loss_first, loss_last, rss0, t_init, o.bf16 ? "bfloat16" : "float32",
+           nb__kernels_name(nb__kernels()), nb__gemm_bf16_name(nb__gemm_bf16_active()));
     nb_optimizer_free(opt);
     nb_module_free(&g->base);
     return rc;

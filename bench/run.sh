@@ -28,6 +28,9 @@
 #                       runs can collapse (its OpenMP/OpenBLAS threads spin-wait for a core: 68
 #                       tok/s instead of ~2,000 for the LSTM) and would take many minutes
 #   PYTHON=...          the Python with torch (default /usr/bin/python3)
+#   BENCH_BF16=0|1      bfloat16 rows (nabla's bench_train --dtype bfloat16, PyTorch's autocast,
+#                       bench_gemm's PyTorch bf16 matmul): default on where the CPU has avx512_bf16
+#                       or amx_bf16; 1 runs them anyway (to check the tables; slow there), 0 never
 #   BENCH_LOG=FILE      also keep every program's full output there (default: a temp file, removed)
 # PyTorch runs with N threads set both ways: torch.set_num_threads(N) and OPENBLAS_NUM_THREADS=N
 # (Debian's torch does its GEMMs in OpenBLAS, whose pthreads pool otherwise takes every core);
@@ -36,6 +39,9 @@
 # Zen on AMD, SkylakeX with AVX-512, CooperLake with AVX512_BF16) and every PyTorch run but "torch
 # default" (as installed) takes the fastest; on a CPU with bf16 (avx512_bf16 or amx_bf16) PyTorch
 # also runs under torch.autocast("cpu", bfloat16), and "best PyTorch" is the best of all of them.
+# nabla runs bfloat16 too on such a CPU (bench_train --dtype bfloat16: autocast, the bf16 GEMM kernel
+# in force printed in the header: amx, avx512bf16, or rounded-fp32 = float32 kernels on rounded
+# operands), as rows "bf16, 1 thr" / "bf16, 2 thr" beside PyTorch's; "best nabla" is the best of all.
 # shellcheck disable=SC2086 # $CHAR, $GPT2, $envs: word splitting intended
 set -u
 
@@ -111,8 +117,15 @@ if [ $have_torch = 1 ]; then
         fi
     done
 fi
+CPU_BF16=0
+if has_flag avx512_bf16 || has_flag amx_bf16; then CPU_BF16=1; fi
+NB_BF16=${BENCH_BF16:-$CPU_BF16} # nabla's bf16 rows
 PT_BF16=0
-if [ $have_torch = 1 ] && { has_flag avx512_bf16 || has_flag amx_bf16; }; then PT_BF16=1; fi
+if [ $have_torch = 1 ] && [ "$NB_BF16" = 1 ]; then PT_BF16=1; fi
+# the kernels nabla runs (NB_KERNELS or the CPU's best) and the kind of its bf16 GEMM, from the library
+kern=$("$TRAIN" --print-kernels 2>/dev/null)
+NB_KERN=$(echo "$kern" | sed -n 's/.*kernels=\([^ ]*\).*/\1/p')
+NB_BF16_KERN=$(echo "$kern" | sed -n 's/.*bf16_kernel=\([^ ]*\).*/\1/p')
 
 # ---- running ----------------------------------------------------------------------------------
 re() { printf '%s' "$1" | sed 's/[][\\.*^$|]/\\&/g'; } # re STRING: STRING as a literal sed pattern
@@ -159,6 +172,7 @@ pt() { # pt TAG THREADS(0 = torch default: as installed, no thread setting) ARGS
     fi
 }
 ptbf() { [ $PT_BF16 = 1 ] && pt "$@" --bf16; return 0; } # PyTorch under bf16 autocast, where the CPU has bf16
+nbbf() { [ "$NB_BF16" = 1 ] && nb "$@" --dtype bfloat16; return 0; } # nabla under bf16 autocast, likewise
 
 # ---- reading results ----------------------------------------------------------------------------
 get() { # get TAG KEY [CASE]: value of KEY in TAG's result line ("" if none)
@@ -195,11 +209,21 @@ echo "nabla benchmark — $(date -u '+%Y-%m-%d %H:%M UTC')"
 echo "machine: ${model:-unknown CPU}, $(nproc) cores; load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "nabla $(git -C "$SRCDIR" describe --always --dirty 2>/dev/null || echo '(no git)'); PyTorch: ${torch_ver:-none};" \
     "OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-unset}"
-echo "CPU flags: $(echo "$flags" | grep -o -w -E 'avx2|fma|avx512f|avx512_bf16|amx_bf16|amx_tile' | tr '\n' ' ')"
+echo "CPU flags: $(echo "$flags" | grep -o -w -E 'avx2|fma|avx512f|avx512_bf16|amx_bf16|amx_tile' | tr '\n' ' ');" \
+    "nabla kernels: ${NB_KERN:-?}, bf16 GEMM (autocast): ${NB_BF16_KERN:-?}"
+if [ "$NB_BF16" = 1 ] && [ $CPU_BF16 = 0 ]; then
+    echo "BENCH_BF16=1: bf16 rows run although the CPU has no bf16 instructions (nabla: ${NB_BF16_KERN:-?}; not bf16 speed)"
+elif [ "$NB_BF16" != 1 ]; then
+    echo "nabla bf16 rows skipped: $([ $CPU_BF16 = 1 ] && echo "BENCH_BF16=0" ||
+        echo "the CPU has no bf16 instructions (avx512_bf16, amx_bf16); its bf16 GEMM would be ${NB_BF16_KERN:-?}")"
+fi
+if [ $PT_BF16 = 1 ]; then pt_bf16_says=yes
+elif [ $CPU_BF16 = 1 ]; then pt_bf16_says="no (BENCH_BF16=0)"
+else pt_bf16_says="no (the CPU has no bf16)"; fi
 if [ -n "$probe_table" ]; then
     echo "PyTorch's OpenBLAS kernel (fastest taken for every PyTorch run but 'torch default'):"
     printf '%s' "$probe_table"
-    echo "  -> PyTorch runs with OPENBLAS_CORETYPE=${PT_CORE:-unset}; bf16 autocast runs: $([ $PT_BF16 = 1 ] && echo yes || echo "no (the CPU has no bf16)")"
+    echo "  -> PyTorch runs with OPENBLAS_CORETYPE=${PT_CORE:-unset}; bf16 autocast runs: $pt_bf16_says"
 fi
 [ -n "$torch_note" ] && echo "NOTE: $torch_note"
 awk -v n="$(nproc)" '{ if ($1 > 0.5 * n) printf "WARNING: load average %s on %d cores: other work competes; figures are pessimistic, 2-thread ones most\n", $1, n }' /proc/loadavg
@@ -215,6 +239,7 @@ if want char || want scaling; then
         pt pt_char_1t 1 $CHAR
         pt pt_char_2t 2 $CHAR
         want char && pt pt_char_def 0 $CHAR
+        want char && nbbf nb_char_bf1 1 $CHAR && nbbf nb_char_bf2 2 $CHAR
         want char && ptbf pt_char_bf1 1 $CHAR && ptbf pt_char_bf2 2 $CHAR
     done
 fi
@@ -225,6 +250,7 @@ if want gpt2; then
         nb nb_gpt2_2t 2 $GPT2
         pt pt_gpt2_1t 1 $GPT2
         pt pt_gpt2_2t 2 $GPT2
+        nbbf nb_gpt2_bf1 1 $GPT2 && nbbf nb_gpt2_bf2 2 $GPT2
         ptbf pt_gpt2_bf1 1 $GPT2 && ptbf pt_gpt2_bf2 2 $GPT2
     done
 fi
@@ -275,7 +301,9 @@ if want gemm; then
     if [ -x "$GEMM" ]; then
         echo "GEMM: bench/bench_gemm 1 2"
         echo "== gemm" >>"$LOG"
-        gemm_out=$("$GEMM" 1 2 2>&1) || gemm_out="$gemm_out
+        gemm_torch=$have_torch # bench_gemm's PyTorch bf16 column: same Python, same bf16 choice
+        gemm_out=$(env PYTHON="$PYTHON" BENCH_TORCH=$gemm_torch ${BENCH_BF16:+BENCH_TORCH_BF16=$BENCH_BF16} \
+            "$GEMM" 1 2 2>&1) || gemm_out="$gemm_out
 (bench_gemm exited with an error)"
         echo "$gemm_out" >>"$LOG"
     else
@@ -363,9 +391,9 @@ if want char; then
         printf '%-10s %11s %11s %7s | %-13s %11s %11s %7s\n' "$(label _$th)" "$(fmt "$n" %.0f)" "$(fmt "$p" %.0f)" \
             "$(ratio "$n" "$p")" "" "$(fmt "$nf" %.0f)" "$(fmt "$pf" %.0f)" "$(ratio "$nf" "$pf")"
     done
-    nbest=$(best max nb_char_1t nb_char_2t) pbest=$(best max pt_char_1t pt_char_2t pt_char_def pt_char_bf1 pt_char_bf2)
+    nbest=$(best max nb_char_1t nb_char_2t nb_char_bf1 nb_char_bf2) pbest=$(best max pt_char_1t pt_char_2t pt_char_def pt_char_bf1 pt_char_bf2)
     printf '%-10s %11s %11s %7s\n' "best" "$(fmt "$nbest" %.0f)" "$(fmt "$pbest" %.0f)" "$(ratio "$nbest" "$pbest")"
-    echo "   (best nabla: $(label "$(besttag max nb_char_1t nb_char_2t)"); best PyTorch: $(label "$(besttag max pt_char_1t pt_char_2t pt_char_def pt_char_bf1 pt_char_bf2)"))"
+    echo "   (best nabla: $(label "$(besttag max nb_char_1t nb_char_2t nb_char_bf1 nb_char_bf2)"); best PyTorch: $(label "$(besttag max pt_char_1t pt_char_2t pt_char_def pt_char_bf1 pt_char_bf2)"))"
     echo
 fi
 if want gpt2; then
@@ -382,8 +410,9 @@ if want gpt2; then
             "$(ratio "$p" "$n")" "" "$(fmt "$nf" %.3f)" "$(fmt "$pf" %.3f)" "$(ratio "$pf" "$nf")"
     done
     KEY=s_per_step
-    nbest=$(best min nb_gpt2_1t nb_gpt2_2t) pbest=$(best min pt_gpt2_1t pt_gpt2_2t pt_gpt2_bf1 pt_gpt2_bf2)
+    nbest=$(best min nb_gpt2_1t nb_gpt2_2t nb_gpt2_bf1 nb_gpt2_bf2) pbest=$(best min pt_gpt2_1t pt_gpt2_2t pt_gpt2_bf1 pt_gpt2_bf2)
     printf '%-10s %11s %11s %7s\n' best "$(fmt "$nbest" %.3f)" "$(fmt "$pbest" %.3f)" "$(ratio "$pbest" "$nbest")"
+    echo "   (best nabla: $(label "$(besttag min nb_gpt2_1t nb_gpt2_2t nb_gpt2_bf1 nb_gpt2_bf2)"); best PyTorch: $(label "$(besttag min pt_gpt2_1t pt_gpt2_2t pt_gpt2_bf1 pt_gpt2_bf2)"))"
     n=$(get nb_gpt2_1t init_s) p=$(get pt_gpt2_1t init_s)
     printf '%-10s %11s %11s %7s   (building the model with GPT-2 init, 1 thread, s)\n' build "$(fmt "$n" %.2f)" \
         "$(fmt "$p" %.2f)" "$(ratio "$p" "$n")"
@@ -452,7 +481,8 @@ if want busy; then
     echo
 fi
 if want gemm; then
-    echo "== GEMM (bench/bench_gemm, GFLOP/s; nb/Hsw, nb/auto = nabla / OpenBLAS with OPENBLAS_CORETYPE=Haswell / unset, best / best; paired = median of back-to-back nabla / Haswell ratios)"
+    echo "== GEMM (bench/bench_gemm, GFLOP/s; nb/Hsw, nb/auto = nabla / OpenBLAS with OPENBLAS_CORETYPE=Haswell / unset, best / best; paired = median of back-to-back nabla / Haswell ratios;"
+    echo "   'bf16' rows: nabla's autocast GEMM with the kernel in force beside PyTorch's bfloat16 matmul, where the CPU has bf16)"
     echo "$gemm_out"
     echo
 fi
