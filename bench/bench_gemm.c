@@ -520,7 +520,8 @@ int main(int argc, char **argv)
                 printf("%-22s %8.1f  bf16/f32 %.2f (%.2f)  %-36s max|diff| %.2g\n", name, gb, gb / gn,
                        prb[rounds / 2], pt, diffb);
             }
-            fflush(stdout);
+            if (fflush(stdout) == EOF) /* the reader is gone (SIGPIPE is ignored): stop; children see EOF */
+                exit(1);
         }
         child_stop(&ch);
         child_stop(&cu);

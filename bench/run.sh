@@ -41,7 +41,7 @@
 # also runs under torch.autocast("cpu", bfloat16), and "best PyTorch" is the best of all of them.
 # nabla runs bfloat16 too on such a CPU (bench_train --dtype bfloat16: autocast, the bf16 GEMM kernel
 # in force printed in the header: amx, avx512bf16, or rounded-fp32 = float32 kernels on rounded
-# operands), as rows "bf16, 1 thr" / "bf16, 2 thr" beside PyTorch's; "best nabla" is the best of all.
+# operands), as rows "bf16 1 thr" / "bf16 2 thr" beside PyTorch's; "best nabla" is the best of all.
 # shellcheck disable=SC2086 # $CHAR, $GPT2, $envs: word splitting intended
 set -u
 
@@ -201,7 +201,7 @@ fastest() { # fastest TAG: tokens/s of the fastest timed step
     awk -v b="$(get "$1" B)" -v t="$(get "$1" T)" -v s="$(get "$1" best_s_per_step)" \
         'BEGIN { if (s == "" || s + 0 == 0) print ""; else printf "%.1f\n", b * t / s }'
 }
-label() { case $1 in *_1t) echo "1 thread" ;; *_2t) echo "2 threads" ;; *_def) echo "default" ;; *_bf1) echo "bf16, 1 thr" ;; *_bf2) echo "bf16, 2 thr" ;; *_best) echo best ;; *) echo "$1" ;; esac; }
+label() { case $1 in *_1t) echo "1 thread" ;; *_2t) echo "2 threads" ;; *_def) echo "default" ;; *_bf1) echo "bf16 1 thr" ;; *_bf2) echo "bf16 2 thr" ;; "") echo "-" ;; *_best) echo best ;; *) echo "$1" ;; esac; }
 
 # ---- header -------------------------------------------------------------------------------------
 model=$(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -n 1)
@@ -209,7 +209,7 @@ echo "nabla benchmark — $(date -u '+%Y-%m-%d %H:%M UTC')"
 echo "machine: ${model:-unknown CPU}, $(nproc) cores; load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "nabla $(git -C "$SRCDIR" describe --always --dirty 2>/dev/null || echo '(no git)'); PyTorch: ${torch_ver:-none};" \
     "OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-unset}"
-echo "CPU flags: $(echo "$flags" | grep -o -w -E 'avx2|fma|avx512f|avx512_bf16|amx_bf16|amx_tile' | tr '\n' ' ');" \
+echo "CPU flags: $(echo "$flags" | grep -o -w -E 'avx2|fma|avx512f|avx512_bf16|amx_bf16|amx_tile' | tr '\n' ' ' | sed 's/ $//');" \
     "nabla kernels: ${NB_KERN:-?}, bf16 GEMM (autocast): ${NB_BF16_KERN:-?}"
 if [ "$NB_BF16" = 1 ] && [ $CPU_BF16 = 0 ]; then
     echo "BENCH_BF16=1: bf16 rows run although the CPU has no bf16 instructions (nabla: ${NB_BF16_KERN:-?}; not bf16 speed)"
