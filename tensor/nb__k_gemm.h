@@ -64,9 +64,9 @@ typedef enum {
     NB__BF16_KIND_COUNT
 } nb__bf16_kind;
 
-/* Forces `kind` for the bfloat16 GEMM (NB__BF16_AUTO restores the default); a kind whose
- * instructions this CPU lacks (or NB_KERNELS withholds) runs as NB__BF16_ROUNDED. Process-wide,
- * not thread-safe. Returns the previous setting. */
+/* Forces `kind` for the bfloat16 GEMM (NB__BF16_AUTO restores the default). As nb__gemm_force_isa,
+ * a forced kind overrides NB_KERNELS and the CPU still bounds it: a kind whose instructions this
+ * CPU lacks runs as NB__BF16_ROUNDED. Process-wide, not thread-safe. Returns the previous setting. */
 NB__INTERNAL nb__bf16_kind nb__gemm_bf16_force(nb__bf16_kind kind);
 /* The kind a bfloat16 product would use now (never NB__BF16_AUTO). */
 NB__INTERNAL nb__bf16_kind nb__gemm_bf16_active(void);
