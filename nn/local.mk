@@ -19,6 +19,8 @@ libnabla_core_la_SOURCES += tensor/k_nn_impl.h
 libnabla_core_la_SOURCES += nn/optim_update_impl.h nn/optim_clip_impl.h
 # convolution and pooling ops (nb_conv1d/2d, nb_max_pool1d/2d, nb_avg_pool1d/2d)
 libnabla_core_la_SOURCES += nn/conv.c nn/pool.c
+# transposed convolution (nb_conv_transpose1d/2d)
+libnabla_core_la_SOURCES += nn/conv_transpose.c
 # RMSNorm module (LLaMA)
 libnabla_core_la_SOURCES += nn/modules_norm.c
 # recurrent layers (LSTM, GRU and their cells)

@@ -1,7 +1,8 @@
 /* modules_conv.c — convolution and pooling layers as modules (torch.nn.Conv1d, Conv2d, MaxPool1d,
- * MaxPool2d, AvgPool1d, AvgPool2d, AdaptiveAvgPool2d) and the functional nb_adaptive_avg_pool2d.
- * Arguments are checked at construction as torch's constructors do; each forward checks the input
- * against the module and is one call of the functional op (nn/conv.c, nn/pool.c). */
+ * MaxPool2d, AvgPool1d, AvgPool2d, AdaptiveAvgPool2d, ConvTranspose1d, ConvTranspose2d) and the
+ * functional nb_adaptive_avg_pool2d. Arguments are checked at construction as torch's constructors
+ * do; each forward checks the input against the module and is one call of the functional op
+ * (nn/conv.c, nn/pool.c, nn/conv_transpose.c). */
 #include "config.h"
 #include "nb__autograd.h"
 #include "nb_nn.h"
@@ -227,4 +228,83 @@ nb_adaptive_avg_pool2d_mod *nb_adaptive_avg_pool2d_new(nb_module *parent, const 
 nb_tensor *nb_adaptive_avg_pool2d_forward(nb_adaptive_avg_pool2d_mod *m, const nb_tensor *x)
 {
     return nb_adaptive_avg_pool2d(x, m->output_size[0], m->output_size[1]);
+}
+
+/* ---- transposed convolution: ConvTranspose1d, ConvTranspose2d --------------------------------- */
+static nb_tensor *convt_fwd(nb_module *m, const nb_tensor *x)
+{
+    return nb_conv_transpose_forward((nb_conv_transpose_mod *)m, x);
+}
+static const nb_module_type convt1d_type = {"ConvTranspose1d", convt_fwd, NULL};
+static const nb_module_type convt2d_type = {"ConvTranspose2d", convt_fwd, NULL};
+
+static nb_conv_transpose_mod *convt_new(nb_module *parent, const char *name, int nd, int64_t cin, int64_t cout,
+                                        const int64_t *k, const nb_conv_transpose_opts *opts, bool bias,
+                                        nb_generator *gen)
+{
+    const char *op = nd == 2 ? "nb_conv_transpose2d_new" : "nb_conv_transpose1d_new";
+    nb_conv_transpose_opts o = opts ? *opts : nb_conv_transpose_opts_default();
+    if (cin <= 0 || cout <= 0 || o.groups < 1)
+        nb__fail("%s: in_channels %lld, out_channels %lld and groups %lld must be positive", op, (long long)cin,
+                 (long long)cout, (long long)o.groups);
+    if (cin % o.groups || cout % o.groups)
+        nb__fail("%s: in_channels %lld and out_channels %lld must be divisible by groups %lld", op, (long long)cin,
+                 (long long)cout, (long long)o.groups);
+    for (int i = 0; i < nd; i++) {
+        if (k[i] < 1 || o.stride[i] < 1 || o.dilation[i] < 1 || o.padding[i] < 0 || o.output_padding[i] < 0)
+            nb__fail("%s: kernel_size %lld, stride %lld and dilation %lld must be >= 1, padding %lld and "
+                     "output_padding %lld >= 0",
+                     op, (long long)k[i], (long long)o.stride[i], (long long)o.dilation[i], (long long)o.padding[i],
+                     (long long)o.output_padding[i]);
+        if (o.output_padding[i] >= o.stride[i] && o.output_padding[i] >= o.dilation[i])
+            nb__fail("%s: output_padding %lld must be smaller than either stride %lld or dilation %lld", op,
+                     (long long)o.output_padding[i], (long long)o.stride[i], (long long)o.dilation[i]);
+    }
+    int64_t wshape[4] = {cin, cout / o.groups, k[0], nd == 2 ? k[1] : 0}, fan_in;
+    if (__builtin_mul_overflow(wshape[1], k[0], &fan_in) || (nd == 2 && __builtin_mul_overflow(fan_in, k[1], &fan_in)))
+        nb__fail("%s: the kernel of %lld x %lld x %lld elements overflows", op, (long long)wshape[1],
+                 (long long)k[0], (long long)(nd == 2 ? k[1] : 1));
+    nb_conv_transpose_mod *c = nb__module_alloc(sizeof *c, nd == 2 ? &convt2d_type : &convt1d_type);
+    c->dims = nd, c->in_channels = cin, c->out_channels = cout, c->opts = o;
+    c->kernel_size[0] = k[0], c->kernel_size[1] = nd == 2 ? k[1] : 1;
+    if (nd == 1) /* the unused [1] entries as their defaults */
+        c->opts.stride[1] = 1, c->opts.padding[1] = 0, c->opts.output_padding[1] = 0, c->opts.dilation[1] = 1;
+    c->weight = nb__module_new_param(&c->base, "weight", wshape, nd + 2);
+    /* torch's reset_parameters: kaiming_uniform_(a=sqrt(5)) with the fan_in of [in, out/groups, k...]:
+     * out/groups * kernel elements, the bias's bound too */
+    nb_init_kaiming_uniform_(c->weight, sqrt(5.0), gen);
+    if (bias) {
+        double bound = 1.0 / sqrt((double)fan_in);
+        c->bias = nb__module_new_param(&c->base, "bias", NB_DIMS(cout));
+        NB_NO_GRAD { nb_uniform_(c->bias, -bound, bound, gen); }
+    }
+    nb_module_register_module(parent, name, &c->base);
+    return c;
+}
+
+nb_conv_transpose_mod *nb_conv_transpose1d_new(nb_module *parent, const char *name, int64_t in_channels,
+                                               int64_t out_channels, int64_t kernel_size,
+                                               const nb_conv_transpose_opts *opts, bool bias, nb_generator *gen)
+{
+    return convt_new(parent, name, 1, in_channels, out_channels, (int64_t[]){kernel_size}, opts, bias, gen);
+}
+
+nb_conv_transpose_mod *nb_conv_transpose2d_new(nb_module *parent, const char *name, int64_t in_channels,
+                                               int64_t out_channels, int64_t kh, int64_t kw,
+                                               const nb_conv_transpose_opts *opts, bool bias, nb_generator *gen)
+{
+    return convt_new(parent, name, 2, in_channels, out_channels, (int64_t[]){kh, kw}, opts, bias, gen);
+}
+
+nb_tensor *nb_conv_transpose_forward(nb_conv_transpose_mod *m, const nb_tensor *x)
+{
+    int nd = nb_tensor_ndim(x);
+    if ((nd != m->dims + 1 && nd != m->dims + 2) || nb_tensor_size(x, nd - m->dims - 1) != m->in_channels)
+        nb__fail("nb_conv_transpose_forward: input of shape %s does not fit %s(%lld, %lld) (expected [N, %lld, %s] "
+                 "or [%lld, %s])",
+                 NB__SHAPE(x), m->base.type->name, (long long)m->in_channels, (long long)m->out_channels,
+                 (long long)m->in_channels, m->dims == 2 ? "H, W" : "L", (long long)m->in_channels,
+                 m->dims == 2 ? "H, W" : "L");
+    return m->dims == 2 ? nb_conv_transpose2d(x, m->weight, m->bias, &m->opts)
+                        : nb_conv_transpose1d(x, m->weight, m->bias, &m->opts);
 }

@@ -466,6 +466,35 @@ NB_API nb_tensor *nb_max_unpool2d(const nb_tensor *x, const nb_tensor *indices, 
  * - 2*padding + k (opts index [0]) or output_size[0]. */
 NB_API nb_tensor *nb_max_unpool1d(const nb_tensor *x, const nb_tensor *indices, int64_t k, const nb_pool_opts *opts,
                                   const int64_t *output_size);
+/* -- transposed convolution (nn/conv_transpose.c) -- */
+/* Options of nb_conv_transpose1d/2d, as torch.nn.functional.conv_transpose1d/2d (arrays per
+ * spatial dim as in nb_conv_opts: {h, w}, the 1-D ops read [0] only). */
+typedef struct nb_conv_transpose_opts {
+    int64_t stride[2];         /* >= 1; default 1 */
+    int64_t padding[2];        /* >= 0, cut from both sides of the output; default 0 */
+    int64_t output_padding[2]; /* >= 0, added to one side (bottom/right) of the output, smaller
+                                  than the stride or the dilation (as torch); default 0 */
+    int64_t dilation[2];       /* >= 1; default 1 */
+    int64_t groups;            /* >= 1, dividing the input channels; default 1 */
+} nb_conv_transpose_opts;
+NB_API nb_conv_transpose_opts nb_conv_transpose_opts_default(void);
+/* 2-D transposed convolution (torch's conv_transpose2d, the gradient of nb_conv2d with respect to
+ * its input): x [N, Cin, H, W] (or unbatched [Cin, H, W] → [Cout, OH, OW]), weight [Cin,
+ * Cout/groups, kh, kw], bias [Cout] or NULL → a new [N, Cout, OH, OW] with OH = (H - 1)*stride -
+ * 2*padding + dilation*(kh - 1) + output_padding + 1 (likewise OW). opts NULL = defaults. Same
+ * float dtype throughout, any strides; arguments borrowed. One autograd op: the forward is
+ * nb_conv2d's input gradient (GEMM + col2im), dx is nb_conv2d's forward of dy with the same
+ * weight, dweight its weight gradient with x and dy swapped, dbias the sums of dy; bit-identical
+ * for any thread count. Misuse (names the op and the values): wrong ndim, input channels not
+ * matching weight's dim 0 or not divisible by groups, bias shape, stride/dilation < 1,
+ * padding/output_padding < 0, output_padding not smaller than stride or dilation, an output size
+ * < 1, dtype mismatch, size overflow. */
+NB_API nb_tensor *nb_conv_transpose2d(const nb_tensor *x, const nb_tensor *weight, const nb_tensor *bias,
+                                      const nb_conv_transpose_opts *opts);
+/* 1-D transposed convolution: x [N, Cin, L] (or unbatched [Cin, L]), weight [Cin, Cout/groups,
+ * k], bias [Cout] or NULL → [N, Cout, OL]; opts index [0] only. Otherwise as nb_conv_transpose2d. */
+NB_API nb_tensor *nb_conv_transpose1d(const nb_tensor *x, const nb_tensor *weight, const nb_tensor *bias,
+                                      const nb_conv_transpose_opts *opts);
 
 /* ==== more modules: activations, GroupNorm, BatchNorm (nn/modules_more.c) =================== */
 /* Each has torch.nn's name (the type name), constructor defaults stated below, PyTorch's default
@@ -730,6 +759,38 @@ typedef struct nb_adaptive_avg_pool2d_mod {
 NB_API nb_adaptive_avg_pool2d_mod *nb_adaptive_avg_pool2d_new(nb_module *parent, const char *name, int64_t oh,
                                                               int64_t ow);
 NB_API nb_tensor *nb_adaptive_avg_pool2d_forward(nb_adaptive_avg_pool2d_mod *m, const nb_tensor *x);
+/* -- transposed convolution modules (nn/modules_conv.c) -- */
+/* ConvTranspose1d / ConvTranspose2d(in_channels, out_channels, kernel_size, opts, bias) as
+ * torch.nn's: opts (NULL = defaults) carries stride, padding, output_padding, dilation and groups
+ * as nb_conv_transpose_opts; the 1-D module uses index [0] (it stores [1] as the defaults).
+ * Parameters "weight" [in, out/groups, k] or [in, out/groups, kh, kw] and "bias" [out] (NULL
+ * without bias). Init as torch's reset_parameters: weight kaiming_uniform_(a = sqrt(5)), i.e.
+ * U(-1/sqrt(fan_in), 1/sqrt(fan_in)) with torch's fan_in of that weight = out/groups * kernel
+ * elements, then bias U(-1/sqrt(fan_in), 1/sqrt(fan_in)), drawn from gen (NULL = default
+ * generator) in that order. Misuse at construction: a size or groups < 1, channels not divisible
+ * by groups, kernel/stride/dilation < 1, padding or output_padding < 0, output_padding not
+ * smaller than stride or dilation. torch's forward(x, output_size) is not offered: set
+ * output_padding instead. */
+typedef struct nb_conv_transpose_mod {
+    nb_module base;
+    int dims; /* 1 (ConvTranspose1d) or 2 (ConvTranspose2d) */
+    int64_t in_channels, out_channels;
+    int64_t kernel_size[2]; /* {kh, kw}; 1-D {k, 1} */
+    nb_conv_transpose_opts opts;
+    nb_tensor *weight, *bias; /* bias NULL when disabled */
+} nb_conv_transpose_mod;
+NB_API nb_conv_transpose_mod *nb_conv_transpose1d_new(nb_module *parent, const char *name, int64_t in_channels,
+                                                      int64_t out_channels, int64_t kernel_size,
+                                                      const nb_conv_transpose_opts *opts, bool bias,
+                                                      nb_generator *gen);
+NB_API nb_conv_transpose_mod *nb_conv_transpose2d_new(nb_module *parent, const char *name, int64_t in_channels,
+                                                      int64_t out_channels, int64_t kh, int64_t kw,
+                                                      const nb_conv_transpose_opts *opts, bool bias,
+                                                      nb_generator *gen);
+/* x [N, in, L] or [in, L] (1-D), [N, in, H, W] or [in, H, W] (2-D) → nb_conv_transpose1d/2d with
+ * the module's weight, bias and opts (output sizes there). Misuse: another rank or channel count
+ * (names the shape and the module), then the op's own checks. */
+NB_API nb_tensor *nb_conv_transpose_forward(nb_conv_transpose_mod *m, const nb_tensor *x);
 
 /* RMSNorm(dim, eps, elementwise_affine) as torch.nn.RMSNorm (torch >= 2.4): as
  * nb_rms_norm_new, and without elementwise_affine no weight parameter (n->weight NULL,

@@ -297,24 +297,24 @@ static void backward_chunk(const plan *p, const ws_layout *l, int64_t n0, int64_
     }
 }
 
-static void bias_grad(nb_dtype dt, const nb__conv_shape *s, const void *dy, void *db)
+/* db [C] = the sums of dy [N, C, n] over N and n (in double), channels split over threads. */
+static void bias_grad(nb_dtype dt, int64_t N, int64_t C, int64_t n, const void *dy, void *db)
 {
-    int64_t n = s->g.OH * s->g.OW;
-    int nt = nb__threads_for(s->N * s->Cout * n / 4);
-    nt = nt > s->Cout ? (int)(s->Cout > 0 ? s->Cout : 1) : nt;
+    int nt = nb__threads_for(N * C * n / 4);
+    nt = nt > C ? (int)(C > 0 ? C : 1) : nt;
     if (nt > 1) {
         NB__OMP_PARALLEL_FOR(nt)
         for (int t = 0; t < nt; t++) {
-            int64_t c0 = s->Cout * t / nt, c1 = s->Cout * (t + 1) / nt;
+            int64_t c0 = C * t / nt, c1 = C * (t + 1) / nt;
             if (dt == NB_F32)
-                bias_grad_f32(s->N, s->Cout, n, dy, db, c0, c1);
+                bias_grad_f32(N, C, n, dy, db, c0, c1);
             else
-                bias_grad_f64(s->N, s->Cout, n, dy, db, c0, c1);
+                bias_grad_f64(N, C, n, dy, db, c0, c1);
         }
     } else if (dt == NB_F32) {
-        bias_grad_f32(s->N, s->Cout, n, dy, db, 0, s->Cout);
+        bias_grad_f32(N, C, n, dy, db, 0, C);
     } else {
-        bias_grad_f64(s->N, s->Cout, n, dy, db, 0, s->Cout);
+        bias_grad_f64(N, C, n, dy, db, 0, C);
     }
 }
 
@@ -326,7 +326,7 @@ void nb__k_conv_backward(nb_dtype dt, const nb__conv_shape *s, const void *x, co
                          void *dx, void *dw, void *db)
 {
     if (db)
-        bias_grad(dt, s, dy, db);
+        bias_grad(dt, s->N, s->Cout, s->g.OH * s->g.OW, dy, db);
     plan p;
     plan_init(&p, dt, s);
     size_t wbytes = (size_t)(s->Cout * p.CK) * p.esz;
@@ -372,6 +372,37 @@ void nb__k_conv_backward(nb_dtype dt, const nb__conv_shape *s, const void *x, co
     }
     nb__free(ws, (size_t)nt * l.total);
     plan_free(&p);
+}
+
+/* ==== transposed convolution: the adjoint of the convolution s ================================ */
+void nb__k_conv_transpose_forward(nb_dtype dt, const nb__conv_shape *s, const void *x, const void *w, const void *b,
+                                  void *y)
+{
+    nb__k_conv_backward(dt, s, NULL, w, x, y, NULL, NULL); /* y = the input gradient of s for dy = x */
+    if (!b)
+        return;
+    int64_t n = s->g.H * s->g.W;
+    size_t esz = dt == NB_F32 ? sizeof(float) : sizeof(double);
+    for (int64_t i = 0; i < s->N; i++) {
+        char *yi = (char *)y + (size_t)(i * s->Cin * n) * esz;
+        if (dt == NB_F32)
+            bias_rows_f32(s->Cin, n, (float *)(void *)yi, b);
+        else
+            bias_rows_f64(s->Cin, n, (double *)(void *)yi, b);
+    }
+}
+
+void nb__k_conv_transpose_backward(nb_dtype dt, const nb__conv_shape *s, const void *x, const void *w,
+                                   const void *dy, void *dx, void *dw, void *db)
+{
+    if (db)
+        bias_grad(dt, s->N, s->Cin, s->g.H * s->g.W, dy, db);
+    if (dx && s->Cin == 0) /* no taps: the forward below would not write dx */
+        memset(dx, 0, (size_t)(s->N * s->Cout * s->g.OH * s->g.OW) * (dt == NB_F32 ? sizeof(float) : sizeof(double)));
+    else if (dx)
+        nb__k_conv_forward(dt, s, dy, w, NULL, dx); /* dx = s applied to dy */
+    if (dw) /* s's weight gradient with dy as its input and x as its output gradient */
+        nb__k_conv_backward(dt, s, dy, w, x, NULL, dw, NULL);
 }
 
 /* ==== pooling ================================================================================= */

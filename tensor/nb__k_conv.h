@@ -50,6 +50,19 @@ NB__INTERNAL void nb__k_conv_forward(nb_dtype dt, const nb__conv_shape *s, const
 NB__INTERNAL void nb__k_conv_backward(nb_dtype dt, const nb__conv_shape *s, const void *x, const void *w,
                                       const void *dy, void *dx, void *dw, void *db);
 
+/* ---- transposed convolution ---------------------------------------------------------------- */
+/* The adjoint of the convolution s, which maps the transposed convolution's output y [N, s->Cin,
+ * H, W] back to its input x [N, s->Cout, OH, OW] (geometry as s's: H, W from s->g.H/W, x's plane
+ * s->g.OH/OW); w [s->Cout, s->Cin/groups, kh, kw] is torch's ConvTranspose weight [in, out/groups,
+ * kh, kw] as stored. y = s's input gradient for dy = x, plus b [s->Cin] (or NULL) per channel. */
+NB__INTERNAL void nb__k_conv_transpose_forward(nb_dtype dt, const nb__conv_shape *s, const void *x, const void *w,
+                                               const void *b, void *y);
+/* Gradients from dy (like y): dx (like x) = s's forward of dy (no bias), dw (like w) = s's weight
+ * gradient with dy as its input and x as its output gradient, db [s->Cin] = sums of dy (in
+ * double); each overwritten, each skipped when NULL. Bit-identical for any thread count. */
+NB__INTERNAL void nb__k_conv_transpose_backward(nb_dtype dt, const nb__conv_shape *s, const void *x, const void *w,
+                                                const void *dy, void *dx, void *dw, void *db);
+
 /* ---- pooling over P = N*C independent planes ------------------------------------------------ */
 /* y [P, OH, OW] = max over each window's in-bounds taps; idx (same shape) = the flat h*W + w index
  * of the first maximum in tap order (as torch: a NaN wins, the last one), -1 for a window with no in-bounds tap. */

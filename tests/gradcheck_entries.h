@@ -176,6 +176,9 @@ void e_avg_pool1d(gc_run *r);
 /* max unpooling (issue #15) */
 void e_max_unpool2d(gc_run *r);
 void e_max_unpool1d(gc_run *r);
+/* transposed convolution */
+void e_conv_transpose2d(gc_run *r);
+void e_conv_transpose1d(gc_run *r);
 void e_lstm_recurrence(gc_run *r);
 
 #endif

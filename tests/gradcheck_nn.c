@@ -511,6 +511,40 @@ static void unpool_shapes(gc_run *r, nb_gradcheck_fn f, bool two_d)
 void e_max_unpool2d(gc_run *r) { unpool_shapes(r, f_max_unpool2d, true); }
 void e_max_unpool1d(gc_run *r) { unpool_shapes(r, f_max_unpool1d, false); }
 
+/* transposed convolution: x, weight [Cin, Cout/groups, k...], bias (when given); ctx an nb_conv_transpose_opts */
+static nb_tensor *f_conv_transpose2d(nb_tensor *const *x, int n, void *c)
+{
+    return nb_conv_transpose2d(x[0], x[1], n > 2 ? x[2] : NULL, c);
+}
+static nb_tensor *f_conv_transpose1d(nb_tensor *const *x, int n, void *c)
+{
+    return nb_conv_transpose1d(x[0], x[1], n > 2 ? x[2] : NULL, c);
+}
+void e_conv_transpose2d(gc_run *r)
+{
+    /* groups 2, strided with output_padding, padded, dilated */
+    nb_conv_transpose_opts o = {{2, 1}, {1, 0}, {1, 0}, {1, 2}, 2};
+    if (layout_class(r)) {
+        CHECK(r, f_conv_transpose2d, &o, 7, U(r, -1, 1, 2, 4, 3, 4), U(r, -1, 1, 4, 3, 3, 2), U(r, -1, 1, 6));
+        CHECK(r, f_conv_transpose2d, &o, 5, U(r, -1, 1, 1, 4, 2, 3), U(r, -1, 1, 4, 1, 2, 2), U(r, -1, 1, 2)); /* fixed W */
+        nb_conv_transpose_opts dil = {{1, 1}, {1, 0}, {1, 0}, {2, 1}, 1}; /* output_padding < dilation */
+        CHECK(r, f_conv_transpose2d, &dil, 3, U(r, -1, 1, 2, 2, 3, 3), U(r, -1, 1, 2, 3, 2, 2));
+        CHECK(r, f_conv_transpose2d, NULL, 7, U(r, -1, 1, 2, 3, 3, 2), U(r, -1, 1, 3, 2, 1, 1), U(r, -1, 1, 2)); /* 1x1 */
+    } else {
+        CHECK(r, f_conv_transpose2d, &o, 7, U(r, -1, 1, 0, 4, 3, 4), U(r, -1, 1, 4, 3, 3, 2), U(r, -1, 1, 6));
+    }
+}
+void e_conv_transpose1d(gc_run *r)
+{
+    nb_conv_transpose_opts o = {{2, 1}, {1, 0}, {1, 0}, {2, 1}, 3};
+    if (layout_class(r)) {
+        CHECK(r, f_conv_transpose1d, &o, 7, U(r, -1, 1, 2, 3, 5), U(r, -1, 1, 3, 2, 3), U(r, -1, 1, 6));
+        CHECK(r, f_conv_transpose1d, NULL, 3, U(r, -1, 1, 1, 3, 4), U(r, -1, 1, 3, 4, 2)); /* defaults, no bias */
+    } else {
+        CHECK(r, f_conv_transpose1d, &o, 7, U(r, -1, 1, 0, 3, 5), U(r, -1, 1, 3, 2, 3), U(r, -1, 1, 6));
+    }
+}
+
 /* ==== perf: fused LSTM recurrence (nn/lstm_op.c) ================================================ */
 /* x: gx [T, B, 4H], w_hh [4H, H], then (as n allows) b_hh [4H], h0 and c0 [B, H] */
 static nb_tensor *f_lstm_recurrence(nb_tensor *const *x, int n, void *c)

@@ -199,6 +199,12 @@ tests_test_conv_SOURCES = tests/test_conv.c
 tests_test_conv_CFLAGS = $(TEST_CFLAGS)
 tests_test_conv_LDADD = $(TEST_LDADD)
 EXTRA_DIST += tests/ref_conv.py
+# transposed convolution (nn/conv_transpose.c, the ConvTranspose modules): values from tests/ref_conv_transpose.py
+NB_TESTS += tests/test_conv_transpose
+tests_test_conv_transpose_SOURCES = tests/test_conv_transpose.c
+tests_test_conv_transpose_CFLAGS = $(TEST_CFLAGS)
+tests_test_conv_transpose_LDADD = $(TEST_LDADD)
+EXTRA_DIST += tests/ref_conv_transpose.py
 
 
 # Pointwise table (tensor/nb_pointwise.def): every row against PyTorch (tests/ref_pointwise.py).

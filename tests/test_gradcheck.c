@@ -197,6 +197,9 @@ static const gc_entry k_entries[] = {
     /* max unpooling (issue #15, nn/pool.c) */
     {"nb_max_unpool1d", LAYOUTS | CB(C_ZERO), e_max_unpool1d},
     {"nb_max_unpool2d", LAYOUTS | CB(C_ZERO), e_max_unpool2d},
+    /* transposed convolution (nn/conv_transpose.c) */
+    {"nb_conv_transpose1d", LAYOUTS | CB(C_ZERO), e_conv_transpose1d}, /* 3-D / 4-D inputs only */
+    {"nb_conv_transpose2d", LAYOUTS | CB(C_ZERO), e_conv_transpose2d},
     /* perf: fused LSTM recurrence (nn/lstm_op.c) */
     {"nb_lstm_recurrence", LAYOUTS | CB(C_ZERO), e_lstm_recurrence}, /* [T, B, 4H] only */
 };
