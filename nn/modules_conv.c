@@ -274,9 +274,9 @@ static nb_conv_transpose_mod *convt_new(nb_module *parent, const char *name, int
      * out/groups * kernel elements, the bias's bound too */
     nb_init_kaiming_uniform_(c->weight, sqrt(5.0), gen);
     if (bias) {
-        double bound = 1.0 / sqrt((double)fan_in);
+        double bias_bound = 1.0 / sqrt((double)fan_in);
         c->bias = nb__module_new_param(&c->base, "bias", NB_DIMS(cout));
-        NB_NO_GRAD { nb_uniform_(c->bias, -bound, bound, gen); }
+        NB_NO_GRAD { nb_uniform_(c->bias, -bias_bound, bias_bound, gen); }
     }
     nb_module_register_module(parent, name, &c->base);
     return c;
