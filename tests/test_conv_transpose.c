@@ -361,6 +361,17 @@ START_TEST(test_convt_zero_size)
     double zeros[54] = {0};
     tu_assert_shape_values(nb_tensor_get_grad(w), NB_DIMS(2, 3, 3, 3), zeros, 0);
     tu_assert_values_n(nb_tensor_get_grad(b), 3, zeros, 0);
+    /* no output channels (torch rejects an empty weight; here: an empty output, zero dx) */
+    nb_tensor *x2 = nb_tensor_requires_grad_(nb_ones(NB_DIMS(2, 3, 2, 2), NB_F64), true);
+    nb_tensor *y2 = nb_conv_transpose2d(x2, nb_ones(NB_DIMS(3, 0, 3, 3), NB_F64), NULL, &o);
+    tu_assert_shape(y2, (int64_t[]){2, 0, 5, 6}, 4);
+    nb_backward(nb_sum(y2, NB_ALL_AXES, false), NULL, false);
+    tu_assert_shape(nb_tensor_get_grad(x2), (int64_t[]){2, 3, 2, 2}, 4);
+    tu_assert_values_n(nb_tensor_get_grad(x2), 24, zeros, 0);
+    /* no input channels: the output is the bias */
+    nb_tensor *y3 = nb_conv_transpose2d(nb_ones(NB_DIMS(1, 0, 1, 1), NB_F64), nb_ones(NB_DIMS(0, 2, 1, 1), NB_F64),
+                                        nb_from_doubles((double[]){1.5, -2}, NB_DIMS(2), NB_F64), NULL);
+    tu_assert_shape_values(y3, NB_DIMS(1, 2, 1, 1), ((double[]){1.5, -2}), 0);
 }
 END_TEST
 
