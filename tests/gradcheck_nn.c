@@ -526,10 +526,12 @@ void e_conv_transpose2d(gc_run *r)
     nb_conv_transpose_opts o = {{2, 1}, {1, 0}, {1, 0}, {1, 2}, 2};
     if (layout_class(r)) {
         CHECK(r, f_conv_transpose2d, &o, 7, U(r, -1, 1, 2, 4, 3, 4), U(r, -1, 1, 4, 3, 3, 2), U(r, -1, 1, 6));
-        CHECK(r, f_conv_transpose2d, &o, 5, U(r, -1, 1, 1, 4, 2, 3), U(r, -1, 1, 4, 1, 2, 2), U(r, -1, 1, 2)); /* fixed W */
+        /* fixed W */
+        CHECK(r, f_conv_transpose2d, &o, 5, U(r, -1, 1, 1, 4, 2, 3), U(r, -1, 1, 4, 1, 2, 2), U(r, -1, 1, 2));
         nb_conv_transpose_opts dil = {{1, 1}, {1, 0}, {1, 0}, {2, 1}, 1}; /* output_padding < dilation */
         CHECK(r, f_conv_transpose2d, &dil, 3, U(r, -1, 1, 2, 2, 3, 3), U(r, -1, 1, 2, 3, 2, 2));
-        CHECK(r, f_conv_transpose2d, NULL, 7, U(r, -1, 1, 2, 3, 3, 2), U(r, -1, 1, 3, 2, 1, 1), U(r, -1, 1, 2)); /* 1x1 */
+        /* 1x1, defaults */
+        CHECK(r, f_conv_transpose2d, NULL, 7, U(r, -1, 1, 2, 3, 3, 2), U(r, -1, 1, 3, 2, 1, 1), U(r, -1, 1, 2));
     } else {
         CHECK(r, f_conv_transpose2d, &o, 7, U(r, -1, 1, 0, 4, 3, 4), U(r, -1, 1, 4, 3, 3, 2), U(r, -1, 1, 6));
     }
