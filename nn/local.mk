@@ -31,3 +31,5 @@ libnabla_core_la_SOURCES += nn/modules_more.c
 libnabla_core_la_SOURCES += nn/modules_conv.c
 # perf: fused LSTM recurrence op (kernels in tensor/k_lstm.c)
 libnabla_core_la_SOURCES += nn/lstm_op.c
+# interpolation: nb_interpolate and the Upsample module (kernels in tensor/k_interp.c)
+libnabla_core_la_SOURCES += nn/interp.c

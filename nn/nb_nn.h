@@ -495,6 +495,47 @@ NB_API nb_tensor *nb_conv_transpose2d(const nb_tensor *x, const nb_tensor *weigh
  * k], bias [Cout] or NULL → [N, Cout, OL]; opts index [0] only. Otherwise as nb_conv_transpose2d. */
 NB_API nb_tensor *nb_conv_transpose1d(const nb_tensor *x, const nb_tensor *weight, const nb_tensor *bias,
                                       const nb_conv_transpose_opts *opts);
+/* -- interpolation (nn/interp.c) -- */
+/* Modes of nb_interpolate, as torch's mode strings: "nearest" (3-D or 4-D input), "linear"
+ * (3-D), "bilinear" (4-D). */
+typedef enum nb_interp_mode { NB_INTERP_NEAREST, NB_INTERP_LINEAR, NB_INTERP_BILINEAR } nb_interp_mode;
+/* Options of nb_interpolate, as torch.nn.functional.interpolate's. Exactly one of size and scale
+ * is given (nonzero) for the used dims ({h, w} in 2-D; [0] only in 1-D, [1] must stay 0). */
+typedef struct nb_interp_opts {
+    nb_interp_mode mode;         /* default NB_INTERP_NEAREST */
+    int64_t size[2];             /* output sizes (>= 1), or 0 = not given (default) */
+    double scale[2];             /* scale factors (finite, > 0), or 0 = not given (default) */
+    bool align_corners;          /* linear/bilinear only (true with nearest is misuse); default false */
+    bool recompute_scale_factor; /* with scale: map coordinates by in/out instead of 1/scale; default false */
+} nb_interp_opts;
+NB_API nb_interp_opts nb_interp_opts_default(void);
+/* torch.nn.functional.interpolate (PyTorch 1.13) for modes nearest, linear and bilinear: x [N, C,
+ * L] (nearest, linear) or [N, C, H, W] (nearest, bilinear), float32/float64, any strides →
+ * [N, C, OL] / [N, C, OH, OW], a new tensor. Output size: opts->size, else floor(in * scale).
+ * Source coordinate of output index i along a dim, with r = in/out, or 1/scale when a scale is
+ * given (and recompute_scale_factor is not set): nearest min(floor(i * r), in - 1); linear
+ * (i + 0.5) * r - 0.5 clamped at 0 (align_corners: i * (in - 1)/(out - 1), the scale unused),
+ * blending its two neighbours; out == in copies. Differentiable in x: nearest adds each output's
+ * gradient into its source, (bi)linear spreads it with the forward's weights; bit-identical for
+ * any thread count. (torch 1.13's nearest backward maps out == in and out == 2*in as if the scale
+ * were 1 or 2 even when a scale factor such as 1.3 gave those sizes, unlike its own forward; here
+ * the backward is always the forward's transpose.) Misuse (names the op and the values): opts
+ * NULL, an unknown mode, a rank the mode does not take, align_corners with nearest, both or
+ * neither of size and scale, a size < 1, a scale <= 0 or not finite, an unused [1] entry set in
+ * 1-D, recompute_scale_factor with a size, an input spatial size 0, an output size < 1 or
+ * overflowing, a non-float dtype. */
+NB_API nb_tensor *nb_interpolate(const nb_tensor *x, const nb_interp_opts *opts);
+/* Upsample(size or scale_factor, mode, align_corners, recompute_scale_factor) as torch.nn.Upsample:
+ * opts (copied, not NULL) as nb_interp_opts, checked at construction as far as they go without an
+ * input (a nearest module is 2-D when size[1] or scale[1] is set, else 1-D). No parameters or
+ * buffers. Misuse: as nb_interpolate's options. */
+typedef struct nb_upsample_mod {
+    nb_module base;
+    nb_interp_opts opts;
+} nb_upsample_mod;
+NB_API nb_upsample_mod *nb_upsample_new(nb_module *parent, const char *name, const nb_interp_opts *opts);
+/* nb_interpolate(x, &m->opts): a new tensor; misuse as there. */
+NB_API nb_tensor *nb_upsample_forward(nb_upsample_mod *m, const nb_tensor *x);
 
 /* ==== more modules: activations, GroupNorm, BatchNorm (nn/modules_more.c) =================== */
 /* Each has torch.nn's name (the type name), constructor defaults stated below, PyTorch's default

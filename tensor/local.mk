@@ -37,3 +37,5 @@ libnabla_core_la_SOURCES += tensor/nb__bf16.h tensor/bf16.c tensor/bf16_round_kv
 libnabla_core_la_SOURCES += tensor/half.c
 # kernel variants: NB_KERNELS and the explicit per-variant dispatch (suite hardening, issue #19)
 libnabla_core_la_SOURCES += tensor/nb__kv.h tensor/kernels.c tensor/k_pointwise_kv.h tensor/k_lstm_types.h
+# interpolation kernels (nearest, (bi)linear; per-dtype loops in k_interp_impl.h)
+libnabla_core_la_SOURCES += tensor/nb__k_interp.h tensor/k_interp.c tensor/k_interp_impl.h

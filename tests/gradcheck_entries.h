@@ -180,5 +180,7 @@ void e_max_unpool1d(gc_run *r);
 void e_conv_transpose2d(gc_run *r);
 void e_conv_transpose1d(gc_run *r);
 void e_lstm_recurrence(gc_run *r);
+/* interpolation (nn/interp.c) */
+void e_interpolate(gc_run *r);
 
 #endif

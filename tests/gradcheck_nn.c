@@ -569,3 +569,35 @@ void e_lstm_recurrence(gc_run *r)
               U(r, -1, 1, 0, 2), U(r, -1, 1, 0, 2)); /* B = 0 */
     }
 }
+
+/* ==== interpolation (nn/interp.c) ================================================================ */
+/* ctx an nb_interp_opts; each mode on 1-D / 2-D inputs, sizes and scale factors, up and down */
+static nb_tensor *f_interpolate(nb_tensor *const *x, int n, void *c)
+{
+    (void)n;
+    return nb_interpolate(x[0], c);
+}
+static nb_interp_opts interp_opts(nb_interp_mode mode, int64_t s0, int64_t s1, double f0, double f1, bool ac)
+{
+    nb_interp_opts o = nb_interp_opts_default();
+    o.mode = mode, o.size[0] = s0, o.size[1] = s1, o.scale[0] = f0, o.scale[1] = f1, o.align_corners = ac;
+    return o;
+}
+void e_interpolate(gc_run *r)
+{
+    int64_t b = layout_class(r) ? 2 : 0;
+    nb_interp_opts o = interp_opts(NB_INTERP_NEAREST, 8, 0, 0, 0, false);
+    CHECK(r, f_interpolate, &o, 1, U(r, -1, 1, b, 3, 5));
+    o = interp_opts(NB_INTERP_BILINEAR, 0, 0, 2, 0.5, true);
+    CHECK(r, f_interpolate, &o, 1, U(r, -1, 1, b, 2, 3, 6));
+    if (!layout_class(r))
+        return;
+    o = interp_opts(NB_INTERP_NEAREST, 0, 0, 1.5, 0.7, false);
+    CHECK(r, f_interpolate, &o, 1, U(r, -1, 1, 2, 2, 4, 5));
+    o = interp_opts(NB_INTERP_LINEAR, 0, 0, 1.5, 0, false);
+    CHECK(r, f_interpolate, &o, 1, U(r, -1, 1, 2, 3, 5));
+    o = interp_opts(NB_INTERP_LINEAR, 3, 0, 0, 0, true);
+    CHECK(r, f_interpolate, &o, 1, U(r, -1, 1, 1, 2, 7));
+    o = interp_opts(NB_INTERP_BILINEAR, 5, 7, 0, 0, false);
+    CHECK(r, f_interpolate, &o, 1, U(r, -1, 1, 1, 2, 3, 4));
+}

@@ -286,3 +286,8 @@ NB_TESTS += tests/test_gemm_bf16
 tests_test_gemm_bf16_SOURCES = tests/test_gemm_bf16.c
 tests_test_gemm_bf16_CFLAGS = $(TEST_CFLAGS)
 tests_test_gemm_bf16_LDADD = $(TEST_LDADD)
+# interpolation: nb_interpolate and Upsample against PyTorch (tests/ref_interp.py)
+NB_TESTS += tests/test_interp
+tests_test_interp_SOURCES = tests/test_interp.c
+tests_test_interp_CFLAGS = $(TEST_CFLAGS)
+tests_test_interp_LDADD = $(TEST_LDADD)

@@ -202,6 +202,8 @@ static const gc_entry k_entries[] = {
     {"nb_conv_transpose2d", LAYOUTS | CB(C_ZERO), e_conv_transpose2d},
     /* perf: fused LSTM recurrence (nn/lstm_op.c) */
     {"nb_lstm_recurrence", LAYOUTS | CB(C_ZERO), e_lstm_recurrence}, /* [T, B, 4H] only */
+    /* interpolation (nn/interp.c) */
+    {"nb_interpolate", LAYOUTS | CB(C_ZERO), e_interpolate},
 };
 #define N_ENTRIES ((int)(sizeof k_entries / sizeof *k_entries))
 
