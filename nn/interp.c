@@ -9,7 +9,10 @@
 
 #include <math.h>
 
-nb_interp_opts nb_interp_opts_default(void) { return (nb_interp_opts){NB_INTERP_NEAREST, {0, 0}, {0, 0}, false, false}; }
+nb_interp_opts nb_interp_opts_default(void)
+{
+    return (nb_interp_opts){NB_INTERP_NEAREST, {0, 0}, {0, 0}, false, false};
+}
 
 static const char *mode_name(nb_interp_mode m)
 {
@@ -99,8 +102,8 @@ nb_tensor *nb_interpolate(const nb_tensor *x, const nb_interp_opts *opts)
     int rank = mode_rank(op, opts->mode), nd = x->ndim - 2;
     if ((rank && nd != rank) || (!rank && nd != 1 && nd != 2))
         nb__fail("%s: mode %s needs a %s input ([N, C, %s]), got shape %s", op, mode_name(opts->mode),
-                 rank == 2 ? "4-D" : rank == 1 ? "3-D" : "3-D or 4-D", rank == 2 ? "H, W" : rank ? "L" : "L] or [N, C, H, W",
-                 NB__SHAPE(x));
+                 rank == 2 ? "4-D" : rank == 1 ? "3-D" : "3-D or 4-D",
+                 rank == 2 ? "H, W" : rank ? "L" : "L] or [N, C, H, W", NB__SHAPE(x));
     check_opts(op, opts, nd);
     int64_t oshape[NB_MAX_DIMS];
     double ks[2] = {0, 0};
@@ -132,7 +135,10 @@ nb_tensor *nb_interpolate(const nb_tensor *x, const nb_interp_opts *opts)
 }
 
 /* ---- Upsample ----------------------------------------------------------------------------------- */
-static nb_tensor *upsample_fwd(nb_module *m, const nb_tensor *x) { return nb_upsample_forward((nb_upsample_mod *)m, x); }
+static nb_tensor *upsample_fwd(nb_module *m, const nb_tensor *x)
+{
+    return nb_upsample_forward((nb_upsample_mod *)m, x);
+}
 static const nb_module_type upsample_type = {"Upsample", upsample_fwd, NULL};
 
 nb_upsample_mod *nb_upsample_new(nb_module *parent, const char *name, const nb_interp_opts *opts)

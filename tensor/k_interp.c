@@ -27,6 +27,9 @@ typedef struct {
     void *l[2][2];
 } tables;
 
+static axis_f32 axis32(const tables *t, int a) { return (axis_f32){t->i[a][0], t->i[a][1], t->l[a][0], t->l[a][1]}; }
+static axis_f64 axis64(const tables *t, int a) { return (axis_f64){t->i[a][0], t->i[a][1], t->l[a][0], t->l[a][1]}; }
+
 static void tables_init(tables *t, nb_dtype dt, const nb__interp_geom *g)
 {
     int64_t n[2] = {g->OH, g->OW};
@@ -41,11 +44,11 @@ static void tables_init(tables *t, nb_dtype dt, const nb__interp_geom *g)
         p += 2 * (size_t)n[a] * 8;
     }
     if (dt == NB_F32) {
-        axis_f32 ah = {t->i[0][0], t->i[0][1], t->l[0][0], t->l[0][1]}, aw = {t->i[1][0], t->i[1][1], t->l[1][0], t->l[1][1]};
+        axis_f32 ah = axis32(t, 0), aw = axis32(t, 1);
         axis_fill_f32(&ah, g->H, g->OH, g->scale_h, g->linear, g->align_corners);
         axis_fill_f32(&aw, g->W, g->OW, g->scale_w, g->linear, g->align_corners);
     } else {
-        axis_f64 ah = {t->i[0][0], t->i[0][1], t->l[0][0], t->l[0][1]}, aw = {t->i[1][0], t->i[1][1], t->l[1][0], t->l[1][1]};
+        axis_f64 ah = axis64(t, 0), aw = axis64(t, 1);
         axis_fill_f64(&ah, g->H, g->OH, g->scale_h, g->linear, g->align_corners);
         axis_fill_f64(&aw, g->W, g->OW, g->scale_w, g->linear, g->align_corners);
     }
@@ -68,7 +71,7 @@ static void run(nb_dtype dt, const nb__interp_geom *g, int64_t P, const void *sr
     NB__OMP_PARALLEL_FOR(nt)
     for (int64_t p = 0; p < P; p++) {
         if (dt == NB_F32) {
-            axis_f32 ah = {t.i[0][0], t.i[0][1], t.l[0][0], t.l[0][1]}, aw = {t.i[1][0], t.i[1][1], t.l[1][0], t.l[1][1]};
+            axis_f32 ah = axis32(&t, 0), aw = axis32(&t, 1);
             const float *s = (const float *)src + p * (back ? out : in);
             float *d = (float *)dst + p * (back ? in : out);
             if (back)
@@ -76,7 +79,7 @@ static void run(nb_dtype dt, const nb__interp_geom *g, int64_t P, const void *sr
             else
                 (g->linear ? linear_plane_f32 : nearest_plane_f32)(g, &ah, &aw, s, d);
         } else {
-            axis_f64 ah = {t.i[0][0], t.i[0][1], t.l[0][0], t.l[0][1]}, aw = {t.i[1][0], t.i[1][1], t.l[1][0], t.l[1][1]};
+            axis_f64 ah = axis64(&t, 0), aw = axis64(&t, 1);
             const double *s = (const double *)src + p * (back ? out : in);
             double *d = (double *)dst + p * (back ? in : out);
             if (back)

@@ -264,7 +264,8 @@ START_TEST(test_upsample_module)
         nb_upsample_mod *m = nb_upsample_new(NULL, NULL, &o);
         ck_assert_int_eq(nb_module_parameter_numel(&m->base), 0);
         nb_tensor *x = formula(false, NB_F32, c->xs, c->ndim);
-        nb_tensor *want = nb_interpolate(x, &o), *y1 = nb_upsample_forward(m, x), *y2 = nb_module_forward(&m->base, x);
+        nb_tensor *want = nb_interpolate(x, &o), *y1 = nb_upsample_forward(m, x);
+        nb_tensor *y2 = nb_module_forward(&m->base, x);
         tu_assert_shape(y1, c->ys, c->ndim);
         tu_assert_shape(y2, c->ys, c->ndim);
         size_t bytes = (size_t)nb_tensor_numel(want) * sizeof(float);
@@ -276,7 +277,8 @@ START_TEST(test_upsample_module)
     o.size[0] = 6;
     nb_upsample_mod *m = nb_upsample_new(NULL, NULL, &o);
     tu_assert_shape(nb_upsample_forward(m, nb_zeros(NB_DIMS(2, 3, 4), NB_F32)), NB_DIMS(2, 3, 6));
-    TU_EXPECT_ERROR("output size 0 (dim 1) must be >= 1", nb_upsample_forward(m, nb_zeros(NB_DIMS(1, 1, 4, 4), NB_F32)));
+    TU_EXPECT_ERROR("nb_interpolate: output size 0 (dim 1) must be >= 1",
+                    nb_upsample_forward(m, nb_zeros(NB_DIMS(1, 1, 4, 4), NB_F32)));
     nb_module_free(&m->base);
 }
 END_TEST
@@ -324,7 +326,8 @@ START_TEST(test_interp_misuse)
     nb_interp_opts o = nb_interp_opts_default(), b;
     o.size[0] = 7;
     TU_EXPECT_ERROR("nb_interpolate: opts must not be NULL", nb_interpolate(x3, NULL));
-    TU_EXPECT_ERROR("nb_interpolate: expected a float32 or float64 tensor, got int64", nb_interpolate(nb_zeros(NB_DIMS(1, 2, 5), NB_I64), &o));
+    TU_EXPECT_ERROR("nb_interpolate: expected a float32 or float64 tensor, got int64",
+                    nb_interpolate(nb_zeros(NB_DIMS(1, 2, 5), NB_I64), &o));
     b = o, b.mode = (nb_interp_mode)7;
     TU_EXPECT_ERROR("nb_interpolate: unknown mode 7", nb_interpolate(x3, &b));
     b = o, b.mode = NB_INTERP_BILINEAR;
@@ -374,9 +377,11 @@ START_TEST(test_interp_misuse)
     b = o, b.align_corners = true;
     TU_EXPECT_ERROR("nb_upsample_new: align_corners can only be set", nb_upsample_new(NULL, NULL, &b));
     b = nb_interp_opts_default(), b.mode = NB_INTERP_BILINEAR, b.scale[0] = 2;
-    TU_EXPECT_ERROR("nb_upsample_new: scale factor 0 (dim 1) must be finite and > 0", nb_upsample_new(NULL, NULL, &b));
+    TU_EXPECT_ERROR("nb_upsample_new: scale factor 0 (dim 1) must be finite and > 0",
+                    nb_upsample_new(NULL, NULL, &b));
     b.mode = NB_INTERP_LINEAR, b.scale[1] = 2;
-    TU_EXPECT_ERROR("nb_upsample_new: a 1-D interpolation uses size[0] / scale[0] only", nb_upsample_new(NULL, NULL, &b));
+    TU_EXPECT_ERROR("nb_upsample_new: a 1-D interpolation uses size[0] / scale[0] only",
+                    nb_upsample_new(NULL, NULL, &b));
 }
 END_TEST
 
