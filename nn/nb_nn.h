@@ -517,13 +517,15 @@ NB_API nb_interp_opts nb_interp_opts_default(void);
  * (i + 0.5) * r - 0.5 clamped at 0 (align_corners: i * (in - 1)/(out - 1), the scale unused),
  * blending its two neighbours; out == in copies. Differentiable in x: nearest adds each output's
  * gradient into its source, (bi)linear spreads it with the forward's weights; bit-identical for
- * any thread count. (torch 1.13's nearest backward maps out == in and out == 2*in as if the scale
- * were 1 or 2 even when a scale factor such as 1.3 gave those sizes, unlike its own forward; here
- * the backward is always the forward's transpose.) Misuse (names the op and the values): opts
- * NULL, an unknown mode, a rank the mode does not take, align_corners with nearest, both or
- * neither of size and scale, a size < 1, a scale <= 0 or not finite, an unused [1] entry set in
- * 1-D, recompute_scale_factor with a size, an input spatial size 0, an output size < 1 or
- * overflowing, a non-float dtype. */
+ * any thread count. (torch 1.13's nearest backward, and its nearest forward of a 4-D input with
+ * C == 1, which takes its channels-last kernel, map out == in and out == 2*in as if the scale were
+ * 1 or 2 even when a scale factor such as 1.1 on 8 or 2.1 on 5 gave those sizes, unlike its
+ * generic forward; here the forward is always the generic one and the backward its transpose.)
+ * Misuse (names the op and the values): opts NULL, an unknown mode, a rank the mode does not
+ * take, align_corners with nearest, both or neither of size and scale, a size < 1, a scale <= 0
+ * or not finite, an unused [1] entry set in 1-D, recompute_scale_factor with a size, an input
+ * spatial size 0, an output size < 1 or overflowing, a non-float dtype. N or C may be 0 (an empty
+ * result). */
 NB_API nb_tensor *nb_interpolate(const nb_tensor *x, const nb_interp_opts *opts);
 /* Upsample(size or scale_factor, mode, align_corners, recompute_scale_factor) as torch.nn.Upsample:
  * opts (copied, not NULL) as nb_interp_opts, checked at construction as far as they go without an

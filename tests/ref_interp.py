@@ -13,6 +13,8 @@ recompute_scale_factor given) the script prints y and dx for both dtypes and one
 case's parameters pointing at them. Nearest cases avoid the sizes where torch 1.13's backward
 disagrees with its own forward (out == in or out == 2*in reached through a scale factor other than
 1 or 2): the script checks that every nearest dx is the scatter of dy through the forward's indices.
+(Its 2-D nearest forward with C == 1 runs the channels-last kernel, which special-cases those sizes
+too; the cases here avoid them.)
 """
 import math
 

@@ -320,6 +320,23 @@ START_TEST(test_interp_empty_batch)
 }
 END_TEST
 
+/* The nearest forward is torch's generic one for every channel count: scale 2.1 on 5 gives 10 =
+ * 2*5 outputs with sources floor(i / 2.1) ({0, 0, 0, 1, 1, 2, 2, 3, 3, 4}, torch's 1-D forward),
+ * where torch's 2-D forward with C == 1 (its channels-last kernel) and its backward use i / 2. The
+ * gradient is the forward's transpose: source j gets the count of outputs reading it. */
+START_TEST(test_interp_nearest_generic_forward)
+{
+    nb_interp_opts o = nb_interp_opts_default();
+    o.scale[0] = 1, o.scale[1] = 2.1;
+    nb_tensor *x = nb_tensor_requires_grad_(nb_from_doubles((double[]){0, 1, 2, 3, 4}, NB_DIMS(1, 1, 1, 5), NB_F64),
+                                            true);
+    nb_tensor *y = nb_interpolate(x, &o);
+    tu_assert_shape_values(y, NB_DIMS(1, 1, 1, 10), VALS(0, 0, 0, 1, 1, 2, 2, 3, 3, 4), 0);
+    nb_backward(nb_sum(y, NB_ALL_AXES, false), NULL, false);
+    tu_assert_shape_values(nb_tensor_get_grad(x), NB_DIMS(1, 1, 1, 5), VALS(3, 2, 2, 2, 1), 0);
+}
+END_TEST
+
 START_TEST(test_interp_misuse)
 {
     nb_tensor *x3 = nb_zeros(NB_DIMS(1, 2, 5), NB_F32), *x4 = nb_zeros(NB_DIMS(1, 2, 5, 4), NB_F32);
@@ -394,6 +411,7 @@ int main(void)
     tcase_add_test(tc, test_upsample_module);
     tcase_add_loop_test(tc, test_interp_threads_identical, 0, 2);
     tcase_add_test(tc, test_interp_empty_batch);
+    tcase_add_test(tc, test_interp_nearest_generic_forward);
     tcase_add_test(tc, test_interp_misuse);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);
