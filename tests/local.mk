@@ -291,3 +291,4 @@ NB_TESTS += tests/test_interp
 tests_test_interp_SOURCES = tests/test_interp.c
 tests_test_interp_CFLAGS = $(TEST_CFLAGS)
 tests_test_interp_LDADD = $(TEST_LDADD)
+EXTRA_DIST += tests/ref_interp.py
