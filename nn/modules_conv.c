@@ -68,15 +68,19 @@ nb_conv_mod *nb_conv2d_new(nb_module *parent, const char *name, int64_t in_chann
     return conv_new(parent, name, 2, in_channels, out_channels, (int64_t[]){kh, kw}, opts, bias, gen);
 }
 
-nb_tensor *nb_conv_forward(nb_conv_mod *m, const nb_tensor *x)
+/* Misuse unless x is [N, in, <dims spatial>] or [in, <dims spatial>] (a conv module's input). */
+static void check_input(const char *op, const char *type, int dims, int64_t in, int64_t out, const nb_tensor *x)
 {
     int nd = nb_tensor_ndim(x);
-    if ((nd != m->dims + 1 && nd != m->dims + 2) || nb_tensor_size(x, nd - m->dims - 1) != m->in_channels)
-        nb__fail("nb_conv_forward: input of shape %s does not fit %s(%lld, %lld) (expected [N, %lld, %s] or "
-                 "[%lld, %s])",
-                 NB__SHAPE(x), m->base.type->name, (long long)m->in_channels, (long long)m->out_channels,
-                 (long long)m->in_channels, m->dims == 2 ? "H, W" : "L", (long long)m->in_channels,
-                 m->dims == 2 ? "H, W" : "L");
+    if ((nd != dims + 1 && nd != dims + 2) || nb_tensor_size(x, nd - dims - 1) != in)
+        nb__fail("%s: input of shape %s does not fit %s(%lld, %lld) (expected [N, %lld, %s] or [%lld, %s])", op,
+                 NB__SHAPE(x), type, (long long)in, (long long)out, (long long)in, dims == 2 ? "H, W" : "L",
+                 (long long)in, dims == 2 ? "H, W" : "L");
+}
+
+nb_tensor *nb_conv_forward(nb_conv_mod *m, const nb_tensor *x)
+{
+    check_input("nb_conv_forward", m->base.type->name, m->dims, m->in_channels, m->out_channels, x);
     return m->dims == 2 ? nb_conv2d(x, m->weight, m->bias, &m->opts) : nb_conv1d(x, m->weight, m->bias, &m->opts);
 }
 
@@ -298,13 +302,7 @@ nb_conv_transpose_mod *nb_conv_transpose2d_new(nb_module *parent, const char *na
 
 nb_tensor *nb_conv_transpose_forward(nb_conv_transpose_mod *m, const nb_tensor *x)
 {
-    int nd = nb_tensor_ndim(x);
-    if ((nd != m->dims + 1 && nd != m->dims + 2) || nb_tensor_size(x, nd - m->dims - 1) != m->in_channels)
-        nb__fail("nb_conv_transpose_forward: input of shape %s does not fit %s(%lld, %lld) (expected [N, %lld, %s] "
-                 "or [%lld, %s])",
-                 NB__SHAPE(x), m->base.type->name, (long long)m->in_channels, (long long)m->out_channels,
-                 (long long)m->in_channels, m->dims == 2 ? "H, W" : "L", (long long)m->in_channels,
-                 m->dims == 2 ? "H, W" : "L");
+    check_input("nb_conv_transpose_forward", m->base.type->name, m->dims, m->in_channels, m->out_channels, x);
     return m->dims == 2 ? nb_conv_transpose2d(x, m->weight, m->bias, &m->opts)
                         : nb_conv_transpose1d(x, m->weight, m->bias, &m->opts);
 }
